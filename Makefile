@@ -1,0 +1,120 @@
+# consent-milter - GNU Makefile (no autotools).
+#
+#   make                 build everything into build/
+#   make check           build and run every test (unit, CLI, milter protocol, Postfix end to end)
+#   make check SANITIZE=1  the same, built with AddressSanitizer + UBSan (into build/san/)
+#   make valgrind        unit tests under valgrind
+#   make bench           benchmarks (prints figures; not a test)
+#   make deps            install missing Debian build/test dependencies (root)
+#   make run             build, create the example index, run the milter in the foreground
+#   make install / uninstall   honour PREFIX, DESTDIR, SYSCONFDIR
+
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DESTDIR    ?=
+
+CC      ?= cc
+PKG_CONFIG ?= pkg-config
+
+BUILD := build
+OPT   := -O2
+SANFLAGS :=
+FORTIFY := -D_FORTIFY_SOURCE=2
+ifeq ($(SANITIZE),1)
+BUILD    := build/san
+OPT      := -O1
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FORTIFY  := -U_FORTIFY_SOURCE
+endif
+
+PKGS := lmdb libidn2 libcrypto yaml-0.1 milter cmocka libsystemd
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+CORE_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libidn2 libcrypto 2>/dev/null)
+CONFIG_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null)
+MILTER_LIBS := $(shell $(PKG_CONFIG) --libs milter libsystemd 2>/dev/null)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+CFLAGS ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(FORTIFY) -fstack-protector-strong -fPIE \
+	-D_GNU_SOURCE -pthread $(SANFLAGS) $(PKG_CFLAGS) -I. -MMD -MP
+ALL_LDFLAGS := -pie -pthread -Wl,-z,relro,-z,now $(SANFLAGS) $(LDFLAGS)
+
+CORE_SRC   := $(wildcard core/*.c)
+CONFIG_SRC := $(wildcard config/*.c)
+MILTER_SRC := $(wildcard milter/*.c)
+CTL_SRC    := $(wildcard consentctl/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+TESTLIB_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+BENCH_SRC  := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+LIBCORE   := $(BUILD)/libcmcore.a
+LIBCONFIG := $(BUILD)/libcmconfig.a
+MILTER    := $(BUILD)/consent-milter
+CTL       := $(BUILD)/consentctl
+UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL))
+
+.PHONY: all check valgrind bench deps run install uninstall clean unit
+all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBCORE): $(call obj,$(CORE_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIBCONFIG): $(call obj,$(CONFIG_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(MILTER): $(call obj,$(MILTER_SRC)) $(LIBCONFIG) $(LIBCORE)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MILTER_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
+$(CTL): $(call obj,$(CTL_SRC)) $(LIBCONFIG) $(LIBCORE)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBCONFIG) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCONFIG) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MILTER_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
+# An empty archive when a folder has no sources yet.
+ifeq ($(CONFIG_SRC),)
+$(LIBCONFIG):
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@
+endif
+
+unit: $(UNIT_BIN)
+
+check: all
+	BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run
+
+valgrind: all
+	BUILD=$(BUILD) VALGRIND=1 tests/run unit
+
+bench: all
+	BUILD=$(BUILD) bench/run
+
+deps:
+	@scripts/deps.sh
+
+run: all
+	BUILD=$(BUILD) scripts/run-example.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,115 @@
+/*
+ * policy.h - the validated, immutable policy loaded from YAML
+ * (prefix cm_policy_, cm_ntype_, cm_errlist_).
+ *
+ * cm_policy_load() parses one YAML file (schema: examples/consent-milter.yaml
+ * and consent-milter.yaml(5)) against a schema table, collects every
+ * error as "FILE:LINE:COLUMN: key 'x': what was expected", and returns
+ * either a complete policy or the list of errors -- never a partial
+ * policy.  A loaded policy is never modified: the milter swaps whole
+ * policies on reload, so readers need no lock beyond holding a reference.
+ *
+ * Nothing here logs, prints or exits.
+ */
+#ifndef CM_POLICY_H
+#define CM_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "../core/addr.h"
+#include "../core/decide.h"
+#include "../core/status.h"
+
+/* A list of error messages, in file order. */
+typedef struct cm_errlist cm_errlist;
+cm_errlist *cm_errlist_new(void);	/* NULL on out of memory */
+size_t cm_errlist_count(const cm_errlist *el);
+const char *cm_errlist_get(const cm_errlist *el, size_t i);
+void cm_errlist_free(cm_errlist *el);
+
+typedef struct cm_policy cm_policy;
+typedef struct cm_ntype cm_ntype;	/* one newsletter type */
+
+typedef enum cm_mode { CM_MODE_ENFORCE = 1, CM_MODE_MONITOR } cm_mode;
+typedef enum cm_on_error {
+	CM_ONERR_TEMPFAIL = 1, CM_ONERR_ACCEPT, CM_ONERR_REJECT
+} cm_on_error;
+typedef enum cm_bulk_action { CM_BULK_ACCEPT = 1, CM_BULK_REJECT } cm_bulk_action;
+
+/*
+ * Load PATH.  On success returns CM_OK and *OUT (free with
+ * cm_policy_free).  On any error returns CM_EINVAL (content errors),
+ * CM_EIO (cannot read) or CM_ENOMEM, and appends one message per problem
+ * to ERRS (which may be NULL).  Every message starts with "PATH:LINE:COL: ".
+ */
+cm_status cm_policy_load(const char *path, cm_policy **out, cm_errlist *errs);
+void cm_policy_free(cm_policy *p);
+
+/* milter: section */
+const char *cm_policy_socket(const cm_policy *p);  /* "unix:/path" or "inet:PORT@HOST" */
+unsigned cm_policy_socket_mode(const cm_policy *p);	/* e.g. 0660 */
+const char *cm_policy_socket_group(const cm_policy *p); /* NULL = unchanged */
+const char *cm_policy_user(const cm_policy *p);		/* NULL = do not switch */
+const char *cm_policy_group(const cm_policy *p);	/* NULL = user's group */
+cm_mode cm_policy_mode(const cm_policy *p);
+cm_on_error cm_policy_on_error(const cm_policy *p);
+
+/* database: section */
+const char *cm_policy_db_path(const cm_policy *p);
+size_t cm_policy_db_map_size(const cm_policy *p);	/* 0 = default */
+unsigned cm_policy_db_max_readers(const cm_policy *p);	/* 0 = default */
+
+/* addresses: section */
+const cm_addr_opts *cm_policy_addr_opts(const cm_policy *p);
+
+cm_bulk_action cm_policy_unclassified_bulk(const cm_policy *p);
+
+/*
+ * Scope: is a message from this client outgoing mail to be checked?
+ * True if AUTHENTICATED and scope.authenticated is on, or CLIENT (may be
+ * NULL) is in scope.networks, or DAEMON_NAME (may be NULL) is in
+ * scope.daemon_names.
+ */
+bool cm_policy_in_scope(const cm_policy *p, const struct sockaddr *client,
+    const char *daemon_name, bool authenticated);
+
+/* Newsletter types, in file order. */
+size_t cm_policy_ntypes(const cm_policy *p);
+const cm_ntype *cm_policy_type(const cm_policy *p, size_t i);
+const cm_ntype *cm_policy_find_type(const cm_policy *p, const char *id);
+const char *cm_ntype_id(const cm_ntype *t);
+const char *cm_ntype_name(const cm_ntype *t);
+const cm_type_policy *cm_ntype_policy(const cm_ntype *t);
+
+/*
+ * Classification at MAIL FROM: the first type in file order with an
+ * envelope_sender rule matching SENDER (envelope address without angle
+ * brackets, matched case-insensitively, exact or glob) or a sasl_login
+ * rule matching SASL_LOGIN (may be NULL).  NULL if none matches.
+ */
+const cm_ntype *cm_policy_match_envelope(const cm_policy *p,
+    const char *sender, const char *sasl_login);
+
+/* True if any type has a header or list_id rule (the milter must then
+ * look at headers), or unclassified_bulk is reject. */
+bool cm_policy_needs_headers(const cm_policy *p);
+
+/* True if header NAME is one a header/list_id rule or the bulk
+ * detection looks at (so the milter keeps its value). */
+bool cm_policy_header_relevant(const cm_policy *p, const char *name);
+
+/*
+ * Classification at end of headers: the first type in file order with a
+ * header rule (name case-insensitive, value exact or glob) or list_id
+ * rule matching any of the N headers NAMES[i]: VALUES[i].  NULL if none.
+ */
+const cm_ntype *cm_policy_match_headers(const cm_policy *p, size_t n,
+    const char *const *names, const char *const *values);
+
+/* Does this header mark bulk mail (List-Unsubscribe present, or
+ * Precedence: bulk / list / junk)? */
+bool cm_policy_header_is_bulk(const char *name, const char *value);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * addr.h - envelope address normalization (prefix cm_addr_).
+ *
+ * One function turns an address as an SMTP client, a CRM export or an
+ * operator wrote it into the key under which the consent index stores it.
+ * The milter and consentctl call the same function, so an address always
+ * finds its record.
+ *
+ * Accepted input: "<Bob@Example.NET>", "Bob@Example.NET", quoted local
+ * parts ("\"john doe\"@x", with backslash escapes), source routes
+ * ("<@relay1,@relay2:u@x>", dropped), a trailing dot on the domain,
+ * U-label (UTF-8) domains, UTF-8 local parts (SMTPUTF8), address
+ * literals ("u@[192.0.2.1]", kept as written).
+ *
+ * Output key: LOCAL "@" DOMAIN where
+ *   - LOCAL is unquoted (quotes and escapes removed), ASCII letters folded
+ *     to lower case when opts->fold_local_case (UTF-8 is left as is);
+ *   - DOMAIN is lower case, without trailing dot, IDNA2008 A-labels
+ *     ("xn--...") for any non-ASCII label (libidn2, TR46 non-transitional).
+ * Limits: local part 1..64 octets, domain 1..255 octets (after conversion).
+ * Nothing is truncated: over-long input is an error.
+ *
+ * Sub-addressing: when opts->subaddr_sep is not 0 and the local part
+ * contains it (not as the first character), base is the key with the
+ * separator and everything after it in the local part removed
+ * ("bob+news@x" -> base "bob@x").  Otherwise base equals key.
+ */
+#ifndef CM_ADDR_H
+#define CM_ADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "status.h"
+
+#define CM_ADDR_LOCAL_MAX 64
+#define CM_ADDR_DOMAIN_MAX 255
+/* local + '@' + domain + NUL */
+#define CM_ADDR_KEY_MAX (CM_ADDR_LOCAL_MAX + 1 + CM_ADDR_DOMAIN_MAX + 1)
+
+typedef struct cm_addr_opts {
+	bool fold_local_case;	/* default true */
+	char subaddr_sep;	/* default '+'; 0 disables sub-addressing */
+} cm_addr_opts;
+
+/* A normalized address; a plain value, no allocation, copy freely. */
+typedef struct cm_addr {
+	char key[CM_ADDR_KEY_MAX];	/* NUL-terminated normalized address */
+	size_t key_len;
+	char base[CM_ADDR_KEY_MAX];	/* key without sub-address */
+	size_t base_len;
+	size_t domain_off;	/* key + domain_off is the domain */
+	bool has_subaddr;	/* base differs from key */
+} cm_addr;
+
+/* Fill OPTS with the defaults (fold case, '+' separator). */
+void cm_addr_opts_default(cm_addr_opts *opts);
+
+/*
+ * Normalize the LEN octets at IN (need not be NUL-terminated; an embedded
+ * NUL is CM_ADDR_NUL).  OPTS may be NULL for the defaults.  On success
+ * fills *OUT and returns CM_OK; on failure returns one of the CM_ADDR_*
+ * codes (or CM_ADDR_BAD_IDN for domain conversion) and *OUT is undefined.
+ * Thread-safe; allocates nothing.
+ */
+cm_status cm_addr_normalize(const char *in, size_t len,
+    const cm_addr_opts *opts, cm_addr *out);
+
+/* Normalize a domain alone (for domain-wide suppression); OUT holds at
+ * least CM_ADDR_DOMAIN_MAX + 1 octets. */
+cm_status cm_addr_normalize_domain(const char *in, size_t len, char *out,
+    size_t *out_len);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * timefmt.h - RFC 3339 times (prefix cm_time_).
+ *
+ * Times are int64_t microseconds since 1970-01-01T00:00:00Z everywhere in
+ * consent-milter.  Output is always UTC: "2026-11-23T04:23:00Z", with a
+ * fraction (".123456", trailing zeros removed) only when it is not zero,
+ * so format(parse(s)) == s for every string format() produced.
+ */
+#ifndef CM_TIMEFMT_H
+#define CM_TIMEFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define CM_TIME_BUFSZ 40
+
+/* Current time in microseconds (CLOCK_REALTIME). */
+int64_t cm_time_now(void);
+
+/*
+ * Parse an RFC 3339 date-time (LEN octets at S): "YYYY-MM-DDTHH:MM:SS",
+ * optional fraction (up to 9 digits; truncated to microseconds), then "Z"
+ * or "+HH:MM" / "-HH:MM".  't' and ' ' are accepted for 'T', 'z' for 'Z'.
+ * A date alone ("YYYY-MM-DD") means midnight UTC.  Years 1970..9999.
+ * Returns CM_OK, CM_TIME_INVALID or CM_TIME_RANGE.
+ */
+cm_status cm_time_parse(const char *s, size_t len, int64_t *us);
+
+/* Format US as RFC 3339 UTC into BUF (CM_TIME_BUFSZ octets); returns BUF. */
+char *cm_time_format(int64_t us, char *buf);
+
+#endif
