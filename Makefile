@@ -70,11 +70,11 @@ $(BUILD)/%.o: %.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIBCORE): $(call obj,$(CORE_SRC))
-	@rm -f $@
+	@mkdir -p $(dir $@); rm -f $@
 	ar rcs $@ $^
 
 $(LIBCONFIG): $(call obj,$(CONFIG_SRC))
-	@rm -f $@
+	@mkdir -p $(dir $@); rm -f $@
 	ar rcs $@ $^
 
 $(MILTER): $(call obj,$(MILTER_SRC)) $(LIBCONFIG) $(LIBCORE)
@@ -90,12 +90,6 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBCONFIG
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCONFIG) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MILTER_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
-
-# An empty archive when a folder has no sources yet.
-ifeq ($(CONFIG_SRC),)
-$(LIBCONFIG):
-	@mkdir -p $(dir $@); rm -f $@; ar rcs $@
-endif
 
 unit: $(UNIT_BIN)
 
