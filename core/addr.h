@@ -24,6 +24,20 @@
  * contains it (not as the first character), base is the key with the
  * separator and everything after it in the local part removed
  * ("bob+news@x" -> base "bob@x").  Otherwise base equals key.
+ *
+ * Details:
+ *   - spaces and tabs around the whole address are ignored; any other
+ *     control character (C0, DEL, C1 U+0080..U+009F) anywhere, even
+ *     quoted, is CM_ADDR_CTRL; UTF-8 must be valid (no overlong forms,
+ *     no surrogates);
+ *   - the 64-octet limit applies to the local part as written (with its
+ *     quotes and backslashes), so the key's local part never exceeds it;
+ *   - the sub-address starts at the first separator;
+ *   - the key's local part is plain bytes: it may contain characters that
+ *     would need quoting in an address (""john doe"@x" -> "john doe@x");
+ *   - ASCII domains never go through libidn2: "xn--" labels are taken as
+ *     written (lower-cased), not decoded; non-ASCII labels are converted
+ *     one at a time (libidn2 allocates internally; nothing is kept).
  */
 #ifndef CM_ADDR_H
 #define CM_ADDR_H
@@ -53,7 +67,8 @@ typedef struct cm_addr {
 	bool has_subaddr;	/* base differs from key */
 } cm_addr;
 
-/* Fill OPTS with the defaults (fold case, '+' separator). */
+/* Fill OPTS with the defaults (fold case, '+' separator).  A separator
+ * other than 0 must be printable ASCII other than '@' (else CM_EINVAL). */
 void cm_addr_opts_default(cm_addr_opts *opts);
 
 /*
