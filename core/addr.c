@@ -53,6 +53,8 @@ cm_addr_opts_default(cm_addr_opts *opts)
 	opts->subaddr_sep = '+';
 }
 
+#define ONES UINT64_C(0x0101010101010101)
+
 /*
  * Reject control characters and invalid UTF-8 in S[0..N).  Control
  * characters are C0 (< 0x20), DEL and the C1 range U+0080..U+009F.
@@ -65,7 +67,23 @@ check_octets(const unsigned char *s, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
-		unsigned char c = s[i];
+		unsigned char c;
+
+		/* eight plain ASCII octets at a time: no high bit, nothing
+		 * below 0x20, no DEL */
+		while (n - i >= 8) {
+			uint64_t v, y;
+
+			memcpy(&v, s + i, 8);
+			y = v ^ (ONES * 0x7f);	/* DEL -> 0 */
+			if ((v | ((v - ONES * 0x20) & ~v) | ((y - ONES) & ~y)) &
+			    (ONES * 0x80))
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
+		c = s[i];
 
 		if (c < 0x80) {
 			if (c < 0x20 || c == 0x7f)
@@ -380,11 +398,10 @@ cm_addr_normalize(const char *in, size_t len, const cm_addr_opts *opts,
 	}
 	if (n == 0)
 		return CM_ADDR_EMPTY;
-	if (memchr(s, '\0', n) != NULL)
-		return CM_ADDR_NUL;
 	trim(&s, &n);
 	if (n == 0)
 		return CM_ADDR_EMPTY;
+	/* NUL (CM_ADDR_NUL) is found here too: trim() stops at it */
 	if ((st = check_octets(s, n)) != CM_OK)
 		return st;
 

@@ -418,6 +418,39 @@ test_idempotent(void **state)
 	}
 }
 
+/* every control octet is found wherever it is (the scan goes 8 at a time) */
+static void
+test_ctrl_every_position(void **state)
+{
+	static const struct {
+		unsigned char c;
+		cm_status st;
+	} oct[] = {
+		{ 0x00, CM_ADDR_NUL }, { 0x01, CM_ADDR_CTRL },
+		{ 0x09, CM_ADDR_CTRL }, { 0x0a, CM_ADDR_CTRL },
+		{ 0x1f, CM_ADDR_CTRL }, { 0x7f, CM_ADDR_CTRL },
+		{ 0x80, CM_ADDR_BAD_UTF8 }, { 0xff, CM_ADDR_BAD_UTF8 },
+		{ 0x20, CM_ADDR_BAD_LOCAL }, { 0x7e, CM_OK }, { 0x21, CM_OK },
+	};
+	char buf[64];
+	cm_addr a;
+
+	(void)state;
+	for (size_t k = 0; k < NELEM(oct); k++) {
+		for (size_t pos = 1; pos < 40; pos++) {
+			memset(buf, 'a', 40);
+			memcpy(buf + 40, "@example.org", 12);
+			buf[pos] = (char)oct[k].c;
+			cm_status st = cm_addr_normalize(buf, 52, NULL, &a);
+
+			if (st != oct[k].st)
+				fail_msg("octet 0x%02x at %zu: got %s, want %s",
+				    oct[k].c, pos, cm_strerror(st),
+				    cm_strerror(oct[k].st));
+		}
+	}
+}
+
 struct dcase {
 	const char *in;
 	cm_status st;
@@ -471,6 +504,7 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_bad_args),
 		cmocka_unit_test(test_idempotent),
+		cmocka_unit_test(test_ctrl_every_position),
 		cmocka_unit_test(test_domain),
 	};
 
