@@ -16,6 +16,9 @@
 
 #define US_PER_SEC INT64_C(1000000)
 #define SEC_PER_DAY INT64_C(86400)
+/* 9999-12-31T23:59:59Z: an offset must not carry a time past the year
+ * 9999, or its formatted form could not be parsed again */
+#define MAX_SECS INT64_C(253402300799)
 
 int64_t
 cm_time_now(void)
@@ -157,7 +160,7 @@ cm_time_parse(const char *s, size_t len, int64_t *us)
 		return CM_TIME_RANGE;
 	secs = days_from_civil(y, mo, d) * SEC_PER_DAY + h * 3600 + mi * 60 +
 	    sec - off;
-	if (secs < 0)
+	if (secs < 0 || secs > MAX_SECS)
 		return CM_TIME_RANGE;
 	*us = secs * US_PER_SEC + frac;
 	return CM_OK;

@@ -23,7 +23,9 @@ int64_t cm_time_now(void);
  * Parse an RFC 3339 date-time (LEN octets at S): "YYYY-MM-DDTHH:MM:SS",
  * optional fraction (up to 9 digits; truncated to microseconds), then "Z"
  * or "+HH:MM" / "-HH:MM".  't' and ' ' are accepted for 'T', 'z' for 'Z'.
- * A date alone ("YYYY-MM-DD") means midnight UTC.  Years 1970..9999.
+ * A date alone ("YYYY-MM-DD") means midnight UTC.  Years 1970..9999, and
+ * the time in UTC must lie in 1970-01-01 .. 9999-12-31 too.  A leap
+ * second (":60") is read as ":59".
  * Returns CM_OK, CM_TIME_INVALID or CM_TIME_RANGE.
  */
 cm_status cm_time_parse(const char *s, size_t len, int64_t *us);

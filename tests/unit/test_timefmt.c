@@ -110,6 +110,10 @@ static const struct tcase cases[] = {
 	{ "1970-01-01T00:00:00+00:01", CM_TIME_RANGE, 0, NULL },
 	{ "1970-01-01T00:30:00+01:00", CM_TIME_RANGE, 0, NULL },
 	{ "1969-12-31T23:00:00-01:00", CM_TIME_RANGE, 0, NULL },
+	/* range: after 9999 once the offset is applied */
+	{ "9999-12-31T23:59:59-00:01", CM_TIME_RANGE, 0, NULL },
+	{ "9999-12-31T23:30:00+01:00", CM_OK, (253402300799 - 1799 - 3600) * S,
+	    "9999-12-31T22:30:00Z" },
 };
 
 static void
