@@ -108,6 +108,64 @@ deps:
 run: all
 	BUILD=$(BUILD) scripts/run-example.sh
 
+# --- install / uninstall ------------------------------------------------
+# Installs what `make` built in $(BUILD) (it does not build: run `make`
+# first, as your user; then `make install` as root).  A program whose
+# sources exist but that is not built is an error.  The example
+# configuration is installed only where no configuration exists yet.
+INSTALL        ?= install
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
+CONFDIR        := $(SYSCONFDIR)/consent-milter
+MAN5 := man/consent-milter.yaml.5
+MAN8 := man/consent-milter.8 man/consentctl.8
+INST_PROGRAMS := $(strip $(if $(MILTER_SRC),consent-milter) $(if $(CTL_SRC),consentctl))
+
+install:
+	@for p in $(INST_PROGRAMS); do \
+		[ -x "$(BUILD)/$$p" ] || { echo "install: $(BUILD)/$$p is not built; run 'make' first" >&2; exit 1; }; \
+	done
+	@[ -n "$(INST_PROGRAMS)" ] || echo "install: no programs in this tree yet; installing the other files"
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(CONFDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	for p in $(INST_PROGRAMS); do \
+		$(INSTALL) -m 0755 $(BUILD)/$$p $(DESTDIR)$(SBINDIR)/$$p || exit 1; \
+	done
+	$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|/usr/sbin/consent-milter|$(SBINDIR)/consent-milter|g' \
+	    -e 's|/etc/consent-milter/|$(CONFDIR)/|g' \
+		systemd/consent-milter.service > $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service.tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service.tmp
+	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service
+	$(INSTALL) -m 0644 systemd/consent-milter.sysusers $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf
+	$(INSTALL) -m 0644 systemd/consent-milter.tmpfiles $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
+	@if [ -e $(DESTDIR)$(CONFDIR)/consent-milter.yaml ]; then \
+		echo "install: keeping existing $(DESTDIR)$(CONFDIR)/consent-milter.yaml"; \
+	else \
+		echo "$(INSTALL) -m 0644 examples/consent-milter.yaml $(DESTDIR)$(CONFDIR)/consent-milter.yaml"; \
+		$(INSTALL) -m 0644 examples/consent-milter.yaml $(DESTDIR)$(CONFDIR)/consent-milter.yaml || exit 1; \
+	fi
+
+# Removes what install put in place.  The configuration is removed only
+# if it is still the unmodified example; the index is never touched.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/consent-milter $(DESTDIR)$(SBINDIR)/consentctl
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
+	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service \
+	      $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
+	@f=$(DESTDIR)$(CONFDIR)/consent-milter.yaml; \
+	if [ -e "$$f" ]; then \
+		if cmp -s examples/consent-milter.yaml "$$f"; then \
+			echo "rm -f $$f"; rm -f "$$f"; \
+			rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true; \
+		else \
+			echo "uninstall: keeping modified $$f"; \
+		fi; \
+	fi
+
 clean:
 	rm -rf build
 
