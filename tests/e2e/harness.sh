@@ -58,4 +58,38 @@ e2e_flush
 e2e_wait_delivered 3
 e2e_assert_eq "c@example.com" "$(e2e_q delivered "$SINK_DIR" "$mid")" "delivered after retry, once"
 e2e_assert_eq 3 "$(e2e_sink_count)" "nothing else delivered"
+
+# 4. with a milter (the benchmark's do-nothing milter) and
+#    milter_default_action = tempfail: milter down -> 4xx, nothing
+#    delivered; milter back -> the resent message is delivered.
+NOOP=$BUILD/bench/noop_milter
+if [ ! -x "$NOOP" ]; then
+	echo "# $NOOP not built: milter part skipped"
+	exit 0
+fi
+mkdir -p "$CM_TMP/noopdb"
+printf 'a@example.com\n' | "$NOOP" -d "$CM_TMP/noopdb" -l 2>/dev/null || e2e_fail "noop_milter -l"
+MPORT=$(e2e_freeport)
+e2e_pf_conf "smtpd_milters = inet:127.0.0.1:$MPORT"
+e2e_pf_reload
+e2e_start_milter "$MPORT" "$NOOP" -s "inet:$MPORT@127.0.0.1" -d "$CM_TMP/noopdb"
+sleep 1	# smtpd processes started before the reload finish their session
+e2e_send "$CM_TMP/r4.json" --from sender@example.org --rcpt a@example.com --rcpt d@example.com
+e2e_assert_match '^250 ' "$(e2e_q data "$CM_TMP/r4.json")" "accepted with the milter up"
+e2e_wait_delivered 4
+e2e_stop_milter KILL
+e2e_send "$CM_TMP/r5.json" --from sender@example.org --rcpt a@example.com
+r5="$(e2e_q mail "$CM_TMP/r5.json") | $(e2e_q rcpt "$CM_TMP/r5.json" a@example.com) | $(e2e_q data "$CM_TMP/r5.json")"
+e2e_assert_match '^(250 [^|]*\| )*4[0-9][0-9] 4\.[0-9.]+ [^|]*(\| none ?)*$' "$r5" "milter down: the client gets 4xx ($r5)"
+e2e_settle 1
+e2e_assert_eq 4 "$(e2e_sink_count)" "milter down: nothing delivered"
+e2e_start_milter "$MPORT" "$NOOP" -s "inet:$MPORT@127.0.0.1" -d "$CM_TMP/noopdb"
+e2e_send "$CM_TMP/r6.json" --from sender@example.org --rcpt a@example.com
+e2e_assert_match '^250 ' "$(e2e_q data "$CM_TMP/r6.json")" "milter back: accepted"
+e2e_wait_delivered 5
+e2e_assert_eq a@example.com "$(e2e_q delivered "$SINK_DIR" "$(e2e_q field "$CM_TMP/r6.json" message_id)")" \
+	"milter back: delivered"
+e2e_stop_milter TERM
+grep -q 'lookups=1 hits=1 errors=0' "$MILTER_LOG" || e2e_fail "noop milter did not look up a@example.com once"
+echo "ok - the milter looked up the recipient once"
 exit 0

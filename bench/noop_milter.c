@@ -1,0 +1,242 @@
+/*
+ * noop_milter.c - benchmark-only milter: the floor any libmilter milter
+ * that looks at recipients pays.  For each RCPT it does exactly one LMDB
+ * lookup (a short read transaction and one mdb_get of the recipient
+ * address, brackets stripped and lowercased) and continues; it decides
+ * nothing and changes nothing.  Every protocol step it does not need is
+ * negotiated away, as a well-behaved milter would.
+ *
+ *   noop_milter -s SOCKET -d DIR [-b DBNAME]   run (SOCKET: inet:PORT@HOST,
+ *                                              unix:PATH); SIGTERM stops
+ *   noop_milter -d DIR [-b DBNAME] -l < KEYS   create DIR's environment and
+ *                                              store one key per line
+ *
+ * On exit it prints the number of lookups, hits and misses to stderr.
+ * Not installed; built by `make` into build/bench/ for bench/postfix.sh.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#define KEY_MAX 511
+
+static MDB_env *env;
+static MDB_dbi dbi;
+static atomic_ulong n_lookups, n_hits, n_errors;
+
+/* "<Foo@Bar>" -> "foo@bar" into BUF (size KEY_MAX + 1); 0 if unusable. */
+static size_t
+make_key(const char *arg, char *buf)
+{
+	size_t len, n = 0;
+
+	if (arg == NULL)
+		return 0;
+	if (*arg == '<')
+		arg++;
+	len = strlen(arg);
+	if (len > 0 && arg[len - 1] == '>')
+		len--;
+	if (len == 0 || len > KEY_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		buf[n++] = (char)tolower((unsigned char)arg[i]);
+	buf[n] = '\0';
+	return n;
+}
+
+static sfsistat
+nm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+    unsigned long f2, unsigned long f3, unsigned long *pf0,
+    unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	unsigned long want = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL |
+	    SMFIP_NOBODY | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOUNKNOWN |
+	    SMFIP_NODATA | SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL |
+	    SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NR_UNKN |
+	    SMFIP_NR_DATA;
+
+	(void)ctx;
+	(void)f0;
+	(void)f3;
+	*pf0 = 0;		/* no actions */
+	*pf1 = f1 & want;	/* only what the MTA offers */
+	*pf2 = 0;
+	*pf3 = 0;
+	(void)f2;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+nm_envrcpt(SMFICTX *ctx, char **argv)
+{
+	char key[KEY_MAX + 1];
+	size_t klen;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc;
+
+	(void)ctx;
+	klen = make_key(argv != NULL ? argv[0] : NULL, key);
+	if (klen == 0)
+		return SMFIS_CONTINUE;
+	atomic_fetch_add(&n_lookups, 1);
+	rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0) {
+		atomic_fetch_add(&n_errors, 1);
+		return SMFIS_CONTINUE;
+	}
+	k.mv_size = klen;
+	k.mv_data = key;
+	rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == 0)
+		atomic_fetch_add(&n_hits, 1);
+	else if (rc != MDB_NOTFOUND)
+		atomic_fetch_add(&n_errors, 1);
+	mdb_txn_abort(txn);
+	return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc desc = {
+	.xxfi_name = "noop-milter",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = 0,
+	.xxfi_envrcpt = nm_envrcpt,
+	.xxfi_negotiate = nm_negotiate,
+};
+
+static int
+open_env(const char *dir, const char *dbname, bool load)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_env_create(&env)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(env, 1024)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(env, 8)) != 0 ||
+	    (rc = mdb_env_set_mapsize(env, (size_t)256 << 20)) != 0 ||
+	    (rc = mdb_env_open(env, dir, MDB_NOTLS | (load ? 0 : MDB_RDONLY),
+	    0644)) != 0) {
+		fprintf(stderr, "noop_milter: %s: %s\n", dir, mdb_strerror(rc));
+		return -1;
+	}
+	if ((rc = mdb_txn_begin(env, NULL, load ? 0 : MDB_RDONLY, &txn)) != 0) {
+		fprintf(stderr, "noop_milter: txn: %s\n", mdb_strerror(rc));
+		return -1;
+	}
+	if ((rc = mdb_dbi_open(txn, dbname, load && dbname ? MDB_CREATE : 0,
+	    &dbi)) != 0) {
+		fprintf(stderr, "noop_milter: database %s: %s\n",
+		    dbname ? dbname : "(main)", mdb_strerror(rc));
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (load) {
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t len;
+		char key[KEY_MAX + 1];
+		unsigned long n = 0;
+
+		while ((len = getline(&line, &cap, stdin)) > 0) {
+			MDB_val k, v;
+			size_t klen;
+
+			while (len > 0 && (line[len - 1] == '\n' ||
+			    line[len - 1] == '\r'))
+				line[--len] = '\0';
+			if ((klen = make_key(line, key)) == 0)
+				continue;
+			k.mv_size = klen;
+			k.mv_data = key;
+			v.mv_size = 1;
+			v.mv_data = "1";
+			if ((rc = mdb_put(txn, dbi, &k, &v, 0)) != 0) {
+				fprintf(stderr, "noop_milter: put: %s\n",
+				    mdb_strerror(rc));
+				free(line);
+				mdb_txn_abort(txn);
+				return -1;
+			}
+			n++;
+		}
+		free(line);
+		if (ferror(stdin)) {
+			fprintf(stderr, "noop_milter: reading keys: %s\n",
+			    strerror(errno));
+			mdb_txn_abort(txn);
+			return -1;
+		}
+		fprintf(stderr, "noop_milter: stored %lu keys\n", n);
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		fprintf(stderr, "noop_milter: commit: %s\n", mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: noop_milter -s SOCKET -d DIR [-b DBNAME]\n"
+	    "       noop_milter -d DIR [-b DBNAME] -l < KEYS\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *sock = NULL, *dir = NULL, *dbname = NULL;
+	bool load = false;
+	int c, rc;
+
+	while ((c = getopt(argc, argv, "s:d:b:l")) != -1) {
+		switch (c) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'b':
+			dbname = optarg;
+			break;
+		case 'l':
+			load = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (dir == NULL || (!load && sock == NULL) || optind != argc)
+		usage();
+	if (open_env(dir, dbname, load) != 0)
+		return 1;
+	if (load) {
+		mdb_env_close(env);
+		return 0;
+	}
+	if (smfi_setconn((char *)sock) == MI_FAILURE ||
+	    smfi_register(desc) == MI_FAILURE ||
+	    smfi_opensocket(1) == MI_FAILURE) {
+		fprintf(stderr, "noop_milter: cannot set up socket %s\n", sock);
+		mdb_env_close(env);
+		return 1;
+	}
+	rc = smfi_main();
+	fprintf(stderr, "noop_milter: lookups=%lu hits=%lu errors=%lu\n",
+	    atomic_load(&n_lookups), atomic_load(&n_hits),
+	    atomic_load(&n_errors));
+	mdb_env_close(env);
+	return rc == MI_SUCCESS ? 0 : 1;
+}
