@@ -7,7 +7,8 @@ set -eu
 PKGS="build-essential pkg-config
 libmilter-dev liblmdb-dev lmdb-utils libyaml-dev libcmocka-dev libidn2-dev
 libssl-dev libsystemd-dev
-miltertest postfix python3 valgrind groff-base man-db systemd"
+miltertest postfix python3 valgrind groff-base man-db systemd
+clang libclang-rt-14-dev"
 
 missing=
 for p in $PKGS; do
