@@ -99,6 +99,8 @@ check: all
 valgrind: all
 	BUILD=$(BUILD) VALGRIND=1 tests/run unit
 
+fuzz: ; tests/fuzz/run.sh
+
 bench: all
 	BUILD=$(BUILD) bench/run
 
