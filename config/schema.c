@@ -44,6 +44,10 @@ cm_sch_quote(char *buf, size_t len, const char *s)
 	return buf;
 }
 
+static void verr(cm_sch_ctx *ctx, unsigned line, unsigned col,
+    const char *key, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
 static void
 verr(cm_sch_ctx *ctx, unsigned line, unsigned col, const char *key,
     const char *fmt, va_list ap)
