@@ -63,6 +63,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL))
 
 .PHONY: all check valgrind bench deps run install uninstall clean unit
+.SECONDARY:
 all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
 
 $(BUILD)/%.o: %.c
