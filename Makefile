@@ -59,6 +59,8 @@ MILTER    := $(BUILD)/consent-milter
 CTL       := $(BUILD)/consentctl
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+# not $(BUILD)/consentctl/: that is the program's own path
+CTL_OBJ   := $(patsubst consentctl/%.c,$(BUILD)/consentctl.o/%.o,$(CTL_SRC))
 
 PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL))
 
@@ -81,7 +83,11 @@ $(LIBCONFIG): $(call obj,$(CONFIG_SRC))
 $(MILTER): $(call obj,$(MILTER_SRC)) $(LIBCONFIG) $(LIBCORE)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MILTER_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
-$(CTL): $(call obj,$(CTL_SRC)) $(LIBCONFIG) $(LIBCORE)
+$(BUILD)/consentctl.o/%.o: consentctl/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(CTL): $(CTL_OBJ) $(LIBCONFIG) $(LIBCORE)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBCONFIG) $(LIBCORE)
