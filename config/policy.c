@@ -12,6 +12,8 @@
  *   key 'id': duplicate newsletter id 'x' (first defined at line N)
  *   key 'scope': expected at least one of authenticated: true, networks
  *                or daemon_names, got none (no mail would be checked)
+ *   key 'valid_for': expected no validity period with consent
+ *                no-objection (only a withdrawal denies), got '730d'
  *
  * File-level messages (no key):
  *   FILE:1:1: cannot read the file: STRERROR
@@ -317,9 +319,16 @@ check_type(cm_sch_ctx *ctx, const cm_sch_item *it, const cm_ynode *node,
 {
 	struct cm_ntype *t = base;
 
-	(void)ctx;
 	(void)it;
-	(void)node;
+	if (t->consent == CM_REQ_NO_OBJECTION && t->valid_for != 0) {
+		const cm_ynode *v = cm_sch_lookup(node, "valid_for");
+		char q[300];
+
+		cm_sch_error(ctx, v, "valid_for", "expected no validity "
+		    "period with consent no-objection (only a withdrawal "
+		    "denies), got '%s'", v != NULL ?
+		    cm_sch_quote(q, sizeof(q), v->str) : "");
+	}
 	t->tp.id = t->id;
 	t->tp.requirement = (cm_requirement)t->consent;
 	t->tp.validity_us = t->valid_for;

@@ -645,6 +645,9 @@ apply_item(cm_sch_ctx *ctx, const cm_sch_item *it, const char *key,
 	case CM_SCH_MAP:
 		if (node == NULL) {
 			apply_map(ctx, it->sub, NULL, dst, true);
+		} else if (node->kind == CM_YN_SCALAR && node->null) {
+			/* "key:" with nothing under it: an empty mapping */
+			apply_map(ctx, it->sub, node, dst, false);
 		} else if (node->kind != CM_YN_MAP) {
 			bad_value(ctx, it, key, node, NULL);
 		} else {
@@ -681,7 +684,7 @@ apply_map(cm_sch_ctx *ctx, const cm_sch_item *table, const cm_ynode *map,
 	size_t nerr = ctx->nerr;
 
 	/* keys present: known, not duplicated */
-	if (map != NULL) {
+	if (map != NULL && map->kind == CM_YN_MAP) {
 		for (const cm_ynode *k = map->first; k != NULL &&
 		    k->next != NULL; k = k->next->next) {
 			const cm_sch_item *it;

@@ -51,7 +51,8 @@ typedef enum cm_sch_type {
 	CM_SCH_HDRNAME,	/* const char *: RFC 5322 field name */
 	CM_SCH_GLOB,	/* const char *: non-empty glob pattern (glob.h) */
 	CM_SCH_CIDR,	/* cm_cidr (cidr.h) */
-	CM_SCH_MAP,	/* nested mapping described by sub, stored at off */
+	CM_SCH_MAP,	/* nested mapping described by sub, stored at off;
+			 * an empty value is an empty mapping */
 	CM_SCH_LIST	/* sequence: array pointer at off, size_t count at
 			 * count_off, elements described by elem (size bytes
 			 * each); min..max entries; an empty value is [] */

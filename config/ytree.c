@@ -250,6 +250,12 @@ on_start(struct builder *b, const yaml_event_t *ev, cm_ynode_kind kind)
 		    CM_YTREE_DEPTH_MAX);
 		report(b, (unsigned)ev->start_mark.line + 1,
 		    (unsigned)ev->start_mark.column + 1, t, NULL, NULL);
+		/* keep the structure: an empty value in its place */
+		n = new_node(b, CM_YN_SCALAR, &ev->start_mark);
+		if (n != NULL) {
+			n->null = true;
+			attach(b, n);
+		}
 		b->skip = 1;
 		return;
 	}

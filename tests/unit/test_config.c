@@ -236,6 +236,10 @@ static const struct bad_case {
 	    "4:9: key 'path': expected an absolute path, got "
 	      "'var/lib/consent-milter'",
 	    NULL } },
+	{ "bad-deep.yaml", {
+	    "3:9: key 'user': expected a string, got a sequence",
+	    "3:39: nesting too deep (at most 32 levels)",
+	    NULL } },
 	{ "bad-dup-id.yaml", {
 	    "11:9: key 'id': duplicate newsletter id 'offers' (first "
 	      "defined at line 6)",
@@ -253,6 +257,11 @@ static const struct bad_case {
 	      "(a unit is required)",
 	    "21:16: key 'valid_for': expected a duration from 1s to "
 	      "36500d (a number followed by s, m, h, d or w), got '0d'",
+	    NULL } },
+	{ "bad-empty-sections.yaml", {
+	    "1:8: key 'socket': required key is missing",
+	    "2:10: key 'path': required key is missing",
+	    "9:11: key 'match': expected at least 1 rule, got 0",
 	    NULL } },
 	{ "bad-empty.yaml", {
 	    "1:1: empty file, expected a mapping with the keys milter, "
@@ -444,6 +453,11 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-utf8.yaml", {
 	    "4:19: invalid leading UTF-8 octet",
+	    NULL } },
+	{ "bad-validity.yaml", {
+	    "9:16: key 'valid_for': expected no validity period with "
+	      "consent no-objection (only a withdrawal denies), got "
+	      "'730d'",
 	    NULL } },
 	{ "bad-wrong-type-section.yaml", {
 	    "1:9: key 'milter': expected a mapping, got "
@@ -689,8 +703,11 @@ test_match_accessors(void **state)
 	assert_string_equal(cm_ntype_id(cm_policy_type(p, 2)), "third.v2_x");
 	assert_true(cm_ntype_policy(cm_policy_type(p, 1))->validity_us ==
 	    INT64_C(7200) * 1000000);
-	assert_true(cm_ntype_policy(cm_policy_type(p, 2))->validity_us ==
+	assert_true(cm_ntype_policy(cm_policy_type(p, 0))->validity_us ==
 	    INT64_C(604800) * 1000000);
+	assert_true(cm_ntype_policy(cm_policy_type(p, 2))->validity_us == 0);
+	assert_int_equal(cm_ntype_policy(cm_policy_type(p, 2))->requirement,
+	    CM_REQ_NO_OBJECTION);
 	cm_policy_free(p);
 }
 
