@@ -100,18 +100,34 @@ done
 
 # consentctl(8): every command, the options of SPEC section 2, exit codes.
 ctl=$(text consentctl.8)
-for c in init grant withdraw confirm check show history import export bulk-update \
+for c in init grant withdraw confirm check show history import export bulk-update types domains \
 	erase stats report suppress-domain unsuppress-domain; do
 	grep -qE "^       $c( |$)" <<<"$ctl" || err "consentctl.8: command $c not documented"
 done
 for o in -c -d --help --source --basis --purpose --evidence --at --all --json --dry-run \
 	--skip-invalid --format --type --state --granted-before --granted-after \
-	--since --until --campaign --reason --verdict --rcpt --summary; do
+	--since --until --campaign --reason --verdict --rcpt --summary --pending --confirmed \
+	--requirement --valid-for --batch --all-records --new-source --new-evidence; do
 	grep -qE -- "(^|[^a-z-])$o([^a-z-]|$)" <<<"$ctl" || err "consentctl.8: option $o not documented"
 done
-for c in 0 1 64 65 66 73 74 75 78; do
+for c in 0 1 64 65 66 70 71 73 74 75 77 78; do
 	grep -qE "^       $c +[A-Za-z]" <<<"$ctl" || err "consentctl.8: exit code $c not documented"
 done
+
+# The built consentctl, if there is one: every command its --help lists
+# and every option each command's --help names is in the man page.
+CTL=${BUILD:-$SRCDIR/build}/consentctl
+if [ -x "$CTL" ]; then
+	cmds=$("$CTL" --help 2>/dev/null | sed -n '/^commands:/,/^$/p' | sed -nE 's/^  ([a-z][a-z-]*) .*/\1/p')
+	[ -n "$cmds" ] || err "consentctl --help lists no commands"
+	for c in $cmds; do
+		grep -qE "^       $c( |$)" <<<"$ctl" || err "consentctl.8: command $c (from consentctl --help) not documented"
+		for o in $("$CTL" "$c" --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]*' | sort -u); do
+			grep -qE -- "(^|[^a-z-])$o([^a-z-]|$)" <<<"$ctl" ||
+				err "consentctl.8: option $o of '$c' (from consentctl $c --help) not documented"
+		done
+	done
+fi
 
 # consent-milter(8): options, signals, exit codes, the decision line.
 cm=$(text consent-milter.8)
