@@ -268,10 +268,11 @@ static const cm_sch_item top_items[] = {
 	{ .name = "unclassified_bulk", .type = CM_SCH_ENUM,
 	  .enums = bulk_enum, .def = "accept",
 	  .off = S(struct conf, unclassified_bulk) },
-	{ .name = "newsletters", .type = CM_SCH_LIST, .elem = &type_elem,
+	{ .name = "newsletters", .type = CM_SCH_LIST, .flags =
+	  CM_SCH_REQUIRED | CM_SCH_CHECK_ALWAYS, .elem = &type_elem,
 	  .size = sizeof(struct cm_ntype), .max = 1000, .noun = "type",
 	  .off = S(struct conf, types), .count_off = S(struct conf, ntypes),
-	  .flags = CM_SCH_CHECK_ALWAYS, .check = check_types },
+	  .check = check_types },
 	{ .name = NULL }
 };
 
