@@ -14,6 +14,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -883,6 +885,63 @@ test_bulk(void **state)
 	assert_false(cm_policy_header_is_bulk(NULL, "bulk"));
 }
 
+/* One immutable policy read from many threads at once. */
+struct reader_arg {
+	const cm_policy *p;
+	atomic_uint *wrong;
+};
+
+static void *
+reader(void *argp)
+{
+	struct reader_arg *arg = argp;
+	const cm_policy *p = arg->p;
+	const char *hn[] = { "Subject", "List-Id" };
+	const char *hv[] = { "x", "Weekly <w.lists.example.org>" };
+	struct sockaddr_in s4;
+	struct sockaddr_in6 s6;
+
+	memset(&s4, 0, sizeof(s4));
+	s4.sin_family = AF_INET;
+	inet_pton(AF_INET, "192.0.2.77", &s4.sin_addr);
+	memset(&s6, 0, sizeof(s6));
+	s6.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db9::1", &s6.sin6_addr);
+	for (int i = 0; i < 20000; i++) {
+		const cm_ntype *a = cm_policy_match_envelope(p,
+		    "Bulk-3@Example.NET", NULL);
+		const cm_ntype *b = cm_policy_match_headers(p, 2, hn, hv);
+
+		if (a == NULL || strcmp(cm_ntype_id(a), "third.v2_x") != 0 ||
+		    b == NULL || strcmp(cm_ntype_id(b), "second") != 0 ||
+		    !cm_policy_in_scope(p, (struct sockaddr *)&s4, NULL,
+		    false) || cm_policy_in_scope(p, (struct sockaddr *)&s6,
+		    NULL, false) || !cm_policy_header_relevant(p, "list-id"))
+			atomic_fetch_add(arg->wrong, 1);
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	cm_policy *p = load_ok("tests/unit/config/match.yaml");
+	pthread_t th[8];
+	atomic_uint wrong;
+	struct reader_arg arg;
+
+	(void)state;
+	atomic_init(&wrong, 0);
+	arg.p = p;
+	arg.wrong = &wrong;
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, reader, &arg), 0);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_int_equal(atomic_load(&wrong), 0);
+	cm_policy_free(p);
+}
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static void
@@ -976,6 +1035,7 @@ main(void)
 		cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_headers),
 		cmocka_unit_test(test_bulk),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_cidr),
 	};
