@@ -1,0 +1,2990 @@
+/*
+ * index.c - the consent index on LMDB.
+ *
+ * ON-DISK FORMAT, version 1
+ * =========================
+ *
+ * Directory DIR holds:
+ *   data.mdb, lock.mdb  one LMDB environment (mode 0600)
+ *   erasure.key         32 random octets (mode 0600), created with the
+ *                       index.  It keys both the address lookup hash and
+ *                       the tombstones: it is part of the index and must
+ *                       be backed up with data.mdb.
+ *
+ * All integers are little-endian unless said otherwise; times are int64
+ * microseconds since the epoch; 0 means "never".  A "str" is a u16
+ * length followed by that many octets (no NUL).
+ *
+ * AKEY(s) = SipHash-2-4-128(K, s), K = first 16 octets of
+ * HMAC-SHA256(erasure key, "consent-milter address key v1").  Addresses
+ * are never B-tree keys: LMDB keeps copies of keys in branch pages after
+ * the entry is deleted, which would leave erased addresses in the file.
+ *
+ * Named databases:
+ *
+ * "meta"     "format"   -> u32 format version (1)
+ *            "seq"      -> u64 next history sequence number
+ *            "keycheck" -> first 8 octets of HMAC(erasure key,
+ *                          "consent-milter key check"): refuses an index
+ *                          opened with another key file
+ *
+ * "consent"  AKEY(address) (16 octets) -> entry:
+ *              u8  format (1)
+ *              u8  flags (0)
+ *              u16 address length A
+ *              u16 number of records N
+ *              u16 reserved (0)
+ *              i64 objection_us   time of the latest objection (OBJECT)
+ *              i64 last_grant_us  time of the latest applied GRANT
+ *              A octets           the normalized address
+ *              N records, sorted by type (octet order, shorter first):
+ *                u16 record length (including this field)
+ *                u8  state (cm_state)
+ *                u8  type length T (1..64)
+ *                i64 granted_us, confirmed_us, withdrawn_us, updated_us
+ *                T octets type
+ *                str source, str basis, str purpose, str evidence
+ *            The objection is in force iff objection_us != 0 and
+ *            objection_us >= last_grant_us (equal times: the objection
+ *            wins).  An entry exists iff N > 0 or objection_us != 0.
+ *
+ * "domain"   normalized domain -> u8 format (1), u8 suppressed (0/1),
+ *            u16 source length S, u32 reserved, i64 since_us (time of the
+ *            suppression), i64 updated_us (last domain event), S octets
+ *            source.  An unsuppressed domain keeps its entry (suppressed 0)
+ *            so that an older suppression arriving later stays stale.
+ *
+ * "tomb"     HMAC-SHA256(erasure key, address) (32 octets) ->
+ *            u8 format (1), 7 octets reserved, i64 erased_us.
+ *            Invariant: no tombstone for an address that has an entry.
+ *
+ * "history"  AKEY(address or domain) (16) + u64 BIG-endian sequence (8)
+ *            -> u8 format (1), u8 kind, u8 old state, u8 new state,
+ *               u32 reserved, i64 at_us, i64 recorded_us,
+ *               str type, str source, str basis, str purpose,
+ *               str evidence, str actor
+ *            Address-wide events have type "": their states describe the
+ *            objection (WITHDRAWN = objection in force, NONE = not):
+ *            OBJECT  NONE/WITHDRAWN -> WITHDRAWN (or -> NONE when a newer
+ *                    grant already lifted it), followed by one OBJECT
+ *                    event per record it withdrew (type set);
+ *            GRANT   WITHDRAWN -> NONE: a newer grant lifted the objection
+ *                    (written before the GRANT event of the record).
+ *            Domain events are kept under AKEY(domain) with type "".
+ *
+ * EVENT RULES ("newer event wins"; U = the record's updated_us)
+ *   GRANT     stale if at <= objection_us, or (with a tombstone) at <=
+ *             erased_us, or at <= U.  A newer grant deletes a tombstone.
+ *             Sets state, granted_us = at, U = at, the four fields;
+ *             keeps confirmed_us only on GRANTED -> GRANTED.
+ *   CONFIRM   CM_NOTFOUND without a record; stale when the record is
+ *             WITHDRAWN (a confirmation never resurrects consent), when
+ *             at < U, or when already confirmed at or after at.  Sets
+ *             GRANTED and confirmed_us; does not move U (so a withdrawal
+ *             made between sign-up and confirmation still wins whatever
+ *             the order of arrival).
+ *   WITHDRAW  stale if at < U, or at == U and already withdrawn; creates
+ *             a WITHDRAWN record when there is none (needed for
+ *             no-objection types); stale for an erased address.
+ *   OBJECT    stale if at <= objection_us or for an erased address; every
+ *             GRANTED/PENDING record with U <= at becomes WITHDRAWN.
+ *   UPDATE    CM_NOTFOUND without a record; replaces the non-NULL fields;
+ *             never stale and does not move U.
+ *   ERASE     deletes the entry and its history (values zeroed before
+ *             deletion), writes/keeps the tombstone (newest time), then
+ *             scrubs the file: free pages no reader can see are zeroed,
+ *             and copies of the address in the unused gap of live pages
+ *             are zeroed.  Never stale.
+ *   (UN)SUPPRESS_DOMAIN  stale if at < updated_us, or at == updated_us
+ *             and the domain is already suppressed (suppression wins).
+ *
+ * Reads use a pool of reset read transactions under a process-wide
+ * rwlock; MDB_MAP_RESIZED is handled by taking the write side and
+ * calling mdb_env_set_mapsize(env, 0).  Writes retry the whole
+ * transaction after growing the map on MDB_MAP_FULL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hmac.h"
+#include "index.h"
+#include "index_int.h"
+
+#define FORMAT_VERSION 1
+#define AKEY_LEN 16
+#define HKEY_LEN (AKEY_LEN + 8)
+#define ENTRY_HDR 24
+#define REC_HDR 36
+#define HIST_HDR 24
+#define DOM_HDR 24
+#define TOMB_LEN 16
+#define POOL_MAX 64
+#define ADDR_MAX 320		/* 64 + 1 + 255 */
+#define DOMAIN_MAX 255
+#define MAX_RETRY 32
+#define KEYFILE "erasure.key"
+
+struct cm_rtxn {
+	MDB_txn *txn;
+	int tombs;		/* -1 unknown, 0 none, 1 some */
+};
+
+struct cm_index {
+	MDB_env *env;
+	MDB_dbi db_meta, db_consent, db_domain, db_tomb, db_hist;
+	bool readonly;
+	char *dir;
+	cm_hmac *hmac;
+	unsigned char sipkey[16];
+	pthread_rwlock_t maplock;	/* write side: remapping */
+	pthread_mutex_t poollock;
+	cm_rtxn *pool[POOL_MAX];
+	size_t npool;
+	pthread_mutex_t wlock;		/* one writer of this process */
+	pthread_mutex_t errlock;
+	char err[256];
+	char errsnap[256];
+	int last_rc;			/* LMDB code of the last db_err */
+};
+
+/* ---------------------------------------------------------------- */
+/* small helpers */
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static inline uint16_t
+get16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline void
+put16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static inline uint64_t
+get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline void
+put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline int64_t
+geti64(const unsigned char *p)
+{
+	return (int64_t)get64(p);
+}
+
+static inline void
+puti64(unsigned char *p, int64_t v)
+{
+	put64(p, (uint64_t)v);
+}
+
+static void
+set_err(cm_index *idx, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&idx->errlock);
+	va_start(ap, fmt);
+	vsnprintf(idx->err, sizeof(idx->err), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&idx->errlock);
+}
+
+static cm_status
+db_err(cm_index *idx, const char *what, int rc)
+{
+	set_err(idx, "%s: %s", what, mdb_strerror(rc));
+	pthread_mutex_lock(&idx->errlock);
+	idx->last_rc = rc;
+	pthread_mutex_unlock(&idx->errlock);
+	if (rc == ENOMEM)
+		return CM_ENOMEM;
+	if (rc == MDB_CORRUPTED || rc == MDB_INVALID ||
+	    rc == MDB_VERSION_MISMATCH || rc == MDB_PAGE_NOTFOUND)
+		return CM_EFORMAT;
+	return CM_EDB;
+}
+
+static cm_status
+fmt_err(cm_index *idx, const char *what)
+{
+	set_err(idx, "corrupt or unknown data: %s", what);
+	return CM_EFORMAT;
+}
+
+const char *
+cm_index_last_error(cm_index *idx)
+{
+	if (idx == NULL)
+		return "no index";
+	pthread_mutex_lock(&idx->errlock);
+	memcpy(idx->errsnap, idx->err, sizeof(idx->errsnap));
+	pthread_mutex_unlock(&idx->errlock);
+	return idx->errsnap;
+}
+
+static void
+akey(const cm_index *idx, const char *s, size_t len, unsigned char *out)
+{
+	cm_hmac_sip128(idx->sipkey, s, len, out);
+}
+
+static bool
+valid_type(const char *t, size_t *len)
+{
+	size_t n;
+
+	if (t == NULL)
+		return false;
+	for (n = 0; t[n] != '\0'; n++) {
+		unsigned char c = (unsigned char)t[n];
+
+		if (n >= CM_TYPE_ID_MAX)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	*len = n;
+	return n > 0;
+}
+
+static bool
+valid_field(const char *s)
+{
+	return s == NULL || strnlen(s, CM_FIELD_MAX + 1) <= CM_FIELD_MAX;
+}
+
+/* ---------------------------------------------------------------- */
+/* entry blobs */
+
+typedef struct dstr {
+	const unsigned char *p;
+	size_t n;
+} dstr;
+
+typedef struct drec {
+	dstr type;
+	cm_state state;
+	int64_t granted, confirmed, withdrawn, updated;
+	dstr f[4];		/* source, basis, purpose, evidence */
+} drec;
+
+typedef struct dentry {
+	int64_t objection_us, last_grant_us;
+	dstr addr;
+	size_t nrec, cap;
+	drec *recs;
+} dentry;
+
+static inline bool
+objection_in_force(int64_t obj, int64_t last_grant)
+{
+	return obj != 0 && obj >= last_grant;
+}
+
+static int
+dstr_cmp(const unsigned char *a, size_t an, const unsigned char *b,
+    size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+
+	if (c != 0)
+		return c;
+	return an < bn ? -1 : an > bn ? 1 : 0;
+}
+
+/* Check the entry header; on success *nrec, *off (first record). */
+static bool
+entry_header(const unsigned char *v, size_t n, size_t *nrec, size_t *off)
+{
+	size_t alen;
+
+	if (n < ENTRY_HDR || v[0] != FORMAT_VERSION)
+		return false;
+	alen = get16(v + 2);
+	if (alen > ADDR_MAX || ENTRY_HDR + alen > n)
+		return false;
+	*nrec = get16(v + 4);
+	*off = ENTRY_HDR + alen;
+	return true;
+}
+
+/* Decode the record at V[OFF..N); *next = offset after it. */
+static bool
+rec_decode(const unsigned char *v, size_t n, size_t off, drec *r,
+    size_t *next)
+{
+	size_t rl, tl, p;
+
+	if (n - off < REC_HDR)
+		return false;
+	rl = get16(v + off);
+	tl = v[off + 3];
+	if (rl < REC_HDR + tl + 8 || rl > n - off || tl == 0 ||
+	    tl > CM_TYPE_ID_MAX || v[off + 2] > CM_STATE_WITHDRAWN ||
+	    v[off + 2] == CM_STATE_NONE)
+		return false;
+	r->state = (cm_state)v[off + 2];
+	r->granted = geti64(v + off + 4);
+	r->confirmed = geti64(v + off + 12);
+	r->withdrawn = geti64(v + off + 20);
+	r->updated = geti64(v + off + 28);
+	r->type.p = v + off + REC_HDR;
+	r->type.n = tl;
+	p = off + REC_HDR + tl;
+	for (int i = 0; i < 4; i++) {
+		size_t l;
+
+		if (off + rl - p < 2)
+			return false;
+		l = get16(v + p);
+		p += 2;
+		if (l > CM_FIELD_MAX || off + rl - p < l)
+			return false;
+		r->f[i].p = v + p;
+		r->f[i].n = l;
+		p += l;
+	}
+	if (p != off + rl)
+		return false;
+	*next = p;
+	return true;
+}
+
+static bool
+dentry_grow(dentry *e, size_t want)
+{
+	drec *nr;
+	size_t nc;
+
+	if (want <= e->cap)
+		return true;
+	nc = e->cap ? e->cap * 2 : 8;
+	while (nc < want)
+		nc *= 2;
+	if ((nr = realloc(e->recs, nc * sizeof(*nr))) == NULL)
+		return false;
+	e->recs = nr;
+	e->cap = nc;
+	return true;
+}
+
+/* Decode a whole entry (pointers into V).  Returns CM_OK, CM_EFORMAT,
+ * CM_ENOMEM. */
+static cm_status
+entry_decode(const unsigned char *v, size_t n, dentry *e)
+{
+	size_t nrec, off;
+
+	if (!entry_header(v, n, &nrec, &off))
+		return CM_EFORMAT;
+	e->objection_us = geti64(v + 8);
+	e->last_grant_us = geti64(v + 16);
+	e->addr.p = v + ENTRY_HDR;
+	e->addr.n = get16(v + 2);
+	e->nrec = 0;
+	if (!dentry_grow(e, nrec))
+		return CM_ENOMEM;
+	for (size_t i = 0; i < nrec; i++) {
+		if (!rec_decode(v, n, off, &e->recs[i], &off))
+			return CM_EFORMAT;
+		if (i > 0 && dstr_cmp(e->recs[i - 1].type.p,
+		    e->recs[i - 1].type.n, e->recs[i].type.p,
+		    e->recs[i].type.n) >= 0)
+			return CM_EFORMAT;
+	}
+	if (off != n)
+		return CM_EFORMAT;
+	e->nrec = nrec;
+	return CM_OK;
+}
+
+static size_t
+entry_size(const dentry *e)
+{
+	size_t sz = ENTRY_HDR + e->addr.n;
+
+	for (size_t i = 0; i < e->nrec; i++) {
+		const drec *r = &e->recs[i];
+
+		sz += REC_HDR + r->type.n + 8;
+		for (int j = 0; j < 4; j++)
+			sz += r->f[j].n;
+	}
+	return sz;
+}
+
+static void
+entry_encode(const dentry *e, unsigned char *out)
+{
+	size_t off = ENTRY_HDR;
+
+	out[0] = FORMAT_VERSION;
+	out[1] = 0;
+	put16(out + 2, (uint16_t)e->addr.n);
+	put16(out + 4, (uint16_t)e->nrec);
+	put16(out + 6, 0);
+	puti64(out + 8, e->objection_us);
+	puti64(out + 16, e->last_grant_us);
+	memcpy(out + off, e->addr.p, e->addr.n);
+	off += e->addr.n;
+	for (size_t i = 0; i < e->nrec; i++) {
+		const drec *r = &e->recs[i];
+		size_t start = off, rl = REC_HDR + r->type.n + 8;
+
+		for (int j = 0; j < 4; j++)
+			rl += r->f[j].n;
+		put16(out + off, (uint16_t)rl);
+		out[off + 2] = (unsigned char)r->state;
+		out[off + 3] = (unsigned char)r->type.n;
+		puti64(out + off + 4, r->granted);
+		puti64(out + off + 12, r->confirmed);
+		puti64(out + off + 20, r->withdrawn);
+		puti64(out + off + 28, r->updated);
+		off += REC_HDR;
+		memcpy(out + off, r->type.p, r->type.n);
+		off += r->type.n;
+		for (int j = 0; j < 4; j++) {
+			put16(out + off, (uint16_t)r->f[j].n);
+			off += 2;
+			if (r->f[j].n)
+				memcpy(out + off, r->f[j].p, r->f[j].n);
+			off += r->f[j].n;
+		}
+		(void)start;
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* read transactions */
+
+static cm_status
+remap(cm_index *idx)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&idx->maplock);
+	pthread_mutex_lock(&idx->poollock);
+	while (idx->npool > 0) {
+		cm_rtxn *t = idx->pool[--idx->npool];
+
+		mdb_txn_abort(t->txn);
+		free(t);
+	}
+	pthread_mutex_unlock(&idx->poollock);
+	rc = mdb_env_set_mapsize(idx->env, 0);
+	pthread_rwlock_unlock(&idx->maplock);
+	if (rc != 0)
+		return db_err(idx, "remap after resize", rc);
+	return CM_OK;
+}
+
+cm_status
+cm_index_rbegin(cm_index *idx, cm_rtxn **out)
+{
+	for (int tries = 0; tries < MAX_RETRY; tries++) {
+		cm_rtxn *t = NULL;
+		int rc;
+
+		pthread_rwlock_rdlock(&idx->maplock);
+		pthread_mutex_lock(&idx->poollock);
+		if (idx->npool > 0)
+			t = idx->pool[--idx->npool];
+		pthread_mutex_unlock(&idx->poollock);
+		if (t != NULL) {
+			rc = mdb_txn_renew(t->txn);
+			if (rc != 0) {
+				mdb_txn_abort(t->txn);
+				free(t);
+				t = NULL;
+				if (rc != MDB_MAP_RESIZED) {
+					/* bad pooled handle: try a new one */
+					pthread_rwlock_unlock(&idx->maplock);
+					continue;
+				}
+			}
+		} else {
+			if ((t = malloc(sizeof(*t))) == NULL) {
+				pthread_rwlock_unlock(&idx->maplock);
+				return CM_ENOMEM;
+			}
+			rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &t->txn);
+			if (rc != 0) {
+				free(t);
+				t = NULL;
+			}
+		}
+		if (rc == 0) {
+			t->tombs = -1;
+			*out = t;
+			return CM_OK;	/* rdlock held until rend */
+		}
+		pthread_rwlock_unlock(&idx->maplock);
+		if (rc == MDB_MAP_RESIZED) {
+			cm_status st = remap(idx);
+
+			if (st != CM_OK)
+				return st;
+			continue;
+		}
+		if (rc == MDB_READERS_FULL)
+			(void)mdb_reader_check(idx->env, NULL);
+		return db_err(idx, "begin read transaction", rc);
+	}
+	set_err(idx, "begin read transaction: map keeps resizing");
+	return CM_EDB;
+}
+
+void
+cm_index_rend(cm_index *idx, cm_rtxn *t)
+{
+	mdb_txn_reset(t->txn);
+	pthread_mutex_lock(&idx->poollock);
+	if (idx->npool < POOL_MAX) {
+		idx->pool[idx->npool++] = t;
+		t = NULL;
+	}
+	pthread_mutex_unlock(&idx->poollock);
+	if (t != NULL) {
+		mdb_txn_abort(t->txn);
+		free(t);
+	}
+	pthread_rwlock_unlock(&idx->maplock);
+}
+
+cm_status
+cm_index_rlookup(cm_index *idx, cm_rtxn *t, const char *addr, size_t len,
+    const char *type, size_t tlen, cm_addr_view *out)
+{
+	unsigned char k[AKEY_LEN];
+	MDB_val key = { AKEY_LEN, k }, val;
+	const unsigned char *v;
+	size_t n, nrec, off;
+	int rc;
+
+	out->found = out->objection = out->has_rec = false;
+	akey(idx, addr, len, k);
+	rc = mdb_get(t->txn, idx->db_consent, &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return CM_OK;
+	if (rc != 0)
+		return db_err(idx, "lookup", rc);
+	v = val.mv_data;
+	n = val.mv_size;
+	if (!entry_header(v, n, &nrec, &off))
+		return fmt_err(idx, "consent entry header");
+	if (get16(v + 2) != len || memcmp(v + ENTRY_HDR, addr, len) != 0)
+		return fmt_err(idx, "address key collision");
+	out->found = true;
+	out->objection = objection_in_force(geti64(v + 8), geti64(v + 16));
+	for (size_t i = 0; i < nrec; i++) {
+		size_t rl, tl;
+		int c;
+
+		if (n - off < REC_HDR)
+			return fmt_err(idx, "consent record");
+		rl = get16(v + off);
+		tl = v[off + 3];
+		if (rl < REC_HDR + tl + 8 || rl > n - off)
+			return fmt_err(idx, "consent record length");
+		c = dstr_cmp(v + off + REC_HDR, tl,
+		    (const unsigned char *)type, tlen);
+		if (c == 0) {
+			unsigned s = v[off + 2];
+
+			if (s < CM_STATE_PENDING || s > CM_STATE_WITHDRAWN)
+				return fmt_err(idx, "record state");
+			out->has_rec = true;
+			out->rec.state = (cm_state)s;
+			out->rec.granted_us = geti64(v + off + 4);
+			out->rec.confirmed_us = geti64(v + off + 12);
+			out->rec.withdrawn_us = geti64(v + off + 20);
+			out->rec.updated_us = geti64(v + off + 28);
+			return CM_OK;
+		}
+		if (c > 0)
+			break;
+		off += rl;
+	}
+	return CM_OK;
+}
+
+cm_status
+cm_index_rdomain(cm_index *idx, cm_rtxn *t, const char *domain, size_t len,
+    bool *out)
+{
+	MDB_val key = { len, (void *)(uintptr_t)domain }, val;
+	int rc;
+
+	*out = false;
+	if (len == 0 || len > DOMAIN_MAX)
+		return CM_OK;
+	rc = mdb_get(t->txn, idx->db_domain, &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return CM_OK;
+	if (rc != 0)
+		return db_err(idx, "domain lookup", rc);
+	if (val.mv_size < DOM_HDR ||
+	    ((const unsigned char *)val.mv_data)[0] != FORMAT_VERSION)
+		return fmt_err(idx, "domain entry");
+	*out = ((const unsigned char *)val.mv_data)[1] != 0;
+	return CM_OK;
+}
+
+cm_status
+cm_index_rtomb(cm_index *idx, cm_rtxn *t, const char *addr, size_t len,
+    bool *out)
+{
+	unsigned char h[CM_HMAC_OUT_LEN];
+	MDB_val key = { sizeof(h), h }, val;
+	int rc;
+
+	*out = false;
+	if (t->tombs < 0) {
+		MDB_stat st;
+
+		if ((rc = mdb_stat(t->txn, idx->db_tomb, &st)) != 0)
+			return db_err(idx, "tombstone stat", rc);
+		t->tombs = st.ms_entries > 0;
+	}
+	if (t->tombs == 0)
+		return CM_OK;
+	cm_hmac_sha256(idx->hmac, addr, len, h);
+	rc = mdb_get(t->txn, idx->db_tomb, &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return CM_OK;
+	if (rc != 0)
+		return db_err(idx, "tombstone lookup", rc);
+	*out = true;
+	return CM_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* open / close */
+
+static cm_status
+errno_status(int e)
+{
+	switch (e) {
+	case ENOENT:
+		return CM_NOTFOUND;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return CM_EPERM;
+	case ENOMEM:
+		return CM_ENOMEM;
+	default:
+		return CM_EIO;
+	}
+}
+
+static char *
+path_join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	char *p = malloc(a + b + 2);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, dir, a);
+	p[a] = '/';
+	memcpy(p + a + 1, name, b + 1);
+	return p;
+}
+
+static cm_status
+read_full(int fd, unsigned char *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno_status(errno);
+		if (r == 0)
+			return CM_EFORMAT;
+		got += (size_t)r;
+	}
+	return CM_OK;
+}
+
+static cm_status
+write_full(int fd, const unsigned char *buf, size_t n)
+{
+	size_t put = 0;
+
+	while (put < n) {
+		ssize_t r = write(fd, buf + put, n - put);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno_status(errno);
+		put += (size_t)r;
+	}
+	return CM_OK;
+}
+
+static cm_status
+load_key(cm_index *idx, bool create, unsigned char *key)
+{
+	char *p = path_join(idx->dir, KEYFILE);
+	cm_status st;
+	struct stat sb;
+	int fd;
+
+	if (p == NULL)
+		return CM_ENOMEM;
+	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT && create) {
+		size_t got = 0;
+
+		while (got < CM_HMAC_KEY_LEN) {
+			ssize_t r = getrandom(key + got, CM_HMAC_KEY_LEN - got,
+			    0);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				set_err(idx, "getrandom: %s", strerror(errno));
+				free(p);
+				return CM_EIO;
+			}
+			got += (size_t)r;
+		}
+		fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0600);
+		if (fd < 0) {
+			st = errno_status(errno);
+			set_err(idx, "%s: %s", p, strerror(errno));
+			free(p);
+			return st == CM_NOTFOUND ? CM_EIO : st;
+		}
+		st = write_full(fd, key, CM_HMAC_KEY_LEN);
+		if (st == CM_OK && fsync(fd) != 0)
+			st = CM_EIO;
+		if (st != CM_OK) {
+			set_err(idx, "%s: cannot write", p);
+			(void)close(fd);
+			(void)unlink(p);
+			free(p);
+			return st;
+		}
+		(void)close(fd);
+		if ((fd = open(idx->dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) >= 0) {
+			(void)fsync(fd);
+			(void)close(fd);
+		}
+		free(p);
+		return CM_OK;
+	}
+	if (fd < 0) {
+		st = errno_status(errno);
+		set_err(idx, "%s: %s", p, strerror(errno));
+		free(p);
+		return st == CM_NOTFOUND ? CM_EFORMAT : st;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size != CM_HMAC_KEY_LEN) {
+		set_err(idx, "%s: not a %d-octet key file", p,
+		    CM_HMAC_KEY_LEN);
+		(void)close(fd);
+		free(p);
+		return CM_EFORMAT;
+	}
+	st = read_full(fd, key, CM_HMAC_KEY_LEN);
+	(void)close(fd);
+	if (st != CM_OK)
+		set_err(idx, "%s: cannot read", p);
+	free(p);
+	return st;
+}
+
+static cm_status
+meta_check(cm_index *idx, MDB_txn *txn, bool init, const unsigned char *kc)
+{
+	MDB_val k, v;
+	unsigned char buf[8];
+	int rc;
+
+	k.mv_data = "format";
+	k.mv_size = 6;
+	rc = mdb_get(txn, idx->db_meta, &k, &v);
+	if (rc == MDB_NOTFOUND && init) {
+		buf[0] = FORMAT_VERSION;
+		buf[1] = buf[2] = buf[3] = 0;
+		v.mv_data = buf;
+		v.mv_size = 4;
+		if ((rc = mdb_put(txn, idx->db_meta, &k, &v, 0)) != 0)
+			return db_err(idx, "write format", rc);
+		k.mv_data = "seq";
+		k.mv_size = 3;
+		put64(buf, 1);
+		v.mv_data = buf;
+		v.mv_size = 8;
+		if ((rc = mdb_put(txn, idx->db_meta, &k, &v, 0)) != 0)
+			return db_err(idx, "write seq", rc);
+		k.mv_data = "keycheck";
+		k.mv_size = 8;
+		v.mv_data = (void *)(uintptr_t)kc;
+		v.mv_size = 8;
+		if ((rc = mdb_put(txn, idx->db_meta, &k, &v, 0)) != 0)
+			return db_err(idx, "write keycheck", rc);
+		return CM_OK;
+	}
+	if (rc == MDB_NOTFOUND) {
+		set_err(idx, "not a consent index (no format version)");
+		return CM_EFORMAT;
+	}
+	if (rc != 0)
+		return db_err(idx, "read format", rc);
+	if (v.mv_size != 4 || get16(v.mv_data) != FORMAT_VERSION ||
+	    get16((const unsigned char *)v.mv_data + 2) != 0) {
+		set_err(idx, "unsupported index format version");
+		return CM_EFORMAT;
+	}
+	k.mv_data = "keycheck";
+	k.mv_size = 8;
+	rc = mdb_get(txn, idx->db_meta, &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return db_err(idx, "read keycheck", rc);
+	if (rc == MDB_NOTFOUND || v.mv_size != 8 ||
+	    memcmp(v.mv_data, kc, 8) != 0) {
+		set_err(idx, "erasure.key does not belong to this index");
+		return CM_EFORMAT;
+	}
+	return CM_OK;
+}
+
+static cm_status
+open_dbs(cm_index *idx, bool create, const unsigned char *kc)
+{
+	static const char *const names[] = {
+		"meta", "consent", "domain", "tomb", "history"
+	};
+	MDB_dbi *dbis[] = {
+		&idx->db_meta, &idx->db_consent, &idx->db_domain,
+		&idx->db_tomb, &idx->db_hist
+	};
+	MDB_txn *txn;
+	cm_status st;
+	int rc;
+
+	for (;;) {
+		rc = mdb_txn_begin(idx->env, NULL,
+		    idx->readonly ? MDB_RDONLY : 0, &txn);
+		if (rc != MDB_MAP_RESIZED)
+			break;
+		if ((rc = mdb_env_set_mapsize(idx->env, 0)) != 0)
+			break;
+	}
+	if (rc != 0)
+		return db_err(idx, "open transaction", rc);
+	for (size_t i = 0; i < 5; i++) {
+		rc = mdb_dbi_open(txn, names[i],
+		    create && !idx->readonly ? MDB_CREATE : 0, dbis[i]);
+		if (rc == MDB_NOTFOUND) {
+			mdb_txn_abort(txn);
+			set_err(idx, "not a consent index (no \"%s\")",
+			    names[i]);
+			return CM_EFORMAT;
+		}
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			return db_err(idx, "open database", rc);
+		}
+	}
+	if ((st = meta_check(idx, txn, create && !idx->readonly, kc)) !=
+	    CM_OK) {
+		mdb_txn_abort(txn);
+		return st;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return db_err(idx, "commit open", rc);
+	return CM_OK;
+}
+
+cm_status
+cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
+{
+	cm_index_opts o = { 0 };
+	unsigned char key[CM_HMAC_KEY_LEN], d[CM_HMAC_OUT_LEN], kc[8];
+	static const char sipctx[] = "consent-milter address key v1";
+	static const char kcctx[] = "consent-milter key check";
+	cm_index *idx;
+	cm_status st;
+	struct stat sb;
+	char *p;
+	bool exists;
+	int rc;
+
+	if (dir == NULL || out == NULL)
+		return CM_EINVAL;
+	*out = NULL;
+	if (opts != NULL)
+		o = *opts;
+	if (o.readonly)
+		o.create = false;
+	if (o.map_size == 0)
+		o.map_size = 64u << 20;
+	if (o.max_readers == 0)
+		o.max_readers = 510;
+	if (stat(dir, &sb) != 0)
+		return errno_status(errno);
+	if (!S_ISDIR(sb.st_mode))
+		return CM_EINVAL;
+	if ((p = path_join(dir, "data.mdb")) == NULL)
+		return CM_ENOMEM;
+	exists = stat(p, &sb) == 0;
+	free(p);
+	if (!exists && !o.create)
+		return CM_NOTFOUND;
+
+	if ((idx = calloc(1, sizeof(*idx))) == NULL)
+		return CM_ENOMEM;
+	if ((idx->dir = strdup(dir)) == NULL) {
+		free(idx);
+		return CM_ENOMEM;
+	}
+	pthread_rwlock_init(&idx->maplock, NULL);
+	pthread_mutex_init(&idx->poollock, NULL);
+	pthread_mutex_init(&idx->wlock, NULL);
+	pthread_mutex_init(&idx->errlock, NULL);
+	idx->readonly = o.readonly;
+	snprintf(idx->err, sizeof(idx->err), "no error");
+
+	if ((st = load_key(idx, o.create && !exists, key)) != CM_OK)
+		goto fail;
+	st = cm_hmac_new(key, sizeof(key), &idx->hmac);
+	memset(key, 0, sizeof(key));
+	if (st != CM_OK)
+		goto fail;
+	cm_hmac_sha256(idx->hmac, sipctx, sizeof(sipctx) - 1, d);
+	memcpy(idx->sipkey, d, sizeof(idx->sipkey));
+	cm_hmac_sha256(idx->hmac, kcctx, sizeof(kcctx) - 1, d);
+	memcpy(kc, d, sizeof(kc));
+
+	if ((rc = mdb_env_create(&idx->env)) != 0) {
+		st = db_err(idx, "create environment", rc);
+		goto fail;
+	}
+	if ((rc = mdb_env_set_maxdbs(idx->env, 8)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(idx->env, o.max_readers)) != 0 ||
+	    (!exists && (rc = mdb_env_set_mapsize(idx->env,
+	    o.map_size)) != 0)) {
+		st = db_err(idx, "configure environment", rc);
+		goto fail;
+	}
+	rc = mdb_env_open(idx->env, dir,
+	    MDB_NOTLS | (o.readonly ? MDB_RDONLY : 0), 0600);
+	if (rc != 0) {
+		if (rc == EACCES || rc == EPERM || rc == EROFS)
+			st = CM_EPERM;
+		else if (rc == ENOENT)
+			st = CM_NOTFOUND;
+		else
+			st = CM_EDB;
+		(void)db_err(idx, "open environment", rc);
+		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+			st = CM_EFORMAT;
+		goto fail;
+	}
+	(void)mdb_reader_check(idx->env, NULL);
+	if ((st = open_dbs(idx, o.create, kc)) != CM_OK)
+		goto fail;
+	*out = idx;
+	return CM_OK;
+fail:
+	cm_index_close(idx);
+	return st;
+}
+
+void
+cm_index_close(cm_index *idx)
+{
+	if (idx == NULL)
+		return;
+	while (idx->npool > 0) {
+		cm_rtxn *t = idx->pool[--idx->npool];
+
+		mdb_txn_abort(t->txn);
+		free(t);
+	}
+	if (idx->env != NULL)
+		mdb_env_close(idx->env);
+	cm_hmac_free(idx->hmac);
+	memset(idx->sipkey, 0, sizeof(idx->sipkey));
+	pthread_rwlock_destroy(&idx->maplock);
+	pthread_mutex_destroy(&idx->poollock);
+	pthread_mutex_destroy(&idx->wlock);
+	pthread_mutex_destroy(&idx->errlock);
+	free(idx->dir);
+	free(idx);
+}
+
+/* ---------------------------------------------------------------- */
+/* write transactions */
+
+typedef struct bev {
+	cm_event ev;
+	size_t pos;		/* position in the batch as added */
+	unsigned char key[AKEY_LEN];
+} bev;
+
+typedef struct scrubset {
+	char **addr;
+	size_t n, cap;
+} scrubset;
+
+typedef struct wctx {
+	cm_index *idx;
+	MDB_txn *txn;
+	uint64_t seq;
+	bool seq_dirty;
+	int64_t recorded;
+	int tombs;		/* -1 unknown, else entries > 0 */
+	dentry ent;
+	unsigned char *old;	/* copy of the stored entry */
+	size_t oldcap;
+	unsigned char *buf;	/* new entry / history blob */
+	size_t bufcap;
+	scrubset *scrub;
+	size_t applied, stale;
+} wctx;
+
+static bool
+ensure(unsigned char **b, size_t *cap, size_t want)
+{
+	unsigned char *nb;
+	size_t nc;
+
+	if (want <= *cap)
+		return true;
+	nc = *cap ? *cap : 256;
+	while (nc < want)
+		nc *= 2;
+	if ((nb = realloc(*b, nc)) == NULL)
+		return false;
+	*b = nb;
+	*cap = nc;
+	return true;
+}
+
+static void
+wctx_free(wctx *w)
+{
+	free(w->ent.recs);
+	free(w->old);
+	free(w->buf);
+}
+
+static cm_status
+hist_put(wctx *w, const unsigned char *ak, cm_event_kind kind,
+    const unsigned char *type, size_t tlen, cm_state old, cm_state new,
+    int64_t at, const cm_event *ev)
+{
+	const char *s[5] = { ev->source, ev->basis, ev->purpose,
+	    ev->evidence, ev->actor };
+	size_t l[5], sz = HIST_HDR + 2 + tlen;
+	unsigned char k[HKEY_LEN], *p;
+	MDB_val key = { HKEY_LEN, k }, val;
+	int rc;
+
+	for (int i = 0; i < 5; i++) {
+		l[i] = s[i] ? strlen(s[i]) : 0;
+		sz += 2 + l[i];
+	}
+	if (!ensure(&w->buf, &w->bufcap, sz))
+		return CM_ENOMEM;
+	p = w->buf;
+	p[0] = FORMAT_VERSION;
+	p[1] = (unsigned char)kind;
+	p[2] = (unsigned char)old;
+	p[3] = (unsigned char)new;
+	p[4] = p[5] = p[6] = p[7] = 0;
+	puti64(p + 8, at);
+	puti64(p + 16, w->recorded);
+	p += HIST_HDR;
+	put16(p, (uint16_t)tlen);
+	if (tlen)
+		memcpy(p + 2, type, tlen);
+	p += 2 + tlen;
+	for (int i = 0; i < 5; i++) {
+		put16(p, (uint16_t)l[i]);
+		if (l[i])
+			memcpy(p + 2, s[i], l[i]);
+		p += 2 + l[i];
+	}
+	memcpy(k, ak, AKEY_LEN);
+	for (int i = 0; i < 8; i++)
+		k[AKEY_LEN + i] = (unsigned char)(w->seq >> (56 - 8 * i));
+	w->seq++;
+	w->seq_dirty = true;
+	val.mv_data = w->buf;
+	val.mv_size = sz;
+	if ((rc = mdb_put(w->txn, w->idx->db_hist, &key, &val, 0)) != 0)
+		return db_err(w->idx, "write history", rc);
+	return CM_OK;
+}
+
+static cm_status
+tomb_lookup(wctx *w, const char *addr, size_t len, unsigned char *h,
+    int64_t *erased)
+{
+	MDB_val key = { CM_HMAC_OUT_LEN, h }, val;
+	int rc;
+
+	*erased = 0;
+	if (w->tombs < 0) {
+		MDB_stat st;
+
+		if ((rc = mdb_stat(w->txn, w->idx->db_tomb, &st)) != 0)
+			return db_err(w->idx, "tombstone stat", rc);
+		w->tombs = st.ms_entries > 0;
+	}
+	if (w->tombs == 0)
+		return CM_NOTFOUND;
+	cm_hmac_sha256(w->idx->hmac, addr, len, h);
+	rc = mdb_get(w->txn, w->idx->db_tomb, &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return CM_NOTFOUND;
+	if (rc != 0)
+		return db_err(w->idx, "tombstone lookup", rc);
+	if (val.mv_size != TOMB_LEN ||
+	    ((const unsigned char *)val.mv_data)[0] != FORMAT_VERSION)
+		return fmt_err(w->idx, "tombstone");
+	*erased = geti64((const unsigned char *)val.mv_data + 8);
+	return CM_OK;
+}
+
+/* Zero the value under KEY in place, then delete it. */
+static cm_status
+zero_del(wctx *w, MDB_dbi dbi, MDB_val *key, size_t size)
+{
+	MDB_val v = { size, NULL };
+	int rc;
+
+	if ((rc = mdb_put(w->txn, dbi, key, &v, MDB_RESERVE)) != 0)
+		return db_err(w->idx, "erase (overwrite)", rc);
+	memset(v.mv_data, 0, size);
+	if ((rc = mdb_del(w->txn, dbi, key, NULL)) != 0)
+		return db_err(w->idx, "erase (delete)", rc);
+	return CM_OK;
+}
+
+static cm_status
+scrub_add(scrubset *s, const char *addr)
+{
+	char **na;
+
+	if (s == NULL)
+		return CM_OK;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->addr[i], addr) == 0)
+			return CM_OK;
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 4;
+
+		if ((na = realloc(s->addr, nc * sizeof(*na))) == NULL)
+			return CM_ENOMEM;
+		s->addr = na;
+		s->cap = nc;
+	}
+	if ((s->addr[s->n] = strdup(addr)) == NULL)
+		return CM_ENOMEM;
+	s->n++;
+	return CM_OK;
+}
+
+static void
+scrub_free(scrubset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->addr[i]);
+	free(s->addr);
+	s->addr = NULL;
+	s->n = s->cap = 0;
+}
+
+static cm_status
+do_erase(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at)
+{
+	cm_index *idx = w->idx;
+	size_t len = strlen(ev->addr);
+	unsigned char h[CM_HMAC_OUT_LEN], tv[TOMB_LEN], hk[HKEY_LEN];
+	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val;
+	MDB_cursor *c;
+	int64_t erased;
+	cm_status st;
+	int rc;
+
+	rc = mdb_get(w->txn, idx->db_consent, &key, &val);
+	if (rc == 0) {
+		if ((st = zero_del(w, idx->db_consent, &key, val.mv_size)) !=
+		    CM_OK)
+			return st;
+	} else if (rc != MDB_NOTFOUND) {
+		return db_err(idx, "erase lookup", rc);
+	}
+	/* history: AKEY + seq, zero each value then delete */
+	if ((rc = mdb_cursor_open(w->txn, idx->db_hist, &c)) != 0)
+		return db_err(idx, "erase history", rc);
+	memcpy(hk, ak, AKEY_LEN);
+	memset(hk + AKEY_LEN, 0, 8);
+	for (;;) {
+		MDB_val nv;
+
+		key.mv_data = hk;
+		key.mv_size = HKEY_LEN;
+		rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+		if (rc != 0 || key.mv_size != HKEY_LEN ||
+		    memcmp(key.mv_data, ak, AKEY_LEN) != 0)
+			break;
+		nv.mv_size = val.mv_size;
+		nv.mv_data = NULL;
+		rc = mdb_cursor_put(c, &key, &nv, MDB_CURRENT | MDB_RESERVE);
+		if (rc != 0)
+			break;
+		memset(nv.mv_data, 0, nv.mv_size);
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return db_err(idx, "erase history", rc);
+
+	st = tomb_lookup(w, ev->addr, len, h, &erased);
+	if (st != CM_OK && st != CM_NOTFOUND)
+		return st;
+	cm_hmac_sha256(idx->hmac, ev->addr, len, h);
+	tv[0] = FORMAT_VERSION;
+	memset(tv + 1, 0, 7);
+	puti64(tv + 8, at > erased ? at : erased);
+	key.mv_data = h;
+	key.mv_size = sizeof(h);
+	val.mv_data = tv;
+	val.mv_size = sizeof(tv);
+	if ((rc = mdb_put(w->txn, idx->db_tomb, &key, &val, 0)) != 0)
+		return db_err(idx, "write tombstone", rc);
+	w->tombs = 1;
+	return scrub_add(w->scrub, ev->addr);
+}
+
+static cm_status
+do_domain(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at,
+    bool *applied)
+{
+	cm_index *idx = w->idx;
+	bool sup = ev->kind == CM_EV_SUPPRESS_DOMAIN, was = false;
+	size_t dl = strlen(ev->addr), sl = ev->source ? strlen(ev->source) : 0;
+	MDB_val key = { dl, (void *)(uintptr_t)ev->addr }, val;
+	int64_t since = 0;
+	cm_status st;
+	int rc;
+
+	rc = mdb_get(w->txn, idx->db_domain, &key, &val);
+	if (rc == 0) {
+		const unsigned char *v = val.mv_data;
+		int64_t upd;
+
+		if (val.mv_size < DOM_HDR || v[0] != FORMAT_VERSION ||
+		    DOM_HDR + (size_t)get16(v + 2) != val.mv_size)
+			return fmt_err(idx, "domain entry");
+		was = v[1] != 0;
+		since = geti64(v + 8);
+		upd = geti64(v + 16);
+		if (at < upd || (at == upd && (was || !sup))) {
+			*applied = false;
+			return CM_OK;
+		}
+	} else if (rc != MDB_NOTFOUND) {
+		return db_err(idx, "domain lookup", rc);
+	}
+	if (!ensure(&w->buf, &w->bufcap, DOM_HDR + sl))
+		return CM_ENOMEM;
+	w->buf[0] = FORMAT_VERSION;
+	w->buf[1] = sup;
+	put16(w->buf + 2, (uint16_t)sl);
+	memset(w->buf + 4, 0, 4);
+	puti64(w->buf + 8, sup ? at : since);
+	puti64(w->buf + 16, at);
+	if (sl)
+		memcpy(w->buf + DOM_HDR, ev->source, sl);
+	val.mv_data = w->buf;
+	val.mv_size = DOM_HDR + sl;
+	if ((rc = mdb_put(w->txn, idx->db_domain, &key, &val, 0)) != 0)
+		return db_err(idx, "write domain", rc);
+	st = hist_put(w, ak, ev->kind, NULL, 0,
+	    was ? CM_STATE_WITHDRAWN : CM_STATE_NONE,
+	    sup ? CM_STATE_WITHDRAWN : CM_STATE_NONE, at, ev);
+	*applied = st == CM_OK;
+	return st;
+}
+
+static dstr
+ds(const char *s)
+{
+	dstr d = { (const unsigned char *)(s ? s : ""), s ? strlen(s) : 0 };
+
+	return d;
+}
+
+static void
+set_fields(drec *r, const cm_event *ev, bool keep_null)
+{
+	const char *s[4] = { ev->source, ev->basis, ev->purpose,
+	    ev->evidence };
+
+	for (int i = 0; i < 4; i++)
+		if (s[i] != NULL || !keep_null)
+			r->f[i] = ds(s[i]);
+}
+
+/* Find TYPE in E; *pos = index or insertion point. */
+static bool
+find_rec(const dentry *e, const char *type, size_t tlen, size_t *pos)
+{
+	size_t lo = 0, hi = e->nrec;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = dstr_cmp(e->recs[mid].type.p, e->recs[mid].type.n,
+		    (const unsigned char *)type, tlen);
+
+		if (c == 0) {
+			*pos = mid;
+			return true;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*pos = lo;
+	return false;
+}
+
+static cm_status
+put_entry(wctx *w, const unsigned char *ak)
+{
+	size_t sz = entry_size(&w->ent);
+	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val = { sz, NULL };
+	int rc;
+
+	if (!ensure(&w->buf, &w->bufcap, sz))
+		return CM_ENOMEM;
+	entry_encode(&w->ent, w->buf);
+	val.mv_data = w->buf;
+	if ((rc = mdb_put(w->txn, w->idx->db_consent, &key, &val, 0)) != 0)
+		return db_err(w->idx, "write entry", rc);
+	return CM_OK;
+}
+
+/* Apply one validated event.  *applied tells whether it changed
+ * anything; CM_OK with !*applied is "stale". */
+static cm_status
+apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
+    bool *applied)
+{
+	cm_index *idx = w->idx;
+	int64_t at = ev->at_us ? ev->at_us : w->recorded;
+	size_t alen, tlen = 0, pos = 0;
+	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val;
+	dentry *e = &w->ent;
+	bool found, has = false;
+	unsigned char th[CM_HMAC_OUT_LEN];
+	int64_t erased = 0;
+	cm_status st;
+	int rc;
+
+	*applied = false;
+	switch (ev->kind) {
+	case CM_EV_ERASE:
+		*applied = true;
+		return do_erase(w, ev, ak, at);
+	case CM_EV_SUPPRESS_DOMAIN:
+	case CM_EV_UNSUPPRESS_DOMAIN:
+		return do_domain(w, ev, ak, at, applied);
+	default:
+		break;
+	}
+	alen = strlen(ev->addr);
+	if (ev->type != NULL)
+		tlen = strlen(ev->type);
+	rc = mdb_get(w->txn, idx->db_consent, &key, &val);
+	if (rc == 0) {
+		if (!ensure(&w->old, &w->oldcap, val.mv_size))
+			return CM_ENOMEM;
+		memcpy(w->old, val.mv_data, val.mv_size);
+		if ((st = entry_decode(w->old, val.mv_size, e)) != CM_OK)
+			return st == CM_EFORMAT ?
+			    fmt_err(idx, "consent entry") : st;
+		if (e->addr.n != alen || memcmp(e->addr.p, ev->addr, alen))
+			return fmt_err(idx, "address key collision");
+		found = true;
+	} else if (rc == MDB_NOTFOUND) {
+		e->objection_us = e->last_grant_us = 0;
+		e->addr.p = (const unsigned char *)ev->addr;
+		e->addr.n = alen;
+		e->nrec = 0;
+		found = false;
+	} else {
+		return db_err(idx, "lookup", rc);
+	}
+	if (ev->type != NULL && ev->kind != CM_EV_OBJECT)
+		has = find_rec(e, ev->type, tlen, &pos);
+
+	switch (ev->kind) {
+	case CM_EV_GRANT: {
+		cm_state ns = ev->state == CM_STATE_PENDING ?
+		    CM_STATE_PENDING : CM_STATE_GRANTED;
+		bool lift;
+		drec *r;
+		cm_state os;
+
+		if (e->objection_us != 0 && at <= e->objection_us)
+			return CM_OK;
+		if (has && at <= e->recs[pos].updated)
+			return CM_OK;
+		if (!found) {
+			st = tomb_lookup(w, ev->addr, alen, th, &erased);
+			if (st == CM_OK) {
+				MDB_val tk = { sizeof(th), th };
+
+				if (at <= erased)
+					return CM_OK;
+				rc = mdb_del(w->txn, idx->db_tomb, &tk, NULL);
+				if (rc != 0)
+					return db_err(idx, "delete tombstone",
+					    rc);
+			} else if (st != CM_NOTFOUND) {
+				return st;
+			}
+		}
+		lift = objection_in_force(e->objection_us, e->last_grant_us);
+		if (!has) {
+			if (e->nrec >= UINT16_MAX)
+				return CM_ETOOLONG;
+			if (!dentry_grow(e, e->nrec + 1))
+				return CM_ENOMEM;
+			memmove(&e->recs[pos + 1], &e->recs[pos],
+			    (e->nrec - pos) * sizeof(*e->recs));
+			e->nrec++;
+			r = &e->recs[pos];
+			memset(r, 0, sizeof(*r));
+			r->type.p = (const unsigned char *)ev->type;
+			r->type.n = tlen;
+			os = CM_STATE_NONE;
+		} else {
+			r = &e->recs[pos];
+			os = r->state;
+		}
+		if (!(os == CM_STATE_GRANTED && ns == CM_STATE_GRANTED))
+			r->confirmed = 0;
+		r->state = ns;
+		r->granted = at;
+		r->updated = at;
+		set_fields(r, ev, false);
+		if (at > e->last_grant_us)
+			e->last_grant_us = at;
+		/* history strings may point into w->old: write it first */
+		if (lift && (st = hist_put(w, ak, CM_EV_GRANT, NULL, 0,
+		    CM_STATE_WITHDRAWN, CM_STATE_NONE, at, ev)) != CM_OK)
+			return st;
+		if ((st = hist_put(w, ak, CM_EV_GRANT,
+		    (const unsigned char *)ev->type, tlen, os, ns, at, ev)) !=
+		    CM_OK)
+			return st;
+		break;
+	}
+	case CM_EV_CONFIRM: {
+		drec *r;
+		cm_state os;
+
+		if (!has) {
+			set_err(idx, "confirm: no record of type %s for %s",
+			    ev->type, ev->addr);
+			return CM_NOTFOUND;
+		}
+		r = &e->recs[pos];
+		os = r->state;
+		if (os == CM_STATE_WITHDRAWN || at < r->updated ||
+		    (os == CM_STATE_GRANTED && r->confirmed != 0 &&
+		    r->confirmed >= at) ||
+		    (e->objection_us != 0 && at <= e->objection_us))
+			return CM_OK;
+		r->state = CM_STATE_GRANTED;
+		r->confirmed = at;
+		if ((st = hist_put(w, ak, CM_EV_CONFIRM,
+		    (const unsigned char *)ev->type, tlen, os,
+		    CM_STATE_GRANTED, at, ev)) != CM_OK)
+			return st;
+		break;
+	}
+	case CM_EV_WITHDRAW: {
+		drec *r;
+		cm_state os;
+
+		if (!found) {
+			st = tomb_lookup(w, ev->addr, alen, th, &erased);
+			if (st == CM_OK)
+				return CM_OK;	/* erased: already denied */
+			if (st != CM_NOTFOUND)
+				return st;
+		}
+		if (!has) {
+			if (e->nrec >= UINT16_MAX)
+				return CM_ETOOLONG;
+			if (!dentry_grow(e, e->nrec + 1))
+				return CM_ENOMEM;
+			memmove(&e->recs[pos + 1], &e->recs[pos],
+			    (e->nrec - pos) * sizeof(*e->recs));
+			e->nrec++;
+			r = &e->recs[pos];
+			memset(r, 0, sizeof(*r));
+			r->type.p = (const unsigned char *)ev->type;
+			r->type.n = tlen;
+			set_fields(r, ev, false);
+			os = CM_STATE_NONE;
+		} else {
+			r = &e->recs[pos];
+			os = r->state;
+			if (at < r->updated || (at == r->updated &&
+			    os == CM_STATE_WITHDRAWN))
+				return CM_OK;
+		}
+		r->state = CM_STATE_WITHDRAWN;
+		r->withdrawn = at;
+		r->updated = at;
+		if ((st = hist_put(w, ak, CM_EV_WITHDRAW,
+		    (const unsigned char *)ev->type, tlen, os,
+		    CM_STATE_WITHDRAWN, at, ev)) != CM_OK)
+			return st;
+		break;
+	}
+	case CM_EV_OBJECT: {
+		bool before = objection_in_force(e->objection_us,
+		    e->last_grant_us), after;
+
+		if (e->objection_us != 0 && at <= e->objection_us)
+			return CM_OK;
+		if (!found) {
+			st = tomb_lookup(w, ev->addr, alen, th, &erased);
+			if (st == CM_OK)
+				return CM_OK;
+			if (st != CM_NOTFOUND)
+				return st;
+		}
+		e->objection_us = at;
+		after = objection_in_force(e->objection_us, e->last_grant_us);
+		if ((st = hist_put(w, ak, CM_EV_OBJECT, NULL, 0,
+		    before ? CM_STATE_WITHDRAWN : CM_STATE_NONE,
+		    after ? CM_STATE_WITHDRAWN : CM_STATE_NONE, at, ev)) !=
+		    CM_OK)
+			return st;
+		for (size_t i = 0; i < e->nrec; i++) {
+			drec *r = &e->recs[i];
+			cm_state os = r->state;
+
+			if ((os != CM_STATE_GRANTED && os != CM_STATE_PENDING) ||
+			    r->updated > at)
+				continue;
+			r->state = CM_STATE_WITHDRAWN;
+			r->withdrawn = at;
+			r->updated = at;
+			if ((st = hist_put(w, ak, CM_EV_OBJECT, r->type.p,
+			    r->type.n, os, CM_STATE_WITHDRAWN, at, ev)) !=
+			    CM_OK)
+				return st;
+		}
+		break;
+	}
+	case CM_EV_UPDATE: {
+		drec *r;
+
+		if (!has) {
+			set_err(idx, "update: no record of type %s for %s",
+			    ev->type, ev->addr);
+			return CM_NOTFOUND;
+		}
+		r = &e->recs[pos];
+		set_fields(r, ev, true);
+		if ((st = hist_put(w, ak, CM_EV_UPDATE,
+		    (const unsigned char *)ev->type, tlen, r->state, r->state,
+		    at, ev)) != CM_OK)
+			return st;
+		break;
+	}
+	default:
+		return CM_EINVAL;
+	}
+	if ((st = put_entry(w, ak)) != CM_OK)
+		return st;
+	*applied = true;
+	return CM_OK;
+}
+
+static cm_status
+validate(const cm_event *ev)
+{
+	size_t tl, n;
+
+	if (ev == NULL || ev->addr == NULL)
+		return CM_EINVAL;
+	if (ev->at_us < 0)
+		return CM_EINVAL;
+	if (!valid_field(ev->source) || !valid_field(ev->basis) ||
+	    !valid_field(ev->purpose) || !valid_field(ev->evidence) ||
+	    !valid_field(ev->actor))
+		return CM_EINVAL;
+	n = strnlen(ev->addr, ADDR_MAX + 1);
+	switch (ev->kind) {
+	case CM_EV_GRANT:
+		if (ev->state != CM_STATE_NONE &&
+		    ev->state != CM_STATE_GRANTED &&
+		    ev->state != CM_STATE_PENDING)
+			return CM_EINVAL;
+		/* FALLTHROUGH */
+	case CM_EV_CONFIRM:
+	case CM_EV_WITHDRAW:
+	case CM_EV_UPDATE:
+		if (!valid_type(ev->type, &tl))
+			return CM_EINVAL;
+		/* FALLTHROUGH */
+	case CM_EV_OBJECT:
+	case CM_EV_ERASE:
+		if (n < 3 || n > ADDR_MAX || strchr(ev->addr, '@') == NULL)
+			return CM_EINVAL;
+		return CM_OK;
+	case CM_EV_SUPPRESS_DOMAIN:
+	case CM_EV_UNSUPPRESS_DOMAIN:
+		if (n < 1 || n > DOMAIN_MAX || strchr(ev->addr, '@') != NULL)
+			return CM_EINVAL;
+		return CM_OK;
+	default:
+		return CM_EINVAL;
+	}
+}
+
+/* Grow the map after MDB_MAP_FULL (no transaction of ours active). */
+static cm_status
+grow_map(cm_index *idx)
+{
+	MDB_envinfo info;
+	size_t ns;
+	int rc;
+
+	pthread_rwlock_wrlock(&idx->maplock);
+	pthread_mutex_lock(&idx->poollock);
+	while (idx->npool > 0) {
+		cm_rtxn *t = idx->pool[--idx->npool];
+
+		mdb_txn_abort(t->txn);
+		free(t);
+	}
+	pthread_mutex_unlock(&idx->poollock);
+	rc = mdb_env_info(idx->env, &info);
+	if (rc == 0) {
+		ns = info.me_mapsize;
+		if (ns > SIZE_MAX / 2)
+			rc = MDB_MAP_FULL;
+		else
+			rc = mdb_env_set_mapsize(idx->env,
+			    ns < (1u << 20) ? ns * 4 : ns * 2);
+	}
+	pthread_rwlock_unlock(&idx->maplock);
+	if (rc != 0)
+		return db_err(idx, "grow map", rc);
+	return CM_OK;
+}
+
+static cm_status scrub(cm_index *idx, const scrubset *s);
+
+/* CM_EDB from db_err: recover the LMDB code for MAP_FULL detection
+ * (writes are serialized by wlock, so this is our own last error). */
+static int
+last_is_full(cm_index *idx)
+{
+	int full;
+
+	pthread_mutex_lock(&idx->errlock);
+	full = idx->last_rc == MDB_MAP_FULL;
+	idx->last_rc = 0;
+	pthread_mutex_unlock(&idx->errlock);
+	return full;
+}
+
+/*
+ * Run FN in a write transaction with retries: MDB_MAP_RESIZED at begin
+ * (remap), MDB_MAP_FULL anywhere (abort, grow, rerun FN from scratch).
+ * FN returns a cm_status; on CM_EDB it stores the LMDB code in *lmdb_rc.
+ * With DRY, the transaction is aborted instead of committed.
+ */
+typedef cm_status (*wfn)(wctx *w, void *arg, int *lmdb_rc);
+
+static cm_status
+write_txn(cm_index *idx, wfn fn, void *arg, bool dry, wctx *w)
+{
+	cm_status st = CM_EDB;
+	scrubset sc = { 0 };
+	int rc;
+
+	if (idx->readonly) {
+		set_err(idx, "index opened read-only");
+		return CM_EPERM;
+	}
+	pthread_mutex_lock(&idx->wlock);
+	for (int tries = 0; tries < MAX_RETRY; tries++) {
+		int lrc = 0;
+
+		pthread_rwlock_rdlock(&idx->maplock);
+		rc = mdb_txn_begin(idx->env, NULL, 0, &w->txn);
+		if (rc != 0) {
+			pthread_rwlock_unlock(&idx->maplock);
+			if (rc == MDB_MAP_RESIZED) {
+				if ((st = remap(idx)) != CM_OK)
+					break;
+				continue;
+			}
+			st = db_err(idx, "begin write transaction", rc);
+			break;
+		}
+		w->idx = idx;
+		w->recorded = now_us();
+		w->tombs = -1;
+		w->applied = w->stale = 0;
+		w->seq_dirty = false;
+		w->scrub = &sc;
+		scrub_free(&sc);
+		pthread_mutex_lock(&idx->errlock);
+		idx->last_rc = 0;
+		pthread_mutex_unlock(&idx->errlock);
+		{
+			MDB_val k = { 3, "seq" }, v;
+
+			rc = mdb_get(w->txn, idx->db_meta, &k, &v);
+			if (rc == 0 && v.mv_size == 8) {
+				w->seq = get64(v.mv_data);
+				st = fn(w, arg, &lrc);
+			} else {
+				st = rc == 0 ? fmt_err(idx, "seq") :
+				    db_err(idx, "read seq", rc);
+				lrc = rc;
+			}
+		}
+		if (st == CM_OK && w->seq_dirty) {
+			MDB_val k = { 3, "seq" }, v;
+			unsigned char b[8];
+
+			put64(b, w->seq);
+			v.mv_data = b;
+			v.mv_size = 8;
+			if ((rc = mdb_put(w->txn, idx->db_meta, &k, &v, 0)) !=
+			    0) {
+				st = db_err(idx, "write seq", rc);
+				lrc = rc;
+			}
+		}
+		if (st == CM_OK && !dry) {
+			rc = mdb_txn_commit(w->txn);
+			w->txn = NULL;
+			if (rc != 0) {
+				st = db_err(idx, "commit", rc);
+				lrc = rc;
+			}
+		} else {
+			mdb_txn_abort(w->txn);
+			w->txn = NULL;
+		}
+		pthread_rwlock_unlock(&idx->maplock);
+		if (st == CM_EDB && last_is_full(idx))
+			lrc = MDB_MAP_FULL;
+		if (lrc == MDB_MAP_FULL) {
+			if ((st = grow_map(idx)) != CM_OK)
+				break;
+			continue;
+		}
+		break;
+	}
+	if (st == CM_OK && !dry && sc.n > 0)
+		(void)scrub(idx, &sc);
+	scrub_free(&sc);
+	pthread_mutex_unlock(&idx->wlock);
+	return st;
+}
+
+
+typedef struct one_arg {
+	const cm_event *ev;
+	bool applied;
+} one_arg;
+
+static cm_status
+one_fn(wctx *w, void *arg, int *lrc)
+{
+	one_arg *a = arg;
+	unsigned char k[AKEY_LEN];
+	cm_status st;
+
+	akey(w->idx, a->ev->addr, strlen(a->ev->addr), k);
+	(void)lrc;
+	st = apply_one(w, a->ev, k, &a->applied);
+	if (st == CM_OK && !a->applied)
+		st = CM_ESTALE;
+	return st;
+}
+
+cm_status
+cm_index_apply(cm_index *idx, const cm_event *ev)
+{
+	one_arg a = { ev, false };
+	wctx w = { 0 };
+	cm_status st;
+
+	if (idx == NULL)
+		return CM_EINVAL;
+	if ((st = validate(ev)) != CM_OK)
+		return st;
+	st = write_txn(idx, one_fn, &a, false, &w);
+	if (st == CM_ESTALE) {
+		/* nothing was changed: the (empty) transaction was aborted */
+	}
+	wctx_free(&w);
+	return st;
+}
+
+/* ---------------------------------------------------------------- */
+/* batches */
+
+typedef struct chunk {
+	struct chunk *next;
+	size_t used, cap;
+	char data[];
+} chunk;
+
+struct cm_batch {
+	bev *ev;
+	size_t n, cap;
+	chunk *chunks;
+};
+
+cm_status
+cm_batch_new(cm_batch **out)
+{
+	if (out == NULL)
+		return CM_EINVAL;
+	if ((*out = calloc(1, sizeof(**out))) == NULL)
+		return CM_ENOMEM;
+	return CM_OK;
+}
+
+static const char *
+arena_str(cm_batch *b, const char *s)
+{
+	size_t n;
+	chunk *c = b->chunks;
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	if (c == NULL || c->cap - c->used < n) {
+		size_t cap = n > 65536 ? n : 65536;
+
+		if ((c = malloc(sizeof(*c) + cap)) == NULL)
+			return NULL;
+		c->next = b->chunks;
+		c->used = 0;
+		c->cap = cap;
+		b->chunks = c;
+	}
+	p = c->data + c->used;
+	memcpy(p, s, n);
+	c->used += n;
+	return p;
+}
+
+cm_status
+cm_batch_add(cm_batch *b, const cm_event *ev)
+{
+	bev *e;
+	cm_status st;
+
+	if (b == NULL)
+		return CM_EINVAL;
+	if ((st = validate(ev)) != CM_OK)
+		return st;
+	if (b->n == b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 256;
+		bev *ne = realloc(b->ev, nc * sizeof(*ne));
+
+		if (ne == NULL)
+			return CM_ENOMEM;
+		b->ev = ne;
+		b->cap = nc;
+	}
+	e = &b->ev[b->n];
+	e->ev = *ev;
+	e->pos = b->n;
+#define CP(f) do { if (ev->f != NULL && \
+	    (e->ev.f = arena_str(b, ev->f)) == NULL) return CM_ENOMEM; } while (0)
+	CP(addr);
+	CP(type);
+	CP(source);
+	CP(basis);
+	CP(purpose);
+	CP(evidence);
+	CP(actor);
+#undef CP
+	b->n++;
+	return CM_OK;
+}
+
+size_t
+cm_batch_count(const cm_batch *b)
+{
+	return b ? b->n : 0;
+}
+
+void
+cm_batch_clear(cm_batch *b)
+{
+	chunk *c;
+
+	if (b == NULL)
+		return;
+	while ((c = b->chunks) != NULL) {
+		b->chunks = c->next;
+		free(c);
+	}
+	b->n = 0;
+}
+
+void
+cm_batch_free(cm_batch *b)
+{
+	if (b == NULL)
+		return;
+	cm_batch_clear(b);
+	free(b->ev);
+	free(b);
+}
+
+static int
+bev_cmp(const void *a, const void *b)
+{
+	const bev *x = *(const bev *const *)a, *y = *(const bev *const *)b;
+	int c = memcmp(x->key, y->key, AKEY_LEN);
+
+	if (c != 0)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+typedef struct batch_arg {
+	bev **order;
+	size_t n;
+	size_t failed_at;
+} batch_arg;
+
+static cm_status
+batch_fn(wctx *w, void *arg, int *lrc)
+{
+	batch_arg *a = arg;
+
+	(void)lrc;
+	for (size_t i = 0; i < a->n; i++) {
+		bool applied;
+		cm_status st = apply_one(w, &a->order[i]->ev, a->order[i]->key,
+		    &applied);
+
+		if (st != CM_OK) {
+			a->failed_at = a->order[i]->pos;
+			return st;
+		}
+		if (applied)
+			w->applied++;
+		else
+			w->stale++;
+	}
+	return CM_OK;
+}
+
+cm_status
+cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
+{
+	batch_arg a = { NULL, 0, 0 };
+	wctx w = { 0 };
+	cm_status st;
+
+	if (idx == NULL || b == NULL)
+		return CM_EINVAL;
+	if (res != NULL)
+		memset(res, 0, sizeof(*res));
+	if (b->n == 0)
+		return CM_OK;
+	if ((a.order = malloc(b->n * sizeof(*a.order))) == NULL)
+		return CM_ENOMEM;
+	for (size_t i = 0; i < b->n; i++) {
+		bev *e = &b->ev[i];
+
+		akey(idx, e->ev.addr, strlen(e->ev.addr), e->key);
+		a.order[i] = e;
+	}
+	a.n = b->n;
+	qsort(a.order, a.n, sizeof(*a.order), bev_cmp);
+	st = write_txn(idx, batch_fn, &a, false, &w);
+	if (res != NULL) {
+		if (st == CM_OK) {
+			res->applied = w.applied;
+			res->stale = w.stale;
+		} else {
+			res->failed_at = a.failed_at;
+		}
+	}
+	wctx_free(&w);
+	free(a.order);
+	return st;
+}
+
+/* ---------------------------------------------------------------- */
+/* reading whole entries */
+
+static cm_status
+rtxn(cm_index *idx, cm_rtxn **t)
+{
+	if (idx == NULL)
+		return CM_EINVAL;
+	return cm_index_rbegin(idx, t);
+}
+
+/* Build a cm_entry in one allocation from decoded D (address from D). */
+static cm_entry *
+entry_build(const dentry *d)
+{
+	size_t sz = sizeof(cm_entry) + d->nrec * sizeof(cm_record) +
+	    d->addr.n + 1;
+	cm_entry *e;
+	char *p;
+
+	for (size_t i = 0; i < d->nrec; i++) {
+		sz += d->recs[i].type.n + 1;
+		for (int j = 0; j < 4; j++)
+			sz += d->recs[i].f[j].n + 1;
+	}
+	if ((e = malloc(sz)) == NULL)
+		return NULL;
+	e->records = (cm_record *)(e + 1);
+	p = (char *)(e->records + d->nrec);
+#define COPY(dst, s) do { memcpy(p, (s).p, (s).n); p[(s).n] = '\0'; \
+	(dst) = p; p += (s).n + 1; } while (0)
+	COPY(e->addr, d->addr);
+	e->objection = objection_in_force(d->objection_us, d->last_grant_us);
+	e->objection_us = d->objection_us;
+	e->nrecords = d->nrec;
+	for (size_t i = 0; i < d->nrec; i++) {
+		const drec *r = &d->recs[i];
+		cm_record *o = &e->records[i];
+
+		COPY(o->type, r->type);
+		o->state = r->state;
+		o->granted_us = r->granted;
+		o->confirmed_us = r->confirmed;
+		o->withdrawn_us = r->withdrawn;
+		o->updated_us = r->updated;
+		COPY(o->source, r->f[0]);
+		COPY(o->basis, r->f[1]);
+		COPY(o->purpose, r->f[2]);
+		COPY(o->evidence, r->f[3]);
+	}
+#undef COPY
+	return e;
+}
+
+cm_status
+cm_index_get(cm_index *idx, const char *addr, cm_entry **out)
+{
+	unsigned char k[AKEY_LEN];
+	MDB_val key = { AKEY_LEN, k }, val;
+	dentry d = { 0 };
+	cm_rtxn *t;
+	cm_status st;
+	size_t len;
+	int rc;
+
+	if (addr == NULL || out == NULL)
+		return CM_EINVAL;
+	*out = NULL;
+	len = strnlen(addr, ADDR_MAX + 1);
+	if (len > ADDR_MAX)
+		return CM_EINVAL;
+	if ((st = rtxn(idx, &t)) != CM_OK)
+		return st;
+	akey(idx, addr, len, k);
+	rc = mdb_get(t->txn, idx->db_consent, &key, &val);
+	if (rc == MDB_NOTFOUND) {
+		st = CM_NOTFOUND;
+	} else if (rc != 0) {
+		st = db_err(idx, "lookup", rc);
+	} else if ((st = entry_decode(val.mv_data, val.mv_size, &d)) !=
+	    CM_OK) {
+		if (st == CM_EFORMAT)
+			(void)fmt_err(idx, "consent entry");
+	} else if (d.addr.n != len || memcmp(d.addr.p, addr, len) != 0) {
+		st = fmt_err(idx, "address key collision");
+	} else if ((*out = entry_build(&d)) == NULL) {
+		st = CM_ENOMEM;
+	}
+	cm_index_rend(idx, t);
+	free(d.recs);
+	return st;
+}
+
+void
+cm_entry_free(cm_entry *e)
+{
+	free(e);
+}
+
+cm_status
+cm_index_foreach(cm_index *idx, cm_entry_cb cb, void *arg)
+{
+	MDB_val key, val;
+	MDB_cursor *c;
+	dentry d = { 0 };
+	cm_rtxn *t;
+	cm_status st = CM_OK;
+	int rc;
+
+	if (cb == NULL)
+		return CM_EINVAL;
+	if ((st = rtxn(idx, &t)) != CM_OK)
+		return st;
+	if ((rc = mdb_cursor_open(t->txn, idx->db_consent, &c)) != 0) {
+		cm_index_rend(idx, t);
+		return db_err(idx, "cursor", rc);
+	}
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		cm_entry *e;
+		int stop;
+
+		if ((st = entry_decode(val.mv_data, val.mv_size, &d)) !=
+		    CM_OK) {
+			if (st == CM_EFORMAT)
+				(void)fmt_err(idx, "consent entry");
+			break;
+		}
+		if ((e = entry_build(&d)) == NULL) {
+			st = CM_ENOMEM;
+			break;
+		}
+		stop = cb(e, arg);
+		free(e);
+		if (stop)
+			break;
+	}
+	if (st == CM_OK && rc != 0 && rc != MDB_NOTFOUND)
+		st = db_err(idx, "iterate", rc);
+	mdb_cursor_close(c);
+	cm_index_rend(idx, t);
+	free(d.recs);
+	return st;
+}
+
+/* Decode a history value into EV with strings copied into *BUF. */
+static cm_status
+hist_decode(const unsigned char *v, size_t n, uint64_t seq,
+    cm_history_event *ev, char **buf, size_t *cap)
+{
+	const char **dst[6] = { &ev->type, &ev->source, &ev->basis,
+	    &ev->purpose, &ev->evidence, &ev->actor };
+	size_t off = HIST_HDR, need = 0, l;
+	char *p;
+
+	if (n < HIST_HDR || v[0] != FORMAT_VERSION || v[1] < CM_EV_GRANT ||
+	    v[1] > CM_EV_ERASE || v[2] > CM_STATE_WITHDRAWN ||
+	    v[3] > CM_STATE_WITHDRAWN)
+		return CM_EFORMAT;
+	for (int i = 0; i < 6; i++) {
+		if (n - off < 2)
+			return CM_EFORMAT;
+		l = get16(v + off);
+		if (n - off - 2 < l)
+			return CM_EFORMAT;
+		off += 2 + l;
+		need += l + 1;
+	}
+	if (off != n)
+		return CM_EFORMAT;
+	if (!ensure((unsigned char **)buf, cap, need))
+		return CM_ENOMEM;
+	ev->seq = seq;
+	ev->kind = v[1];
+	ev->old_state = v[2];
+	ev->new_state = v[3];
+	ev->at_us = geti64(v + 8);
+	ev->recorded_us = geti64(v + 16);
+	p = *buf;
+	off = HIST_HDR;
+	for (int i = 0; i < 6; i++) {
+		l = get16(v + off);
+		memcpy(p, v + off + 2, l);
+		p[l] = '\0';
+		*dst[i] = p;
+		p += l + 1;
+		off += 2 + l;
+	}
+	return CM_OK;
+}
+
+cm_status
+cm_index_history(cm_index *idx, const char *addr, cm_history_cb cb,
+    void *arg)
+{
+	unsigned char hk[HKEY_LEN];
+	MDB_val key = { HKEY_LEN, hk }, val;
+	MDB_cursor *c;
+	char *buf = NULL;
+	size_t cap = 0, count = 0, len;
+	cm_rtxn *t;
+	cm_status st = CM_OK;
+	int rc;
+
+	if (addr == NULL || cb == NULL)
+		return CM_EINVAL;
+	len = strnlen(addr, ADDR_MAX + 1);
+	if (len > ADDR_MAX)
+		return CM_EINVAL;
+	if ((st = rtxn(idx, &t)) != CM_OK)
+		return st;
+	akey(idx, addr, len, hk);
+	memset(hk + AKEY_LEN, 0, 8);
+	if ((rc = mdb_cursor_open(t->txn, idx->db_hist, &c)) != 0) {
+		cm_index_rend(idx, t);
+		return db_err(idx, "cursor", rc);
+	}
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		cm_history_event ev;
+		uint64_t seq = 0;
+
+		if (key.mv_size != HKEY_LEN ||
+		    memcmp(key.mv_data, hk, AKEY_LEN) != 0)
+			break;
+		for (int i = 0; i < 8; i++)
+			seq = seq << 8 |
+			    ((const unsigned char *)key.mv_data)[AKEY_LEN + i];
+		st = hist_decode(val.mv_data, val.mv_size, seq, &ev, &buf,
+		    &cap);
+		if (st != CM_OK) {
+			if (st == CM_EFORMAT)
+				(void)fmt_err(idx, "history event");
+			break;
+		}
+		count++;
+		if (cb(&ev, arg))
+			break;
+	}
+	if (st == CM_OK && rc != 0 && rc != MDB_NOTFOUND)
+		st = db_err(idx, "iterate history", rc);
+	mdb_cursor_close(c);
+	cm_index_rend(idx, t);
+	free(buf);
+	if (st == CM_OK && count == 0)
+		st = CM_NOTFOUND;
+	return st;
+}
+
+cm_status
+cm_index_domain_suppressed(cm_index *idx, const char *domain,
+    int64_t *since_us)
+{
+	MDB_val key, val;
+	cm_rtxn *t;
+	cm_status st;
+	size_t len;
+	int rc;
+
+	if (domain == NULL)
+		return CM_EINVAL;
+	len = strnlen(domain, DOMAIN_MAX + 1);
+	if (len == 0 || len > DOMAIN_MAX)
+		return CM_EINVAL;
+	if ((st = rtxn(idx, &t)) != CM_OK)
+		return st;
+	key.mv_data = (void *)(uintptr_t)domain;
+	key.mv_size = len;
+	rc = mdb_get(t->txn, idx->db_domain, &key, &val);
+	if (rc == MDB_NOTFOUND) {
+		st = CM_NOTFOUND;
+	} else if (rc != 0) {
+		st = db_err(idx, "domain lookup", rc);
+	} else if (val.mv_size < DOM_HDR ||
+	    ((const unsigned char *)val.mv_data)[0] != FORMAT_VERSION) {
+		st = fmt_err(idx, "domain entry");
+	} else if (((const unsigned char *)val.mv_data)[1] == 0) {
+		st = CM_NOTFOUND;
+	} else if (since_us != NULL) {
+		*since_us = geti64((const unsigned char *)val.mv_data + 8);
+	}
+	cm_index_rend(idx, t);
+	return st;
+}
+
+cm_status
+cm_index_foreach_domain(cm_index *idx, cm_domain_cb cb, void *arg)
+{
+	char dom[DOMAIN_MAX + 1], *src = NULL;
+	size_t cap = 0;
+	MDB_val key, val;
+	MDB_cursor *c;
+	cm_rtxn *t;
+	cm_status st = CM_OK;
+	int rc;
+
+	if (cb == NULL)
+		return CM_EINVAL;
+	if ((st = rtxn(idx, &t)) != CM_OK)
+		return st;
+	if ((rc = mdb_cursor_open(t->txn, idx->db_domain, &c)) != 0) {
+		cm_index_rend(idx, t);
+		return db_err(idx, "cursor", rc);
+	}
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		const unsigned char *v = val.mv_data;
+		size_t sl;
+
+		if (key.mv_size == 0 || key.mv_size > DOMAIN_MAX ||
+		    val.mv_size < DOM_HDR || v[0] != FORMAT_VERSION ||
+		    DOM_HDR + (size_t)get16(v + 2) != val.mv_size) {
+			st = fmt_err(idx, "domain entry");
+			break;
+		}
+		if (v[1] == 0)
+			continue;
+		sl = get16(v + 2);
+		if (!ensure((unsigned char **)&src, &cap, sl + 1)) {
+			st = CM_ENOMEM;
+			break;
+		}
+		memcpy(src, v + DOM_HDR, sl);
+		src[sl] = '\0';
+		memcpy(dom, key.mv_data, key.mv_size);
+		dom[key.mv_size] = '\0';
+		if (cb(dom, geti64(v + 8), src, arg))
+			break;
+	}
+	if (st == CM_OK && rc != 0 && rc != MDB_NOTFOUND)
+		st = db_err(idx, "iterate domains", rc);
+	mdb_cursor_close(c);
+	cm_index_rend(idx, t);
+	free(src);
+	return st;
+}
+
+cm_status
+cm_index_is_erased(cm_index *idx, const char *addr)
+{
+	cm_rtxn *t;
+	cm_status st;
+	size_t len;
+	bool hit;
+
+	if (addr == NULL)
+		return CM_EINVAL;
+	len = strnlen(addr, ADDR_MAX + 1);
+	if (len > ADDR_MAX)
+		return CM_EINVAL;
+	if ((st = rtxn(idx, &t)) != CM_OK)
+		return st;
+	st = cm_index_rtomb(idx, t, addr, len, &hit);
+	cm_index_rend(idx, t);
+	if (st != CM_OK)
+		return st;
+	return hit ? CM_OK : CM_NOTFOUND;
+}
+
+/* ---------------------------------------------------------------- */
+/* bulk update */
+
+typedef struct bulk_arg {
+	const cm_selection *sel;
+	const cm_event *set;
+	bool dry;
+	size_t count;
+} bulk_arg;
+
+static bool
+sel_match(const cm_selection *s, const drec *r)
+{
+	if (s->type != NULL && dstr_cmp(r->type.p, r->type.n,
+	    (const unsigned char *)s->type, strlen(s->type)) != 0)
+		return false;
+	if (s->source != NULL && dstr_cmp(r->f[0].p, r->f[0].n,
+	    (const unsigned char *)s->source, strlen(s->source)) != 0)
+		return false;
+	if (s->state != CM_STATE_NONE && r->state != s->state)
+		return false;
+	if (s->granted_before_us != 0 && !(r->granted != 0 &&
+	    r->granted < s->granted_before_us))
+		return false;
+	if (s->granted_after_us != 0 && r->granted < s->granted_after_us)
+		return false;
+	return true;
+}
+
+static cm_status
+bulk_fn(wctx *w, void *arg, int *lrc)
+{
+	bulk_arg *a = arg;
+	cm_index *idx = w->idx;
+	int64_t at = a->set->at_us ? a->set->at_us : w->recorded;
+	MDB_val key, val;
+	MDB_cursor *c;
+	cm_status st = CM_OK;
+	int rc;
+
+	a->count = 0;
+	if ((rc = mdb_cursor_open(w->txn, idx->db_consent, &c)) != 0)
+		return db_err(idx, "cursor", rc);
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		unsigned char ak[AKEY_LEN];
+		size_t hits = 0;
+
+		if (key.mv_size != AKEY_LEN) {
+			st = fmt_err(idx, "consent key");
+			break;
+		}
+		memcpy(ak, key.mv_data, AKEY_LEN);
+		if (!ensure(&w->old, &w->oldcap, val.mv_size)) {
+			st = CM_ENOMEM;
+			break;
+		}
+		memcpy(w->old, val.mv_data, val.mv_size);
+		if ((st = entry_decode(w->old, val.mv_size, &w->ent)) !=
+		    CM_OK) {
+			if (st == CM_EFORMAT)
+				(void)fmt_err(idx, "consent entry");
+			break;
+		}
+		for (size_t i = 0; i < w->ent.nrec; i++) {
+			drec *r = &w->ent.recs[i];
+
+			if (!sel_match(a->sel, r))
+				continue;
+			hits++;
+			if (a->dry)
+				continue;
+			set_fields(r, a->set, true);
+			if ((st = hist_put(w, ak, CM_EV_UPDATE, r->type.p,
+			    r->type.n, r->state, r->state, at, a->set)) !=
+			    CM_OK)
+				break;
+		}
+		if (st != CM_OK)
+			break;
+		a->count += hits;
+		if (hits > 0 && !a->dry) {
+			size_t sz = entry_size(&w->ent);
+
+			if (!ensure(&w->buf, &w->bufcap, sz)) {
+				st = CM_ENOMEM;
+				break;
+			}
+			entry_encode(&w->ent, w->buf);
+			key.mv_data = ak;
+			key.mv_size = AKEY_LEN;
+			val.mv_data = w->buf;
+			val.mv_size = sz;
+			if ((rc = mdb_cursor_put(c, &key, &val, MDB_CURRENT))
+			    != 0) {
+				st = db_err(idx, "bulk update", rc);
+				break;
+			}
+		}
+	}
+	if (st == CM_OK && rc != 0 && rc != MDB_NOTFOUND)
+		st = db_err(idx, "iterate", rc);
+	mdb_cursor_close(c);
+	(void)lrc;
+	return st;
+}
+
+cm_status
+cm_index_bulk_update(cm_index *idx, const cm_selection *sel,
+    const cm_event *set, bool dry_run, size_t *count)
+{
+	bulk_arg a = { sel, set, dry_run, 0 };
+	wctx w = { 0 };
+	cm_status st;
+
+	if (idx == NULL || sel == NULL || set == NULL)
+		return CM_EINVAL;
+	if (!valid_field(set->source) || !valid_field(set->basis) ||
+	    !valid_field(set->purpose) || !valid_field(set->evidence) ||
+	    !valid_field(set->actor) || set->at_us < 0)
+		return CM_EINVAL;
+	if (sel->type != NULL && strnlen(sel->type, CM_TYPE_ID_MAX + 1) >
+	    CM_TYPE_ID_MAX)
+		return CM_EINVAL;
+	if (dry_run && idx->readonly) {
+		/* a dry run needs no write access: read snapshot */
+		cm_rtxn *t;
+
+		if ((st = cm_index_rbegin(idx, &t)) != CM_OK)
+			return st;
+		w.idx = idx;
+		w.txn = t->txn;
+		w.recorded = now_us();
+		{
+			int lrc = 0;
+
+			st = bulk_fn(&w, &a, &lrc);
+		}
+		w.txn = NULL;
+		cm_index_rend(idx, t);
+	} else {
+		st = write_txn(idx, bulk_fn, &a, dry_run, &w);
+	}
+	if (st == CM_OK && count != NULL)
+		*count = a.count;
+	wctx_free(&w);
+	return st;
+}
+
+/* ---------------------------------------------------------------- */
+/* statistics */
+
+typedef struct tcount {
+	char type[CM_TYPE_ID_MAX + 1];
+	size_t n[4];
+} tcount;
+
+cm_status
+cm_index_stats_get(cm_index *idx, cm_index_stats *out)
+{
+	MDB_stat s;
+	MDB_envinfo info;
+	MDB_val key, val;
+	MDB_cursor *c;
+	cm_rtxn *t;
+	cm_status st = CM_OK;
+	int rc;
+
+	if (out == NULL)
+		return CM_EINVAL;
+	memset(out, 0, sizeof(*out));
+	if ((st = rtxn(idx, &t)) != CM_OK)
+		return st;
+	if ((rc = mdb_stat(t->txn, idx->db_consent, &s)) != 0)
+		goto dberr;
+	out->addresses = s.ms_entries;
+	out->page_size = s.ms_psize;
+	if ((rc = mdb_stat(t->txn, idx->db_hist, &s)) != 0)
+		goto dberr;
+	out->history_events = s.ms_entries;
+	if ((rc = mdb_stat(t->txn, idx->db_tomb, &s)) != 0)
+		goto dberr;
+	out->tombstones = s.ms_entries;
+	if ((rc = mdb_env_info(idx->env, &info)) != 0)
+		goto dberr;
+	out->map_size = info.me_mapsize;
+	out->map_used = (info.me_last_pgno + 1) * out->page_size;
+	if ((rc = mdb_cursor_open(t->txn, idx->db_domain, &c)) != 0)
+		goto dberr;
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT))
+		if (val.mv_size >= DOM_HDR &&
+		    ((const unsigned char *)val.mv_data)[1] != 0)
+			out->domains++;
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		goto dberr;
+	if ((rc = mdb_cursor_open(t->txn, idx->db_consent, &c)) != 0)
+		goto dberr;
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		size_t nrec, off;
+
+		if (!entry_header(val.mv_data, val.mv_size, &nrec, &off)) {
+			mdb_cursor_close(c);
+			cm_index_rend(idx, t);
+			return fmt_err(idx, "consent entry");
+		}
+		out->records += nrec;
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		goto dberr;
+	cm_index_rend(idx, t);
+	return CM_OK;
+dberr:
+	cm_index_rend(idx, t);
+	return db_err(idx, "stats", rc);
+}
+
+static int
+tcount_cmp(const void *a, const void *b)
+{
+	return strcmp(((const tcount *)a)->type, ((const tcount *)b)->type);
+}
+
+cm_status
+cm_index_count_by_type(cm_index *idx, cm_count_cb cb, void *arg)
+{
+	tcount *tc = NULL;
+	size_t ntc = 0, cap = 0;
+	dentry d = { 0 };
+	MDB_val key, val;
+	MDB_cursor *c;
+	cm_rtxn *t;
+	cm_status st = CM_OK;
+	int rc;
+
+	if (cb == NULL)
+		return CM_EINVAL;
+	if ((st = rtxn(idx, &t)) != CM_OK)
+		return st;
+	if ((rc = mdb_cursor_open(t->txn, idx->db_consent, &c)) != 0) {
+		cm_index_rend(idx, t);
+		return db_err(idx, "cursor", rc);
+	}
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0 &&
+	    st == CM_OK; rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		if ((st = entry_decode(val.mv_data, val.mv_size, &d)) !=
+		    CM_OK) {
+			if (st == CM_EFORMAT)
+				(void)fmt_err(idx, "consent entry");
+			break;
+		}
+		for (size_t i = 0; i < d.nrec; i++) {
+			const drec *r = &d.recs[i];
+			size_t j;
+
+			/* few types: linear search is fine */
+			for (j = 0; j < ntc; j++)
+				if (strlen(tc[j].type) == r->type.n &&
+				    memcmp(tc[j].type, r->type.p,
+				    r->type.n) == 0)
+					break;
+			if (j == ntc) {
+				if (ntc == cap) {
+					size_t nc = cap ? cap * 2 : 16;
+					tcount *n2 = realloc(tc,
+					    nc * sizeof(*n2));
+
+					if (n2 == NULL) {
+						st = CM_ENOMEM;
+						break;
+					}
+					tc = n2;
+					cap = nc;
+				}
+				memset(&tc[ntc], 0, sizeof(tc[ntc]));
+				memcpy(tc[ntc].type, r->type.p, r->type.n);
+				ntc++;
+			}
+			tc[j].n[r->state]++;
+		}
+	}
+	if (st == CM_OK && rc != 0 && rc != MDB_NOTFOUND)
+		st = db_err(idx, "iterate", rc);
+	mdb_cursor_close(c);
+	cm_index_rend(idx, t);
+	free(d.recs);
+	if (st == CM_OK) {
+		qsort(tc, ntc, sizeof(*tc), tcount_cmp);
+		for (size_t i = 0; i < ntc; i++)
+			for (int s = CM_STATE_PENDING;
+			    s <= CM_STATE_WITHDRAWN; s++)
+				if (tc[i].n[s] > 0 &&
+				    cb(tc[i].type, (cm_state)s, tc[i].n[s],
+				    arg))
+					goto done;
+	}
+done:
+	free(tc);
+	return st;
+}
+
+/* ---------------------------------------------------------------- */
+/* scrubbing after erasure */
+
+/*
+ * LMDB never overwrites a page in place: the pages that held an erased
+ * entry stay in the file as free pages until they are reused, and a
+ * recycled page buffer can carry old octets into the unused gap (between
+ * the node pointers and the node data) of a live page.  After an erasure
+ * commits, holding the writer lock (an empty write transaction, so no
+ * other process can allocate pages), this:
+ *   - zeroes every free page whose freeing transaction is older than
+ *     every reader (no reader can see it), and
+ *   - zeroes copies of the erased addresses found in the gap of live
+ *     leaf and branch pages and past the last used page.
+ * Page layout (LMDB 0.9 on-disk format): u64 pgno, u16 pad, u16 flags,
+ * u16 lower, u16 upper (or u32 overflow page count); header 16 octets.
+ * Free pages whose freeing is still visible to a reader are retried for
+ * a short while; anything left is overwritten when LMDB reuses the page.
+ */
+#define P_BRANCH 0x01
+#define P_LEAF 0x02
+#define P_OVERFLOW 0x04
+#define PAGEHDR 16
+
+typedef struct reader_min {
+	uint64_t oldest;
+} reader_min;
+
+static int
+reader_line(const char *msg, void *ctx)
+{
+	reader_min *m = ctx;
+	unsigned long long txnid;
+	int pid;
+	unsigned long tid;
+
+	if (sscanf(msg, "%d %lx %llu", &pid, &tid, &txnid) == 3 &&
+	    txnid < m->oldest)
+		m->oldest = txnid;
+	return 0;
+}
+
+static int
+u64cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool
+page_free(const uint64_t *fl, size_t n, uint64_t pg)
+{
+	return bsearch(&pg, fl, n, sizeof(*fl), u64cmp) != NULL;
+}
+
+static bool
+zero_matches(unsigned char *p, size_t lo, size_t hi, const scrubset *s)
+{
+	bool changed = false;
+
+	for (size_t i = 0; i < s->n; i++) {
+		size_t al = strlen(s->addr[i]);
+		unsigned char *q = p + lo, *end = p + hi;
+
+		while (q < end && (size_t)(end - q) >= al) {
+			unsigned char *m = memmem(q, (size_t)(end - q),
+			    s->addr[i], al);
+
+			if (m == NULL)
+				break;
+			memset(m, 0, al);
+			changed = true;
+			q = m + al;
+		}
+	}
+	return changed;
+}
+
+static cm_status
+scrub_once(cm_index *idx, const scrubset *s, bool *complete)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *c = NULL;
+	MDB_envinfo info;
+	MDB_stat est;
+	MDB_val key, val;
+	uint64_t *fl = NULL, last;
+	size_t nfl = 0, cap = 0, psize;
+	reader_min rm;
+	unsigned char *page = NULL, *zero = NULL;
+	char *path = NULL;
+	cm_status st = CM_OK;
+	int rc, fd = -1;
+	bool dirty = false;
+	struct stat sb;
+
+	*complete = true;
+	pthread_rwlock_rdlock(&idx->maplock);
+	if ((rc = mdb_txn_begin(idx->env, NULL, 0, &txn)) != 0) {
+		pthread_rwlock_unlock(&idx->maplock);
+		return db_err(idx, "scrub", rc);
+	}
+	(void)mdb_reader_check(idx->env, NULL);
+	rm.oldest = mdb_txn_id(txn) - 1;
+	(void)mdb_reader_list(idx->env, reader_line, &rm);
+	if ((rc = mdb_env_stat(idx->env, &est)) != 0 ||
+	    (rc = mdb_env_info(idx->env, &info)) != 0 ||
+	    (rc = mdb_cursor_open(txn, 0, &c)) != 0) {
+		st = db_err(idx, "scrub", rc);
+		goto out;
+	}
+	psize = est.ms_psize;
+	last = info.me_last_pgno;
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		uint64_t txnid, cnt;
+		const unsigned char *v = val.mv_data;
+
+		if (key.mv_size != sizeof(uint64_t) || val.mv_size < 8)
+			continue;
+		memcpy(&txnid, key.mv_data, sizeof(txnid));
+		if (txnid > rm.oldest) {
+			*complete = false;
+			continue;
+		}
+		memcpy(&cnt, v, 8);
+		if (cnt > val.mv_size / 8 - 1)
+			continue;
+		for (uint64_t i = 0; i < cnt; i++) {
+			uint64_t pg;
+
+			if (nfl == cap) {
+				size_t nc = cap ? cap * 2 : 1024;
+				uint64_t *n2 = realloc(fl, nc * sizeof(*n2));
+
+				if (n2 == NULL) {
+					st = CM_ENOMEM;
+					goto out;
+				}
+				fl = n2;
+				cap = nc;
+			}
+			memcpy(&pg, v + 8 * (i + 1), 8);
+			fl[nfl++] = pg;
+		}
+	}
+	mdb_cursor_close(c);
+	c = NULL;
+	qsort(fl, nfl, sizeof(*fl), u64cmp);
+
+	if ((path = path_join(idx->dir, "data.mdb")) == NULL ||
+	    (page = malloc(psize)) == NULL ||
+	    (zero = calloc(1, psize)) == NULL) {
+		st = CM_ENOMEM;
+		goto out;
+	}
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0) {
+		set_err(idx, "scrub: %s: %s", path, strerror(errno));
+		st = CM_EIO;
+		goto out;
+	}
+	for (uint64_t pg = 2; (off_t)(pg * psize) < sb.st_size; pg++) {
+		off_t off = (off_t)(pg * psize);
+		ssize_t r = pread(fd, page, psize, off);
+		uint16_t flags, lower, upper;
+		bool changed = false;
+
+		if (r != (ssize_t)psize)
+			break;
+		if (pg > last) {
+			changed = zero_matches(page, 0, psize, s);
+		} else if (page_free(fl, nfl, pg)) {
+			if (memcmp(page, zero, psize) != 0) {
+				memset(page, 0, psize);
+				changed = true;
+			}
+		} else {
+			flags = get16(page + 10);
+			lower = get16(page + 12);
+			upper = get16(page + 14);
+			if (flags & P_OVERFLOW) {
+				uint32_t np = (uint32_t)get16(page + 12) |
+				    (uint32_t)get16(page + 14) << 16;
+
+				if (np > 1)
+					pg += np - 1;
+				continue;
+			}
+			if ((flags & (P_LEAF | P_BRANCH)) == 0 ||
+			    lower < PAGEHDR || lower > upper || upper > psize)
+				continue;
+			changed = zero_matches(page, lower, upper, s);
+		}
+		if (changed) {
+			if (pwrite(fd, page, psize, off) != (ssize_t)psize) {
+				set_err(idx, "scrub: write: %s",
+				    strerror(errno));
+				st = CM_EIO;
+				goto out;
+			}
+			dirty = true;
+		}
+	}
+	if (dirty && fdatasync(fd) != 0) {
+		set_err(idx, "scrub: sync: %s", strerror(errno));
+		st = CM_EIO;
+	}
+out:
+	if (fd >= 0)
+		(void)close(fd);
+	if (c != NULL)
+		mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&idx->maplock);
+	free(fl);
+	free(page);
+	free(zero);
+	free(path);
+	return st;
+}
+
+static cm_status
+scrub(cm_index *idx, const scrubset *s)
+{
+	cm_status st = CM_OK;
+
+	for (int i = 0; i < 50; i++) {
+		bool complete;
+		struct timespec ts = { 0, 2000000 };
+
+		if ((st = scrub_once(idx, s, &complete)) != CM_OK ||
+		    complete)
+			return st;
+		(void)nanosleep(&ts, NULL);
+	}
+	return st;
+}
