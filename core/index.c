@@ -73,10 +73,14 @@
  *            Domain events are kept under AKEY(domain) with type "".
  *
  * EVENT RULES ("newer event wins"; U = the record's updated_us)
- *   GRANT     stale if at <= objection_us, or (with a tombstone) at <=
- *             erased_us, or at <= U.  A newer grant deletes a tombstone.
- *             Sets state, granted_us = at, U = at, the four fields;
- *             keeps confirmed_us only on GRANTED -> GRANTED.
+ *   GRANT     stale if at <= U, or (with a tombstone) at <= erased_us.
+ *             A newer grant deletes a tombstone.  Sets state,
+ *             granted_us = at, U = at, the four fields; keeps
+ *             confirmed_us only on GRANTED -> GRANTED.  A grant at or
+ *             before the objection (but newer than the record) yields a
+ *             WITHDRAWN record with withdrawn_us = U = objection_us,
+ *             exactly what the objection would have made of it had the
+ *             grant arrived first.
  *   CONFIRM   CM_NOTFOUND without a record; stale when the record is
  *             WITHDRAWN (a confirmation never resurrects consent), when
  *             at < U, or when already confirmed at or after at.  Sets
@@ -1212,15 +1216,17 @@ zero_del(wctx *w, MDB_dbi dbi, MDB_val *key, size_t size)
 	return CM_OK;
 }
 
+/* Remember LEN octets at P to be scrubbed (see scrub()). */
 static cm_status
-scrub_add(scrubset *s, const char *addr)
+scrub_addn(scrubset *s, const void *p, size_t len)
 {
 	char **na;
 
-	if (s == NULL)
+	if (s == NULL || len == 0 || memchr(p, '\0', len) != NULL)
 		return CM_OK;
 	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->addr[i], addr) == 0)
+		if (strlen(s->addr[i]) == len &&
+		    memcmp(s->addr[i], p, len) == 0)
 			return CM_OK;
 	if (s->n == s->cap) {
 		size_t nc = s->cap ? s->cap * 2 : 4;
@@ -1230,9 +1236,33 @@ scrub_add(scrubset *s, const char *addr)
 		s->addr = na;
 		s->cap = nc;
 	}
-	if ((s->addr[s->n] = strdup(addr)) == NULL)
+	if ((s->addr[s->n] = strndup(p, len)) == NULL)
 		return CM_ENOMEM;
 	s->n++;
+	return CM_OK;
+}
+
+/* Strings shorter than this are too generic to identify anyone
+ * ("import", "crm"); they are not searched for. */
+#define SCRUB_MIN 8
+
+/* Remember the strings of a history value before it is zeroed. */
+static cm_status
+scrub_hist(scrubset *s, const unsigned char *v, size_t n)
+{
+	size_t off = HIST_HDR;
+	cm_status st;
+
+	for (int i = 0; i < 6 && n >= off + 2; i++) {
+		size_t l = get16(v + off);
+
+		if (n - off - 2 < l)
+			break;
+		if (l >= SCRUB_MIN &&
+		    (st = scrub_addn(s, v + off + 2, l)) != CM_OK)
+			return st;
+		off += 2 + l;
+	}
 	return CM_OK;
 }
 
@@ -1258,8 +1288,20 @@ do_erase(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at)
 	cm_status st;
 	int rc;
 
+	if ((st = scrub_addn(w->scrub, ev->addr, len)) != CM_OK)
+		return st;
 	rc = mdb_get(w->txn, idx->db_consent, &key, &val);
 	if (rc == 0) {
+		if (entry_decode(val.mv_data, val.mv_size, &w->ent) ==
+		    CM_OK) {
+			for (size_t i = 0; i < w->ent.nrec; i++)
+				for (int j = 0; j < 4; j++)
+					if (w->ent.recs[i].f[j].n >= SCRUB_MIN &&
+					    (st = scrub_addn(w->scrub,
+					    w->ent.recs[i].f[j].p,
+					    w->ent.recs[i].f[j].n)) != CM_OK)
+						return st;
+		}
 		if ((st = zero_del(w, idx->db_consent, &key, val.mv_size)) !=
 		    CM_OK)
 			return st;
@@ -1280,6 +1322,11 @@ do_erase(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at)
 		if (rc != 0 || key.mv_size != HKEY_LEN ||
 		    memcmp(key.mv_data, ak, AKEY_LEN) != 0)
 			break;
+		if ((st = scrub_hist(w->scrub, val.mv_data, val.mv_size)) !=
+		    CM_OK) {
+			mdb_cursor_close(c);
+			return st;
+		}
 		nv.mv_size = val.mv_size;
 		nv.mv_data = NULL;
 		rc = mdb_cursor_put(c, &key, &nv, MDB_CURRENT | MDB_RESERVE);
@@ -1307,7 +1354,7 @@ do_erase(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at)
 	if ((rc = mdb_put(w->txn, idx->db_tomb, &key, &val, 0)) != 0)
 		return db_err(idx, "write tombstone", rc);
 	w->tombs = 1;
-	return scrub_add(w->scrub, ev->addr);
+	return CM_OK;
 }
 
 static cm_status
@@ -1478,12 +1525,11 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 	case CM_EV_GRANT: {
 		cm_state ns = ev->state == CM_STATE_PENDING ?
 		    CM_STATE_PENDING : CM_STATE_GRANTED;
-		bool lift;
+		bool lift, under = e->objection_us != 0 &&
+		    at <= e->objection_us;
 		drec *r;
 		cm_state os;
 
-		if (e->objection_us != 0 && at <= e->objection_us)
-			return CM_OK;
 		if (has && at <= e->recs[pos].updated)
 			return CM_OK;
 		if (!found) {
@@ -1501,7 +1547,8 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 				return st;
 			}
 		}
-		lift = objection_in_force(e->objection_us, e->last_grant_us);
+		lift = !under && objection_in_force(e->objection_us,
+		    e->last_grant_us);
 		if (!has) {
 			if (e->nrec >= UINT16_MAX)
 				return CM_ETOOLONG;
@@ -1521,12 +1568,21 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 		}
 		if (!(os == CM_STATE_GRANTED && ns == CM_STATE_GRANTED))
 			r->confirmed = 0;
-		r->state = ns;
 		r->granted = at;
-		r->updated = at;
 		set_fields(r, ev, false);
-		if (at > e->last_grant_us)
-			e->last_grant_us = at;
+		if (under) {
+			/* older than the objection, newer than the record:
+			 * the objection withdrew it (same result as when
+			 * the grant had arrived first) */
+			ns = CM_STATE_WITHDRAWN;
+			r->withdrawn = e->objection_us;
+			r->updated = e->objection_us;
+		} else {
+			r->updated = at;
+			if (at > e->last_grant_us)
+				e->last_grant_us = at;
+		}
+		r->state = ns;
 		/* history strings may point into w->old: write it first */
 		if (lift && (st = hist_put(w, ak, CM_EV_GRANT, NULL, 0,
 		    CM_STATE_WITHDRAWN, CM_STATE_NONE, at, ev)) != CM_OK)
@@ -2832,7 +2888,7 @@ zero_matches(unsigned char *p, size_t lo, size_t hi, const scrubset *s)
 static cm_status
 scrub_once(cm_index *idx, const scrubset *s, bool *complete)
 {
-	MDB_txn *txn = NULL;
+	MDB_txn *txn = NULL, *rtx = NULL;
 	MDB_cursor *c = NULL;
 	MDB_envinfo info;
 	MDB_stat est;
@@ -2853,12 +2909,19 @@ scrub_once(cm_index *idx, const scrubset *s, bool *complete)
 		pthread_rwlock_unlock(&idx->maplock);
 		return db_err(idx, "scrub", rc);
 	}
+	/*
+	 * The write transaction only holds the writer lock; LMDB lets the
+	 * free list be read through a read-only transaction only (allowed
+	 * beside a write transaction in one thread with MDB_NOTLS).  Both
+	 * see the same, latest, snapshot.
+	 */
 	(void)mdb_reader_check(idx->env, NULL);
 	rm.oldest = mdb_txn_id(txn) - 1;
 	(void)mdb_reader_list(idx->env, reader_line, &rm);
-	if ((rc = mdb_env_stat(idx->env, &est)) != 0 ||
+	if ((rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &rtx)) != 0 ||
+	    (rc = mdb_env_stat(idx->env, &est)) != 0 ||
 	    (rc = mdb_env_info(idx->env, &info)) != 0 ||
-	    (rc = mdb_cursor_open(txn, 0, &c)) != 0) {
+	    (rc = mdb_cursor_open(rtx, 0, &c)) != 0) {
 		st = db_err(idx, "scrub", rc);
 		goto out;
 	}
@@ -2963,6 +3026,8 @@ out:
 		(void)close(fd);
 	if (c != NULL)
 		mdb_cursor_close(c);
+	if (rtx != NULL)
+		mdb_txn_abort(rtx);
 	mdb_txn_abort(txn);
 	pthread_rwlock_unlock(&idx->maplock);
 	free(fl);

@@ -167,9 +167,11 @@ typedef struct cm_entry {
 cm_status cm_index_get(cm_index *idx, const char *addr, cm_entry **out);
 void cm_entry_free(cm_entry *e);
 
-/* Call CB for every address in key order, in one consistent snapshot.
- * CB returns non-zero to stop (cm_index_foreach then returns CM_OK).
- * The entry is valid only during the call. */
+/* Call CB for every address in index order (the order of the keyed
+ * hashes the index uses as keys: stable, not alphabetical), in one
+ * consistent snapshot.  CB returns non-zero to stop (cm_index_foreach
+ * then returns CM_OK).  The entry is valid only during the call.  The
+ * callbacks of this header must not modify the index. */
 typedef int (*cm_entry_cb)(const cm_entry *e, void *arg);
 cm_status cm_index_foreach(cm_index *idx, cm_entry_cb cb, void *arg);
 
