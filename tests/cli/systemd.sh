@@ -90,7 +90,7 @@ if command -v systemd-sysusers >/dev/null && command -v systemd-tmpfiles >/dev/n
 		[ "$shell" = /usr/sbin/nologin ] || err "consent-milter shell is $shell"
 		systemd-tmpfiles --root="$root" --create "$TMPFILES" >"$CM_TMP/tmpfiles.log" 2>&1 ||
 			err "systemd-tmpfiles failed: $(cat "$CM_TMP/tmpfiles.log")"
-		for d in "run/consent-milter 755" "var/lib/consent-milter 750"; do
+		for d in "run/consent-milter 755" "var/lib/consent-milter 750" "var/spool/consent-milter 750"; do
 			set -- $d
 			st=$(stat -c '%a %u %g' "$root/$1" 2>/dev/null)
 			[ "$st" = "$2 $uid $gid" ] || err "/$1: got '$st', want '$2 $uid $gid'"
@@ -101,8 +101,34 @@ else
 	echo "systemd.sh: systemd-sysusers/systemd-tmpfiles absent; not applied"
 fi
 
-# The unit, the tmpfiles and the example config agree on the paths.
-grep -q '^  path: "/var/lib/consent-milter"' "$SRCDIR/examples/consent-milter.yaml" ||
-	err "example database.path is not the unit's StateDirectory"
+# Every file or directory the example configuration makes the daemon
+# write (index, decision log, keys, DSN spool, unix socket) is writable
+# under the unit: below StateDirectory, RuntimeDirectory or a
+# ReadWritePaths entry.
+writable=$(sed -nE 's|^StateDirectory=(.*)|/var/lib/\1|p; s|^RuntimeDirectory=(.*)|/run/\1|p;
+	s|^ReadWritePaths=-?(.*)|\1|p' "$UNIT")
+paths=$(/usr/bin/python3 - "$SRCDIR/examples/consent-milter.yaml" <<'EOF'
+import re, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    m = re.match(r'^\s*(path|spool|key_file|socket):\s*"?([^"#\s]+)', line)
+    if not m:
+        continue
+    v = m.group(2)
+    if m.group(1) == "socket":
+        if not v.startswith("unix:"):
+            continue
+        v = v[5:]
+    print(v)
+EOF
+)
+[ -n "$paths" ] || err "no paths found in the example configuration"
+for p in $paths; do
+	ok=
+	for w in $writable; do
+		case "$p/" in "$w"/*) ok=1 ;; esac
+	done
+	[ -n "$ok" ] || err "example path $p is not writable under the unit (writable: $(echo $writable))"
+done
+[ $fail -eq 0 ] && echo "example paths writable under the unit: $(echo $paths)"
 
 exit $fail
