@@ -29,12 +29,15 @@ cm_sch_quote(char *buf, size_t len, const char *s)
 	for (i = 0; s[i] != '\0' && i < QUOTE_MAX && k + 5 < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (c >= 0x20 && c < 0x7f && c != '\\')
-			buf[k++] = (char)c;
-		else if (c >= 0x80)
+		if (c >= 0x20 && c != 0x7f && c != '\\')
 			buf[k++] = (char)c;	/* UTF-8 kept as is */
 		else
 			k += (size_t)snprintf(buf + k, len - k, "\\x%02x", c);
+	}
+	/* do not cut a UTF-8 sequence (its bytes were copied one to one) */
+	while (s[i] != '\0' && i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80) {
+		i--;
+		k--;
 	}
 	if (s[i] != '\0' && k + 4 < len) {
 		memcpy(buf + k, "...", 3);

@@ -27,18 +27,31 @@ struct builder {
 	cm_ynode *root;
 };
 
-/* Copy ARG into Q (size QLEN) with non-printable bytes as \xNN. */
+/*
+ * Copy ARG into Q (size QLEN) as schema.h quotes values: control bytes
+ * and backslash as \xNN, at most 64 bytes, then "...".
+ */
 static void
 quote(char *q, size_t qlen, const char *arg)
 {
-	size_t k = 0;
+	const unsigned char *p = (const unsigned char *)arg;
+	size_t k = 0, i;
 
-	for (const unsigned char *p = (const unsigned char *)arg;
-	    *p != '\0' && k + 5 < qlen; p++) {
-		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
-			q[k++] = (char)*p;
+	for (i = 0; p[i] != '\0' && i < 64 && k + 5 < qlen; i++) {
+		if ((p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\'))
+			q[k++] = (char)p[i];
 		else
-			k += (size_t)snprintf(q + k, qlen - k, "\\x%02x", *p);
+			k += (size_t)snprintf(q + k, qlen - k, "\\x%02x",
+			    p[i]);
+	}
+	/* do not cut a UTF-8 sequence (its bytes were copied one to one) */
+	while (p[i] != '\0' && i > 0 && (p[i] & 0xc0) == 0x80) {
+		i--;
+		k--;
+	}
+	if (p[i] != '\0' && k + 4 < qlen) {
+		memcpy(q + k, "...", 3);
+		k += 3;
 	}
 	q[k] = '\0';
 }

@@ -295,6 +295,10 @@ static const struct bad_case {
 	    "9:7: key 'daemon_names': expected a non-empty string, got "
 	      "a sequence",
 	    NULL } },
+	{ "bad-long-value.yaml", {
+	    "3:9: key 'mode': expected one of enforce, monitor, got "
+	      "'éééééééééééééééééééééééééééééééé...'",
+	    NULL } },
 	{ "bad-many.yaml", {
 	    "2:11: key 'socket': expected unix:/PATH, inet:PORT@HOST "
 	      "or inet6:PORT@HOST, got 'unix:milter.sock' (the path must "
