@@ -81,11 +81,11 @@ if not allowed:
 print("\n".join(sorted(allowed)))
 EOF
 
-# A configuration, an index with one record.
+# A configuration (socket filled in per run), an index with one record.
 mkdir -m 0700 "$CM_TMP/db"
-cat >"$CM_TMP/cm.yaml" <<EOF
+cat >"$CM_TMP/cm.yaml.in" <<EOF
 milter:
-  socket: "unix:$CM_TMP/milter.sock"
+  socket: "@SOCKET@"
 database:
   path: "$CM_TMP/db"
 scope:
@@ -105,7 +105,11 @@ newsletters:
           name: X-Newsletter-Type
           value: offers
 EOF
-chmod 0600 "$CM_TMP/cm.yaml"
+config() {	# SOCKET
+	sed "s|@SOCKET@|$1|" "$CM_TMP/cm.yaml.in" >"$CM_TMP/cm.yaml"
+	chmod 0600 "$CM_TMP/cm.yaml"
+}
+config "unix:$CM_TMP/milter.sock"
 "$CTL" -c "$CM_TMP/cm.yaml" init >"$CM_TMP/ctl.log" 2>&1 &&
 	"$CTL" -c "$CM_TMP/cm.yaml" grant bob@example.net weekly >>"$CM_TMP/ctl.log" 2>&1 &&
 	"$CTL" -c "$CM_TMP/cm.yaml" grant bob@example.net offers >>"$CM_TMP/ctl.log" 2>&1 ||
@@ -114,18 +118,6 @@ chmod 0600 "$CM_TMP/cm.yaml"
 # ExecStartPre: the configuration check.
 strace -f -qq -o "$CM_TMP/trace.check" "$MILTER" -n -c "$CM_TMP/cm.yaml" >"$CM_TMP/check.log" 2>&1 ||
 	{ cat "$CM_TMP/check.log" >&2; echo "syscalls.sh: consent-milter -n failed" >&2; exit 1; }
-
-# ExecStart: start, serve, reload, stop.
-strace -f -qq -o "$CM_TMP/trace.run" "$MILTER" -f -c "$CM_TMP/cm.yaml" >"$CM_TMP/milter.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-	[ -S "$CM_TMP/milter.sock" ] && break
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 0.1
-done
-[ -S "$CM_TMP/milter.sock" ] || { cat "$CM_TMP/milter.log" >&2; echo "syscalls.sh: the milter did not open its socket" >&2; exit 1; }
-mpid=$(pgrep -P "$pid" | head -1)
-[ -n "$mpid" ] || { echo "syscalls.sh: cannot find the milter's process under strace $pid" >&2; exit 1; }
 
 cat >"$CM_TMP/session.lua" <<'EOF'
 local conn = mt.connect(sock)
@@ -151,29 +143,51 @@ if not mt.test_option(conn, SMFIP_NOBODY) then mt.bodystring(conn, "Hello\r\n") 
 mt.eom(conn)
 mt.disconnect(conn)
 EOF
-session() {
-	miltertest -D sock="unix:$CM_TMP/milter.sock" -s "$CM_TMP/session.lua" >>"$CM_TMP/mt.log" 2>&1 ||
-		echo "syscalls.sh: note: miltertest session $1 ended with an error (see below); tracing continues"
+
+# ExecStart: start, two sessions around a reload, stop; once on a unix
+# socket and once on loopback TCP.
+run() {	# NAME MILTER-SOCKET MILTERTEST-SOCKET READY-COMMAND
+	local name=$1 spec=$2 mtsock=$3 ready=$4 rc
+	config "$spec"
+	strace -f -qq -o "$CM_TMP/trace.$name" "$MILTER" -f -c "$CM_TMP/cm.yaml" \
+	    >"$CM_TMP/milter.$name.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do
+		eval "$ready" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	eval "$ready" || { cat "$CM_TMP/milter.$name.log" >&2; echo "syscalls.sh: $name: the milter did not open its socket" >&2; exit 1; }
+	mpid=$(pgrep -P "$pid" | head -1)
+	[ -n "$mpid" ] || { echo "syscalls.sh: cannot find the milter's process under strace $pid" >&2; exit 1; }
+	for i in 1 2; do
+		miltertest -D sock="$mtsock" -s "$CM_TMP/session.lua" >>"$CM_TMP/mt.log" 2>&1 ||
+			echo "syscalls.sh: note: $name: miltertest session $i ended with an error (see below)"
+		if [ $i = 1 ]; then
+			kill -USR1 "$mpid"
+			sleep 0.5
+		fi
+	done
+	kill -TERM "$mpid"
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "syscalls.sh: $name: the milter did not stop on SIGTERM" >&2
+		exit 1
+	fi
+	wait "$pid"
+	rc=$?
+	pid= mpid=
+	grep -q 'reload' "$CM_TMP/milter.$name.log" || echo "syscalls.sh: note: $name: no reload in the milter's log"
+	[ $rc -eq 0 ] || { sed 's/^/  milter: /' "$CM_TMP/milter.$name.log"; echo "syscalls.sh: $name: the milter exited with $rc" >&2; exit 1; }
 }
-session 1
-kill -USR1 "$mpid"
-sleep 0.5
-session 2
-kill -TERM "$mpid"
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$pid" 2>/dev/null; then
-	echo "syscalls.sh: the milter did not stop on SIGTERM" >&2
-	exit 1
-fi
-wait "$pid"
-rc=$?
-pid= mpid=
+run unix "unix:$CM_TMP/milter.sock" "unix:$CM_TMP/milter.sock" '[ -S "$CM_TMP/milter.sock" ]'
+port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+run inet "inet:$port@127.0.0.1" "inet:$port@127.0.0.1" \
+	'(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null'
 [ -s "$CM_TMP/mt.log" ] && sed 's/^/  miltertest: /' "$CM_TMP/mt.log"
-grep -q 'reload' "$CM_TMP/milter.log" || echo "syscalls.sh: note: no reload in the milter's log"
-[ $rc -eq 0 ] || { sed 's/^/  milter: /' "$CM_TMP/milter.log"; echo "syscalls.sh: the milter exited with $rc" >&2; exit 1; }
 
 # Every system call made after exec, against the allowed set.
-used=$(cat "$CM_TMP/trace.check" "$CM_TMP/trace.run" |
+used=$(cat "$CM_TMP/trace.check" "$CM_TMP/trace.unix" "$CM_TMP/trace.inet" |
 	sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p' | sort -u)
 n=$(wc -l <<<"$used")
 [ "$n" -ge 20 ] || { echo "syscalls.sh: only $n system calls traced" >&2; exit 1; }
@@ -181,14 +195,14 @@ bad=$(comm -23 <(printf '%s\n' "$used") <(sort -u "$CM_TMP/allowed"))
 if [ -n "$bad" ]; then
 	echo "syscalls.sh: system calls outside the unit's SystemCallFilter=:" >&2
 	for s in $bad; do
-		echo "  $s: $(grep -m1 -E "^[0-9]+ +$s\(" "$CM_TMP/trace.check" "$CM_TMP/trace.run" | cut -c1-160)" >&2
+		echo "  $s: $(grep -m1 -E "^[0-9]+ +$s\(" "$CM_TMP"/trace.* | cut -c1-160)" >&2
 	done
 	exit 1
 fi
 
 # Socket address families against RestrictAddressFamilies=.
 fams=$(sed -n 's/^RestrictAddressFamilies=//p' "$UNIT")
-usedfams=$(cat "$CM_TMP/trace.check" "$CM_TMP/trace.run" |
+usedfams=$(cat "$CM_TMP"/trace.* |
 	sed -nE 's/^[0-9]+ +socket\((AF_[A-Z0-9]+),.*/\1/p' | sort -u)
 for f in $usedfams; do
 	case " $fams " in
@@ -196,5 +210,5 @@ for f in $usedfams; do
 	*) echo "syscalls.sh: socket family $f is not in RestrictAddressFamilies=$fams" >&2; exit 1 ;;
 	esac
 done
-echo "system call filter: all $n distinct system calls of check, start, sessions, reload and stop are allowed"
+echo "system call filter: all $n distinct system calls of check, start, sessions, reload and stop (unix and inet socket) are allowed"
 echo "address families used: $(echo $usedfams) (allowed: $fams)"
