@@ -1,0 +1,157 @@
+/*
+ * log.c - syslog or stderr logging for the daemon.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static bool log_stderr;
+
+void
+cm_log_open(bool to_stderr)
+{
+	log_stderr = to_stderr;
+	if (!log_stderr)
+		openlog("consent-milter", LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void
+cm_log_close(void)
+{
+	if (!log_stderr)
+		closelog();
+}
+
+static const char *
+prio_name(int priority)
+{
+	switch (priority) {
+	case LOG_EMERG:
+	case LOG_ALERT:
+	case LOG_CRIT:
+		return "fatal";
+	case LOG_ERR:
+		return "error";
+	case LOG_WARNING:
+		return "warning";
+	case LOG_NOTICE:
+		return "notice";
+	case LOG_INFO:
+		return "info";
+	default:
+		return "debug";
+	}
+}
+
+static void
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void
+cm_log(int priority, const char *fmt, ...)
+{
+	char line[CM_LOG_LINE_MAX];
+	size_t off = 0;
+	va_list ap;
+	int n;
+
+	if (log_stderr) {
+		struct timespec ts;
+		struct tm tm;
+
+		if (clock_gettime(CLOCK_REALTIME, &ts) == 0 &&
+		    gmtime_r(&ts.tv_sec, &tm) != NULL) {
+			off = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S",
+			    &tm);
+			n = snprintf(line + off, sizeof(line) - off,
+			    ".%03ldZ ", ts.tv_nsec / 1000000);
+			if (n > 0 && (size_t)n < sizeof(line) - off)
+				off += (size_t)n;
+		}
+		n = snprintf(line + off, sizeof(line) - off,
+		    "consent-milter[%ld]: %s: ", (long)getpid(),
+		    prio_name(priority));
+		if (n > 0 && (size_t)n < sizeof(line) - off)
+			off += (size_t)n;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(line + off, sizeof(line) - off, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	off += (size_t)n;
+	if (off > sizeof(line) - 2)
+		off = sizeof(line) - 2;	/* truncated */
+	if (log_stderr) {
+		line[off++] = '\n';
+		write_all(STDERR_FILENO, line, off);
+	} else {
+		line[off] = '\0';
+		syslog(priority, "%s", line);
+	}
+}
+
+char *
+cm_log_clean(const char *s, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	if (size < 4) {
+		if (size > 0)
+			buf[0] = '\0';
+		return buf;
+	}
+	if (s == NULL || *s == '\0') {
+		buf[0] = '-';
+		buf[1] = '\0';
+		return buf;
+	}
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c <= 0x20 || c == 0x7f || c == '%' || c == '"') {
+			if (o + 3 >= size)
+				break;
+			buf[o++] = '%';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 0x0f];
+		} else {
+			if (o + 1 >= size)
+				break;
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+void
+cm_log_decision(const char *queue_id, const char *type, const char *rcpt,
+    const char *verdict, const char *reason, const char *extra)
+{
+	char q[80], t[80], r[700];
+
+	cm_log(LOG_INFO, "queue_id=%s type=%s rcpt=%s verdict=%s reason=%s%s%s",
+	    cm_log_clean(queue_id, q, sizeof(q)),
+	    cm_log_clean(type, t, sizeof(t)),
+	    cm_log_clean(rcpt, r, sizeof(r)), verdict, reason,
+	    extra != NULL ? " " : "", extra != NULL ? extra : "");
+}

@@ -1,0 +1,47 @@
+/*
+ * log.h - daemon logging (prefix cm_log_).
+ *
+ * Lines go to syslog (facility LOG_MAIL, ident "consent-milter") or, in
+ * the foreground (-f), to standard error, one write(2) per line.  Every
+ * line is at most CM_LOG_LINE_MAX octets; values that come from the
+ * network are made safe with cm_log_clean() first.
+ *
+ * Decision lines have a fixed, parseable shape:
+ *   queue_id=Q type=T rcpt=R verdict=allow|deny|error reason=X [more]
+ * where Q is "-" while the MTA has not told the queue id yet.
+ */
+#ifndef CM_LOG_H
+#define CM_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <syslog.h>
+
+#define CM_LOG_LINE_MAX 2048
+
+/* Start logging: to stderr if TO_STDERR, else to syslog. */
+void cm_log_open(bool to_stderr);
+void cm_log_close(void);
+
+/* Log at PRIORITY (LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, ...). */
+void cm_log(int priority, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Copy S (NULL -> "-") into BUF (SIZE octets, >= 4) so that it is one
+ * log token: octets below 0x21, 0x7f, '%' and '"' become "%XX"; the
+ * result is truncated (at a character boundary of the escaping) to fit.
+ * Returns BUF.
+ */
+char *cm_log_clean(const char *s, char *buf, size_t size);
+
+/*
+ * One decision line.  QUEUE_ID, TYPE, RCPT are raw values (cleaned
+ * here; NULL or "" become "-"), VERDICT and REASON are plain tokens,
+ * EXTRA (may be NULL) is appended after a space as is.
+ */
+void cm_log_decision(const char *queue_id, const char *type,
+    const char *rcpt, const char *verdict, const char *reason,
+    const char *extra);
+
+#endif

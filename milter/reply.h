@@ -1,0 +1,80 @@
+/*
+ * reply.h - every SMTP reply of the daemon and its SMFIS_* outcome
+ * (prefix cm_reply_).
+ *
+ * This is the one place that writes reply texts and maps outcomes to
+ * libmilter return codes.  Texts are made safe for smfi_setreply():
+ * CR, LF and other control characters become '?', '%' is doubled, the
+ * recipient part is capped, the whole text stays under CM_REPLY_TEXT_MAX
+ * octets (libmilter's limit is 980), and a 4xx code always goes with
+ * SMFIS_TEMPFAIL and a 5xx code with SMFIS_REJECT (libmilter silently
+ * drops a mismatched pair).
+ *
+ *   kind                  code  text
+ *   RCPT_DENY             550 5.7.1 <rcpt>: no consent for newsletter "T" (reason)
+ *   RCPT_TEMPFAIL         451 4.3.0 <rcpt>: consent check failed, try again later
+ *   RCPT_ERROR_REJECT     550 5.7.1 <rcpt>: consent check failed
+ *   RCPT_TOO_MANY         452 4.5.3 Too many recipients for the consent check
+ *   MSG_TEMPFAIL          451 4.3.0 Consent check failed, try again later
+ *   MSG_ERROR_REJECT      550 5.7.1 Consent check failed
+ *   MSG_NO_RCPT           550 5.7.1 No recipient has consent for newsletter "T"
+ *   MSG_UNCLASSIFIED      550 5.7.1 Bulk mail that matches no known newsletter type
+ *   MSG_TOO_LARGE         451 4.3.0 Headers too large for the consent check, try again later
+ */
+#ifndef CM_REPLY_H
+#define CM_REPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <libmilter/mfapi.h>
+
+#include "../config/policy.h"
+
+/* Longest reply text we build (excluding codes); libmilter allows 980. */
+#define CM_REPLY_TEXT_MAX 960
+/* Longest recipient shown in a reply (after escaping). */
+#define CM_REPLY_RCPT_MAX 300
+
+typedef enum cm_reply_kind {
+	CM_REPLY_CONTINUE = 0,		/* no reply text, SMFIS_CONTINUE */
+	CM_REPLY_ACCEPT,		/* no reply text, SMFIS_ACCEPT */
+	CM_REPLY_RCPT_DENY,
+	CM_REPLY_RCPT_TEMPFAIL,
+	CM_REPLY_RCPT_ERROR_REJECT,
+	CM_REPLY_RCPT_TOO_MANY,
+	CM_REPLY_MSG_TEMPFAIL,
+	CM_REPLY_MSG_ERROR_REJECT,
+	CM_REPLY_MSG_NO_RCPT,
+	CM_REPLY_MSG_UNCLASSIFIED,
+	CM_REPLY_MSG_TOO_LARGE
+} cm_reply_kind;
+
+typedef struct cm_reply {
+	sfsistat stat;		/* what the callback returns */
+	const char *rcode;	/* "550"; NULL when there is no reply text */
+	const char *xcode;	/* "5.7.1" */
+	char text[CM_REPLY_TEXT_MAX + 1];	/* escaped for smfi_setreply */
+} cm_reply;
+
+/*
+ * Build the reply of KIND into *OUT.  RCPT is the recipient as the
+ * client sent it (angle brackets are added if missing), TYPE the type
+ * id, REASON a reason token; each may be NULL where KIND does not use
+ * it.  Pure function; never fails.
+ */
+void cm_reply_build(cm_reply_kind kind, const char *rcpt, const char *type,
+    const char *reason, cm_reply *out);
+
+/* Build the reply, hand it to smfi_setreply() and return the SMFIS_*
+ * code for the callback. */
+sfsistat cm_reply_send(SMFICTX *ctx, cm_reply_kind kind, const char *rcpt,
+    const char *type, const char *reason);
+
+/* The reply kind for an internal error under ON_ERROR, for one recipient
+ * (PER_RCPT) or the whole message. */
+cm_reply_kind cm_reply_for_error(cm_on_error on_error, bool per_rcpt);
+
+/* "tempfail", "reject", "accept": the action name for logs. */
+const char *cm_reply_on_error_name(cm_on_error on_error);
+
+#endif
