@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Type known at MAIL FROM: refusals at RCPT with the exact reply,
+# allowed recipients continue, scope, null sender, several messages and
+# an abort on one connection, queue id in the log.
+. "$SRCDIR/tests/milter/common.bash"
+
+build_seed
+seed_standard
+write_config "$CM_TMP/cm.yaml"
+start_milter "$CM_TMP/cm.yaml"
+
+lua envelope
+
+# Exact reply texts (miltertest shows only the reply code).
+out=$(proto --macro M i "" --mail "<weekly@news.example.com>" \
+	--rcpt "<Alice@Example.NET>" --rcpt "<carol@example.net>" \
+	--rcpt "<dave@example.net>" --rcpt "<erin@example.net>" \
+	--rcpt "<x@suppressed.example>" --rcpt '<we%ird@example.net>' \
+	--rcpt "<frank@example.net>") || die "mproto failed"
+expect_line "$out" 'MAIL <weekly@news.example.com> c'
+expect_line "$out" 'RCPT <Alice@Example.NET> c'
+expect_line "$out" 'RCPT <carol@example.net> y 550 5.7.1 <carol@example.net>: no consent for newsletter "weekly-news" (no-consent)'
+expect_line "$out" 'RCPT <dave@example.net> y 550 5.7.1 <dave@example.net>: no consent for newsletter "weekly-news" (withdrawn)'
+expect_line "$out" 'RCPT <erin@example.net> y 550 5.7.1 <erin@example.net>: no consent for newsletter "weekly-news" (objection)'
+expect_line "$out" 'RCPT <x@suppressed.example> y 550 5.7.1 <x@suppressed.example>: no consent for newsletter "weekly-news" (suppressed)'
+expect_line "$out" 'RCPT <we%ird@example.net> y 550 5.7.1 <we%%ird@example.net>: no consent for newsletter "weekly-news" (no-consent)'
+expect_line "$out" 'RCPT <frank@example.net> c'
+
+out=$(proto --mail "<news@digest.example.com>" --rcpt "<gina@example.net>") ||
+	die "mproto failed"
+expect_line "$out" 'RCPT <gina@example.net> y 550 5.7.1 <gina@example.net>: no consent for newsletter "digest" (expired)'
+
+# One decision line each, with the queue id once the MTA sent it.
+expect_log 'queue_id=- type=weekly-news rcpt=alice@example.net verdict=allow reason=none'
+expect_log 'queue_id=- type=weekly-news rcpt=carol@example.net verdict=deny reason=no-consent'
+expect_log 'queue_id=Q4 type=weekly-news rcpt=erin@example.net verdict=deny reason=objection'
+expect_log 'queue_id=Q5 type=digest rcpt=gina@example.net verdict=deny reason=expired'
+expect_log 'queue_id=Q5 type=digest rcpt=hank@example.net verdict=allow reason=none'
+
+# Consent changes need no reload: carol opts in, then out again.
+seed <<'SEED'
+grant carol@example.net weekly-news
+SEED
+out=$(proto --mail "<weekly@news.example.com>" --rcpt "<carol@example.net>") ||
+	die "mproto failed"
+expect_line "$out" 'RCPT <carol@example.net> c'
+seed <<'SEED'
+withdraw carol@example.net weekly-news
+SEED
+out=$(proto --mail "<weekly@news.example.com>" --rcpt "<carol@example.net>") ||
+	die "mproto failed"
+expect_line "$out" 'RCPT <carol@example.net> y 550 5.7.1 <carol@example.net>: no consent for newsletter "weekly-news" (withdrawn)'
+
+stop_milter
+expect_log 'SIGTERM received; stopping'
+expect_log 'stopped'
+echo "envelope: all checks passed"

@@ -1,0 +1,32 @@
+-- Lookup errors follow on_error (tempfail here): for one recipient at
+-- RCPT, for the whole message at end of data.  Never an allow.
+dofile(helpers)
+local conn = open()
+
+mail(conn, "<weekly@news.example.com>", "E1")
+expect(conn, SMFIR_CONTINUE, "MAIL")
+rcpt(conn, "<broken@example.net>")
+expect(conn, SMFIR_REPLYCODE, "RCPT broken: tempfail")
+rcpt(conn, "<alice@example.net>")
+expect(conn, SMFIR_CONTINUE, "RCPT alice still fine")
+data(conn)
+expect(conn, SMFIR_ACCEPT, "DATA")
+
+mail(conn, "<shop@example.com>", "E2")
+expect(conn, SMFIR_CONTINUE, "MAIL 2")
+rcpt(conn, "<bob@example.net>")
+expect(conn, SMFIR_CONTINUE, "RCPT bob")
+rcpt(conn, "<broken@example.net>")
+expect(conn, SMFIR_CONTINUE, "RCPT broken (kept for EOM)")
+data(conn)
+expect(conn, SMFIR_CONTINUE, "DATA 2")
+hdr(conn, "X-Newsletter-Type", "offers")
+eoh(conn)
+expect(conn, SMFIR_CONTINUE, "EOH 2")
+eom(conn)
+expect(conn, SMFIR_REPLYCODE, "EOM: whole message tempfailed")
+-- (miltertest matches MT_SMTPREPLY only with all three parameters)
+must(mt.eom_check(conn, MT_SMTPREPLY, "451", "4.3.0",
+    "Consent check failed, try again later"), "451 4.3.0 at EOM")
+must(not deleted(conn, "<bob@example.net>"), "nothing removed")
+mt.disconnect(conn)

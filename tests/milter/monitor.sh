@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# monitor mode: decide and log everything, change nothing, trace header.
+. "$SRCDIR/tests/milter/common.bash"
+
+build_seed
+seed_standard
+seed <<'SEED'
+corrupt broken@example.net
+SEED
+write_config "$CM_TMP/cm.yaml" monitor tempfail reject
+start_milter "$CM_TMP/cm.yaml"
+lua monitor
+expect_log 'queue_id=M1 type=weekly-news rcpt=carol@example.net verdict=deny reason=no-consent stage=rcpt mode=monitor action=none'
+expect_log 'queue_id=M1 type=weekly-news rcpt=broken@example.net verdict=error .* mode=monitor action=none'
+expect_log 'queue_id=M2 type=offers rcpt=zoe@example.net verdict=deny reason=no-consent stage=eom mode=monitor action=none'
+expect_log 'queue_id=M3 type=- rcpt=- verdict=deny reason=unclassified-bulk stage=eoh mode=monitor action=none'
+stop_milter
+echo "monitor: all checks passed"
