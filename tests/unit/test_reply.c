@@ -1,0 +1,175 @@
+/*
+ * test_reply.c - SMTP reply texts and SMFIS_* codes of milter/reply.c.
+ *
+ * reply.c is compiled into this test directly; smfi_setreply() is
+ * replaced by a recorder, so no MTA and no libmilter are needed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "../../milter/reply.c"
+
+static char got_rcode[8], got_xcode[16], got_text[1024];
+static int setreply_calls;
+
+int
+smfi_setreply(SMFICTX *ctx, char *rcode, char *xcode, char *message)
+{
+	(void)ctx;
+	setreply_calls++;
+	snprintf(got_rcode, sizeof(got_rcode), "%s", rcode);
+	snprintf(got_xcode, sizeof(got_xcode), "%s", xcode ? xcode : "");
+	snprintf(got_text, sizeof(got_text), "%s", message ? message : "");
+	return MI_SUCCESS;
+}
+
+struct row {
+	cm_reply_kind kind;
+	const char *rcpt, *type, *reason;
+	sfsistat stat;
+	const char *rcode, *xcode, *text;
+};
+
+static const struct row rows[] = {
+	{ CM_REPLY_RCPT_DENY, "<Bob@Example.NET>", "weekly-news", "withdrawn",
+	  SMFIS_REJECT, "550", "5.7.1",
+	  "<Bob@Example.NET>: no consent for newsletter \"weekly-news\" (withdrawn)" },
+	{ CM_REPLY_RCPT_DENY, "bob@example.net", "offers", "unconfirmed",
+	  SMFIS_REJECT, "550", "5.7.1",
+	  "<bob@example.net>: no consent for newsletter \"offers\" (unconfirmed)" },
+	{ CM_REPLY_RCPT_DENY, "<a%b@x.example>", "t", "no-consent",
+	  SMFIS_REJECT, "550", "5.7.1",
+	  "<a%%b@x.example>: no consent for newsletter \"t\" (no-consent)" },
+	{ CM_REPLY_RCPT_DENY, "<a\r\nb@x>", "t", "expired",
+	  SMFIS_REJECT, "550", "5.7.1",
+	  "<a??b@x>: no consent for newsletter \"t\" (expired)" },
+	{ CM_REPLY_RCPT_DENY, NULL, NULL, NULL, SMFIS_REJECT, "550", "5.7.1",
+	  "<>: no consent for newsletter \"\" ()" },
+	{ CM_REPLY_RCPT_TEMPFAIL, "<c@x>", NULL, NULL, SMFIS_TEMPFAIL, "451",
+	  "4.3.0", "<c@x>: consent check failed, try again later" },
+	{ CM_REPLY_RCPT_ERROR_REJECT, "<c@x>", NULL, NULL, SMFIS_REJECT, "550",
+	  "5.7.1", "<c@x>: consent check failed" },
+	{ CM_REPLY_RCPT_TOO_MANY, "<c@x>", NULL, NULL, SMFIS_TEMPFAIL, "452",
+	  "4.5.3", "Too many recipients for the consent check" },
+	{ CM_REPLY_MSG_TEMPFAIL, NULL, NULL, NULL, SMFIS_TEMPFAIL, "451",
+	  "4.3.0", "Consent check failed, try again later" },
+	{ CM_REPLY_MSG_ERROR_REJECT, NULL, NULL, NULL, SMFIS_REJECT, "550",
+	  "5.7.1", "Consent check failed" },
+	{ CM_REPLY_MSG_NO_RCPT, NULL, "offers", NULL, SMFIS_REJECT, "550",
+	  "5.7.1", "No recipient has consent for newsletter \"offers\"" },
+	{ CM_REPLY_MSG_UNCLASSIFIED, NULL, NULL, NULL, SMFIS_REJECT, "550",
+	  "5.7.1", "Bulk mail that matches no known newsletter type" },
+	{ CM_REPLY_MSG_TOO_LARGE, NULL, NULL, NULL, SMFIS_TEMPFAIL, "451",
+	  "4.3.0",
+	  "Headers too large for the consent check, try again later" },
+	{ CM_REPLY_CONTINUE, NULL, NULL, NULL, SMFIS_CONTINUE, NULL, NULL, "" },
+	{ CM_REPLY_ACCEPT, NULL, NULL, NULL, SMFIS_ACCEPT, NULL, NULL, "" },
+};
+
+static void
+test_table(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct row *r = &rows[i];
+		cm_reply out;
+		sfsistat st;
+
+		cm_reply_build(r->kind, r->rcpt, r->type, r->reason, &out);
+		assert_int_equal(out.stat, r->stat);
+		assert_string_equal(out.text, r->text);
+		if (r->rcode == NULL) {
+			assert_null(out.rcode);
+			continue;
+		}
+		assert_string_equal(out.rcode, r->rcode);
+		assert_string_equal(out.xcode, r->xcode);
+		/* libmilter drops a 4xx code with REJECT or 5xx with TEMPFAIL */
+		assert_true((r->rcode[0] == '5') == (out.stat == SMFIS_REJECT));
+		setreply_calls = 0;
+		st = cm_reply_send(NULL, r->kind, r->rcpt, r->type, r->reason);
+		assert_int_equal(st, r->stat);
+		assert_int_equal(setreply_calls, 1);
+		assert_string_equal(got_rcode, r->rcode);
+		assert_string_equal(got_xcode, r->xcode);
+		assert_string_equal(got_text, r->text);
+	}
+}
+
+/* Huge or hostile recipients: bounded, no CR/LF, every '%' doubled, and
+ * the sentence after the recipient is intact. */
+static void
+test_limits(void **state)
+{
+	static char big[5000];
+	cm_reply out;
+	size_t i, len;
+	const char *tail = ": no consent for newsletter \"t\" (no-consent)";
+
+	(void)state;
+	for (i = 0; i < sizeof(big) - 1; i++)
+		big[i] = i % 7 == 0 ? '%' : i % 11 == 0 ? '\n' : 'a';
+	big[0] = '<';
+	big[sizeof(big) - 1] = '\0';
+	cm_reply_build(CM_REPLY_RCPT_DENY, big, "t", "no-consent", &out);
+	len = strlen(out.text);
+	assert_true(len <= CM_REPLY_TEXT_MAX);
+	assert_true(len < 980 - 10);
+	assert_null(strpbrk(out.text, "\r\n"));
+	assert_int_equal(out.text[0], '<');
+	assert_true(len > strlen(tail));
+	assert_string_equal(out.text + len - strlen(tail), tail);
+	assert_int_equal(out.text[len - strlen(tail) - 1], '>');
+	/* every '%' is part of a "%%" pair */
+	for (i = 0; i < len; i++) {
+		if (out.text[i] == '%') {
+			assert_int_equal(out.text[i + 1], '%');
+			i++;
+		}
+	}
+	/* a long type id is capped too */
+	cm_reply_build(CM_REPLY_MSG_NO_RCPT, NULL, big, NULL, &out);
+	assert_true(strlen(out.text) <= CM_REPLY_TEXT_MAX);
+	assert_null(strpbrk(out.text, "\r\n"));
+}
+
+static void
+test_on_error(void **state)
+{
+	(void)state;
+	assert_int_equal(cm_reply_for_error(CM_ONERR_TEMPFAIL, true),
+	    CM_REPLY_RCPT_TEMPFAIL);
+	assert_int_equal(cm_reply_for_error(CM_ONERR_TEMPFAIL, false),
+	    CM_REPLY_MSG_TEMPFAIL);
+	assert_int_equal(cm_reply_for_error(CM_ONERR_REJECT, true),
+	    CM_REPLY_RCPT_ERROR_REJECT);
+	assert_int_equal(cm_reply_for_error(CM_ONERR_REJECT, false),
+	    CM_REPLY_MSG_ERROR_REJECT);
+	assert_int_equal(cm_reply_for_error(CM_ONERR_ACCEPT, true),
+	    CM_REPLY_CONTINUE);
+	assert_int_equal(cm_reply_for_error(CM_ONERR_ACCEPT, false),
+	    CM_REPLY_CONTINUE);
+	assert_string_equal(cm_reply_on_error_name(CM_ONERR_TEMPFAIL),
+	    "tempfail");
+	assert_string_equal(cm_reply_on_error_name(CM_ONERR_REJECT), "reject");
+	assert_string_equal(cm_reply_on_error_name(CM_ONERR_ACCEPT), "accept");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_on_error),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
