@@ -98,11 +98,41 @@ struct addr_conf {
 	char subaddress_separator;
 };
 
+struct log_conf {
+	bool present;		/* the section is in the file */
+	const char *path;
+	unsigned retention_days;
+	bool hash_recipients;
+	const char *key_file;
+	const char *campaign_header;
+};
+
+struct dsn_conf {
+	bool present;
+	bool enabled;
+	const char *target;
+	const char *spool;
+	unsigned attempts;
+	int64_t retry_delay;
+	int64_t max_delay;
+	int64_t timeout;
+	const char *reporting_mta;
+};
+
+enum { TMPL_REPLY, TMPL_TRACE, TMPL_DSN_TEXT, TMPL_DSN_RCPT, NTMPL };
+
+struct tmpl_conf {
+	const char *text[NTMPL];
+};
+
 struct conf {
 	struct milter_conf milter;
 	struct db_conf database;
 	struct scope_conf scope;
 	struct addr_conf addresses;
+	struct log_conf log;
+	struct dsn_conf dsn;
+	struct tmpl_conf templates;
 	int unclassified_bulk;
 	struct cm_ntype *types;
 	size_t ntypes;
@@ -115,6 +145,8 @@ struct cm_policy {
 	bool needs_headers;
 	const char **relevant;	/* header names the classification reads */
 	size_t nrelevant;
+	const char *log_key_file;	/* log.key_file or its default */
+	cm_tmpl *tmpl[NTMPL];	/* compiled templates */
 };
 
 /* ---- schema ---------------------------------------------------------- */
@@ -143,6 +175,10 @@ static void check_type(cm_sch_ctx *, const cm_sch_item *, const cm_ynode *,
 static void check_types(cm_sch_ctx *, const cm_sch_item *, const cm_ynode *,
     void *);
 static void check_scope(cm_sch_ctx *, const cm_sch_item *, const cm_ynode *,
+    void *);
+static void check_present(cm_sch_ctx *, const cm_sch_item *, const cm_ynode *,
+    void *);
+static void check_tmpl(cm_sch_ctx *, const cm_sch_item *, const cm_ynode *,
     void *);
 
 #define S(type_, field) offsetof(type_, field)
@@ -207,6 +243,57 @@ static const cm_sch_item addresses_items[] = {
 	{ .name = NULL }
 };
 
+static const cm_sch_item log_items[] = {
+	{ .name = "path", .type = CM_SCH_PATH, .flags = CM_SCH_REQUIRED,
+	  .off = S(struct log_conf, path) },
+	{ .name = "retention_days", .type = CM_SCH_UINT, .def = "90",
+	  .min = 0, .max = 36500, .off = S(struct log_conf, retention_days) },
+	{ .name = "hash_recipients", .type = CM_SCH_BOOL, .def = "false",
+	  .off = S(struct log_conf, hash_recipients) },
+	{ .name = "key_file", .type = CM_SCH_PATH,
+	  .off = S(struct log_conf, key_file) },
+	{ .name = "campaign_header", .type = CM_SCH_HDRNAME,
+	  .def = "X-Campaign-ID", .off = S(struct log_conf, campaign_header) },
+	{ .name = NULL }
+};
+
+static const cm_sch_item dsn_items[] = {
+	{ .name = "enabled", .type = CM_SCH_BOOL, .def = "true",
+	  .off = S(struct dsn_conf, enabled) },
+	{ .name = "target", .type = CM_SCH_SOCKET, .def = "inet:25@127.0.0.1",
+	  .off = S(struct dsn_conf, target) },
+	{ .name = "spool", .type = CM_SCH_PATH,
+	  .def = "/var/spool/consent-milter/dsn",
+	  .off = S(struct dsn_conf, spool) },
+	{ .name = "attempts", .type = CM_SCH_UINT, .def = "8", .min = 1,
+	  .max = 100, .off = S(struct dsn_conf, attempts) },
+	{ .name = "retry_delay", .type = CM_SCH_DURATION, .def = "1m",
+	  .min = 1, .max = 86400, .off = S(struct dsn_conf, retry_delay) },
+	{ .name = "max_delay", .type = CM_SCH_DURATION, .def = "1h",
+	  .min = 1, .max = 7 * 86400, .off = S(struct dsn_conf, max_delay) },
+	{ .name = "timeout", .type = CM_SCH_DURATION, .def = "30s",
+	  .min = 1, .max = 3600, .off = S(struct dsn_conf, timeout) },
+	{ .name = "reporting_mta", .type = CM_SCH_STR, .max = 255,
+	  .off = S(struct dsn_conf, reporting_mta) },
+	{ .name = NULL }
+};
+
+static const cm_sch_item templates_items[] = {
+	{ .name = "reply", .type = CM_SCH_STR, .max = CM_TMPL_MAX,
+	  .def = CM_TMPL_DEFAULT_REPLY, .check = check_tmpl,
+	  .off = S(struct tmpl_conf, text[TMPL_REPLY]) },
+	{ .name = "trace_header", .type = CM_SCH_STR, .max = CM_TMPL_MAX,
+	  .def = CM_TMPL_DEFAULT_TRACE, .check = check_tmpl,
+	  .off = S(struct tmpl_conf, text[TMPL_TRACE]) },
+	{ .name = "dsn_text", .type = CM_SCH_STR, .max = CM_TMPL_MAX,
+	  .def = CM_TMPL_DEFAULT_DSN_TEXT, .check = check_tmpl,
+	  .off = S(struct tmpl_conf, text[TMPL_DSN_TEXT]) },
+	{ .name = "dsn_recipient", .type = CM_SCH_STR, .max = CM_TMPL_MAX,
+	  .def = CM_TMPL_DEFAULT_DSN_RCPT, .check = check_tmpl,
+	  .off = S(struct tmpl_conf, text[TMPL_DSN_RCPT]) },
+	{ .name = NULL }
+};
+
 static const cm_sch_item header_items[] = {
 	{ .name = "name", .type = CM_SCH_HDRNAME, .flags = CM_SCH_REQUIRED,
 	  .off = S(struct header_rule, name) },
@@ -268,6 +355,12 @@ static const cm_sch_item top_items[] = {
 	{ .name = "unclassified_bulk", .type = CM_SCH_ENUM,
 	  .enums = bulk_enum, .def = "accept",
 	  .off = S(struct conf, unclassified_bulk) },
+	{ .name = "log", .type = CM_SCH_MAP, .sub = log_items,
+	  .off = S(struct conf, log), .check = check_present },
+	{ .name = "dsn", .type = CM_SCH_MAP, .sub = dsn_items,
+	  .off = S(struct conf, dsn), .check = check_present },
+	{ .name = "templates", .type = CM_SCH_MAP, .sub = templates_items,
+	  .off = S(struct conf, templates) },
 	{ .name = "newsletters", .type = CM_SCH_LIST, .flags =
 	  CM_SCH_REQUIRED | CM_SCH_CHECK_ALWAYS, .elem = &type_elem,
 	  .size = sizeof(struct cm_ntype), .max = 1000, .noun = "type",
@@ -386,6 +479,47 @@ check_scope(cm_sch_ctx *ctx, const cm_sch_item *it, const cm_ynode *node,
 		    "(no mail would be checked)");
 }
 
+/* The log and dsn sections take effect only when present in the file. */
+static void
+check_present(cm_sch_ctx *ctx, const cm_sch_item *it, const cm_ynode *node,
+    void *base)
+{
+	struct conf *c = base;
+
+	(void)ctx;
+	if (strcmp(it->name, "log") == 0)
+		c->log.present = node != NULL;
+	else
+		c->dsn.present = node != NULL;
+}
+
+/* A template compiles (no CR/LF, known placeholders, '%' escaped). */
+static void
+check_tmpl(cm_sch_ctx *ctx, const cm_sch_item *it, const cm_ynode *node,
+    void *base)
+{
+	const char *text = *(const char **)((char *)base + it->off);
+	cm_tmpl *t = NULL;
+	size_t off = 0;
+	cm_status st;
+
+	if (node == NULL || text == NULL)
+		return;
+	st = cm_tmpl_compile(text, &t, &off);
+	cm_tmpl_free(t);
+	if (st == CM_ENOMEM) {
+		ctx->oom = true;
+	} else if (st != CM_OK) {
+		char q[300];
+
+		cm_sch_error(ctx, node, it->name, "expected one line of text "
+		    "with placeholders %%{rcpt}, %%{type}, %%{name}, %%{reason}, "
+		    "%%{removed}, %%{kept}, %%{mode}, %%{sender}, %%{queue_id}, "
+		    "%%{campaign}, %%{host} and %%%% for %%, got '%s' (at "
+		    "character %zu)", cm_sch_quote(q, sizeof(q), text), off + 1);
+	}
+}
+
 /* ---- loading ---------------------------------------------------------- */
 
 /* Read PATH into a new buffer; CM_EIO with errno, CM_ETOOLONG, CM_ENOMEM. */
@@ -499,11 +633,31 @@ finish(cm_policy *p)
 	if (bulk && (!add_relevant(p, "List-Unsubscribe", &cap) ||
 	    !add_relevant(p, "Precedence", &cap)))
 		return false;
+	if (p->c.log.present) {
+		const char *kf = p->c.log.key_file;
+
+		if (kf == NULL || *kf == '\0') {
+			size_t n = strlen(p->c.database.path) + sizeof("/declog.key");
+			char *d = cm_arena_alloc(p->arena, n);
+
+			if (d == NULL)
+				return false;
+			snprintf(d, n, "%s%sdeclog.key", p->c.database.path,
+			    p->c.database.path[strlen(p->c.database.path) - 1] ==
+			    '/' ? "" : "/");
+			kf = d;
+		}
+		p->log_key_file = kf;
+	}
+	for (int i = 0; i < NTMPL; i++)
+		if (cm_tmpl_compile(p->c.templates.text[i], &p->tmpl[i], NULL) !=
+		    CM_OK)
+			return false;
 	return true;
 }
 
 static const char top_keys[] = "milter, database, scope, addresses, "
-    "unclassified_bulk, newsletters";
+    "unclassified_bulk, log, dsn, templates, newsletters";
 
 cm_status
 cm_policy_load(const char *path, cm_policy **out, cm_errlist *errs)
@@ -595,6 +749,8 @@ cm_policy_free(cm_policy *p)
 {
 	if (p == NULL)
 		return;
+	for (int i = 0; i < NTMPL; i++)
+		cm_tmpl_free(p->tmpl[i]);
 	cm_arena_free(p->arena);
 	free(p);
 }
@@ -671,6 +827,108 @@ const cm_addr_opts *
 cm_policy_addr_opts(const cm_policy *p)
 {
 	return &p->addr;
+}
+
+const char *
+cm_policy_log_path(const cm_policy *p)
+{
+	return p->c.log.present ? p->c.log.path : NULL;
+}
+
+unsigned
+cm_policy_log_retention_days(const cm_policy *p)
+{
+	return p->c.log.retention_days;
+}
+
+bool
+cm_policy_log_hash_recipients(const cm_policy *p)
+{
+	return p->c.log.hash_recipients;
+}
+
+const char *
+cm_policy_log_key_file(const cm_policy *p)
+{
+	return p->log_key_file;
+}
+
+const char *
+cm_policy_log_campaign_header(const cm_policy *p)
+{
+	return p->c.log.campaign_header;
+}
+
+bool
+cm_policy_dsn_enabled(const cm_policy *p)
+{
+	return p->c.dsn.present && p->c.dsn.enabled;
+}
+
+const char *
+cm_policy_dsn_target(const cm_policy *p)
+{
+	return p->c.dsn.target;
+}
+
+const char *
+cm_policy_dsn_spool(const cm_policy *p)
+{
+	return p->c.dsn.spool;
+}
+
+unsigned
+cm_policy_dsn_attempts(const cm_policy *p)
+{
+	return p->c.dsn.attempts;
+}
+
+int64_t
+cm_policy_dsn_retry_delay(const cm_policy *p)
+{
+	return p->c.dsn.retry_delay;
+}
+
+int64_t
+cm_policy_dsn_max_delay(const cm_policy *p)
+{
+	return p->c.dsn.max_delay;
+}
+
+int64_t
+cm_policy_dsn_timeout(const cm_policy *p)
+{
+	return p->c.dsn.timeout;
+}
+
+const char *
+cm_policy_dsn_reporting_mta(const cm_policy *p)
+{
+	return nonempty(p->c.dsn.reporting_mta);
+}
+
+const cm_tmpl *
+cm_policy_tmpl_reply(const cm_policy *p)
+{
+	return p->tmpl[TMPL_REPLY];
+}
+
+const cm_tmpl *
+cm_policy_tmpl_trace(const cm_policy *p)
+{
+	return p->tmpl[TMPL_TRACE];
+}
+
+const cm_tmpl *
+cm_policy_tmpl_dsn_text(const cm_policy *p)
+{
+	return p->tmpl[TMPL_DSN_TEXT];
+}
+
+const cm_tmpl *
+cm_policy_tmpl_dsn_rcpt(const cm_policy *p)
+{
+	return p->tmpl[TMPL_DSN_RCPT];
 }
 
 cm_bulk_action

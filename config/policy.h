@@ -21,6 +21,7 @@
 #include "../core/addr.h"
 #include "../core/decide.h"
 #include "../core/status.h"
+#include "../core/tmpl.h"
 
 /* A list of error messages, in file order. */
 typedef struct cm_errlist cm_errlist;
@@ -65,6 +66,37 @@ unsigned cm_policy_db_max_readers(const cm_policy *p);	/* 0 = default */
 const cm_addr_opts *cm_policy_addr_opts(const cm_policy *p);
 
 cm_bulk_action cm_policy_unclassified_bulk(const cm_policy *p);
+
+/*
+ * log: section, the decision log (core/declog.h).  Without the section
+ * there is no decision log: cm_policy_log_path() returns NULL.  The key
+ * file defaults to DATABASE_PATH/declog.key.
+ */
+const char *cm_policy_log_path(const cm_policy *p);
+unsigned cm_policy_log_retention_days(const cm_policy *p);	/* 0 = keep */
+bool cm_policy_log_hash_recipients(const cm_policy *p);
+const char *cm_policy_log_key_file(const cm_policy *p);
+const char *cm_policy_log_campaign_header(const cm_policy *p);
+
+/*
+ * dsn: section, bounces for recipients removed at end of data
+ * (core/dsn.h, core/dsnq.h).  Enabled only when the section is present
+ * and enabled is true.  Durations in microseconds.
+ */
+bool cm_policy_dsn_enabled(const cm_policy *p);
+const char *cm_policy_dsn_target(const cm_policy *p);
+const char *cm_policy_dsn_spool(const cm_policy *p);
+unsigned cm_policy_dsn_attempts(const cm_policy *p);
+int64_t cm_policy_dsn_retry_delay(const cm_policy *p);
+int64_t cm_policy_dsn_max_delay(const cm_policy *p);
+int64_t cm_policy_dsn_timeout(const cm_policy *p);
+const char *cm_policy_dsn_reporting_mta(const cm_policy *p); /* NULL = host name */
+
+/* templates: section, compiled (core/tmpl.h); never NULL. */
+const cm_tmpl *cm_policy_tmpl_reply(const cm_policy *p);
+const cm_tmpl *cm_policy_tmpl_trace(const cm_policy *p);
+const cm_tmpl *cm_policy_tmpl_dsn_text(const cm_policy *p);
+const cm_tmpl *cm_policy_tmpl_dsn_rcpt(const cm_policy *p);
 
 /*
  * Scope: is a message from this client outgoing mail to be checked?

@@ -174,6 +174,81 @@ test_defaults(void **state)
 	assert_false(cm_policy_header_relevant(p, "List-Unsubscribe"));
 	assert_true(cm_policy_in_scope(p, NULL, NULL, true));
 	assert_null(cm_policy_match_envelope(p, "a@b.example", "login"));
+	/* no log: and no dsn: section: neither is active */
+	assert_null(cm_policy_log_path(p));
+	assert_null(cm_policy_log_key_file(p));
+	assert_false(cm_policy_dsn_enabled(p));
+	assert_string_equal(cm_policy_log_campaign_header(p), "X-Campaign-ID");
+	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_reply(p)),
+	    CM_TMPL_DEFAULT_REPLY);
+	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_trace(p)),
+	    CM_TMPL_DEFAULT_TRACE);
+	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_dsn_text(p)),
+	    CM_TMPL_DEFAULT_DSN_TEXT);
+	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_dsn_rcpt(p)),
+	    CM_TMPL_DEFAULT_DSN_RCPT);
+	cm_policy_free(p);
+}
+
+/* The log:, dsn: and templates: sections. */
+static void
+test_feedback_keys(void **state)
+{
+	cm_policy *p = load_ok("tests/unit/config/feedback.yaml");
+	const char *vals[CM_TMPL_NVARS] = { 0 };
+	char buf[200];
+
+	(void)state;
+	assert_string_equal(cm_policy_log_path(p), "/var/log/cm-decisions");
+	assert_int_equal(cm_policy_log_retention_days(p), 0);
+	assert_true(cm_policy_log_hash_recipients(p));
+	/* default key file in the database directory */
+	assert_string_equal(cm_policy_log_key_file(p), "/var/lib/cm/declog.key");
+	assert_string_equal(cm_policy_log_campaign_header(p), "X-Mailing");
+	assert_true(cm_policy_dsn_enabled(p));	/* section present */
+	assert_string_equal(cm_policy_dsn_target(p), "unix:/run/postfix/submit");
+	assert_string_equal(cm_policy_dsn_spool(p), "/var/spool/cm");
+	assert_int_equal(cm_policy_dsn_attempts(p), 3);
+	assert_true(cm_policy_dsn_retry_delay(p) == INT64_C(10000000));
+	assert_true(cm_policy_dsn_max_delay(p) == INT64_C(300000000));
+	assert_true(cm_policy_dsn_timeout(p) == INT64_C(5000000));
+	assert_string_equal(cm_policy_dsn_reporting_mta(p), "mx.example.com");
+	vals[CM_TMPL_RCPT] = "a@b";
+	vals[CM_TMPL_NAME] = "News";
+	cm_tmpl_expand(cm_policy_tmpl_reply(p), vals, CM_TMPL_SETREPLY, buf,
+	    sizeof(buf), NULL);
+	assert_string_equal(buf, "a@b refused: News (100%%)");
+	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_trace(p)),
+	    "t=%{type}; r=%{removed}");
+	/* not given: the default */
+	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_dsn_rcpt(p)),
+	    CM_TMPL_DEFAULT_DSN_RCPT);
+	cm_policy_free(p);
+
+	/* the example shows the defaults */
+	p = load_ok("examples/consent-milter.yaml");
+	assert_string_equal(cm_policy_log_path(p),
+	    "/var/lib/consent-milter/decisions");
+	assert_int_equal(cm_policy_log_retention_days(p), 90);
+	assert_false(cm_policy_log_hash_recipients(p));
+	assert_string_equal(cm_policy_log_key_file(p),
+	    "/var/lib/consent-milter/declog.key");
+	assert_true(cm_policy_dsn_enabled(p));
+	assert_string_equal(cm_policy_dsn_target(p), "inet:25@127.0.0.1");
+	assert_string_equal(cm_policy_dsn_spool(p),
+	    "/var/spool/consent-milter/dsn");
+	assert_int_equal(cm_policy_dsn_attempts(p), 8);
+	assert_true(cm_policy_dsn_retry_delay(p) == INT64_C(60000000));
+	assert_true(cm_policy_dsn_max_delay(p) == INT64_C(3600000000));
+	assert_null(cm_policy_dsn_reporting_mta(p));
+	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_reply(p)),
+	    CM_TMPL_DEFAULT_REPLY);
+	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_trace(p)),
+	    CM_TMPL_DEFAULT_TRACE);
+	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_dsn_text(p)),
+	    CM_TMPL_DEFAULT_DSN_TEXT);
+	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_dsn_rcpt(p)),
+	    CM_TMPL_DEFAULT_DSN_RCPT);
 	cm_policy_free(p);
 }
 
@@ -190,8 +265,33 @@ static const struct bad_case {
 	{ "bad-anchor.yaml", {
 	    "1:9: YAML anchors are not supported: 'm'",
 	    "5:1: key 'other': unknown key, expected one of milter, "
-	      "database, scope, addresses, unclassified_bulk, newsletters",
+	      "database, scope, addresses, unclassified_bulk, log, dsn, templates, newsletters",
 	    "5:8: YAML aliases are not supported: 'm'",
+	    NULL } },
+	{ "bad-feedback.yaml", {
+	    "6:3: key 'path': required key is missing",
+	    "6:19: key 'retention_days': expected an integer from 0 to "
+	      "36500, got '-1'",
+	    "7:20: key 'campaign_header': expected a header field name "
+	      "(printable ASCII except ':' and space), got 'X Campaign'",
+	    "9:11: key 'target': expected unix:/PATH, inet:PORT@HOST or "
+	      "inet6:PORT@HOST, got 'smtp.example.com' (unknown socket type)",
+	    "10:13: key 'attempts': expected an integer from 1 to 100, "
+	      "got '0'",
+	    "12:10: key 'reply': expected one line of text with placeholders "
+	      "%{rcpt}, %{type}, %{name}, %{reason}, %{removed}, %{kept}, "
+	      "%{mode}, %{sender}, %{queue_id}, %{campaign}, %{host} and %% "
+	      "for %, got '50% off for %{rcpt}' (at character 3)",
+	    "13:17: key 'trace_header': expected one line of text with "
+	      "placeholders %{rcpt}, %{type}, %{name}, %{reason}, %{removed}, "
+	      "%{kept}, %{mode}, %{sender}, %{queue_id}, %{campaign}, %{host} "
+	      "and %% for %, got '%{nosuch}' (at character 1)",
+	    "14:13: key 'dsn_text': expected one line of text with "
+	      "placeholders %{rcpt}, %{type}, %{name}, %{reason}, %{removed}, "
+	      "%{kept}, %{mode}, %{sender}, %{queue_id}, %{campaign}, %{host} "
+	      "and %% for %, got '%{rcpt' (at character 1)",
+	    "15:3: key 'colour': unknown key, expected one of reply, "
+	      "trace_header, dsn_text, dsn_recipient",
 	    NULL } },
 	{ "bad-bool.yaml", {
 	    "6:18: key 'authenticated': expected true or false, got "
@@ -221,7 +321,7 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-comments-only.yaml", {
 	    "1:1: empty file, expected a mapping with the keys milter, "
-	      "database, scope, addresses, unclassified_bulk, newsletters",
+	      "database, scope, addresses, unclassified_bulk, log, dsn, templates, newsletters",
 	    NULL } },
 	{ "bad-complex-key.yaml", {
 	    "3:5: expected a key name, got a sequence",
@@ -267,7 +367,7 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-empty.yaml", {
 	    "1:1: empty file, expected a mapping with the keys milter, "
-	      "database, scope, addresses, unclassified_bulk, newsletters",
+	      "database, scope, addresses, unclassified_bulk, log, dsn, templates, newsletters",
 	    NULL } },
 	{ "bad-glob.yaml", {
 	    "10:26: key 'envelope_sender': expected a non-empty text "
@@ -346,7 +446,7 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-not-mapping.yaml", {
 	    "1:1: expected a mapping with the keys milter, database, "
-	      "scope, addresses, unclassified_bulk, newsletters at the "
+	      "scope, addresses, unclassified_bulk, log, dsn, templates, newsletters at the "
 	      "top level, got a sequence",
 	    NULL } },
 	{ "bad-rule-empty.yaml", {
@@ -368,7 +468,7 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-scalar-top.yaml", {
 	    "1:1: expected a mapping with the keys milter, database, "
-	      "scope, addresses, unclassified_bulk, newsletters at the "
+	      "scope, addresses, unclassified_bulk, log, dsn, templates, newsletters at the "
 	      "top level, got a scalar",
 	    NULL } },
 	{ "bad-scope-nothing.yaml", {
@@ -456,7 +556,7 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-unknown-top.yaml", {
 	    "5:1: key 'colour': unknown key, expected one of milter, "
-	      "database, scope, addresses, unclassified_bulk, newsletters",
+	      "database, scope, addresses, unclassified_bulk, log, dsn, templates, newsletters",
 	    NULL } },
 	{ "bad-utf8.yaml", {
 	    "4:19: invalid leading UTF-8 octet",
@@ -1030,6 +1130,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_example),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_feedback_keys),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_unreadable),
