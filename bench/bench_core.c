@@ -1,0 +1,280 @@
+/*
+ * bench_core.c - figures for the consent index and the decision engine.
+ *
+ *   bench_core build DIR N      build an index of N records (batch API)
+ *   bench_core decide DIR N S   decide for S seconds on a mixed workload
+ *
+ * Prints one "name: value" line per figure.  Not a test: asserts
+ * nothing, but exits non-zero when an operation fails.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "core/addr.h"
+#include "core/decide.h"
+#include "core/index.h"
+
+#define T0 INT64_C(1700000000000000)
+#define BATCH 10000
+#define NTYPES 4
+
+static const char *const types[NTYPES] = {
+	"news", "offers", "events", "digest"
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long
+maxrss_kib(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+/* RssAnon and RssFile from /proc/self/status, KiB (-1 if unknown). */
+static void
+rss_split(long *anon, long *file)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+
+	*anon = *file = -1;
+	if (fp == NULL)
+		return;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (strncmp(line, "RssAnon:", 8) == 0)
+			*anon = strtol(line + 8, NULL, 10);
+		else if (strncmp(line, "RssFile:", 8) == 0)
+			*file = strtol(line + 8, NULL, 10);
+	}
+	fclose(fp);
+}
+
+/* Record I: address and type. */
+static void
+rec_addr(size_t i, char *buf, size_t len)
+{
+	snprintf(buf, len, "user%zu@domain%zu.example", i, i % 5000);
+}
+
+static int
+die(const char *what, cm_status st, cm_index *idx)
+{
+	fprintf(stderr, "bench_core: %s: %s (%s)\n", what, cm_strerror(st),
+	    idx ? cm_index_last_error(idx) : "");
+	return 1;
+}
+
+static int
+build(const char *dir, size_t n)
+{
+	cm_index_opts o = { 0 };
+	cm_index *idx = NULL;
+	cm_batch *b = NULL;
+	cm_batch_result r;
+	cm_index_stats st;
+	cm_status s;
+	char addr[80], evd[64];
+	double t0, t1, tadd = 0;
+	size_t applied = 0;
+
+	o.create = true;
+	if ((s = cm_index_open(dir, &o, &idx)) != CM_OK)
+		return die("open", s, NULL);
+	if ((s = cm_batch_new(&b)) != CM_OK)
+		return die("batch", s, idx);
+	t0 = now_s();
+	for (size_t i = 0; i < n; i += BATCH) {
+		double ta = now_s();
+
+		cm_batch_clear(b);
+		for (size_t j = i; j < i + BATCH && j < n; j++) {
+			cm_event ev = { 0 };
+
+			rec_addr(j, addr, sizeof(addr));
+			snprintf(evd, sizeof(evd), "form=signup ip=192.0.2.%zu",
+			    j % 250);
+			ev.kind = CM_EV_GRANT;
+			ev.addr = addr;
+			ev.type = types[j % NTYPES];
+			ev.at_us = T0 + (int64_t)j;
+			ev.source = "import";
+			ev.basis = "consent";
+			ev.evidence = evd;
+			if ((s = cm_batch_add(b, &ev)) != CM_OK)
+				return die("batch add", s, idx);
+		}
+		tadd += now_s() - ta;
+		if ((s = cm_index_apply_batch(idx, b, &r)) != CM_OK)
+			return die("apply batch", s, idx);
+		applied += r.applied;
+	}
+	t1 = now_s();
+	/* a few objections, withdrawals, erasures, domain suppressions */
+	cm_batch_clear(b);
+	for (size_t j = 0; j < 10; j++) {
+		cm_event ev = { 0 };
+		char a2[80];
+
+		snprintf(a2, sizeof(a2), "erased%zu@domain1.example", j);
+		ev.kind = CM_EV_ERASE;
+		ev.addr = a2;
+		if ((s = cm_batch_add(b, &ev)) != CM_OK)
+			return die("batch add", s, idx);
+		snprintf(a2, sizeof(a2), "suppressed%zu.example", j);
+		ev.kind = CM_EV_SUPPRESS_DOMAIN;
+		ev.addr = a2;
+		if ((s = cm_batch_add(b, &ev)) != CM_OK)
+			return die("batch add", s, idx);
+	}
+	if ((s = cm_index_apply_batch(idx, b, &r)) != CM_OK)
+		return die("apply batch", s, idx);
+	if ((s = cm_index_stats_get(idx, &st)) != CM_OK)
+		return die("stats", s, idx);
+	printf("records: %zu (applied %zu)\n", st.records, applied);
+	printf("import: %.0f records/s (%.2f s; of which %.2f s filling "
+	    "batches)\n", (double)n / (t1 - t0), t1 - t0, tadd);
+	printf("history events: %zu\n", st.history_events);
+	printf("index size: %zu octets used, %.1f octets/record "
+	    "(map %zu)\n", st.map_used, (double)st.map_used / (double)n,
+	    st.map_size);
+	printf("build peak RSS: %ld KiB\n", maxrss_kib());
+	cm_batch_free(b);
+	cm_index_close(idx);
+	return 0;
+}
+
+#define NPROBE 65536
+
+/* Probe addresses, packed (a cm_addr is 650 octets: 64k of them would
+ * measure cache misses of the benchmark's own array). */
+typedef struct probe {
+	char key[80], base[80];
+	unsigned char key_len, base_len, domain_off, has_subaddr;
+	const char *type;
+} probe;
+
+static int
+decide(const char *dir, size_t n, double secs)
+{
+	cm_index_opts o = { 0 };
+	cm_index *idx = NULL;
+	probe *a;
+	cm_addr tmp, cur;
+	cm_status s;
+	char buf[96];
+	size_t count = 0, allow = 0;
+	long rss0;
+	double t0, t1;
+	unsigned long long x = 88172645463325252ULL;
+
+	o.readonly = true;
+	if ((s = cm_index_open(dir, &o, &idx)) != CM_OK)
+		return die("open", s, NULL);
+	rss0 = maxrss_kib();
+	a = malloc(NPROBE * sizeof(*a));
+	if (a == NULL)
+		return die("malloc", CM_ENOMEM, idx);
+	memset(&cur, 0, sizeof(cur));
+	/* half hits (random records, their type), half misses; one in
+	 * eight sub-addressed */
+	for (size_t i = 0; i < NPROBE; i++) {
+		size_t r;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		r = (size_t)(x % n);
+		if (i % 2 == 0) {
+			rec_addr(r, buf, sizeof(buf));
+			a[i].type = types[r % NTYPES];
+		} else {
+			snprintf(buf, sizeof(buf), "nobody%zu@domain%zu.example",
+			    r, r % 5000);
+			a[i].type = types[i % NTYPES];
+		}
+		if (i % 8 == 1) {
+			char sub[96];
+			char *at = strchr(buf, '@');
+
+			snprintf(sub, sizeof(sub), "%.*s+tag%s",
+			    (int)(at - buf), buf, at);
+			memcpy(buf, sub, sizeof(buf));
+		}
+		if ((s = cm_addr_normalize(buf, strlen(buf), NULL, &tmp)) !=
+		    CM_OK)
+			return die("normalize", s, idx);
+		if (tmp.key_len >= sizeof(a[i].key))
+			return die("probe too long", CM_ETOOLONG, idx);
+		memcpy(a[i].key, tmp.key, tmp.key_len + 1);
+		memcpy(a[i].base, tmp.base, tmp.base_len + 1);
+		a[i].key_len = (unsigned char)tmp.key_len;
+		a[i].base_len = (unsigned char)tmp.base_len;
+		a[i].domain_off = (unsigned char)tmp.domain_off;
+		a[i].has_subaddr = tmp.has_subaddr;
+	}
+	t0 = now_s();
+	t1 = t0;
+	while (t1 - t0 < secs) {
+		for (size_t i = 0; i < NPROBE; i++) {
+			cm_type_policy tp = { a[i].type, CM_REQ_OPT_IN, 0 };
+			cm_decision d;
+
+			/* what the milter has after normalizing */
+			memcpy(cur.key, a[i].key, a[i].key_len + 1);
+			memcpy(cur.base, a[i].base, a[i].base_len + 1);
+			cur.key_len = a[i].key_len;
+			cur.base_len = a[i].base_len;
+			cur.domain_off = a[i].domain_off;
+			cur.has_subaddr = a[i].has_subaddr;
+			if ((s = cm_decide(idx, &tp, &cur, T0 + 1000000000,
+			    &d)) != CM_OK)
+				return die("decide", s, idx);
+			allow += d.verdict == CM_ALLOW;
+		}
+		count += NPROBE;
+		t1 = now_s();
+	}
+	printf("decide: %.0f decisions/s, %.0f ns/decision (%.1f%% allowed, "
+	    "1 thread, %zu-record index)\n", (double)count / (t1 - t0),
+	    (t1 - t0) * 1e9 / (double)count,
+	    100.0 * (double)allow / (double)count, n);
+	{
+		long an, fi;
+
+		rss_split(&an, &fi);
+		printf("decide peak RSS: %ld KiB (after open %ld KiB); now "
+		    "anonymous %ld KiB (incl. %zu KiB probe set), "
+		    "file-backed (mapped index pages) %ld KiB\n",
+		    maxrss_kib(), rss0, an, NPROBE * sizeof(*a) / 1024, fi);
+	}
+	free(a);
+	cm_index_close(idx);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "build") == 0)
+		return build(argv[2], strtoul(argv[3], NULL, 10));
+	if (argc == 5 && strcmp(argv[1], "decide") == 0)
+		return decide(argv[2], strtoul(argv[3], NULL, 10),
+		    strtod(argv[4], NULL));
+	fprintf(stderr, "usage: bench_core build DIR N | decide DIR N SECS\n");
+	return 2;
+}
