@@ -234,6 +234,14 @@ e2e_pf_setup() {
 	    "$E2E_LIB/master.cf.in" >"$PF_DIR/etc/master.cf"
 }
 
+# e2e_pf_add_smtpd PORT [-o name=value]...: one more smtpd service on
+# 127.0.0.1:PORT (before e2e_pf_start), e.g. with its own smtpd_milters.
+e2e_pf_add_smtpd() {
+	local port=$1
+	shift
+	echo "127.0.0.1:$port inet n - n - - smtpd $*" >>"$PF_DIR/etc/master.cf"
+}
+
 # e2e_pf_conf 'name = value' ...: change main.cf settings.
 e2e_pf_conf() { postconf -c "$PF_DIR/etc" -e "$@" || e2e_fail "postconf -e $*"; }
 
@@ -350,11 +358,12 @@ e2e_send() {
 
 # e2e_start_milter PORT CMD [ARGS...]: start a milter listening on
 # 127.0.0.1:PORT in the background; stderr+stdout to $CM_TMP/milter.log
-# (appended).  Sets MILTER_PID.
+# (appended; another file if E2E_MILTER_LOG is set).  Sets MILTER_PID and
+# MILTER_LOG.
 e2e_start_milter() {
 	local port=$1
 	shift
-	MILTER_LOG=$CM_TMP/milter.log
+	MILTER_LOG=${E2E_MILTER_LOG:-$CM_TMP/milter.log}
 	echo "---- $(date +%H:%M:%S) start: $*" >>"$MILTER_LOG"
 	"$@" >>"$MILTER_LOG" 2>&1 &
 	MILTER_PID=$!

@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# bench/postfix.sh - Postfix throughput with and without milters (SPEC §8,
+# issue 4).  smtp-source -> private Postfix on loopback -> smtp-sink.
+#
+# Configurations, interleaved, median of REPS runs each:
+#   alone       Postfix without a milter
+#   noop        with bench/noop_milter (one LMDB lookup per recipient: the
+#               floor any libmilter milter pays)
+#   cm-news     with consent-milter, newsletter known from the envelope
+#               sender, every recipient consented (all allowed)
+#   cm-other    with consent-milter, mail that is no newsletter
+# Each run: SESS sessions, MSGS messages, RCPTS recipients per message.
+# A run lasts from the start of smtp-source until the queue is empty
+# (msg/s end to end); "accept" is the rate at which smtpd accepted them.
+# Then consent-milter's RSS after 1,000 and after RSS_MSGS messages.
+#
+# Prints figures only.  BENCH_QUICK=1: a smaller run.  Needs root (a
+# private Postfix instance) and the Postfix package; prints a note and
+# exits 0 without them.
+set -u
+: "${SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${BUILD:=$SRCDIR/build}"
+export SRCDIR BUILD
+
+SESS=10 RCPTS=10
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	MSGS=${MSGS:-1000} REPS=${REPS:-1} RSS_MSGS=${RSS_MSGS:-10000}
+else
+	MSGS=${MSGS:-4000} REPS=${REPS:-3} RSS_MSGS=${RSS_MSGS:-100000}
+fi
+
+if ! command -v smtp-source >/dev/null 2>&1 || ! command -v postfix >/dev/null 2>&1 ||
+    [ "$(id -u)" != 0 ]; then
+	echo "postfix bench: needs root and Postfix (smtp-source, smtp-sink): skipped"
+	exit 0
+fi
+NOOP=$BUILD/bench/noop_milter
+CM=$BUILD/consent-milter
+CTL=$BUILD/consentctl
+[ -x "$NOOP" ] || { echo "postfix bench: $NOOP not built (make)"; exit 1; }
+have_cm=1
+if [ ! -x "$CM" ] || [ ! -x "$CTL" ]; then
+	echo "postfix bench: $CM or $CTL not built: consent-milter runs skipped"
+	have_cm=0
+fi
+
+# tmpfs when available: the figures then measure CPU, not the fsync
+# latency of the disk under the queue
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	CM_TMP=$(mktemp -d /dev/shm/cm-bench.XXXXXX)
+else
+	CM_TMP=$(mktemp -d /tmp/cm-bench.XXXXXX)
+fi
+export CM_TMP
+. "$SRCDIR/tests/e2e/lib/common.sh"
+e2e_on_exit "rm -rf '$CM_TMP'"
+e2e_init
+e2e_diag() {	# keep the figures readable; point at the logs instead
+	echo "postfix bench failed; logs were in $CM_TMP (removed)" >&2
+	[ -f "$PF_DIR/maillog" ] && tail -n 20 "$PF_DIR/maillog" >&2
+	for f in "$CM_TMP"/*.log; do [ -f "$f" ] && { echo "-- $f" >&2; tail -n 20 "$f" >&2; }; done
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+DOMAIN=bench.example
+NEWS_FROM=news@$DOMAIN
+OTHER_FROM=orders@shop.example
+
+# ---- the relay target: Postfix's own smtp-sink
+SINK_PORT=$(e2e_freeport)
+smtp-sink -u postfix -c "127.0.0.1:$SINK_PORT" 1000 >"$CM_TMP/smtp-sink.out" 2>&1 &
+SINK_PID=$!
+e2e_on_exit "e2e_kill_pid $SINK_PID 5"
+e2e_wait_listen "$SINK_PORT" "$SINK_PID" 10
+
+# ---- recipients: smtp-source -N numbers them 1rcpt@ .. (MSGS*RCPTS)rcpt@
+# per run; without -N a message goes to rcpt@, 2rcpt@ .. RCPTS rcpt@.
+n_keys=$((MSGS * RCPTS))
+{
+	echo "rcpt@$DOMAIN"
+	seq -f "%.0frcpt@$DOMAIN" 1 "$n_keys"
+} >"$CM_TMP/rcpts.txt"
+
+mkdir -p "$CM_TMP/noopdb"
+"$NOOP" -d "$CM_TMP/noopdb" -l <"$CM_TMP/rcpts.txt" 2>/dev/null || e2e_fail "noop_milter -l"
+
+NOOP_PORT=$(e2e_freeport)
+E2E_MILTER_LOG=$CM_TMP/noop.log e2e_start_milter "$NOOP_PORT" \
+	"$NOOP" -s "inet:$NOOP_PORT@127.0.0.1" -d "$CM_TMP/noopdb"
+NOOP_PID=$MILTER_PID
+
+CM_PORT=$(e2e_freeport)
+CM_PID=
+start_cm() {
+	E2E_MILTER_LOG=$CM_TMP/cm.log e2e_start_milter "$CM_PORT" "$CM" -f -c "$CM_TMP/cm.yaml"
+	CM_PID=$MILTER_PID
+}
+if [ $have_cm = 1 ]; then
+	mkdir -p "$CM_TMP/cmdb"
+	cat >"$CM_TMP/cm.yaml" <<EOF
+milter:
+  socket: "inet:$CM_PORT@127.0.0.1"
+  mode: enforce
+  on_error: tempfail
+database:
+  path: "$CM_TMP/cmdb"
+scope:
+  authenticated: true
+  networks:
+    - 127.0.0.0/8
+unclassified_bulk: accept
+newsletters:
+  - id: bench-news
+    name: "Benchmark news"
+    consent: opt-in
+    match:
+      - envelope_sender: "$NEWS_FROM"
+EOF
+	{
+		echo "email,type,state,time,source,basis,purpose,evidence"
+		sed 's/$/,bench-news,granted,2026-01-01T00:00:00Z,import,consent,newsletter,bench/' \
+			"$CM_TMP/rcpts.txt"
+	} >"$CM_TMP/consent.csv"
+	t0=$(date +%s.%N)
+	"$CTL" -c "$CM_TMP/cm.yaml" import "$CM_TMP/consent.csv" >"$CM_TMP/import.log" 2>&1 ||
+		{ cat "$CM_TMP/import.log" >&2; e2e_fail "consentctl import"; }
+	t1=$(date +%s.%N)
+	printf 'index: %d consent records imported in %.2f s\n' "$((n_keys + 1))" \
+		"$(echo "$t1 - $t0" | bc -l)"
+	start_cm
+fi
+
+# ---- Postfix: one smtpd per configuration, same instance
+SINK_DIR=
+e2e_pf_setup ""
+P_ALONE=$PF_PORT
+P_NOOP=$(e2e_freeport)
+e2e_pf_add_smtpd "$P_NOOP" -o "smtpd_milters=inet:127.0.0.1:$NOOP_PORT"
+if [ $have_cm = 1 ]; then
+	P_CM=$(e2e_freeport)
+	e2e_pf_add_smtpd "$P_CM" -o "smtpd_milters=inet:127.0.0.1:$CM_PORT"
+fi
+e2e_pf_start
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# Wait until Postfix's queue is empty, polling cheaply (no fork per poll
+# beyond sleep): incoming and active are flat; nothing is deferred here.
+wait_drained() {
+	local q=$PF_DIR/queue f i
+	shopt -s nullglob
+	for ((i = 0; i < 60000; i++)); do
+		f=("$q"/incoming/* "$q"/active/* "$q"/maildrop/*)
+		[ ${#f[@]} = 0 ] && { f=("$q"/deferred/*/*); [ ${#f[@]} = 0 ] && break; }
+		sleep 0.01
+	done
+	shopt -u nullglob
+	[ "$i" -lt 60000 ] || e2e_fail "queue not drained after 600 s"
+}
+
+# run NAME PORT FROM MSGS [-N]: one measured run; sets R_RATE, R_ACC,
+# R_CPU (µs per recipient of the milter PID in R_PID, if any).
+R_PID=
+run() {
+	local name=$1 port=$2 from=$3 msgs=$4 nflag=${5:-} off t0 t1 t2 c0=0 c1=0 sent rej
+	off=$(stat -c %s "$PF_DIR/maillog")
+	[ -n "$R_PID" ] && c0=$(cpu_ticks "$R_PID")
+	t0=$(date +%s.%N)
+	smtp-source -s "$SESS" -m "$msgs" -r "$RCPTS" $nflag -f "$from" \
+		-t "rcpt@$DOMAIN" -M "$DOMAIN" -l 2000 "127.0.0.1:$port" \
+		>"$CM_TMP/source.out" 2>&1 || { cat "$CM_TMP/source.out" >&2; e2e_fail "$name: smtp-source failed"; }
+	t1=$(date +%s.%N)
+	wait_drained
+	t2=$(date +%s.%N)
+	[ -n "$R_PID" ] && c1=$(cpu_ticks "$R_PID")
+	# every recipient of every message must have reached the sink
+	sleep 0.2
+	sent=$(tail -c +"$((off + 1))" "$PF_DIR/maillog" | grep -c 'status=sent')
+	rej=$(tail -c +"$((off + 1))" "$PF_DIR/maillog" | grep -c -e 'milter-reject' -e 'reject:')
+	[ "$sent" = $((msgs * RCPTS)) ] && [ "$rej" = 0 ] ||
+		e2e_fail "$name: $sent recipients delivered (want $((msgs * RCPTS))), $rej rejected"
+	R_RATE=$(echo "$msgs / ($t2 - $t0)" | bc -l)
+	R_ACC=$(echo "$msgs / ($t1 - $t0)" | bc -l)
+	R_CPU=$(echo "($c1 - $c0) * 1000000 / $CLK_TCK / ($msgs * $RCPTS)" | bc -l)
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+configs=(alone noop)
+[ $have_cm = 1 ] && configs+=(cm-news cm-other)
+cfg_port() {
+	case $1 in
+	alone) echo "$P_ALONE" ;; noop) echo "$P_NOOP" ;; *) echo "$P_CM" ;;
+	esac
+}
+cfg_from() { [ "$1" = cm-other ] && echo "$OTHER_FROM" || echo "$NEWS_FROM"; }
+cfg_pid() {
+	case $1 in
+	alone) echo "" ;; noop) echo "$NOOP_PID" ;; *) echo "$CM_PID" ;;
+	esac
+}
+
+echo "postfix bench: $SESS sessions, $MSGS messages x $RCPTS recipients, median of $REPS, $(nproc) CPU(s)"
+# warm-up: start smtpd/cleanup/smtp processes, fault pages in
+for c in "${configs[@]}"; do
+	R_PID=$(cfg_pid "$c")
+	run "warm-up $c" "$(cfg_port "$c")" "$(cfg_from "$c")" 200 -N
+done
+
+declare -A rates accs cpus
+for ((rep = 1; rep <= REPS; rep++)); do
+	# rotate the order so no configuration always runs first
+	n=${#configs[@]}
+	for ((k = 0; k < n; k++)); do
+		c=${configs[$(((k + rep - 1) % n))]}
+		R_PID=$(cfg_pid "$c")
+		run "$c" "$(cfg_port "$c")" "$(cfg_from "$c")" "$MSGS" -N
+		rates[$c]+="$R_RATE "
+		accs[$c]+="$R_ACC "
+		cpus[$c]+="$R_CPU "
+		printf '  run %d %-9s %7.1f msg/s (accept %7.1f msg/s)' "$rep" "$c" "$R_RATE" "$R_ACC"
+		[ -n "$R_PID" ] && printf ', milter CPU %.2f us/rcpt' "$R_CPU"
+		echo
+	done
+done
+
+echo
+printf '%-10s %10s %12s %16s\n' config "msg/s" "accept msg/s" "milter us/rcpt"
+declare -A med
+for c in "${configs[@]}"; do
+	# shellcheck disable=SC2086
+	med[$c]=$(median ${rates[$c]})
+	# shellcheck disable=SC2086
+	a=$(median ${accs[$c]})
+	# shellcheck disable=SC2086
+	u=$(median ${cpus[$c]})
+	if [ "$c" = alone ]; then
+		printf '%-10s %10.1f %12.1f %16s\n' "$c" "${med[$c]}" "$a" -
+	else
+		printf '%-10s %10.1f %12.1f %16.2f\n' "$c" "${med[$c]}" "$a" "$u"
+	fi
+done
+echo
+ratio() { echo "${med[$1]} / ${med[$2]}" | bc -l; }
+printf 'noop / alone            %.3f\n' "$(ratio noop alone)"
+if [ $have_cm = 1 ]; then
+	printf 'cm-news / alone         %.3f   (SPEC target >= 0.95)\n' "$(ratio cm-news alone)"
+	printf 'cm-news / noop          %.3f   (target >= 0.97)\n' "$(ratio cm-news noop)"
+	printf 'cm-other / noop         %.3f   (target >= 0.99)\n' "$(ratio cm-other noop)"
+
+	# ---- memory: a fresh daemon, RSS after 1,000 and after RSS_MSGS messages
+	e2e_stop_milter TERM
+	start_cm
+	R_PID=$CM_PID
+	run "rss-1k" "$P_CM" "$NEWS_FROM" 1000
+	rss1=$(rss_kib "$CM_PID")
+	t0=$(date +%s)
+	run "rss" "$P_CM" "$NEWS_FROM" $((RSS_MSGS - 1000))
+	rss2=$(rss_kib "$CM_PID")
+	t1=$(date +%s)
+	printf '\nconsent-milter RSS: %d KiB after 1,000 messages, %d KiB after %d (%+.1f %%; target within 10 %%) [%d s]\n' \
+		"$rss1" "$rss2" "$RSS_MSGS" "$(echo "($rss2 - $rss1) * 100 / $rss1" | bc -l)" $((t1 - t0))
+	e2e_stop_milter TERM
+fi
+exit 0
