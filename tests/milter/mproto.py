@@ -4,8 +4,8 @@
 miltertest reports a custom reply only as SMFIR_REPLYCODE; this client
 prints the text too.  Usage:
 
-  mproto.py SOCKET [--ip IP] [--macro STAGE NAME VALUE]... [--mail ADDR]
-            [--rcpt ADDR]...
+  mproto.py SOCKET [--ip IP] [--repeat N] [--macro STAGE NAME VALUE]...
+            [--mail ADDR] [--rcpt ADDR]...
 
 SOCKET is unix:PATH or inet:PORT@HOST.  One line per step is printed:
   STEP ARG REPLY [TEXT]
@@ -46,6 +46,7 @@ def recv(s):
 def main(argv):
     sockspec = argv[1]
     ip = "127.0.0.1"
+    repeat = 1
     macros = []
     steps = []
     i = 2
@@ -53,6 +54,9 @@ def main(argv):
         a = argv[i]
         if a == "--ip":
             ip = argv[i + 1]
+            i += 2
+        elif a == "--repeat":
+            repeat = int(argv[i + 1])
             i += 2
         elif a == "--macro":
             macros.append((argv[i + 1], argv[i + 2], argv[i + 3]))
@@ -62,7 +66,12 @@ def main(argv):
             i += 2
         else:
             raise SystemExit("unknown argument " + a)
+    for _ in range(repeat):
+        session(sockspec, ip, macros, steps)
+    return 0
 
+
+def session(sockspec, ip, macros, steps):
     if sockspec.startswith("unix:"):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(sockspec[5:])
@@ -101,7 +110,8 @@ def main(argv):
              ip.encode() + b"\0", ip)
     if r in ("a", "r", "t"):
         send(s, "Q")
-        return 0
+        s.close()
+        return
     for name, arg in steps:
         code = "M" if name == "MAIL" else "R"
         macro(code)
@@ -110,7 +120,6 @@ def main(argv):
             break
     send(s, "Q")
     s.close()
-    return 0
 
 
 if __name__ == "__main__":
