@@ -1,12 +1,12 @@
 /*
  * decide.c - the decision engine (SPEC §4).
  *
- * One pooled read transaction per decision: one B-tree lookup for the
- * address, one for the base address when the address is sub-addressed,
- * one in the (small) domain database, and tombstone lookups (an HMAC
- * each) only for an address or base without an entry, and only when the
- * index holds tombstones at all.  Nothing is allocated; blobs are read in
- * place.
+ * One pooled read transaction per decision, one named database: one
+ * B-tree lookup for the address (it finds the entry or the tombstone of
+ * an erased address), one for the base address when the address is
+ * sub-addressed, one for the domain (domain keys sort at the left edge
+ * of the tree, so those pages stay hot).  Nothing is allocated; blobs
+ * are read in place.
  *
  * Domain suppression matches the exact domain of the address (a
  * suppression of "example.com" does not cover "mail.example.com").
@@ -84,7 +84,7 @@ cm_decide(cm_index *idx, const cm_type_policy *tp, const cm_addr *addr,
 	cm_rtxn *t;
 	cm_status st;
 	size_t tlen;
-	bool dom = false, tk = false, tb = false;
+	bool dom = false;
 
 	if (out != NULL) {
 		out->verdict = 0;
@@ -115,18 +115,13 @@ cm_decide(cm_index *idx, const cm_type_policy *tp, const cm_addr *addr,
 	if (st == CM_OK)
 		st = cm_index_rdomain(idx, t, addr->key + addr->domain_off,
 		    addr->key_len - addr->domain_off, &dom);
-	/* a tombstone exists only for an address without an entry */
-	if (st == CM_OK && !vk.found)
-		st = cm_index_rtomb(idx, t, addr->key, addr->key_len, &tk);
-	if (st == CM_OK && addr->has_subaddr && !vb.found)
-		st = cm_index_rtomb(idx, t, addr->base, addr->base_len, &tb);
 	cm_index_rend(idx, t);
 	if (st != CM_OK)
 		return st;
 
 	if (vk.objection || vb.objection)
 		*out = verdict(CM_DENY, CM_REASON_OBJECTION);
-	else if (tk || tb || dom)
+	else if (vk.erased || vb.erased || dom)
 		*out = verdict(CM_DENY, CM_REASON_SUPPRESSED);
 	else
 		*out = judge(tp, &vk, &vb, now_us);

@@ -20,6 +20,13 @@
  * are never B-tree keys: LMDB keeps copies of keys in branch pages after
  * the entry is deleted, which would leave erased addresses in the file.
  *
+ * AKEY(address) has its first octet's top bit set.  DKEY(domain) = one
+ * zero octet followed by the domain itself (domains are not personal
+ * data and need no erasure), so domain entries sort before every address
+ * (a few hot pages at the left edge of the tree) and in name order.
+ * HKEY(domain), the history prefix of a domain, is one zero octet
+ * followed by the first 15 octets of SipHash(K, domain).
+ *
  * Named databases:
  *
  * "meta"     "format"   -> u32 format version (1)
@@ -28,9 +35,14 @@
  *                          "consent-milter key check"): refuses an index
  *                          opened with another key file
  *
- * "consent"  AKEY(address) (16 octets) -> entry:
+ * "index"    everything a decision reads, so that a decision touches one
+ *            named database (LMDB refreshes each named database's root
+ *            once per read transaction).  Values start with u8 format (1)
+ *            and u8 kind.
+ *
+ *   AKEY(address) -> kind 1, an entry:
  *              u8  format (1)
- *              u8  flags (0)
+ *              u8  kind (1)
  *              u16 address length A
  *              u16 number of records N
  *              u16 reserved (0)
@@ -48,18 +60,26 @@
  *            objection_us >= last_grant_us (equal times: the objection
  *            wins).  An entry exists iff N > 0 or objection_us != 0.
  *
- * "domain"   normalized domain -> u8 format (1), u8 suppressed (0/1),
- *            u16 source length S, u32 reserved, i64 since_us (time of the
- *            suppression), i64 updated_us (last domain event), S octets
- *            source.  An unsuppressed domain keeps its entry (suppressed 0)
- *            so that an older suppression arriving later stays stale.
+ *   AKEY(address) -> kind 2, a tombstone of an erased address:
+ *              u8 format (1), u8 kind (2), 6 octets reserved,
+ *              i64 erased_us.
+ *            The tombstone takes the place of the entry under the same
+ *            keyed hash: it exists only for an address without an
+ *            entry, and one lookup answers "entry, erased or nothing".
+ *            The key is a 128-bit keyed PRF of the address (SipHash-2-4
+ *            under a key derived from erasure.key): without the key file
+ *            an address cannot be recovered or even tested.
  *
- * "tomb"     HMAC-SHA256(erasure key, address) (32 octets) ->
- *            u8 format (1), 7 octets reserved, i64 erased_us.
- *            Invariant: no tombstone for an address that has an entry.
+ *   DKEY(domain) -> kind 3, a domain:
+ *              u8 format (1), u8 kind (3), u8 suppressed (0/1), u8 0,
+ *              u16 domain length D, u16 source length S, i64 since_us
+ *              (time of the suppression), i64 updated_us (last domain
+ *              event), D octets domain, S octets source.
+ *            An unsuppressed domain keeps its entry (suppressed 0) so
+ *            that an older suppression arriving later stays stale.
  *
- * "history"  AKEY(address or domain) (16) + u64 BIG-endian sequence (8)
- *            -> u8 format (1), u8 kind, u8 old state, u8 new state,
+ * "history"  AKEY(address) or HKEY(domain) (16) + u64 BIG-endian sequence
+ *            (8) -> u8 format (1), u8 kind, u8 old state, u8 new state,
  *               u32 reserved, i64 at_us, i64 recorded_us,
  *               str type, str source, str basis, str purpose,
  *               str evidence, str actor
@@ -70,7 +90,7 @@
  *                    event per record it withdrew (type set);
  *            GRANT   WITHDRAWN -> NONE: a newer grant lifted the objection
  *                    (written before the GRANT event of the record).
- *            Domain events are kept under AKEY(domain) with type "".
+ *            Domain events are kept under HKEY(domain) with type "".
  *
  * EVENT RULES ("newer event wins"; U = the record's updated_us)
  *   GRANT     stale if at <= U, or (with a tombstone) at <= erased_us.
@@ -94,8 +114,9 @@
  *             GRANTED/PENDING record with U <= at becomes WITHDRAWN.
  *   UPDATE    CM_NOTFOUND without a record; replaces the non-NULL fields;
  *             never stale and does not move U.
- *   ERASE     deletes the entry and its history (values zeroed before
- *             deletion), writes/keeps the tombstone (newest time), then
+ *   ERASE     replaces the entry by a tombstone (the entry's value is
+ *             zeroed first) and deletes the history (values zeroed
+ *             before deletion); keeps the newest erasure time; then
  *             scrubs the file: free pages no reader can see are zeroed,
  *             and copies of the address in the unused gap of live pages
  *             are zeroed.  Never stale.
@@ -132,6 +153,9 @@
 #define HIST_HDR 24
 #define DOM_HDR 24
 #define TOMB_LEN 16
+#define KIND_ENTRY 1
+#define KIND_TOMB 2
+#define KIND_DOMAIN 3
 #define POOL_MAX 64
 #define ADDR_MAX 320		/* 64 + 1 + 255 */
 #define DOMAIN_MAX 255
@@ -140,12 +164,11 @@
 
 struct cm_rtxn {
 	MDB_txn *txn;
-	int tombs;		/* -1 unknown, 0 none, 1 some */
 };
 
 struct cm_index {
 	MDB_env *env;
-	MDB_dbi db_meta, db_consent, db_domain, db_tomb, db_hist;
+	MDB_dbi db_meta, db_index, db_hist;
 	bool readonly;
 	char *dir;
 	cm_hmac *hmac;
@@ -265,6 +288,39 @@ static void
 akey(const cm_index *idx, const char *s, size_t len, unsigned char *out)
 {
 	cm_hmac_sip128(idx->sipkey, s, len, out);
+	out[0] |= 0x80;
+}
+
+/* History prefix of a domain. */
+static void
+hdkey(const cm_index *idx, const char *s, size_t len, unsigned char *out)
+{
+	unsigned char h[CM_SIP_OUT_LEN];
+
+	cm_hmac_sip128(idx->sipkey, s, len, h);
+	out[0] = 0;
+	memcpy(out + 1, h, AKEY_LEN - 1);
+}
+
+/* Key of an event's subject: AKEY for addresses, DKEY for domains. */
+static void
+subject_key(const cm_index *idx, const char *s, unsigned char *out)
+{
+	size_t len = strlen(s);
+
+	if (memchr(s, '@', len) != NULL)
+		akey(idx, s, len, out);
+	else
+		hdkey(idx, s, len, out);
+}
+
+/* DKEY(domain) into OUT (DOMAIN_MAX + 1 octets); returns its length. */
+static size_t
+dkey(const char *s, size_t len, unsigned char *out)
+{
+	out[0] = 0;
+	memcpy(out + 1, s, len);
+	return len + 1;
 }
 
 static bool
@@ -338,7 +394,7 @@ entry_header(const unsigned char *v, size_t n, size_t *nrec, size_t *off)
 {
 	size_t alen;
 
-	if (n < ENTRY_HDR || v[0] != FORMAT_VERSION)
+	if (n < ENTRY_HDR || v[0] != FORMAT_VERSION || v[1] != KIND_ENTRY)
 		return false;
 	alen = get16(v + 2);
 	if (alen > ADDR_MAX || ENTRY_HDR + alen > n)
@@ -459,7 +515,7 @@ entry_encode(const dentry *e, unsigned char *out)
 	size_t off = ENTRY_HDR;
 
 	out[0] = FORMAT_VERSION;
-	out[1] = 0;
+	out[1] = KIND_ENTRY;
 	put16(out + 2, (uint16_t)e->addr.n);
 	put16(out + 4, (uint16_t)e->nrec);
 	put16(out + 6, 0);
@@ -554,7 +610,6 @@ cm_index_rbegin(cm_index *idx, cm_rtxn **out)
 			}
 		}
 		if (rc == 0) {
-			t->tombs = -1;
 			*out = t;
 			return CM_OK;	/* rdlock held until rend */
 		}
@@ -601,17 +656,21 @@ cm_index_rlookup(cm_index *idx, cm_rtxn *t, const char *addr, size_t len,
 	size_t n, nrec, off;
 	int rc;
 
-	out->found = out->objection = out->has_rec = false;
+	out->found = out->objection = out->has_rec = out->erased = false;
 	akey(idx, addr, len, k);
-	rc = mdb_get(t->txn, idx->db_consent, &key, &val);
+	rc = mdb_get(t->txn, idx->db_index, &key, &val);
 	if (rc == MDB_NOTFOUND)
 		return CM_OK;
 	if (rc != 0)
 		return db_err(idx, "lookup", rc);
 	v = val.mv_data;
 	n = val.mv_size;
+	if (n == TOMB_LEN && v[0] == FORMAT_VERSION && v[1] == KIND_TOMB) {
+		out->erased = true;
+		return CM_OK;
+	}
 	if (!entry_header(v, n, &nrec, &off))
-		return fmt_err(idx, "consent entry header");
+		return fmt_err(idx, "entry header");
 	if (get16(v + 2) != len || memcmp(v + ENTRY_HDR, addr, len) != 0)
 		return fmt_err(idx, "address key collision");
 	out->found = true;
@@ -648,53 +707,44 @@ cm_index_rlookup(cm_index *idx, cm_rtxn *t, const char *addr, size_t len,
 	return CM_OK;
 }
 
+/* Check a domain value; *sup = suppressed.  NAME/LEN: expected name. */
+static bool
+domain_value(const unsigned char *v, size_t n, const char *name, size_t len,
+    bool *sup)
+{
+	size_t dl, sl;
+
+	if (n < DOM_HDR || v[0] != FORMAT_VERSION || v[1] != KIND_DOMAIN)
+		return false;
+	dl = get16(v + 4);
+	sl = get16(v + 6);
+	if (DOM_HDR + dl + sl != n || dl == 0 || dl > DOMAIN_MAX)
+		return false;
+	if (name != NULL && (dl != len || memcmp(v + DOM_HDR, name, len)))
+		return false;
+	*sup = v[2] != 0;
+	return true;
+}
+
 cm_status
 cm_index_rdomain(cm_index *idx, cm_rtxn *t, const char *domain, size_t len,
     bool *out)
 {
-	MDB_val key = { len, (void *)(uintptr_t)domain }, val;
+	unsigned char k[DOMAIN_MAX + 1];
+	MDB_val key = { 0, k }, val;
 	int rc;
 
 	*out = false;
 	if (len == 0 || len > DOMAIN_MAX)
 		return CM_OK;
-	rc = mdb_get(t->txn, idx->db_domain, &key, &val);
+	key.mv_size = dkey(domain, len, k);
+	rc = mdb_get(t->txn, idx->db_index, &key, &val);
 	if (rc == MDB_NOTFOUND)
 		return CM_OK;
 	if (rc != 0)
 		return db_err(idx, "domain lookup", rc);
-	if (val.mv_size < DOM_HDR ||
-	    ((const unsigned char *)val.mv_data)[0] != FORMAT_VERSION)
+	if (!domain_value(val.mv_data, val.mv_size, domain, len, out))
 		return fmt_err(idx, "domain entry");
-	*out = ((const unsigned char *)val.mv_data)[1] != 0;
-	return CM_OK;
-}
-
-cm_status
-cm_index_rtomb(cm_index *idx, cm_rtxn *t, const char *addr, size_t len,
-    bool *out)
-{
-	unsigned char h[CM_HMAC_OUT_LEN];
-	MDB_val key = { sizeof(h), h }, val;
-	int rc;
-
-	*out = false;
-	if (t->tombs < 0) {
-		MDB_stat st;
-
-		if ((rc = mdb_stat(t->txn, idx->db_tomb, &st)) != 0)
-			return db_err(idx, "tombstone stat", rc);
-		t->tombs = st.ms_entries > 0;
-	}
-	if (t->tombs == 0)
-		return CM_OK;
-	cm_hmac_sha256(idx->hmac, addr, len, h);
-	rc = mdb_get(t->txn, idx->db_tomb, &key, &val);
-	if (rc == MDB_NOTFOUND)
-		return CM_OK;
-	if (rc != 0)
-		return db_err(idx, "tombstone lookup", rc);
-	*out = true;
 	return CM_OK;
 }
 
@@ -903,13 +953,8 @@ meta_check(cm_index *idx, MDB_txn *txn, bool init, const unsigned char *kc)
 static cm_status
 open_dbs(cm_index *idx, bool create, const unsigned char *kc)
 {
-	static const char *const names[] = {
-		"meta", "consent", "domain", "tomb", "history"
-	};
-	MDB_dbi *dbis[] = {
-		&idx->db_meta, &idx->db_consent, &idx->db_domain,
-		&idx->db_tomb, &idx->db_hist
-	};
+	static const char *const names[] = { "meta", "index", "history" };
+	MDB_dbi *dbis[] = { &idx->db_meta, &idx->db_index, &idx->db_hist };
 	MDB_txn *txn;
 	cm_status st;
 	int rc;
@@ -924,7 +969,7 @@ open_dbs(cm_index *idx, bool create, const unsigned char *kc)
 	}
 	if (rc != 0)
 		return db_err(idx, "open transaction", rc);
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		rc = mdb_dbi_open(txn, names[i],
 		    create && !idx->readonly ? MDB_CREATE : 0, dbis[i]);
 		if (rc == MDB_NOTFOUND) {
@@ -1086,7 +1131,6 @@ typedef struct wctx {
 	uint64_t seq;
 	bool seq_dirty;
 	int64_t recorded;
-	int tombs;		/* -1 unknown, else entries > 0 */
 	dentry ent;
 	unsigned char *old;	/* copy of the stored entry */
 	size_t oldcap;
@@ -1171,51 +1215,7 @@ hist_put(wctx *w, const unsigned char *ak, cm_event_kind kind,
 	return CM_OK;
 }
 
-static cm_status
-tomb_lookup(wctx *w, const char *addr, size_t len, unsigned char *h,
-    int64_t *erased)
-{
-	MDB_val key = { CM_HMAC_OUT_LEN, h }, val;
-	int rc;
-
-	*erased = 0;
-	if (w->tombs < 0) {
-		MDB_stat st;
-
-		if ((rc = mdb_stat(w->txn, w->idx->db_tomb, &st)) != 0)
-			return db_err(w->idx, "tombstone stat", rc);
-		w->tombs = st.ms_entries > 0;
-	}
-	if (w->tombs == 0)
-		return CM_NOTFOUND;
-	cm_hmac_sha256(w->idx->hmac, addr, len, h);
-	rc = mdb_get(w->txn, w->idx->db_tomb, &key, &val);
-	if (rc == MDB_NOTFOUND)
-		return CM_NOTFOUND;
-	if (rc != 0)
-		return db_err(w->idx, "tombstone lookup", rc);
-	if (val.mv_size != TOMB_LEN ||
-	    ((const unsigned char *)val.mv_data)[0] != FORMAT_VERSION)
-		return fmt_err(w->idx, "tombstone");
-	*erased = geti64((const unsigned char *)val.mv_data + 8);
-	return CM_OK;
-}
-
 /* Zero the value under KEY in place, then delete it. */
-static cm_status
-zero_del(wctx *w, MDB_dbi dbi, MDB_val *key, size_t size)
-{
-	MDB_val v = { size, NULL };
-	int rc;
-
-	if ((rc = mdb_put(w->txn, dbi, key, &v, MDB_RESERVE)) != 0)
-		return db_err(w->idx, "erase (overwrite)", rc);
-	memset(v.mv_data, 0, size);
-	if ((rc = mdb_del(w->txn, dbi, key, NULL)) != 0)
-		return db_err(w->idx, "erase (delete)", rc);
-	return CM_OK;
-}
-
 /* Remember LEN octets at P to be scrubbed (see scrub()). */
 static cm_status
 scrub_addn(scrubset *s, const void *p, size_t len)
@@ -1281,33 +1281,48 @@ do_erase(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at)
 {
 	cm_index *idx = w->idx;
 	size_t len = strlen(ev->addr);
-	unsigned char h[CM_HMAC_OUT_LEN], tv[TOMB_LEN], hk[HKEY_LEN];
+	unsigned char tv[TOMB_LEN], hk[HKEY_LEN];
 	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val;
 	MDB_cursor *c;
-	int64_t erased;
+	int64_t erased = 0;
 	cm_status st;
 	int rc;
 
 	if ((st = scrub_addn(w->scrub, ev->addr, len)) != CM_OK)
 		return st;
-	rc = mdb_get(w->txn, idx->db_consent, &key, &val);
-	if (rc == 0) {
-		if (entry_decode(val.mv_data, val.mv_size, &w->ent) ==
-		    CM_OK) {
-			for (size_t i = 0; i < w->ent.nrec; i++)
-				for (int j = 0; j < 4; j++)
-					if (w->ent.recs[i].f[j].n >= SCRUB_MIN &&
-					    (st = scrub_addn(w->scrub,
-					    w->ent.recs[i].f[j].p,
-					    w->ent.recs[i].f[j].n)) != CM_OK)
-						return st;
-		}
-		if ((st = zero_del(w, idx->db_consent, &key, val.mv_size)) !=
-		    CM_OK)
-			return st;
+	rc = mdb_get(w->txn, idx->db_index, &key, &val);
+	if (rc == 0 && val.mv_size == TOMB_LEN &&
+	    ((const unsigned char *)val.mv_data)[1] == KIND_TOMB) {
+		erased = geti64((const unsigned char *)val.mv_data + 8);
+	} else if (rc == 0) {
+		MDB_val nv = { val.mv_size, NULL };
+
+		if (entry_decode(val.mv_data, val.mv_size, &w->ent) != CM_OK)
+			return fmt_err(idx, "entry");
+		for (size_t i = 0; i < w->ent.nrec; i++)
+			for (int j = 0; j < 4; j++)
+				if (w->ent.recs[i].f[j].n >= SCRUB_MIN &&
+				    (st = scrub_addn(w->scrub,
+				    w->ent.recs[i].f[j].p,
+				    w->ent.recs[i].f[j].n)) != CM_OK)
+					return st;
+		/* zero the stored entry where it lies, then replace it */
+		if ((rc = mdb_put(w->txn, idx->db_index, &key, &nv,
+		    MDB_RESERVE)) != 0)
+			return db_err(idx, "erase (overwrite)", rc);
+		memset(nv.mv_data, 0, nv.mv_size);
 	} else if (rc != MDB_NOTFOUND) {
 		return db_err(idx, "erase lookup", rc);
 	}
+	tv[0] = FORMAT_VERSION;
+	tv[1] = KIND_TOMB;
+	memset(tv + 2, 0, 6);
+	puti64(tv + 8, at > erased ? at : erased);
+	val.mv_data = tv;
+	val.mv_size = sizeof(tv);
+	if ((rc = mdb_put(w->txn, idx->db_index, &key, &val, 0)) != 0)
+		return db_err(idx, "write tombstone", rc);
+
 	/* history: AKEY + seq, zero each value then delete */
 	if ((rc = mdb_cursor_open(w->txn, idx->db_hist, &c)) != 0)
 		return db_err(idx, "erase history", rc);
@@ -1339,45 +1354,29 @@ do_erase(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at)
 	mdb_cursor_close(c);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return db_err(idx, "erase history", rc);
-
-	st = tomb_lookup(w, ev->addr, len, h, &erased);
-	if (st != CM_OK && st != CM_NOTFOUND)
-		return st;
-	cm_hmac_sha256(idx->hmac, ev->addr, len, h);
-	tv[0] = FORMAT_VERSION;
-	memset(tv + 1, 0, 7);
-	puti64(tv + 8, at > erased ? at : erased);
-	key.mv_data = h;
-	key.mv_size = sizeof(h);
-	val.mv_data = tv;
-	val.mv_size = sizeof(tv);
-	if ((rc = mdb_put(w->txn, idx->db_tomb, &key, &val, 0)) != 0)
-		return db_err(idx, "write tombstone", rc);
-	w->tombs = 1;
 	return CM_OK;
 }
 
 static cm_status
-do_domain(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at,
+do_domain(wctx *w, const cm_event *ev, const unsigned char *hk, int64_t at,
     bool *applied)
 {
 	cm_index *idx = w->idx;
 	bool sup = ev->kind == CM_EV_SUPPRESS_DOMAIN, was = false;
 	size_t dl = strlen(ev->addr), sl = ev->source ? strlen(ev->source) : 0;
-	MDB_val key = { dl, (void *)(uintptr_t)ev->addr }, val;
+	unsigned char k[DOMAIN_MAX + 1];
+	MDB_val key = { dkey(ev->addr, dl, k), k }, val;
 	int64_t since = 0;
 	cm_status st;
 	int rc;
 
-	rc = mdb_get(w->txn, idx->db_domain, &key, &val);
+	rc = mdb_get(w->txn, idx->db_index, &key, &val);
 	if (rc == 0) {
 		const unsigned char *v = val.mv_data;
 		int64_t upd;
 
-		if (val.mv_size < DOM_HDR || v[0] != FORMAT_VERSION ||
-		    DOM_HDR + (size_t)get16(v + 2) != val.mv_size)
+		if (!domain_value(v, val.mv_size, ev->addr, dl, &was))
 			return fmt_err(idx, "domain entry");
-		was = v[1] != 0;
 		since = geti64(v + 8);
 		upd = geti64(v + 16);
 		if (at < upd || (at == upd && (was || !sup))) {
@@ -1387,21 +1386,24 @@ do_domain(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at,
 	} else if (rc != MDB_NOTFOUND) {
 		return db_err(idx, "domain lookup", rc);
 	}
-	if (!ensure(&w->buf, &w->bufcap, DOM_HDR + sl))
+	if (!ensure(&w->buf, &w->bufcap, DOM_HDR + dl + sl))
 		return CM_ENOMEM;
 	w->buf[0] = FORMAT_VERSION;
-	w->buf[1] = sup;
-	put16(w->buf + 2, (uint16_t)sl);
-	memset(w->buf + 4, 0, 4);
+	w->buf[1] = KIND_DOMAIN;
+	w->buf[2] = sup;
+	w->buf[3] = 0;
+	put16(w->buf + 4, (uint16_t)dl);
+	put16(w->buf + 6, (uint16_t)sl);
 	puti64(w->buf + 8, sup ? at : since);
 	puti64(w->buf + 16, at);
+	memcpy(w->buf + DOM_HDR, ev->addr, dl);
 	if (sl)
-		memcpy(w->buf + DOM_HDR, ev->source, sl);
+		memcpy(w->buf + DOM_HDR + dl, ev->source, sl);
 	val.mv_data = w->buf;
-	val.mv_size = DOM_HDR + sl;
-	if ((rc = mdb_put(w->txn, idx->db_domain, &key, &val, 0)) != 0)
+	val.mv_size = DOM_HDR + dl + sl;
+	if ((rc = mdb_put(w->txn, idx->db_index, &key, &val, 0)) != 0)
 		return db_err(idx, "write domain", rc);
-	st = hist_put(w, ak, ev->kind, NULL, 0,
+	st = hist_put(w, hk, ev->kind, NULL, 0,
 	    was ? CM_STATE_WITHDRAWN : CM_STATE_NONE,
 	    sup ? CM_STATE_WITHDRAWN : CM_STATE_NONE, at, ev);
 	*applied = st == CM_OK;
@@ -1462,7 +1464,7 @@ put_entry(wctx *w, const unsigned char *ak)
 		return CM_ENOMEM;
 	entry_encode(&w->ent, w->buf);
 	val.mv_data = w->buf;
-	if ((rc = mdb_put(w->txn, w->idx->db_consent, &key, &val, 0)) != 0)
+	if ((rc = mdb_put(w->txn, w->idx->db_index, &key, &val, 0)) != 0)
 		return db_err(w->idx, "write entry", rc);
 	return CM_OK;
 }
@@ -1478,8 +1480,7 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 	size_t alen, tlen = 0, pos = 0;
 	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val;
 	dentry *e = &w->ent;
-	bool found, has = false;
-	unsigned char th[CM_HMAC_OUT_LEN];
+	bool has = false, tomb = false;
 	int64_t erased = 0;
 	cm_status st;
 	int rc;
@@ -1498,7 +1499,14 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 	alen = strlen(ev->addr);
 	if (ev->type != NULL)
 		tlen = strlen(ev->type);
-	rc = mdb_get(w->txn, idx->db_consent, &key, &val);
+	rc = mdb_get(w->txn, idx->db_index, &key, &val);
+	if (rc == 0 && val.mv_size == TOMB_LEN &&
+	    ((const unsigned char *)val.mv_data)[0] == FORMAT_VERSION &&
+	    ((const unsigned char *)val.mv_data)[1] == KIND_TOMB) {
+		tomb = true;
+		erased = geti64((const unsigned char *)val.mv_data + 8);
+		rc = MDB_NOTFOUND;
+	}
 	if (rc == 0) {
 		if (!ensure(&w->old, &w->oldcap, val.mv_size))
 			return CM_ENOMEM;
@@ -1508,13 +1516,11 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 			    fmt_err(idx, "consent entry") : st;
 		if (e->addr.n != alen || memcmp(e->addr.p, ev->addr, alen))
 			return fmt_err(idx, "address key collision");
-		found = true;
 	} else if (rc == MDB_NOTFOUND) {
 		e->objection_us = e->last_grant_us = 0;
 		e->addr.p = (const unsigned char *)ev->addr;
 		e->addr.n = alen;
 		e->nrec = 0;
-		found = false;
 	} else {
 		return db_err(idx, "lookup", rc);
 	}
@@ -1532,21 +1538,9 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 
 		if (has && at <= e->recs[pos].updated)
 			return CM_OK;
-		if (!found) {
-			st = tomb_lookup(w, ev->addr, alen, th, &erased);
-			if (st == CM_OK) {
-				MDB_val tk = { sizeof(th), th };
-
-				if (at <= erased)
-					return CM_OK;
-				rc = mdb_del(w->txn, idx->db_tomb, &tk, NULL);
-				if (rc != 0)
-					return db_err(idx, "delete tombstone",
-					    rc);
-			} else if (st != CM_NOTFOUND) {
-				return st;
-			}
-		}
+		/* a newer grant replaces the tombstone (same key) */
+		if (tomb && at <= erased)
+			return CM_OK;
 		lift = !under && objection_in_force(e->objection_us,
 		    e->last_grant_us);
 		if (!has) {
@@ -1621,13 +1615,8 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 		drec *r;
 		cm_state os;
 
-		if (!found) {
-			st = tomb_lookup(w, ev->addr, alen, th, &erased);
-			if (st == CM_OK)
-				return CM_OK;	/* erased: already denied */
-			if (st != CM_NOTFOUND)
-				return st;
-		}
+		if (tomb)
+			return CM_OK;	/* erased: already denied */
 		if (!has) {
 			if (e->nrec >= UINT16_MAX)
 				return CM_ETOOLONG;
@@ -1664,13 +1653,8 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 
 		if (e->objection_us != 0 && at <= e->objection_us)
 			return CM_OK;
-		if (!found) {
-			st = tomb_lookup(w, ev->addr, alen, th, &erased);
-			if (st == CM_OK)
-				return CM_OK;
-			if (st != CM_NOTFOUND)
-				return st;
-		}
+		if (tomb)
+			return CM_OK;
 		e->objection_us = at;
 		after = objection_in_force(e->objection_us, e->last_grant_us);
 		if ((st = hist_put(w, ak, CM_EV_OBJECT, NULL, 0,
@@ -1847,7 +1831,6 @@ write_txn(cm_index *idx, wfn fn, void *arg, bool dry, wctx *w)
 		}
 		w->idx = idx;
 		w->recorded = now_us();
-		w->tombs = -1;
 		w->applied = w->stale = 0;
 		w->seq_dirty = false;
 		w->scrub = &sc;
@@ -1922,7 +1905,7 @@ one_fn(wctx *w, void *arg, int *lrc)
 	unsigned char k[AKEY_LEN];
 	cm_status st;
 
-	akey(w->idx, a->ev->addr, strlen(a->ev->addr), k);
+	subject_key(w->idx, a->ev->addr, k);
 	(void)lrc;
 	st = apply_one(w, a->ev, k, &a->applied);
 	if (st == CM_OK && !a->applied)
@@ -2124,7 +2107,7 @@ cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
 	for (size_t i = 0; i < b->n; i++) {
 		bev *e = &b->ev[i];
 
-		akey(idx, e->ev.addr, strlen(e->ev.addr), e->key);
+		subject_key(idx, e->ev.addr, e->key);
 		a.order[i] = e;
 	}
 	a.n = b->n;
@@ -2145,6 +2128,26 @@ cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
 
 /* ---------------------------------------------------------------- */
 /* reading whole entries */
+
+static bool
+is_tomb(const MDB_val *v)
+{
+	const unsigned char *p = v->mv_data;
+
+	return v->mv_size == TOMB_LEN && p[0] == FORMAT_VERSION &&
+	    p[1] == KIND_TOMB;
+}
+
+/* Position C on the first address key (domains sort before). */
+static int
+first_addr(MDB_cursor *c, MDB_val *key, MDB_val *val)
+{
+	static const unsigned char lo[AKEY_LEN] = { 0x80 };
+
+	key->mv_data = (void *)(uintptr_t)lo;
+	key->mv_size = AKEY_LEN;
+	return mdb_cursor_get(c, key, val, MDB_SET_RANGE);
+}
 
 static cm_status
 rtxn(cm_index *idx, cm_rtxn **t)
@@ -2217,8 +2220,8 @@ cm_index_get(cm_index *idx, const char *addr, cm_entry **out)
 	if ((st = rtxn(idx, &t)) != CM_OK)
 		return st;
 	akey(idx, addr, len, k);
-	rc = mdb_get(t->txn, idx->db_consent, &key, &val);
-	if (rc == MDB_NOTFOUND) {
+	rc = mdb_get(t->txn, idx->db_index, &key, &val);
+	if (rc == MDB_NOTFOUND || (rc == 0 && is_tomb(&val))) {
 		st = CM_NOTFOUND;
 	} else if (rc != 0) {
 		st = db_err(idx, "lookup", rc);
@@ -2256,15 +2259,17 @@ cm_index_foreach(cm_index *idx, cm_entry_cb cb, void *arg)
 		return CM_EINVAL;
 	if ((st = rtxn(idx, &t)) != CM_OK)
 		return st;
-	if ((rc = mdb_cursor_open(t->txn, idx->db_consent, &c)) != 0) {
+	if ((rc = mdb_cursor_open(t->txn, idx->db_index, &c)) != 0) {
 		cm_index_rend(idx, t);
 		return db_err(idx, "cursor", rc);
 	}
-	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	for (rc = first_addr(c, &key, &val); rc == 0;
 	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
 		cm_entry *e;
 		int stop;
 
+		if (is_tomb(&val))
+			continue;
 		if ((st = entry_decode(val.mv_data, val.mv_size, &d)) !=
 		    CM_OK) {
 			if (st == CM_EFORMAT)
@@ -2354,7 +2359,7 @@ cm_index_history(cm_index *idx, const char *addr, cm_history_cb cb,
 		return CM_EINVAL;
 	if ((st = rtxn(idx, &t)) != CM_OK)
 		return st;
-	akey(idx, addr, len, hk);
+	subject_key(idx, addr, hk);
 	memset(hk + AKEY_LEN, 0, 8);
 	if ((rc = mdb_cursor_open(t->txn, idx->db_hist, &c)) != 0) {
 		cm_index_rend(idx, t);
@@ -2396,10 +2401,12 @@ cm_status
 cm_index_domain_suppressed(cm_index *idx, const char *domain,
     int64_t *since_us)
 {
-	MDB_val key, val;
+	unsigned char k[DOMAIN_MAX + 1];
+	MDB_val key = { 0, k }, val;
 	cm_rtxn *t;
 	cm_status st;
 	size_t len;
+	bool sup;
 	int rc;
 
 	if (domain == NULL)
@@ -2409,17 +2416,16 @@ cm_index_domain_suppressed(cm_index *idx, const char *domain,
 		return CM_EINVAL;
 	if ((st = rtxn(idx, &t)) != CM_OK)
 		return st;
-	key.mv_data = (void *)(uintptr_t)domain;
-	key.mv_size = len;
-	rc = mdb_get(t->txn, idx->db_domain, &key, &val);
+	key.mv_size = dkey(domain, len, k);
+	rc = mdb_get(t->txn, idx->db_index, &key, &val);
 	if (rc == MDB_NOTFOUND) {
 		st = CM_NOTFOUND;
 	} else if (rc != 0) {
 		st = db_err(idx, "domain lookup", rc);
-	} else if (val.mv_size < DOM_HDR ||
-	    ((const unsigned char *)val.mv_data)[0] != FORMAT_VERSION) {
+	} else if (!domain_value(val.mv_data, val.mv_size, domain, len,
+	    &sup)) {
 		st = fmt_err(idx, "domain entry");
-	} else if (((const unsigned char *)val.mv_data)[1] == 0) {
+	} else if (!sup) {
 		st = CM_NOTFOUND;
 	} else if (since_us != NULL) {
 		*since_us = geti64((const unsigned char *)val.mv_data + 8);
@@ -2443,32 +2449,36 @@ cm_index_foreach_domain(cm_index *idx, cm_domain_cb cb, void *arg)
 		return CM_EINVAL;
 	if ((st = rtxn(idx, &t)) != CM_OK)
 		return st;
-	if ((rc = mdb_cursor_open(t->txn, idx->db_domain, &c)) != 0) {
+	if ((rc = mdb_cursor_open(t->txn, idx->db_index, &c)) != 0) {
 		cm_index_rend(idx, t);
 		return db_err(idx, "cursor", rc);
 	}
+	/* domains sort first (DKEY starts with a zero octet) */
 	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
 		const unsigned char *v = val.mv_data;
-		size_t sl;
+		size_t dl, sl;
+		bool sup;
 
-		if (key.mv_size == 0 || key.mv_size > DOMAIN_MAX ||
-		    val.mv_size < DOM_HDR || v[0] != FORMAT_VERSION ||
-		    DOM_HDR + (size_t)get16(v + 2) != val.mv_size) {
+		if (key.mv_size < 2 ||
+		    ((const unsigned char *)key.mv_data)[0] != 0)
+			break;
+		if (!domain_value(v, val.mv_size, NULL, 0, &sup)) {
 			st = fmt_err(idx, "domain entry");
 			break;
 		}
-		if (v[1] == 0)
+		if (!sup)
 			continue;
-		sl = get16(v + 2);
+		dl = get16(v + 4);
+		sl = get16(v + 6);
 		if (!ensure((unsigned char **)&src, &cap, sl + 1)) {
 			st = CM_ENOMEM;
 			break;
 		}
-		memcpy(src, v + DOM_HDR, sl);
+		memcpy(src, v + DOM_HDR + dl, sl);
 		src[sl] = '\0';
-		memcpy(dom, key.mv_data, key.mv_size);
-		dom[key.mv_size] = '\0';
+		memcpy(dom, v + DOM_HDR, dl);
+		dom[dl] = '\0';
 		if (cb(dom, geti64(v + 8), src, arg))
 			break;
 	}
@@ -2483,10 +2493,12 @@ cm_index_foreach_domain(cm_index *idx, cm_domain_cb cb, void *arg)
 cm_status
 cm_index_is_erased(cm_index *idx, const char *addr)
 {
+	unsigned char k[AKEY_LEN];
+	MDB_val key = { AKEY_LEN, k }, val;
 	cm_rtxn *t;
 	cm_status st;
 	size_t len;
-	bool hit;
+	int rc;
 
 	if (addr == NULL)
 		return CM_EINVAL;
@@ -2495,11 +2507,16 @@ cm_index_is_erased(cm_index *idx, const char *addr)
 		return CM_EINVAL;
 	if ((st = rtxn(idx, &t)) != CM_OK)
 		return st;
-	st = cm_index_rtomb(idx, t, addr, len, &hit);
+	akey(idx, addr, len, k);
+	rc = mdb_get(t->txn, idx->db_index, &key, &val);
+	if (rc == 0)
+		st = is_tomb(&val) ? CM_OK : CM_NOTFOUND;
+	else if (rc == MDB_NOTFOUND)
+		st = CM_NOTFOUND;
+	else
+		st = db_err(idx, "lookup", rc);
 	cm_index_rend(idx, t);
-	if (st != CM_OK)
-		return st;
-	return hit ? CM_OK : CM_NOTFOUND;
+	return st;
 }
 
 /* ---------------------------------------------------------------- */
@@ -2543,13 +2560,15 @@ bulk_fn(wctx *w, void *arg, int *lrc)
 	int rc;
 
 	a->count = 0;
-	if ((rc = mdb_cursor_open(w->txn, idx->db_consent, &c)) != 0)
+	if ((rc = mdb_cursor_open(w->txn, idx->db_index, &c)) != 0)
 		return db_err(idx, "cursor", rc);
-	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	for (rc = first_addr(c, &key, &val); rc == 0;
 	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
 		unsigned char ak[AKEY_LEN];
 		size_t hits = 0;
 
+		if (is_tomb(&val))
+			continue;
 		if (key.mv_size != AKEY_LEN) {
 			st = fmt_err(idx, "consent key");
 			break;
@@ -2675,42 +2694,35 @@ cm_index_stats_get(cm_index *idx, cm_index_stats *out)
 	memset(out, 0, sizeof(*out));
 	if ((st = rtxn(idx, &t)) != CM_OK)
 		return st;
-	if ((rc = mdb_stat(t->txn, idx->db_consent, &s)) != 0)
-		goto dberr;
-	out->addresses = s.ms_entries;
-	out->page_size = s.ms_psize;
 	if ((rc = mdb_stat(t->txn, idx->db_hist, &s)) != 0)
 		goto dberr;
 	out->history_events = s.ms_entries;
-	if ((rc = mdb_stat(t->txn, idx->db_tomb, &s)) != 0)
-		goto dberr;
-	out->tombstones = s.ms_entries;
+	out->page_size = s.ms_psize;
 	if ((rc = mdb_env_info(idx->env, &info)) != 0)
 		goto dberr;
 	out->map_size = info.me_mapsize;
 	out->map_used = (info.me_last_pgno + 1) * out->page_size;
-	if ((rc = mdb_cursor_open(t->txn, idx->db_domain, &c)) != 0)
-		goto dberr;
-	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT))
-		if (val.mv_size >= DOM_HDR &&
-		    ((const unsigned char *)val.mv_data)[1] != 0)
-			out->domains++;
-	mdb_cursor_close(c);
-	if (rc != MDB_NOTFOUND)
-		goto dberr;
-	if ((rc = mdb_cursor_open(t->txn, idx->db_consent, &c)) != 0)
+	if ((rc = mdb_cursor_open(t->txn, idx->db_index, &c)) != 0)
 		goto dberr;
 	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		const unsigned char *v = val.mv_data;
 		size_t nrec, off;
+		bool sup;
 
-		if (!entry_header(val.mv_data, val.mv_size, &nrec, &off)) {
+		if (val.mv_size >= 2 && v[1] == KIND_DOMAIN &&
+		    domain_value(v, val.mv_size, NULL, 0, &sup)) {
+			out->domains += sup;
+		} else if (is_tomb(&val)) {
+			out->tombstones++;
+		} else if (entry_header(v, val.mv_size, &nrec, &off)) {
+			out->addresses++;
+			out->records += nrec;
+		} else {
 			mdb_cursor_close(c);
 			cm_index_rend(idx, t);
-			return fmt_err(idx, "consent entry");
+			return fmt_err(idx, "index value");
 		}
-		out->records += nrec;
 	}
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND)
@@ -2744,12 +2756,14 @@ cm_index_count_by_type(cm_index *idx, cm_count_cb cb, void *arg)
 		return CM_EINVAL;
 	if ((st = rtxn(idx, &t)) != CM_OK)
 		return st;
-	if ((rc = mdb_cursor_open(t->txn, idx->db_consent, &c)) != 0) {
+	if ((rc = mdb_cursor_open(t->txn, idx->db_index, &c)) != 0) {
 		cm_index_rend(idx, t);
 		return db_err(idx, "cursor", rc);
 	}
-	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0 &&
+	for (rc = first_addr(c, &key, &val); rc == 0 &&
 	    st == CM_OK; rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		if (is_tomb(&val))
+			continue;
 		if ((st = entry_decode(val.mv_data, val.mv_size, &d)) !=
 		    CM_OK) {
 			if (st == CM_EFORMAT)

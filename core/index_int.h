@@ -22,6 +22,7 @@ typedef struct cm_rec_view {
 /* What cm_decide reads for one address. */
 typedef struct cm_addr_view {
 	bool found;		/* the address has an entry */
+	bool erased;		/* no entry, but a tombstone */
 	bool objection;		/* address-wide objection in force */
 	bool has_rec;		/* a record of the asked type exists */
 	cm_rec_view rec;
@@ -34,14 +35,12 @@ cm_status cm_index_rbegin(cm_index *idx, cm_rtxn **out);
 /* End it (reset and return to the pool). */
 void cm_index_rend(cm_index *idx, cm_rtxn *t);
 
-/* Look up ADDR (LEN octets) and its record for type TYPE (TLEN octets). */
+/* Look up ADDR (LEN octets) and its record for type TYPE (TLEN octets);
+ * one B-tree lookup answers entry, tombstone or nothing. */
 cm_status cm_index_rlookup(cm_index *idx, cm_rtxn *t, const char *addr,
     size_t len, const char *type, size_t tlen, cm_addr_view *out);
 /* Is DOMAIN (LEN octets) suppressed?  *out = true/false. */
 cm_status cm_index_rdomain(cm_index *idx, cm_rtxn *t, const char *domain,
-    size_t len, bool *out);
-/* Is ADDR (LEN octets) tombstoned?  Cheap when there are no tombstones. */
-cm_status cm_index_rtomb(cm_index *idx, cm_rtxn *t, const char *addr,
     size_t len, bool *out);
 
 #endif
