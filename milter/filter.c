@@ -37,6 +37,7 @@
 #include "../core/decide.h"
 #include "../core/timefmt.h"
 #include "db.h"
+#include "feedback.h"
 #include "live.h"
 #include "log.h"
 #include "reply.h"
@@ -68,6 +69,7 @@ struct cm_msg {
 	size_t nhdrs, hdrs_cap, hdr_bytes;
 	bool hdr_overflow, hdr_nomem, bulk;
 	int own_hdrs;		/* X-Consent-Milter headers already present */
+	cm_fb_msg *fb;		/* decision log records and DSN data */
 };
 
 struct cm_conn {
@@ -88,6 +90,8 @@ msg_reset(struct cm_msg *m)
 {
 	size_t i;
 
+	cm_fb_msg_end(m->fb, m->qid, m->type != NULL ? cm_ntype_id(m->type) :
+	    NULL);
 	for (i = 0; i < m->nrcpts; i++)
 		free(m->rcpts[i]);
 	free(m->rcpts);
@@ -259,6 +263,7 @@ log_result(const struct cm_msg *m, const char *raw, const result *res,
 	    res->st != CM_OK ? "\"" : "");
 	cm_log_decision(m->qid[0] != '\0' ? m->qid : NULL,
 	    cm_ntype_id(m->type), rcpt, verdict, reason, extra);
+	cm_fb_decision(m->fb, rcpt, verdict, reason, action);
 }
 
 /* ---------------------------------------------------------------- */
@@ -343,7 +348,7 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	/* Steps this filter never uses, and the header steps when no type
 	 * needs headers under the policy in force right now. */
 	want_steps = SMFIP_NOHELO | SMFIP_NOBODY | SMFIP_NOUNKNOWN;
-	if (!cm_policy_needs_headers(p))
+	if (!cm_policy_needs_headers(p) && !cm_fb_needs_headers(p))
 		want_steps |= SMFIP_NOHDRS | SMFIP_NOEOH;
 	else
 		want_steps |= SMFIP_NR_HDR;
@@ -446,10 +451,12 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	m->type = cm_policy_match_envelope(p, sender_ok ? sender : "", auth);
 	if (m->type != NULL) {
 		m->mode = MSG_ENVELOPE;
+		m->fb = cm_fb_msg_new(p, argv);
 		return SMFIS_CONTINUE;
 	}
 	if (cm_policy_needs_headers(p) && !c->hdrs_off) {
 		m->mode = MSG_HEADERS;
+		m->fb = cm_fb_msg_new(p, argv);
 		return SMFIS_CONTINUE;
 	}
 	msg_reset(m);
@@ -556,8 +563,14 @@ fi_envrcpt(SMFICTX *ctx, char **argv)
 	switch (m->mode) {
 	case MSG_ENVELOPE:
 		return rcpt_envelope(ctx, m, argv[0]);
-	case MSG_HEADERS:
-		return rcpt_keep(ctx, m, argv[0]);
+	case MSG_HEADERS: {
+		size_t before = m->nrcpts;
+		sfsistat r = rcpt_keep(ctx, m, argv[0]);
+
+		if (m->nrcpts > before)
+			cm_fb_msg_rcpt(m->fb, before, argv + 1);
+		return r;
+	}
 	default:
 		return SMFIS_CONTINUE;
 	}
@@ -573,7 +586,8 @@ fi_data(SMFICTX *ctx)
 		return SMFIS_CONTINUE;
 	m = &c->msg;
 	take_qid(ctx, m);
-	if (m->mode == MSG_ENVELOPE && !monitor(m)) {
+	if (m->mode == MSG_ENVELOPE && !monitor(m) && (c->hdrs_off ||
+	    !cm_fb_needs_headers(msg_policy(m)))) {
 		/* Every recipient is decided; nothing to do at end of data. */
 		msg_reset(m);
 		return SMFIS_ACCEPT;
@@ -642,6 +656,7 @@ fi_header(SMFICTX *ctx, char *name, char *value)
 		return ok;
 	if (strcasecmp(name, CM_FILTER_TRACE_HEADER) == 0)
 		m->own_hdrs++;
+	cm_fb_msg_header(m->fb, name, value);
 	if (m->mode != MSG_HEADERS)
 		return ok;
 	if (cm_policy_header_is_bulk(name, value))
@@ -663,6 +678,11 @@ fi_eoh(SMFICTX *ctx)
 		return SMFIS_CONTINUE;
 	m = &c->msg;
 	take_qid(ctx, m);
+	if (m->mode == MSG_ENVELOPE && !monitor(m)) {
+		/* Headers were wanted only for the decision log. */
+		msg_reset(m);
+		return SMFIS_ACCEPT;
+	}
 	if (m->mode != MSG_HEADERS)
 		return SMFIS_CONTINUE;
 	p = msg_policy(m);
@@ -772,6 +792,7 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 		} else if (res.out == OUT_DENY) {
 			deny[i] = 1;
 			ndeny++;
+			cm_fb_msg_deny(m->fb, i, cm_reason_name(res.reason));
 			action = mon ? "none" : "remove";
 		} else {
 			nerr++;
@@ -830,6 +851,9 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 	if (trace_header(ctx, c, m, v) != 0)
 		cm_log(LOG_WARNING, "queue_id=%s: cannot add the trace header",
 		    q);
+	if (ndeny > 0)
+		cm_fb_dsn(m->fb, cm_ntype_id(m->type), cm_ntype_name(m->type),
+		    m->qid, m->rcpts, m->nrcpts);
 	return SMFIS_CONTINUE;
 }
 

@@ -54,6 +54,7 @@
 #include "../config/policy.h"
 #include "../core/index.h"
 #include "db.h"
+#include "feedback.h"
 #include "filter.h"
 #include "live.h"
 #include "log.h"
@@ -671,6 +672,8 @@ main(int argc, char **argv)
 	}
 	if (open_index(policy) != 0)
 		goto fail;
+	if (cm_fb_start(policy) != 0)
+		goto fail;
 
 	cm_log(LOG_NOTICE, "starting consent-milter %s: socket=%s mode=%s "
 	    "types=%zu index=%s", CM_VERSION, cm_policy_socket(policy),
@@ -700,6 +703,7 @@ main(int argc, char **argv)
 	(void)pthread_kill(sig_tid, SIGUSR1);
 	(void)pthread_join(sig_tid, NULL);
 	cm_live_shutdown();
+	cm_fb_stop();
 	cm_db_close();
 	free(conn);
 	cm_log(LOG_NOTICE, "stopped%s", ec == MI_SUCCESS ? "" :
@@ -709,6 +713,7 @@ main(int argc, char **argv)
 
 fail:
 	cm_live_shutdown();
+	cm_fb_stop();
 	cm_policy_free(policy);
 	cm_db_close();
 	free(conn);
