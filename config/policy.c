@@ -12,6 +12,8 @@
  *   key 'id': duplicate newsletter id 'x' (first defined at line N)
  *   key 'scope': expected at least one of authenticated: true, networks
  *                or daemon_names, got none (no mail would be checked)
+ *   key 'max_delay': expected a duration not shorter than retry_delay,
+ *                got '5s'
  *   key 'valid_for': expected no validity period with consent
  *                no-objection (only a withdrawal denies), got '730d'
  *
@@ -179,6 +181,8 @@ static void check_scope(cm_sch_ctx *, const cm_sch_item *, const cm_ynode *,
 static void check_present(cm_sch_ctx *, const cm_sch_item *, const cm_ynode *,
     void *);
 static void check_tmpl(cm_sch_ctx *, const cm_sch_item *, const cm_ynode *,
+    void *);
+static void check_dsn(cm_sch_ctx *, const cm_sch_item *, const cm_ynode *,
     void *);
 
 #define S(type_, field) offsetof(type_, field)
@@ -358,7 +362,7 @@ static const cm_sch_item top_items[] = {
 	{ .name = "log", .type = CM_SCH_MAP, .sub = log_items,
 	  .off = S(struct conf, log), .check = check_present },
 	{ .name = "dsn", .type = CM_SCH_MAP, .sub = dsn_items,
-	  .off = S(struct conf, dsn), .check = check_present },
+	  .off = S(struct conf, dsn), .check = check_dsn },
 	{ .name = "templates", .type = CM_SCH_MAP, .sub = templates_items,
 	  .off = S(struct conf, templates) },
 	{ .name = "newsletters", .type = CM_SCH_LIST, .flags =
@@ -491,6 +495,29 @@ check_present(cm_sch_ctx *ctx, const cm_sch_item *it, const cm_ynode *node,
 		c->log.present = node != NULL;
 	else
 		c->dsn.present = node != NULL;
+}
+
+/* dsn: present, and the back-off grows from retry_delay to max_delay. */
+static void
+check_dsn(cm_sch_ctx *ctx, const cm_sch_item *it, const cm_ynode *node,
+    void *base)
+{
+	const struct dsn_conf *d = &((struct conf *)base)->dsn;
+	const cm_ynode *max = cm_sch_lookup(node, "max_delay");
+	const cm_ynode *first = cm_sch_lookup(node, "retry_delay");
+	char q[300];
+
+	check_present(ctx, it, node, base);
+	if (d->max_delay >= d->retry_delay)
+		return;
+	if (max != NULL)
+		cm_sch_error(ctx, max, "max_delay", "expected a duration not "
+		    "shorter than retry_delay, got '%s'",
+		    cm_sch_quote(q, sizeof(q), max->str));
+	else if (first != NULL)
+		cm_sch_error(ctx, first, "retry_delay", "expected a duration "
+		    "not longer than max_delay (default 1h), got '%s'",
+		    cm_sch_quote(q, sizeof(q), first->str));
 }
 
 /* A template compiles (no CR/LF, known placeholders, '%' escaped). */
@@ -632,6 +659,9 @@ finish(cm_policy *p)
 	}
 	if (bulk && (!add_relevant(p, "List-Unsubscribe", &cap) ||
 	    !add_relevant(p, "Precedence", &cap)))
+		return false;
+	if (p->c.log.present && p->c.log.campaign_header != NULL &&
+	    !add_relevant(p, p->c.log.campaign_header, &cap))
 		return false;
 	if (p->c.log.present) {
 		const char *kf = p->c.log.key_file;

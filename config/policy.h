@@ -129,7 +129,9 @@ const cm_ntype *cm_policy_match_envelope(const cm_policy *p,
 bool cm_policy_needs_headers(const cm_policy *p);
 
 /* True if header NAME is one a header/list_id rule or the bulk
- * detection looks at (so the milter keeps its value). */
+ * detection (when unclassified_bulk is reject) looks at, or the
+ * log.campaign_header of a present log: section (so the milter keeps
+ * its value). */
 bool cm_policy_header_relevant(const cm_policy *p, const char *name);
 
 /*

@@ -179,6 +179,8 @@ test_defaults(void **state)
 	assert_null(cm_policy_log_key_file(p));
 	assert_false(cm_policy_dsn_enabled(p));
 	assert_string_equal(cm_policy_log_campaign_header(p), "X-Campaign-ID");
+	/* no log: the campaign header is not kept */
+	assert_false(cm_policy_header_relevant(p, "X-Campaign-ID"));
 	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_reply(p)),
 	    CM_TMPL_DEFAULT_REPLY);
 	assert_string_equal(cm_tmpl_text(cm_policy_tmpl_trace(p)),
@@ -205,6 +207,7 @@ test_feedback_keys(void **state)
 	/* default key file in the database directory */
 	assert_string_equal(cm_policy_log_key_file(p), "/var/lib/cm/declog.key");
 	assert_string_equal(cm_policy_log_campaign_header(p), "X-Mailing");
+	assert_true(cm_policy_header_relevant(p, "x-mailing"));
 	assert_true(cm_policy_dsn_enabled(p));	/* section present */
 	assert_string_equal(cm_policy_dsn_target(p), "unix:/run/postfix/submit");
 	assert_string_equal(cm_policy_dsn_spool(p), "/var/spool/cm");
@@ -265,33 +268,9 @@ static const struct bad_case {
 	{ "bad-anchor.yaml", {
 	    "1:9: YAML anchors are not supported: 'm'",
 	    "5:1: key 'other': unknown key, expected one of milter, "
-	      "database, scope, addresses, unclassified_bulk, log, dsn, templates, newsletters",
+	      "database, scope, addresses, unclassified_bulk, log, dsn, "
+	      "templates, newsletters",
 	    "5:8: YAML aliases are not supported: 'm'",
-	    NULL } },
-	{ "bad-feedback.yaml", {
-	    "6:3: key 'path': required key is missing",
-	    "6:19: key 'retention_days': expected an integer from 0 to "
-	      "36500, got '-1'",
-	    "7:20: key 'campaign_header': expected a header field name "
-	      "(printable ASCII except ':' and space), got 'X Campaign'",
-	    "9:11: key 'target': expected unix:/PATH, inet:PORT@HOST or "
-	      "inet6:PORT@HOST, got 'smtp.example.com' (unknown socket type)",
-	    "10:13: key 'attempts': expected an integer from 1 to 100, "
-	      "got '0'",
-	    "12:10: key 'reply': expected one line of text with placeholders "
-	      "%{rcpt}, %{type}, %{name}, %{reason}, %{removed}, %{kept}, "
-	      "%{mode}, %{sender}, %{queue_id}, %{campaign}, %{host} and %% "
-	      "for %, got '50% off for %{rcpt}' (at character 3)",
-	    "13:17: key 'trace_header': expected one line of text with "
-	      "placeholders %{rcpt}, %{type}, %{name}, %{reason}, %{removed}, "
-	      "%{kept}, %{mode}, %{sender}, %{queue_id}, %{campaign}, %{host} "
-	      "and %% for %, got '%{nosuch}' (at character 1)",
-	    "14:13: key 'dsn_text': expected one line of text with "
-	      "placeholders %{rcpt}, %{type}, %{name}, %{reason}, %{removed}, "
-	      "%{kept}, %{mode}, %{sender}, %{queue_id}, %{campaign}, %{host} "
-	      "and %% for %, got '%{rcpt' (at character 1)",
-	    "15:3: key 'colour': unknown key, expected one of reply, "
-	      "trace_header, dsn_text, dsn_recipient",
 	    NULL } },
 	{ "bad-bool.yaml", {
 	    "6:18: key 'authenticated': expected true or false, got "
@@ -321,7 +300,8 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-comments-only.yaml", {
 	    "1:1: empty file, expected a mapping with the keys milter, "
-	      "database, scope, addresses, unclassified_bulk, log, dsn, templates, newsletters",
+	      "database, scope, addresses, unclassified_bulk, log, dsn, "
+	      "templates, newsletters",
 	    NULL } },
 	{ "bad-complex-key.yaml", {
 	    "3:5: expected a key name, got a sequence",
@@ -341,6 +321,14 @@ static const struct bad_case {
 	{ "bad-deep.yaml", {
 	    "3:9: key 'user': expected a string, got a sequence",
 	    "3:39: nesting too deep (at most 32 levels)",
+	    NULL } },
+	{ "bad-dsn-delays.yaml", {
+	    "6:16: key 'retry_delay': expected a duration not longer "
+	      "than max_delay (default 1h), got '2h'",
+	    NULL } },
+	{ "bad-dsn-delays2.yaml", {
+	    "7:14: key 'max_delay': expected a duration not shorter "
+	      "than retry_delay, got '5m'",
 	    NULL } },
 	{ "bad-dup-id.yaml", {
 	    "11:9: key 'id': duplicate newsletter id 'offers' (first "
@@ -367,7 +355,37 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-empty.yaml", {
 	    "1:1: empty file, expected a mapping with the keys milter, "
-	      "database, scope, addresses, unclassified_bulk, log, dsn, templates, newsletters",
+	      "database, scope, addresses, unclassified_bulk, log, dsn, "
+	      "templates, newsletters",
+	    NULL } },
+	{ "bad-feedback.yaml", {
+	    "6:3: key 'path': required key is missing",
+	    "6:19: key 'retention_days': expected an integer from 0 to "
+	      "36500, got '-1'",
+	    "7:20: key 'campaign_header': expected a header field name "
+	      "(printable ASCII except ':' and space), got 'X Campaign'",
+	    "9:11: key 'target': expected unix:/PATH, inet:PORT@HOST "
+	      "or inet6:PORT@HOST, got 'smtp.example.com' (unknown "
+	      "socket type)",
+	    "10:13: key 'attempts': expected an integer from 1 to 100, "
+	      "got '0'",
+	    "12:10: key 'reply': expected one line of text with "
+	      "placeholders %{rcpt}, %{type}, %{name}, %{reason}, "
+	      "%{removed}, %{kept}, %{mode}, %{sender}, %{queue_id}, "
+	      "%{campaign}, %{host} and %% for %, got '50% off for "
+	      "%{rcpt}' (at character 3)",
+	    "13:17: key 'trace_header': expected one line of text with "
+	      "placeholders %{rcpt}, %{type}, %{name}, %{reason}, "
+	      "%{removed}, %{kept}, %{mode}, %{sender}, %{queue_id}, "
+	      "%{campaign}, %{host} and %% for %, got '%{nosuch}' (at "
+	      "character 1)",
+	    "14:13: key 'dsn_text': expected one line of text with "
+	      "placeholders %{rcpt}, %{type}, %{name}, %{reason}, "
+	      "%{removed}, %{kept}, %{mode}, %{sender}, %{queue_id}, "
+	      "%{campaign}, %{host} and %% for %, got '%{rcpt' (at "
+	      "character 1)",
+	    "15:3: key 'colour': unknown key, expected one of reply, "
+	      "trace_header, dsn_text, dsn_recipient",
 	    NULL } },
 	{ "bad-glob.yaml", {
 	    "10:26: key 'envelope_sender': expected a non-empty text "
@@ -446,8 +464,8 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-not-mapping.yaml", {
 	    "1:1: expected a mapping with the keys milter, database, "
-	      "scope, addresses, unclassified_bulk, log, dsn, templates, newsletters at the "
-	      "top level, got a sequence",
+	      "scope, addresses, unclassified_bulk, log, dsn, templates, "
+	      "newsletters at the top level, got a sequence",
 	    NULL } },
 	{ "bad-rule-empty.yaml", {
 	    "10:26: key 'envelope_sender': expected a non-empty text "
@@ -468,8 +486,8 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-scalar-top.yaml", {
 	    "1:1: expected a mapping with the keys milter, database, "
-	      "scope, addresses, unclassified_bulk, log, dsn, templates, newsletters at the "
-	      "top level, got a scalar",
+	      "scope, addresses, unclassified_bulk, log, dsn, templates, "
+	      "newsletters at the top level, got a scalar",
 	    NULL } },
 	{ "bad-scope-nothing.yaml", {
 	    "6:3: key 'scope': expected at least one of authenticated: "
@@ -556,7 +574,8 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-unknown-top.yaml", {
 	    "5:1: key 'colour': unknown key, expected one of milter, "
-	      "database, scope, addresses, unclassified_bulk, log, dsn, templates, newsletters",
+	      "database, scope, addresses, unclassified_bulk, log, dsn, "
+	      "templates, newsletters",
 	    NULL } },
 	{ "bad-utf8.yaml", {
 	    "4:19: invalid leading UTF-8 octet",
