@@ -69,6 +69,7 @@ static bool log_to_stderr;
 static sigset_t sig_set;
 static pthread_t sig_tid;
 static atomic_bool stopping;
+static bool running;		/* set before the signal thread starts */
 
 static void
 usage(FILE *f)
@@ -85,7 +86,7 @@ usage(FILE *f)
 }
 
 /* A start-up problem: on stderr always, and in syslog when logging
- * there. */
+ * there.  Once running (reload), only logged. */
 static void startup_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
@@ -98,6 +99,10 @@ startup_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (running) {
+		cm_log(LOG_ERR, "%s", buf);
+		return;
+	}
 	fprintf(stderr, "consent-milter: %s\n", buf);
 	if (!log_to_stderr)
 		cm_log(LOG_ERR, "%s", buf);
@@ -686,6 +691,7 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	policy = NULL;
+	running = true;
 	if (pthread_create(&sig_tid, NULL, sig_thread, conn) != 0) {
 		cm_log(LOG_ERR, "cannot start the signal thread");
 		rc = EX_OSERR;
