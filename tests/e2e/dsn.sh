@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# End to end through a real Postfix (issue 5, SPEC §5): a header-typed
+# newsletter with removed recipients produces exactly one DSN at the sink
+# (checked field by field with Python's email package); none for
+# recipients with NOTIFY=NEVER, none for the null sender, none for
+# refusals at RCPT; every decision is in the decision log with queue id,
+# Message-ID, campaign and action.
+set -u
+. "$SRCDIR/tests/e2e/lib/common.sh"
+e2e_init
+
+CM=$BUILD/consent-milter
+[ -x "$CM" ] || e2e_fail "$CM not built"
+command -v pkg-config >/dev/null || e2e_skip "pkg-config missing"
+
+# The consent index, seeded with the protocol tests' seed tool.
+san=
+case "$BUILD" in */san) san="-fsanitize=address,undefined" ;; esac
+# shellcheck disable=SC2046
+cc -std=c11 -D_GNU_SOURCE -O1 -g $san -I"$SRCDIR" -o "$CM_TMP/seed" \
+	"$SRCDIR/tests/milter/seed.c" "$BUILD/libcmcore.a" \
+	$(pkg-config --libs lmdb libidn2 libcrypto) -pthread || e2e_fail "cannot build the seed tool"
+DB=$CM_TMP/db
+mkdir -p "$DB"
+"$CM_TMP/seed" "$DB" <<'EOF' || e2e_fail "seeding the index"
+grant alice@example.com offers
+grant alice@example.com weekly-news
+EOF
+
+e2e_start_sink
+MPORT=$(e2e_freeport)
+e2e_pf_setup "inet:127.0.0.1:$MPORT"
+LOGDIR=$CM_TMP/decisions
+SPOOL=$CM_TMP/dsnspool
+CONF=$CM_TMP/consent-milter.yaml
+cat >"$CONF" <<EOF
+milter:
+  socket: "inet:$MPORT@127.0.0.1"
+database:
+  path: "$DB"
+scope:
+  authenticated: false
+  networks: [127.0.0.0/8]
+log:
+  path: "$LOGDIR"
+  campaign_header: X-Campaign-ID
+dsn:
+  target: "inet:$PF_PORT@127.0.0.1"
+  spool: "$SPOOL"
+  retry_delay: 1s
+  max_delay: 2s
+  reporting_mta: mx.e2e.test
+newsletters:
+  - id: weekly-news
+    name: "Weekly news"
+    consent: opt-in
+    match:
+      - envelope_sender: "weekly@news.example.com"
+  - id: offers
+    name: "Special offers"
+    consent: opt-in
+    match:
+      - header:
+          name: X-Newsletter-Type
+          value: "offers"
+EOF
+e2e_start_milter "$MPORT" "$CM" -f -c "$CONF"
+e2e_pf_start
+
+# send FROM MAILPARAMS HEADERS RCPT[:RCPTPARAMS]...: one message with
+# smtplib; prints the RCPT and DATA replies.
+send() {
+	"$PY" - "$PF_PORT" "$@" <<'PY'
+import smtplib, sys, uuid
+port, sender, mparams, hdrs = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+rcpts = sys.argv[5:]
+mid = "<%s@e2e.test>" % uuid.uuid4().hex
+msg = ("From: <%s>\r\nTo: list@example.com\r\nSubject: dsn test\r\nMessage-ID: %s\r\n%s"
+       "\r\nbody\r\n" % (sender or "mailer-daemon@x", mid, hdrs.replace("|", "\r\n")))
+s = smtplib.SMTP("127.0.0.1", port)
+s.ehlo("client.e2e.test")
+print("MID", mid)
+s.mail(sender, mparams.split() if mparams else [])
+for r in rcpts:
+    addr, _, params = r.partition(":")
+    code, text = s.rcpt(addr, params.split() if params else [])
+    print("RCPT", addr, code)
+code, text = s.data(msg.encode())
+print("DATA", code)
+s.quit()
+PY
+}
+
+# ---------------------------------------- 1. header-typed, two removed
+out=$(send news@offers.example.com "" "X-Newsletter-Type: offers|X-Campaign-ID: spring-42|" \
+	alice@example.com bob@example.com "carol@example.com:NOTIFY=NEVER" \
+	"dave@example.net:NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;dave+2Borig@example.net")
+grep -q "^DATA 250" <<<"$out" || e2e_fail "header-typed message not accepted: $out"
+mid=$(awk '/^MID/ {print $2}' <<<"$out")
+# the newsletter to alice, and one DSN to the sender
+e2e_wait_delivered 2
+e2e_settle 2
+e2e_assert_eq alice@example.com "$(e2e_q delivered "$SINK_DIR" "$mid")" "only the consented recipient got the newsletter"
+dsns=$("$PY" - "$SINK_DIR" <<'PY'
+import glob, json, os, sys
+for j in sorted(glob.glob(os.path.join(sys.argv[1], "msgs", "*.json"))):
+    m = json.load(open(j))
+    if m.get("mail_from", m.get("sender", "x")) in ("", "<>"):
+        print(os.path.join(sys.argv[1], "msgs", m["data"]),
+              ",".join(r["rcpt"] if isinstance(r, dict) else r for r in m["rcpts"]))
+PY
+)
+e2e_assert_eq 1 "$(grep -c . <<<"$dsns")" "exactly one DSN (from <>) at the sink"
+dsnfile=${dsns%% *}
+e2e_assert_match 'news@offers\.example\.com' "${dsns#* }" "the DSN goes to the envelope sender"
+"$PY" "$SRCDIR/tests/cli/dsn_check.py" "$dsnfile" --sender news@offers.example.com --type offers \
+	--host mx.e2e.test --orcpt dave@example.net=dave+orig@example.net \
+	--header X-Newsletter-Type --header X-Campaign-ID --header Message-ID \
+	bob@example.com:no-consent dave@example.net:no-consent ||
+	e2e_fail "the DSN is not what RFC 3464 and the issue ask for"
+grep -q 'carol@example.com' "$dsnfile" && e2e_fail "DSN names carol (NOTIFY=NEVER)"
+grep -q "^Message-ID: $mid" "$dsnfile" || e2e_fail "the DSN lacks the original headers"
+echo "ok - one DSN: multipart/report, delivery-status per recipient, original headers; NOTIFY=NEVER honoured"
+[ -z "$(ls "$SPOOL")" ] || e2e_fail "spool not empty after delivery: $(ls "$SPOOL")"
+echo "ok - DSN removed from the spool once accepted"
+
+# ---------------------------------------- 2. no DSN for RCPT refusals or <>
+n=$(e2e_sink_count)
+out=$(send weekly@news.example.com "" "" alice@example.com bob@example.com)
+grep -q "^RCPT bob@example.com 550" <<<"$out" || e2e_fail "bob not refused at RCPT: $out"
+out=$(send "" "" "X-Newsletter-Type: offers|" alice@example.com erin@example.com)
+grep -q "^DATA 250" <<<"$out" || e2e_fail "bounce-like message not accepted: $out"
+e2e_wait_delivered $((n + 2))
+e2e_settle 2
+e2e_assert_eq $((n + 2)) "$(e2e_sink_count)" "no DSN for a refusal at RCPT nor for the null sender"
+echo "ok - no DSN for <> senders or RCPT refusals"
+
+# ---------------------------------------- 3. the decision log
+e2e_stop_milter TERM	# flushes the log
+"$PY" - "$LOGDIR" "$mid" <<'PY' || e2e_fail "decision log"
+import glob, json, sys
+recs = [json.loads(l) for f in sorted(glob.glob(sys.argv[1] + "/decisions-*.jsonl"))
+        for l in open(f, encoding="utf-8")]
+def one(**kw):
+    m = [r for r in recs if all(r.get(k) == v for k, v in kw.items())]
+    assert len(m) == 1, (kw, m, recs)
+    return m[0]
+mid = sys.argv[2]
+for rcpt, verdict, reason, action in [
+        ("alice@example.com", "allow", "none", "allowed"),
+        ("bob@example.com", "deny", "no-consent", "removed"),
+        ("carol@example.com", "deny", "no-consent", "removed"),
+        ("dave@example.net", "deny", "no-consent", "removed")]:
+    r = one(message_id=mid, rcpt=rcpt)
+    assert (r["verdict"], r["reason"], r["action"]) == (verdict, reason, action), r
+    assert r["type"] == "offers" and r["campaign"] == "spring-42", r
+    assert r["sender"] == "news@offers.example.com" and r["queue_id"], r
+r = one(type="weekly-news", rcpt="bob@example.com")
+assert (r["verdict"], r["action"]) == ("deny", "refused") and r["queue_id"], r
+assert r["message_id"] is not None, r   # flushed at end of message
+assert len(recs) == 6, recs
+print("ok - decision log: %d records with queue id, Message-ID, campaign, action" % len(recs))
+PY
