@@ -82,12 +82,23 @@ print("\n".join(sorted(allowed)))
 EOF
 
 # A configuration (socket filled in per run), an index with one record.
-mkdir -m 0700 "$CM_TMP/db"
+# The decision log and bounces (DSN) are on, so their threads run too;
+# the DSN target is a closed loopback port (sending fails, is retried).
+mkdir -m 0700 "$CM_TMP/db" "$CM_TMP/log" "$CM_TMP/dsn"
+dsnport=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$CM_TMP/cm.yaml.in" <<EOF
 milter:
   socket: "@SOCKET@"
 database:
   path: "$CM_TMP/db"
+log:
+  path: "$CM_TMP/log"
+  hash_recipients: true
+  key_file: "$CM_TMP/db/declog.key"
+dsn:
+  target: "inet:$dsnport@127.0.0.1"
+  spool: "$CM_TMP/dsn"
+  retry_delay: 1s
 scope:
   authenticated: true
   networks: [127.0.0.0/8]
@@ -204,8 +215,12 @@ fi
 fams=$(sed -n 's/^RestrictAddressFamilies=//p' "$UNIT")
 usedfams=$(cat "$CM_TMP"/trace.* |
 	sed -nE 's/^[0-9]+ +socket\((AF_[A-Z0-9]+),.*/\1/p' | sort -u)
+# One exception: glibc's getaddrinfo (AI_ADDRCONFIG, used for the DSN
+# target) asks the kernel for the interface addresses over AF_NETLINK; when
+# the unit refuses that socket, glibc assumes IPv4 and IPv6 are both
+# present and goes on, so the daemon works without AF_NETLINK.
 for f in $usedfams; do
-	case " $fams " in
+	case " $fams AF_NETLINK " in
 	*" $f "*) ;;
 	*) echo "syscalls.sh: socket family $f is not in RestrictAddressFamilies=$fams" >&2; exit 1 ;;
 	esac
