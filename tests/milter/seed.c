@@ -25,45 +25,79 @@
 #include "core/index.h"
 #include "core/timefmt.h"
 
+/* In named database NAME, damage the first value holding KEY. */
+static int
+corrupt_in(MDB_txn *txn, const char *name, const char *key)
+{
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t klen = strlen(key);
+	int rc, found = 0;
+
+	if (mdb_dbi_open(txn, name, 0, &dbi) != 0 ||
+	    mdb_cursor_open(txn, dbi, &cur) != 0)
+		return 0;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		unsigned char *copy;
+		MDB_val nv;
+
+		if (v.mv_size <= klen ||
+		    memmem(v.mv_data, v.mv_size, key, klen) == NULL)
+			continue;
+		if ((copy = malloc(v.mv_size)) == NULL)
+			break;
+		memcpy(copy, v.mv_data, v.mv_size);
+		copy[0] = 0xee;	/* unknown value format */
+		nv.mv_data = copy;
+		nv.mv_size = v.mv_size;
+		found = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT) == 0;
+		free(copy);
+		break;
+	}
+	mdb_cursor_close(cur);
+	return found;
+}
+
+/*
+ * Damage the stored entry of normalized address KEY: the first value that
+ * contains it, in any named database, gets an unknown format octet.
+ */
 static int
 corrupt(const char *dir, const char *key)
 {
 	MDB_env *env;
 	MDB_txn *txn;
-	MDB_dbi dbi;
+	MDB_dbi main_dbi;
 	MDB_cursor *cur;
 	MDB_val k, v;
+	char names[32][64];
+	size_t n = 0, i;
 	int rc, found = 0;
-	size_t klen = strlen(key);
 
-	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 16) != 0 ||
+	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
 	    mdb_env_open(env, dir, 0, 0600) != 0)
 		return -1;
-	if (mdb_txn_begin(env, NULL, 0, &txn) != 0 ||
-	    mdb_dbi_open(txn, "consent", 0, &dbi) != 0 ||
-	    mdb_cursor_open(txn, dbi, &cur) != 0) {
+	if (mdb_txn_begin(env, NULL, 0, &txn) != 0) {
 		mdb_env_close(env);
 		return -1;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (v.mv_size > klen && memmem(v.mv_data, v.mv_size, key,
-		    klen) != NULL) {
-			unsigned char *copy = malloc(v.mv_size);
-			MDB_val nv;
-
-			if (copy == NULL)
-				break;
-			memcpy(copy, v.mv_data, v.mv_size);
-			copy[0] = 0xee;	/* unknown entry format */
-			nv.mv_data = copy;
-			nv.mv_size = v.mv_size;
-			found = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT) == 0;
-			free(copy);
-			break;
+	if (mdb_dbi_open(txn, NULL, 0, &main_dbi) == 0 &&
+	    mdb_cursor_open(txn, main_dbi, &cur) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		    rc == 0 && n < 32;
+		    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			if (k.mv_size == 0 || k.mv_size >= sizeof(names[0]))
+				continue;
+			memcpy(names[n], k.mv_data, k.mv_size);
+			names[n][k.mv_size] = '\0';
+			n++;
 		}
+		mdb_cursor_close(cur);
 	}
-	mdb_cursor_close(cur);
+	for (i = 0; i < n && !found; i++)
+		found = corrupt_in(txn, names[i], key);
 	if (found && mdb_txn_commit(txn) == 0) {
 		mdb_env_close(env);
 		return 0;
