@@ -128,6 +128,7 @@
  * calling mdb_env_set_mapsize(env, 0).  Writes retry the whole
  * transaction after growing the map on MDB_MAP_FULL.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -197,34 +198,38 @@ now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Little-endian loads and stores at any alignment (one instruction on
+ * little-endian hosts). */
 static inline uint16_t
 get16(const unsigned char *p)
 {
-	return (uint16_t)(p[0] | p[1] << 8);
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le16toh(v);
 }
 
 static inline void
 put16(unsigned char *p, uint16_t v)
 {
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
+	v = htole16(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline uint64_t
 get64(const unsigned char *p)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
 }
 
 static inline void
 put64(unsigned char *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline int64_t
@@ -1131,6 +1136,15 @@ typedef struct wctx {
 	uint64_t seq;
 	bool seq_dirty;
 	int64_t recorded;
+	/*
+	 * Append mode: LAST is the greatest address key in "index" (all
+	 * zero: none).  An address key above it is new, and so is every
+	 * history key under it: both are written with MDB_APPEND (no
+	 * lookup, no page split in the middle of the tree), which is what
+	 * makes the first import of a sorted batch fast.
+	 */
+	unsigned char last[AKEY_LEN];
+	bool append;		/* the current event's key is above LAST */
 	dentry ent;
 	unsigned char *old;	/* copy of the stored entry */
 	size_t oldcap;
@@ -1210,7 +1224,8 @@ hist_put(wctx *w, const unsigned char *ak, cm_event_kind kind,
 	w->seq_dirty = true;
 	val.mv_data = w->buf;
 	val.mv_size = sz;
-	if ((rc = mdb_put(w->txn, w->idx->db_hist, &key, &val, 0)) != 0)
+	if ((rc = mdb_put(w->txn, w->idx->db_hist, &key, &val,
+	    w->append ? MDB_APPEND : 0)) != 0)
 		return db_err(w->idx, "write history", rc);
 	return CM_OK;
 }
@@ -1464,7 +1479,8 @@ put_entry(wctx *w, const unsigned char *ak)
 		return CM_ENOMEM;
 	entry_encode(&w->ent, w->buf);
 	val.mv_data = w->buf;
-	if ((rc = mdb_put(w->txn, w->idx->db_index, &key, &val, 0)) != 0)
+	if ((rc = mdb_put(w->txn, w->idx->db_index, &key, &val,
+	    w->append ? MDB_APPEND : 0)) != 0)
 		return db_err(w->idx, "write entry", rc);
 	return CM_OK;
 }
@@ -1486,9 +1502,12 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 	int rc;
 
 	*applied = false;
+	w->append = false;
 	switch (ev->kind) {
 	case CM_EV_ERASE:
 		*applied = true;
+		if (memcmp(ak, w->last, AKEY_LEN) > 0)
+			memcpy(w->last, ak, AKEY_LEN);
 		return do_erase(w, ev, ak, at);
 	case CM_EV_SUPPRESS_DOMAIN:
 	case CM_EV_UNSUPPRESS_DOMAIN:
@@ -1499,7 +1518,14 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 	alen = strlen(ev->addr);
 	if (ev->type != NULL)
 		tlen = strlen(ev->type);
-	rc = mdb_get(w->txn, idx->db_index, &key, &val);
+	if (memcmp(ak, w->last, AKEY_LEN) > 0) {
+		/* above every stored address key: new, no lookup */
+		memcpy(w->last, ak, AKEY_LEN);
+		w->append = true;
+		rc = MDB_NOTFOUND;
+	} else {
+		rc = mdb_get(w->txn, idx->db_index, &key, &val);
+	}
 	if (rc == 0 && val.mv_size == TOMB_LEN &&
 	    ((const unsigned char *)val.mv_data)[0] == FORMAT_VERSION &&
 	    ((const unsigned char *)val.mv_data)[1] == KIND_TOMB) {
@@ -1832,6 +1858,24 @@ write_txn(cm_index *idx, wfn fn, void *arg, bool dry, wctx *w)
 		w->idx = idx;
 		w->recorded = now_us();
 		w->applied = w->stale = 0;
+		memset(w->last, 0, sizeof(w->last));
+		{
+			MDB_cursor *c;
+			MDB_val k, v;
+
+			rc = mdb_cursor_open(w->txn, idx->db_index, &c);
+			if (rc == 0) {
+				rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+				if (rc == 0 && k.mv_size == AKEY_LEN &&
+				    (((const unsigned char *)k.mv_data)[0] &
+				    0x80))
+					memcpy(w->last, k.mv_data, AKEY_LEN);
+				mdb_cursor_close(c);
+			}
+			/* any failure: no append mode, LAST all ones */
+			if (rc != 0 && rc != MDB_NOTFOUND)
+				memset(w->last, 0xff, sizeof(w->last));
+		}
 		w->seq_dirty = false;
 		w->scrub = &sc;
 		scrub_free(&sc);
