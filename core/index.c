@@ -1774,10 +1774,11 @@ validate(const cm_event *ev)
 
 /* Grow the map after MDB_MAP_FULL (no transaction of ours active). */
 static cm_status
-grow_map(cm_index *idx)
+grow_map(cm_index *idx, size_t want_free)
 {
 	MDB_envinfo info;
-	size_t ns;
+	MDB_stat est;
+	size_t ns, used;
 	int rc;
 
 	pthread_rwlock_wrlock(&idx->maplock);
@@ -1790,13 +1791,21 @@ grow_map(cm_index *idx)
 	}
 	pthread_mutex_unlock(&idx->poollock);
 	rc = mdb_env_info(idx->env, &info);
+	if (rc == 0)
+		rc = mdb_env_stat(idx->env, &est);
 	if (rc == 0) {
 		ns = info.me_mapsize;
-		if (ns > SIZE_MAX / 2)
+		used = (info.me_last_pgno + 1) * est.ms_psize;
+		if (want_free > 0 && ns - used >= want_free) {
+			rc = 0;		/* room enough already */
+		} else if (ns > SIZE_MAX / 4 || want_free > SIZE_MAX / 4) {
 			rc = MDB_MAP_FULL;
-		else
-			rc = mdb_env_set_mapsize(idx->env,
-			    ns < (1u << 20) ? ns * 4 : ns * 2);
+		} else {
+			ns = ns < (1u << 20) ? ns * 4 : ns * 2;
+			if (ns < used + 2 * want_free)
+				ns = used + 2 * want_free;
+			rc = mdb_env_set_mapsize(idx->env, ns);
+		}
 	}
 	pthread_rwlock_unlock(&idx->maplock);
 	if (rc != 0)
@@ -1923,7 +1932,7 @@ write_txn(cm_index *idx, wfn fn, void *arg, bool dry, wctx *w)
 		if (st == CM_EDB && last_is_full(idx))
 			lrc = MDB_MAP_FULL;
 		if (lrc == MDB_MAP_FULL) {
-			if ((st = grow_map(idx)) != CM_OK)
+			if ((st = grow_map(idx, 0)) != CM_OK)
 				break;
 			continue;
 		}
@@ -2156,6 +2165,17 @@ cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
 	}
 	a.n = b->n;
 	qsort(a.order, a.n, sizeof(*a.order), bev_cmp);
+	if (!idx->readonly) {
+		/* make room for a big batch before, not after, doing it */
+		size_t bytes = b->n * 256;
+
+		for (chunk *c = b->chunks; c != NULL; c = c->next)
+			bytes += 4 * c->used;
+		if ((st = grow_map(idx, bytes)) != CM_OK) {
+			free(a.order);
+			return st;
+		}
+	}
 	st = write_txn(idx, batch_fn, &a, false, &w);
 	if (res != NULL) {
 		if (st == CM_OK) {
