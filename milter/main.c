@@ -456,8 +456,9 @@ socket_permissions(const cm_policy *p)
 	return 0;
 }
 
+/* Switch to milter.user when root.  QUIET: no notes (for -n). */
 static int
-drop_privileges(const cm_policy *p)
+drop_privileges(const cm_policy *p, bool quiet)
 {
 	const char *user = cm_policy_user(p);
 	const char *group = cm_policy_group(p);
@@ -465,11 +466,17 @@ drop_privileges(const cm_policy *p)
 	gid_t gid;
 	uid_t uid;
 
-	if (user == NULL || *user == '\0')
+	if (user == NULL || *user == '\0') {
+		if (geteuid() == 0 && !quiet)
+			cm_log(LOG_WARNING, "running as root: set milter.user "
+			    "to an unprivileged account");
 		return 0;
+	}
 	if (geteuid() != 0) {
-		cm_log(LOG_NOTICE, "not started as root: milter.user '%s' "
-		    "ignored, running as uid %ld", user, (long)geteuid());
+		if (!quiet)
+			cm_log(LOG_NOTICE, "not started as root: milter.user "
+			    "'%s' ignored, running as uid %ld", user,
+			    (long)geteuid());
 		return 0;
 	}
 	errno = 0;
@@ -507,8 +514,9 @@ drop_privileges(const cm_policy *p)
 		    (long)uid);
 		return -1;
 	}
-	cm_log(LOG_INFO, "running as user %s (uid %ld, gid %ld)", user,
-	    (long)uid, (long)gid);
+	if (!quiet)
+		cm_log(LOG_INFO, "running as user %s (uid %ld, gid %ld)",
+		    user, (long)uid, (long)gid);
 	return 0;
 }
 
@@ -631,6 +639,13 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	if (check) {
+		/* Open the index as the daemon will: as milter.user (an
+		 * index opened by root could get a lock file the daemon
+		 * cannot use). */
+		if (drop_privileges(policy, true) != 0) {
+			cm_policy_free(policy);
+			return EX_OSERR;
+		}
 		rc = check_only(policy);
 		cm_policy_free(policy);
 		return rc;
@@ -660,7 +675,7 @@ main(int argc, char **argv)
 	if (socket_permissions(policy) != 0)
 		goto fail;
 	rc = EX_OSERR;
-	if (drop_privileges(policy) != 0)
+	if (drop_privileges(policy, false) != 0)
 		goto fail;
 	rc = EX_IOERR;
 	if (!foreground) {

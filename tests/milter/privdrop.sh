@@ -9,12 +9,18 @@ group=$(id -gn nobody)
 
 build_seed
 seed_standard
-# The unprivileged daemon must read the index and write its lock file.
-chown -R nobody "$DB"
 chmod 0711 "$CM_TMP"
 cfg="$CM_TMP/cm.yaml"
 write_config "$cfg"
 sed -i "s|^  socket_mode: .*|  socket_mode: \"0620\"\n  socket_group: \"$group\"\n  user: \"nobody\"|" "$cfg"
+
+# -n checks the index as milter.user: root's files are not usable.
+"$MILTER" -n -c "$cfg" >/dev/null 2>&1
+rc=$?
+[ "$rc" -eq 74 ] || die "-n as root on an index nobody cannot open: exit $rc"
+# The unprivileged daemon must read the index and write its lock file.
+chown -R nobody "$DB"
+"$MILTER" -n -c "$cfg" >/dev/null 2>&1 || die "-n failed on nobody's index"
 start_milter "$cfg"
 
 uid=$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$MILTER_PID/status")
