@@ -65,14 +65,21 @@ nm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	    SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_HDR |
 	    SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NR_UNKN;
 
-	(void)ctx;
-	(void)f0;
+	(void)f2;
 	(void)f3;
-	*pf0 = 0;		/* no actions */
-	*pf1 = f1 & want;	/* only what the MTA offers */
+	*pf0 = f0 & SMFIF_SETSYMLIST;	/* no actions but the macro list */
+	*pf1 = f1 & want;		/* only what the MTA offers */
 	*pf2 = 0;
 	*pf3 = 0;
-	(void)f2;
+	if (*pf0 & SMFIF_SETSYMLIST) {
+		/* only the queue id, as a milter that logs would want */
+		(void)smfi_setsymlist(ctx, SMFIM_CONNECT, "i");
+		(void)smfi_setsymlist(ctx, SMFIM_ENVFROM, "i");
+		(void)smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
+		(void)smfi_setsymlist(ctx, SMFIM_DATA, "i");
+		(void)smfi_setsymlist(ctx, SMFIM_EOH, "i");
+		(void)smfi_setsymlist(ctx, SMFIM_EOM, "i");
+	}
 	return SMFIS_CONTINUE;
 }
 

@@ -74,8 +74,9 @@ e2e_on_exit() { E2E_CLEANUP+=("$1"); }
 e2e_diag() {
 	echo "======== diagnostics" >&2
 	if [ -n "$PF_DIR" ] && [ -f "$PF_DIR/maillog" ]; then
-		echo "-------- Postfix log (last 80 lines of $PF_DIR/maillog)" >&2
-		tail -n 80 "$PF_DIR/maillog" >&2
+		echo "-------- Postfix log ($PF_DIR/maillog: last 80 lines other than" \
+		    "$(grep -c 'status=sent' "$PF_DIR/maillog") status=sent lines)" >&2
+		grep -v 'status=sent' "$PF_DIR/maillog" | tail -n 80 >&2
 		echo "-------- Postfix queue" >&2
 		e2e_pf_running && postqueue -c "$PF_DIR/etc" -p 2>&1 | tail -n 30 >&2
 	fi
