@@ -1,0 +1,66 @@
+/* cmd.c - helpers shared by the consentctl subcommands. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "cmd.h"
+#include "diag.h"
+#include "parse.h"
+
+int
+ctl_cmd_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "consentctl: %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'consentctl %s --help'.\n", cmd);
+	return EX_USAGE;
+}
+
+int
+ctl_cmd_help(const char *help)
+{
+	fputs(help, stdout);
+	return 0;
+}
+
+int
+ctl_cmd_time_opt(const char *cmd, const char *opt, const char *s,
+    int64_t *us)
+{
+	cm_status st = ctl_parse_time(s, us);
+
+	if (st != CM_OK)
+		return ctl_cmd_usage(cmd, "%s '%s': %s (expected e.g. "
+		    "2026-11-23T10:00:00Z)", opt, s, cm_strerror(st));
+	return 0;
+}
+
+int
+ctl_cmd_field_opt(const char *cmd, const char *opt, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > CM_FIELD_MAX)
+		return ctl_cmd_usage(cmd, "%s: longer than %d octets", opt,
+		    CM_FIELD_MAX);
+	if (!ctl_parse_utf8(s, n))
+		return ctl_cmd_usage(cmd, "%s: not valid UTF-8", opt);
+	return 0;
+}
+
+int
+ctl_cmd_index_error(ctl_ctx *c, cm_status st, const char *what)
+{
+	if (st == CM_EDB && c->idx != NULL)
+		ctl_diag_err("%s: %s: %s (%s)", c->db_dir, what,
+		    cm_strerror(st), cm_index_last_error(c->idx));
+	else
+		ctl_diag_err("%s: %s: %s", c->db_dir, what, cm_strerror(st));
+	return ctl_diag_exit(st);
+}

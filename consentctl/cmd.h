@@ -1,0 +1,63 @@
+/*
+ * cmd.h - the subcommands of consentctl (prefix ctl_cmd_).
+ *
+ * Each ctl_cmd_NAME(ctx, argc, argv) parses its own options with
+ * getopt_long (main() resets optind; argv[0] is "consentctl NAME"),
+ * prints its results on stdout and every error on stderr, and returns
+ * the exit status (sysexits.h; 0 success, 1 deny / not found where
+ * documented).
+ *
+ * Implemented in cmd_change.c (init, grant, withdraw, confirm,
+ * suppress-domain, unsuppress-domain, erase, bulk-update), cmd_query.c
+ * (check, show, history, stats, types, domains), cmd_import.c and
+ * cmd_export.c; the shared helpers in cmd.c.
+ */
+#ifndef CTL_CMD_H
+#define CTL_CMD_H
+
+#include <getopt.h>
+#include <stdint.h>
+
+#include "ctx.h"
+
+typedef int (*ctl_cmd_fn)(ctl_ctx *c, int argc, char **argv);
+
+int ctl_cmd_init(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_grant(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_withdraw(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_confirm(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_suppress_domain(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_unsuppress_domain(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_erase(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_bulk_update(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_check(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_show(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_history(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_stats(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_types(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_domains(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_import(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_export(ctl_ctx *c, int argc, char **argv);
+
+/* Print "consentctl: CMD: MSG" and "Try 'consentctl CMD --help'."; returns
+ * EX_USAGE. */
+int ctl_cmd_usage(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Print HELP on stdout; returns 0. */
+int ctl_cmd_help(const char *help);
+
+/* Parse a --at style time option (or "now"); prints and returns
+ * EX_USAGE on error. */
+int ctl_cmd_time_opt(const char *cmd, const char *opt, const char *s,
+    int64_t *us);
+
+/* Check a text field (source, basis, ...) given on the command line:
+ * valid UTF-8, at most CM_FIELD_MAX octets; EX_USAGE otherwise. */
+int ctl_cmd_field_opt(const char *cmd, const char *opt, const char *s);
+
+/* Report a failed core call on the index: "consentctl: DIR: WHAT: error"
+ * (with LMDB's text for CM_EDB); returns the exit code. */
+int ctl_cmd_index_error(ctl_ctx *c, cm_status st, const char *what);
+
+#endif

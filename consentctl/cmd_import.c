@@ -1,0 +1,669 @@
+/*
+ * cmd_import.c - consentctl import: CSV, JSON Lines or YAML rows into the
+ * index, streamed in constant memory, applied in batches.
+ *
+ * All or nothing: the file is read twice.  The first pass validates every
+ * row (syntax, address, type, state, times, fields) without touching the
+ * index; only if no row is invalid (or with --skip-invalid) does the
+ * second pass apply the rows in batches of --batch events (default 100000:
+ * fewer, larger transactions write each index page fewer times), each
+ * batch one durable transaction (cm_index_apply_batch).  Standard input and other
+ * non-regular files are first spooled to an unlinked temporary file (in
+ * $TMPDIR, default /tmp) so they get the same guarantee.  If the index
+ * itself fails during the second pass (disk full, I/O error), the batches
+ * before the failure stay applied; importing the file again is safe, since
+ * the newer event wins and rows already applied are then stale.
+ *
+ * Rows and events (TIME = the row's time column):
+ *   granted              GRANT (granted) at TIME
+ *   pending              GRANT (pending) at TIME
+ *   confirmed            GRANT (granted) and CONFIRM at TIME
+ *   withdrawn            WITHDRAW at TIME; with type "*": OBJECT (an
+ *                        objection to all marketing)
+ *   suppressed           with email "@DOMAIN" and type "*": SUPPRESS_DOMAIN
+ * With the optional columns granted, confirmed, withdrawn (as `export`
+ * writes them), a record is replayed so that it ends exactly as exported:
+ *   granted/pending row: [WITHDRAW at withdrawn], GRANT at TIME (granted
+ *     must be empty or equal TIME), [CONFIRM at confirmed; when confirmed
+ *     is before TIME: GRANT and CONFIRM at confirmed, then GRANT at TIME];
+ *   withdrawn row: [GRANT at granted, CONFIRM at confirmed (as above)],
+ *     WITHDRAW at TIME (withdrawn must be empty or equal TIME).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "../core/timefmt.h"
+#include "cmd.h"
+#include "diag.h"
+#include "parse.h"
+#include "progress.h"
+#include "rows.h"
+
+#define MAX_EVENTS_PER_ROW 5
+#define BATCH_DEFAULT 100000
+#define BATCH_MAX 1000000
+
+enum { O_FORMAT = 256, O_DRY_RUN, O_SKIP, O_BATCH };
+
+typedef struct imp {
+	ctl_ctx *c;
+	const char *name;	/* for messages: FILE or "stdin" */
+	int fd;
+	ctl_fmt fmt;
+	bool dry, skip;
+	size_t batch_max;
+	uint64_t total;		/* octets, for the ETA */
+	uint64_t rows, invalid;
+	uint64_t applied, stale, events;
+	cm_batch *b;
+	unsigned long *lines;	/* line of each event in the batch */
+	size_t nb;
+	bool any_applied;
+	bool memstats;		/* CONSENTCTL_MEMSTATS set: report memory */
+	unsigned long anon_peak_kib;
+} imp;
+
+typedef struct prep {
+	cm_addr addr;
+	char domain[CM_ADDR_DOMAIN_MAX + 1];
+	const char *f[CTL_F_COUNT];	/* the row's fields (NUL-terminated) */
+	cm_event ev[MAX_EVENTS_PER_ROW];
+	size_t nev;
+} prep;
+
+static const char import_help[] =
+"usage: consentctl [-c FILE | -d DBDIR] import FILE|- [--format csv|jsonl|yaml]\n"
+"           [--dry-run] [--skip-invalid] [--batch N]\n"
+"\n"
+"Import consent rows from FILE (- = standard input; then --format is\n"
+"required).  The format follows the extension (.csv, .jsonl/.ndjson,\n"
+".yaml/.yml) unless --format is given.\n"
+"\n"
+"CSV: the header line is exactly\n"
+"    email,type,state,time,source,basis,purpose,evidence\n"
+"optionally followed by ,granted,confirmed,withdrawn (as export writes\n"
+"it); RFC 4180 quoting (fields may contain commas, quotes, newlines).\n"
+"JSON Lines: one object per line with those keys; YAML: a list of\n"
+"mappings with those keys.  email, type, state and time are required;\n"
+"empty or null values mean none.\n"
+"\n"
+"  state      granted | pending | confirmed (granted and confirmed) |\n"
+"             withdrawn; type * with withdrawn = objection to all\n"
+"             marketing; email @DOMAIN, type *, state suppressed = domain\n"
+"             suppression\n"
+"  time       RFC 3339, when it happened (the newer event wins: a row\n"
+"             older than the stored state is counted as stale, not applied)\n"
+"  granted, confirmed, withdrawn   optional times; with them a record is\n"
+"             restored exactly as export wrote it\n"
+"\n"
+"With a configuration every type must be one of its newsletters.  The\n"
+"import is all or nothing: every row is validated first, and a bad row\n"
+"stops the import with FILE:LINE: reason before anything is changed.\n"
+"Standard input is spooled to a temporary file for this.  The rows are\n"
+"then applied in transactional batches of N events (default 100000).\n"
+"  --dry-run       validate every row, list the bad ones, change nothing\n"
+"  --skip-invalid  list and count bad rows, import the others\n"
+"On a terminal a progress line (rows/s, ETA) is shown on stderr.  The\n"
+"summary counts rows read, valid and invalid, and events applied and\n"
+"stale.  Only init and import create an index.\n";
+
+static bool
+perr(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool
+perr(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+/* A time field: required or optional; *US = 0 when absent. */
+static bool
+row_time(const ctl_row *row, ctl_field f, bool required, int64_t *us,
+    char *err, size_t errsz)
+{
+	cm_status st;
+
+	*us = 0;
+	if (row->v[f] == NULL) {
+		if (required)
+			return perr(err, errsz, "%s: missing (an RFC 3339 "
+			    "time is required)", ctl_rows_field_name(f));
+		return true;
+	}
+	st = cm_time_parse(row->v[f], row->len[f], us);
+	if (st != CM_OK)
+		return perr(err, errsz, "%s '%.*s': %s",
+		    ctl_rows_field_name(f), (int)(row->len[f] > 64 ? 64 :
+		    row->len[f]), row->v[f], cm_strerror(st));
+	return true;
+}
+
+static void
+add_ev(imp *im, prep *p, cm_event_kind kind, const char *type,
+    cm_state state, int64_t at)
+{
+	cm_event *ev = &p->ev[p->nev++];
+
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	ev->addr = p->domain[0] != '\0' ? p->domain : p->addr.key;
+	ev->type = type;
+	ev->state = state;
+	ev->at_us = at;
+	ev->source = p->f[CTL_F_SOURCE];
+	ev->basis = p->f[CTL_F_BASIS];
+	ev->purpose = p->f[CTL_F_PURPOSE];
+	ev->evidence = p->f[CTL_F_EVIDENCE];
+	ev->actor = im->c->actor;
+}
+
+/* Events that set the grant G with confirmation C (C may be 0). */
+static void
+add_grant(imp *im, prep *p, const char *type, cm_state state, int64_t g,
+    int64_t conf)
+{
+	if (conf != 0 && conf < g) {
+		add_ev(im, p, CM_EV_GRANT, type, CM_STATE_GRANTED, conf);
+		add_ev(im, p, CM_EV_CONFIRM, type, CM_STATE_NONE, conf);
+		add_ev(im, p, CM_EV_GRANT, type, CM_STATE_GRANTED, g);
+		return;
+	}
+	add_ev(im, p, CM_EV_GRANT, type, state, g);
+	if (conf != 0)
+		add_ev(im, p, CM_EV_CONFIRM, type, CM_STATE_NONE, conf);
+}
+
+/*
+ * Validate ROW and turn it into events in *P.  Returns false with the
+ * reason in ERR.
+ */
+static bool
+prepare(imp *im, const ctl_row *row, prep *p, char *err, size_t errsz)
+{
+	ctl_ctx *c = im->c;
+	const char *type, *state;
+	int64_t t, g, conf, w;
+	bool extra;
+	cm_status st;
+
+	p->nev = 0;
+	p->domain[0] = '\0';
+	memset(p->f, 0, sizeof(p->f));
+	for (int i = 0; i < CTL_F_COUNT; i++) {
+		if (row->v[i] == NULL)
+			continue;
+		if (!ctl_parse_utf8(row->v[i], row->len[i]))
+			return perr(err, errsz, "%s: not valid UTF-8 (or a NUL "
+			    "octet)", ctl_rows_field_name((ctl_field)i));
+		if (i >= CTL_F_SOURCE && i <= CTL_F_EVIDENCE &&
+		    row->len[i] > CM_FIELD_MAX)
+			return perr(err, errsz, "%s: longer than %d octets",
+			    ctl_rows_field_name((ctl_field)i), CM_FIELD_MAX);
+		p->f[i] = row->v[i];	/* NUL-terminated, no NUL inside */
+	}
+	if (p->f[CTL_F_EMAIL] == NULL)
+		return perr(err, errsz, "email: missing");
+	if (p->f[CTL_F_TYPE] == NULL)
+		return perr(err, errsz, "type: missing");
+	if (p->f[CTL_F_STATE] == NULL)
+		return perr(err, errsz, "state: missing");
+	type = p->f[CTL_F_TYPE];
+	state = p->f[CTL_F_STATE];
+	if (!row_time(row, CTL_F_TIME, true, &t, err, errsz) ||
+	    !row_time(row, CTL_F_GRANTED, false, &g, err, errsz) ||
+	    !row_time(row, CTL_F_CONFIRMED, false, &conf, err, errsz) ||
+	    !row_time(row, CTL_F_WITHDRAWN, false, &w, err, errsz))
+		return false;
+	extra = g != 0 || conf != 0 || w != 0;
+
+	/* domain suppression */
+	if (p->f[CTL_F_EMAIL][0] == '@') {
+		size_t dl;
+
+		if (strcmp(type, "*") != 0 || strcmp(state, "suppressed") != 0)
+			return perr(err, errsz, "email '%s': a domain row "
+			    "needs type '*' and state 'suppressed'",
+			    p->f[CTL_F_EMAIL]);
+		if (extra)
+			return perr(err, errsz, "a domain row has no "
+			    "granted/confirmed/withdrawn times");
+		st = cm_addr_normalize_domain(p->f[CTL_F_EMAIL] + 1,
+		    strlen(p->f[CTL_F_EMAIL] + 1), p->domain, &dl);
+		if (st != CM_OK)
+			return perr(err, errsz, "email '%s': %s",
+			    p->f[CTL_F_EMAIL], cm_strerror(st));
+		add_ev(im, p, CM_EV_SUPPRESS_DOMAIN, NULL, CM_STATE_NONE, t);
+		return true;
+	}
+	st = cm_addr_normalize(p->f[CTL_F_EMAIL], strlen(p->f[CTL_F_EMAIL]),
+	    &c->addr_opts, &p->addr);
+	if (st != CM_OK)
+		return perr(err, errsz, "email '%.*s': %s",
+		    (int)(strlen(p->f[CTL_F_EMAIL]) > 80 ? 80 :
+		    strlen(p->f[CTL_F_EMAIL])), p->f[CTL_F_EMAIL],
+		    cm_strerror(st));
+
+	if (strcmp(type, "*") == 0) {
+		if (strcmp(state, "withdrawn") != 0)
+			return perr(err, errsz, "type '*' (all marketing) only "
+			    "with state 'withdrawn' (an objection), not "
+			    "'%s'", state);
+		if (extra)
+			return perr(err, errsz, "an objection row has no "
+			    "granted/confirmed/withdrawn times");
+		add_ev(im, p, CM_EV_OBJECT, NULL, CM_STATE_NONE, t);
+		return true;
+	}
+	if (c->policy != NULL) {
+		if (cm_policy_find_type(c->policy, type) == NULL)
+			return perr(err, errsz, "type '%.64s': not a "
+			    "newsletter of %s", type, c->config_path);
+	} else if (!ctl_parse_type_id(type, strlen(type))) {
+		return perr(err, errsz, "type '%.64s': invalid id (expected "
+		    "[a-z0-9._-], 1 to %d characters, or '*')", type,
+		    CM_TYPE_ID_MAX);
+	}
+
+	if (strcmp(state, "granted") == 0 || strcmp(state, "pending") == 0 ||
+	    strcmp(state, "confirmed") == 0) {
+		bool pending = state[0] == 'p';
+
+		if (state[0] == 'c' && conf == 0)
+			conf = t;
+		if (g != 0 && g != t)
+			return perr(err, errsz, "granted must be empty or equal "
+			    "time for a %s row", state);
+		if (pending && conf != 0)
+			return perr(err, errsz, "a pending row cannot have a "
+			    "confirmed time");
+		if (w != 0 && w >= t)
+			return perr(err, errsz, "withdrawn must be before time "
+			    "for a %s row", state);
+		if (conf != 0 && w != 0 && conf <= w)
+			return perr(err, errsz, "confirmed must be after "
+			    "withdrawn for a %s row", state);
+		if (w != 0)
+			add_ev(im, p, CM_EV_WITHDRAW, type, CM_STATE_NONE, w);
+		add_grant(im, p, type, pending ? CM_STATE_PENDING :
+		    CM_STATE_GRANTED, t, conf);
+		return true;
+	}
+	if (strcmp(state, "withdrawn") == 0) {
+		if (w != 0 && w != t)
+			return perr(err, errsz, "withdrawn must be empty or "
+			    "equal time for a withdrawn row");
+		if (g != 0 && g > t)
+			return perr(err, errsz, "granted must not be after "
+			    "time for a withdrawn row");
+		if (conf != 0 && g == 0)
+			return perr(err, errsz, "confirmed needs granted");
+		if (g != 0)
+			add_grant(im, p, type, CM_STATE_GRANTED, g, conf);
+		add_ev(im, p, CM_EV_WITHDRAW, type, CM_STATE_NONE, t);
+		return true;
+	}
+	return perr(err, errsz, "state '%.32s': expected granted, pending, "
+	    "confirmed or withdrawn", state);
+}
+
+/* KiB of the /proc/self/status line KEY ("RssAnon:", "VmHWM:"), 0 if
+ * unknown. */
+static unsigned long
+proc_kib(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long v = 0;
+	size_t kl = strlen(key);
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, kl) == 0) {
+			v = strtoul(line + kl, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+static void
+sample_memory(imp *im)
+{
+	unsigned long a;
+
+	if (im->memstats && (a = proc_kib("RssAnon:")) > im->anon_peak_kib)
+		im->anon_peak_kib = a;
+}
+
+/* Apply the events collected in the batch; 0 or an exit code. */
+static int
+flush(imp *im)
+{
+	cm_batch_result res;
+	cm_status st;
+
+	if (im->nb == 0)
+		return 0;
+	memset(&res, 0, sizeof(res));
+	st = cm_index_apply_batch(im->c->idx, im->b, &res);
+	if (st != CM_OK) {
+		unsigned long line = res.failed_at < im->nb ?
+		    im->lines[res.failed_at] : 0;
+
+		if (st == CM_EDB)
+			ctl_diag_err("%s:%lu: cannot apply: %s (%s)", im->name,
+			    line, cm_strerror(st),
+			    cm_index_last_error(im->c->idx));
+		else
+			ctl_diag_err("%s:%lu: cannot apply: %s", im->name,
+			    line, cm_strerror(st));
+		if (im->any_applied)
+			ctl_diag_err("%s: the batches before line %lu were "
+			    "applied (%llu events); importing the file again "
+			    "is safe", im->name, im->lines[0],
+			    (unsigned long long)im->applied);
+		else
+			ctl_diag_err("%s: nothing imported", im->name);
+		return ctl_diag_exit(st);
+	}
+	im->applied += res.applied;
+	im->stale += res.stale;
+	im->any_applied = true;
+	sample_memory(im);
+	cm_batch_clear(im->b);
+	im->nb = 0;
+	return 0;
+}
+
+/*
+ * One pass over the file.  APPLY false: validate (and list invalid rows);
+ * true: apply the valid rows.  Returns 0 or an exit code.
+ */
+static int
+pass(imp *im, bool apply)
+{
+	ctl_rows *r;
+	ctl_row row;
+	ctl_progress pg;
+	char err[700], msg[600], label[300];
+	int rc = 0;
+	uint64_t n = 0;
+
+	if (lseek(im->fd, 0, SEEK_SET) != 0) {
+		ctl_diag_err("%s: cannot rewind: %s", im->name,
+		    strerror(errno));
+		return EX_IOERR;
+	}
+	if ((r = ctl_rows_open(im->fd, im->fmt)) == NULL) {
+		ctl_diag_err("%s: %s", im->name, cm_strerror(CM_ENOMEM));
+		return EX_OSERR;
+	}
+	snprintf(label, sizeof(label), "import %s: %s", im->name,
+	    apply ? "applying" : "checking");
+	ctl_progress_start(&pg, label, im->total);
+	if (!apply) {
+		im->rows = 0;
+		im->invalid = 0;
+	}
+	for (;;) {
+		ctl_rows_res res = ctl_rows_next(r, &row);
+		prep p;
+		bool ok;
+
+		if (res == CTL_ROWS_EOF)
+			break;
+		if (res == CTL_ROWS_FATAL) {
+			ctl_progress_end(&pg);
+			ctl_diag_err("%s:%s", im->name, ctl_rows_error(r));
+			if (!im->dry)
+				ctl_diag_err("%s: nothing imported", im->name);
+			rc = strstr(ctl_rows_error(r), "read error") != NULL ?
+			    EX_IOERR : EX_DATAERR;
+			break;
+		}
+		n++;
+		if (res == CTL_ROWS_BAD) {
+			ok = false;
+			snprintf(err, sizeof(err), "%s", ctl_rows_error(r));
+		} else {
+			ok = prepare(im, &row, &p, msg, sizeof(msg));
+			if (!ok)
+				snprintf(err, sizeof(err), "%lu: %s", row.line,
+				    msg);
+		}
+		if (!ok) {
+			if (apply)
+				continue;	/* listed in the first pass */
+			im->invalid++;
+			ctl_progress_end(&pg);
+			ctl_diag_err("%s:%s%s", im->name, err,
+			    im->skip ? " (skipped)" : "");
+			if (!im->skip && !im->dry) {
+				ctl_diag_err("%s: nothing imported", im->name);
+				rc = EX_DATAERR;
+				break;
+			}
+			continue;
+		}
+		if (apply) {
+			cm_status st = CM_OK;
+
+			for (size_t i = 0; i < p.nev && st == CM_OK; i++) {
+				st = cm_batch_add(im->b, &p.ev[i]);
+				if (st == CM_OK)
+					im->lines[im->nb++] = row.line;
+			}
+			if (st != CM_OK) {
+				ctl_progress_end(&pg);
+				ctl_diag_err("%s:%lu: %s", im->name, row.line,
+				    cm_strerror(st));
+				rc = ctl_diag_exit(st);
+				break;
+			}
+			im->events += p.nev;
+			if (im->nb + MAX_EVENTS_PER_ROW > im->batch_max &&
+			    (rc = flush(im)) != 0) {
+				ctl_progress_end(&pg);
+				break;
+			}
+		}
+		ctl_progress_tick(&pg, n, ctl_rows_offset(r));
+	}
+	if (rc == 0 && apply)
+		rc = flush(im);
+	ctl_progress_end(&pg);
+	if (!apply)
+		im->rows = n;
+	ctl_rows_close(r);
+	return rc;
+}
+
+/* Copy standard input (or another stream) into an unlinked temp file. */
+static int
+spool(imp *im, int in)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096], buf[65536];
+	int fd;
+	ssize_t n;
+
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	snprintf(path, sizeof(path), "%s/consentctl-import.XXXXXX", dir);
+	if ((fd = mkstemp(path)) < 0) {
+		ctl_diag_err("%s: cannot create a temporary file: %s", path,
+		    strerror(errno));
+		return EX_CANTCREAT;
+	}
+	unlink(path);
+	for (;;) {
+		n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ctl_diag_err("%s: read error: %s", im->name,
+			    strerror(errno));
+			close(fd);
+			return EX_IOERR;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(fd, buf + off, (size_t)(n - off));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				ctl_diag_err("%s: write error on the temporary "
+				    "file: %s", dir, strerror(errno));
+				close(fd);
+				return EX_IOERR;
+			}
+			off += w;
+		}
+		im->total += (uint64_t)n;
+	}
+	im->fd = fd;
+	return 0;
+}
+
+int
+ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "dry-run", no_argument, NULL, O_DRY_RUN },
+		{ "skip-invalid", no_argument, NULL, O_SKIP },
+		{ "batch", required_argument, NULL, O_BATCH },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	imp im;
+	const char *path;
+	bool have_fmt = false;
+	struct stat sb;
+	int ch, rc, in;
+
+	memset(&im, 0, sizeof(im));
+	im.c = c;
+	im.memstats = getenv("CONSENTCTL_MEMSTATS") != NULL;
+	im.batch_max = BATCH_DEFAULT;
+	im.fd = -1;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			return ctl_cmd_help(import_help);
+		case O_FORMAT:
+			if (!ctl_rows_fmt_parse(optarg, &im.fmt))
+				return ctl_cmd_usage("import", "--format '%s': "
+				    "csv, jsonl or yaml expected", optarg);
+			have_fmt = true;
+			break;
+		case O_DRY_RUN:
+			im.dry = true;
+			break;
+		case O_SKIP:
+			im.skip = true;
+			break;
+		case O_BATCH:
+			if (!ctl_parse_count(optarg, BATCH_MAX, &im.batch_max))
+				return ctl_cmd_usage("import", "--batch '%s': a "
+				    "count from 1 to %d expected", optarg,
+				    BATCH_MAX);
+			break;
+		default:
+			return ctl_cmd_usage("import", "invalid option");
+		}
+	}
+	if (argc - optind != 1)
+		return ctl_cmd_usage("import", "FILE (or - for standard input) "
+		    "expected");
+	path = argv[optind];
+	if (im.batch_max < MAX_EVENTS_PER_ROW)
+		im.batch_max = MAX_EVENTS_PER_ROW;
+	if (strcmp(path, "-") == 0) {
+		if (!have_fmt)
+			return ctl_cmd_usage("import", "standard input needs "
+			    "--format csv, jsonl or yaml");
+		im.name = "stdin";
+		in = STDIN_FILENO;
+	} else {
+		im.name = path;
+		if (!have_fmt && !ctl_rows_fmt_from_name(path, &im.fmt))
+			return ctl_cmd_usage("import", "%s: unknown extension "
+			    "(use .csv, .jsonl or .yaml, or --format)", path);
+		if ((in = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			int e = errno;
+
+			ctl_diag_err("%s: cannot open: %s", path, strerror(e));
+			return e == ENOENT ? EX_NOINPUT : e == EACCES ?
+			    EX_NOPERM : EX_IOERR;
+		}
+	}
+	if ((rc = ctl_ctx_load_policy(c)) != 0)
+		goto out;
+	if (fstat(in, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		im.fd = in;
+		im.total = (uint64_t)sb.st_size;
+	} else if ((rc = spool(&im, in)) != 0) {
+		goto out;
+	}
+
+	/* first pass: validate everything */
+	if ((rc = pass(&im, false)) != 0)
+		goto out;
+	if (im.dry) {
+		printf("%s: %llu rows read, %llu valid, %llu invalid (dry run: "
+		    "nothing changed)\n", im.name,
+		    (unsigned long long)im.rows,
+		    (unsigned long long)(im.rows - im.invalid),
+		    (unsigned long long)im.invalid);
+		rc = im.invalid > 0 && !im.skip ? EX_DATAERR : 0;
+		goto out;
+	}
+	/* second pass: apply */
+	if ((rc = ctl_ctx_open(c, CTL_OPEN_CREATE)) != 0)
+		goto out;
+	if (cm_batch_new(&im.b) != CM_OK ||
+	    (im.lines = calloc(im.batch_max, sizeof(*im.lines))) == NULL) {
+		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
+		rc = EX_OSERR;
+		goto out;
+	}
+	if ((rc = pass(&im, true)) != 0)
+		goto out;
+	printf("%s: %llu rows read, %llu valid, %llu invalid; %llu events "
+	    "applied, %llu stale (older than the stored state)\n", im.name,
+	    (unsigned long long)im.rows,
+	    (unsigned long long)(im.rows - im.invalid),
+	    (unsigned long long)im.invalid, (unsigned long long)im.applied,
+	    (unsigned long long)im.stale);
+	if (im.memstats) {
+		sample_memory(&im);
+		fprintf(stderr, "consentctl: import: peak anonymous memory "
+		    "%lu KiB; peak resident set %lu KiB (includes the mapped "
+		    "index file)\n", im.anon_peak_kib, proc_kib("VmHWM:"));
+	}
+out:
+	cm_batch_free(im.b);
+	free(im.lines);
+	if (im.fd >= 0 && im.fd != in)
+		close(im.fd);
+	if (in != STDIN_FILENO)
+		close(in);
+	return rc;
+}

@@ -1,0 +1,186 @@
+/* ctx.c - global state shared by the subcommands of consentctl. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "diag.h"
+#include "parse.h"
+
+static void
+set_actor(ctl_ctx *c)
+{
+	const char *sudo = getenv("SUDO_USER");
+	struct passwd *pw;
+
+	if (geteuid() == 0 && sudo != NULL && sudo[0] != '\0' &&
+	    strlen(sudo) < 64 && ctl_parse_utf8(sudo, strlen(sudo))) {
+		snprintf(c->actor, sizeof(c->actor), "%s", sudo);
+		return;
+	}
+	pw = getpwuid(geteuid());
+	if (pw != NULL && pw->pw_name != NULL && strlen(pw->pw_name) < 64)
+		snprintf(c->actor, sizeof(c->actor), "%s", pw->pw_name);
+	else
+		snprintf(c->actor, sizeof(c->actor), "uid %lu",
+		    (unsigned long)geteuid());
+}
+
+void
+ctl_ctx_init(ctl_ctx *c, const char *config, const char *dbdir)
+{
+	memset(c, 0, sizeof(*c));
+	c->db_dir_opt = c->db_dir = dbdir;
+	c->config_path = config != NULL ? config :
+	    dbdir != NULL ? NULL : CTL_DEFAULT_CONFIG;
+	cm_addr_opts_default(&c->addr_opts);
+	set_actor(c);
+}
+
+void
+ctl_ctx_fini(ctl_ctx *c)
+{
+	if (c->idx != NULL)
+		cm_index_close(c->idx);
+	if (c->policy != NULL)
+		cm_policy_free(c->policy);
+	c->idx = NULL;
+	c->policy = NULL;
+}
+
+int
+ctl_ctx_load_policy(ctl_ctx *c)
+{
+	cm_errlist *errs;
+	cm_status st;
+
+	if (c->config_path == NULL || c->policy != NULL)
+		return 0;
+	if (access(c->config_path, F_OK) != 0 && errno == ENOENT) {
+		ctl_diag_err("%s: configuration file not found (give -c FILE, "
+		    "or -d DBDIR for the index alone)", c->config_path);
+		return EX_NOINPUT;
+	}
+	errs = cm_errlist_new();
+	if (errs == NULL) {
+		ctl_diag_err("%s: %s", c->config_path, cm_strerror(CM_ENOMEM));
+		return EX_OSERR;
+	}
+	st = cm_policy_load(c->config_path, &c->policy, errs);
+	if (st != CM_OK) {
+		size_t n = cm_errlist_count(errs);
+
+		for (size_t i = 0; i < n; i++)
+			fprintf(stderr, "%s\n", cm_errlist_get(errs, i));
+		if (n == 0)
+			ctl_diag_err("%s: %s", c->config_path, cm_strerror(st));
+		ctl_diag_err("%s: configuration not loaded (%zu error%s)",
+		    c->config_path, n, n == 1 ? "" : "s");
+		cm_errlist_free(errs);
+		c->policy = NULL;
+		return st == CM_ENOMEM ? EX_OSERR : EX_CONFIG;
+	}
+	cm_errlist_free(errs);
+	if (c->db_dir_opt == NULL)
+		c->db_dir = cm_policy_db_path(c->policy);
+	c->addr_opts = *cm_policy_addr_opts(c->policy);
+	return 0;
+}
+
+int
+ctl_ctx_require_policy(ctl_ctx *c)
+{
+	if (c->config_path == NULL)
+		c->config_path = CTL_DEFAULT_CONFIG;
+	return ctl_ctx_load_policy(c);
+}
+
+int
+ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
+{
+	cm_index_opts o;
+	cm_status st;
+	int rc;
+
+	if ((rc = ctl_ctx_load_policy(c)) != 0)
+		return rc;
+	if (c->idx != NULL)
+		return 0;
+	if (c->db_dir == NULL || c->db_dir[0] == '\0') {
+		ctl_diag_err("no index directory (use -c FILE or -d DBDIR)");
+		return EX_USAGE;
+	}
+	memset(&o, 0, sizeof(o));
+	if (c->policy != NULL) {
+		o.map_size = cm_policy_db_map_size(c->policy);
+		o.max_readers = cm_policy_db_max_readers(c->policy);
+	}
+	o.readonly = mode == CTL_OPEN_RO;
+	o.create = mode == CTL_OPEN_CREATE;
+	if (mode == CTL_OPEN_CREATE && mkdir(c->db_dir, 0750) != 0 &&
+	    errno != EEXIST) {
+		ctl_diag_err("%s: cannot create directory: %s", c->db_dir,
+		    strerror(errno));
+		return EX_CANTCREAT;
+	}
+	st = cm_index_open(c->db_dir, &o, &c->idx);
+	if (st == CM_OK)
+		return 0;
+	c->idx = NULL;
+	if (st == CM_NOTFOUND) {
+		ctl_diag_err("%s: no consent index here (create one with "
+		    "'consentctl init')", c->db_dir);
+		return EX_NOINPUT;
+	}
+	if (st == CM_EIO || st == CM_EPERM)
+		ctl_diag_err("%s: cannot open the consent index: %s (%s)",
+		    c->db_dir, cm_strerror(st), strerror(errno));
+	else
+		ctl_diag_err("%s: cannot open the consent index: %s",
+		    c->db_dir, cm_strerror(st));
+	if (mode == CTL_OPEN_CREATE && (st == CM_EIO || st == CM_EPERM))
+		return EX_CANTCREAT;
+	return ctl_diag_exit(st);
+}
+
+int
+ctl_ctx_addr(ctl_ctx *c, const char *in, cm_addr *out)
+{
+	cm_status st = cm_addr_normalize(in, strlen(in), &c->addr_opts, out);
+
+	if (st != CM_OK) {
+		ctl_diag_err("address '%s': %s", in, cm_strerror(st));
+		return EX_DATAERR;
+	}
+	return 0;
+}
+
+int
+ctl_ctx_type(ctl_ctx *c, const char *id, const cm_ntype **nt)
+{
+	int rc;
+
+	*nt = NULL;
+	if ((rc = ctl_ctx_load_policy(c)) != 0)
+		return rc;
+	if (c->policy != NULL) {
+		*nt = cm_policy_find_type(c->policy, id);
+		if (*nt == NULL) {
+			ctl_diag_err("newsletter type '%s': not defined in %s",
+			    id, c->config_path);
+			return EX_DATAERR;
+		}
+		return 0;
+	}
+	if (!ctl_parse_type_id(id, strlen(id))) {
+		ctl_diag_err("newsletter type '%s': invalid id (expected "
+		    "[a-z0-9._-], 1 to %d characters)", id, CM_TYPE_ID_MAX);
+		return EX_DATAERR;
+	}
+	return 0;
+}

@@ -1,0 +1,379 @@
+/* rows.c - import rows from CSV, JSON Lines or YAML. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "csv.h"
+#include "jsonl.h"
+#include "rows.h"
+#include "yamlin.h"
+
+static const char *const field_names[CTL_F_COUNT] = {
+	"email", "type", "state", "time", "source", "basis", "purpose",
+	"evidence", "granted", "confirmed", "withdrawn",
+};
+
+struct ctl_rows {
+	ctl_fmt fmt;
+	ctl_csv *csv;
+	ctl_jsonl *jsonl;
+	ctl_yaml *yaml;
+	FILE *yf;
+	size_t ncols;		/* CSV: columns in the header; 0 before */
+	char err[512];
+};
+
+const char *
+ctl_rows_field_name(ctl_field f)
+{
+	return (unsigned)f < CTL_F_COUNT ? field_names[f] : "?";
+}
+
+bool
+ctl_rows_fmt_parse(const char *s, ctl_fmt *out)
+{
+	if (strcmp(s, "csv") == 0)
+		*out = CTL_FMT_CSV;
+	else if (strcmp(s, "jsonl") == 0 || strcmp(s, "json") == 0 ||
+	    strcmp(s, "ndjson") == 0)
+		*out = CTL_FMT_JSONL;
+	else if (strcmp(s, "yaml") == 0 || strcmp(s, "yml") == 0)
+		*out = CTL_FMT_YAML;
+	else
+		return false;
+	return true;
+}
+
+const char *
+ctl_rows_fmt_name(ctl_fmt f)
+{
+	return f == CTL_FMT_CSV ? "csv" : f == CTL_FMT_JSONL ? "jsonl" :
+	    f == CTL_FMT_YAML ? "yaml" : "?";
+}
+
+bool
+ctl_rows_fmt_from_name(const char *path, ctl_fmt *out)
+{
+	const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+
+	if (dot == NULL || (slash != NULL && dot < slash))
+		return false;
+	return ctl_rows_fmt_parse(dot + 1, out);
+}
+
+ctl_fmt
+ctl_rows_fmt_sniff(const char *head, size_t len)
+{
+	size_t i = 0;
+
+	if (len >= 3 && memcmp(head, "\xef\xbb\xbf", 3) == 0)
+		i = 3;
+	for (; i < len; i++) {
+		char c = head[i];
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '{')
+			return CTL_FMT_JSONL;
+		if (c == '-' || c == '[' || c == '#')
+			return CTL_FMT_YAML;
+		break;
+	}
+	return CTL_FMT_CSV;
+}
+
+ctl_rows *
+ctl_rows_open(int fd, ctl_fmt fmt)
+{
+	ctl_rows *r = calloc(1, sizeof(*r));
+	int fd2;
+
+	if (r == NULL)
+		return NULL;
+	r->fmt = fmt;
+	switch (fmt) {
+	case CTL_FMT_CSV:
+		r->csv = ctl_csv_new(fd);
+		if (r->csv == NULL)
+			goto fail;
+		break;
+	case CTL_FMT_JSONL:
+		r->jsonl = ctl_jsonl_new(fd);
+		if (r->jsonl == NULL)
+			goto fail;
+		break;
+	case CTL_FMT_YAML:
+		if ((fd2 = dup(fd)) < 0)
+			goto fail;
+		if ((r->yf = fdopen(fd2, "r")) == NULL) {
+			close(fd2);
+			goto fail;
+		}
+		r->yaml = ctl_yaml_new(r->yf);
+		if (r->yaml == NULL)
+			goto fail;
+		break;
+	default:
+		goto fail;
+	}
+	return r;
+fail:
+	ctl_rows_close(r);
+	return NULL;
+}
+
+void
+ctl_rows_close(ctl_rows *r)
+{
+	if (r == NULL)
+		return;
+	ctl_csv_free(r->csv);
+	ctl_jsonl_free(r->jsonl);
+	ctl_yaml_free(r->yaml);
+	if (r->yf != NULL)
+		fclose(r->yf);
+	free(r);
+}
+
+static ctl_rows_res
+err(ctl_rows *r, ctl_rows_res res, unsigned long line, unsigned long col,
+    const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (col > 0)
+		n = snprintf(r->err, sizeof(r->err), "%lu:%lu: ", line, col);
+	else
+		n = snprintf(r->err, sizeof(r->err), "%lu: ", line);
+	if (n < 0 || (size_t)n >= sizeof(r->err))
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(r->err + n, sizeof(r->err) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return res;
+}
+
+static void
+clear_row(ctl_row *row, unsigned long line)
+{
+	memset(row, 0, sizeof(*row));
+	row->line = line;
+}
+
+static const char header_text[] = "email,type,state,time,source,basis,"
+    "purpose,evidence[,granted[,confirmed[,withdrawn]]]";
+
+static ctl_rows_res
+csv_header(ctl_rows *r)
+{
+	ctl_csv_res res = ctl_csv_next(r->csv);
+	size_t n;
+
+	if (res == CTL_CSV_EOF)
+		return err(r, CTL_ROWS_FATAL, 1, 0, "empty file: a header "
+		    "line '%s' expected", header_text);
+	if (res != CTL_CSV_RECORD)
+		return err(r, CTL_ROWS_FATAL, ctl_csv_errline(r->csv),
+		    ctl_csv_errcol(r->csv), "%s", ctl_csv_errmsg(r->csv));
+	n = ctl_csv_nfields(r->csv);
+	if (n < CTL_F_REQUIRED_CSV || n > CTL_F_COUNT)
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		const char *f = ctl_csv_field(r->csv, i, &len);
+
+		if (len != strlen(field_names[i]) ||
+		    memcmp(f, field_names[i], len) != 0)
+			goto bad;
+	}
+	r->ncols = n;
+	return CTL_ROWS_ROW;
+bad:
+	return err(r, CTL_ROWS_FATAL, ctl_csv_line(r->csv), 0, "the header "
+	    "must be '%s'", header_text);
+}
+
+static ctl_rows_res
+csv_next(ctl_rows *r, ctl_row *row)
+{
+	ctl_csv_res res;
+	size_t n;
+
+	if (r->ncols == 0) {
+		ctl_rows_res h = csv_header(r);
+
+		if (h != CTL_ROWS_ROW)
+			return h;
+	}
+	res = ctl_csv_next(r->csv);
+	switch (res) {
+	case CTL_CSV_RECORD:
+		break;
+	case CTL_CSV_EOF:
+		return CTL_ROWS_EOF;
+	case CTL_CSV_BAD:
+		return err(r, CTL_ROWS_BAD, ctl_csv_errline(r->csv),
+		    ctl_csv_errcol(r->csv), "%s", ctl_csv_errmsg(r->csv));
+	default:
+		return err(r, CTL_ROWS_FATAL, ctl_csv_errline(r->csv),
+		    ctl_csv_errcol(r->csv), "%s", ctl_csv_errmsg(r->csv));
+	}
+	clear_row(row, ctl_csv_line(r->csv));
+	n = ctl_csv_nfields(r->csv);
+	if (n != r->ncols)
+		return err(r, CTL_ROWS_BAD, row->line, 0, "%zu field%s, the "
+		    "header has %zu", n, n == 1 ? "" : "s", r->ncols);
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		const char *f = ctl_csv_field(r->csv, i, &len);
+
+		if (len > 0) {
+			row->v[i] = f;
+			row->len[i] = len;
+		}
+	}
+	return CTL_ROWS_ROW;
+}
+
+static int
+field_index(const char *key, size_t len)
+{
+	for (int i = 0; i < CTL_F_COUNT; i++)
+		if (strlen(field_names[i]) == len &&
+		    memcmp(field_names[i], key, len) == 0)
+			return i;
+	return -1;
+}
+
+static ctl_rows_res
+check_required(ctl_rows *r, const ctl_row *row, const bool *seen)
+{
+	for (int i = 0; i <= CTL_F_TIME; i++)
+		if (!seen[i])
+			return err(r, CTL_ROWS_BAD, row->line, 0, "key '%s' "
+			    "missing", field_names[i]);
+	return CTL_ROWS_ROW;
+}
+
+static ctl_rows_res
+jsonl_next(ctl_rows *r, ctl_row *row)
+{
+	ctl_jsonl_res res = ctl_jsonl_next(r->jsonl);
+	bool seen[CTL_F_COUNT] = { false };
+	size_t n;
+
+	switch (res) {
+	case CTL_JSONL_OBJECT:
+		break;
+	case CTL_JSONL_EOF:
+		return CTL_ROWS_EOF;
+	case CTL_JSONL_BAD:
+		return err(r, CTL_ROWS_BAD, ctl_jsonl_line(r->jsonl),
+		    ctl_jsonl_errcol(r->jsonl), "%s",
+		    ctl_jsonl_errmsg(r->jsonl));
+	default:
+		return err(r, CTL_ROWS_FATAL, ctl_jsonl_line(r->jsonl), 0,
+		    "%s", ctl_jsonl_errmsg(r->jsonl));
+	}
+	clear_row(row, ctl_jsonl_line(r->jsonl));
+	n = ctl_jsonl_count(r->jsonl);
+	for (size_t i = 0; i < n; i++) {
+		const ctl_json_member *m = ctl_jsonl_get(r->jsonl, i);
+		int f = field_index(m->key, m->key_len);
+
+		if (f < 0)
+			return err(r, CTL_ROWS_BAD, row->line, 0, "unknown key "
+			    "\"%s\" (expected email, type, state, time, "
+			    "source, basis, purpose, evidence, granted, "
+			    "confirmed, withdrawn)", m->key);
+		if (m->type == CTL_JSON_NUMBER)
+			return err(r, CTL_ROWS_BAD, row->line, m->col, "key "
+			    "\"%s\": a string or null expected, not a number",
+			    m->key);
+		seen[f] = true;
+		row->col[f] = m->col;
+		if (m->type == CTL_JSON_STRING && m->val_len > 0) {
+			row->v[f] = m->val;
+			row->len[f] = m->val_len;
+		}
+	}
+	return check_required(r, row, seen);
+}
+
+static ctl_rows_res
+yaml_next(ctl_rows *r, ctl_row *row)
+{
+	ctl_yaml_res res = ctl_yaml_next(r->yaml);
+	bool seen[CTL_F_COUNT] = { false };
+	size_t n;
+
+	switch (res) {
+	case CTL_YAML_ITEM:
+		break;
+	case CTL_YAML_EOF:
+		return CTL_ROWS_EOF;
+	case CTL_YAML_BAD:
+		return err(r, CTL_ROWS_BAD, ctl_yaml_errline(r->yaml),
+		    ctl_yaml_errcol(r->yaml), "%s", ctl_yaml_errmsg(r->yaml));
+	default:
+		return err(r, CTL_ROWS_FATAL, ctl_yaml_errline(r->yaml),
+		    ctl_yaml_errcol(r->yaml), "%s", ctl_yaml_errmsg(r->yaml));
+	}
+	clear_row(row, ctl_yaml_line(r->yaml));
+	n = ctl_yaml_count(r->yaml);
+	for (size_t i = 0; i < n; i++) {
+		const ctl_yaml_member *m = ctl_yaml_get(r->yaml, i);
+		int f = field_index(m->key, strlen(m->key));
+
+		if (f < 0)
+			return err(r, CTL_ROWS_BAD, m->line, 0, "unknown key "
+			    "'%s' (expected email, type, state, time, source, "
+			    "basis, purpose, evidence, granted, confirmed, "
+			    "withdrawn)", m->key);
+		seen[f] = true;
+		row->col[f] = m->col;
+		if (m->val != NULL && m->val_len > 0) {
+			row->v[f] = m->val;
+			row->len[f] = m->val_len;
+		}
+	}
+	return check_required(r, row, seen);
+}
+
+ctl_rows_res
+ctl_rows_next(ctl_rows *r, ctl_row *row)
+{
+	r->err[0] = '\0';
+	switch (r->fmt) {
+	case CTL_FMT_CSV:
+		return csv_next(r, row);
+	case CTL_FMT_JSONL:
+		return jsonl_next(r, row);
+	case CTL_FMT_YAML:
+		return yaml_next(r, row);
+	}
+	return CTL_ROWS_FATAL;
+}
+
+const char *
+ctl_rows_error(const ctl_rows *r)
+{
+	return r->err;
+}
+
+uint64_t
+ctl_rows_offset(const ctl_rows *r)
+{
+	switch (r->fmt) {
+	case CTL_FMT_CSV:
+		return ctl_csv_offset(r->csv);
+	case CTL_FMT_JSONL:
+		return ctl_jsonl_offset(r->jsonl);
+	case CTL_FMT_YAML:
+		return ctl_yaml_offset(r->yaml);
+	}
+	return 0;
+}
