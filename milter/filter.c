@@ -857,6 +857,28 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * End of data for a message that waited for its headers but never got to
+ * end of headers: the MTA did not send them (e.g. Sendmail reusing this
+ * connection with SMFIC_QUIT_NC after headers were negotiated away).  It
+ * cannot be classified, so it must not pass as if it were no newsletter.
+ */
+static sfsistat
+eom_unclassified(SMFICTX *ctx, struct cm_msg *m)
+{
+	cm_on_error oe = cm_policy_on_error(msg_policy(m));
+	char q[80];
+
+	cm_log(LOG_ERR, "queue_id=%s: the MTA sent no headers, the message "
+	    "cannot be classified; action=%s", cm_log_clean(m->qid, q,
+	    sizeof(q)), monitor(m) ? "none (monitor)" :
+	    cm_reply_on_error_name(oe));
+	if (monitor(m))
+		return SMFIS_CONTINUE;
+	return cm_reply_send(ctx, cm_reply_for_error(oe, false), NULL, NULL,
+	    NULL);
+}
+
 static sfsistat
 fi_eom(SMFICTX *ctx)
 {
@@ -872,6 +894,8 @@ fi_eom(SMFICTX *ctx)
 		r = eom_envelope(ctx, c, m);
 	else if (m->mode == MSG_HEADER_TYPED)
 		r = eom_headers(ctx, c, m);
+	else if (m->mode == MSG_HEADERS)
+		r = eom_unclassified(ctx, m);
 	msg_reset(m);
 	return r;
 }

@@ -111,3 +111,4 @@ must(not deleted(conn, "<zoe@example.net>"), "nothing of message 5 left")
 must(mt.eom_check(conn, MT_HDRADD, "X-Consent-Milter",
     "type=offers; removed=0; kept=1"), "trace header 6")
 mt.disconnect(conn)
+

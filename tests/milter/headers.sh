@@ -12,6 +12,13 @@ lua headers
 expect_log 'queue_id=H1 type=offers rcpt=carol@example.net verdict=deny reason=unconfirmed stage=eom action=remove'
 expect_log 'queue_id=H1 type=offers rcpt=bob@example.net verdict=allow reason=none stage=eom'
 expect_log 'queue_id=H4 type=- rcpt=- verdict=deny reason=unclassified-bulk'
+
+# A message waiting for its headers that ends without them (an MTA that
+# sent none) cannot be classified: tempfailed, never passed unchecked.
+out=$(proto --mail "<shop@example.com>" --rcpt "<zoe@example.net>" --eom) ||
+	die "mproto failed"
+expect_line "$out" 'EOM - y 451 4.3.0 Consent check failed, try again later'
+expect_log 'the MTA sent no headers, the message cannot be classified; action=tempfail'
 stop_milter
 
 # unclassified_bulk: accept

@@ -5,12 +5,14 @@ miltertest reports a custom reply only as SMFIR_REPLYCODE; this client
 prints the text too.  Usage:
 
   mproto.py SOCKET [--ip IP] [--repeat N] [--macro STAGE NAME VALUE]...
-            [--mail ADDR] [--rcpt ADDR]...
+            [--mail ADDR] [--rcpt ADDR]... [--eom]
 
 SOCKET is unix:PATH or inet:PORT@HOST.  One line per step is printed:
   STEP ARG REPLY [TEXT]
 e.g. "RCPT <bob@x> y 550 5.7.1 <bob@x>: no consent ..." (y = replycode,
-c = continue, a = accept, r = reject, t = tempfail).
+c = continue, a = accept, r = reject, t = tempfail).  --eom ends the
+message right after the recipients, without DATA or headers (as an MTA
+that sends none would), and prints the final reply as "EOM - R [TEXT]".
 """
 import socket
 import struct
@@ -61,6 +63,9 @@ def main(argv):
         elif a == "--macro":
             macros.append((argv[i + 1], argv[i + 2], argv[i + 3]))
             i += 4
+        elif a == "--eom":
+            steps.append(("EOM", "-"))
+            i += 1
         elif a in ("--mail", "--rcpt"):
             steps.append((a[2:].upper(), argv[i + 1]))
             i += 2
@@ -113,6 +118,15 @@ def session(sockspec, ip, macros, steps):
         s.close()
         return
     for name, arg in steps:
+        if name == "EOM":
+            send(s, "E")
+            while True:
+                r, body = recv(s)
+                if r in ("a", "c", "r", "t", "y", "d"):
+                    break
+            text = body.rstrip(b"\0").decode("utf-8", "replace")
+            print("EOM -", r, text) if text else print("EOM -", r)
+            continue
         code = "M" if name == "MAIL" else "R"
         macro(code)
         r = step(name, code, arg.encode() + b"\0", arg)
