@@ -25,6 +25,16 @@
  *   FILE:L:C: LIBYAML PROBLEM (LIBYAML CONTEXT at line L2, column C2)
  *             for YAML syntax errors; the part in parentheses only when
  *             libyaml gives a context
+ * and from the YAML reader (ytree.c):
+ *   FILE:L:C: key 'k': duplicate key (first defined at line N, column M)
+ *   FILE:L:C: YAML anchors are not supported: 'a'
+ *   FILE:L:C: YAML aliases are not supported: 'a'
+ *   FILE:L:C: YAML tags are not supported: 'tag:yaml.org,2002:str'
+ *   FILE:L:C: only one YAML document is supported
+ *   FILE:L:C: NUL characters are not supported in a value
+ *   FILE:L:C: nesting too deep (at most 32 levels)
+ *   FILE:L:C: too many keys in a mapping (at most 1000)
+ *   FILE:L:C: too many entries in a sequence (at most 10000)
  * All messages of one load are sorted by line and column.
  */
 #include <errno.h>

@@ -779,6 +779,45 @@ test_generated_files(void **state)
 		assert_int_equal(unlink(path), 0);
 		free(path);
 	}
+	/* too many keys in a mapping, too many entries in a sequence */
+	{
+		size_t cap = 200000, k = 0;
+		char *buf = malloc(cap);
+
+		assert_non_null(buf);
+		for (int i = 0; i < 1001; i++)
+			k += (size_t)snprintf(buf + k, cap - k, "k%d: 1\n", i);
+		k += (size_t)snprintf(buf + k, cap - k, "seq:\n");
+		for (int i = 0; i < 10001; i++)
+			k += (size_t)snprintf(buf + k, cap - k, "- 1\n");
+		assert_true(k < cap);
+		assert_int_equal(load_bytes(dir, "big-map.yaml", buf, k, el,
+		    &path), CM_EINVAL);
+		assert_true(asprintf(&want, "%s:1001:1: too many keys in a "
+		    "mapping (at most 1000)", path) > 0);
+		assert_true(has_msg(el, want));
+		free(want);
+		assert_int_equal(unlink(path), 0);
+		free(path);
+		/* the list is full (CM_ERRLIST_MAX) after 1001 unknown keys */
+		assert_int_equal(cm_errlist_count(el), 1000);
+		cm_errlist_free(el);
+		el = cm_errlist_new();
+		assert_non_null(el);
+		/* the sequence under a key that is kept */
+		k = (size_t)snprintf(buf, cap, "seq:\n");
+		for (int i = 0; i < 10001; i++)
+			k += (size_t)snprintf(buf + k, cap - k, "- 1\n");
+		assert_int_equal(load_bytes(dir, "big-seq.yaml", buf, k, el,
+		    &path), CM_EINVAL);
+		assert_true(asprintf(&want, "%s:10002:3: too many entries in "
+		    "a sequence (at most 10000)", path) > 0);
+		assert_true(has_msg(el, want));
+		free(want);
+		assert_int_equal(unlink(path), 0);
+		free(path);
+		free(buf);
+	}
 	cm_errlist_free(el);
 	assert_int_equal(rmdir(dir), 0);
 }
