@@ -36,6 +36,7 @@
 #include "../core/addr.h"
 #include "../core/decide.h"
 #include "../core/timefmt.h"
+#include "../core/tmpl.h"
 #include "db.h"
 #include "feedback.h"
 #include "live.h"
@@ -45,6 +46,7 @@
 #define QID_MAX 64
 #define DAEMON_NAME_MAX 256
 #define SENDER_MAX 1024
+#define CM_TRACE_MAX 1024	/* trace header value */
 
 enum msg_mode {
 	MSG_IDLE = 0,		/* no message, or nothing left to do */
@@ -58,6 +60,7 @@ struct cm_msg {
 	cm_live_ref *ref;	/* the policy this message is decided by */
 	const cm_ntype *type;
 	char qid[QID_MAX];
+	char sender[SENDER_MAX];	/* for the texts; "" if too long */
 	/* envelope mode: counts for the monitor trace header */
 	size_t allowed, denied, errors;
 	/* header mode: recipients as received */
@@ -440,6 +443,8 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	}
 	p = msg_policy(m);
 	take_qid(ctx, m);
+	if (sender_ok)
+		memcpy(m->sender, sender, strlen(sender) + 1);
 
 	auth = smfi_getsymval(ctx, "{auth_authen}");
 	if (auth != NULL && *auth == '\0')
@@ -463,6 +468,54 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	return SMFIS_ACCEPT;
 }
 
+/* Strip one pair of angle brackets from RAW into BUF. */
+static const char *
+unbracket(const char *raw, char *buf, size_t size)
+{
+	size_t len = strlen(raw);
+
+	if (len >= 2 && raw[0] == '<' && raw[len - 1] == '>') {
+		len -= 2;
+		if (len >= size)
+			len = size - 1;
+		memcpy(buf, raw + 1, len);
+		buf[len] = '\0';
+		return buf;
+	}
+	return raw;
+}
+
+/* The template values of message M (RCPT and REASON may be NULL). */
+static void
+tmpl_vals(const struct cm_msg *m, const char *rcpt, const char *reason,
+    const char **vals)
+{
+	int i;
+
+	for (i = 0; i < CM_TMPL_NVARS; i++)
+		vals[i] = NULL;
+	vals[CM_TMPL_RCPT] = rcpt;
+	vals[CM_TMPL_TYPE] = m->type != NULL ? cm_ntype_id(m->type) : NULL;
+	vals[CM_TMPL_NAME] = m->type != NULL ? cm_ntype_name(m->type) : NULL;
+	vals[CM_TMPL_REASON] = reason;
+	vals[CM_TMPL_MODE] = monitor(m) ? "monitor" : "enforce";
+	vals[CM_TMPL_SENDER] = m->sender[0] != '\0' ? m->sender : NULL;
+	vals[CM_TMPL_QUEUE_ID] = m->qid[0] != '\0' ? m->qid : NULL;
+}
+
+/* 550 5.7.1 for a denied recipient, in the configured words. */
+static sfsistat
+deny_reply(SMFICTX *ctx, const struct cm_msg *m, const char *raw,
+    const char *reason)
+{
+	const char *vals[CM_TMPL_NVARS];
+	char bare[CM_TMPL_VALUE_MAX + 1];
+
+	tmpl_vals(m, unbracket(raw, bare, sizeof(bare)), reason, vals);
+	return cm_reply_send_deny(ctx, cm_policy_tmpl_reply(msg_policy(m)),
+	    vals);
+}
+
 static sfsistat
 rcpt_envelope(SMFICTX *ctx, struct cm_msg *m, const char *raw)
 {
@@ -481,8 +534,7 @@ rcpt_envelope(SMFICTX *ctx, struct cm_msg *m, const char *raw)
 		log_result(m, raw, &res, "rcpt", monitor(m) ? "none" : "reject");
 		if (monitor(m))
 			return SMFIS_CONTINUE;
-		return cm_reply_send(ctx, CM_REPLY_RCPT_DENY, raw,
-		    cm_ntype_id(m->type), cm_reason_name(res.reason));
+		return deny_reply(ctx, m, raw, cm_reason_name(res.reason));
 	case OUT_ERROR:
 	default:
 		m->errors++;
@@ -744,16 +796,39 @@ trace_header(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m,
 	    MI_SUCCESS ? 0 : -1;
 }
 
+/*
+ * The trace header value (templates.trace_header) into V; in monitor
+ * mode "; mode=monitor; denied=N" follows (N would have been removed).
+ */
+static void
+trace_value(const struct cm_msg *m, size_t removed, size_t kept,
+    size_t denied, char *v, size_t size)
+{
+	const char *vals[CM_TMPL_NVARS];
+	char r[32], k[32];
+	size_t len;
+
+	snprintf(r, sizeof(r), "%zu", removed);
+	snprintf(k, sizeof(k), "%zu", kept);
+	tmpl_vals(m, NULL, NULL, vals);
+	vals[CM_TMPL_REMOVED] = r;
+	vals[CM_TMPL_KEPT] = k;
+	len = cm_tmpl_expand(cm_policy_tmpl_trace(msg_policy(m)), vals,
+	    CM_TMPL_ASCII, v, size, NULL);
+	if (monitor(m) && len < size)
+		snprintf(v + len, size - len, "; mode=monitor; denied=%zu",
+		    denied);
+}
+
 static sfsistat
 eom_envelope(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 {
-	char v[256];
+	char v[CM_TRACE_MAX];
 	size_t total = m->allowed + m->denied + m->errors;
 
 	if (!monitor(m))
 		return SMFIS_CONTINUE;
-	snprintf(v, sizeof(v), "type=%s; removed=0; kept=%zu; mode=monitor; "
-	    "denied=%zu", cm_ntype_id(m->type), total, m->denied);
+	trace_value(m, 0, total, m->denied, v, sizeof(v));
 	if (trace_header(ctx, c, m, v) != 0)
 		cm_log(LOG_WARNING, "cannot add the trace header");
 	return SMFIS_CONTINUE;
@@ -767,7 +842,7 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 	bool mon = monitor(m);
 	unsigned char *deny;
 	size_t i, ndeny = 0, nerr = 0, kept;
-	char v[256], q[80];
+	char v[CM_TRACE_MAX], q[80];
 
 	cm_log_clean(m->qid, q, sizeof(q));
 	if (m->nrcpts == 0)
@@ -813,9 +888,8 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 	}
 	if (mon) {
 		free(deny);
-		snprintf(v, sizeof(v), "type=%s; removed=0; kept=%zu; "
-		    "mode=monitor; denied=%zu", cm_ntype_id(m->type),
-		    m->nrcpts + m->rcpts_dropped, ndeny);
+		trace_value(m, 0, m->nrcpts + m->rcpts_dropped, ndeny, v,
+		    sizeof(v));
 		if (trace_header(ctx, c, m, v) != 0)
 			cm_log(LOG_WARNING, "queue_id=%s: cannot add the trace "
 			    "header", q);
@@ -846,8 +920,7 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 	}
 	free(deny);
 	kept = m->nrcpts - ndeny;
-	snprintf(v, sizeof(v), "type=%s; removed=%zu; kept=%zu",
-	    cm_ntype_id(m->type), ndeny, kept);
+	trace_value(m, ndeny, kept, ndeny, v, sizeof(v));
 	if (trace_header(ctx, c, m, v) != 0)
 		cm_log(LOG_WARNING, "queue_id=%s: cannot add the trace header",
 		    q);

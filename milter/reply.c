@@ -3,6 +3,7 @@
  */
 #include "reply.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Append S to BUF (at *O, capacity SIZE incl. NUL) escaped for
@@ -144,6 +145,39 @@ cm_reply_send(SMFICTX *ctx, cm_reply_kind kind, const char *rcpt,
 		(void)smfi_setreply(ctx, (char *)r.rcode, (char *)r.xcode,
 		    r.text);
 	}
+	return r.stat;
+}
+
+void
+cm_reply_build_deny(const cm_tmpl *tmpl, const char *const *vals,
+    cm_reply *out)
+{
+	char rcpt[CM_REPLY_RCPT_MAX + 3];
+
+	if (tmpl == NULL) {
+		if (vals == NULL) {
+			cm_reply_build(CM_REPLY_RCPT_DENY, NULL, NULL, NULL, out);
+			return;
+		}
+		/* the built-in text wants the recipient with its brackets */
+		snprintf(rcpt, sizeof(rcpt), "<%s>", vals[CM_TMPL_RCPT] != NULL ?
+		    vals[CM_TMPL_RCPT] : "");
+		cm_reply_build(CM_REPLY_RCPT_DENY, rcpt, vals[CM_TMPL_TYPE],
+		    vals[CM_TMPL_REASON], out);
+		return;
+	}
+	set_codes(out, SMFIS_REJECT, "550", "5.7.1");
+	(void)cm_tmpl_expand(tmpl, vals, CM_TMPL_ASCII | CM_TMPL_SETREPLY,
+	    out->text, sizeof(out->text), NULL);
+}
+
+sfsistat
+cm_reply_send_deny(SMFICTX *ctx, const cm_tmpl *tmpl, const char *const *vals)
+{
+	cm_reply r;
+
+	cm_reply_build_deny(tmpl, vals, &r);
+	(void)smfi_setreply(ctx, (char *)r.rcode, (char *)r.xcode, r.text);
 	return r.stat;
 }
 

@@ -29,6 +29,7 @@
 #include <libmilter/mfapi.h>
 
 #include "../config/policy.h"
+#include "../core/tmpl.h"
 
 /* Longest reply text we build (excluding codes); libmilter allows 980. */
 #define CM_REPLY_TEXT_MAX 960
@@ -69,6 +70,17 @@ void cm_reply_build(cm_reply_kind kind, const char *rcpt, const char *type,
  * code for the callback. */
 sfsistat cm_reply_send(SMFICTX *ctx, cm_reply_kind kind, const char *rcpt,
     const char *type, const char *reason);
+
+/*
+ * RCPT_DENY with the configured text (templates.reply): TMPL expanded
+ * with VALS[CM_TMPL_NVARS] (%{rcpt} is the recipient as received,
+ * without angle brackets), ASCII only, '%' doubled for smfi_setreply,
+ * cut to CM_REPLY_TEXT_MAX.  TMPL NULL: the built-in text.
+ */
+void cm_reply_build_deny(const cm_tmpl *tmpl, const char *const *vals,
+    cm_reply *out);
+sfsistat cm_reply_send_deny(SMFICTX *ctx, const cm_tmpl *tmpl,
+    const char *const *vals);
 
 /* The reply kind for an internal error under ON_ERROR, for one recipient
  * (PER_RCPT) or the whole message. */

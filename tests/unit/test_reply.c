@@ -140,6 +140,43 @@ test_limits(void **state)
 	assert_null(strpbrk(out.text, "\r\n"));
 }
 
+/* The configured refusal text: placeholders, ASCII only, '%' doubled. */
+static void
+test_template(void **state)
+{
+	cm_tmpl *t = NULL;
+	const char *vals[CM_TMPL_NVARS] = { NULL };
+	cm_reply out;
+
+	(void)state;
+	assert_int_equal(cm_tmpl_compile("<%{rcpt}> %{name}/%{type}: "
+	    "%{reason} 100%%", &t, NULL), CM_OK);
+	vals[CM_TMPL_RCPT] = "J\xc3\xb6rg%x@example.net";
+	vals[CM_TMPL_TYPE] = "offers";
+	vals[CM_TMPL_NAME] = "Special\r\noffers";
+	vals[CM_TMPL_REASON] = "unconfirmed";
+	cm_reply_build_deny(t, vals, &out);
+	assert_int_equal(out.stat, SMFIS_REJECT);
+	assert_string_equal(out.rcode, "550");
+	assert_string_equal(out.xcode, "5.7.1");
+	assert_null(strpbrk(out.text, "\r\n"));
+	assert_string_equal(out.text,
+	    "<J?rg%%x@example.net> Special  offers/offers: unconfirmed 100%%");
+	setreply_calls = 0;
+	assert_int_equal(cm_reply_send_deny(NULL, t, vals), SMFIS_REJECT);
+	assert_int_equal(setreply_calls, 1);
+	assert_string_equal(got_text, out.text);
+	cm_tmpl_free(t);
+
+	/* no template: the built-in text, recipient in brackets */
+	vals[CM_TMPL_RCPT] = "bob@example.net";
+	vals[CM_TMPL_TYPE] = "weekly-news";
+	vals[CM_TMPL_REASON] = "withdrawn";
+	cm_reply_build_deny(NULL, vals, &out);
+	assert_string_equal(out.text, "<bob@example.net>: no consent for "
+	    "newsletter \"weekly-news\" (withdrawn)");
+}
+
 static void
 test_on_error(void **state)
 {
@@ -168,6 +205,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_template),
 		cmocka_unit_test(test_on_error),
 	};
 
