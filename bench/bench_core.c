@@ -198,7 +198,7 @@ decide(const char *dir, size_t n, double secs)
 	char buf[96];
 	size_t count = 0, allow = 0;
 	long rss0;
-	double t0, t1;
+	double t0, t1, c0, c1;
 	unsigned long long x = 88172645463325252ULL;
 
 	o.readonly = true;
@@ -246,9 +246,13 @@ decide(const char *dir, size_t n, double secs)
 		a[i].domain_off = (unsigned char)tmp.domain_off;
 		a[i].has_subaddr = tmp.has_subaddr;
 	}
-	t0 = now_s();
-	t1 = t0;
-	while (t1 - t0 < secs) {
+	/* warm-up pass, not timed: a daemon has the pages mapped */
+	for (int pass = 0; pass < 2; pass++) {
+		t0 = now_s();
+		c0 = cpu_s();
+		t1 = t0;
+		count = allow = 0;
+		while (t1 - t0 < (pass == 0 ? 0.0 : secs) || count == 0) {
 		for (size_t i = 0; i < NPROBE; i++) {
 			cm_type_policy tp = { a[i].type, CM_REQ_OPT_IN, 0 };
 			cm_decision d;
@@ -267,11 +271,16 @@ decide(const char *dir, size_t n, double secs)
 		}
 		count += NPROBE;
 		t1 = now_s();
+		}
+		c1 = cpu_s();
 	}
-	printf("decide: %.0f decisions/s, %.0f ns/decision (%.1f%% allowed, "
-	    "1 thread, %zu-record index)\n", (double)count / (t1 - t0),
-	    (t1 - t0) * 1e9 / (double)count,
+	printf("decide: %.0f decisions/s, %.0f ns/decision wall (%.1f%% "
+	    "allowed, 1 thread, %zu-record index)\n",
+	    (double)count / (t1 - t0), (t1 - t0) * 1e9 / (double)count,
 	    100.0 * (double)allow / (double)count, n);
+	printf("decide CPU: %.0f decisions per CPU second, %.0f ns CPU/"
+	    "decision\n", (double)count / (c1 - c0),
+	    (c1 - c0) * 1e9 / (double)count);
 	{
 		long an, fi;
 

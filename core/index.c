@@ -955,6 +955,46 @@ meta_check(cm_index *idx, MDB_txn *txn, bool init, const unsigned char *kc)
 	return CM_OK;
 }
 
+/*
+ * Key order of "index" and "history": exactly LMDB's default (octets,
+ * then the shorter key first), so any tool reading the files with the
+ * default order sees the same tree; only faster for the fixed-size
+ * hashed keys (16 and 24 octets), compared as big-endian words instead
+ * of through memcmp().
+ */
+static int
+key_cmp(const MDB_val *a, const MDB_val *b)
+{
+	const unsigned char *x = a->mv_data, *y = b->mv_data;
+	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+	uint64_t p, q;
+	int c;
+
+	if (n >= 8) {
+		memcpy(&p, x, 8);
+		memcpy(&q, y, 8);
+		if (p != q)
+			return be64toh(p) < be64toh(q) ? -1 : 1;
+		if (n >= 16 && a->mv_size == b->mv_size &&
+		    (a->mv_size == AKEY_LEN || a->mv_size == HKEY_LEN)) {
+			memcpy(&p, x + 8, 8);
+			memcpy(&q, y + 8, 8);
+			if (p != q)
+				return be64toh(p) < be64toh(q) ? -1 : 1;
+			if (a->mv_size == AKEY_LEN)
+				return 0;
+			memcpy(&p, x + 16, 8);
+			memcpy(&q, y + 16, 8);
+			if (p != q)
+				return be64toh(p) < be64toh(q) ? -1 : 1;
+			return 0;
+		}
+	}
+	if (n > 0 && (c = memcmp(x, y, n)) != 0)
+		return c;
+	return a->mv_size < b->mv_size ? -1 : a->mv_size > b->mv_size;
+}
+
 static cm_status
 open_dbs(cm_index *idx, bool create, const unsigned char *kc)
 {
@@ -986,6 +1026,11 @@ open_dbs(cm_index *idx, bool create, const unsigned char *kc)
 		if (rc != 0) {
 			mdb_txn_abort(txn);
 			return db_err(idx, "open database", rc);
+		}
+		if (i > 0 && (rc = mdb_set_compare(txn, *dbis[i],
+		    key_cmp)) != 0) {
+			mdb_txn_abort(txn);
+			return db_err(idx, "set key order", rc);
 		}
 	}
 	if ((st = meta_check(idx, txn, create && !idx->readonly, kc)) !=

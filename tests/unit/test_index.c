@@ -931,6 +931,91 @@ test_bulk_and_counts(void **state)
 	    "news:granted:5 news:withdrawn:1 offers:granted:4 ");
 }
 
+/* LMDB's default order: octets, then the shorter first. */
+static int
+default_cmp(const MDB_val *a, const MDB_val *b)
+{
+	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+	int c = n ? memcmp(a->mv_data, b->mv_data, n) : 0;
+
+	if (c != 0)
+		return c;
+	return a->mv_size < b->mv_size ? -1 : a->mv_size > b->mv_size;
+}
+
+/* The stored trees are in LMDB's default key order, so tools that read
+ * the files without the index's comparison function see valid trees. */
+static void
+test_key_order(void **state)
+{
+	char *dir = cmt_mkdtemp();
+	cm_index *idx = cmt_open(dir, 0);
+	const char *names[] = { "index", "history" };
+	cm_batch *b;
+	cm_batch_result r;
+	MDB_env *env;
+	MDB_txn *txn;
+	char a[64];
+
+	(void)state;
+	assert_int_equal(cm_batch_new(&b), CM_OK);
+	for (int i = 0; i < 3000; i++) {
+		cm_event ev = { 0 };
+
+		snprintf(a, sizeof(a), i % 100 ? "k%d@example.org" :
+		    "d%d.example", i);
+		ev.kind = i % 100 ? CM_EV_GRANT : CM_EV_SUPPRESS_DOMAIN;
+		ev.addr = a;
+		ev.type = "news";
+		ev.at_us = T0 + i;
+		assert_int_equal(cm_batch_add(b, &ev), CM_OK);
+	}
+	assert_int_equal(cm_index_apply_batch(idx, b, &r), CM_OK);
+	assert_int_equal(r.applied, 3000);
+	cm_batch_free(b);
+	cm_index_close(idx);
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	for (size_t d = 0; d < NELEM(names); d++) {
+		MDB_dbi dbi;
+		MDB_cursor *c;
+		MDB_val k, v, prev = { 0, NULL };
+		unsigned char pbuf[512];
+		size_t n = 0;
+		int rc;
+
+		assert_int_equal(mdb_dbi_open(txn, names[d], 0, &dbi), 0);
+		assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if (n > 0 && default_cmp(&prev, &k) >= 0)
+				fail_msg("%s: keys out of order at %zu",
+				    names[d], n);
+			/* and every key is found with the default order */
+			{
+				MDB_val k2 = k, v2;
+
+				assert_int_equal(mdb_get(txn, dbi, &k2, &v2),
+				    0);
+			}
+			assert_true(k.mv_size <= sizeof(pbuf));
+			memcpy(pbuf, k.mv_data, k.mv_size);
+			prev.mv_data = pbuf;
+			prev.mv_size = k.mv_size;
+			n++;
+		}
+		assert_int_equal(rc, MDB_NOTFOUND);
+		assert_int_equal(n, 3000);
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	cmt_rmdir(dir);
+}
+
 static void
 test_siphash_vector(void **state)
 {
@@ -992,6 +1077,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_and_counts, setup,
 		    teardown),
 		cmocka_unit_test(test_map_growth),
+		cmocka_unit_test(test_key_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
