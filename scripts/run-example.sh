@@ -15,18 +15,24 @@ MILTER=$BUILD/consent-milter
 CTL=$BUILD/consentctl
 RUN=$BUILD/example
 CFG=$RUN/consent-milter.yaml
-DB=$RUN/db
+DB=$RUN/lib
+SPOOL=$RUN/spool
 CSV=$SRCDIR/examples/consents.csv
 
 [ -x "$MILTER" ] || { echo "run-example: $MILTER is not built (run make)" >&2; exit 1; }
 
-rm -rf "$DB"
+rm -rf "$DB" "$SPOOL"
 mkdir -p "$RUN"
 chmod 0750 "$RUN"
-mkdir -m 0700 "$DB"
+mkdir -m 0700 "$DB" "$SPOOL" "$SPOOL/dsn"
 
-# The example configuration, with the index in $DB.
-sed "s|^\(  path:\).*|\1 \"$DB\"|" "$SRCDIR/examples/consent-milter.yaml" > "$CFG"
+# The example configuration, with its state under $RUN (index, decision
+# log and key in $DB, DSN spool in $SPOOL) and DSNs submitted to port
+# 10025 (nothing listens there by default: they wait in the spool).
+sed -e "s|/var/lib/consent-milter|$DB|g" \
+    -e "s|/var/spool/consent-milter|$SPOOL|g" \
+    -e "s|\"inet:25@127.0.0.1\"|\"inet:10025@127.0.0.1\"|" \
+    "$SRCDIR/examples/consent-milter.yaml" > "$CFG"
 chmod 0640 "$CFG"
 
 if [ -x "$CTL" ]; then
