@@ -2941,8 +2941,11 @@ done:
  * other process can allocate pages), this:
  *   - zeroes every free page whose freeing transaction is older than
  *     every reader (no reader can see it), and
- *   - zeroes copies of the erased addresses found in the gap of live
- *     leaf and branch pages and past the last used page.
+ *   - zeroes copies of the erased addresses (and of their records' and
+ *     history's longer strings) found in the gap of live leaf and branch
+ *     pages and past the last used page; with more than
+ *     SCRUB_MAX_PATTERNS strings (a bulk erasure) it zeroes those unused
+ *     areas whole instead of searching them.
  * Page layout (LMDB 0.9 on-disk format): u64 pgno, u16 pad, u16 flags,
  * u16 lower, u16 upper (or u32 overflow page count); header 16 octets.
  * Free pages whose freeing is still visible to a reader are retried for
@@ -2985,10 +2988,23 @@ page_free(const uint64_t *fl, size_t n, uint64_t pg)
 	return bsearch(&pg, fl, n, sizeof(*fl), u64cmp) != NULL;
 }
 
+/* Above this many strings, searching for each costs more than zeroing
+ * every unused octet of the file once (bulk erasures). */
+#define SCRUB_MAX_PATTERNS 32
+
 static bool
 zero_matches(unsigned char *p, size_t lo, size_t hi, const scrubset *s)
 {
 	bool changed = false;
+
+	if (s->n > SCRUB_MAX_PATTERNS) {
+		for (size_t i = lo; i < hi; i++)
+			if (p[i] != 0) {
+				memset(p + lo, 0, hi - lo);
+				return true;
+			}
+		return false;
+	}
 
 	for (size_t i = 0; i < s->n; i++) {
 		size_t al = strlen(s->addr[i]);

@@ -118,8 +118,12 @@ cm_status cm_index_open(const char *dir, const cm_index_opts *opts,
 void cm_index_close(cm_index *idx);
 
 /* Apply one event in its own durable transaction.  CM_ESTALE if older
- * than the stored state (nothing changed); CM_EINVAL for a bad event
- * (unknown kind, missing type, invalid type id, field too long). */
+ * than the stored state, or if it would change nothing (a duplicate; a
+ * CONFIRM of a withdrawn record, which never resurrects consent; a
+ * WITHDRAW or OBJECT of an erased address): nothing changed.  CM_NOTFOUND
+ * for CONFIRM or UPDATE without a record of that type.  CM_EINVAL for a
+ * bad event (unknown kind, missing type, invalid type id, field too
+ * long).  The full rules are documented in index.c. */
 cm_status cm_index_apply(cm_index *idx, const cm_event *ev);
 
 /*
@@ -186,7 +190,9 @@ typedef struct cm_history_event {
 	const char *source, *basis, *purpose, *evidence, *actor;
 } cm_history_event;
 typedef int (*cm_history_cb)(const cm_history_event *ev, void *arg);
-/* History of normalized address ADDR, oldest first; CM_NOTFOUND if none. */
+/* History of normalized address ADDR (or of a domain: its suppression
+ * events), oldest first; CM_NOTFOUND if none.  An erased address has no
+ * history. */
 cm_status cm_index_history(cm_index *idx, const char *addr,
     cm_history_cb cb, void *arg);
 

@@ -606,6 +606,58 @@ test_erase(void **state)
 	assert_false(file_contains(f->dir, a));
 }
 
+/* A bulk erasure (more strings than are searched one by one). */
+static void
+test_bulk_erase(void **state)
+{
+	fx *f = *state;
+	cm_batch *b;
+	cm_batch_result r;
+	char a[64], e[64];
+
+	assert_int_equal(cm_batch_new(&b), CM_OK);
+	for (int i = 0; i < 400; i++) {
+		cm_event ev = { 0 };
+
+		snprintf(a, sizeof(a), "bulk%03d@example.org", i);
+		snprintf(e, sizeof(e), "evidence-of-bulk%03d", i);
+		ev.kind = CM_EV_GRANT;
+		ev.addr = a;
+		ev.type = "news";
+		ev.at_us = T0 + i;
+		ev.evidence = e;
+		assert_int_equal(cm_batch_add(b, &ev), CM_OK);
+	}
+	assert_int_equal(cm_index_apply_batch(f->idx, b, &r), CM_OK);
+	cm_batch_clear(b);
+	for (int i = 0; i < 400; i += 5) {
+		cm_event ev = { 0 };
+
+		snprintf(a, sizeof(a), "bulk%03d@example.org", i);
+		ev.kind = CM_EV_ERASE;
+		ev.addr = a;
+		ev.at_us = T0 + 1000;
+		assert_int_equal(cm_batch_add(b, &ev), CM_OK);
+	}
+	assert_int_equal(cm_index_apply_batch(f->idx, b, &r), CM_OK);
+	assert_int_equal(r.applied, 80);
+	cm_batch_free(b);
+	for (int i = 0; i < 400; i++) {
+		snprintf(a, sizeof(a), "bulk%03d@example.org", i);
+		snprintf(e, sizeof(e), "evidence-of-bulk%03d", i);
+		if (i % 5 == 0) {
+			if (file_contains(f->dir, a) ||
+			    file_contains(f->dir, e))
+				fail_msg("%s left in data.mdb", a);
+			assert_int_equal(cm_index_is_erased(f->idx, a), CM_OK);
+		} else {
+			assert_true(file_contains(f->dir, a));
+			assert_int_equal(state_of(f->idx, a, "news", NULL),
+			    CM_STATE_GRANTED);
+		}
+	}
+}
+
 static void
 test_batch_rollback(void **state)
 {
@@ -1070,6 +1122,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_objection, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_erase, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_erase, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_batch_rollback, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_domains, setup, teardown),
