@@ -1,5 +1,7 @@
 /* ctx.c - global state shared by the subcommands of consentctl. */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +102,60 @@ ctl_ctx_require_policy(ctl_ctx *c)
 	return ctl_ctx_load_policy(c);
 }
 
+/*
+ * Run as root with a configuration naming milter.user: give the index
+ * files root created (a new index, or a recreated lock file) to that
+ * user, so the milter, which runs as that user, can open them.
+ */
+static int
+give_to_milter_user(ctl_ctx *c)
+{
+	static const char *const files[] = { ".", "data.mdb", "lock.mdb",
+	    "erasure.key" };
+	const char *user, *group;
+	struct passwd *pw;
+	struct group *gr;
+	uid_t uid;
+	gid_t gid;
+	int dfd;
+
+	if (geteuid() != 0 || c->policy == NULL ||
+	    (user = cm_policy_user(c->policy)) == NULL || user[0] == '\0')
+		return 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		ctl_diag_err("%s: milter.user '%s' does not exist; the index "
+		    "files stay owned by root", c->config_path, user);
+		return 0;
+	}
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	group = cm_policy_group(c->policy);
+	if (group != NULL && group[0] != '\0') {
+		if ((gr = getgrnam(group)) == NULL) {
+			ctl_diag_err("%s: milter.group '%s' does not exist",
+			    c->config_path, group);
+			return 0;
+		}
+		gid = gr->gr_gid;
+	}
+	if ((dfd = open(c->db_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		struct stat sb;
+
+		if (fstatat(dfd, files[i], &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    sb.st_uid != 0 || !(S_ISREG(sb.st_mode) ||
+		    S_ISDIR(sb.st_mode)))
+			continue;
+		if (fchownat(dfd, files[i], uid, gid,
+		    AT_SYMLINK_NOFOLLOW) != 0)
+			ctl_diag_err("%s/%s: cannot give it to %s: %s",
+			    c->db_dir, files[i], user, strerror(errno));
+	}
+	close(dfd);
+	return 0;
+}
+
 int
 ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 {
@@ -130,7 +186,7 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 	}
 	st = cm_index_open(c->db_dir, &o, &c->idx);
 	if (st == CM_OK)
-		return 0;
+		return mode == CTL_OPEN_RO ? 0 : give_to_milter_user(c);
 	c->idx = NULL;
 	if (st == CM_NOTFOUND) {
 		ctl_diag_err("%s: no consent index here (create one with "

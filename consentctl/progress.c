@@ -1,5 +1,6 @@
 /* progress.c - progress line on a terminal. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,7 +18,17 @@ mono_us(void)
 void
 ctl_progress_start(ctl_progress *p, const char *label, uint64_t total)
 {
+	const char *ms = getenv("CONSENTCTL_PROGRESS_MS");
+	long v;
+	char *end;
+
 	p->on = isatty(STDERR_FILENO) == 1;
+	p->interval_us = 200000;
+	if (ms != NULL && *ms != '\0') {
+		v = strtol(ms, &end, 10);
+		if (*end == '\0' && v >= 0 && v <= 60000)
+			p->interval_us = (int64_t)v * 1000;
+	}
 	p->label = label;
 	p->total = total;
 	p->start_us = p->last_us = mono_us();
@@ -33,7 +44,7 @@ ctl_progress_tick(ctl_progress *p, uint64_t rows, uint64_t done)
 	if (!p->on || (rows & 255) != 0)
 		return;
 	now = mono_us();
-	if (now - p->last_us < 200000)
+	if (now - p->last_us < p->interval_us)
 		return;
 	p->last_us = now;
 	el = now - p->start_us;

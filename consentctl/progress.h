@@ -3,7 +3,9 @@
  *
  * Shown only when stderr is a terminal: "LABEL: N rows, R rows/s, P%,
  * ETA Ss", redrawn at most five times a second and erased at the end.
- * On a pipe or file nothing is ever written.
+ * On a pipe or file nothing is ever written.  The environment variable
+ * CONSENTCTL_PROGRESS_MS sets the redraw interval in milliseconds
+ * (default 200; 0 redraws every 256 rows, which the tests use).
  */
 #ifndef CTL_PROGRESS_H
 #define CTL_PROGRESS_H
@@ -16,6 +18,7 @@ typedef struct ctl_progress {
 	const char *label;
 	uint64_t total;		/* octets of input, 0 if unknown */
 	int64_t start_us, last_us;
+	int64_t interval_us;
 	bool drawn;
 } ctl_progress;
 

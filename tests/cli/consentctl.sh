@@ -193,4 +193,15 @@ run -d "$DB" grant zed@example.com any.type-1 --at 2026-01-01T00:00:00Z; rc_is 0
 run -d "$DB" grant zed@example.com 'Bad Type'; rc_is 65
 run -d "$DB" show zed@example.com --json; rc_is 0; json_check 'j["records"][0]["type"] == "any.type-1"'
 
+step="root gives new index files to milter.user"
+if [ "$(id -u)" = 0 ] && getent passwd nobody >/dev/null; then
+	sed -e "s#\"$DB\"#\"$T/db3\"#" -e 's#^  user: ""#  user: "nobody"#' "$CONF" >"$T/user.yaml"
+	grep -q 'user: "nobody"' "$T/user.yaml" || fail "could not set milter.user"
+	run -c "$T/user.yaml" init; rc_is 0
+	for f in "$T/db3" "$T/db3/data.mdb" "$T/db3/lock.mdb" "$T/db3/erasure.key"; do
+		[ "$(stat -c %U "$f")" = nobody ] || fail "$f is owned by $(stat -c %U "$f"), not nobody"
+	done
+	[ "$(stat -c %a "$T/db3/erasure.key")" = 600 ] || fail "erasure.key mode changed"
+fi
+
 echo "consentctl commands: all assertions passed"
