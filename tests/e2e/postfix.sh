@@ -12,7 +12,7 @@ e2e_init
 CM=$BUILD/consent-milter
 CTL=$BUILD/consentctl
 [ -x "$CM" ] || e2e_fail "$CM not built"
-[ -x "$CTL" ] || e2e_skip "$CTL not built yet (the consent index is created with consentctl)"
+[ -x "$CTL" ] || e2e_fail "$CTL not built"
 
 WEEKLY_FROM=weekly@news.example.com
 R550='550 5.7.1'
