@@ -54,6 +54,18 @@ cmp -s "$SRCDIR/systemd/consent-milter.service" "$root/usr/lib/systemd/system/co
 cmp -s "$SRCDIR/examples/consent-milter.yaml" "$root/etc/consent-milter/consent-milter.yaml" ||
 	err "installed configuration is not the example"
 
+# The installed unit runs the installed daemon and names installed man
+# pages: verify it with its paths moved under the DESTDIR.
+if command -v systemd-analyze >/dev/null && [ -x "$root/usr/sbin/consent-milter" ]; then
+	mkdir -p "$CM_TMP/unit"
+	sed "s|/usr/sbin/consent-milter|$root/usr/sbin/consent-milter|g" \
+		"$root/usr/lib/systemd/system/consent-milter.service" >"$CM_TMP/unit/consent-milter.service"
+	out=$(cd "$CM_TMP/unit" && MANPATH=$root/usr/share/man systemd-analyze verify \
+		"$CM_TMP/unit/consent-milter.service" 2>&1) && [ -z "$out" ] ||
+		err "installed unit does not verify against the installed files:
+$out"
+fi
+
 # 2. A second install keeps an edited configuration, restores the rest.
 conf=$root/etc/consent-milter/consent-milter.yaml
 echo "# edited by the administrator" >>"$conf"
