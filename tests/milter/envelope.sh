@@ -51,6 +51,25 @@ out=$(proto --mail "<weekly@news.example.com>" --rcpt "<carol@example.net>") ||
 	die "mproto failed"
 expect_line "$out" 'RCPT <carol@example.net> y 550 5.7.1 <carol@example.net>: no consent for newsletter "weekly-news" (withdrawn)'
 
+# The same through consentctl (the operator's tool), when it is built.
+CTL="$BUILD/consentctl"
+if [ -x "$CTL" ]; then
+	"$CTL" -d "$DB" grant Carol@Example.NET weekly-news --source test >/dev/null ||
+		die "consentctl grant failed"
+	out=$(proto --mail "<weekly@news.example.com>" --rcpt "<carol@example.net>") ||
+		die "mproto failed"
+	expect_line "$out" 'RCPT <carol@example.net> c'
+	"$CTL" -d "$DB" withdraw carol@example.net --all >/dev/null ||
+		die "consentctl withdraw --all failed"
+	out=$(proto --mail "<weekly@news.example.com>" --rcpt "<carol@example.net>") ||
+		die "mproto failed"
+	expect_line "$out" 'RCPT <carol@example.net> y 550 5.7.1 <carol@example.net>: no consent for newsletter "weekly-news" (objection)'
+	# consentctl check decides exactly as the milter did
+	out=$("$CTL" -c "$CM_TMP/cm.yaml" check carol@example.net weekly-news)
+	grep -q "deny" <<<"$out" && grep -q "objection" <<<"$out" ||
+		die "consentctl check says: $out"
+fi
+
 stop_milter
 expect_log 'SIGTERM received; stopping'
 expect_log 'stopped'
