@@ -140,7 +140,7 @@ step=$((COUNT / (RELOADS + 1)))
 credit() { echo "$1" >"$CM_TMP/credit.tmp" && mv "$CM_TMP/credit.tmp" "$CM_TMP/credit"; }
 credit $((2 * step))
 "$PY" "$E2E_LIB/loadgen.py" --port "$PF_PORT" --kinds "$CM_TMP/kinds.json" \
-	--out "$CM_TMP/load.jsonl" --count "$COUNT" --conns 4 --per-conn 10 --seconds 100 \
+	--out "$CM_TMP/load.jsonl" --count "$COUNT" --conns 4 --per-conn 10 --seconds 300 \
 	--progress "$CM_TMP/progress" --credit-file "$CM_TMP/credit" 2>"$CM_TMP/loadgen.err" &
 LOAD_PID=$!
 e2e_on_exit "e2e_kill_pid $LOAD_PID 5"
@@ -151,7 +151,7 @@ in_force=alpha
 start=$SECONDS
 for ((k = 1; k <= RELOADS; k++)); do
 	while [ "$(progress)" -lt $((k * step)) ]; do
-		kill -0 "$LOAD_PID" 2>/dev/null || e2e_fail "the load ended after $(progress) messages, before reload $k"
+		kill -0 "$LOAD_PID" 2>/dev/null || e2e_fail "the load ended (its 300 s bound?) after $(progress) messages, before reload $k"
 		sleep 0.02
 	done
 	credit $(((k + 2) * step))

@@ -96,10 +96,13 @@ sm_fetch() {
 # sm__unpack: unpack the cached packages into $SM_DIR/root; copy the
 # daemon; build the host-name library.
 sm__unpack() {
-	local f
+	local f p
 	SM_ROOT=$SM_DIR/root
 	mkdir -p "$SM_ROOT"
-	for f in "$SM_DEB_CACHE"/*.deb; do
+	# the newest cached version of each package
+	for p in $SM_PKGS libdb5.3; do
+		f=$(find "$SM_DEB_CACHE" -maxdepth 1 -name "${p}_*.deb" | sort -V | tail -n 1)
+		[ -n "$f" ] || continue
 		dpkg-deb -x "$f" "$SM_ROOT" || e2e_fail "dpkg-deb -x $f"
 	done
 	[ -f "$SM_ROOT/usr/libexec/sendmail/sendmail" ] || e2e_fail "no usr/libexec/sendmail/sendmail in the packages"
