@@ -79,6 +79,7 @@ struct cm_conn {
 	cm_live_ref *neg_ref;	/* policy when the steps were negotiated */
 	bool hdrs_off;		/* MTA sends no headers on this connection */
 	bool nr_hdr;		/* header callbacks send no reply */
+	bool nr_data;		/* the DATA callback sends no reply */
 	bool can_delrcpt, can_addhdr, can_chghdr;
 	bool have_addr;
 	struct sockaddr_storage addr;
@@ -355,9 +356,15 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		want_steps |= SMFIP_NOHDRS | SMFIP_NOEOH;
 	else
 		want_steps |= SMFIP_NR_HDR;
+	/* With the decision log on, envelope-typed messages are accepted at
+	 * end of headers instead of at DATA: no reply at DATA keeps the
+	 * round trips per message the same. */
+	if (cm_fb_needs_headers(p))
+		want_steps |= SMFIP_NR_DATA;
 	*pf1 = f1 & want_steps;
 	c->hdrs_off = (*pf1 & SMFIP_NOHDRS) != 0;
 	c->nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
+	c->nr_data = (*pf1 & SMFIP_NR_DATA) != 0;
 	*pf2 = 0;
 	*pf3 = 0;
 
@@ -638,6 +645,12 @@ fi_data(SMFICTX *ctx)
 		return SMFIS_CONTINUE;
 	m = &c->msg;
 	take_qid(ctx, m);
+	if (c->nr_data) {
+		/* No reply possible here: end of headers accepts. */
+		if (m->mode == MSG_IDLE)
+			msg_reset(m);
+		return SMFIS_NOREPLY;
+	}
 	if (m->mode == MSG_ENVELOPE && !monitor(m) && (c->hdrs_off ||
 	    !cm_fb_needs_headers(msg_policy(m)))) {
 		/* Every recipient is decided; nothing to do at end of data. */
