@@ -9,6 +9,9 @@
 #   cm-news     with consent-milter, newsletter known from the envelope
 #               sender, every recipient consented (all allowed)
 #   cm-other    with consent-milter, mail that is no newsletter
+#   cm-log      as cm-news, with the decision log on (log: section; the
+#               milter then also reads the headers for Message-ID and
+#               campaign, and writes one JSON line per recipient)
 # Each run: SESS sessions, MSGS messages, RCPTS recipients per message.
 # A run lasts from the start of smtp-source until the queue is empty
 # (msg/s end to end); "accept" is the rate at which smtpd accepted them.
@@ -123,13 +126,19 @@ EOF
 		sed 's/$/,bench-news,granted,2026-01-01T00:00:00Z,import,consent,newsletter,bench/' \
 			"$CM_TMP/rcpts.txt"
 	} >"$CM_TMP/consent.csv"
+	# the same with the decision log on (its own daemon and port)
+	CMLOG_PORT=$(e2e_freeport)
+	sed -e "s|inet:$CM_PORT@|inet:$CMLOG_PORT@|" "$CM_TMP/cm.yaml" >"$CM_TMP/cm-log.yaml"
+	printf 'log:\n  path: "%s"\n  retention_days: 1\n' "$CM_TMP/decisions" >>"$CM_TMP/cm-log.yaml"
 	t0=$(date +%s.%N)
 	"$CTL" -c "$CM_TMP/cm.yaml" import "$CM_TMP/consent.csv" >"$CM_TMP/import.log" 2>&1 ||
 		{ cat "$CM_TMP/import.log" >&2; e2e_fail "consentctl import"; }
 	t1=$(date +%s.%N)
 	printf 'index: %d consent records imported in %.2f s\n' "$((n_keys + 1))" \
 		"$(echo "$t1 - $t0" | bc -l)"
-	start_cm
+	E2E_MILTER_LOG=$CM_TMP/cm-log.log e2e_start_milter "$CMLOG_PORT" "$CM" -f -c "$CM_TMP/cm-log.yaml"
+	CMLOG_PID=$MILTER_PID
+	start_cm	# last: e2e_stop_milter below stops this one
 fi
 
 # ---- Postfix: one smtpd per configuration, same instance
@@ -141,6 +150,8 @@ e2e_pf_add_smtpd "$P_NOOP" -o "smtpd_milters=inet:127.0.0.1:$NOOP_PORT"
 if [ $have_cm = 1 ]; then
 	P_CM=$(e2e_freeport)
 	e2e_pf_add_smtpd "$P_CM" -o "smtpd_milters=inet:127.0.0.1:$CM_PORT"
+	P_CMLOG=$(e2e_freeport)
+	e2e_pf_add_smtpd "$P_CMLOG" -o "smtpd_milters=inet:127.0.0.1:$CMLOG_PORT"
 fi
 e2e_pf_start
 
@@ -190,16 +201,18 @@ run() {
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 configs=(alone noop)
-[ $have_cm = 1 ] && configs+=(cm-news cm-other)
+[ $have_cm = 1 ] && configs+=(cm-news cm-other cm-log)
 cfg_port() {
 	case $1 in
-	alone) echo "$P_ALONE" ;; noop) echo "$P_NOOP" ;; *) echo "$P_CM" ;;
+	alone) echo "$P_ALONE" ;; noop) echo "$P_NOOP" ;; cm-log) echo "$P_CMLOG" ;;
+	*) echo "$P_CM" ;;
 	esac
 }
 cfg_from() { [ "$1" = cm-other ] && echo "$OTHER_FROM" || echo "$NEWS_FROM"; }
 cfg_pid() {
 	case $1 in
-	alone) echo "" ;; noop) echo "$NOOP_PID" ;; *) echo "$CM_PID" ;;
+	alone) echo "" ;; noop) echo "$NOOP_PID" ;; cm-log) echo "$CMLOG_PID" ;;
+	*) echo "$CM_PID" ;;
 	esac
 }
 
@@ -250,6 +263,9 @@ if [ $have_cm = 1 ]; then
 	printf 'cm-news / alone         %.3f   (SPEC target >= 0.95)\n' "$(ratio cm-news alone)"
 	printf 'cm-news / noop          %.3f   (target >= 0.97)\n' "$(ratio cm-news noop)"
 	printf 'cm-other / noop         %.3f   (target >= 0.99)\n' "$(ratio cm-other noop)"
+	printf 'cm-log / cm-news        %.3f   (decision log on vs off; target >= 0.97)\n' "$(ratio cm-log cm-news)"
+	printf 'decision log: %d records in %s\n' "$(cat "$CM_TMP"/decisions/*.jsonl 2>/dev/null | wc -l)" \
+		"$(ls "$CM_TMP"/decisions 2>/dev/null | tr '\n' ' ')"
 
 	# ---- the milter alone, and its memory: a fresh daemon driven over
 	# the milter protocol (bench/milterload.py, as Postfix speaks it), RSS
