@@ -7,7 +7,7 @@
 
 #include "csv.h"
 
-#define BUFSZ (256 * 1024)
+#define CSV_BUFSZ (256 * 1024)
 
 struct ctl_csv {
 	int fd;
@@ -41,7 +41,7 @@ ctl_csv_new(int fd)
 	r->line = 1;
 	r->col = 1;
 	r->rec_cap = 4096;
-	r->buf = malloc(BUFSZ);
+	r->buf = malloc(CSV_BUFSZ);
 	r->rec = malloc(r->rec_cap);
 	if (r->buf == NULL || r->rec == NULL) {
 		ctl_csv_free(r);
@@ -71,7 +71,7 @@ refill(ctl_csv *r)
 	r->offset += r->len;
 	r->pos = r->len = 0;
 	do
-		n = read(r->fd, r->buf, BUFSZ);
+		n = read(r->fd, r->buf, CSV_BUFSZ);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		snprintf(r->err, sizeof(r->err), "read error: %s",
@@ -96,8 +96,9 @@ refill(ctl_csv *r)
 static inline int
 next_byte(ctl_csv *r)
 {
-	if (r->pos == r->len && !refill(r))
-		return -1;
+	while (r->pos == r->len)	/* a refill may be empty (a BOM alone) */
+		if (!refill(r))
+			return -1;
 	return r->buf[r->pos++];
 }
 

@@ -8,7 +8,7 @@
 
 #include "jsonl.h"
 
-#define BUFSZ (256 * 1024)
+#define JSONL_BUFSZ (256 * 1024)
 
 struct ctl_jsonl {
 	int fd;
@@ -365,7 +365,7 @@ ctl_jsonl_new(int fd)
 	r->fd = fd;
 	r->next_lineno = 1;
 	r->line_cap = 4096;
-	r->buf = malloc(BUFSZ);
+	r->buf = malloc(JSONL_BUFSZ);
 	r->line = malloc(r->line_cap);
 	r->scratch = malloc(r->line_cap + 1);
 	if (r->buf == NULL || r->line == NULL || r->scratch == NULL) {
@@ -387,7 +387,7 @@ ctl_jsonl_free(ctl_jsonl *r)
 }
 
 static int
-refill(ctl_jsonl *r)
+jsonl_refill(ctl_jsonl *r)
 {
 	ssize_t n;
 
@@ -396,7 +396,7 @@ refill(ctl_jsonl *r)
 	r->offset += r->len;
 	r->pos = r->len = 0;
 	do
-		n = read(r->fd, r->buf, BUFSZ);
+		n = read(r->fd, r->buf, JSONL_BUFSZ);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		snprintf(r->err, sizeof(r->err), "read error: %s",
@@ -426,7 +426,7 @@ read_line(ctl_jsonl *r)
 		size_t chunk;
 
 		if (r->pos == r->len) {
-			int rc = refill(r);
+			int rc = jsonl_refill(r);
 
 			if (rc < 0)
 				return -1;

@@ -54,7 +54,7 @@ ctl_yaml_free(ctl_yaml *r)
 }
 
 static void
-set_err(ctl_yaml *r, const yaml_mark_t *mk, const char *fmt, ...)
+yaml_err(ctl_yaml *r, const yaml_mark_t *mk, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -71,7 +71,7 @@ next_event(ctl_yaml *r, yaml_event_t *ev)
 {
 	if (yaml_parser_parse(&r->parser, ev))
 		return true;
-	set_err(r, &r->parser.problem_mark, "YAML syntax: %s%s%s",
+	yaml_err(r, &r->parser.problem_mark, "YAML syntax: %s%s%s",
 	    r->parser.problem ? r->parser.problem : "error",
 	    r->parser.context ? " " : "",
 	    r->parser.context ? r->parser.context : "");
@@ -149,7 +149,7 @@ plain_node(ctl_yaml *r, const yaml_event_t *ev, const char *what)
 		tag = ev->data.mapping_start.tag;
 	}
 	if (anchor != NULL || tag != NULL) {
-		set_err(r, &ev->start_mark, "%s: anchors and tags are not "
+		yaml_err(r, &ev->start_mark, "%s: anchors and tags are not "
 		    "allowed", what);
 		return false;
 	}
@@ -180,20 +180,20 @@ read_item(ctl_yaml *r)
 			    ev.type == YAML_SEQUENCE_START_EVENT ? 2 : 1;
 
 			if (ev.type != YAML_SCALAR_EVENT)
-				set_err(r, &ev.start_mark, "a key must be a "
+				yaml_err(r, &ev.start_mark, "a key must be a "
 				    "plain scalar");
 			yaml_event_delete(&ev);
 			return skip(r, depth);
 		}
 		if (n == CTL_YAML_MEMBERS_MAX) {
-			set_err(r, &ev.start_mark, "more than %d keys",
+			yaml_err(r, &ev.start_mark, "more than %d keys",
 			    CTL_YAML_MEMBERS_MAX);
 			yaml_event_delete(&ev);
 			return skip(r, 1);
 		}
 		if (!store(r, ev.data.scalar.value, ev.data.scalar.length,
 		    &r->koff[n])) {
-			set_err(r, &ev.start_mark, "item larger than %d "
+			yaml_err(r, &ev.start_mark, "item larger than %d "
 			    "octets", CTL_YAML_ITEM_MAX);
 			yaml_event_delete(&ev);
 			return skip(r, 1);
@@ -201,7 +201,7 @@ read_item(ctl_yaml *r)
 		key = r->buf + r->koff[n];
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(r->buf + r->koff[i], key) == 0) {
-				set_err(r, &ev.start_mark, "duplicate key "
+				yaml_err(r, &ev.start_mark, "duplicate key "
 				    "'%s'", key);
 				yaml_event_delete(&ev);
 				return skip(r, 1);
@@ -213,7 +213,7 @@ read_item(ctl_yaml *r)
 			int depth = ev.type == YAML_MAPPING_START_EVENT ||
 			    ev.type == YAML_SEQUENCE_START_EVENT ? 2 : 1;
 
-			set_err(r, &ev.start_mark, "key '%s': a plain value "
+			yaml_err(r, &ev.start_mark, "key '%s': a plain value "
 			    "expected (a string, a time or null), not a %s",
 			    r->buf + r->koff[n], ev.type == YAML_ALIAS_EVENT ?
 			    "alias" : "nested list or mapping");
@@ -230,7 +230,7 @@ read_item(ctl_yaml *r)
 		r->m[n].val_len = ev.data.scalar.length;
 		if (!store(r, ev.data.scalar.value, ev.data.scalar.length,
 		    &r->voff[n])) {
-			set_err(r, &ev.start_mark, "item larger than %d "
+			yaml_err(r, &ev.start_mark, "item larger than %d "
 			    "octets", CTL_YAML_ITEM_MAX);
 			yaml_event_delete(&ev);
 			return skip(r, 1);
@@ -272,7 +272,7 @@ ctl_yaml_next(ctl_yaml *r)
 			return CTL_YAML_EOF;
 		case YAML_SEQUENCE_START_EVENT:
 			if (r->state != ST_START) {
-				set_err(r, &ev.start_mark, "list item: a "
+				yaml_err(r, &ev.start_mark, "list item: a "
 				    "mapping expected, not a list");
 				yaml_event_delete(&ev);
 				return skip(r, 1);
@@ -286,7 +286,7 @@ ctl_yaml_next(ctl_yaml *r)
 			continue;
 		case YAML_MAPPING_START_EVENT:
 			if (r->state != ST_LIST) {
-				set_err(r, &ev.start_mark, "the document must "
+				yaml_err(r, &ev.start_mark, "the document must "
 				    "be a list of mappings");
 				r->state = ST_END;
 				yaml_event_delete(&ev);
@@ -308,7 +308,7 @@ ctl_yaml_next(ctl_yaml *r)
 				continue;
 			}
 			r->line = (unsigned long)ev.start_mark.line + 1;
-			set_err(r, &ev.start_mark, "%s", r->state == ST_LIST ?
+			yaml_err(r, &ev.start_mark, "%s", r->state == ST_LIST ?
 			    "list item: a mapping expected" :
 			    "the document must be a list of mappings");
 			if (r->state != ST_LIST)

@@ -110,6 +110,12 @@ printf 'email,type,state,time\nx@example.com,weekly-news,granted,2026-01-01\n' >
 c import "$T/h.csv"; rc_is 65; err_has "$T/h.csv:1: the header must be"
 same_as_before
 
+step="byte order mark"
+printf '\357\273\277' >"$T/bom.csv"
+c import "$T/bom.csv"; rc_is 65; err_has "$T/bom.csv:1: empty file"
+printf '\357\273\277email,type,state,time,source,basis,purpose,evidence\r\nbom@example.com,weekly-news,granted,2026-07-01T00:00:00Z,,,,\r\n' >"$T/bom.csv"
+c import --dry-run "$T/bom.csv"; rc_is 0; out_has "1 rows read, 1 valid"
+
 step="bad JSON Lines rows"
 good='{"email":"l1@example.com","type":"weekly-news","state":"granted","time":"2026-07-01T00:00:00Z"}'
 for case in \
