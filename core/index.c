@@ -183,6 +183,7 @@ struct cm_index {
 	char err[256];
 	char errsnap[256];
 	int last_rc;			/* LMDB code of the last db_err */
+	int64_t reader_check_us;	/* last mdb_reader_check (atomic) */
 };
 
 /* ---------------------------------------------------------------- */
@@ -607,6 +608,15 @@ cm_index_rbegin(cm_index *idx, cm_rtxn **out)
 			if ((t = malloc(sizeof(*t))) == NULL) {
 				pthread_rwlock_unlock(&idx->maplock);
 				return CM_ENOMEM;
+			}
+			/* a new reader slot: the moment to clear the slots of
+			 * dead processes, now and then (reader_check_us is
+			 * only a hint; a race costs one extra check) */
+			if (now_us() - __atomic_load_n(&idx->reader_check_us,
+			    __ATOMIC_RELAXED) > 60 * INT64_C(1000000)) {
+				__atomic_store_n(&idx->reader_check_us, now_us(),
+				    __ATOMIC_RELAXED);
+				(void)mdb_reader_check(idx->env, NULL);
 			}
 			rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &t->txn);
 			if (rc != 0) {
@@ -1129,7 +1139,8 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 		goto fail;
 	}
 	(void)mdb_reader_check(idx->env, NULL);
-	if ((st = open_dbs(idx, o.create, kc)) != CM_OK)
+	idx->reader_check_us = now_us();
+	if ((st = open_dbs(idx, o.create && !exists, kc)) != CM_OK)
 		goto fail;
 	*out = idx;
 	return CM_OK;
@@ -1894,6 +1905,14 @@ write_txn(cm_index *idx, wfn fn, void *arg, bool dry, wctx *w)
 		return CM_EPERM;
 	}
 	pthread_mutex_lock(&idx->wlock);
+	/* clear reader slots of dead processes now and then, not only at
+	 * open (a daemon runs for months) */
+	if (now_us() - __atomic_load_n(&idx->reader_check_us,
+	    __ATOMIC_RELAXED) > 60 * INT64_C(1000000)) {
+		__atomic_store_n(&idx->reader_check_us, now_us(),
+		    __ATOMIC_RELAXED);
+		(void)mdb_reader_check(idx->env, NULL);
+	}
 	for (int tries = 0; tries < MAX_RETRY; tries++) {
 		int lrc = 0;
 
