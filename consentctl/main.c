@@ -12,6 +12,8 @@
 #include <sysexits.h>
 
 #include "cmd.h"
+#include "cmd_dsn.h"
+#include "cmd_report.h"
 #include "ctx.h"
 #include "diag.h"
 
@@ -42,6 +44,9 @@ static const struct {
 	{ "stats", ctl_cmd_stats, "records by type and state, index use" },
 	{ "types", ctl_cmd_types, "list the configured newsletter types" },
 	{ "domains", ctl_cmd_domains, "list the suppressed domains" },
+	{ "report", ctl_cmd_report, "decisions of the milter from the "
+	    "decision log" },
+	{ "dsn", ctl_cmd_dsn, "list or resend spooled DSNs" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
