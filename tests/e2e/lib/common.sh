@@ -153,9 +153,12 @@ e2e_wait_listen() {
 
 # e2e_kill_pid PID [TIMEOUT_S]: SIGTERM, wait, then SIGKILL.  Returns the
 # process's exit status when it is our child, else 0.
+E2E_DONE=" "	# PIDs already stopped and reaped: never signalled again
 e2e_kill_pid() {
 	local pid=$1 t=${2:-10} i rc=0
 	[ -n "$pid" ] || return 0
+	[[ $E2E_DONE == *" $pid "* ]] && return 0
+	E2E_DONE+="$pid "
 	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return $?; }
 	kill -TERM "$pid" 2>/dev/null
 	for ((i = 0; i < t * 20; i++)); do
@@ -382,6 +385,7 @@ e2e_stop_milter() {
 	if [ "$sig" = KILL ]; then
 		kill -KILL "$MILTER_PID" 2>/dev/null
 		wait "$MILTER_PID" 2>/dev/null
+		E2E_DONE+="$MILTER_PID "
 		MILTER_PID=
 		return 0
 	fi
