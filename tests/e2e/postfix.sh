@@ -246,6 +246,33 @@ for m in 1 2; do
 		"retry $m: delivered once, to exactly the consented recipients"
 done
 
+# ------------------------------------ 7. monitor mode: decided, nothing changed
+sed 's/^  mode: enforce$/  mode: monitor/' "$CONF" >"$CM_TMP/monitor.yaml"
+grep -q '^  mode: monitor$' "$CM_TMP/monitor.yaml" || e2e_fail "monitor config not made"
+e2e_stop_milter TERM
+e2e_start_milter "$MPORT" "$CM" -f -c "$CM_TMP/monitor.yaml"
+e2e_send "$CM_TMP/mon-env.json" --from "$WEEKLY_FROM" \
+	--rcpt alice@example.com --rcpt bob@example.com --rcpt carol@example.com
+e2e_send "$CM_TMP/mon-hdr.json" --from campaigns@shop.example \
+	--rcpt alice@example.com --rcpt bob@example.com --rcpt '"john doe"@example.com' \
+	--header "X-Newsletter-Type: offers"
+for f in mon-env mon-hdr; do
+	e2e_assert_eq 3 "$(e2e_q rcpts "$CM_TMP/$f.json" | grep -c $'\t250\t')" "monitor ($f): every RCPT accepted"
+	e2e_assert_match '^250 ' "$(e2e_q data "$CM_TMP/$f.json")" "monitor ($f): DATA accepted"
+done
+delivered=$((delivered + 2))
+e2e_wait_delivered $delivered
+mid=$(e2e_q field "$CM_TMP/mon-env.json" message_id)
+e2e_assert_eq $'alice@example.com\nbob@example.com\ncarol@example.com' "$(e2e_q delivered "$SINK_DIR" "$mid")" \
+	"monitor (envelope): everyone delivered"
+e2e_assert_eq "type=weekly-news; removed=0; kept=3; mode=monitor; denied=2" \
+	"$(e2e_q header "$SINK_DIR" "$mid" X-Consent-Milter)" "monitor (envelope): trace header"
+mid=$(e2e_q field "$CM_TMP/mon-hdr.json" message_id)
+e2e_assert_eq $'"john doe"@example.com\nalice@example.com\nbob@example.com' "$(e2e_q delivered "$SINK_DIR" "$mid")" \
+	"monitor (header): everyone delivered"
+e2e_assert_eq "type=offers; removed=0; kept=3; mode=monitor; denied=2" \
+	"$(e2e_q header "$SINK_DIR" "$mid" X-Consent-Milter)" "monitor (header): trace header"
+
 # ------------------------------------ end: graceful stop, nothing else delivered
 e2e_settle 1
 e2e_assert_eq $delivered "$(e2e_sink_count)" "no unexpected message at the sink"
