@@ -163,8 +163,36 @@
 #define MAX_RETRY 32
 #define KEYFILE "erasure.key"
 
+/*
+ * Suppressed-domain cache of one pooled read transaction.  Domain keys
+ * sort before every address key, so one cursor pass over the left edge
+ * of "index" reads them all; the set is valid for the snapshot it was
+ * read from (mdb_txn_id: LMDB transaction ids only grow, so an
+ * unchanged id is an unchanged index).  It saves cm_decide one B-tree
+ * lookup per decision.  Only domain names (no personal data) are kept.
+ * With more than DC_MAX domain entries, or one that does not decode,
+ * the cache is off for that snapshot and decisions look domains up.
+ */
+#define DC_MAX 1024
+#define DC_NONE 0		/* nothing read yet */
+#define DC_SET 1		/* dc_* holds the suppressed domains */
+#define DC_OFF 2		/* look domains up in the tree */
+
+typedef struct dcslot {
+	uint32_t hash;		/* 0: empty */
+	uint32_t off;		/* name in dc_names */
+	uint32_t len;
+} dcslot;
+
 struct cm_rtxn {
 	MDB_txn *txn;
+	size_t dc_txnid;	/* snapshot the cache describes */
+	int dc_state;
+	size_t dc_n;		/* suppressed domains in the set */
+	dcslot *dc_tab;		/* open addressing, dc_mask + 1 slots */
+	size_t dc_mask;
+	unsigned char *dc_names;
+	size_t dc_namecap;
 };
 
 struct cm_index {
@@ -559,6 +587,15 @@ entry_encode(const dentry *e, unsigned char *out)
 /* ---------------------------------------------------------------- */
 /* read transactions */
 
+static void
+rtxn_free(cm_rtxn *t)
+{
+	mdb_txn_abort(t->txn);
+	free(t->dc_tab);
+	free(t->dc_names);
+	free(t);
+}
+
 static cm_status
 remap(cm_index *idx)
 {
@@ -569,8 +606,7 @@ remap(cm_index *idx)
 	while (idx->npool > 0) {
 		cm_rtxn *t = idx->pool[--idx->npool];
 
-		mdb_txn_abort(t->txn);
-		free(t);
+		rtxn_free(t);
 	}
 	pthread_mutex_unlock(&idx->poollock);
 	rc = mdb_env_set_mapsize(idx->env, 0);
@@ -595,8 +631,7 @@ cm_index_rbegin(cm_index *idx, cm_rtxn **out)
 		if (t != NULL) {
 			rc = mdb_txn_renew(t->txn);
 			if (rc != 0) {
-				mdb_txn_abort(t->txn);
-				free(t);
+				rtxn_free(t);
 				t = NULL;
 				if (rc != MDB_MAP_RESIZED) {
 					/* bad pooled handle: try a new one */
@@ -605,7 +640,7 @@ cm_index_rbegin(cm_index *idx, cm_rtxn **out)
 				}
 			}
 		} else {
-			if ((t = malloc(sizeof(*t))) == NULL) {
+			if ((t = calloc(1, sizeof(*t))) == NULL) {
 				pthread_rwlock_unlock(&idx->maplock);
 				return CM_ENOMEM;
 			}
@@ -655,8 +690,7 @@ cm_index_rend(cm_index *idx, cm_rtxn *t)
 	}
 	pthread_mutex_unlock(&idx->poollock);
 	if (t != NULL) {
-		mdb_txn_abort(t->txn);
-		free(t);
+		rtxn_free(t);
 	}
 	pthread_rwlock_unlock(&idx->maplock);
 }
@@ -741,17 +775,144 @@ domain_value(const unsigned char *v, size_t n, const char *name, size_t len,
 	return true;
 }
 
+/* FNV-1a over a domain name; never 0 (0 marks an empty slot). */
+static uint32_t
+dc_hash(const unsigned char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ s[i]) * 16777619u;
+	return h ? h : 1;
+}
+
+/* Read the suppressed domains of T's snapshot into its cache; on any
+ * trouble (too many, undecodable, no memory) the cache is off for this
+ * snapshot and the lookup path reports what it finds. */
+static void
+dc_fill(cm_index *idx, cm_rtxn *t, size_t txnid)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	size_t n = 0, seen = 0, used = 0;
+	int rc;
+
+	t->dc_txnid = txnid;
+	t->dc_state = DC_OFF;
+	t->dc_n = 0;
+	if (mdb_cursor_open(t->txn, idx->db_index, &c) != 0)
+		return;
+	/* pass 1: count and check */
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const unsigned char *kb = k.mv_data;
+		bool sup;
+
+		if (k.mv_size == 0 || kb[0] != 0)
+			break;
+		if (++seen > DC_MAX || k.mv_size < 2 ||
+		    !domain_value(v.mv_data, v.mv_size, (const char *)kb + 1,
+		    k.mv_size - 1, &sup))
+			goto out;
+		if (sup) {
+			n++;
+			used += k.mv_size - 1;
+		}
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto out;
+	if (n > 0) {
+		size_t slots = 4;
+
+		while (slots < 2 * n)
+			slots *= 2;
+		if (slots - 1 > t->dc_mask || t->dc_tab == NULL) {
+			dcslot *nt = malloc(slots * sizeof(*nt));
+
+			if (nt == NULL)
+				goto out;
+			free(t->dc_tab);
+			t->dc_tab = nt;
+			t->dc_mask = slots - 1;
+		}
+		memset(t->dc_tab, 0, (t->dc_mask + 1) * sizeof(*t->dc_tab));
+		if (used > t->dc_namecap) {
+			unsigned char *nn = malloc(used);
+
+			if (nn == NULL)
+				goto out;
+			free(t->dc_names);
+			t->dc_names = nn;
+			t->dc_namecap = used;
+		}
+		/* pass 2: fill (same snapshot, same entries) */
+		used = 0;
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			const unsigned char *kb = k.mv_data;
+			size_t len = k.mv_size ? k.mv_size - 1 : 0;
+			bool sup = false;
+			uint32_t h;
+			size_t i;
+
+			if (k.mv_size == 0 || kb[0] != 0)
+				break;
+			if (!domain_value(v.mv_data, v.mv_size,
+			    (const char *)kb + 1, len, &sup) ||
+			    used + len > t->dc_namecap)
+				goto out;
+			if (!sup)
+				continue;
+			h = dc_hash(kb + 1, len);
+			for (i = h & t->dc_mask; t->dc_tab[i].hash != 0;
+			    i = (i + 1) & t->dc_mask)
+				;
+			memcpy(t->dc_names + used, kb + 1, len);
+			t->dc_tab[i].hash = h;
+			t->dc_tab[i].off = (uint32_t)used;
+			t->dc_tab[i].len = (uint32_t)len;
+			used += len;
+		}
+	}
+	t->dc_n = n;
+	t->dc_state = DC_SET;
+out:
+	mdb_cursor_close(c);
+}
+
 cm_status
 cm_index_rdomain(cm_index *idx, cm_rtxn *t, const char *domain, size_t len,
     bool *out)
 {
 	unsigned char k[DOMAIN_MAX + 1];
 	MDB_val key = { 0, k }, val;
+	size_t txnid;
 	int rc;
 
 	*out = false;
 	if (len == 0 || len > DOMAIN_MAX)
 		return CM_OK;
+	txnid = mdb_txn_id(t->txn);
+	if (t->dc_state == DC_NONE || t->dc_txnid != txnid)
+		dc_fill(idx, t, txnid);
+	if (t->dc_state == DC_SET) {
+		uint32_t h;
+
+		if (t->dc_n == 0)
+			return CM_OK;
+		h = dc_hash((const unsigned char *)domain, len);
+		for (size_t i = h & t->dc_mask; t->dc_tab[i].hash != 0;
+		    i = (i + 1) & t->dc_mask) {
+			const dcslot *e = &t->dc_tab[i];
+
+			if (e->hash == h && e->len == len &&
+			    memcmp(t->dc_names + e->off, domain, len) == 0) {
+				*out = true;
+				break;
+			}
+		}
+		return CM_OK;
+	}
 	key.mv_size = dkey(domain, len, k);
 	rc = mdb_get(t->txn, idx->db_index, &key, &val);
 	if (rc == MDB_NOTFOUND)
@@ -1157,8 +1318,7 @@ cm_index_close(cm_index *idx)
 	while (idx->npool > 0) {
 		cm_rtxn *t = idx->pool[--idx->npool];
 
-		mdb_txn_abort(t->txn);
-		free(t);
+		rtxn_free(t);
 	}
 	if (idx->env != NULL)
 		mdb_env_close(idx->env);
@@ -1842,8 +2002,7 @@ grow_map(cm_index *idx, size_t want_free)
 	while (idx->npool > 0) {
 		cm_rtxn *t = idx->pool[--idx->npool];
 
-		mdb_txn_abort(t->txn);
-		free(t);
+		rtxn_free(t);
 	}
 	pthread_mutex_unlock(&idx->poollock);
 	rc = mdb_env_info(idx->env, &info);

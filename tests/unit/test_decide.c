@@ -334,6 +334,136 @@ test_corrupt_entry(void **state)
 	cmt_rmdir(dir);
 }
 
+static cm_status
+decide_as(cm_index *idx, const char *rcpt, cm_decision *d)
+{
+	cm_type_policy tp = { "news", NOB, 0 };
+	cm_addr a = cmt_addr(rcpt);
+
+	return cm_decide(idx, &tp, &a, T0 + 10, d);
+}
+
+static void
+expect(cm_index *idx, const char *rcpt, cm_verdict v, cm_reason r)
+{
+	cm_decision d;
+	cm_status st = decide_as(idx, rcpt, &d);
+
+	if (st != CM_OK)
+		fail_msg("%s: %s", rcpt, cm_strerror(st));
+	if (d.verdict != v || d.reason != r)
+		fail_msg("%s: %s (%s), want %s (%s)", rcpt,
+		    cm_verdict_name(d.verdict), cm_reason_name(d.reason),
+		    cm_verdict_name(v), cm_reason_name(r));
+}
+
+/* Domain suppressions are seen by the next decision on the same handle
+ * (index.c caches them per read snapshot), with few and with many
+ * suppressed domains, and unsuppressed domains stay allowed. */
+static void
+test_domain_changes_seen(void **state)
+{
+	char *dir = cmt_mkdtemp();
+	cm_index *idx = cmt_open(dir, 0);
+	cm_batch *b = NULL;
+	cm_batch_result r;
+	char name[64];
+	int64_t at = 1;
+
+	(void)state;
+	expect(idx, B, ALLOW);
+	assert_int_equal(cmt_ev(idx, CM_EV_SUPPRESS_DOMAIN, "example.org",
+	    NULL, T0 + at++), CM_OK);
+	expect(idx, B, DENY(SUPPRESSED));
+	expect(idx, "a@example.com", ALLOW);
+	assert_int_equal(cmt_ev(idx, CM_EV_UNSUPPRESS_DOMAIN, "example.org",
+	    NULL, T0 + at++), CM_OK);
+	expect(idx, B, ALLOW);
+	/* 40 suppressed, every other one unsuppressed again; then past
+	 * 1024 domain entries */
+	for (int round = 0; round < 2; round++) {
+		size_t n = round == 0 ? 40 : 1100;
+
+		assert_int_equal(cm_batch_new(&b), CM_OK);
+		for (size_t i = 0; i < n; i++) {
+			cm_event ev = { 0 };
+
+			snprintf(name, sizeof(name), "d%zu.example", i);
+			ev.kind = CM_EV_SUPPRESS_DOMAIN;
+			ev.addr = name;
+			ev.at_us = T0 + at;
+			assert_int_equal(cm_batch_add(b, &ev), CM_OK);
+			if (i % 2 == 1) {
+				ev.kind = CM_EV_UNSUPPRESS_DOMAIN;
+				ev.at_us = T0 + at + 1;
+				assert_int_equal(cm_batch_add(b, &ev), CM_OK);
+			}
+		}
+		at += 2;
+		assert_int_equal(cm_index_apply_batch(idx, b, &r), CM_OK);
+		cm_batch_free(b);
+		for (size_t i = 0; i < n + 3; i++) {
+			snprintf(name, sizeof(name), "x@d%zu.example", i);
+			if (i % 2 == 0 && i < n)
+				expect(idx, name, DENY(SUPPRESSED));
+			else
+				expect(idx, name, ALLOW);
+		}
+		expect(idx, B, ALLOW);
+		expect(idx, "x@example", ALLOW);
+	}
+	assert_int_equal(cmt_ev(idx, CM_EV_SUPPRESS_DOMAIN, "example.org",
+	    NULL, T0 + at++), CM_OK);
+	expect(idx, B, DENY(SUPPRESSED));
+	cm_index_close(idx);
+	cmt_rmdir(dir);
+}
+
+/* An undecodable domain entry is an error for that domain only, with or
+ * without the per-snapshot domain cache. */
+static void
+test_corrupt_domain(void **state)
+{
+	char *dir = cmt_mkdtemp();
+	cm_index *idx = cmt_open(dir, 0);
+	static const char dk[] = "\0bad.example";
+	unsigned char junk[30];
+	cm_decision d;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k, v;
+
+	(void)state;
+	assert_int_equal(cmt_ev(idx, CM_EV_SUPPRESS_DOMAIN, "example.org",
+	    NULL, T0 + 1), CM_OK);
+	cm_index_close(idx);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "index", 0, &dbi), 0);
+	k.mv_data = (void *)(uintptr_t)dk;
+	k.mv_size = sizeof(dk) - 1;
+	memset(junk, 0xff, sizeof(junk));
+	junk[0] = 1;
+	v.mv_data = junk;
+	v.mv_size = sizeof(junk);
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	idx = cmt_open(dir, 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(decide_as(idx, "a@bad.example", &d),
+		    CM_EFORMAT);
+		expect(idx, B, DENY(SUPPRESSED));
+		expect(idx, "a@example.net", ALLOW);
+	}
+	cm_index_close(idx);
+	cmt_rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -342,6 +472,8 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_bad_args),
 		cmocka_unit_test(test_corrupt_entry),
+		cmocka_unit_test(test_domain_changes_seen),
+		cmocka_unit_test(test_corrupt_domain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
