@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 
 #include "declog.h"
+#include "util.h"
 
 #define US_PER_SEC INT64_C(1000000)
 #define US_PER_DAY (INT64_C(86400) * US_PER_SEC)
@@ -214,38 +215,6 @@ parse_time(const char *s, int64_t *out)
 
 /* ---------------------------------------------------------------- JSON */
 
-/* Length of the well-formed UTF-8 sequence at S (N octets), 0 if none. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xe0 && s[1] < 0xa0)
-			return 0;	/* overlong */
-		if (c == 0xed && s[1] >= 0xa0)
-			return 0;	/* surrogate */
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xf0 && s[1] < 0x90)
-			return 0;	/* overlong */
-		if (c == 0xf4 && s[1] >= 0x90)
-			return 0;	/* > U+10FFFF */
-		return 4;
-	}
-	return 0;
-}
-
 size_t
 cm_declog_json_string(const char *s, size_t len, char *buf, size_t size)
 {
@@ -278,7 +247,7 @@ cm_declog_json_string(const char *s, size_t len, char *buf, size_t size)
 				PUT(hex[c >> 4]); PUT(hex[c & 15]);
 			}
 			i++;
-		} else if ((k = utf8_len(p + i, len - i)) == 0) {
+		} else if ((k = cm_utf8_len(p + i, len - i)) == 0) {
 			/* U+FFFD REPLACEMENT CHARACTER */
 			PUT(0xef); PUT(0xbf); PUT(0xbd);
 			i++;
@@ -345,48 +314,6 @@ read_key(const char *path, unsigned char *key, size_t key_max, size_t *key_len)
 	return CM_OK;
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static void
-sync_parent_dir(const char *path)
-{
-	char *copy = strdup(path), *slash;
-	int fd;
-
-	if (copy == NULL)
-		return;
-	slash = strrchr(copy, '/');
-	if (slash == NULL)
-		strcpy(copy, ".");
-	else if (slash == copy)
-		copy[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(copy);
-}
-
 static cm_status
 create_key(const char *path)
 {
@@ -415,7 +342,7 @@ create_key(const char *path)
 		free(tmp);
 		return errno_status(e);
 	}
-	if (write_all(fd, key, sizeof(key)) != 0 || fsync(fd) != 0) {
+	if (cm_write_all(fd, key, sizeof(key)) != 0 || fsync(fd) != 0) {
 		e = errno;
 		close(fd);
 		(void)unlink(tmp);
@@ -432,7 +359,7 @@ create_key(const char *path)
 	}
 	(void)unlink(tmp);
 	free(tmp);
-	sync_parent_dir(path);
+	cm_fsync_parent(path);
 	return CM_OK;
 }
 
@@ -636,7 +563,7 @@ write_run(cm_declog *log, int64_t day, size_t len)
 	before = lseek(log->fd, 0, SEEK_END);
 	if (before < 0)
 		return -1;
-	if (write_all(log->fd, log->buf, len) == 0 &&
+	if (cm_write_all(log->fd, log->buf, len) == 0 &&
 	    fdatasync(log->fd) == 0)
 		return 0;
 	e = errno;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "dsn.h"
+#include "util.h"
 
 #define WRAP 76
 
@@ -84,33 +85,6 @@ sb_printf(struct sb *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
 /*
  * Append an address or other value: without surrounding <>, controls and
  * white space dropped (an address has none outside quotes; this keeps a
@@ -130,7 +104,7 @@ put_value(struct sb *b, const char *v, bool utf8, bool strip_brackets)
 	if (len > 512)
 		len = 512;
 	while (i < len) {
-		size_t k = utf8_len(p + i, len - i);
+		size_t k = cm_utf8_len(p + i, len - i);
 
 		if (p[i] < 0x20 || p[i] == 0x7f) {
 			i++;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dsnq.h"
+#include "util.h"
 
 #define MAGIC "CM-DSN 1\n"
 #define SUF_PENDING ".dsn"
@@ -589,36 +590,6 @@ spool_path(const char *spool, const char *id, const char *suffix)
 	return p;
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static void
-sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-}
-
 /* Write HEADER + MSG atomically to SPOOL/ID SUFFIX. */
 static cm_status
 write_spool(const char *spool, const char *id, const char *suffix,
@@ -639,8 +610,8 @@ write_spool(const char *spool, const char *id, const char *suffix,
 		st = errno_status(errno);
 		goto out;
 	}
-	if (write_all(fd, header, strlen(header)) != 0 ||
-	    write_all(fd, msg, len) != 0 || fsync(fd) != 0) {
+	if (cm_write_all(fd, header, strlen(header)) != 0 ||
+	    cm_write_all(fd, msg, len) != 0 || fsync(fd) != 0) {
 		st = errno_status(errno);
 		close(fd);
 		unlink(tmp);
@@ -652,7 +623,7 @@ write_spool(const char *spool, const char *id, const char *suffix,
 		unlink(tmp);
 		goto out;
 	}
-	sync_dir(spool);
+	cm_fsync_dir(spool);
 out:
 	free(tmp);
 	free(dst);
@@ -946,7 +917,7 @@ cm_dsnq_resend(const char *spool, const char *id, const char *target,
 	free(s.data);
 	if (rc == 0) {
 		unlink(path);
-		sync_dir(spool);
+		cm_fsync_dir(spool);
 		free(path);
 		return CM_OK;
 	}
@@ -1066,7 +1037,7 @@ try_one(cm_dsnq *q, struct item *it)
 	it->attempts++;
 	if (rc == 0) {
 		unlink(path);
-		sync_dir(q->spool);
+		cm_fsync_dir(q->spool);
 		snprintf(text, sizeof(text), "delivered to %s: %s", q->target,
 		    err);
 		qlog(q, 0, it->id, text);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tmpl.h"
+#include "util.h"
 
 static const char *const var_names[CM_TMPL_NVARS] = {
 	[CM_TMPL_RCPT] = "rcpt",
@@ -37,33 +38,6 @@ cm_tmpl_var_name(cm_tmpl_var v)
 	if ((int)v < 0 || v >= CM_TMPL_NVARS)
 		return NULL;
 	return var_names[v];
-}
-
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
-			return 0;
-		return 4;
-	}
-	return 0;
 }
 
 void
@@ -160,7 +134,7 @@ cm_tmpl_compile(const char *text, cm_tmpl **out, size_t *err_off)
 		}
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return fail(t, err_off, i, CM_EINVAL);
-		k = utf8_len(p + i, len - i);
+		k = cm_utf8_len(p + i, len - i);
 		if (k == 0)
 			return fail(t, err_off, i, CM_EINVAL);
 		memcpy(t->lit + lo, p + i, k);
@@ -216,7 +190,7 @@ put_value(struct outbuf *o, const char *v)
 
 	while (i < len && !o->full) {
 		unsigned c = p[i];
-		size_t k = utf8_len(p + i, len - i);
+		size_t k = cm_utf8_len(p + i, len - i);
 
 		if (k == 0) {
 			if (i + 1 > CM_TMPL_VALUE_MAX)
@@ -257,7 +231,7 @@ cm_tmpl_expand(const cm_tmpl *t, const char *const *vals, unsigned flags,
 		for (size_t i = 0; i < sg->len && !o.full;) {
 			const unsigned char *p =
 			    (const unsigned char *)t->lit + sg->off + i;
-			size_t k = utf8_len(p, sg->len - i);
+			size_t k = cm_utf8_len(p, sg->len - i);
 
 			if (k == 0)
 				k = 1;	/* cannot happen: checked at compile */

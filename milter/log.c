@@ -2,6 +2,7 @@
  * log.c - syslog or stderr logging for the daemon.
  */
 #include "log.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -48,22 +49,6 @@ prio_name(int priority)
 	}
 }
 
-static void
-write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
 void
 cm_log(int priority, const char *fmt, ...)
 {
@@ -101,7 +86,7 @@ cm_log(int priority, const char *fmt, ...)
 		off = sizeof(line) - 2;	/* truncated */
 	if (log_stderr) {
 		line[off++] = '\n';
-		write_all(STDERR_FILENO, line, off);
+		(void)cm_write_all(STDERR_FILENO, line, off);
 	} else {
 		line[off] = '\0';
 		syslog(priority, "%s", line);
