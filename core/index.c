@@ -2325,15 +2325,75 @@ cm_batch_free(cm_batch *b)
 	free(b);
 }
 
-static int
-bev_cmp(const void *a, const void *b)
-{
-	const bev *x = *(const bev *const *)a, *y = *(const bev *const *)b;
-	int c = memcmp(x->key, y->key, AKEY_LEN);
+/* Sort key of a batch event: its subject key as two big-endian words
+ * and its position; sorted stably, so events on one subject keep the
+ * order they were added in. */
+typedef struct skey {
+	uint64_t hi, lo;
+	size_t pos;
+} skey;
 
-	if (c != 0)
-		return c;
-	return x->pos < y->pos ? -1 : x->pos > y->pos;
+static inline uint64_t
+load_be64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return be64toh(v);
+}
+
+static inline bool
+skey_le(const skey *x, const skey *y)
+{
+	return x->hi < y->hi || (x->hi == y->hi && x->lo <= y->lo);
+}
+
+/* Stable bottom-up merge sort of A (N) using TMP (N); returns the array
+ * holding the result.  Runs of 16 are insertion-sorted first. */
+static skey *
+skey_sort(skey *a, skey *tmp, size_t n)
+{
+	const size_t run = 16;
+
+	for (size_t lo = 0; lo < n; lo += run) {
+		size_t hi = lo + run < n ? lo + run : n;
+
+		for (size_t i = lo + 1; i < hi; i++) {
+			skey x = a[i];
+			size_t j = i;
+
+			while (j > lo && !skey_le(&a[j - 1], &x)) {
+				a[j] = a[j - 1];
+				j--;
+			}
+			a[j] = x;
+		}
+	}
+	for (size_t w = run; w < n; w *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * w) {
+			size_t mid = lo + w < n ? lo + w : n;
+			size_t hi = lo + 2 * w < n ? lo + 2 * w : n;
+			size_t i = lo, j = mid, k = lo;
+
+			if (mid == hi || skey_le(&a[mid - 1], &a[mid])) {
+				memcpy(tmp + lo, a + lo, (hi - lo) * sizeof(*a));
+				continue;
+			}
+			while (i < mid && j < hi)
+				tmp[k++] = skey_le(&a[i], &a[j]) ? a[i++] : a[j++];
+			while (i < mid)
+				tmp[k++] = a[i++];
+			while (j < hi)
+				tmp[k++] = a[j++];
+		}
+		{
+			skey *t = a;
+
+			a = tmp;
+			tmp = t;
+		}
+	}
+	return a;
 }
 
 typedef struct batch_arg {
@@ -2380,14 +2440,27 @@ cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
 		return CM_OK;
 	if ((a.order = malloc(b->n * sizeof(*a.order))) == NULL)
 		return CM_ENOMEM;
-	for (size_t i = 0; i < b->n; i++) {
-		bev *e = &b->ev[i];
+	{
+		skey *sk = malloc(2 * b->n * sizeof(*sk)), *sorted;
 
-		subject_key(idx, e->ev.addr, e->key);
-		a.order[i] = e;
+		if (sk == NULL) {
+			free(a.order);
+			return CM_ENOMEM;
+		}
+		for (size_t i = 0; i < b->n; i++) {
+			bev *e = &b->ev[i];
+
+			subject_key(idx, e->ev.addr, e->key);
+			sk[i].hi = load_be64(e->key);
+			sk[i].lo = load_be64(e->key + 8);
+			sk[i].pos = i;
+		}
+		sorted = skey_sort(sk, sk + b->n, b->n);
+		for (size_t i = 0; i < b->n; i++)
+			a.order[i] = &b->ev[sorted[i].pos];
+		free(sk);
 	}
 	a.n = b->n;
-	qsort(a.order, a.n, sizeof(*a.order), bev_cmp);
 	if (!idx->readonly) {
 		/* make room for a big batch before, not after, doing it */
 		size_t bytes = b->n * 256;
