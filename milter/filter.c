@@ -460,7 +460,10 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 		msg_reset(m);
 		return SMFIS_ACCEPT;
 	}
-	m->type = cm_policy_match_envelope(p, sender_ok ? sender : "", auth);
+	/* A sender too long for the copy is matched as the MTA sent it
+	 * (the rules tolerate its angle brackets), never as no sender. */
+	m->type = cm_policy_match_envelope(p, sender_ok ? sender : argv[0],
+	    auth);
 	if (m->type != NULL) {
 		m->mode = MSG_ENVELOPE;
 		m->fb = cm_fb_msg_new(p, argv);

@@ -30,6 +30,13 @@ out=$(proto --mail "<news@digest.example.com>" --rcpt "<gina@example.net>") ||
 	die "mproto failed"
 expect_line "$out" 'RCPT <gina@example.net> y 550 5.7.1 <gina@example.net>: no consent for newsletter "digest" (expired)'
 
+# A sender longer than the milter's copy of it (SMTP allows no such path,
+# Postfix passes one up to its line length limit) is still matched by
+# the envelope rules: it must not pass as mail of no type.
+long="<$(printf 'b%.0s' $(seq 1 1100))@digest.example.com>"
+out=$(proto --mail "$long" --rcpt "<carol@example.net>") || die "mproto failed"
+expect_line "$out" 'RCPT <carol@example.net> y 550 5.7.1 <carol@example.net>: no consent for newsletter "digest" (no-consent)'
+
 # One decision line each, with the queue id once the MTA sent it.
 expect_log 'queue_id=- type=weekly-news rcpt=alice@example.net verdict=allow reason=none'
 expect_log 'queue_id=- type=weekly-news rcpt=carol@example.net verdict=deny reason=no-consent'
