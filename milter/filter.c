@@ -667,6 +667,20 @@ fi_data(SMFICTX *ctx)
 	return SMFIS_CONTINUE;
 }
 
+/* Unfold a header value in place (RFC 5322 2.2.3): the MTA passes folds
+ * as LF or CRLF before the white space of the next line; the rules match
+ * the unfolded value. */
+static void
+unfold(char *v)
+{
+	char *w = v;
+
+	for (; *v != '\0'; v++)
+		if (*v != '\r' && *v != '\n')
+			*w++ = *v;
+	*w = '\0';
+}
+
 static void
 hdr_keep(struct cm_msg *m, const char *name, const char *value)
 {
@@ -703,6 +717,7 @@ hdr_keep(struct cm_msg *m, const char *name, const char *value)
 		m->hdr_nomem = true;
 		return;
 	}
+	unfold(v);
 	m->hnames[m->nhdrs] = n;
 	m->hvalues[m->nhdrs] = v;
 	m->nhdrs++;
