@@ -84,10 +84,23 @@ ctl_parse_utf8(const char *s, size_t len)
 	const unsigned char *e = p + len;
 
 	while (p < e) {
-		unsigned char c = *p;
+		unsigned char c;
 		size_t n;
 		uint32_t cp;
 
+		/* eight ASCII octets at a time: no high bit, no NUL */
+		while (e - p >= 8) {
+			uint64_t w;
+
+			memcpy(&w, p, 8);
+			if (((w | ((w - UINT64_C(0x0101010101010101)) & ~w)) &
+			    UINT64_C(0x8080808080808080)) != 0)
+				break;
+			p += 8;
+		}
+		if (p == e)
+			break;
+		c = *p;
 		if (c - 1u < 0x7fu) {	/* 0x01..0x7f */
 			p++;
 			continue;
