@@ -440,11 +440,18 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	m->ref = cm_live_get();
 	if (m->ref == NULL)
 		return error_reply_current(ctx, NULL, "MAIL");
+	auth = smfi_getsymval(ctx, "{auth_authen}");
+	if (auth != NULL && *auth == '\0')
+		auth = NULL;
 	if (m->ref != c->neg_ref && c->hdrs_off &&
-	    cm_policy_needs_headers(cm_live_policy(m->ref))) {
+	    cm_policy_needs_headers(cm_live_policy(m->ref)) &&
+	    cm_policy_match_envelope(cm_live_policy(m->ref), sender_ok ?
+	    sender : argv[0], auth) == NULL) {
 		/* Reloaded since this connection was negotiated: the MTA
-		 * sends no headers here, so the new policy cannot be applied
-		 * whole.  Decide this message by the negotiated one. */
+		 * sends no headers here, so the new policy cannot classify
+		 * this message by its headers.  Decide it by the negotiated
+		 * one; a message the new policy types by its envelope is
+		 * decided by the new policy (its mode and rules). */
 		cm_live_put(m->ref);
 		m->ref = cm_live_dup(c->neg_ref);
 	}
@@ -453,9 +460,6 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	if (sender_ok)
 		memcpy(m->sender, sender, strlen(sender) + 1);
 
-	auth = smfi_getsymval(ctx, "{auth_authen}");
-	if (auth != NULL && *auth == '\0')
-		auth = NULL;
 	if (!in_scope(c, p, auth != NULL)) {
 		msg_reset(m);
 		return SMFIS_ACCEPT;

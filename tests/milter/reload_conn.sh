@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# A connection negotiated under a policy without header rules (the MTA
+# sends no headers on it) that lives across a reload to a policy with
+# header rules: a message the new policy types by its envelope is decided
+# by the new policy (its mode and rules), not by the negotiated one.
+. "$SRCDIR/tests/milter/common.bash"
+
+build_seed
+seed_standard
+cfg="$CM_TMP/cm.yaml"
+cat > "$cfg" <<YAML
+milter:
+  socket: "unix:$SOCK"
+  mode: monitor
+database:
+  path: "$DB"
+scope:
+  networks: [127.0.0.0/8]
+unclassified_bulk: accept
+newsletters:
+  - id: weekly-news
+    name: "Weekly news"
+    consent: opt-in
+    match:
+      - envelope_sender: "weekly@news.example.com"
+YAML
+start_milter "$cfg"
+
+# One connection: negotiate, connect, then wait for the reload.
+/usr/bin/python3 - "$SOCK" "$CM_TMP/go" "$HERE" >"$CM_TMP/out" 2>&1 <<'PY' &
+import os, struct, sys, time
+sys.path.insert(0, sys.argv[3])
+from mproto import send, recv
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.settimeout(10)
+send(s, "O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF))
+_, data = recv(s)
+_, _, prot = struct.unpack(">III", data[:12])
+print("NOHDRS", "yes" if prot & 0x20 else "no")
+send(s, "C", b"client.example\0" + b"4" + struct.pack(">H", 25) + b"127.0.0.1\0")
+print("CONNECT", recv(s)[0])
+sys.stdout.flush()
+for _ in range(200):
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.05)
+send(s, "M", b"<weekly@news.example.com>\0")
+print("MAIL", recv(s)[0])
+send(s, "R", b"<carol@example.net>\0")
+r, body = recv(s)
+print("RCPT carol", r, body.rstrip(b"\0").decode())
+send(s, "Q")
+s.close()
+PY
+client=$!
+for _ in $(seq 100); do
+	grep -q '^CONNECT' "$CM_TMP/out" && break
+	sleep 0.05
+done
+grep -qx 'NOHDRS yes' "$CM_TMP/out" || die "headers not negotiated away: $(cat "$CM_TMP/out")"
+
+write_config "$CM_TMP/new.yaml" enforce
+cp "$CM_TMP/new.yaml" "$cfg"
+kill -USR1 "$MILTER_PID"
+for _ in $(seq 100); do
+	grep -q 'reloaded .*mode=enforce' "$LOG" && break
+	sleep 0.05
+done
+expect_log 'reloaded .*mode=enforce'
+touch "$CM_TMP/go"
+wait "$client" || die "client failed: $(cat "$CM_TMP/out")"
+out=$(cat "$CM_TMP/out")
+expect_line "$out" 'MAIL c'
+expect_line "$out" 'RCPT carol y 550 5.7.1 <carol@example.net>: no consent for newsletter "weekly-news" (no-consent)'
+stop_milter
+echo "reload_conn: all checks passed"
