@@ -1125,6 +1125,25 @@ queue_main(void *arg)
 	return NULL;
 }
 
+/* Free Q and everything it owns; its thread is not running. */
+static void
+queue_free(cm_dsnq *q)
+{
+	struct item *it;
+
+	while ((it = q->items) != NULL) {
+		q->items = it->next;
+		free(it);
+	}
+	pthread_cond_destroy(&q->cv);
+	pthread_cond_destroy(&q->idle);
+	pthread_mutex_destroy(&q->mu);
+	free(q->spool);
+	free(q->target);
+	free(q->helo);
+	free(q);
+}
+
 cm_status
 cm_dsnq_open(const cm_dsnq_opts *o, cm_dsnq **out)
 {
@@ -1183,19 +1202,7 @@ cm_dsnq_open(const cm_dsnq_opts *o, cm_dsnq **out)
 			add_item(q, id);
 	}
 	if (pthread_create(&q->thread, NULL, queue_main, q) != 0) {
-		struct item *it;
-
-		while ((it = q->items) != NULL) {
-			q->items = it->next;
-			free(it);
-		}
-		pthread_cond_destroy(&q->cv);
-		pthread_cond_destroy(&q->idle);
-		pthread_mutex_destroy(&q->mu);
-		free(q->spool);
-		free(q->target);
-		free(q->helo);
-		free(q);
+		queue_free(q);
 		st = CM_ENOMEM;
 		goto out;
 	}
@@ -1266,8 +1273,6 @@ cm_dsnq_wait_idle(cm_dsnq *q, unsigned timeout_ms)
 void
 cm_dsnq_close(cm_dsnq *q)
 {
-	struct item *it;
-
 	if (q == NULL)
 		return;
 	pthread_mutex_lock(&q->mu);
@@ -1275,15 +1280,5 @@ cm_dsnq_close(cm_dsnq *q)
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(q->thread, NULL);
-	while ((it = q->items) != NULL) {
-		q->items = it->next;
-		free(it);
-	}
-	pthread_cond_destroy(&q->cv);
-	pthread_cond_destroy(&q->idle);
-	pthread_mutex_destroy(&q->mu);
-	free(q->spool);
-	free(q->target);
-	free(q->helo);
-	free(q);
+	queue_free(q);
 }
