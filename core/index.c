@@ -2044,6 +2044,122 @@ last_is_full(cm_index *idx)
 	return full;
 }
 
+/* Clear the reader slots of dead processes now and then, not only at
+ * open (a daemon runs for months).  Called with wlock held. */
+static void
+reader_check_now_and_then(cm_index *idx)
+{
+	if (now_us() - __atomic_load_n(&idx->reader_check_us,
+	    __ATOMIC_RELAXED) > 60 * INT64_C(1000000)) {
+		__atomic_store_n(&idx->reader_check_us, now_us(),
+		    __ATOMIC_RELAXED);
+		(void)mdb_reader_check(idx->env, NULL);
+	}
+}
+
+/*
+ * Begin a write transaction into W (wlock held by the caller): takes the
+ * read side of maplock (kept until wtxn_end), sets up W (append mode
+ * bound, history sequence).  CM_OK, or a status with *LRC the LMDB code
+ * (MDB_MAP_RESIZED: remapped, begin again).
+ */
+static cm_status
+wtxn_begin(cm_index *idx, wctx *w, scrubset *sc, int *lrc)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	*lrc = 0;
+	pthread_rwlock_rdlock(&idx->maplock);
+	rc = mdb_txn_begin(idx->env, NULL, 0, &w->txn);
+	if (rc != 0) {
+		pthread_rwlock_unlock(&idx->maplock);
+		*lrc = rc;
+		if (rc == MDB_MAP_RESIZED) {
+			cm_status st = remap(idx);
+
+			if (st != CM_OK)
+				*lrc = 0;	/* do not begin again */
+			return st != CM_OK ? st : CM_EDB;
+		}
+		return db_err(idx, "begin write transaction", rc);
+	}
+	w->idx = idx;
+	w->recorded = now_us();
+	w->applied = w->stale = 0;
+	memset(w->last, 0, sizeof(w->last));
+	rc = mdb_cursor_open(w->txn, idx->db_index, &c);
+	if (rc == 0) {
+		rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+		if (rc == 0 && k.mv_size == AKEY_LEN &&
+		    (((const unsigned char *)k.mv_data)[0] & 0x80))
+			memcpy(w->last, k.mv_data, AKEY_LEN);
+		mdb_cursor_close(c);
+	}
+	/* any failure: no append mode, LAST all ones */
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		memset(w->last, 0xff, sizeof(w->last));
+	w->seq_dirty = false;
+	w->scrub = sc;
+	scrub_free(sc);
+	pthread_mutex_lock(&idx->errlock);
+	idx->last_rc = 0;
+	pthread_mutex_unlock(&idx->errlock);
+	k.mv_size = 3;
+	k.mv_data = "seq";
+	rc = mdb_get(w->txn, idx->db_meta, &k, &v);
+	if (rc == 0 && v.mv_size == 8) {
+		w->seq = get64(v.mv_data);
+		return CM_OK;
+	}
+	mdb_txn_abort(w->txn);
+	w->txn = NULL;
+	pthread_rwlock_unlock(&idx->maplock);
+	*lrc = rc;
+	return rc == 0 ? fmt_err(idx, "seq") : db_err(idx, "read seq", rc);
+}
+
+/*
+ * End the write transaction of W begun by wtxn_begin: with ST == CM_OK
+ * and !DRY, store the history sequence and commit; otherwise abort.
+ * Releases maplock.  Returns the final status; *LRC gets MDB_MAP_FULL
+ * when the transaction failed for want of map space.
+ */
+static cm_status
+wtxn_end(cm_index *idx, wctx *w, cm_status st, bool dry, int *lrc)
+{
+	int rc;
+
+	if (st == CM_OK && w->seq_dirty) {
+		MDB_val k = { 3, "seq" }, v;
+		unsigned char b[8];
+
+		put64(b, w->seq);
+		v.mv_data = b;
+		v.mv_size = 8;
+		if ((rc = mdb_put(w->txn, idx->db_meta, &k, &v, 0)) != 0) {
+			st = db_err(idx, "write seq", rc);
+			*lrc = rc;
+		}
+	}
+	if (st == CM_OK && !dry) {
+		rc = mdb_txn_commit(w->txn);
+		w->txn = NULL;
+		if (rc != 0) {
+			st = db_err(idx, "commit", rc);
+			*lrc = rc;
+		}
+	} else {
+		mdb_txn_abort(w->txn);
+		w->txn = NULL;
+	}
+	pthread_rwlock_unlock(&idx->maplock);
+	if (st == CM_EDB && last_is_full(idx))
+		*lrc = MDB_MAP_FULL;
+	return st;
+}
+
 /*
  * Run FN in a write transaction with retries: MDB_MAP_RESIZED at begin
  * (remap), MDB_MAP_FULL anywhere (abort, grow, rerun FN from scratch).
@@ -2057,103 +2173,24 @@ write_txn(cm_index *idx, wfn fn, void *arg, bool dry, wctx *w)
 {
 	cm_status st = CM_EDB;
 	scrubset sc = { 0 };
-	int rc;
 
 	if (idx->readonly) {
 		set_err(idx, "index opened read-only");
 		return CM_EPERM;
 	}
 	pthread_mutex_lock(&idx->wlock);
-	/* clear reader slots of dead processes now and then, not only at
-	 * open (a daemon runs for months) */
-	if (now_us() - __atomic_load_n(&idx->reader_check_us,
-	    __ATOMIC_RELAXED) > 60 * INT64_C(1000000)) {
-		__atomic_store_n(&idx->reader_check_us, now_us(),
-		    __ATOMIC_RELAXED);
-		(void)mdb_reader_check(idx->env, NULL);
-	}
+	reader_check_now_and_then(idx);
 	for (int tries = 0; tries < MAX_RETRY; tries++) {
 		int lrc = 0;
 
-		pthread_rwlock_rdlock(&idx->maplock);
-		rc = mdb_txn_begin(idx->env, NULL, 0, &w->txn);
-		if (rc != 0) {
-			pthread_rwlock_unlock(&idx->maplock);
-			if (rc == MDB_MAP_RESIZED) {
-				if ((st = remap(idx)) != CM_OK)
-					break;
+		st = wtxn_begin(idx, w, &sc, &lrc);
+		if (st != CM_OK) {
+			if (lrc == MDB_MAP_RESIZED)
 				continue;
-			}
-			st = db_err(idx, "begin write transaction", rc);
 			break;
 		}
-		w->idx = idx;
-		w->recorded = now_us();
-		w->applied = w->stale = 0;
-		memset(w->last, 0, sizeof(w->last));
-		{
-			MDB_cursor *c;
-			MDB_val k, v;
-
-			rc = mdb_cursor_open(w->txn, idx->db_index, &c);
-			if (rc == 0) {
-				rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-				if (rc == 0 && k.mv_size == AKEY_LEN &&
-				    (((const unsigned char *)k.mv_data)[0] &
-				    0x80))
-					memcpy(w->last, k.mv_data, AKEY_LEN);
-				mdb_cursor_close(c);
-			}
-			/* any failure: no append mode, LAST all ones */
-			if (rc != 0 && rc != MDB_NOTFOUND)
-				memset(w->last, 0xff, sizeof(w->last));
-		}
-		w->seq_dirty = false;
-		w->scrub = &sc;
-		scrub_free(&sc);
-		pthread_mutex_lock(&idx->errlock);
-		idx->last_rc = 0;
-		pthread_mutex_unlock(&idx->errlock);
-		{
-			MDB_val k = { 3, "seq" }, v;
-
-			rc = mdb_get(w->txn, idx->db_meta, &k, &v);
-			if (rc == 0 && v.mv_size == 8) {
-				w->seq = get64(v.mv_data);
-				st = fn(w, arg, &lrc);
-			} else {
-				st = rc == 0 ? fmt_err(idx, "seq") :
-				    db_err(idx, "read seq", rc);
-				lrc = rc;
-			}
-		}
-		if (st == CM_OK && w->seq_dirty) {
-			MDB_val k = { 3, "seq" }, v;
-			unsigned char b[8];
-
-			put64(b, w->seq);
-			v.mv_data = b;
-			v.mv_size = 8;
-			if ((rc = mdb_put(w->txn, idx->db_meta, &k, &v, 0)) !=
-			    0) {
-				st = db_err(idx, "write seq", rc);
-				lrc = rc;
-			}
-		}
-		if (st == CM_OK && !dry) {
-			rc = mdb_txn_commit(w->txn);
-			w->txn = NULL;
-			if (rc != 0) {
-				st = db_err(idx, "commit", rc);
-				lrc = rc;
-			}
-		} else {
-			mdb_txn_abort(w->txn);
-			w->txn = NULL;
-		}
-		pthread_rwlock_unlock(&idx->maplock);
-		if (st == CM_EDB && last_is_full(idx))
-			lrc = MDB_MAP_FULL;
+		st = fn(w, arg, &lrc);
+		st = wtxn_end(idx, w, st, dry, &lrc);
 		if (lrc == MDB_MAP_FULL) {
 			if ((st = grow_map(idx, 0)) != CM_OK)
 				break;
@@ -2167,7 +2204,6 @@ write_txn(cm_index *idx, wfn fn, void *arg, bool dry, wctx *w)
 	pthread_mutex_unlock(&idx->wlock);
 	return st;
 }
-
 
 typedef struct one_arg {
 	const cm_event *ev;
