@@ -1286,7 +1286,8 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 		goto fail;
 	}
 	rc = mdb_env_open(idx->env, dir,
-	    MDB_NOTLS | (o.readonly ? MDB_RDONLY : 0), 0600);
+	    MDB_NOTLS | (o.readonly ? MDB_RDONLY :
+	    o.bulk ? MDB_WRITEMAP : 0), 0600);
 	if (rc != 0) {
 		if (rc == EACCES || rc == EPERM || rc == EROFS)
 			st = CM_EPERM;
@@ -2461,6 +2462,36 @@ batch_fn(wctx *w, void *arg, int *lrc)
 	return CM_OK;
 }
 
+/* The events of B in subject key order (stable): *ORDER, freed by the
+ * caller. */
+static cm_status
+batch_order(cm_index *idx, cm_batch *b, bev ***order)
+{
+	skey *sk, *sorted;
+	bev **o;
+
+	if ((o = malloc(b->n * sizeof(*o))) == NULL)
+		return CM_ENOMEM;
+	if ((sk = malloc(2 * b->n * sizeof(*sk))) == NULL) {
+		free(o);
+		return CM_ENOMEM;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		bev *e = &b->ev[i];
+
+		subject_key(idx, e->ev.addr, e->key);
+		sk[i].hi = load_be64(e->key);
+		sk[i].lo = load_be64(e->key + 8);
+		sk[i].pos = i;
+	}
+	sorted = skey_sort(sk, sk + b->n, b->n);
+	for (size_t i = 0; i < b->n; i++)
+		o[i] = &b->ev[sorted[i].pos];
+	free(sk);
+	*order = o;
+	return CM_OK;
+}
+
 cm_status
 cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
 {
@@ -2474,28 +2505,8 @@ cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
 		memset(res, 0, sizeof(*res));
 	if (b->n == 0)
 		return CM_OK;
-	if ((a.order = malloc(b->n * sizeof(*a.order))) == NULL)
-		return CM_ENOMEM;
-	{
-		skey *sk = malloc(2 * b->n * sizeof(*sk)), *sorted;
-
-		if (sk == NULL) {
-			free(a.order);
-			return CM_ENOMEM;
-		}
-		for (size_t i = 0; i < b->n; i++) {
-			bev *e = &b->ev[i];
-
-			subject_key(idx, e->ev.addr, e->key);
-			sk[i].hi = load_be64(e->key);
-			sk[i].lo = load_be64(e->key + 8);
-			sk[i].pos = i;
-		}
-		sorted = skey_sort(sk, sk + b->n, b->n);
-		for (size_t i = 0; i < b->n; i++)
-			a.order[i] = &b->ev[sorted[i].pos];
-		free(sk);
-	}
+	if ((st = batch_order(idx, b, &a.order)) != CM_OK)
+		return st;
 	a.n = b->n;
 	if (!idx->readonly) {
 		/* make room for a big batch before, not after, doing it */
@@ -2520,6 +2531,155 @@ cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
 	wctx_free(&w);
 	free(a.order);
 	return st;
+}
+
+/* ---------------------------------------------------------------- */
+/* imports: batches in one transaction */
+
+struct cm_import {
+	cm_index *idx;
+	wctx w;
+	scrubset sc;
+	bool open;		/* the transaction is open */
+};
+
+static void
+import_free(cm_import *im)
+{
+	scrub_free(&im->sc);
+	wctx_free(&im->w);
+	pthread_mutex_unlock(&im->idx->wlock);
+	free(im);
+}
+
+/* End IM's transaction after a failure ST (*LRC: LMDB's code). */
+static cm_status
+import_fail(cm_import *im, cm_status st, int lrc)
+{
+	cm_index *idx = im->idx;
+	MDB_envinfo info;
+
+	st = wtxn_end(idx, &im->w, st, false, &lrc);
+	im->open = false;
+	if (lrc != MDB_MAP_FULL)
+		return st;
+	if ((st = grow_map(idx, 0)) != CM_OK)
+		return st;
+	if (mdb_env_info(idx->env, &info) == 0)
+		set_err(idx, "map full: grown to %zu octets", info.me_mapsize);
+	return CM_EFULL;
+}
+
+cm_status
+cm_index_import_begin(cm_index *idx, size_t reserve, cm_import **out)
+{
+	cm_import *im;
+	cm_status st = CM_EDB;
+
+	if (idx == NULL || out == NULL)
+		return CM_EINVAL;
+	*out = NULL;
+	if (idx->readonly) {
+		set_err(idx, "index opened read-only");
+		return CM_EPERM;
+	}
+	if ((im = calloc(1, sizeof(*im))) == NULL)
+		return CM_ENOMEM;
+	im->idx = idx;
+	pthread_mutex_lock(&idx->wlock);
+	reader_check_now_and_then(idx);
+	if (reserve > 0 && (st = grow_map(idx, reserve)) != CM_OK) {
+		import_free(im);
+		return st;
+	}
+	for (int tries = 0; tries < MAX_RETRY; tries++) {
+		int lrc = 0;
+
+		if ((st = wtxn_begin(idx, &im->w, &im->sc, &lrc)) == CM_OK ||
+		    lrc != MDB_MAP_RESIZED)
+			break;
+	}
+	if (st != CM_OK) {
+		import_free(im);
+		return st;
+	}
+	im->open = true;
+	*out = im;
+	return CM_OK;
+}
+
+cm_status
+cm_import_apply(cm_import *im, cm_batch *b, cm_batch_result *res)
+{
+	batch_arg a = { NULL, 0, 0 };
+	size_t applied, stale;
+	cm_status st;
+	int lrc = 0;
+
+	if (res != NULL)
+		memset(res, 0, sizeof(*res));
+	if (im == NULL || b == NULL)
+		return CM_EINVAL;
+	if (!im->open) {
+		set_err(im->idx, "import: ended by an earlier failure");
+		return CM_EINVAL;
+	}
+	if (b->n == 0)
+		return CM_OK;
+	if ((st = batch_order(im->idx, b, &a.order)) != CM_OK)
+		return import_fail(im, st, 0);
+	a.n = b->n;
+	applied = im->w.applied;
+	stale = im->w.stale;
+	st = batch_fn(&im->w, &a, &lrc);
+	free(a.order);
+	if (st != CM_OK) {
+		if (res != NULL)
+			res->failed_at = a.failed_at;
+		return import_fail(im, st, lrc);
+	}
+	if (res != NULL) {
+		res->applied = im->w.applied - applied;
+		res->stale = im->w.stale - stale;
+	}
+	return CM_OK;
+}
+
+cm_status
+cm_import_commit(cm_import *im)
+{
+	cm_status st;
+	int lrc = 0;
+
+	if (im == NULL)
+		return CM_EINVAL;
+	if (!im->open) {
+		set_err(im->idx, "import: ended by an earlier failure");
+		import_free(im);
+		return CM_EINVAL;
+	}
+	st = wtxn_end(im->idx, &im->w, CM_OK, false, &lrc);
+	im->open = false;
+	if (st != CM_OK) {
+		if (lrc == MDB_MAP_FULL && grow_map(im->idx, 0) == CM_OK)
+			st = CM_EFULL;
+	} else if (im->sc.n > 0) {
+		(void)scrub(im->idx, &im->sc);
+	}
+	import_free(im);
+	return st;
+}
+
+void
+cm_import_abort(cm_import *im)
+{
+	int lrc = 0;
+
+	if (im == NULL)
+		return;
+	if (im->open)
+		(void)wtxn_end(im->idx, &im->w, CM_EINVAL, false, &lrc);
+	import_free(im);
 }
 
 /* ---------------------------------------------------------------- */
@@ -3409,6 +3569,18 @@ scrub_once(cm_index *idx, const scrubset *s, bool *complete)
 
 		if (r != (ssize_t)psize)
 			break;
+		if (pg > last && pg % 256 == 0) {
+			/* the file of an index written in bulk (MDB_WRITEMAP)
+			 * is as long as the map, mostly holes: skip them */
+			off_t d = lseek(fd, off, SEEK_DATA);
+
+			if (d < 0 && errno == ENXIO)
+				break;
+			if (d > off && (uint64_t)d / psize > pg) {
+				pg = (uint64_t)d / psize - 1;
+				continue;
+			}
+		}
 		if (pg > last) {
 			changed = zero_matches(page, 0, psize, s);
 		} else if (page_free(fl, nfl, pg)) {

@@ -104,6 +104,16 @@ typedef struct cm_index_opts {
 	unsigned max_readers;	/* 0 = 510 */
 	bool readonly;		/* open for lookups only */
 	bool create;		/* create the directory's files if missing */
+	/*
+	 * For large imports (consentctl import): LMDB writes pages in
+	 * place in a writable map (MDB_WRITEMAP) instead of allocating a
+	 * copy of every page it changes and writing it out at commit.
+	 * The data file is then extended to the map size (a sparse file:
+	 * `du` shows what it holds).  Not for long-running readers such
+	 * as the daemon: a stray write of the process could reach the
+	 * map.  Other processes may use the index normally meanwhile.
+	 */
+	bool bulk;
 } cm_index_opts;
 
 /*
@@ -147,6 +157,31 @@ void cm_batch_clear(cm_batch *b);
 void cm_batch_free(cm_batch *b);
 cm_status cm_index_apply_batch(cm_index *idx, cm_batch *b,
     cm_batch_result *res);
+
+/*
+ * Imports: many batches, one transaction.  cm_index_import_begin takes
+ * the writer lock of this index and LMDB's (other writers, in this
+ * process or another, wait until the import ends; readers go on seeing
+ * the index as it was) and first makes RESERVE octets of the map free,
+ * since the map cannot grow while the transaction is open.
+ * cm_import_apply applies a batch as cm_index_apply_batch does (sorted,
+ * stale events skipped and counted in *RES, the failing event's
+ * position in res->failed_at), but nothing becomes visible or durable
+ * before cm_import_commit: the whole import is all or nothing, and a
+ * batch may be cleared and refilled as soon as cm_import_apply returns.
+ * Any failure of cm_import_apply or cm_import_commit ends the import
+ * with nothing applied; CM_EFULL then means that the map filled up and
+ * has been grown: begin the import again.  All calls on one import come
+ * from the thread that began it.  cm_import_commit and cm_import_abort
+ * free the import.
+ */
+typedef struct cm_import cm_import;
+
+cm_status cm_index_import_begin(cm_index *idx, size_t reserve,
+    cm_import **out);
+cm_status cm_import_apply(cm_import *im, cm_batch *b, cm_batch_result *res);
+cm_status cm_import_commit(cm_import *im);
+void cm_import_abort(cm_import *im);
 
 /* What is stored for one address.  Returned in one allocation; strings
  * are "" when absent. */

@@ -21,6 +21,9 @@ typedef enum cm_status {
 	CM_EEXIST,		/* entry already exists */
 	CM_ESTALE,		/* event is older than the stored state: not applied */
 	CM_EPERM,		/* permission denied */
+	CM_EFULL,		/* the index's map filled up inside a transaction
+				 * that cannot be retried (cm_import_*): it has
+				 * been grown; begin again */
 
 	/* address normalization (core/addr.h) */
 	CM_ADDR_EMPTY,		/* empty address, or "<>" */

@@ -795,6 +795,277 @@ test_map_growth(void **state)
 	cmt_rmdir(dir);
 }
 
+/* Add N grants "PREFIXi@example.org" (type news, at T0 + i) to B. */
+static void
+add_grants(cm_batch *b, const char *prefix, size_t from, size_t n)
+{
+	char addr[64];
+
+	for (size_t i = from; i < from + n; i++) {
+		cm_event ev = { 0 };
+
+		snprintf(addr, sizeof(addr), "%s%zu@example.org", prefix, i);
+		ev.kind = CM_EV_GRANT;
+		ev.addr = addr;
+		ev.type = "news";
+		ev.at_us = T0 + (int64_t)i;
+		ev.source = "import";
+		ev.evidence = "file=crm.csv";
+		assert_int_equal(cm_batch_add(b, &ev), CM_OK);
+	}
+}
+
+/* Imports: batches in one transaction, visible only at commit. */
+static void
+test_import(void **state)
+{
+	fx *f = *state;
+	const char *a0 = "old@example.org";
+	cm_import *im;
+	cm_batch *b;
+	cm_batch_result r;
+	cm_event ev = { 0 };
+	cm_index_stats st;
+	hlist h;
+
+	assert_int_equal(cmt_grant(f->idx, a0, "news", CM_STATE_GRANTED, T0),
+	    CM_OK);
+	assert_int_equal(cm_batch_new(&b), CM_OK);
+	assert_int_equal(cm_index_import_begin(f->idx, 1 << 20, &im), CM_OK);
+	add_grants(b, "imp", 0, 200);
+	assert_int_equal(cm_import_apply(im, b, &r), CM_OK);
+	assert_int_equal(r.applied, 200);
+	assert_int_equal(r.stale, 0);
+	/* not visible before the commit, not even to this process */
+	assert_int_equal(state_of(f->idx, "imp7@example.org", "news", NULL),
+	    CM_STATE_NONE);
+	/* the batch is free for the next rows */
+	cm_batch_clear(b);
+	ev.kind = CM_EV_WITHDRAW;
+	ev.addr = a0;
+	ev.type = "news";
+	ev.at_us = T0 + 5;
+	assert_int_equal(cm_batch_add(b, &ev), CM_OK);
+	add_grants(b, "imp", 7, 1);	/* same time as before: stale */
+	add_grants(b, "imp", 200, 100);
+	assert_int_equal(cm_import_apply(im, b, &r), CM_OK);
+	assert_int_equal(r.applied, 101);
+	assert_int_equal(r.stale, 1);
+	assert_int_equal(state_of(f->idx, a0, "news", NULL), CM_STATE_GRANTED);
+	assert_int_equal(cm_import_commit(im), CM_OK);
+
+	assert_int_equal(state_of(f->idx, a0, "news", NULL),
+	    CM_STATE_WITHDRAWN);
+	assert_int_equal(state_of(f->idx, "imp7@example.org", "news", NULL),
+	    CM_STATE_GRANTED);
+	assert_int_equal(state_of(f->idx, "imp299@example.org", "news", NULL),
+	    CM_STATE_GRANTED);
+	h = history(f->idx, "imp7@example.org");
+	assert_int_equal(h.n, 1);
+	h = history(f->idx, a0);
+	assert_int_equal(h.n, 2);
+	assert_int_equal(cm_index_stats_get(f->idx, &st), CM_OK);
+	assert_int_equal(st.records, 301);
+	assert_int_equal(st.history_events, 302);
+	/* the history sequence went on from where the import left it */
+	assert_int_equal(cmt_grant(f->idx, "after@example.org", "news",
+	    CM_STATE_GRANTED, T0), CM_OK);
+	h = history(f->idx, "after@example.org");
+	assert_int_equal(h.n, 1);
+	assert_int_equal(h.ev[0].seq, 303);	/* 302 events, from 1 */
+	cm_batch_free(b);
+}
+
+/* A failing or abandoned import changes nothing and frees the lock. */
+static void
+test_import_rollback(void **state)
+{
+	fx *f = *state;
+	const char *addrs[] = { "keep@example.org", "imp3@example.org",
+	    "late@example.org" };
+	cm_import *im;
+	cm_batch *b;
+	cm_batch_result r;
+	cm_event ev = { 0 };
+	char *before, *after;
+
+	assert_int_equal(cmt_grant(f->idx, addrs[0], "news", CM_STATE_GRANTED,
+	    T0), CM_OK);
+	before = cmt_dump(f->idx, addrs, NELEM(addrs));
+	assert_int_equal(cm_batch_new(&b), CM_OK);
+
+	/* abandoned after a good batch */
+	assert_int_equal(cm_index_import_begin(f->idx, 0, &im), CM_OK);
+	add_grants(b, "imp", 0, 50);
+	assert_int_equal(cm_import_apply(im, b, &r), CM_OK);
+	assert_int_equal(r.applied, 50);
+	cm_import_abort(im);
+	after = cmt_dump(f->idx, addrs, NELEM(addrs));
+	assert_string_equal(before, after);
+	free(after);
+
+	/* a good batch, then one failing at its event 3 */
+	assert_int_equal(cm_index_import_begin(f->idx, 0, &im), CM_OK);
+	assert_int_equal(cm_import_apply(im, b, &r), CM_OK);
+	cm_batch_clear(b);
+	add_grants(b, "late", 0, 3);
+	ev.kind = CM_EV_CONFIRM;	/* no such record */
+	ev.addr = addrs[2];
+	ev.type = "news";
+	ev.at_us = T0;
+	assert_int_equal(cm_batch_add(b, &ev), CM_OK);
+	add_grants(b, "late", 3, 3);
+	assert_int_equal(cm_import_apply(im, b, &r), CM_NOTFOUND);
+	assert_int_equal(r.failed_at, 3);
+	/* the import is over: nothing more is applied or committed */
+	assert_int_equal(cm_import_apply(im, b, &r), CM_EINVAL);
+	assert_int_equal(cm_import_commit(im), CM_EINVAL);
+	after = cmt_dump(f->idx, addrs, NELEM(addrs));
+	assert_string_equal(before, after);
+	free(after);
+
+	/* the writer lock was released: single changes and imports go on */
+	assert_int_equal(cmt_grant(f->idx, addrs[2], "news", CM_STATE_GRANTED,
+	    T0), CM_OK);
+	assert_int_equal(cm_index_import_begin(f->idx, 0, &im), CM_OK);
+	cm_import_abort(im);
+	assert_int_equal(cm_index_import_begin(NULL, 0, &im), CM_EINVAL);
+	assert_int_equal(cm_import_apply(NULL, b, &r), CM_EINVAL);
+	assert_int_equal(cm_import_commit(NULL), CM_EINVAL);
+	cm_import_abort(NULL);
+	cm_batch_free(b);
+	free(before);
+}
+
+/* An import that fills the map ends with CM_EFULL and a grown map; begun
+ * again it succeeds.  A reserve makes room up front. */
+static void
+test_import_full(void **state)
+{
+	char *dir = cmt_mkdtemp();
+	cm_index *idx = cmt_open(dir, 64 * 1024);
+	cm_index_stats st;
+	cm_import *im;
+	cm_batch *b;
+	cm_batch_result r;
+	int full = 0, tries;
+	cm_status s = CM_OK;
+
+	(void)state;
+	assert_int_equal(cm_batch_new(&b), CM_OK);
+	for (tries = 0; tries < 20; tries++) {
+		assert_int_equal(cm_index_import_begin(idx, 0, &im), CM_OK);
+		for (size_t i = 0; i < 3000; i += 1000) {
+			cm_batch_clear(b);
+			add_grants(b, "u", i, 1000);
+			if ((s = cm_import_apply(im, b, &r)) != CM_OK)
+				break;
+		}
+		if (s == CM_OK) {
+			/* the commit itself may need more room */
+			if ((s = cm_import_commit(im)) == CM_OK)
+				break;
+		} else {
+			cm_import_abort(im);
+		}
+		assert_int_equal(s, CM_EFULL);
+		full++;
+		/* nothing of the failed attempt is there */
+		assert_int_equal(cm_index_stats_get(idx, &st), CM_OK);
+		assert_int_equal(st.records, 0);
+	}
+	assert_true(full >= 1);
+	assert_true(tries < 20);
+	assert_int_equal(cm_index_stats_get(idx, &st), CM_OK);
+	assert_int_equal(st.records, 3000);
+	assert_int_equal(st.history_events, 3000);
+	cm_index_close(idx);
+	cmt_rmdir(dir);
+
+	/* with a reserve, the first attempt fits */
+	dir = cmt_mkdtemp();
+	idx = cmt_open(dir, 64 * 1024);
+	assert_int_equal(cm_index_import_begin(idx, 8 << 20, &im), CM_OK);
+	assert_int_equal(cm_index_stats_get(idx, &st), CM_OK);
+	assert_true(st.map_size >= 8 << 20);
+	for (size_t i = 0; i < 3000; i += 1000) {
+		cm_batch_clear(b);
+		add_grants(b, "u", i, 1000);
+		assert_int_equal(cm_import_apply(im, b, &r), CM_OK);
+	}
+	assert_int_equal(cm_import_commit(im), CM_OK);
+	assert_int_equal(cm_index_stats_get(idx, &st), CM_OK);
+	assert_int_equal(st.records, 3000);
+	cm_batch_free(b);
+	cm_index_close(idx);
+	cmt_rmdir(dir);
+}
+
+/* An index written in bulk mode (writable map) is an ordinary index for
+ * everyone else, and erasure still leaves no trace in its (sparse) file. */
+static void
+test_bulk_mode(void **state)
+{
+	char *dir = cmt_mkdtemp();
+	const char *gone = "gone42@example.org";
+	cm_index_opts o = { 0 };
+	cm_type_policy tp = { "news", CM_REQ_OPT_IN, 0 };
+	cm_addr ad = cmt_addr("u7@example.org");
+	cm_decision d;
+	cm_index *idx = NULL;
+	cm_import *im;
+	cm_batch *b;
+	cm_batch_result r;
+	cm_index_stats st;
+	struct stat sb;
+	char *path;
+
+	(void)state;
+	o.create = true;
+	o.bulk = true;
+	assert_int_equal(cm_index_open(dir, &o, &idx), CM_OK);
+	assert_int_equal(cm_batch_new(&b), CM_OK);
+	assert_int_equal(cm_index_import_begin(idx, 0, &im), CM_OK);
+	add_grants(b, "u", 0, 2000);
+	add_grants(b, "gone", 42, 1);
+	assert_int_equal(cm_import_apply(im, b, &r), CM_OK);
+	assert_int_equal(r.applied, 2001);
+	assert_int_equal(cm_import_commit(im), CM_OK);
+	assert_true(file_contains(dir, gone));
+	assert_int_equal(cmt_ev(idx, CM_EV_ERASE, gone, NULL, T0 + 10000),
+	    CM_OK);
+	assert_false(file_contains(dir, gone));
+	assert_int_equal(cm_index_stats_get(idx, &st), CM_OK);
+	cm_index_close(idx);
+	/* the file is as long as the map */
+	assert_true(asprintf(&path, "%s/data.mdb", dir) > 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true((size_t)sb.st_size >= st.map_size);
+	free(path);
+
+	/* opened normally: read and written as any index */
+	idx = cmt_open(dir, 0);
+	assert_int_equal(state_of(idx, "u1999@example.org", "news", NULL),
+	    CM_STATE_GRANTED);
+	assert_int_equal(cmt_grant(idx, "new@example.org", "news",
+	    CM_STATE_GRANTED, T0), CM_OK);
+	assert_int_equal(cmt_ev(idx, CM_EV_ERASE, "u3@example.org", NULL,
+	    T0 + 10000), CM_OK);
+	assert_false(file_contains(dir, "u3@example.org"));
+	cm_index_close(idx);
+	o.create = o.bulk = false;
+	o.readonly = true;
+	assert_int_equal(cm_index_open(dir, &o, &idx), CM_OK);
+	assert_int_equal(cm_decide(idx, &tp, &ad, T0 + 20000, &d), CM_OK);
+	assert_int_equal(d.verdict, CM_ALLOW);
+	ad = cmt_addr(gone);
+	assert_int_equal(cm_decide(idx, &tp, &ad, T0 + 20000, &d), CM_OK);
+	assert_int_equal(d.reason, CM_REASON_SUPPRESSED);
+	cm_index_close(idx);
+	cm_batch_free(b);
+	cmt_rmdir(dir);
+}
+
 static void
 test_domains(void **state)
 {
@@ -1131,6 +1402,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_and_counts, setup,
 		    teardown),
 		cmocka_unit_test(test_map_growth),
+		cmocka_unit_test_setup_teardown(test_import, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import_rollback, setup,
+		    teardown),
+		cmocka_unit_test(test_import_full),
+		cmocka_unit_test(test_bulk_mode),
 		cmocka_unit_test(test_key_order),
 	};
 
