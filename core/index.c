@@ -338,10 +338,9 @@ hdkey(const cm_index *idx, const char *s, size_t len, unsigned char *out)
 
 /* Key of an event's subject: AKEY for addresses, DKEY for domains. */
 static void
-subject_key(const cm_index *idx, const char *s, unsigned char *out)
+subject_key(const cm_index *idx, const char *s, size_t len,
+    unsigned char *out)
 {
-	size_t len = strlen(s);
-
 	if (memchr(s, '@', len) != NULL)
 		akey(idx, s, len, out);
 	else
@@ -377,10 +376,25 @@ valid_type(const char *t, size_t *len)
 	return n > 0;
 }
 
-static bool
-valid_field(const char *s)
+/*
+ * The lengths of an event's strings, measured once (bounded: a string
+ * longer than its limit measures limit + 1 and is invalid).
+ */
+typedef struct evlen {
+	size_t addr, type;
+	size_t f[5];		/* source, basis, purpose, evidence, actor */
+} evlen;
+
+static void
+ev_lengths(const cm_event *ev, evlen *l)
 {
-	return s == NULL || strnlen(s, CM_FIELD_MAX + 1) <= CM_FIELD_MAX;
+	const char *f[5] = { ev->source, ev->basis, ev->purpose,
+	    ev->evidence, ev->actor };
+
+	l->addr = ev->addr ? strnlen(ev->addr, ADDR_MAX + 1) : 0;
+	l->type = ev->type ? strnlen(ev->type, CM_TYPE_ID_MAX + 1) : 0;
+	for (int i = 0; i < 5; i++)
+		l->f[i] = f[i] ? strnlen(f[i], CM_FIELD_MAX + 1) : 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -1338,6 +1352,7 @@ cm_index_close(cm_index *idx)
 
 typedef struct bev {
 	cm_event ev;
+	evlen len;
 	size_t pos;		/* position in the batch as added */
 	unsigned char key[AKEY_LEN];
 } bev;
@@ -1400,19 +1415,18 @@ wctx_free(wctx *w)
 static cm_status
 hist_put(wctx *w, const unsigned char *ak, cm_event_kind kind,
     const unsigned char *type, size_t tlen, cm_state old, cm_state new,
-    int64_t at, const cm_event *ev)
+    int64_t at, const cm_event *ev, const evlen *el)
 {
 	const char *s[5] = { ev->source, ev->basis, ev->purpose,
 	    ev->evidence, ev->actor };
-	size_t l[5], sz = HIST_HDR + 2 + tlen;
+	const size_t *l = el->f;
+	size_t sz = HIST_HDR + 2 + tlen;
 	unsigned char k[HKEY_LEN], *p;
 	MDB_val key = { HKEY_LEN, k }, val;
 	int rc;
 
-	for (int i = 0; i < 5; i++) {
-		l[i] = s[i] ? strlen(s[i]) : 0;
+	for (int i = 0; i < 5; i++)
 		sz += 2 + l[i];
-	}
 	if (!ensure(&w->buf, &w->bufcap, sz))
 		return CM_ENOMEM;
 	p = w->buf;
@@ -1590,12 +1604,12 @@ do_erase(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at)
 }
 
 static cm_status
-do_domain(wctx *w, const cm_event *ev, const unsigned char *hk, int64_t at,
-    bool *applied)
+do_domain(wctx *w, const cm_event *ev, const evlen *el,
+    const unsigned char *hk, int64_t at, bool *applied)
 {
 	cm_index *idx = w->idx;
 	bool sup = ev->kind == CM_EV_SUPPRESS_DOMAIN, was = false;
-	size_t dl = strlen(ev->addr), sl = ev->source ? strlen(ev->source) : 0;
+	size_t dl = el->addr, sl = el->f[0];
 	unsigned char k[DOMAIN_MAX + 1];
 	MDB_val key = { dkey(ev->addr, dl, k), k }, val;
 	int64_t since = 0;
@@ -1637,28 +1651,22 @@ do_domain(wctx *w, const cm_event *ev, const unsigned char *hk, int64_t at,
 		return db_err(idx, "write domain", rc);
 	st = hist_put(w, hk, ev->kind, NULL, 0,
 	    was ? CM_STATE_WITHDRAWN : CM_STATE_NONE,
-	    sup ? CM_STATE_WITHDRAWN : CM_STATE_NONE, at, ev);
+	    sup ? CM_STATE_WITHDRAWN : CM_STATE_NONE, at, ev, el);
 	*applied = st == CM_OK;
 	return st;
 }
 
-static dstr
-ds(const char *s)
-{
-	dstr d = { (const unsigned char *)(s ? s : ""), s ? strlen(s) : 0 };
-
-	return d;
-}
-
 static void
-set_fields(drec *r, const cm_event *ev, bool keep_null)
+set_fields(drec *r, const cm_event *ev, const evlen *el, bool keep_null)
 {
 	const char *s[4] = { ev->source, ev->basis, ev->purpose,
 	    ev->evidence };
 
 	for (int i = 0; i < 4; i++)
-		if (s[i] != NULL || !keep_null)
-			r->f[i] = ds(s[i]);
+		if (s[i] != NULL || !keep_null) {
+			r->f[i].p = (const unsigned char *)(s[i] ? s[i] : "");
+			r->f[i].n = el->f[i];
+		}
 }
 
 /* Find TYPE in E; *pos = index or insertion point. */
@@ -1705,8 +1713,8 @@ put_entry(wctx *w, const unsigned char *ak)
 /* Apply one validated event.  *applied tells whether it changed
  * anything; CM_OK with !*applied is "stale". */
 static cm_status
-apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
-    bool *applied)
+apply_one(wctx *w, const cm_event *ev, const evlen *el,
+    const unsigned char *ak, bool *applied)
 {
 	cm_index *idx = w->idx;
 	int64_t at = ev->at_us ? ev->at_us : w->recorded;
@@ -1728,13 +1736,13 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 		return do_erase(w, ev, ak, at);
 	case CM_EV_SUPPRESS_DOMAIN:
 	case CM_EV_UNSUPPRESS_DOMAIN:
-		return do_domain(w, ev, ak, at, applied);
+		return do_domain(w, ev, el, ak, at, applied);
 	default:
 		break;
 	}
-	alen = strlen(ev->addr);
+	alen = el->addr;
 	if (ev->type != NULL)
-		tlen = strlen(ev->type);
+		tlen = el->type;
 	if (memcmp(ak, w->last, AKEY_LEN) > 0) {
 		/* above every stored address key: new, no lookup */
 		memcpy(w->last, ak, AKEY_LEN);
@@ -1806,7 +1814,7 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 		if (!(os == CM_STATE_GRANTED && ns == CM_STATE_GRANTED))
 			r->confirmed = 0;
 		r->granted = at;
-		set_fields(r, ev, false);
+		set_fields(r, ev, el, false);
 		if (under) {
 			/* older than the objection, newer than the record:
 			 * the objection withdrew it (same result as when
@@ -1822,11 +1830,11 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 		r->state = ns;
 		/* history strings may point into w->old: write it first */
 		if (lift && (st = hist_put(w, ak, CM_EV_GRANT, NULL, 0,
-		    CM_STATE_WITHDRAWN, CM_STATE_NONE, at, ev)) != CM_OK)
+		    CM_STATE_WITHDRAWN, CM_STATE_NONE, at, ev, el)) != CM_OK)
 			return st;
 		if ((st = hist_put(w, ak, CM_EV_GRANT,
-		    (const unsigned char *)ev->type, tlen, os, ns, at, ev)) !=
-		    CM_OK)
+		    (const unsigned char *)ev->type, tlen, os, ns, at, ev,
+		    el)) != CM_OK)
 			return st;
 		break;
 	}
@@ -1850,7 +1858,7 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 		r->confirmed = at;
 		if ((st = hist_put(w, ak, CM_EV_CONFIRM,
 		    (const unsigned char *)ev->type, tlen, os,
-		    CM_STATE_GRANTED, at, ev)) != CM_OK)
+		    CM_STATE_GRANTED, at, ev, el)) != CM_OK)
 			return st;
 		break;
 	}
@@ -1872,7 +1880,7 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 			memset(r, 0, sizeof(*r));
 			r->type.p = (const unsigned char *)ev->type;
 			r->type.n = tlen;
-			set_fields(r, ev, false);
+			set_fields(r, ev, el, false);
 			os = CM_STATE_NONE;
 		} else {
 			r = &e->recs[pos];
@@ -1886,7 +1894,7 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 		r->updated = at;
 		if ((st = hist_put(w, ak, CM_EV_WITHDRAW,
 		    (const unsigned char *)ev->type, tlen, os,
-		    CM_STATE_WITHDRAWN, at, ev)) != CM_OK)
+		    CM_STATE_WITHDRAWN, at, ev, el)) != CM_OK)
 			return st;
 		break;
 	}
@@ -1902,7 +1910,7 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 		after = objection_in_force(e->objection_us, e->last_grant_us);
 		if ((st = hist_put(w, ak, CM_EV_OBJECT, NULL, 0,
 		    before ? CM_STATE_WITHDRAWN : CM_STATE_NONE,
-		    after ? CM_STATE_WITHDRAWN : CM_STATE_NONE, at, ev)) !=
+		    after ? CM_STATE_WITHDRAWN : CM_STATE_NONE, at, ev, el)) !=
 		    CM_OK)
 			return st;
 		for (size_t i = 0; i < e->nrec; i++) {
@@ -1916,7 +1924,7 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 			r->withdrawn = at;
 			r->updated = at;
 			if ((st = hist_put(w, ak, CM_EV_OBJECT, r->type.p,
-			    r->type.n, os, CM_STATE_WITHDRAWN, at, ev)) !=
+			    r->type.n, os, CM_STATE_WITHDRAWN, at, ev, el)) !=
 			    CM_OK)
 				return st;
 		}
@@ -1931,10 +1939,10 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 			return CM_NOTFOUND;
 		}
 		r = &e->recs[pos];
-		set_fields(r, ev, true);
+		set_fields(r, ev, el, true);
 		if ((st = hist_put(w, ak, CM_EV_UPDATE,
 		    (const unsigned char *)ev->type, tlen, r->state, r->state,
-		    at, ev)) != CM_OK)
+		    at, ev, el)) != CM_OK)
 			return st;
 		break;
 	}
@@ -1947,20 +1955,20 @@ apply_one(wctx *w, const cm_event *ev, const unsigned char *ak,
 	return CM_OK;
 }
 
+/* Check EV, whose string lengths are EL (ev_lengths). */
 static cm_status
-validate(const cm_event *ev)
+validate(const cm_event *ev, const evlen *el)
 {
 	size_t tl, n;
 
-	if (ev == NULL || ev->addr == NULL)
+	if (ev->addr == NULL)
 		return CM_EINVAL;
 	if (ev->at_us < 0)
 		return CM_EINVAL;
-	if (!valid_field(ev->source) || !valid_field(ev->basis) ||
-	    !valid_field(ev->purpose) || !valid_field(ev->evidence) ||
-	    !valid_field(ev->actor))
-		return CM_EINVAL;
-	n = strnlen(ev->addr, ADDR_MAX + 1);
+	for (int i = 0; i < 5; i++)
+		if (el->f[i] > CM_FIELD_MAX)
+			return CM_EINVAL;
+	n = el->addr;
 	switch (ev->kind) {
 	case CM_EV_GRANT:
 		if (ev->state != CM_STATE_NONE &&
@@ -2208,6 +2216,7 @@ write_txn(cm_index *idx, wfn fn, void *arg, bool dry, wctx *w)
 
 typedef struct one_arg {
 	const cm_event *ev;
+	evlen len;
 	bool applied;
 } one_arg;
 
@@ -2218,9 +2227,9 @@ one_fn(wctx *w, void *arg, int *lrc)
 	unsigned char k[AKEY_LEN];
 	cm_status st;
 
-	subject_key(w->idx, a->ev->addr, k);
+	subject_key(w->idx, a->ev->addr, a->len.addr, k);
 	(void)lrc;
-	st = apply_one(w, a->ev, k, &a->applied);
+	st = apply_one(w, a->ev, &a->len, k, &a->applied);
 	if (st == CM_OK && !a->applied)
 		st = CM_ESTALE;
 	return st;
@@ -2229,13 +2238,16 @@ one_fn(wctx *w, void *arg, int *lrc)
 cm_status
 cm_index_apply(cm_index *idx, const cm_event *ev)
 {
-	one_arg a = { ev, false };
+	one_arg a;
 	wctx w = { 0 };
 	cm_status st;
 
-	if (idx == NULL)
+	if (idx == NULL || ev == NULL)
 		return CM_EINVAL;
-	if ((st = validate(ev)) != CM_OK)
+	a.ev = ev;
+	a.applied = false;
+	ev_lengths(ev, &a.len);
+	if ((st = validate(ev, &a.len)) != CM_OK)
 		return st;
 	st = write_txn(idx, one_fn, &a, false, &w);
 	if (st == CM_ESTALE) {
@@ -2270,16 +2282,14 @@ cm_batch_new(cm_batch **out)
 	return CM_OK;
 }
 
+/* Copy S (LEN octets and its NUL) into B's arena. */
 static const char *
-arena_str(cm_batch *b, const char *s)
+arena_str(cm_batch *b, const char *s, size_t len)
 {
-	size_t n;
+	size_t n = len + 1;
 	chunk *c = b->chunks;
 	char *p;
 
-	if (s == NULL)
-		return NULL;
-	n = strlen(s) + 1;
 	if (c == NULL || c->cap - c->used < n) {
 		size_t cap = n > 65536 ? n : 65536;
 
@@ -2302,9 +2312,12 @@ cm_batch_add(cm_batch *b, const cm_event *ev)
 	bev *e;
 	cm_status st;
 
-	if (b == NULL)
+	evlen l;
+
+	if (b == NULL || ev == NULL)
 		return CM_EINVAL;
-	if ((st = validate(ev)) != CM_OK)
+	ev_lengths(ev, &l);
+	if ((st = validate(ev, &l)) != CM_OK)
 		return st;
 	if (b->n == b->cap) {
 		size_t nc = b->cap ? b->cap * 2 : 256;
@@ -2317,16 +2330,18 @@ cm_batch_add(cm_batch *b, const cm_event *ev)
 	}
 	e = &b->ev[b->n];
 	e->ev = *ev;
+	e->len = l;
 	e->pos = b->n;
-#define CP(f) do { if (ev->f != NULL && \
-	    (e->ev.f = arena_str(b, ev->f)) == NULL) return CM_ENOMEM; } while (0)
-	CP(addr);
-	CP(type);
-	CP(source);
-	CP(basis);
-	CP(purpose);
-	CP(evidence);
-	CP(actor);
+#define CP(f, n) do { if (ev->f != NULL && \
+	    (e->ev.f = arena_str(b, ev->f, n)) == NULL) return CM_ENOMEM; } \
+	while (0)
+	CP(addr, l.addr);
+	CP(type, l.type);
+	CP(source, l.f[0]);
+	CP(basis, l.f[1]);
+	CP(purpose, l.f[2]);
+	CP(evidence, l.f[3]);
+	CP(actor, l.f[4]);
 #undef CP
 	b->n++;
 	return CM_OK;
@@ -2447,8 +2462,8 @@ batch_fn(wctx *w, void *arg, int *lrc)
 	(void)lrc;
 	for (size_t i = 0; i < a->n; i++) {
 		bool applied;
-		cm_status st = apply_one(w, &a->order[i]->ev, a->order[i]->key,
-		    &applied);
+		const bev *e = a->order[i];
+		cm_status st = apply_one(w, &e->ev, &e->len, e->key, &applied);
 
 		if (st != CM_OK) {
 			a->failed_at = a->order[i]->pos;
@@ -2479,7 +2494,7 @@ batch_order(cm_index *idx, cm_batch *b, bev ***order)
 	for (size_t i = 0; i < b->n; i++) {
 		bev *e = &b->ev[i];
 
-		subject_key(idx, e->ev.addr, e->key);
+		subject_key(idx, e->ev.addr, e->len.addr, e->key);
 		sk[i].hi = load_be64(e->key);
 		sk[i].lo = load_be64(e->key + 8);
 		sk[i].pos = i;
@@ -2588,9 +2603,27 @@ cm_index_import_begin(cm_index *idx, size_t reserve, cm_import **out)
 	im->idx = idx;
 	pthread_mutex_lock(&idx->wlock);
 	reader_check_now_and_then(idx);
-	if (reserve > 0 && (st = grow_map(idx, reserve)) != CM_OK) {
-		import_free(im);
-		return st;
+	if (reserve > 0) {
+		/* and room for the copies of the pages the import changes,
+		 * split in two when full: at most twice the pages in use,
+		 * at most a few pages per event (an event adds some
+		 * hundred octets) */
+		MDB_envinfo info;
+		MDB_stat est;
+		size_t used = 0, cow;
+
+		if (mdb_env_info(idx->env, &info) == 0 &&
+		    mdb_env_stat(idx->env, &est) == 0)
+			used = (info.me_last_pgno + 1) * est.ms_psize;
+		cow = reserve < SIZE_MAX / 64 ? 64 * reserve : SIZE_MAX;
+		if (cow / 2 > used)
+			cow = 2 * used;
+		if (reserve > SIZE_MAX / 2 - cow)
+			reserve = SIZE_MAX / 2 - cow;
+		if ((st = grow_map(idx, reserve + cow)) != CM_OK) {
+			import_free(im);
+			return st;
+		}
 	}
 	for (int tries = 0; tries < MAX_RETRY; tries++) {
 		int lrc = 0;
@@ -2915,7 +2948,7 @@ cm_index_history(cm_index *idx, const char *addr, cm_history_cb cb,
 		return CM_EINVAL;
 	if ((st = rtxn(idx, &t)) != CM_OK)
 		return st;
-	subject_key(idx, addr, hk);
+	subject_key(idx, addr, len, hk);
 	memset(hk + AKEY_LEN, 0, 8);
 	if ((rc = mdb_cursor_open(t->txn, idx->db_hist, &c)) != 0) {
 		cm_index_rend(idx, t);
@@ -3113,9 +3146,11 @@ bulk_fn(wctx *w, void *arg, int *lrc)
 	MDB_val key, val;
 	MDB_cursor *c;
 	cm_status st = CM_OK;
+	evlen el;
 	int rc;
 
 	a->count = 0;
+	ev_lengths(a->set, &el);
 	if ((rc = mdb_cursor_open(w->txn, idx->db_index, &c)) != 0)
 		return db_err(idx, "cursor", rc);
 	for (rc = first_addr(c, &key, &val); rc == 0;
@@ -3149,9 +3184,9 @@ bulk_fn(wctx *w, void *arg, int *lrc)
 			hits++;
 			if (a->dry)
 				continue;
-			set_fields(r, a->set, true);
+			set_fields(r, a->set, &el, true);
 			if ((st = hist_put(w, ak, CM_EV_UPDATE, r->type.p,
-			    r->type.n, r->state, r->state, at, a->set)) !=
+			    r->type.n, r->state, r->state, at, a->set, &el)) !=
 			    CM_OK)
 				break;
 		}
@@ -3191,12 +3226,15 @@ cm_index_bulk_update(cm_index *idx, const cm_selection *sel,
 	bulk_arg a = { sel, set, dry_run, 0 };
 	wctx w = { 0 };
 	cm_status st;
+	evlen el;
 
 	if (idx == NULL || sel == NULL || set == NULL)
 		return CM_EINVAL;
-	if (!valid_field(set->source) || !valid_field(set->basis) ||
-	    !valid_field(set->purpose) || !valid_field(set->evidence) ||
-	    !valid_field(set->actor) || set->at_us < 0)
+	ev_lengths(set, &el);
+	for (int i = 0; i < 5; i++)
+		if (el.f[i] > CM_FIELD_MAX)
+			return CM_EINVAL;
+	if (set->at_us < 0)
 		return CM_EINVAL;
 	if (sel->type != NULL && strnlen(sel->type, CM_TYPE_ID_MAX + 1) >
 	    CM_TYPE_ID_MAX)

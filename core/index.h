@@ -162,8 +162,10 @@ cm_status cm_index_apply_batch(cm_index *idx, cm_batch *b,
  * Imports: many batches, one transaction.  cm_index_import_begin takes
  * the writer lock of this index and LMDB's (other writers, in this
  * process or another, wait until the import ends; readers go on seeing
- * the index as it was) and first makes RESERVE octets of the map free,
- * since the map cannot grow while the transaction is open.
+ * the index as it was) and first grows the map, which cannot grow while
+ * the transaction is open, by RESERVE (what the import will add, roughly:
+ * some hundred octets an event) and room for copies of the pages it may
+ * change.
  * cm_import_apply applies a batch as cm_index_apply_batch does (sorted,
  * stale events skipped and counted in *RES, the failing event's
  * position in res->failed_at), but nothing becomes visible or durable
