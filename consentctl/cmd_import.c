@@ -2,17 +2,18 @@
  * cmd_import.c - consentctl import: CSV, JSON Lines or YAML rows into the
  * index, streamed in constant memory, applied in batches.
  *
- * All or nothing: the file is read twice.  The first pass validates every
- * row (syntax, address, type, state, times, fields) without touching the
- * index; only if no row is invalid (or with --skip-invalid) does the
- * second pass apply the rows in batches of --batch events (default 100000:
- * fewer, larger transactions write each index page fewer times), each
- * batch one durable transaction (cm_index_apply_batch).  Standard input and other
- * non-regular files are first spooled to an unlinked temporary file (in
- * $TMPDIR, default /tmp) so they get the same guarantee.  If the index
- * itself fails during the second pass (disk full, I/O error), the batches
- * before the failure stay applied; importing the file again is safe, since
- * the newer event wins and rows already applied are then stale.
+ * All or nothing: the whole file is applied in one transaction of the
+ * index (cm_index_import_begin), in batches of --batch events (default
+ * 100000) so that memory does not follow the file size; the rows of a
+ * batch are validated (syntax, address, type, state, times, fields) as
+ * they are read.  A bad row, a failure of the index (disk full, I/O
+ * error) or a kill ends the transaction before its commit: nothing of the
+ * file is imported, and readers see the index as it was until the
+ * commit.  The index is opened in bulk mode (writable map).  Standard
+ * input and other non-regular files are first spooled to an unlinked
+ * temporary file (in $TMPDIR, default /tmp), so that the file can be
+ * read again should the map have to grow mid-import.  --dry-run only
+ * validates.
  *
  * Rows and events (TIME = the row's time column):
  *   granted              GRANT (granted) at TIME
@@ -62,10 +63,11 @@ typedef struct imp {
 	uint64_t total;		/* octets, for the ETA */
 	uint64_t rows, invalid;
 	uint64_t applied, stale, events;
+	cm_import *ses;		/* the import's transaction */
+	bool quiet;		/* bad rows were listed by an earlier pass */
 	cm_batch *b;
 	unsigned long *lines;	/* line of each event in the batch */
 	size_t nb;
-	bool any_applied;
 	bool memstats;		/* CONSENTCTL_MEMSTATS set: report memory */
 	unsigned long anon_peak_kib;
 } imp;
@@ -104,10 +106,12 @@ static const char import_help[] =
 "             restored exactly as export wrote it\n"
 "\n"
 "With a configuration every type must be one of its newsletters.  The\n"
-"import is all or nothing: every row is validated first, and a bad row\n"
-"stops the import with FILE:LINE: reason before anything is changed.\n"
-"Standard input is spooled to a temporary file for this.  The rows are\n"
-"then applied in transactional batches of N events (default 100000).\n"
+"import is all or nothing: the file is applied in one transaction, and a\n"
+"bad row stops the import with FILE:LINE: reason and changes nothing.\n"
+"Rows are read and applied in batches of N events (default 100000), so\n"
+"that memory does not grow with the file.  Other changes to the index\n"
+"wait until the import ends; the milter goes on reading the index as it\n"
+"was until then.\n"
 "  --dry-run       validate every row, list the bad ones, change nothing\n"
 "  --skip-invalid  list and count bad rows, import the others\n"
 "On a terminal a progress line (rows/s, ETA) is shown on stderr.  The\n"
@@ -349,7 +353,11 @@ sample_memory(imp *im)
 		im->anon_peak_kib = a;
 }
 
-/* Apply the events collected in the batch; 0 or an exit code. */
+/* flush() and pass() after CM_EFULL: the map was grown, run again */
+#define RC_AGAIN (-1)
+
+/* Apply the events collected in the batch to the import; 0, RC_AGAIN or
+ * an exit code. */
 static int
 flush(imp *im)
 {
@@ -359,7 +367,9 @@ flush(imp *im)
 	if (im->nb == 0)
 		return 0;
 	memset(&res, 0, sizeof(res));
-	st = cm_index_apply_batch(im->c->idx, im->b, &res);
+	st = cm_import_apply(im->ses, im->b, &res);
+	if (st == CM_EFULL)
+		return RC_AGAIN;
 	if (st != CM_OK) {
 		unsigned long line = res.failed_at < im->nb ?
 		    im->lines[res.failed_at] : 0;
@@ -371,18 +381,11 @@ flush(imp *im)
 		else
 			ctl_diag_err("%s:%lu: cannot apply: %s", im->name,
 			    line, cm_strerror(st));
-		if (im->any_applied)
-			ctl_diag_err("%s: the batches before line %lu were "
-			    "applied (%llu events); importing the file again "
-			    "is safe", im->name, im->lines[0],
-			    (unsigned long long)im->applied);
-		else
-			ctl_diag_err("%s: nothing imported", im->name);
+		ctl_diag_err("%s: nothing imported", im->name);
 		return ctl_diag_exit(st);
 	}
 	im->applied += res.applied;
 	im->stale += res.stale;
-	im->any_applied = true;
 	sample_memory(im);
 	cm_batch_clear(im->b);
 	im->nb = 0;
@@ -390,11 +393,13 @@ flush(imp *im)
 }
 
 /*
- * One pass over the file.  APPLY false: validate (and list invalid rows);
- * true: apply the valid rows.  Returns 0 or an exit code.
+ * One pass over the file: validate every row and, unless this is a dry
+ * run, add its events to the import (im->ses) batch by batch.  Bad rows
+ * are listed (except when im->quiet: listed by an earlier pass) and, without
+ * --skip-invalid, end the pass.  Returns 0, RC_AGAIN or an exit code.
  */
 static int
-pass(imp *im, bool apply)
+pass(imp *im)
 {
 	ctl_rows *r;
 	ctl_row row;
@@ -412,13 +417,12 @@ pass(imp *im, bool apply)
 		ctl_diag_err("%s: %s", im->name, cm_strerror(CM_ENOMEM));
 		return EX_OSERR;
 	}
-	snprintf(label, sizeof(label), "import %s: %s", im->name,
-	    apply ? "applying" : "checking");
+	snprintf(label, sizeof(label), "import %s", im->name);
 	ctl_progress_start(&pg, label, im->total);
-	if (!apply) {
-		im->rows = 0;
-		im->invalid = 0;
-	}
+	im->rows = im->invalid = im->events = im->applied = im->stale = 0;
+	im->nb = 0;
+	if (im->b != NULL)
+		cm_batch_clear(im->b);
 	for (;;) {
 		ctl_rows_res res = ctl_rows_next(r, &row);
 		prep p;
@@ -446,12 +450,12 @@ pass(imp *im, bool apply)
 				    msg);
 		}
 		if (!ok) {
-			if (apply)
-				continue;	/* listed in the first pass */
 			im->invalid++;
-			ctl_progress_end(&pg);
-			ctl_diag_err("%s:%s%s", im->name, err,
-			    im->skip ? " (skipped)" : "");
+			if (!im->quiet) {
+				ctl_progress_end(&pg);
+				ctl_diag_err("%s:%s%s", im->name, err,
+				    im->skip ? " (skipped)" : "");
+			}
 			if (!im->skip && !im->dry) {
 				ctl_diag_err("%s: nothing imported", im->name);
 				rc = EX_DATAERR;
@@ -459,7 +463,7 @@ pass(imp *im, bool apply)
 			}
 			continue;
 		}
-		if (apply) {
+		if (!im->dry) {
 			cm_status st = CM_OK;
 
 			for (size_t i = 0; i < p.nev && st == CM_OK; i++) {
@@ -471,25 +475,70 @@ pass(imp *im, bool apply)
 				ctl_progress_end(&pg);
 				ctl_diag_err("%s:%lu: %s", im->name, row.line,
 				    cm_strerror(st));
+				ctl_diag_err("%s: nothing imported", im->name);
 				rc = ctl_diag_exit(st);
 				break;
 			}
 			im->events += p.nev;
 			if (im->nb + MAX_EVENTS_PER_ROW > im->batch_max &&
-			    (rc = flush(im)) != 0) {
-				ctl_progress_end(&pg);
+			    (rc = flush(im)) != 0)
 				break;
-			}
 		}
 		ctl_progress_tick(&pg, n, ctl_rows_offset(r));
 	}
-	if (rc == 0 && apply)
+	if (rc == 0 && !im->dry)
 		rc = flush(im);
 	ctl_progress_end(&pg);
-	if (!apply)
-		im->rows = n;
+	im->rows = n;
 	ctl_rows_close(r);
 	return rc;
+}
+
+/*
+ * Import the file in one transaction of the index: all or nothing.  The
+ * map is grown up front for what the file may add (it cannot grow while
+ * the transaction is open); should it fill up anyway, the file is read
+ * again into a larger map.  Returns 0 or an exit code.
+ */
+static int
+import_all(imp *im)
+{
+	cm_index *idx = im->c->idx;
+	/* what the rows add: an index record is some 3 times its row */
+	size_t reserve = (size_t)(im->total * 4) + (16u << 20);
+	cm_status s;
+	int rc = EX_SOFTWARE;
+
+	for (int attempt = 0; attempt < 4; attempt++) {
+		if ((s = cm_index_import_begin(idx, reserve, &im->ses)) !=
+		    CM_OK) {
+			ctl_diag_err("%s: cannot begin the import: %s (%s)",
+			    im->name, cm_strerror(s), cm_index_last_error(idx));
+			return ctl_diag_exit(s);
+		}
+		im->quiet = attempt > 0;
+		rc = pass(im);
+		if (rc != 0) {
+			cm_import_abort(im->ses);
+			im->ses = NULL;
+			if (rc == RC_AGAIN)
+				continue;
+			return rc;
+		}
+		s = cm_import_commit(im->ses);
+		im->ses = NULL;
+		if (s == CM_OK)
+			return 0;
+		if (s == CM_EFULL)
+			continue;
+		ctl_diag_err("%s: cannot commit: %s (%s)", im->name,
+		    cm_strerror(s), cm_index_last_error(idx));
+		ctl_diag_err("%s: nothing imported", im->name);
+		return ctl_diag_exit(s);
+	}
+	ctl_diag_err("%s: the index map keeps filling up (%s); nothing "
+	    "imported", im->name, cm_index_last_error(idx));
+	return EX_CANTCREAT;
 }
 
 /* Copy standard input (or another stream) into an unlinked temp file. */
@@ -623,10 +672,9 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 		goto out;
 	}
 
-	/* first pass: validate everything */
-	if ((rc = pass(&im, false)) != 0)
-		goto out;
 	if (im.dry) {
+		if ((rc = pass(&im)) != 0)
+			goto out;
 		printf("%s: %llu rows read, %llu valid, %llu invalid (dry run: "
 		    "nothing changed)\n", im.name,
 		    (unsigned long long)im.rows,
@@ -635,8 +683,7 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 		rc = im.invalid > 0 && !im.skip ? EX_DATAERR : 0;
 		goto out;
 	}
-	/* second pass: apply */
-	if ((rc = ctl_ctx_open(c, CTL_OPEN_CREATE)) != 0)
+	if ((rc = ctl_ctx_open(c, CTL_OPEN_IMPORT)) != 0)
 		goto out;
 	if (cm_batch_new(&im.b) != CM_OK ||
 	    (im.lines = calloc(im.batch_max, sizeof(*im.lines))) == NULL) {
@@ -644,7 +691,7 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 		rc = EX_OSERR;
 		goto out;
 	}
-	if ((rc = pass(&im, true)) != 0)
+	if ((rc = import_all(&im)) != 0)
 		goto out;
 	printf("%s: %llu rows read, %llu valid, %llu invalid; %llu events "
 	    "applied, %llu stale (older than the stored state)\n", im.name,

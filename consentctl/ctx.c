@@ -177,8 +177,9 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 		o.max_readers = cm_policy_db_max_readers(c->policy);
 	}
 	o.readonly = mode == CTL_OPEN_RO;
-	o.create = mode == CTL_OPEN_CREATE;
-	if (mode == CTL_OPEN_CREATE && mkdir(c->db_dir, 0750) != 0 &&
+	o.create = mode == CTL_OPEN_CREATE || mode == CTL_OPEN_IMPORT;
+	o.bulk = mode == CTL_OPEN_IMPORT;
+	if (o.create && mkdir(c->db_dir, 0750) != 0 &&
 	    errno != EEXIST) {
 		ctl_diag_err("%s: cannot create directory: %s", c->db_dir,
 		    strerror(errno));
@@ -199,7 +200,7 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 	else
 		ctl_diag_err("%s: cannot open the consent index: %s",
 		    c->db_dir, cm_strerror(st));
-	if (mode == CTL_OPEN_CREATE && (st == CM_EIO || st == CM_EPERM))
+	if (o.create && (st == CM_EIO || st == CM_EPERM))
 		return EX_CANTCREAT;
 	return ctl_diag_exit(st);
 }

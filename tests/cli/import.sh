@@ -213,6 +213,23 @@ step="export errors"
 c export -o "$T/no/such/dir/x.csv"; rc_is 73
 c import "$T/does-not-exist.csv"; rc_is 66
 
+step="kill -9 of an import: all or nothing"
+awk 'BEGIN { print "email,type,state,time,source,basis,purpose,evidence";
+	for (i = 0; i < 300000; i++) printf "k%d@example.com,weekly-news,granted,2026-09-01T00:00:00Z,crm,,,\n", i }' >"$T/k.csv"
+c export -o "$T/before.csv"; rc_is 0
+"$CTL" -c "$CONF" import "$T/k.csv" >"$T/ko" 2>&1 &
+kp=$!
+sleep 0.3
+kill -KILL "$kp" 2>/dev/null
+wait "$kp" 2>/dev/null
+grep -q "rows read" "$T/ko" && echo "note: the import ended before it was killed"
+c export -o "$T/after.csv"; rc_is 0
+n=$(($(wc -l <"$T/after.csv") - $(wc -l <"$T/before.csv")))
+[ "$n" = 0 ] || [ "$n" = 300000 ] || fail "a killed import left $n of its 300000 rows"
+c import "$T/k.csv"; rc_is 0
+out_has "300000 valid"
+c check k299999@example.com weekly-news; rc_is 0; out_is "allow"
+
 step="progress line"
 # Never on a pipe (stderr was empty above); on a terminal (script(1)) the
 # line with rows/s is drawn (redrawn every 256 rows here) and erased.
@@ -220,7 +237,7 @@ if command -v script >/dev/null; then
 	awk 'BEGIN { print "email,type,state,time,source,basis,purpose,evidence";
 		for (i = 0; i < 600; i++) printf "r%d@example.com,weekly-news,granted,2026-09-01T00:00:00Z,,,,\n", i }' >"$T/p.csv"
 	CONSENTCTL_PROGRESS_MS=0 script -qec "'$CTL' -c '$CONF' import '$T/p.csv'" "$T/typescript" >/dev/null 2>&1 </dev/null
-	grep -aq "import $T/p.csv: checking: 512 rows, .* rows/s, [0-9]*%, ETA" "$T/typescript" || fail "no progress line on a terminal: $(cat -v "$T/typescript" | head -c 600)"
+	grep -aq "import $T/p.csv: 512 rows, .* rows/s, [0-9]*%, ETA" "$T/typescript" || fail "no progress line on a terminal: $(cat -v "$T/typescript" | head -c 600)"
 	grep -aq "600 rows read, 600 valid" "$T/typescript" || fail "import under script(1) failed"
 	CONSENTCTL_PROGRESS_MS=0 "$CTL" -c "$CONF" import --dry-run "$T/p.csv" >"$T/o" 2>"$T/e" </dev/null
 	[ ! -s "$T/e" ] || fail "progress output on a pipe: $(cat -v "$T/e" | head -c 300)"
