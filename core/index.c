@@ -1377,6 +1377,14 @@ typedef struct wctx {
 	 */
 	unsigned char last[AKEY_LEN];
 	bool append;		/* the current event's key is above LAST */
+	/*
+	 * Cursors on "index" and "history" (opened on first use, closed
+	 * by LMDB with the transaction).  Events come in key order: a
+	 * cursor already on the right leaf page finds the next key there
+	 * instead of descending from the root, and a put after a get on
+	 * the same cursor does not descend again.
+	 */
+	MDB_cursor *ic, *hc;
 	dentry ent;
 	unsigned char *old;	/* copy of the stored entry */
 	size_t oldcap;
@@ -1455,7 +1463,10 @@ hist_put(wctx *w, const unsigned char *ak, cm_event_kind kind,
 	w->seq_dirty = true;
 	val.mv_data = w->buf;
 	val.mv_size = sz;
-	if ((rc = mdb_put(w->txn, w->idx->db_hist, &key, &val,
+	if (w->hc == NULL && (rc = mdb_cursor_open(w->txn, w->idx->db_hist,
+	    &w->hc)) != 0)
+		return db_err(w->idx, "history cursor", rc);
+	if ((rc = mdb_cursor_put(w->hc, &key, &val,
 	    w->append ? MDB_APPEND : 0)) != 0)
 		return db_err(w->idx, "write history", rc);
 	return CM_OK;
@@ -1704,7 +1715,7 @@ put_entry(wctx *w, const unsigned char *ak)
 		return CM_ENOMEM;
 	entry_encode(&w->ent, w->buf);
 	val.mv_data = w->buf;
-	if ((rc = mdb_put(w->txn, w->idx->db_index, &key, &val,
+	if ((rc = mdb_cursor_put(w->ic, &key, &val,
 	    w->append ? MDB_APPEND : 0)) != 0)
 		return db_err(w->idx, "write entry", rc);
 	return CM_OK;
@@ -1743,13 +1754,16 @@ apply_one(wctx *w, const cm_event *ev, const evlen *el,
 	alen = el->addr;
 	if (ev->type != NULL)
 		tlen = el->type;
+	if (w->ic == NULL && (rc = mdb_cursor_open(w->txn, idx->db_index,
+	    &w->ic)) != 0)
+		return db_err(idx, "index cursor", rc);
 	if (memcmp(ak, w->last, AKEY_LEN) > 0) {
 		/* above every stored address key: new, no lookup */
 		memcpy(w->last, ak, AKEY_LEN);
 		w->append = true;
 		rc = MDB_NOTFOUND;
 	} else {
-		rc = mdb_get(w->txn, idx->db_index, &key, &val);
+		rc = mdb_cursor_get(w->ic, &key, &val, MDB_SET);
 	}
 	if (rc == 0 && val.mv_size == TOMB_LEN &&
 	    ((const unsigned char *)val.mv_data)[0] == FORMAT_VERSION &&
@@ -2110,6 +2124,7 @@ wtxn_begin(cm_index *idx, wctx *w, scrubset *sc, int *lrc)
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		memset(w->last, 0xff, sizeof(w->last));
 	w->seq_dirty = false;
+	w->ic = w->hc = NULL;
 	w->scrub = sc;
 	scrub_free(sc);
 	pthread_mutex_lock(&idx->errlock);
@@ -2463,6 +2478,17 @@ batch_fn(wctx *w, void *arg, int *lrc)
 	for (size_t i = 0; i < a->n; i++) {
 		bool applied;
 		const bev *e = a->order[i];
+
+		/* the events are visited in key order, which is random
+		 * order in memory: fetch ahead what the next ones read */
+		if (i + 8 < a->n)
+			__builtin_prefetch(a->order[i + 8]);
+		if (i + 4 < a->n) {
+			const char *p = a->order[i + 4]->ev.addr;
+
+			__builtin_prefetch(p);
+			__builtin_prefetch(p + 64);
+		}
 		cm_status st = apply_one(w, &e->ev, &e->len, e->key, &applied);
 
 		if (st != CM_OK) {
