@@ -32,6 +32,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,14 @@
 
 enum { O_FORMAT = 256, O_DRY_RUN, O_SKIP, O_BATCH };
 
+/* A batch of events and the line of each. */
+typedef struct slot {
+	cm_batch *b;
+	unsigned long *lines;
+	size_t nb;
+	bool full;		/* handed over to be applied */
+} slot;
+
 typedef struct imp {
 	ctl_ctx *c;
 	const char *name;	/* for messages: FILE or "stdin" */
@@ -65,9 +74,18 @@ typedef struct imp {
 	uint64_t applied, stale, events;
 	cm_import *ses;		/* the import's transaction */
 	bool quiet;		/* bad rows were listed by an earlier pass */
-	cm_batch *b;
-	unsigned long *lines;	/* line of each event in the batch */
-	size_t nb;
+	/*
+	 * A reader thread reads and checks rows into one slot while this
+	 * thread, which owns the import transaction, applies the other.
+	 * mu and cv guard the slots' full flags, stop and reader_done.
+	 */
+	slot slots[2];
+	slot *cur;		/* the slot the reader fills */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;		/* applying failed: the reader stops */
+	bool reader_done;	/* the reader handed over its last slot */
+	int reader_rc;
 	bool memstats;		/* CONSENTCTL_MEMSTATS set: report memory */
 	unsigned long anon_peak_kib;
 } imp;
@@ -353,26 +371,34 @@ sample_memory(imp *im)
 		im->anon_peak_kib = a;
 }
 
-/* flush() and pass() after CM_EFULL: the map was grown, run again */
+/* after CM_EFULL: the map was grown, read the file again */
 #define RC_AGAIN (-1)
+/* the reader stops because applying failed (and said why) */
+#define RC_STOP (-2)
 
-/* Apply the events collected in the batch to the import; 0, RC_AGAIN or
- * an exit code. */
+static slot *
+other(imp *im, slot *s)
+{
+	return s == &im->slots[0] ? &im->slots[1] : &im->slots[0];
+}
+
+/* Apply the events of slot S to the import; 0, RC_AGAIN or an exit
+ * code.  S is empty afterwards. */
 static int
-flush(imp *im)
+flush(imp *im, slot *s)
 {
 	cm_batch_result res;
 	cm_status st;
 
-	if (im->nb == 0)
+	if (s->nb == 0)
 		return 0;
 	memset(&res, 0, sizeof(res));
-	st = cm_import_apply(im->ses, im->b, &res);
+	st = cm_import_apply(im->ses, s->b, &res);
 	if (st == CM_EFULL)
 		return RC_AGAIN;
 	if (st != CM_OK) {
-		unsigned long line = res.failed_at < im->nb ?
-		    im->lines[res.failed_at] : 0;
+		unsigned long line = res.failed_at < s->nb ?
+		    s->lines[res.failed_at] : 0;
 
 		if (st == CM_EDB)
 			ctl_diag_err("%s:%lu: cannot apply: %s (%s)", im->name,
@@ -387,16 +413,40 @@ flush(imp *im)
 	im->applied += res.applied;
 	im->stale += res.stale;
 	sample_memory(im);
-	cm_batch_clear(im->b);
-	im->nb = 0;
+	cm_batch_clear(s->b);
+	s->nb = 0;
+	return 0;
+}
+
+/* Reader: hand the current slot over to be applied and go on with the
+ * other one once it is free.  0 or RC_STOP. */
+static int
+hand_over(imp *im)
+{
+	slot *next = other(im, im->cur);
+	bool stop;
+
+	if (im->cur->nb == 0)
+		return 0;
+	pthread_mutex_lock(&im->mu);
+	im->cur->full = true;
+	pthread_cond_broadcast(&im->cv);
+	while (next->full && !im->stop)
+		pthread_cond_wait(&im->cv, &im->mu);
+	stop = im->stop;
+	pthread_mutex_unlock(&im->mu);
+	if (stop)
+		return RC_STOP;
+	im->cur = next;
 	return 0;
 }
 
 /*
  * One pass over the file: validate every row and, unless this is a dry
- * run, add its events to the import (im->ses) batch by batch.  Bad rows
- * are listed (except when im->quiet: listed by an earlier pass) and, without
- * --skip-invalid, end the pass.  Returns 0, RC_AGAIN or an exit code.
+ * run, add its events to the reader's slot, handing full slots over to
+ * be applied.  Bad rows are listed (except when im->quiet: listed by an
+ * earlier pass) and, without --skip-invalid, end the pass.  Returns 0,
+ * RC_STOP or an exit code.
  */
 static int
 pass(imp *im)
@@ -419,10 +469,7 @@ pass(imp *im)
 	}
 	snprintf(label, sizeof(label), "import %s", im->name);
 	ctl_progress_start(&pg, label, im->total);
-	im->rows = im->invalid = im->events = im->applied = im->stale = 0;
-	im->nb = 0;
-	if (im->b != NULL)
-		cm_batch_clear(im->b);
+	im->rows = im->invalid = im->events = 0;
 	for (;;) {
 		ctl_rows_res res = ctl_rows_next(r, &row);
 		prep p;
@@ -464,12 +511,13 @@ pass(imp *im)
 			continue;
 		}
 		if (!im->dry) {
+			slot *s = im->cur;
 			cm_status st = CM_OK;
 
 			for (size_t i = 0; i < p.nev && st == CM_OK; i++) {
-				st = cm_batch_add(im->b, &p.ev[i]);
+				st = cm_batch_add(s->b, &p.ev[i]);
 				if (st == CM_OK)
-					im->lines[im->nb++] = row.line;
+					s->lines[s->nb++] = row.line;
 			}
 			if (st != CM_OK) {
 				ctl_progress_end(&pg);
@@ -480,25 +528,69 @@ pass(imp *im)
 				break;
 			}
 			im->events += p.nev;
-			if (im->nb + MAX_EVENTS_PER_ROW > im->batch_max &&
-			    (rc = flush(im)) != 0)
+			if (s->nb + MAX_EVENTS_PER_ROW > im->batch_max &&
+			    (rc = hand_over(im)) != 0)
 				break;
 		}
 		ctl_progress_tick(&pg, n, ctl_rows_offset(r));
 	}
 	if (rc == 0 && !im->dry)
-		rc = flush(im);
+		rc = hand_over(im);
 	ctl_progress_end(&pg);
 	im->rows = n;
 	ctl_rows_close(r);
 	return rc;
 }
 
+static void *
+reader_main(void *arg)
+{
+	imp *im = arg;
+	int rc = pass(im);
+
+	pthread_mutex_lock(&im->mu);
+	im->reader_rc = rc;
+	im->reader_done = true;
+	pthread_cond_broadcast(&im->cv);
+	pthread_mutex_unlock(&im->mu);
+	return NULL;
+}
+
+/* Applier: apply the slots in the order the reader hands them over,
+ * until the reader is done.  0, RC_AGAIN or an exit code. */
+static int
+apply_slots(imp *im)
+{
+	slot *s = &im->slots[0];
+	int rc = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&im->mu);
+		while (!s->full && !im->reader_done)
+			pthread_cond_wait(&im->cv, &im->mu);
+		if (!s->full) {
+			pthread_mutex_unlock(&im->mu);
+			return 0;
+		}
+		pthread_mutex_unlock(&im->mu);
+		rc = flush(im, s);
+		pthread_mutex_lock(&im->mu);
+		s->full = false;
+		if (rc != 0)
+			im->stop = true;
+		pthread_cond_broadcast(&im->cv);
+		pthread_mutex_unlock(&im->mu);
+		if (rc != 0)
+			return rc;
+		s = other(im, s);
+	}
+}
+
 /*
  * Import the file in one transaction of the index: all or nothing.  The
  * map is grown up front for what the file may add (it cannot grow while
  * the transaction is open); should it fill up anyway, the file is read
- * again into a larger map.  Returns 0 or an exit code.
+ * again into the grown map.  Returns 0 or an exit code.
  */
 static int
 import_all(imp *im)
@@ -510,6 +602,9 @@ import_all(imp *im)
 	int rc = EX_SOFTWARE;
 
 	for (int attempt = 0; attempt < 4; attempt++) {
+		pthread_t th;
+		int arc;
+
 		if ((s = cm_index_import_begin(idx, reserve, &im->ses)) !=
 		    CM_OK) {
 			ctl_diag_err("%s: cannot begin the import: %s (%s)",
@@ -517,7 +612,25 @@ import_all(imp *im)
 			return ctl_diag_exit(s);
 		}
 		im->quiet = attempt > 0;
-		rc = pass(im);
+		im->applied = im->stale = 0;
+		im->stop = im->reader_done = false;
+		im->reader_rc = 0;
+		for (int i = 0; i < 2; i++) {
+			cm_batch_clear(im->slots[i].b);
+			im->slots[i].nb = 0;
+			im->slots[i].full = false;
+		}
+		im->cur = &im->slots[0];
+		if ((errno = pthread_create(&th, NULL, reader_main, im)) != 0) {
+			ctl_diag_err("%s: cannot start a thread: %s", im->name,
+			    strerror(errno));
+			cm_import_abort(im->ses);
+			im->ses = NULL;
+			return EX_OSERR;
+		}
+		arc = apply_slots(im);
+		pthread_join(th, NULL);
+		rc = arc != 0 ? arc : im->reader_rc;
 		if (rc != 0) {
 			cm_import_abort(im->ses);
 			im->ses = NULL;
@@ -612,6 +725,8 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 	im.memstats = getenv("CONSENTCTL_MEMSTATS") != NULL;
 	im.batch_max = BATCH_DEFAULT;
 	im.fd = -1;
+	pthread_mutex_init(&im.mu, NULL);
+	pthread_cond_init(&im.cv, NULL);
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -685,12 +800,14 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 	}
 	if ((rc = ctl_ctx_open(c, CTL_OPEN_IMPORT)) != 0)
 		goto out;
-	if (cm_batch_new(&im.b) != CM_OK ||
-	    (im.lines = calloc(im.batch_max, sizeof(*im.lines))) == NULL) {
-		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-		rc = EX_OSERR;
-		goto out;
-	}
+	for (int i = 0; i < 2; i++)
+		if (cm_batch_new(&im.slots[i].b) != CM_OK ||
+		    (im.slots[i].lines = calloc(im.batch_max,
+		    sizeof(*im.slots[i].lines))) == NULL) {
+			ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
+			rc = EX_OSERR;
+			goto out;
+		}
 	if ((rc = import_all(&im)) != 0)
 		goto out;
 	printf("%s: %llu rows read, %llu valid, %llu invalid; %llu events "
@@ -706,8 +823,12 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 		    "index file)\n", im.anon_peak_kib, proc_kib("VmHWM:"));
 	}
 out:
-	cm_batch_free(im.b);
-	free(im.lines);
+	for (int i = 0; i < 2; i++) {
+		cm_batch_free(im.slots[i].b);
+		free(im.slots[i].lines);
+	}
+	pthread_cond_destroy(&im.cv);
+	pthread_mutex_destroy(&im.mu);
 	if (im.fd >= 0 && im.fd != in)
 		close(im.fd);
 	if (in != STDIN_FILENO)

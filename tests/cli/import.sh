@@ -87,6 +87,11 @@ c import "$T/bad.csv"; rc_is 65
 err_has "$T/bad.csv:6: email 'not-an-address'"; err_has "nothing imported"
 same_as_before
 c check k1@example.com weekly-news; rc_is 1
+# in batches of 5 events: several batches are applied before line 6
+c import --batch 5 "$T/bad.csv"; rc_is 65
+err_has "$T/bad.csv:6: email 'not-an-address'"; err_has "nothing imported"
+same_as_before
+c check k1@example.com weekly-news; rc_is 1
 
 for case in \
 	"7|k5@example.com,weekly-news,granted,2026-13-01T00:00:00Z,,,,|time '2026-13-01T00:00:00Z'" \
@@ -212,6 +217,16 @@ out=$(cat "$T/e1.jsonl"); jsonl_check 'len(L) >= 20 and all(set(o) == {"email","
 step="export errors"
 c export -o "$T/no/such/dir/x.csv"; rc_is 73
 c import "$T/does-not-exist.csv"; rc_is 66
+
+step="many small batches"
+awk 'BEGIN { print "email,type,state,time,source,basis,purpose,evidence";
+	for (i = 0; i < 1000; i++) printf "s%d@example.com,weekly-news,%s,2026-07-01T00:00:0%dZ,,,,\n", i, i % 3 ? "granted" : "confirmed", i % 10 }' >"$T/small.csv"
+c import --batch 7 "$T/small.csv"; rc_is 0
+out_has "1000 rows read, 1000 valid, 0 invalid; 1334 events applied, 0 stale"
+c check s999@example.com weekly-news; rc_is 0
+c check s0@example.com weekly-news; rc_is 0
+c import --batch 7 "$T/small.csv"; rc_is 0
+out_has "0 events applied, 1334 stale"
 
 step="kill -9 of an import: all or nothing"
 awk 'BEGIN { print "email,type,state,time,source,basis,purpose,evidence";
