@@ -6,6 +6,10 @@
  *                               bulk mode) in one import transaction,
  *                               B events per batch (10000)
  *   bench_core decide DIR N S   decide for S seconds on a mixed workload
+ *   bench_core floor DIR S      LMDB alone on the same index: plain
+ *                               mdb_get of existing and missing keys in
+ *                               one read transaction, for S seconds: the
+ *                               least any decision on this index costs
  *
  * Prints one "name: value" line per figure.  Not a test: asserts
  * nothing, but exits non-zero when an operation fails.
@@ -17,6 +21,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+
+#include <lmdb.h>
 
 #include "core/addr.h"
 #include "core/decide.h"
@@ -314,6 +320,83 @@ decide(const char *dir, size_t n, double secs)
 	return 0;
 }
 
+/*
+ * The floor: what one lookup in this B-tree costs with nothing around it
+ * (no hashing, no transaction per lookup, no decoding).  Keys are taken
+ * from the "index" database itself (a random sample; every other one
+ * altered to miss), so the accesses are those of decide().
+ */
+static int
+floor_(const char *dir, double secs)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *c;
+	MDB_val k, v;
+	unsigned char (*keys)[16];
+	size_t total = 0, m = 0, count = 0, hits = 0;
+	unsigned long long x = 88172645463325252ULL;
+	double t0, t1;
+	int rc;
+
+	if ((keys = malloc(NPROBE * sizeof(*keys))) == NULL)
+		return 1;
+	if ((rc = mdb_env_create(&env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(env, 8)) != 0 ||
+	    (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600)) != 0 ||
+	    (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "index", 0, &dbi)) != 0 ||
+	    (rc = mdb_cursor_open(txn, dbi, &c)) != 0) {
+		fprintf(stderr, "bench_core: floor: %s\n", mdb_strerror(rc));
+		return 1;
+	}
+	/* reservoir sample of the address keys (16 octets) */
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 16)
+			continue;
+		total++;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (m < NPROBE)
+			memcpy(keys[m++], k.mv_data, 16);
+		else if (x % total < NPROBE)
+			memcpy(keys[x % total], k.mv_data, 16);
+	}
+	mdb_cursor_close(c);
+	if (m == 0) {
+		fprintf(stderr, "bench_core: floor: empty index\n");
+		return 1;
+	}
+	for (size_t i = 1; i < m; i += 2)
+		keys[i][15] ^= 0x5a;	/* a miss */
+	for (int pass = 0; pass < 2; pass++) {
+		t0 = t1 = now_s();
+		count = hits = 0;
+		while (t1 - t0 < (pass == 0 ? 0.0 : secs) || count == 0) {
+			for (size_t i = 0; i < m; i++) {
+				k.mv_size = 16;
+				k.mv_data = keys[i];
+				if (mdb_get(txn, dbi, &k, &v) == 0)
+					hits += ((const unsigned char *)
+					    v.mv_data)[0] != 0;
+			}
+			count += m;
+			t1 = now_s();
+		}
+	}
+	printf("LMDB floor: %.0f lookups/s, %.0f ns/lookup (mdb_get alone, "
+	    "one read transaction, %.0f%% hits, %zu-entry B-tree)\n",
+	    (double)count / (t1 - t0), (t1 - t0) * 1e9 / (double)count,
+	    100.0 * (double)hits / (double)count, total);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	free(keys);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -324,7 +407,9 @@ main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "decide") == 0)
 		return decide(argv[2], strtoul(argv[3], NULL, 10),
 		    strtod(argv[4], NULL));
+	if (argc == 4 && strcmp(argv[1], "floor") == 0)
+		return floor_(argv[2], strtod(argv[3], NULL));
 	fprintf(stderr, "usage: bench_core build DIR N [BATCH [START]] | "
-	    "decide DIR N SECS\n");
+	    "decide DIR N SECS | floor DIR SECS\n");
 	return 2;
 }

@@ -7,7 +7,9 @@
 # keys, appended), then an incremental import of 100,000 new records in
 # batches of 10,000 into the populated index (what `consentctl import`
 # does later), then decisions in a fresh process that only opens the
-# index and decides, so its memory is what a daemon pays.
+# index and decides, so its memory is what a daemon pays; then the floor:
+# LMDB's own mdb_get on the same B-tree, keys and hit rate, with nothing
+# around it.
 # Wall-clock import rates include waiting for fdatasync on this disk; the
 # CPU figure is what the code costs.  BENCH_QUICK=1: 100,000 records only.
 set -eu
@@ -27,5 +29,6 @@ for n in $sizes; do
 	"$bin" build "$d" 100000 10000 "$n" | grep -E '^import'
 	echo "-- decisions (fresh process, $((n + 100000)) records)"
 	"$bin" decide "$d" "$n" 3
+	"$bin" floor "$d" 3
 	rm -rf "$d"
 done
