@@ -84,11 +84,15 @@ reader_main(void *arg)
 	return NULL;
 }
 
-/* The writer process: returns an exit code (no cmocka here). */
+/* The writer process: returns an exit code (no cmocka here).  BULK: an
+ * import (one transaction) in bulk mode instead of a transaction per
+ * batch. */
 static int
-writer_main(const char *dir, int go_fd, size_t n)
+writer_main(const char *dir, int go_fd, size_t n, bool bulk)
 {
+	cm_index_opts o = { 0 };
 	cm_index *idx = NULL;
+	cm_import *im = NULL;
 	cm_batch *b = NULL;
 	cm_batch_result res;
 	size_t per = 1000;
@@ -96,10 +100,13 @@ writer_main(const char *dir, int go_fd, size_t n)
 
 	if (read(go_fd, &c, 1) != 1)
 		return 10;
-	if (cm_index_open(dir, NULL, &idx) != CM_OK)
+	o.bulk = bulk;
+	if (cm_index_open(dir, &o, &idx) != CM_OK)
 		return 11;
 	if (cm_batch_new(&b) != CM_OK)
 		return 12;
+	if (bulk && cm_index_import_begin(idx, n * 400, &im) != CM_OK)
+		return 16;
 	for (size_t i = 0; i < n; i += per) {
 		cm_batch_clear(b);
 		for (size_t j = i; j < i + per && j < n; j++) {
@@ -128,16 +135,19 @@ writer_main(const char *dir, int go_fd, size_t n)
 					return 14;
 			}
 		}
-		if (cm_index_apply_batch(idx, b, &res) != CM_OK)
+		if (bulk ? cm_import_apply(im, b, &res) != CM_OK :
+		    cm_index_apply_batch(idx, b, &res) != CM_OK)
 			return 15;
 	}
+	if (bulk && cm_import_commit(im) != CM_OK)
+		return 17;
 	cm_batch_free(b);
 	cm_index_close(idx);
 	return 0;
 }
 
 static void
-test_writer_and_readers(void **state)
+writer_and_readers(bool bulk)
 {
 	char *dir = cmt_mkdtemp();
 	size_t n = cmt_quick() ? 10000 : 100000;
@@ -150,7 +160,6 @@ test_writer_and_readers(void **state)
 	int go[2], wst;
 	pid_t pid;
 
-	(void)state;
 	for (int i = 0; i < NPROBE; i++) {
 		snprintf(probe[i], sizeof(probe[i]), "probe%d@example.net", i);
 		assert_int_equal(cmt_grant(idx, probe[i], "news",
@@ -165,7 +174,7 @@ test_writer_and_readers(void **state)
 		int rc;
 
 		close(go[1]);
-		rc = writer_main(dir, go[0], n);
+		rc = writer_main(dir, go[0], n, bulk);
 		free(dir);	/* nothing of the parent's may leak here */
 		_exit(rc);
 	}
@@ -217,11 +226,28 @@ test_writer_and_readers(void **state)
 	cmt_rmdir(dir);
 }
 
+/* batches, a transaction each */
+static void
+test_writer_and_readers(void **state)
+{
+	(void)state;
+	writer_and_readers(false);
+}
+
+/* consentctl import: all batches in one transaction, writable map */
+static void
+test_bulk_writer_and_readers(void **state)
+{
+	(void)state;
+	writer_and_readers(true);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writer_and_readers),
+		cmocka_unit_test(test_bulk_writer_and_readers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
