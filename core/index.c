@@ -2285,6 +2285,8 @@ struct cm_batch {
 	bev *ev;
 	size_t n, cap;
 	chunk *chunks;
+	bev **order;		/* the events in key order (cap entries) */
+	const cm_index *sorted_for;	/* order is valid for this index */
 };
 
 cm_status
@@ -2337,12 +2339,17 @@ cm_batch_add(cm_batch *b, const cm_event *ev)
 	if (b->n == b->cap) {
 		size_t nc = b->cap ? b->cap * 2 : 256;
 		bev *ne = realloc(b->ev, nc * sizeof(*ne));
+		bev **no;
 
 		if (ne == NULL)
 			return CM_ENOMEM;
 		b->ev = ne;
+		if ((no = realloc(b->order, nc * sizeof(*no))) == NULL)
+			return CM_ENOMEM;
+		b->order = no;
 		b->cap = nc;
 	}
+	b->sorted_for = NULL;
 	e = &b->ev[b->n];
 	e->ev = *ev;
 	e->len = l;
@@ -2380,6 +2387,7 @@ cm_batch_clear(cm_batch *b)
 		free(c);
 	}
 	b->n = 0;
+	b->sorted_for = NULL;
 }
 
 void
@@ -2389,6 +2397,7 @@ cm_batch_free(cm_batch *b)
 		return;
 	cm_batch_clear(b);
 	free(b->ev);
+	free(b->order);
 	free(b);
 }
 
@@ -2503,20 +2512,19 @@ batch_fn(wctx *w, void *arg, int *lrc)
 	return CM_OK;
 }
 
-/* The events of B in subject key order (stable): *ORDER, freed by the
- * caller. */
-static cm_status
-batch_order(cm_index *idx, cm_batch *b, bev ***order)
+/* Put the events of B in subject key order (stable) into b->order,
+ * unless they are already for IDX. */
+cm_status
+cm_batch_sort(cm_index *idx, cm_batch *b)
 {
 	skey *sk, *sorted;
-	bev **o;
 
-	if ((o = malloc(b->n * sizeof(*o))) == NULL)
+	if (idx == NULL || b == NULL)
+		return CM_EINVAL;
+	if (b->sorted_for == idx || b->n == 0)
+		return CM_OK;
+	if ((sk = malloc(2 * b->n * sizeof(*sk))) == NULL)
 		return CM_ENOMEM;
-	if ((sk = malloc(2 * b->n * sizeof(*sk))) == NULL) {
-		free(o);
-		return CM_ENOMEM;
-	}
 	for (size_t i = 0; i < b->n; i++) {
 		bev *e = &b->ev[i];
 
@@ -2527,9 +2535,9 @@ batch_order(cm_index *idx, cm_batch *b, bev ***order)
 	}
 	sorted = skey_sort(sk, sk + b->n, b->n);
 	for (size_t i = 0; i < b->n; i++)
-		o[i] = &b->ev[sorted[i].pos];
+		b->order[i] = &b->ev[sorted[i].pos];
 	free(sk);
-	*order = o;
+	b->sorted_for = idx;
 	return CM_OK;
 }
 
@@ -2546,8 +2554,9 @@ cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
 		memset(res, 0, sizeof(*res));
 	if (b->n == 0)
 		return CM_OK;
-	if ((st = batch_order(idx, b, &a.order)) != CM_OK)
+	if ((st = cm_batch_sort(idx, b)) != CM_OK)
 		return st;
+	a.order = b->order;
 	a.n = b->n;
 	if (!idx->readonly) {
 		/* make room for a big batch before, not after, doing it */
@@ -2555,10 +2564,8 @@ cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
 
 		for (chunk *c = b->chunks; c != NULL; c = c->next)
 			bytes += 4 * c->used;
-		if ((st = grow_map(idx, bytes)) != CM_OK) {
-			free(a.order);
+		if ((st = grow_map(idx, bytes)) != CM_OK)
 			return st;
-		}
 	}
 	st = write_txn(idx, batch_fn, &a, false, &w);
 	if (res != NULL) {
@@ -2570,7 +2577,6 @@ cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
 		}
 	}
 	wctx_free(&w);
-	free(a.order);
 	return st;
 }
 
@@ -2685,13 +2691,13 @@ cm_import_apply(cm_import *im, cm_batch *b, cm_batch_result *res)
 	}
 	if (b->n == 0)
 		return CM_OK;
-	if ((st = batch_order(im->idx, b, &a.order)) != CM_OK)
+	if ((st = cm_batch_sort(im->idx, b)) != CM_OK)
 		return import_fail(im, st, 0);
+	a.order = b->order;
 	a.n = b->n;
 	applied = im->w.applied;
 	stale = im->w.stale;
 	st = batch_fn(&im->w, &a, &lrc);
-	free(a.order);
 	if (st != CM_OK) {
 		if (res != NULL)
 			res->failed_at = a.failed_at;

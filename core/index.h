@@ -157,6 +157,11 @@ void cm_batch_clear(cm_batch *b);
 void cm_batch_free(cm_batch *b);
 cm_status cm_index_apply_batch(cm_index *idx, cm_batch *b,
     cm_batch_result *res);
+/* Optional: compute the keys of B's events under IDX and their order
+ * now, which applying B does otherwise.  It reads only what
+ * cm_index_open set up, so another thread may do it while IDX is busy
+ * (consentctl's reader thread does, while a batch is being applied). */
+cm_status cm_batch_sort(cm_index *idx, cm_batch *b);
 
 /*
  * Imports: many batches, one transaction.  cm_index_import_begin takes

@@ -815,6 +815,42 @@ add_grants(cm_batch *b, const char *prefix, size_t from, size_t n)
 	}
 }
 
+/* cm_batch_sort ahead of applying: the order is for one index only and
+ * is redone after the batch changes. */
+static void
+test_batch_sort(void **state)
+{
+	fx *f = *state;
+	char *dir2 = cmt_mkdtemp();
+	cm_index *other = cmt_open(dir2, 0);
+	cm_batch *b;
+	cm_batch_result r;
+
+	assert_int_equal(cm_batch_new(&b), CM_OK);
+	assert_int_equal(cm_batch_sort(f->idx, b), CM_OK);	/* empty */
+	add_grants(b, "s", 0, 100);
+	assert_int_equal(cm_batch_sort(f->idx, b), CM_OK);
+	add_grants(b, "s", 100, 50);	/* after sorting: sorted again */
+	assert_int_equal(cm_index_apply_batch(f->idx, b, &r), CM_OK);
+	assert_int_equal(r.applied, 150);
+	assert_int_equal(state_of(f->idx, "s149@example.org", "news", NULL),
+	    CM_STATE_GRANTED);
+	/* sorted for one index (its own keyed hash), applied to another */
+	assert_int_equal(cm_index_apply_batch(other, b, &r), CM_OK);
+	assert_int_equal(r.applied, 150);
+	for (int i = 0; i < 150; i += 7) {
+		char a[64];
+
+		snprintf(a, sizeof(a), "s%d@example.org", i);
+		assert_int_equal(state_of(other, a, "news", NULL),
+		    CM_STATE_GRANTED);
+	}
+	assert_int_equal(cm_batch_sort(NULL, b), CM_EINVAL);
+	cm_batch_free(b);
+	cm_index_close(other);
+	cmt_rmdir(dir2);
+}
+
 /* Imports: batches in one transaction, visible only at commit. */
 static void
 test_import(void **state)
@@ -1403,6 +1439,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test(test_map_growth),
 		cmocka_unit_test_setup_teardown(test_import, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_sort, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_import_rollback, setup,
 		    teardown),
 		cmocka_unit_test(test_import_full),
