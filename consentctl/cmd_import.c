@@ -428,6 +428,9 @@ hand_over(imp *im)
 
 	if (im->cur->nb == 0)
 		return 0;
+	/* hashing and sorting the events here takes them off the thread
+	 * that applies (a failure is left to cm_import_apply to report) */
+	(void)cm_batch_sort(im->c->idx, im->cur->b);
 	pthread_mutex_lock(&im->mu);
 	im->cur->full = true;
 	pthread_cond_broadcast(&im->cv);
