@@ -179,8 +179,9 @@ cm_status cm_batch_sort(cm_index *idx, cm_batch *b);
  * Any failure of cm_import_apply or cm_import_commit ends the import
  * with nothing applied; CM_EFULL then means that the map filled up and
  * has been grown: begin the import again.  All calls on one import come
- * from the thread that began it.  cm_import_commit and cm_import_abort
- * free the import.
+ * from the thread that began it, which makes no other change to the
+ * index meanwhile (it would wait for itself).  cm_import_commit and
+ * cm_import_abort free the import.
  */
 typedef struct cm_import cm_import;
 
