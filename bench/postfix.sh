@@ -15,6 +15,17 @@
 # Each run: SESS sessions, MSGS messages, RCPTS recipients per message.
 # A run lasts from the start of smtp-source until the queue is empty
 # (msg/s end to end); "accept" is the rate at which smtpd accepted them.
+# Each run also counts the CPU time it cost, per message: of Postfix (the
+# master and every process it started, reaped ones included), of the
+# milter, and in all (Postfix, milter, smtp-source, smtp-sink).  CPU time
+# is much less noisy than msg/s on a shared machine: it does not depend
+# on what else runs beside the benchmark.
+# The decision log's cost (cm-log against cm-news) is then measured again
+# in PAIRS more pairs of runs (order alternating: news-log, log-news, ...),
+# and every pair (those of the REPS rounds too) gives one ratio; their
+# minimum, median and maximum are printed, so noise can be told from a
+# difference.  After the runs, the decision log must hold one record per
+# recipient sent to cm-log, each with the message's Message-ID.
 # Then consent-milter alone, driven over the milter protocol by
 # bench/milterload.py: msg/s, CPU per recipient, and its RSS after 1,000
 # and after RSS_MSGS messages (a fresh daemon).
@@ -29,10 +40,11 @@ export SRCDIR BUILD
 
 SESS=10 RCPTS=10
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-	MSGS=${MSGS:-1000} REPS=${REPS:-1} RSS_MSGS=${RSS_MSGS:-10000}
+	MSGS=${MSGS:-1000} REPS=${REPS:-1} PAIRS=${PAIRS:-2} RSS_MSGS=${RSS_MSGS:-10000}
 else
-	MSGS=${MSGS:-4000} REPS=${REPS:-3} RSS_MSGS=${RSS_MSGS:-100000}
+	MSGS=${MSGS:-4000} REPS=${REPS:-3} PAIRS=${PAIRS:-6} RSS_MSGS=${RSS_MSGS:-100000}
 fi
+# BENCH_CONFIGS: the configurations to run (default: all of them).
 
 if ! command -v smtp-source >/dev/null 2>&1 || ! command -v postfix >/dev/null 2>&1 ||
     [ "$(id -u)" != 0 ]; then
@@ -157,6 +169,17 @@ e2e_pf_start
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# CPU ticks of the Postfix instance: the master, its children (alive), and
+# the children it has reaped (the master's cutime and cstime).  The command
+# name in /proc/PID/stat is removed first (it may hold spaces).
+pf_ticks() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v m="$(e2e_pf_pid)" '{
+		pid = $1
+		sub(/^.*\) /, "")
+		if (pid == m || $2 == m)
+			t += $12 + $13 + $14 + $15
+	} END { print t + 0 }'
+}
 
 # Wait until Postfix's queue is empty, polling cheaply (no fork per poll
 # beyond sleep): incoming and active are flat; nothing is deferred here.
@@ -173,20 +196,32 @@ wait_drained() {
 }
 
 # run NAME PORT FROM MSGS [-N]: one measured run; sets R_RATE, R_ACC,
-# R_CPU (µs per recipient of the milter PID in R_PID, if any).
+# R_CPU (µs per recipient of the milter PID in R_PID, if any), and CPU
+# per message in ms: R_PF (Postfix), R_MI (the milter), R_ALL (Postfix,
+# milter, smtp-source and smtp-sink).
 R_PID=
 run() {
 	local name=$1 port=$2 from=$3 msgs=$4 nflag=${5:-} off t0 t1 t2 c0=0 c1=0 sent rej
+	local p0 p1 k0 k1 src
 	off=$(stat -c %s "$PF_DIR/maillog")
 	[ -n "$R_PID" ] && c0=$(cpu_ticks "$R_PID")
+	p0=$(pf_ticks)
+	k0=$(cpu_ticks "$SINK_PID")
 	t0=$(date +%s.%N)
-	smtp-source -s "$SESS" -m "$msgs" -r "$RCPTS" $nflag -f "$from" \
-		-t "rcpt@$DOMAIN" -M "$DOMAIN" -l 2000 "127.0.0.1:$port" \
-		>"$CM_TMP/source.out" 2>&1 || { cat "$CM_TMP/source.out" >&2; e2e_fail "$name: smtp-source failed"; }
+	{
+		TIMEFORMAT='%3U %3S'
+		time smtp-source -s "$SESS" -m "$msgs" -r "$RCPTS" $nflag -f "$from" \
+			-t "rcpt@$DOMAIN" -M "$DOMAIN" -l 2000 "127.0.0.1:$port" \
+			>"$CM_TMP/source.out" 2>&1
+	} 2>"$CM_TMP/source.time" ||
+		{ cat "$CM_TMP/source.out" >&2; e2e_fail "$name: smtp-source failed"; }
 	t1=$(date +%s.%N)
 	wait_drained
 	t2=$(date +%s.%N)
 	[ -n "$R_PID" ] && c1=$(cpu_ticks "$R_PID")
+	p1=$(pf_ticks)
+	k1=$(cpu_ticks "$SINK_PID")
+	src=$(awk '{print $1 + $2}' "$CM_TMP/source.time")
 	# every recipient of every message must have reached the sink
 	sleep 0.2
 	sent=$(tail -c +"$((off + 1))" "$PF_DIR/maillog" | grep -c 'status=sent')
@@ -196,12 +231,29 @@ run() {
 	R_RATE=$(echo "$msgs / ($t2 - $t0)" | bc -l)
 	R_ACC=$(echo "$msgs / ($t1 - $t0)" | bc -l)
 	R_CPU=$(echo "($c1 - $c0) * 1000000 / $CLK_TCK / ($msgs * $RCPTS)" | bc -l)
+	R_PF=$(echo "($p1 - $p0) * 1000 / $CLK_TCK / $msgs" | bc -l)
+	R_MI=$(echo "($c1 - $c0) * 1000 / $CLK_TCK / $msgs" | bc -l)
+	R_ALL=$(echo "(($p1 - $p0 + $c1 - $c0 + $k1 - $k0) / $CLK_TCK + $src) * 1000 / $msgs" | bc -l)
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+# spread VALUES: "min / median / max (n)"
+spread() {
+	printf '%s\n' "$@" | sort -g | awk -v f="${SPREAD_FMT:-%.3f}" '{a[NR] = $1} END {
+		printf f " / " f " / " f " (%d)", a[1], a[int((NR + 1) / 2)], a[NR], NR }'
+}
 
 configs=(alone noop)
 [ $have_cm = 1 ] && configs+=(cm-news cm-other cm-log)
+if [ -n "${BENCH_CONFIGS:-}" ]; then
+	# shellcheck disable=SC2206
+	want=($BENCH_CONFIGS)
+	for c in "${want[@]}"; do
+		[[ " ${configs[*]} " == *" $c "* ]] || e2e_fail "BENCH_CONFIGS: $c is not one of: ${configs[*]}"
+	done
+	configs=("${want[@]}")
+fi
+has_cfg() { [[ " ${configs[*]} " == *" $1 "* ]]; }
 cfg_port() {
 	case $1 in
 	alone) echo "$P_ALONE" ;; noop) echo "$P_NOOP" ;; cm-log) echo "$P_CMLOG" ;;
@@ -216,57 +268,125 @@ cfg_pid() {
 	esac
 }
 
+LOG_WANT=0	# recipients sent to cm-log: the decision log must hold as many records
+declare -A rates accs cpus pfs mis alls
+# one LABEL CONFIG MSGS KEY: a run of CONFIG; its figures kept under KEY
+one() {
+	local label=$1 c=$2 msgs=$3 key=$4
+	R_PID=$(cfg_pid "$c")
+	run "$c" "$(cfg_port "$c")" "$(cfg_from "$c")" "$msgs" -N
+	[ "$c" = cm-log ] && LOG_WANT=$((LOG_WANT + msgs * RCPTS))
+	[ -n "$key" ] || return 0
+	rates[$key]=$R_RATE accs[$key]=$R_ACC cpus[$key]=$R_CPU
+	pfs[$key]=$R_PF mis[$key]=$R_MI alls[$key]=$R_ALL
+	printf '  %-7s %-9s %7.1f msg/s (accept %7.1f); CPU ms/msg: Postfix %6.3f' \
+		"$label" "$c" "$R_RATE" "$R_ACC" "$R_PF"
+	[ -n "$R_PID" ] && printf ', milter %6.3f (%.1f us/rcpt)' "$R_MI" "$R_CPU"
+	printf ', all %6.3f\n' "$R_ALL"
+}
+
 echo "postfix bench: $SESS sessions, $MSGS messages x $RCPTS recipients, median of $REPS, $(nproc) CPU(s)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # warm-up: start smtpd/cleanup/smtp processes, fault pages in
 for c in "${configs[@]}"; do
-	R_PID=$(cfg_pid "$c")
-	run "warm-up $c" "$(cfg_port "$c")" "$(cfg_from "$c")" 200 -N
+	one warm-up "$c" 200 ""
 done
 
-declare -A rates accs cpus
 for ((rep = 1; rep <= REPS; rep++)); do
 	# rotate the order so no configuration always runs first
 	n=${#configs[@]}
 	for ((k = 0; k < n; k++)); do
 		c=${configs[$(((k + rep - 1) % n))]}
-		R_PID=$(cfg_pid "$c")
-		run "$c" "$(cfg_port "$c")" "$(cfg_from "$c")" "$MSGS" -N
-		rates[$c]+="$R_RATE "
-		accs[$c]+="$R_ACC "
-		cpus[$c]+="$R_CPU "
-		printf '  run %d %-9s %7.1f msg/s (accept %7.1f msg/s)' "$rep" "$c" "$R_RATE" "$R_ACC"
-		[ -n "$R_PID" ] && printf ', milter CPU %.2f us/rcpt' "$R_CPU"
-		echo
+		one "run $rep" "$c" "$MSGS" "$c,$rep"
 	done
 done
 
+# vals CONFIG ARRAY FIRST LAST: the values of CONFIG in runs FIRST..LAST
+vals() {
+	local -n arr=$2
+	local i
+	for ((i = $3; i <= $4; i++)); do
+		[ -n "${arr[$1,$i]:-}" ] && printf '%s ' "${arr[$1,$i]}"
+	done
+}
+
 echo
-printf '%-10s %10s %12s %16s\n' config "msg/s" "accept msg/s" "milter us/rcpt"
+printf '%-10s %8s %8s %12s %28s\n' config "msg/s" "accept" "milter us/" "CPU ms/msg (medians)"
+printf '%-10s %8s %8s %12s %9s %9s %9s\n' "" "" "" "rcpt" Postfix milter all
 declare -A med
 for c in "${configs[@]}"; do
-	# shellcheck disable=SC2086
-	med[$c]=$(median ${rates[$c]})
-	# shellcheck disable=SC2086
-	a=$(median ${accs[$c]})
-	# shellcheck disable=SC2086
-	u=$(median ${cpus[$c]})
-	if [ "$c" = alone ]; then
-		printf '%-10s %10.1f %12.1f %16s\n' "$c" "${med[$c]}" "$a" -
-	else
-		printf '%-10s %10.1f %12.1f %16.2f\n' "$c" "${med[$c]}" "$a" "$u"
-	fi
+	# shellcheck disable=SC2046
+	med[$c]=$(median $(vals "$c" rates 1 "$REPS"))
+	# shellcheck disable=SC2046
+	a=$(median $(vals "$c" accs 1 "$REPS"))
+	# shellcheck disable=SC2046
+	u=$(median $(vals "$c" cpus 1 "$REPS"))
+	# shellcheck disable=SC2046
+	printf '%-10s %8.1f %8.1f %12s %9.3f %9s %9.3f\n' "$c" "${med[$c]}" "$a" \
+		"$([ "$c" = alone ] && echo - || printf '%.2f' "$u")" \
+		"$(median $(vals "$c" pfs 1 "$REPS"))" \
+		"$([ "$c" = alone ] && echo - || printf '%.3f' "$(median $(vals "$c" mis 1 "$REPS"))")" \
+		"$(median $(vals "$c" alls 1 "$REPS"))"
 done
 echo
 ratio() { echo "${med[$1]} / ${med[$2]}" | bc -l; }
-printf 'noop / alone            %.3f\n' "$(ratio noop alone)"
+has_cfg noop && has_cfg alone && printf 'noop / alone            %.3f\n' "$(ratio noop alone)"
 if [ $have_cm = 1 ]; then
-	printf 'cm-news / alone         %.3f   (SPEC target >= 0.95)\n' "$(ratio cm-news alone)"
-	printf 'cm-news / noop          %.3f   (target >= 0.97)\n' "$(ratio cm-news noop)"
-	printf 'cm-other / noop         %.3f   (target >= 0.99)\n' "$(ratio cm-other noop)"
-	printf 'cm-log / cm-news        %.3f   (decision log on vs off; target >= 0.97)\n' "$(ratio cm-log cm-news)"
-	printf 'decision log: %d records in %s\n' "$(cat "$CM_TMP"/decisions/*.jsonl 2>/dev/null | wc -l)" \
-		"$(ls "$CM_TMP"/decisions 2>/dev/null | tr '\n' ' ')"
-
+	has_cfg cm-news && has_cfg alone &&
+		printf 'cm-news / alone         %.3f   (SPEC target >= 0.95)\n' "$(ratio cm-news alone)"
+	has_cfg cm-news && has_cfg noop &&
+		printf 'cm-news / noop          %.3f   (target >= 0.97)\n' "$(ratio cm-news noop)"
+	has_cfg cm-other && has_cfg noop &&
+		printf 'cm-other / noop         %.3f   (target >= 0.99)\n' "$(ratio cm-other noop)"
+fi
+if [ $have_cm = 1 ] && has_cfg cm-news && has_cfg cm-log; then
+	# more pairs, order alternating, then the spread of the per-pair figures
+	if [ "$PAIRS" -gt 0 ]; then
+		echo
+		echo "decision log: $PAIRS more pairs of cm-news and cm-log runs"
+	fi
+	for ((p = REPS + 1; p <= REPS + PAIRS; p++)); do
+		if ((p % 2)); then
+			one "pair $((p - REPS))" cm-news "$MSGS" "cm-news,$p"
+			one "pair $((p - REPS))" cm-log "$MSGS" "cm-log,$p"
+		else
+			one "pair $((p - REPS))" cm-log "$MSGS" "cm-log,$p"
+			one "pair $((p - REPS))" cm-news "$MSGS" "cm-news,$p"
+		fi
+	done
+	r_rate=() r_all=() r_pf=() r_mi=()
+	for ((p = 1; p <= REPS + PAIRS; p++)); do
+		r_rate+=("$(echo "${rates[cm-log,$p]} / ${rates[cm-news,$p]}" | bc -l)")
+		r_all+=("$(echo "(${alls[cm-log,$p]} - ${alls[cm-news,$p]}) * 100 / ${alls[cm-news,$p]}" | bc -l)")
+		r_pf+=("$(echo "${pfs[cm-log,$p]} - ${pfs[cm-news,$p]}" | bc -l)")
+		r_mi+=("$(echo "${mis[cm-log,$p]} - ${mis[cm-news,$p]}" | bc -l)")
+	done
+	echo
+	echo "decision log on vs off, per pair of runs (min / median / max (pairs)):"
+	printf '  cm-log / cm-news msg/s       %s   (target >= 0.97)\n' "$(spread "${r_rate[@]}")"
+	printf '  extra CPU per message, all   %s %%\n' "$(SPREAD_FMT=%+.1f spread "${r_all[@]}")"
+	printf '  extra CPU ms/msg, Postfix    %s\n' "$(SPREAD_FMT=%+.3f spread "${r_pf[@]}")"
+	printf '  extra CPU ms/msg, milter     %s\n' "$(SPREAD_FMT=%+.3f spread "${r_mi[@]}")"
+	# shellcheck disable=SC2046
+	printf '  medians of all %d runs each: %.1f msg/s with the log, %.1f without (%.3f)\n' \
+		"$((REPS + PAIRS))" "$(median $(vals cm-log rates 1 $((REPS + PAIRS))))" \
+		"$(median $(vals cm-news rates 1 $((REPS + PAIRS))))" \
+		"$(echo "$(median $(vals cm-log rates 1 $((REPS + PAIRS)))) / $(median $(vals cm-news rates 1 $((REPS + PAIRS))))" | bc -l)"
+fi
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ $have_cm = 1 ] && has_cfg cm-log; then
+	# the log must really have been written: one record per recipient sent
+	# to cm-log, each with its message's Message-ID (stopping the daemon
+	# flushes what is still queued)
+	e2e_kill_pid "$CMLOG_PID" 20
+	got=$(cat "$CM_TMP"/decisions/*.jsonl 2>/dev/null | wc -l)
+	nomid=$(cat "$CM_TMP"/decisions/*.jsonl 2>/dev/null | grep -c '"message_id":null')
+	printf 'decision log: %d records (%d recipients sent), %d without Message-ID, in %s\n' \
+		"$got" "$LOG_WANT" "$nomid" "$(ls "$CM_TMP"/decisions 2>/dev/null | tr '\n' ' ')"
+	[ "$got" = "$LOG_WANT" ] && [ "$nomid" = 0 ] ||
+		e2e_fail "the decision log does not hold one record with a Message-ID per recipient"
+fi
+if [ $have_cm = 1 ]; then
 	# ---- the milter alone, and its memory: a fresh daemon driven over
 	# the milter protocol (bench/milterload.py, as Postfix speaks it), RSS
 	# after 1,000 and after RSS_MSGS messages
