@@ -2352,13 +2352,20 @@ cm_batch_add(cm_batch *b, const cm_event *ev)
 	b->sorted_for = NULL;
 	e = &b->ev[b->n];
 	e->ev = *ev;
+	if (ev->kind != CM_EV_GRANT && ev->kind != CM_EV_CONFIRM &&
+	    ev->kind != CM_EV_WITHDRAW && ev->kind != CM_EV_UPDATE) {
+		/* ignored for this kind, and its length was not checked */
+		e->ev.type = NULL;
+		l.type = 0;
+	}
 	e->len = l;
 	e->pos = b->n;
 #define CP(f, n) do { if (ev->f != NULL && \
 	    (e->ev.f = arena_str(b, ev->f, n)) == NULL) return CM_ENOMEM; } \
 	while (0)
 	CP(addr, l.addr);
-	CP(type, l.type);
+	if (e->ev.type != NULL)
+		CP(type, l.type);
 	CP(source, l.f[0]);
 	CP(basis, l.f[1]);
 	CP(purpose, l.f[2]);

@@ -846,6 +846,24 @@ test_batch_sort(void **state)
 		    CM_STATE_GRANTED);
 	}
 	assert_int_equal(cm_batch_sort(NULL, b), CM_EINVAL);
+	/* a type where none is used (an objection) is ignored, whatever
+	 * its length */
+	{
+		char longtype[200];
+		cm_event ev = { 0 };
+
+		memset(longtype, 'x', sizeof(longtype) - 1);
+		longtype[sizeof(longtype) - 1] = '\0';
+		cm_batch_clear(b);
+		ev.kind = CM_EV_OBJECT;
+		ev.addr = "s7@example.org";
+		ev.type = longtype;
+		ev.at_us = T0 + 1000;
+		assert_int_equal(cm_batch_add(b, &ev), CM_OK);
+		assert_int_equal(cm_index_apply_batch(f->idx, b, &r), CM_OK);
+		assert_int_equal(r.applied, 1);
+		assert_true(objection_of(f->idx, "s7@example.org"));
+	}
 	cm_batch_free(b);
 	cm_index_close(other);
 	cmt_rmdir(dir2);
