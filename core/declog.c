@@ -25,7 +25,6 @@
 #define NAME_SUFFIX ".jsonl"
 #define NAME_LEN (sizeof(NAME_PREFIX) - 1 + 10 + sizeof(NAME_SUFFIX) - 1)
 #define KEY_MIN 16
-#define NFIELDS 8
 
 /* ---------------------------------------------------------------- names */
 
@@ -120,43 +119,6 @@ mono_us(void)
 	return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
 }
 
-/* "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" (fraction without trailing zeros). */
-static int
-format_time(int64_t us, char *buf, size_t size)
-{
-	int64_t day = floor_div(us, US_PER_DAY);
-	int64_t rem = us - day * US_PER_DAY;
-	int64_t sec = rem / US_PER_SEC;
-	long frac = (long)(rem % US_PER_SEC);
-	int y;
-	unsigned m, d;
-	int n;
-
-	civil_from_days(day, &y, &m, &d);
-	n = snprintf(buf, size, "%04d-%02u-%02uT%02d:%02d:%02d", y, m, d,
-	    (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60));
-	if (n < 0 || (size_t)n >= size)
-		return -1;
-	if (frac != 0) {
-		char f[8];
-		int k = 6;
-
-		snprintf(f, sizeof(f), "%06ld", frac);
-		while (k > 1 && f[k - 1] == '0')
-			k--;
-		f[k] = '\0';
-		int n2 = snprintf(buf + n, size - (size_t)n, ".%s", f);
-		if (n2 < 0 || (size_t)n2 >= size - (size_t)n)
-			return -1;
-		n += n2;
-	}
-	if ((size_t)n + 2 > size)
-		return -1;
-	buf[n++] = 'Z';
-	buf[n] = '\0';
-	return n;
-}
-
 static int
 digits(const char *s, int n, int *out)
 {
@@ -171,7 +133,7 @@ digits(const char *s, int n, int *out)
 	return 0;
 }
 
-/* Parse what format_time wrote (also "+00:00"); -1 if not that. */
+/* Parse what fast_time wrote (also "+00:00"); -1 if not that. */
 static int
 parse_time(const char *s, int64_t *out)
 {
@@ -215,6 +177,23 @@ parse_time(const char *s, int64_t *out)
 
 /* ---------------------------------------------------------------- JSON */
 
+/* Octets copied as they are: printable ASCII other than '"' and '\\'. */
+static const unsigned char json_plain[256] = {
+#define R4(x) x, x, x, x
+#define R16(x) R4(x), R4(x), R4(x), R4(x)
+	R16(0), R16(0),				/* 0x00..0x1f */
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x20..0x2f: '"' */
+	R16(1),					/* 0x30..0x3f */
+	R16(1),					/* 0x40..0x4f */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,	/* 0x50..0x5f: '\\' */
+	R16(1),					/* 0x60..0x6f */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,	/* 0x70..0x7f: DEL */
+	R16(0), R16(0), R16(0), R16(0),		/* 0x80..0xbf */
+	R16(0), R16(0), R16(0), R16(0),		/* 0xc0..0xff */
+#undef R16
+#undef R4
+};
+
 size_t
 cm_declog_json_string(const char *s, size_t len, char *buf, size_t size)
 {
@@ -230,7 +209,16 @@ cm_declog_json_string(const char *s, size_t len, char *buf, size_t size)
 		unsigned c = p[i];
 		size_t k;
 
-		if (c == '"' || c == '\\') {
+		if (json_plain[c]) {
+			/* a run of octets that need no escape */
+			for (k = i + 1; k < len && json_plain[p[k]]; k++)
+				;
+			if (k - i >= size - o)
+				return 0;
+			memcpy(buf + o, p + i, k - i);
+			o += k - i;
+			i = k;
+		} else if (c == '"' || c == '\\') {
 			PUT('\\');
 			PUT(c);
 			i++;
@@ -407,10 +395,12 @@ cm_declog_hash(const unsigned char *key, size_t key_len, const char *s,
 
 /* ---------------------------------------------------------------- writer */
 
+/* Queued lines: one or more records of one day (one message's records). */
 struct node {
 	struct node *next;
 	int64_t day;
-	size_t len;
+	size_t len;		/* octets of line */
+	size_t nrec;		/* records (lines) in line */
 	char line[];
 };
 
@@ -614,13 +604,13 @@ write_batch(cm_declog *log, struct node *list)
 				break;
 			memcpy(log->buf + len, p->line, p->len);
 			len += p->len;
-			n++;
+			n += p->nrec;
 		}
-		if (n == 0) {	/* out of memory for even one line */
+		if (p == list) {	/* out of memory for even one node */
 			p = list->next;
+			lost += list->nrec;
 			free(list);
 			list = p;
-			lost++;
 			report(log, CM_ENOMEM, ENOMEM,
 			    "out of memory writing the decision log");
 			continue;
@@ -828,105 +818,311 @@ cm_declog_open(const cm_declog_opts *opts, cm_declog **out)
 	return CM_OK;
 }
 
-static const char *const field_names[NFIELDS] = {
-	"queue_id", "message_id", "sender", "type", "campaign", "rcpt",
-	"verdict", "reason",
-};
+#define TIME_MAX 32	/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" and NUL */
+#define LAST_US (INT64_C(253402300799) * US_PER_SEC)	/* 9999-12-31T23:59:59Z */
+
+/* V as W decimal digits (leading zeros) at O; returns the end. */
+static char *
+put_dec(char *o, unsigned v, int w)
+{
+	for (int i = w - 1; i >= 0; i--) {
+		o[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return o + w;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" (fraction without trailing zeros) for
+ * US in 0..LAST_US, without stdio, into BUF (TIME_MAX octets); returns
+ * the length. */
+static size_t
+fast_time(int64_t us, char *buf)
+{
+	int64_t day = floor_div(us, US_PER_DAY);
+	int64_t rem = us - day * US_PER_DAY;
+	unsigned sec = (unsigned)(rem / US_PER_SEC);
+	unsigned frac = (unsigned)(rem % US_PER_SEC);
+	int y;
+	unsigned m, d;
+	char *o = buf;
+
+	civil_from_days(day, &y, &m, &d);
+	o = put_dec(o, (unsigned)y, 4);
+	*o++ = '-';
+	o = put_dec(o, m, 2);
+	*o++ = '-';
+	o = put_dec(o, d, 2);
+	*o++ = 'T';
+	o = put_dec(o, sec / 3600, 2);
+	*o++ = ':';
+	o = put_dec(o, sec / 60 % 60, 2);
+	*o++ = ':';
+	o = put_dec(o, sec % 60, 2);
+	if (frac != 0) {
+		char f[6];
+		size_t k = 6;
+
+		put_dec(f, frac, 6);
+		while (k > 1 && f[k - 1] == '0')
+			k--;
+		*o++ = '.';
+		memcpy(o, f, k);
+		o += k;
+	}
+	*o++ = 'Z';
+	*o = '\0';
+	return (size_t)(o - buf);
+}
+
+/* Room for S as a JSON string (or null), as cm_declog_json_string needs
+ * it (with its NUL). */
+static size_t
+json_room(const char *s)
+{
+	return s == NULL ? 5 : 6 * strnlen(s, CM_DECLOG_FIELD_MAX) + 3;
+}
+
+/* S as a JSON string or null at O (ROOM from json_room); returns the end. */
+static char *
+put_json(char *o, const char *s, size_t room)
+{
+	if (s == NULL) {
+		memcpy(o, "null", 4);
+		return o + 4;
+	}
+	return o + cm_declog_json_string(s, strnlen(s, CM_DECLOG_FIELD_MAX), o,
+	    room);
+}
+
+static char *
+put_lit(char *o, const char *s, size_t n)
+{
+	memcpy(o, s, n);
+	return o + n;
+}
+#define PUT_LIT(o, lit) put_lit((o), (lit), sizeof(lit) - 1)
+
+static int64_t
+item_time(const cm_declog_item *it, int64_t *now)
+{
+	if (it->time_us != 0)
+		return it->time_us;
+	if (*now == 0)
+		*now = now_us();
+	return *now;
+}
+
+/* The shared fields (",\"queue_id\":...,\"campaign\":...") into a buffer
+ * of CAP octets. */
+static size_t
+put_shared(char *buf, const char *const vals[5], const size_t rooms[5])
+{
+	static const struct {
+		const char *s;
+		size_t n;
+	} names[5] = {
+		{ ",\"queue_id\":", 12 }, { ",\"message_id\":", 14 },
+		{ ",\"sender\":", 10 }, { ",\"type\":", 8 },
+		{ ",\"campaign\":", 12 },
+	};
+	char *o = buf;
+
+	for (int i = 0; i < 5; i++) {
+		o = put_lit(o, names[i].s, names[i].n);
+		o = put_json(o, vals[i], rooms[i]);
+	}
+	return (size_t)(o - buf);
+}
+
+static void
+free_nodes(struct node *n)
+{
+	while (n != NULL) {
+		struct node *next = n->next;
+
+		free(n);
+		n = next;
+	}
+}
+
+/*
+ * The lines of ITEMS[0..N) (one day, times in T), with the shared part
+ * SHARED (SLEN octets), in one node; NULL if out of memory or a hash
+ * fails.
+ */
+static struct node *
+make_node(cm_declog *log, const char *shared, size_t slen,
+    const cm_declog_item *items, const int64_t *t, size_t n)
+{
+	struct node *nd;
+	size_t cap = 0, i;
+	char *o;
+
+	for (i = 0; i < n; i++) {
+		const cm_declog_item *it = &items[i];
+
+		cap += 9 + TIME_MAX + 1 + slen + 8 + 11 + 10 + 11 + 16 + 3 +
+		    (log->hash && it->rcpt != NULL ? CM_DECLOG_HASH_BUFSZ + 2 :
+		    json_room(it->rcpt)) + json_room(it->verdict) +
+		    json_room(it->reason);
+	}
+	nd = malloc(sizeof(*nd) + cap);
+	if (nd == NULL)
+		return NULL;
+	o = nd->line;
+	for (i = 0; i < n; i++) {
+		const cm_declog_item *it = &items[i];
+		const char *rcpt = it->rcpt, *an = action_names[it->action];
+		char hash[CM_DECLOG_HASH_BUFSZ];
+
+		if (log->hash && rcpt != NULL) {
+			if (cm_declog_hash(log->key, log->key_len, rcpt,
+			    strlen(rcpt), hash) != CM_OK) {
+				free(nd);
+				return NULL;
+			}
+			rcpt = hash;
+		}
+		o = PUT_LIT(o, "{\"time\":\"");
+		o += fast_time(t[i], o);
+		*o++ = '"';
+		o = put_lit(o, shared, slen);
+		o = PUT_LIT(o, ",\"rcpt\":");
+		o = put_json(o, rcpt, log->hash && it->rcpt != NULL ?
+		    CM_DECLOG_HASH_BUFSZ + 2 : json_room(rcpt));
+		o = PUT_LIT(o, ",\"verdict\":");
+		o = put_json(o, it->verdict, json_room(it->verdict));
+		o = PUT_LIT(o, ",\"reason\":");
+		o = put_json(o, it->reason, json_room(it->reason));
+		o = PUT_LIT(o, ",\"action\":\"");
+		o = put_lit(o, an, strlen(an));
+		o = PUT_LIT(o, "\"}\n");
+	}
+	nd->next = NULL;
+	nd->day = floor_div(t[0], US_PER_DAY);
+	nd->len = (size_t)(o - nd->line);
+	nd->nrec = n;
+	return nd;
+}
+
+cm_status
+cm_declog_add_many(cm_declog *log, const cm_declog_rec *base,
+    const cm_declog_item *items, size_t n)
+{
+	const char *vals[5];
+	size_t rooms[5], scap = 0, slen, i, j, before;
+	char sbuf[2048], *shared = sbuf;
+	char shash[CM_DECLOG_HASH_BUFSZ];
+	int64_t now = 0, tbuf[64], *t = tbuf;
+	struct node *first = NULL, **tailp = &first, *nd, *next;
+	cm_status st = CM_OK;
+
+	if (log == NULL || base == NULL || (items == NULL && n > 0))
+		return CM_EINVAL;
+	for (i = 0; i < n; i++) {
+		int64_t ti = item_time(&items[i], &now);
+
+		if ((int)items[i].action <= 0 ||
+		    (size_t)items[i].action >= NACTIONS || ti < 0 ||
+		    ti > LAST_US)
+			return CM_EINVAL;	/* 1970..9999 */
+	}
+	if (n == 0)
+		return CM_OK;
+
+	vals[0] = base->queue_id;
+	vals[1] = base->message_id;
+	vals[2] = base->sender;
+	vals[3] = base->type;
+	vals[4] = base->campaign;
+	if (log->hash && base->sender != NULL) {
+		if (cm_declog_hash(log->key, log->key_len, base->sender,
+		    strlen(base->sender), shash) != CM_OK)
+			goto nomem;
+		vals[2] = shash;
+	}
+	for (i = 0; i < 5; i++) {
+		rooms[i] = json_room(vals[i]);
+		scap += 16 + rooms[i];
+	}
+	if (scap > sizeof(sbuf) && (shared = malloc(scap)) == NULL)
+		goto nomem;
+	slen = put_shared(shared, vals, rooms);
+	if (n > sizeof(tbuf) / sizeof(tbuf[0]) &&
+	    (t = malloc(n * sizeof(*t))) == NULL)
+		goto nomem;
+	for (i = 0; i < n; i++)
+		t[i] = item_time(&items[i], &now);
+
+	/* one node per run of records of one day: usually all of them */
+	for (i = 0; i < n; i = j) {
+		int64_t day = floor_div(t[i], US_PER_DAY);
+
+		for (j = i + 1; j < n && floor_div(t[j], US_PER_DAY) == day; j++)
+			;
+		nd = make_node(log, shared, slen, items + i, t + i, j - i);
+		if (nd == NULL)
+			goto nomem;
+		*tailp = nd;
+		tailp = &nd->next;
+	}
+	if (shared != sbuf)
+		free(shared);
+	if (t != tbuf)
+		free(t);
+
+	pthread_mutex_lock(&log->mu);
+	before = log->count;
+	for (nd = first; nd != NULL; nd = next) {
+		next = nd->next;
+		nd->next = NULL;
+		if (log->stop || log->count + nd->nrec > log->queue_max) {
+			log->st.dropped += nd->nrec;
+			free(nd);
+			st = CM_ENOMEM;
+			continue;
+		}
+		if (log->tail != NULL)
+			log->tail->next = nd;
+		else
+			log->head = nd;
+		log->tail = nd;
+		log->count += nd->nrec;
+		log->seq_added += nd->nrec;
+		log->st.added += nd->nrec;
+	}
+	/* Wake the writer when work appears, and when a batch is full. */
+	if (log->count > 0 && (before == 0 ||
+	    (before < log->batch_max && log->count >= log->batch_max)))
+		pthread_cond_signal(&log->work);
+	pthread_mutex_unlock(&log->mu);
+	return st;
+
+nomem:
+	free_nodes(first);
+	if (shared != sbuf)
+		free(shared);
+	if (t != tbuf)
+		free(t);
+	pthread_mutex_lock(&log->mu);
+	log->st.dropped += n;
+	pthread_mutex_unlock(&log->mu);
+	return CM_ENOMEM;
+}
 
 cm_status
 cm_declog_add(cm_declog *log, const cm_declog_rec *rec)
 {
-	const char *vals[NFIELDS];
-	char hashes[2][CM_DECLOG_HASH_BUFSZ];
-	size_t cap, o;
-	struct node *n;
-	int64_t t;
-	char tbuf[48];
-	int tl;
+	cm_declog_item it;
 
-	if (log == NULL || rec == NULL || (int)rec->action <= 0 ||
-	    (size_t)rec->action >= NACTIONS)
+	if (log == NULL || rec == NULL)
 		return CM_EINVAL;
-	t = rec->time_us ? rec->time_us : now_us();
-	if (t < 0 || t > INT64_C(253402300799) * US_PER_SEC)
-		return CM_EINVAL;	/* 1970..9999 */
-	vals[0] = rec->queue_id;
-	vals[1] = rec->message_id;
-	vals[2] = rec->sender;
-	vals[3] = rec->type;
-	vals[4] = rec->campaign;
-	vals[5] = rec->rcpt;
-	vals[6] = rec->verdict;
-	vals[7] = rec->reason;
-	if (log->hash) {
-		if (rec->sender != NULL) {
-			if (cm_declog_hash(log->key, log->key_len, rec->sender,
-			    strlen(rec->sender), hashes[0]) != CM_OK)
-				return CM_ENOMEM;
-			vals[2] = hashes[0];
-		}
-		if (rec->rcpt != NULL) {
-			if (cm_declog_hash(log->key, log->key_len, rec->rcpt,
-			    strlen(rec->rcpt), hashes[1]) != CM_OK)
-				return CM_ENOMEM;
-			vals[5] = hashes[1];
-		}
-	}
-	tl = format_time(t, tbuf, sizeof(tbuf));
-	if (tl < 0)
-		return CM_EINVAL;
-
-	cap = 64 + (size_t)tl + 32;
-	for (int i = 0; i < NFIELDS; i++) {
-		size_t l = vals[i] ? strnlen(vals[i], CM_DECLOG_FIELD_MAX) : 0;
-
-		cap += strlen(field_names[i]) + 8 + 6 * l;
-	}
-	n = malloc(sizeof(*n) + cap);
-	if (n == NULL) {
-		pthread_mutex_lock(&log->mu);
-		log->st.dropped++;
-		pthread_mutex_unlock(&log->mu);
-		return CM_ENOMEM;
-	}
-	o = (size_t)snprintf(n->line, cap, "{\"time\":\"%s\"", tbuf);
-	for (int i = 0; i < NFIELDS; i++) {
-		o += (size_t)snprintf(n->line + o, cap - o, ",\"%s\":",
-		    field_names[i]);
-		if (vals[i] == NULL) {
-			memcpy(n->line + o, "null", 4);
-			o += 4;
-		} else {
-			o += cm_declog_json_string(vals[i],
-			    strnlen(vals[i], CM_DECLOG_FIELD_MAX), n->line + o,
-			    cap - o);
-		}
-	}
-	o += (size_t)snprintf(n->line + o, cap - o, ",\"action\":\"%s\"}\n",
-	    action_names[rec->action]);
-	n->len = o;
-	n->day = floor_div(t, US_PER_DAY);
-	n->next = NULL;
-
-	pthread_mutex_lock(&log->mu);
-	if (log->count >= log->queue_max || log->stop) {
-		log->st.dropped++;
-		pthread_mutex_unlock(&log->mu);
-		free(n);
-		return CM_ENOMEM;
-	}
-	if (log->tail != NULL)
-		log->tail->next = n;
-	else
-		log->head = n;
-	log->tail = n;
-	log->count++;
-	log->seq_added++;
-	log->st.added++;
-	if (log->count == 1 || log->count == log->batch_max)
-		pthread_cond_signal(&log->work);
-	pthread_mutex_unlock(&log->mu);
-	return CM_OK;
+	it.time_us = rec->time_us;
+	it.rcpt = rec->rcpt;
+	it.verdict = rec->verdict;
+	it.reason = rec->reason;
+	it.action = rec->action;
+	return cm_declog_add_many(log, rec, &it, 1);
 }
 
 cm_status

@@ -13,12 +13,16 @@
  * A field that was not known is written as null.  The day of a record
  * (its file) is the UTC day of its "time".
  *
- * Writing.  Producers (milter worker threads) call cm_declog_add(), which
- * formats the line in the caller's thread (CPU only, no I/O, no waiting
- * for the disk) and appends it to a bounded in-memory queue.  One writer
- * thread takes whole batches off the queue, appends them with write(2)
- * and calls fdatasync(2) once per batch: every flush_ms milliseconds, or
- * sooner when batch_max records are waiting -- never once per record.
+ * Writing.  Producers (milter worker threads) call cm_declog_add(), or
+ * cm_declog_add_many() for the records of one message (its shared fields
+ * formatted once, one allocation and one lock for them all), which format
+ * the lines in the caller's thread (CPU only, no I/O, no waiting for the
+ * disk) and append them to a bounded in-memory queue.  The writer thread
+ * is woken when the queue becomes non-empty and when batch_max records
+ * are waiting, not per record; it takes whole batches off the queue,
+ * appends them with write(2) and calls fdatasync(2) once per batch (per
+ * day file): every flush_ms milliseconds, or sooner when batch_max
+ * records are waiting -- never once per record.
  * When the queue is full the record is DROPPED (the mail path never waits
  * for the disk): cm_declog_add() returns CM_ENOMEM, the drop is counted
  * in cm_declog_stats, and the writer reports it through the error
@@ -139,6 +143,27 @@ cm_status cm_declog_open(const cm_declog_opts *opts, cm_declog **out);
  * dropped and counted).
  */
 cm_status cm_declog_add(cm_declog *log, const cm_declog_rec *rec);
+
+/* What differs between the records of one message. */
+typedef struct cm_declog_item {
+	int64_t time_us;	/* 0 = now */
+	const char *rcpt;
+	const char *verdict;
+	const char *reason;
+	cm_declog_action action;
+} cm_declog_item;
+
+/*
+ * Queue N records: record I has the queue id, Message-ID, sender, type
+ * and campaign of BASE (its other fields are not used) and the time,
+ * recipient, verdict, reason and action of ITEMS[I]; the lines are the
+ * same as N calls of cm_declog_add would write, in that order.  CM_EINVAL
+ * (an item with a bad action or time) queues nothing.  CM_ENOMEM: out of
+ * memory (none queued), or the queue had no room for some (those are
+ * dropped); drops are counted.
+ */
+cm_status cm_declog_add_many(cm_declog *log, const cm_declog_rec *base,
+    const cm_declog_item *items, size_t n);
 
 /* Wait until every record queued before the call is written and synced
  * (or lost); CM_OK, or the status of the last failure in that time. */

@@ -291,6 +291,187 @@ test_write_read(void **state)
 	cm_declog_reader_close(r);
 }
 
+/* ------------------------------------------------------------ add_many */
+
+static cm_declog *
+open_dir(const char *dir, bool hash, const char *keyfile, size_t queue_max)
+{
+	cm_declog_opts o = {
+		.dir = dir, .hash_addresses = hash, .key_file = keyfile,
+		.queue_max = queue_max,
+		/* with a queue limit: written only when flushed */
+		.flush_ms = queue_max ? 60000 : 0,
+	};
+	cm_declog *log = NULL;
+
+	assert_int_equal(cm_declog_open(&o, &log), CM_OK);
+	return log;
+}
+
+/* The contents of DIR's day file for DATE ("" if none). */
+static char *
+day_contents(const char *dir, const char *date)
+{
+	char path[256];
+	size_t len;
+	char *data;
+
+	snprintf(path, sizeof(path), "%s/decisions-%s.jsonl", dir, date);
+	data = slurp(path, &len);
+	return data != NULL ? data : strdup("");
+}
+
+/*
+ * cm_declog_add_many writes exactly the lines of as many cm_declog_add
+ * calls, in order, also across midnight, with escapes, null fields and
+ * hashed addresses.
+ */
+static void
+test_add_many_same_lines(void **state)
+{
+	struct fx *fx = *state;
+	static const int64_t midnight = T0 + 14 * INT64_C(3600) * 1000000;
+	const cm_declog_item items[] = {
+		{ T0 + 100000, "a@y.example", "allow", "none", CM_DECLOG_ALLOWED },
+		{ T0 + 1, "b\"q\\@y", "deny", "no-consent", CM_DECLOG_REFUSED },
+		{ T0 + 999999, NULL, NULL, NULL, CM_DECLOG_TEMPFAILED },
+		{ midnight - 1, "c\xc3\xa9@y", "deny", "withdrawn",
+		  CM_DECLOG_REMOVED },
+		{ midnight, "d\x01\xff@y", "deny", "expired",
+		  CM_DECLOG_MONITORED },
+		{ midnight + 10, "e@y", "allow", "none", CM_DECLOG_ALLOWED },
+		{ midnight - 2, "f@y", "allow", "none", CM_DECLOG_ALLOWED },
+	};
+	const size_t n = sizeof(items) / sizeof(items[0]);
+	cm_declog_rec base = {
+		.queue_id = "4XyzQ1", .message_id = "<m\n1@x>",
+		.sender = "news@offers.example", .type = "offers",
+		.campaign = NULL,
+	};
+
+	for (int hash = 0; hash <= 1; hash++) {
+		char one[128], many[128], *a, *b;
+		cm_declog *l1, *l2;
+		cm_declog_stats st;
+
+		snprintf(one, sizeof(one), "%s/one%d", fx->dir, hash);
+		snprintf(many, sizeof(many), "%s/many%d", fx->dir, hash);
+		l1 = open_dir(one, hash, fx->keyfile, 0);
+		l2 = open_dir(many, hash, fx->keyfile, 0);
+		for (size_t i = 0; i < n; i++) {
+			cm_declog_rec r = base;
+
+			r.time_us = items[i].time_us;
+			r.rcpt = items[i].rcpt;
+			r.verdict = items[i].verdict;
+			r.reason = items[i].reason;
+			r.action = items[i].action;
+			assert_int_equal(cm_declog_add(l1, &r), CM_OK);
+		}
+		assert_int_equal(cm_declog_add_many(l2, &base, items, n), CM_OK);
+		assert_int_equal(cm_declog_flush(l1), CM_OK);
+		assert_int_equal(cm_declog_flush(l2), CM_OK);
+		cm_declog_stats_get(l2, &st);
+		assert_int_equal(st.added, n);
+		assert_int_equal(st.written, n);
+		cm_declog_close(l1);
+		cm_declog_close(l2);
+		for (int d = 0; d < 2; d++) {
+			const char *date = d ? "2026-11-21" : "2026-11-20";
+
+			a = day_contents(one, date);
+			b = day_contents(many, date);
+			assert_true(strlen(a) > 100);
+			assert_string_equal(a, b);
+			if (hash)
+				assert_null(strstr(a, "@y"));
+			free(a);
+			free(b);
+		}
+	}
+	/* the day files hold what the order of the items says */
+	{
+		char many[128];
+		char *a, *b;
+
+		snprintf(many, sizeof(many), "%s/many0", fx->dir);
+		a = day_contents(many, "2026-11-20");
+		b = day_contents(many, "2026-11-21");
+		assert_non_null(strstr(a, "\"time\":\"2026-11-20T10:00:00.1Z\""));
+		assert_non_null(strstr(a,
+		    "\"time\":\"2026-11-20T10:00:00.000001Z\""));
+		assert_non_null(strstr(a,
+		    "\"time\":\"2026-11-20T10:00:00.999999Z\",\"queue_id\":"
+		    "\"4XyzQ1\",\"message_id\":\"<m\\n1@x>\",\"sender\":"
+		    "\"news@offers.example\",\"type\":\"offers\",\"campaign\":"
+		    "null,\"rcpt\":null,\"verdict\":null,\"reason\":null,"
+		    "\"action\":\"tempfailed\"}\n"));
+		assert_non_null(strstr(a, "23:59:59.999999Z"));
+		assert_non_null(strstr(a, "23:59:59.999998Z"));
+		assert_non_null(strstr(b, "\"time\":\"2026-11-21T00:00:00Z\""));
+		assert_non_null(strstr(b, "\"rcpt\":\"d\\u0001\xef\xbf\xbd@y\""));
+		assert_non_null(strstr(b, "00:00:00.00001Z"));
+		free(a);
+		free(b);
+	}
+}
+
+static void
+test_add_many_limits(void **state)
+{
+	struct fx *fx = *state;
+	cm_declog *log = open_dir(fx->logdir, false, NULL, 10);
+	cm_declog_stats st;
+	cm_declog_rec base = { .type = "offers" };
+	cm_declog_item it[4] = {
+		{ 1, "a@y", "allow", "none", CM_DECLOG_ALLOWED },
+		{ INT64_C(253402300799) * 1000000, "b@y", "allow", "none",
+		  CM_DECLOG_ALLOWED },
+		{ T0, "c@y", "allow", "none", CM_DECLOG_ALLOWED },
+		{ 0, "d@y", "allow", "none", CM_DECLOG_ALLOWED },	/* now */
+	};
+	char *a;
+
+	assert_int_equal(cm_declog_add_many(NULL, &base, it, 4), CM_EINVAL);
+	assert_int_equal(cm_declog_add_many(log, NULL, it, 4), CM_EINVAL);
+	assert_int_equal(cm_declog_add_many(log, &base, NULL, 4), CM_EINVAL);
+	assert_int_equal(cm_declog_add_many(log, &base, it, 0), CM_OK);
+	/* one bad item: nothing queued */
+	it[2].action = (cm_declog_action)0;
+	assert_int_equal(cm_declog_add_many(log, &base, it, 4), CM_EINVAL);
+	it[2].action = CM_DECLOG_ALLOWED;
+	it[1].time_us++;	/* after 9999-12-31T23:59:59Z */
+	assert_int_equal(cm_declog_add_many(log, &base, it, 4), CM_EINVAL);
+	it[1].time_us--;
+	it[0].time_us = -1;
+	assert_int_equal(cm_declog_add_many(log, &base, it, 4), CM_EINVAL);
+	it[0].time_us = 1;
+	cm_declog_stats_get(log, &st);
+	assert_int_equal(st.added, 0);
+	assert_int_equal(st.dropped, 0);
+	/* a queue of 10 (not emptied before the flush): 2 + 4 + 4 records
+	 * fit, the next ones are dropped */
+	assert_int_equal(cm_declog_add_many(log, &base, it + 2, 2), CM_OK);
+	assert_int_equal(cm_declog_add_many(log, &base, it, 4), CM_OK);
+	assert_int_equal(cm_declog_add_many(log, &base, it, 4), CM_OK);
+	assert_int_equal(cm_declog_add_many(log, &base, it, 1), CM_ENOMEM);
+	assert_int_equal(cm_declog_add_many(log, &base, it + 2, 2), CM_ENOMEM);
+	cm_declog_stats_get(log, &st);
+	assert_int_equal(st.added, 10);
+	assert_int_equal(st.dropped, 3);
+	assert_int_equal(st.written, 0);
+	assert_int_equal(cm_declog_flush(log), CM_OK);
+	cm_declog_stats_get(log, &st);
+	assert_int_equal(st.written, 10);
+	cm_declog_close(log);
+	a = day_contents(fx->logdir, "1970-01-01");
+	assert_non_null(strstr(a, "{\"time\":\"1970-01-01T00:00:00.000001Z\","));
+	free(a);
+	a = day_contents(fx->logdir, "9999-12-31");
+	assert_non_null(strstr(a, "{\"time\":\"9999-12-31T23:59:59Z\","));
+	free(a);
+}
+
 static void
 test_bad_input(void **state)
 {
@@ -811,6 +992,10 @@ main(void)
 		cmocka_unit_test(test_hash_vector),
 		cmocka_unit_test_setup_teardown(test_write_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_many_same_lines, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_add_many_limits, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_reader_skips_garbage, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
