@@ -22,13 +22,6 @@ static cm_dsnq *g_dsnq;
 static char g_host[256];
 static atomic_bool g_oom_logged;
 
-struct rec {
-	int64_t t;
-	char *rcpt;
-	const char *verdict;	/* static */
-	const char *reason;	/* static */
-	cm_declog_action action;
-};
 
 struct fb_rcpt {
 	bool no_dsn;		/* NOTIFY without FAILURE */
@@ -50,8 +43,13 @@ struct cm_fb_msg {
 	bool hfull;
 	struct fb_rcpt *rc;
 	size_t nrc;
-	struct rec *recs;
+	/* decisions: items[i].rcpt is set at the end, from rtext + roff[i]
+	 * (rtext moves when it grows); verdict and reason are static */
+	cm_declog_item *items;
+	size_t *roff;
 	size_t nrecs, rcap;
+	char *rtext;
+	size_t rlen, rtcap;
 	bool oom;
 };
 
@@ -346,7 +344,7 @@ void
 cm_fb_decision(cm_fb_msg *f, const char *rcpt, const char *verdict,
     const char *reason, const char *action)
 {
-	struct rec *r;
+	size_t len;
 
 	if (f == NULL || !f->log)
 		return;
@@ -354,25 +352,49 @@ cm_fb_decision(cm_fb_msg *f, const char *rcpt, const char *verdict,
 		return;
 	if (f->nrecs == f->rcap) {
 		size_t nc = f->rcap ? f->rcap * 2 : 16;
-		struct rec *n = realloc(f->recs, nc * sizeof(*n));
+		cm_declog_item *n = realloc(f->items, nc * sizeof(*n));
+		size_t *o;
 
 		if (n == NULL) {
 			oom(f);
 			return;
 		}
-		f->recs = n;
+		f->items = n;
+		o = realloc(f->roff, nc * sizeof(*o));
+		if (o == NULL) {
+			oom(f);
+			return;
+		}
+		f->roff = o;
 		f->rcap = nc;
 	}
-	r = &f->recs[f->nrecs];
-	r->t = cm_time_now();
-	r->rcpt = strdup(rcpt != NULL ? rcpt : "");
-	if (r->rcpt == NULL) {
-		oom(f);
-		return;
+	/* the recipients' text, one growing buffer per message */
+	if (rcpt == NULL)
+		rcpt = "";
+	len = strlen(rcpt) + 1;
+	if (f->rlen + len > f->rtcap) {
+		size_t nc = f->rtcap ? f->rtcap : 512;
+		char *n;
+
+		while (nc < f->rlen + len)
+			nc *= 2;
+		n = realloc(f->rtext, nc);
+		if (n == NULL) {
+			oom(f);
+			return;
+		}
+		f->rtext = n;
+		f->rtcap = nc;
 	}
-	r->verdict = verdict;
-	r->reason = reason;
-	r->action = action_of(verdict, action);
+	memcpy(f->rtext + f->rlen, rcpt, len);
+	f->roff[f->nrecs] = f->rlen;
+	f->rlen += len;
+	f->items[f->nrecs] = (cm_declog_item){
+		.time_us = cm_time_now(),
+		.verdict = verdict,
+		.reason = reason,
+		.action = action_of(verdict, action),
+	};
 	f->nrecs++;
 }
 
@@ -439,26 +461,23 @@ cm_fb_msg_end(cm_fb_msg *f, const char *qid, const char *type_id)
 {
 	if (f == NULL)
 		return;
-	for (size_t i = 0; i < f->nrecs; i++) {
-		struct rec *r = &f->recs[i];
-		cm_declog_rec d = {
-			.time_us = r->t,
+	if (f->nrecs > 0 && g_log != NULL) {
+		cm_declog_rec base = {
 			.queue_id = qid != NULL && *qid ? qid : NULL,
 			.message_id = f->msgid,
 			.sender = f->sender,
 			.type = type_id,
 			.campaign = f->campaign,
-			.rcpt = r->rcpt,
-			.verdict = r->verdict,
-			.reason = r->reason,
-			.action = r->action,
 		};
 
-		if (g_log != NULL)
-			(void)cm_declog_add(g_log, &d);	/* drops are counted */
-		free(r->rcpt);
+		for (size_t i = 0; i < f->nrecs; i++)
+			f->items[i].rcpt = f->rtext + f->roff[i];
+		/* drops are counted by the log */
+		(void)cm_declog_add_many(g_log, &base, f->items, f->nrecs);
 	}
-	free(f->recs);
+	free(f->items);
+	free(f->roff);
+	free(f->rtext);
 	for (size_t i = 0; i < f->nh; i++) {
 		free(f->hn[i]);
 		free(f->hv[i]);

@@ -79,7 +79,7 @@ struct cm_conn {
 	cm_live_ref *neg_ref;	/* policy when the steps were negotiated */
 	bool hdrs_off;		/* MTA sends no headers on this connection */
 	bool nr_hdr;		/* header callbacks send no reply */
-	bool nr_data;		/* the DATA callback sends no reply */
+	bool nr_data;		/* DATA is not sent, or needs no reply */
 	bool can_delrcpt, can_addhdr, can_chghdr;
 	bool have_addr;
 	struct sockaddr_storage addr;
@@ -357,14 +357,16 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	else
 		want_steps |= SMFIP_NR_HDR;
 	/* With the decision log on, envelope-typed messages are accepted at
-	 * end of headers instead of at DATA: no reply at DATA keeps the
-	 * round trips per message the same. */
+	 * end of headers instead of at DATA (the headers give their log
+	 * records the Message-ID and campaign): DATA is not needed at all
+	 * (its macros still come), or at least needs no reply, which keeps
+	 * the round trips per message the same as without the log. */
 	if (cm_fb_needs_headers(p))
-		want_steps |= SMFIP_NR_DATA;
+		want_steps |= SMFIP_NODATA | SMFIP_NR_DATA;
 	*pf1 = f1 & want_steps;
 	c->hdrs_off = (*pf1 & SMFIP_NOHDRS) != 0;
 	c->nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
-	c->nr_data = (*pf1 & SMFIP_NR_DATA) != 0;
+	c->nr_data = (*pf1 & (SMFIP_NODATA | SMFIP_NR_DATA)) != 0;
 	*pf2 = 0;
 	*pf3 = 0;
 

@@ -4,7 +4,9 @@
 # (checked field by field with Python's email package); none for
 # recipients with NOTIFY=NEVER, none for the null sender, none for
 # refusals at RCPT; every decision is in the decision log with queue id,
-# Message-ID, campaign and action.
+# Message-ID, campaign and action, also for newsletters typed by their
+# envelope (several in one session), whose headers the milter reads only
+# for the log.
 set -u
 . "$SRCDIR/tests/e2e/lib/common.sh"
 e2e_init
@@ -126,8 +128,9 @@ echo "ok - DSN removed from the spool once accepted"
 
 # ---------------------------------------- 2. no DSN for RCPT refusals or <>
 n=$(e2e_sink_count)
-out=$(send weekly@news.example.com "" "" alice@example.com bob@example.com)
+out=$(send weekly@news.example.com "" "X-Campaign-ID: weekly-7|" alice@example.com bob@example.com)
 grep -q "^RCPT bob@example.com 550" <<<"$out" || e2e_fail "bob not refused at RCPT: $out"
+mid_env=$(awk '/^MID/ {print $2}' <<<"$out")
 out=$(send "" "" "X-Newsletter-Type: offers|" alice@example.com erin@example.com)
 grep -q "^DATA 250" <<<"$out" || e2e_fail "bounce-like message not accepted: $out"
 e2e_wait_delivered $((n + 2))
@@ -135,9 +138,35 @@ e2e_settle 2
 e2e_assert_eq $((n + 2)) "$(e2e_sink_count)" "no DSN for a refusal at RCPT nor for the null sender"
 echo "ok - no DSN for <> senders or RCPT refusals"
 
+# ---------------------------------------- 2b. envelope-typed, one session
+# Five newsletters typed by their envelope sender in one SMTP session
+# (the milter accepts each at end of headers, reading them only for the
+# log): every recipient's decision must be logged with its message's
+# Message-ID and campaign.
+n=$(e2e_sink_count)
+"$PY" - "$PF_PORT" >"$CM_TMP/session.out" <<'PY' || e2e_fail "session of five messages"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+s.ehlo("client.e2e.test")
+for i in range(5):
+    mid = "<session-%d@e2e.test>" % i
+    msg = ("From: <weekly@news.example.com>\r\nTo: list@example.com\r\n"
+           "Subject: weekly %d\r\nMessage-ID: %s\r\nX-Campaign-ID: week-%d\r\n"
+           "\r\nbody\r\n" % (i, mid, i))
+    refused = s.sendmail("weekly@news.example.com",
+                         ["alice@example.com", "bob@example.com", "zed@example.org"],
+                         msg.encode())
+    assert sorted(refused) == ["bob@example.com", "zed@example.org"], refused
+    assert all(c == 550 for c, _ in refused.values()), refused
+s.quit()
+print("sent 5")
+PY
+e2e_wait_delivered $((n + 5))
+echo "ok - five envelope-typed messages in one session, two refusals each"
+
 # ---------------------------------------- 3. the decision log
 e2e_stop_milter TERM	# flushes the log
-"$PY" - "$LOGDIR" "$mid" <<'PY' || e2e_fail "decision log"
+"$PY" - "$LOGDIR" "$mid" "$mid_env" <<'PY' || e2e_fail "decision log"
 import glob, json, sys
 recs = [json.loads(l) for f in sorted(glob.glob(sys.argv[1] + "/decisions-*.jsonl"))
         for l in open(f, encoding="utf-8")]
@@ -155,9 +184,20 @@ for rcpt, verdict, reason, action in [
     assert (r["verdict"], r["reason"], r["action"]) == (verdict, reason, action), r
     assert r["type"] == "offers" and r["campaign"] == "spring-42", r
     assert r["sender"] == "news@offers.example.com" and r["queue_id"], r
-r = one(type="weekly-news", rcpt="bob@example.com")
+# envelope-typed: refused at RCPT and allowed, with the Message-ID and
+# campaign of their message (read from its headers), none lost
+mid_env = sys.argv[3]
+r = one(type="weekly-news", rcpt="bob@example.com", message_id=mid_env)
 assert (r["verdict"], r["action"]) == ("deny", "refused") and r["queue_id"], r
-assert r["message_id"] is not None, r   # flushed at end of message
-assert len(recs) == 6, recs
+assert r["campaign"] == "weekly-7", r
+r = one(type="weekly-news", rcpt="alice@example.com", message_id=mid_env)
+assert (r["verdict"], r["action"], r["campaign"]) == ("allow", "allowed", "weekly-7"), r
+for i in range(5):
+    for rcpt, action in (("alice@example.com", "allowed"), ("bob@example.com", "refused"),
+                         ("zed@example.org", "refused")):
+        r = one(message_id="<session-%d@e2e.test>" % i, rcpt=rcpt)
+        assert (r["type"], r["campaign"], r["action"]) == ("weekly-news", "week-%d" % i, action), r
+        assert r["queue_id"], r
+assert len(recs) == 6 + 15, len(recs)
 print("ok - decision log: %d records with queue id, Message-ID, campaign, action" % len(recs))
 PY

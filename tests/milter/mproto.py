@@ -5,7 +5,9 @@ miltertest reports a custom reply only as SMFIR_REPLYCODE; this client
 prints the text too.  Usage:
 
   mproto.py SOCKET [--ip IP] [--repeat N] [--macro STAGE NAME VALUE]...
-            [--mail ADDR] [--rcpt ADDR]... [--eom]
+            [--prot HEX] [--neg]
+            [--mail ADDR] [--rcpt ADDR]... [--data] [--header NAME VALUE]...
+            [--eoh] [--eom]
 
 SOCKET is unix:PATH or inet:PORT@HOST.  One line per step is printed:
   STEP ARG REPLY [TEXT]
@@ -13,6 +15,13 @@ e.g. "RCPT <bob@x> y 550 5.7.1 <bob@x>: no consent ..." (y = replycode,
 c = continue, a = accept, r = reject, t = tempfail).  --eom ends the
 message right after the recipients, without DATA or headers (as an MTA
 that sends none would), and prints the final reply as "EOM - R [TEXT]".
+The steps are sent in the order given (several messages per connection
+are fine).  --data, --header and --eoh are sent as Postfix sends them:
+the stage's macros first (also for a step the filter negotiated away),
+and a step the filter negotiated away is not sent ("STEP ARG n"); a step
+that needs no reply prints "-".  --prot: the protocol flags the MTA
+offers (default all of version 6); --neg prints "NEG" and the names of
+the SMFIP_NO*/NR_* flags the filter asked for.
 """
 import socket
 import struct
@@ -21,7 +30,15 @@ import sys
 SMFI_VERSION = 6
 ACTS = 0x1FF
 PROT = 0x1FFFFF
-NR = {"C": 0x1000, "H": 0x2000, "M": 0x4000, "R": 0x8000}
+NR = {"C": 0x1000, "H": 0x2000, "M": 0x4000, "R": 0x8000, "T": 0x10000,
+      "L": 0x80, "N": 0x40000}
+NO = {"T": 0x200, "L": 0x20, "N": 0x40}
+FLAGS = [(0x1, "NOCONNECT"), (0x2, "NOHELO"), (0x4, "NOMAIL"),
+         (0x8, "NORCPT"), (0x10, "NOBODY"), (0x20, "NOHDRS"), (0x40, "NOEOH"),
+         (0x80, "NR_HDR"), (0x100, "NOUNKNOWN"), (0x200, "NODATA"),
+         (0x1000, "NR_CONN"), (0x2000, "NR_HELO"), (0x4000, "NR_MAIL"),
+         (0x8000, "NR_RCPT"), (0x10000, "NR_DATA"), (0x40000, "NR_EOH"),
+         (0x80000, "NR_BODY")]
 
 
 def send(s, cmd, data=b""):
@@ -49,6 +66,8 @@ def main(argv):
     sockspec = argv[1]
     ip = "127.0.0.1"
     repeat = 1
+    offer = PROT
+    neg = False
     macros = []
     steps = []
     i = 2
@@ -66,17 +85,29 @@ def main(argv):
         elif a == "--eom":
             steps.append(("EOM", "-"))
             i += 1
+        elif a == "--prot":
+            offer = int(argv[i + 1], 16)
+            i += 2
+        elif a == "--neg":
+            neg = True
+            i += 1
+        elif a in ("--data", "--eoh"):
+            steps.append((a[2:].upper(), "-"))
+            i += 1
+        elif a == "--header":
+            steps.append(("HEADER", (argv[i + 1], argv[i + 2])))
+            i += 3
         elif a in ("--mail", "--rcpt"):
             steps.append((a[2:].upper(), argv[i + 1]))
             i += 2
         else:
             raise SystemExit("unknown argument " + a)
     for _ in range(repeat):
-        session(sockspec, ip, macros, steps)
+        session(sockspec, ip, macros, steps, offer, neg)
     return 0
 
 
-def session(sockspec, ip, macros, steps):
+def session(sockspec, ip, macros, steps, offer, neg):
     if sockspec.startswith("unix:"):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(sockspec[5:])
@@ -85,9 +116,14 @@ def session(sockspec, ip, macros, steps):
         s = socket.create_connection((host or "127.0.0.1", int(port)))
     s.settimeout(10)
 
-    send(s, "O", struct.pack(">III", SMFI_VERSION, ACTS, PROT))
+    send(s, "O", struct.pack(">III", SMFI_VERSION, ACTS, offer))
     cmd, data = recv(s)
     _, _, prot = struct.unpack(">III", data[:12])
+    if prot & ~offer:
+        raise SystemExit("the filter asked for steps not offered: 0x%x" %
+                         (prot & ~offer))
+    if neg:
+        print("NEG", " ".join(n for f, n in FLAGS if prot & f))
 
     def macro(stage):
         items = [m for m in macros if m[0] == stage]
@@ -126,6 +162,20 @@ def session(sockspec, ip, macros, steps):
                     break
             text = body.rstrip(b"\0").decode("utf-8", "replace")
             print("EOM -", r, text) if text else print("EOM -", r)
+            continue
+        if name in ("DATA", "HEADER", "EOH"):
+            code = {"DATA": "T", "HEADER": "L", "EOH": "N"}[name]
+            macro(code)
+            if name == "HEADER":
+                payload = (arg[0].encode() + b"\0" + arg[1].encode() +
+                           b"\0")
+                arg = arg[0]
+            else:
+                payload = b""
+            if prot & NO[code]:
+                print(name, arg, "n")
+                continue
+            r = step(name, code, payload, arg)
             continue
         code = "M" if name == "MAIL" else "R"
         macro(code)
