@@ -5,11 +5,17 @@ milter alone, without an MTA in the way.  Benchmark-only.
 
   milterload.py --port PORT [--conns 4] [--msgs 1000] [--rcpts 10]
                 [--from ADDR] [--rcpt-fmt '{n}rcpt@bench.example']
-                [--header 'Name: value']...
+                [--header 'Name: value']... [--reconnect]
 
 Each connection sends its share of the messages (MAIL, RCPT x rcpts,
 DATA, headers, EOH, body, EOM), honouring every step and reply the milter
-negotiated away, and counts the replies.  Recipients are numbered
+negotiated away, and counts the replies.  As Postfix does, every event
+is preceded by its macros (also for an event the milter negotiated away),
+and what needs no reply is buffered and sent with the next event that
+does.  The headers are those smtp-source sends (From, To, Date,
+Message-Id), then any --header.  --reconnect: a new connection (with
+negotiation) for every message, as smtp-source without -d makes Postfix
+do.  Recipients are numbered
 1..msgs*rcpts across all connections (like smtp-source -N), or cycle
 through 1..KEYS with --keys KEYS.  Prints one
 line: messages, seconds, msg/s, and reply counts; exits 1 on a protocol
@@ -37,12 +43,23 @@ class Conn:
         self.s = socket.create_connection(("127.0.0.1", port))
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
+        self.out = b""
         self.prot = 0
 
     def send(self, cmd, data=b""):
-        self.s.sendall(struct.pack(">I", len(data) + 1) + cmd + data)
+        """Queue a packet; sent with the next one that waits for a reply."""
+        self.out += struct.pack(">I", len(data) + 1) + cmd + data
+
+    def flush(self):
+        if self.out:
+            self.s.sendall(self.out)
+            self.out = b""
+
+    def macro(self, event, qid):
+        self.send(b"D", event + (b"i\0" + qid + b"\0" if qid else b""))
 
     def recv(self):
+        self.flush()
         while True:
             if len(self.buf) >= 4:
                 (n,) = struct.unpack(">I", self.buf[:4])
@@ -73,6 +90,7 @@ class Conn:
 
     def negotiate(self):
         self.send(b"O", struct.pack(">III", 6, ALL_ACTS, ALL_PROT))
+        self.flush()
         c, d = self.recv()
         if c != b"O":
             raise RuntimeError("negotiation: got %r" % c)
@@ -80,65 +98,86 @@ class Conn:
         self.send(b"D", b"Cj\0mx.bench.example\0{daemon_name}\0smtpd\0")
         self.step(b"C", b"client.bench.example\0" + b"4" + struct.pack(">H", 40000) +
                   b"127.0.0.1\0", NOCONNECT, NR_CONN)
+        self.macro(b"H", None)
         self.step(b"H", b"client.bench.example\0", NOHELO, NR_HELO)
+
+
+def message(c, args, first, k, n, local):
+    """One message on connection C; N recipients numbered so far."""
+    qid = ("%X" % (0x100000 + first + k)).encode()
+    c.macro(b"M", None)
+    r = c.step(b"M", b"<" + args.sender.encode() + b">\0", NOMAIL, NR_MAIL)
+    accepted = r is not None and r[0] == b"a"
+    if not accepted:
+        for j in range(args.rcpts):
+            n += 1
+            num = (n - 1) % args.keys + 1 if args.keys else n
+            rc = args.rcpt_fmt.format(n=num).encode()
+            c.macro(b"R", qid)
+            r = c.step(b"R", b"<" + rc + b">\0", NORCPT, NR_RCPT)
+            if r is not None:
+                local[r[0]] = local.get(r[0], 0) + 1
+                if r[0] == b"a":
+                    accepted = True
+                    n += args.rcpts - j - 1
+                    break
+    else:
+        n += args.rcpts
+    if not accepted:
+        c.macro(b"T", qid)
+        r = c.step(b"T", b"", NODATA, NR_DATA)
+        accepted = r is not None and r[0] == b"a"
+    if not accepted:
+        hdrs = [("From", "<%s>" % args.sender), ("To", "<rcpt@bench.example>"),
+                ("Date", "Mon, 23 Nov 2026 07:00:00 +0000 (UTC)"),
+                ("Message-Id", "<%04x.%04x.%04x@bench.example>" % (first, k, n))]
+        for h in args.header:
+            name, _, val = h.partition(":")
+            hdrs.append((name.strip(), val.strip()))
+        for name, val in hdrs:
+            c.macro(b"L", qid)
+            r = c.step(b"L", name.encode() + b"\0" + val.encode() + b"\0",
+                       NOHDRS, NR_HDR)
+            if r is not None and r[0] == b"a":
+                accepted = True
+                break
+    if not accepted:
+        c.macro(b"N", qid)
+        r = c.step(b"N", b"", NOEOH, NR_EOH)
+        accepted = r is not None and r[0] == b"a"
+    if not accepted:
+        c.macro(b"B", qid)
+        r = c.step(b"B", b"La de da de da.\r\n" * 100, NOBODY, NR_BODY)
+        accepted = r is not None and r[0] == b"a"
+    if not accepted:
+        c.macro(b"E", qid)
+        c.send(b"E")
+        r = c.final()
+        local[b"eom-" + r[0]] = local.get(b"eom-" + r[0], 0) + 1
+    else:
+        local[b"accept"] = local.get(b"accept", 0) + 1
+    return n
 
 
 def worker(args, first, count, counts, errors, lock):
     try:
-        c = Conn(args.port)
-        c.negotiate()
         local = {}
         n = first * args.rcpts
+        c = None
         for k in range(count):
-            qid = ("%X" % (0x100000 + first + k)).encode()
-            r = c.step(b"M", b"<" + args.sender.encode() + b">\0", NOMAIL, NR_MAIL)
-            accepted = r is not None and r[0] == b"a"
-            if not accepted:
-                for j in range(args.rcpts):
-                    n += 1
-                    num = (n - 1) % args.keys + 1 if args.keys else n
-                    rc = args.rcpt_fmt.format(n=num).encode()
-                    c.send(b"D", b"Ri\0" + qid + b"\0")
-                    r = c.step(b"R", b"<" + rc + b">\0", NORCPT, NR_RCPT)
-                    if r is not None:
-                        local[r[0]] = local.get(r[0], 0) + 1
-                        if r[0] == b"a":
-                            accepted = True
-                            n += args.rcpts - j - 1
-                            break
-            else:
-                n += args.rcpts
-            if not accepted:
-                r = c.step(b"T", b"", NODATA, NR_DATA)
-                accepted = r is not None and r[0] == b"a"
-            if not accepted:
-                hdrs = [("From", "<%s>" % args.sender), ("To", "<rcpt@bench.example>"),
-                        ("Subject", "bench %d" % k),
-                        ("Message-ID", "<%d.%d@bench.example>" % (first, k))]
-                for h in args.header:
-                    name, _, val = h.partition(":")
-                    hdrs.append((name.strip(), val.strip()))
-                for name, val in hdrs:
-                    r = c.step(b"L", name.encode() + b"\0" + val.encode() + b"\0",
-                               NOHDRS, NR_HDR)
-                    if r is not None and r[0] == b"a":
-                        accepted = True
-                        break
-            if not accepted:
-                r = c.step(b"N", b"", NOEOH, NR_EOH)
-                accepted = r is not None and r[0] == b"a"
-            if not accepted:
-                r = c.step(b"B", b"La de da de da.\r\n" * 100, NOBODY, NR_BODY)
-                accepted = r is not None and r[0] == b"a"
-            if not accepted:
-                c.send(b"D", b"Ei\0" + qid + b"\0")
-                c.send(b"E")
-                r = c.final()
-                local[b"eom-" + r[0]] = local.get(b"eom-" + r[0], 0) + 1
-            else:
-                local[b"accept"] = local.get(b"accept", 0) + 1
-        c.send(b"Q")
-        c.s.close()
+            if c is None:
+                c = Conn(args.port)
+                c.negotiate()
+            n = message(c, args, first, k, n, local)
+            if args.reconnect:
+                c.send(b"Q")
+                c.flush()
+                c.s.close()
+                c = None
+        if c is not None:
+            c.send(b"Q")
+            c.flush()
+            c.s.close()
         with lock:
             for key, v in local.items():
                 counts[key] = counts.get(key, 0) + v
@@ -159,6 +198,8 @@ def main():
     ap.add_argument("--keys", type=int, default=0,
                     help="number recipients 1..KEYS, then start again")
     ap.add_argument("--allow-reject", action="store_true")
+    ap.add_argument("--reconnect", action="store_true",
+                    help="one connection per message")
     args = ap.parse_args()
     counts, errors, lock = {}, [], threading.Lock()
     per = [args.msgs // args.conns + (1 if i < args.msgs % args.conns else 0)

@@ -169,6 +169,9 @@ e2e_pf_start
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# CPU ticks of the whole machine: "BUSY TOTAL" (busy includes steal: time
+# the hypervisor gave to other guests)
+sys_ticks() { awk '/^cpu / {b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit}' /proc/stat; }
 # CPU ticks of the Postfix instance: the master, its children (alive), and
 # the children it has reaped (the master's cutime and cstime).  The command
 # name in /proc/PID/stat is removed first (it may hold spaces).
@@ -198,15 +201,18 @@ wait_drained() {
 # run NAME PORT FROM MSGS [-N]: one measured run; sets R_RATE, R_ACC,
 # R_CPU (µs per recipient of the milter PID in R_PID, if any), and CPU
 # per message in ms: R_PF (Postfix), R_MI (the milter), R_ALL (Postfix,
-# milter, smtp-source and smtp-sink).
+# milter, smtp-source and smtp-sink), R_OTHER (the rest of the machine's
+# busy time: other load, this script, kernel threads), and R_BUSY (the
+# machine's busy share, %: below 100 the run was not bound by CPU alone).
 R_PID=
 run() {
 	local name=$1 port=$2 from=$3 msgs=$4 nflag=${5:-} off t0 t1 t2 c0=0 c1=0 sent rej
-	local p0 p1 k0 k1 src
+	local p0 p1 k0 k1 src s0 s1
 	off=$(stat -c %s "$PF_DIR/maillog")
 	[ -n "$R_PID" ] && c0=$(cpu_ticks "$R_PID")
 	p0=$(pf_ticks)
 	k0=$(cpu_ticks "$SINK_PID")
+	s0=$(sys_ticks)
 	t0=$(date +%s.%N)
 	{
 		TIMEFORMAT='%3U %3S'
@@ -221,6 +227,7 @@ run() {
 	[ -n "$R_PID" ] && c1=$(cpu_ticks "$R_PID")
 	p1=$(pf_ticks)
 	k1=$(cpu_ticks "$SINK_PID")
+	s1=$(sys_ticks)
 	src=$(awk '{print $1 + $2}' "$CM_TMP/source.time")
 	# every recipient of every message must have reached the sink
 	sleep 0.2
@@ -234,6 +241,8 @@ run() {
 	R_PF=$(echo "($p1 - $p0) * 1000 / $CLK_TCK / $msgs" | bc -l)
 	R_MI=$(echo "($c1 - $c0) * 1000 / $CLK_TCK / $msgs" | bc -l)
 	R_ALL=$(echo "(($p1 - $p0 + $c1 - $c0 + $k1 - $k0) / $CLK_TCK + $src) * 1000 / $msgs" | bc -l)
+	R_OTHER=$(echo "(${s1% *} - ${s0% *}) * 1000 / $CLK_TCK / $msgs - $R_ALL" | bc -l)
+	R_BUSY=$(echo "(${s1% *} - ${s0% *}) * 100 / (${s1#* } - ${s0#* })" | bc -l)
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
@@ -282,14 +291,14 @@ one() {
 	printf '  %-7s %-9s %7.1f msg/s (accept %7.1f); CPU ms/msg: Postfix %6.3f' \
 		"$label" "$c" "$R_RATE" "$R_ACC" "$R_PF"
 	[ -n "$R_PID" ] && printf ', milter %6.3f (%.1f us/rcpt)' "$R_MI" "$R_CPU"
-	printf ', all %6.3f\n' "$R_ALL"
+	printf ', all %6.3f; other %6.3f; machine busy %3.0f %%\n' "$R_ALL" "$R_OTHER" "$R_BUSY"
 }
 
 echo "postfix bench: $SESS sessions, $MSGS messages x $RCPTS recipients, median of $REPS, $(nproc) CPU(s)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # warm-up: start smtpd/cleanup/smtp processes, fault pages in
 for c in "${configs[@]}"; do
-	one warm-up "$c" 200 ""
+	one warm-up "$c" $((MSGS < 200 ? MSGS : 200)) ""
 done
 
 for ((rep = 1; rep <= REPS; rep++)); do
