@@ -7,7 +7,13 @@
  * nothing and changes nothing.  Every protocol step it does not need is
  * negotiated away, as a well-behaved milter would.
  *
- *   noop_milter -s SOCKET -d DIR [-b DBNAME]   run (SOCKET: inet:PORT@HOST,
+ * With -e it reads the headers instead (without replying to each) and
+ * accepts at the end of the headers, as a milter that logs each
+ * message's Message-ID must: what that costs the MTA, beside the same
+ * milter accepting at DATA, is the floor of consent-milter's decision log.
+ *
+ *   noop_milter -s SOCKET -d DIR [-b DBNAME] [-e]
+ *                                              run (SOCKET: inet:PORT@HOST,
  *                                              unix:PATH); SIGTERM stops
  *   noop_milter -d DIR [-b DBNAME] -l < KEYS   create DIR's environment and
  *                                              store one key per line
@@ -33,6 +39,8 @@
 static MDB_env *env;
 static MDB_dbi dbi;
 static atomic_ulong n_lookups, n_hits, n_errors;
+static bool at_eoh;		/* -e: read the headers, accept at their end */
+static atomic_bool nr_hdr;	/* the MTA expects no reply to a header */
 
 /* "<Foo@Bar>" -> "foo@bar" into BUF (size KEY_MAX + 1); 0 if unusable. */
 static size_t
@@ -65,10 +73,17 @@ nm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	    SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_HDR |
 	    SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NR_UNKN;
 
+	/* -e: the headers without a reply each, the end of the headers with
+	 * one, and DATA away (as consent-milter negotiates with its log) */
+	if (at_eoh)
+		want = (want & ~(SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NR_EOH)) |
+		    SMFIP_NODATA | SMFIP_NR_DATA;
+
 	(void)f2;
 	(void)f3;
 	*pf0 = f0 & SMFIF_SETSYMLIST;	/* no actions but the macro list */
 	*pf1 = f1 & want;		/* only what the MTA offers */
+	atomic_store(&nr_hdr, (*pf1 & SMFIP_NR_HDR) != 0);
 	*pf2 = 0;
 	*pf3 = 0;
 	if (*pf0 & SMFIF_SETSYMLIST) {
@@ -113,9 +128,26 @@ nm_envrcpt(SMFICTX *ctx, char **argv)
 	return SMFIS_CONTINUE;
 }
 
-/* All recipients seen: nothing more to do for this message. */
+/* All recipients seen: nothing more to do for this message (-e: the
+ * headers come first). */
 static sfsistat
 nm_data(SMFICTX *ctx)
+{
+	(void)ctx;
+	return at_eoh ? SMFIS_CONTINUE : SMFIS_ACCEPT;
+}
+
+static sfsistat
+nm_header(SMFICTX *ctx, char *name, char *value)
+{
+	(void)ctx;
+	(void)name;
+	(void)value;
+	return atomic_load(&nr_hdr) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+static sfsistat
+nm_eoh(SMFICTX *ctx)
 {
 	(void)ctx;
 	return SMFIS_ACCEPT;
@@ -127,6 +159,8 @@ static struct smfiDesc desc = {
 	.xxfi_flags = 0,
 	.xxfi_envrcpt = nm_envrcpt,
 	.xxfi_data = nm_data,
+	.xxfi_header = nm_header,
+	.xxfi_eoh = nm_eoh,
 	.xxfi_negotiate = nm_negotiate,
 };
 
@@ -204,7 +238,7 @@ open_env(const char *dir, const char *dbname, bool load)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: noop_milter -s SOCKET -d DIR [-b DBNAME]\n"
+	fprintf(stderr, "usage: noop_milter -s SOCKET -d DIR [-b DBNAME] [-e]\n"
 	    "       noop_milter -d DIR [-b DBNAME] -l < KEYS\n");
 	exit(2);
 }
@@ -216,7 +250,7 @@ main(int argc, char **argv)
 	bool load = false;
 	int c, rc;
 
-	while ((c = getopt(argc, argv, "s:d:b:l")) != -1) {
+	while ((c = getopt(argc, argv, "s:d:b:le")) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -229,6 +263,9 @@ main(int argc, char **argv)
 			break;
 		case 'l':
 			load = true;
+			break;
+		case 'e':
+			at_eoh = true;
 			break;
 		default:
 			usage();

@@ -6,6 +6,10 @@
 #   alone       Postfix without a milter
 #   noop        with bench/noop_milter (one LMDB lookup per recipient: the
 #               floor any libmilter milter pays)
+#   noop-eoh    the same milter reading the headers and accepting at
+#               their end (noop_milter -e), as a milter must that logs
+#               each message's Message-ID: noop-eoh / noop is the floor of
+#               cm-log / cm-news
 #   cm-news     with consent-milter, newsletter known from the envelope
 #               sender, every recipient consented (all allowed)
 #   cm-other    with consent-milter, mail that is no newsletter
@@ -24,8 +28,9 @@
 # in PAIRS more pairs of runs (order alternating: news-log, log-news, ...),
 # and every pair (those of the REPS rounds too) gives one ratio; their
 # minimum, median and maximum are printed, so noise can be told from a
-# difference.  After the runs, the decision log must hold one record per
-# recipient sent to cm-log, each with the message's Message-ID.
+# difference.  The same for noop-eoh against noop, the floor.  After the
+# runs, the decision log must hold one record per recipient sent to
+# cm-log, each with the message's Message-ID.
 # Then consent-milter alone, driven over the milter protocol by
 # bench/milterload.py: msg/s, CPU per recipient, and its RSS after 1,000
 # and after RSS_MSGS messages (a fresh daemon).
@@ -105,6 +110,10 @@ NOOP_PORT=$(e2e_freeport)
 E2E_MILTER_LOG=$CM_TMP/noop.log e2e_start_milter "$NOOP_PORT" \
 	"$NOOP" -s "inet:$NOOP_PORT@127.0.0.1" -d "$CM_TMP/noopdb"
 NOOP_PID=$MILTER_PID
+NOOPE_PORT=$(e2e_freeport)
+E2E_MILTER_LOG=$CM_TMP/noop-eoh.log e2e_start_milter "$NOOPE_PORT" \
+	"$NOOP" -s "inet:$NOOPE_PORT@127.0.0.1" -d "$CM_TMP/noopdb" -e
+NOOPE_PID=$MILTER_PID
 
 CM_PORT=$(e2e_freeport)
 CM_PID=
@@ -159,6 +168,8 @@ e2e_pf_setup ""
 P_ALONE=$PF_PORT
 P_NOOP=$(e2e_freeport)
 e2e_pf_add_smtpd "$P_NOOP" -o "smtpd_milters=inet:127.0.0.1:$NOOP_PORT"
+P_NOOPE=$(e2e_freeport)
+e2e_pf_add_smtpd "$P_NOOPE" -o "smtpd_milters=inet:127.0.0.1:$NOOPE_PORT"
 if [ $have_cm = 1 ]; then
 	P_CM=$(e2e_freeport)
 	e2e_pf_add_smtpd "$P_CM" -o "smtpd_milters=inet:127.0.0.1:$CM_PORT"
@@ -252,7 +263,7 @@ spread() {
 		printf f " / " f " / " f " (%d)", a[1], a[int((NR + 1) / 2)], a[NR], NR }'
 }
 
-configs=(alone noop)
+configs=(alone noop noop-eoh)
 [ $have_cm = 1 ] && configs+=(cm-news cm-other cm-log)
 if [ -n "${BENCH_CONFIGS:-}" ]; then
 	# shellcheck disable=SC2206
@@ -266,6 +277,7 @@ has_cfg() { [[ " ${configs[*]} " == *" $1 "* ]]; }
 cfg_port() {
 	case $1 in
 	alone) echo "$P_ALONE" ;; noop) echo "$P_NOOP" ;; cm-log) echo "$P_CMLOG" ;;
+	noop-eoh) echo "$P_NOOPE" ;;
 	*) echo "$P_CM" ;;
 	esac
 }
@@ -273,6 +285,7 @@ cfg_from() { [ "$1" = cm-other ] && echo "$OTHER_FROM" || echo "$NEWS_FROM"; }
 cfg_pid() {
 	case $1 in
 	alone) echo "" ;; noop) echo "$NOOP_PID" ;; cm-log) echo "$CMLOG_PID" ;;
+	noop-eoh) echo "$NOOPE_PID" ;;
 	*) echo "$CM_PID" ;;
 	esac
 }
@@ -340,6 +353,8 @@ done
 echo
 ratio() { echo "${med[$1]} / ${med[$2]}" | bc -l; }
 has_cfg noop && has_cfg alone && printf 'noop / alone            %.3f\n' "$(ratio noop alone)"
+has_cfg noop && has_cfg noop-eoh &&
+	printf 'noop-eoh / noop         %.3f   (what reading the headers costs any milter)\n' "$(ratio noop-eoh noop)"
 if [ $have_cm = 1 ]; then
 	has_cfg cm-news && has_cfg alone &&
 		printf 'cm-news / alone         %.3f   (SPEC target >= 0.95)\n' "$(ratio cm-news alone)"
@@ -350,21 +365,28 @@ if [ $have_cm = 1 ]; then
 fi
 if [ $have_cm = 1 ] && has_cfg cm-news && has_cfg cm-log; then
 	# more pairs, order alternating, then the spread of the per-pair figures
+	floor=0
+	has_cfg noop && has_cfg noop-eoh && floor=1
 	if [ "$PAIRS" -gt 0 ]; then
 		echo
-		echo "decision log: $PAIRS more pairs of cm-news and cm-log runs"
+		echo "decision log: $PAIRS more pairs of cm-news and cm-log runs$([ $floor = 1 ] &&
+			echo ", each beside a pair of noop and noop-eoh runs")"
 	fi
 	for ((p = REPS + 1; p <= REPS + PAIRS; p++)); do
 		if ((p % 2)); then
-			one "pair $((p - REPS))" cm-news "$MSGS" "cm-news,$p"
-			one "pair $((p - REPS))" cm-log "$MSGS" "cm-log,$p"
+			pair=(cm-news cm-log noop noop-eoh)
 		else
-			one "pair $((p - REPS))" cm-log "$MSGS" "cm-log,$p"
-			one "pair $((p - REPS))" cm-news "$MSGS" "cm-news,$p"
+			pair=(noop-eoh noop cm-log cm-news)
 		fi
+		for c in "${pair[@]}"; do
+			[[ $c == noop* ]] && [ $floor = 0 ] && continue
+			one "pair $((p - REPS))" "$c" "$MSGS" "$c,$p"
+		done
 	done
-	r_rate=() r_all=() r_pf=() r_mi=()
+	r_rate=() r_all=() r_pf=() r_mi=() r_floor=()
 	for ((p = 1; p <= REPS + PAIRS; p++)); do
+		[ $floor = 1 ] &&
+			r_floor+=("$(echo "${rates[noop-eoh,$p]} / ${rates[noop,$p]}" | bc -l)")
 		r_rate+=("$(echo "${rates[cm-log,$p]} / ${rates[cm-news,$p]}" | bc -l)")
 		r_all+=("$(echo "(${alls[cm-log,$p]} - ${alls[cm-news,$p]}) * 100 / ${alls[cm-news,$p]}" | bc -l)")
 		r_pf+=("$(echo "${pfs[cm-log,$p]} - ${pfs[cm-news,$p]}" | bc -l)")
@@ -373,6 +395,8 @@ if [ $have_cm = 1 ] && has_cfg cm-news && has_cfg cm-log; then
 	echo
 	echo "decision log on vs off, per pair of runs (min / median / max (pairs)):"
 	printf '  cm-log / cm-news msg/s       %s   (target >= 0.97)\n' "$(spread "${r_rate[@]}")"
+	[ $floor = 1 ] &&
+		printf '  floor: noop-eoh / noop msg/s %s   (what reading the headers costs any milter)\n' "$(spread "${r_floor[@]}")"
 	printf '  extra CPU per message, all   %s %%\n' "$(SPREAD_FMT=%+.1f spread "${r_all[@]}")"
 	printf '  extra CPU ms/msg, Postfix    %s\n' "$(SPREAD_FMT=%+.3f spread "${r_pf[@]}")"
 	printf '  extra CPU ms/msg, milter     %s\n' "$(SPREAD_FMT=%+.3f spread "${r_mi[@]}")"
