@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -657,6 +658,26 @@ import_all(imp *im)
 	return EX_CANTCREAT;
 }
 
+/*
+ * The index is written through a writable map (bulk mode): should the
+ * file system fail a page the import writes (disk full beyond what was
+ * allocated up front, an I/O error), the kernel sends SIGBUS.  The
+ * transaction has not been committed, so nothing is imported: say so and
+ * exit instead of dying without a word.
+ */
+static void
+on_sigbus(int sig)
+{
+	static const char msg[] = "consentctl: import: the index file could "
+	    "not be written (disk full or I/O error); nothing imported\n";
+	ssize_t w;
+
+	(void)sig;
+	w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)w;
+	_exit(EX_IOERR);
+}
+
 /* Copy standard input (or another stream) into an unlinked temp file. */
 static int
 spool(imp *im, int in)
@@ -803,6 +824,14 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 	}
 	if ((rc = ctl_ctx_open(c, CTL_OPEN_IMPORT)) != 0)
 		goto out;
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_sigbus;
+		sigemptyset(&sa.sa_mask);
+		(void)sigaction(SIGBUS, &sa, NULL);
+	}
 	for (int i = 0; i < 2; i++)
 		if (cm_batch_new(&im.slots[i].b) != CM_OK ||
 		    (im.slots[i].lines = calloc(im.batch_max,

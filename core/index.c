@@ -199,6 +199,7 @@ struct cm_index {
 	MDB_env *env;
 	MDB_dbi db_meta, db_index, db_hist;
 	bool readonly;
+	bool bulk;		/* MDB_WRITEMAP */
 	char *dir;
 	cm_hmac *hmac;
 	unsigned char sipkey[16];
@@ -1275,6 +1276,7 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 	pthread_mutex_init(&idx->wlock, NULL);
 	pthread_mutex_init(&idx->errlock, NULL);
 	idx->readonly = o.readonly;
+	idx->bulk = o.bulk && !o.readonly;
 	snprintf(idx->err, sizeof(idx->err), "no error");
 
 	if ((st = load_key(idx, o.create && !exists, key)) != CM_OK)
@@ -2624,6 +2626,33 @@ import_fail(cm_import *im, cm_status st, int lrc)
 	return CM_EFULL;
 }
 
+/*
+ * In bulk mode LMDB writes into a writable map of a sparse file: a page
+ * the file system cannot allocate (disk full) would then kill the
+ * process with SIGBUS instead of failing a write.  So the blocks an
+ * import may use are allocated first: a full disk is CM_EIO ("No space
+ * left on device") before anything is written.  A file system without
+ * fallocate() is left as it is.
+ */
+static cm_status
+bulk_allocate(cm_index *idx, size_t off, size_t len)
+{
+	MDB_envinfo info;
+	int fd;
+
+	if (!idx->bulk || len == 0 || mdb_env_get_fd(idx->env, &fd) != 0 ||
+	    mdb_env_info(idx->env, &info) != 0 || off >= info.me_mapsize)
+		return CM_OK;
+	if (len > info.me_mapsize - off)
+		len = info.me_mapsize - off;
+	if (fallocate(fd, 0, (off_t)off, (off_t)len) == 0 ||
+	    errno == EOPNOTSUPP || errno == ENOSYS)
+		return CM_OK;
+	set_err(idx, "cannot allocate %zu octets of %s/data.mdb for the "
+	    "import: %s", len, idx->dir, strerror(errno));
+	return CM_EIO;
+}
+
 cm_status
 cm_index_import_begin(cm_index *idx, size_t reserve, cm_import **out)
 {
@@ -2659,7 +2688,8 @@ cm_index_import_begin(cm_index *idx, size_t reserve, cm_import **out)
 			cow = 2 * used;
 		if (reserve > SIZE_MAX / 2 - cow)
 			reserve = SIZE_MAX / 2 - cow;
-		if ((st = grow_map(idx, reserve + cow)) != CM_OK) {
+		if ((st = grow_map(idx, reserve + cow)) != CM_OK ||
+		    (st = bulk_allocate(idx, used, reserve + cow)) != CM_OK) {
 			import_free(im);
 			return st;
 		}

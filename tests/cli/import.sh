@@ -245,6 +245,44 @@ c import "$T/k.csv"; rc_is 0
 out_has "300000 valid"
 c check k299999@example.com weekly-news; rc_is 0; out_is "allow"
 
+step="SIGBUS (a page of the writable map failed): a clear message, nothing imported"
+awk 'BEGIN { print "email,type,state,time,source,basis,purpose,evidence";
+	for (i = 0; i < 300000; i++) printf "b%d@example.com,weekly-news,granted,2026-09-01T00:00:00Z,crm,,,\n", i }' >"$T/b.csv"
+c export -o "$T/before.csv"; rc_is 0
+"$CTL" -c "$CONF" import "$T/b.csv" >"$T/bo" 2>"$T/be" &
+kp=$!
+sleep 0.3
+kill -BUS "$kp" 2>/dev/null
+wait "$kp"
+krc=$?
+if grep -q "rows read" "$T/bo"; then
+	echo "note: the import ended before SIGBUS"
+else
+	[ "$krc" = 74 ] || fail "exit status $krc after SIGBUS, expected 74 (EX_IOERR)"
+	grep -q "could not be written (disk full or I/O error); nothing imported" "$T/be" ||
+		fail "no clear message after SIGBUS: $(cat "$T/be")"
+	c export -o "$T/after.csv"; rc_is 0
+	cmp -s "$T/before.csv" "$T/after.csv" || fail "the index changed after SIGBUS"
+fi
+
+step="disk full: the import is refused before anything is written"
+mnt=$T/small
+mkdir -p "$mnt"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$mnt" 2>/dev/null; then
+	trap 'umount "$mnt" 2>/dev/null' EXIT
+	run -d "$mnt/db" init; rc_is 0
+	run -d "$mnt/db" grant keep@example.com weekly-news; rc_is 0
+	run -d "$mnt/db" import "$T/b.csv"; rc_is 74
+	err_has "cannot begin the import"; err_has "No space left on device"
+	run -d "$mnt/db" export; rc_is 0
+	[ "$(grep -c . <<<"$out")" = 2 ] || fail "the index changed: $out"
+	out_has "keep@example.com"
+	umount "$mnt" || fail "umount $mnt"
+	trap - EXIT
+else
+	echo "note: no tmpfs can be mounted here: the disk-full case is not run"
+fi
+
 step="progress line"
 # Never on a pipe (stderr was empty above); on a terminal (script(1)) the
 # line with rows/s is drawn (redrawn every 256 rows here) and erased.
