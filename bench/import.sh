@@ -53,6 +53,7 @@ RATES=()
 for n in $sizes; do
 	f="$tmp/rows-$n.csv"
 	gen "$n" "$f"
+	sync	# the generated file's write-back is not the import's cost
 	echo "== $n rows, $(($(stat -c %s "$f") / 1048576)) MiB of CSV"
 	run validate "$n" "$CTL" -d "$tmp/db-$n" import --dry-run "$f"
 	# three imports into a new index each (this machine is noisy): the
@@ -72,6 +73,7 @@ for n in $sizes; do
 	run again "$n" "$CTL" -d "$tmp/db-$n" import "$f"
 	grep -q "0 events applied, $n stale" "$tmp/out" || { cat "$tmp/out" "$tmp/err" >&2; exit 1; }
 	gen 100000 "$tmp/add.csv" new
+	sync
 	run add100k 100000 "$CTL" -d "$tmp/db-$n" import "$tmp/add.csv"
 	grep -q "100000 events applied" "$tmp/out" || { cat "$tmp/out" "$tmp/err" >&2; exit 1; }
 	rm -rf "$tmp/db-$n" "$f" "$tmp/add.csv"
