@@ -39,6 +39,8 @@ static char probe[NPROBE][32];
 typedef struct reader {
 	cm_index *idx;
 	atomic_bool *stop;
+	atomic_bool warm;	/* for the main thread, while this one runs: */
+	atomic_bool saw_b;	/* 1,000 decisions made; the after state seen */
 	size_t decisions, errors, wrong, backwards, seen_a, seen_b;
 	cm_status first_err;
 } reader;
@@ -61,7 +63,8 @@ reader_main(void *arg)
 			cm_status st = cm_decide(r->idx, &tp, &a[i], T0 + 100,
 			    &d);
 
-			r->decisions++;
+			if (++r->decisions == 1000)
+				atomic_store(&r->warm, true);
 			if (st != CM_OK) {
 				if (r->errors++ == 0)
 					r->first_err = st;
@@ -75,6 +78,8 @@ reader_main(void *arg)
 			} else if (d.verdict == CM_DENY &&
 			    d.reason == CM_REASON_WITHDRAWN) {
 				r->seen_b++;
+				if (!flipped)
+					atomic_store(&r->saw_b, true);
 				flipped = true;
 			} else {
 				r->wrong++;
@@ -186,17 +191,27 @@ writer_and_readers(bool bulk)
 	assert_int_equal(cm_index_stats_get(idx, &st0), CM_OK);
 	memset(r, 0, sizeof(r));
 	for (int i = 0; i < 2; i++) {
+		atomic_init(&r[i].warm, false);
+		atomic_init(&r[i].saw_b, false);
 		r[i].idx = idx;
 		r[i].stop = &stop;
 		assert_int_equal(pthread_create(&th[i], NULL, reader_main,
 		    &r[i]), 0);
 	}
-	/* let the readers run before the writer starts */
-	usleep(20000);
+	/* let the readers run before the writer starts (each until 1,000
+	 * decisions, at most 60 s: under valgrind, which runs one thread at a
+	 * time and not fairly, a reader may wait long for its turn) */
+	for (int t = 0; t < 6000 && !(atomic_load(&r[0].warm) &&
+	    atomic_load(&r[1].warm)); t++)
+		usleep(10000);
 	assert_int_equal(write(go[1], "g", 1), 1);
 	close(go[1]);
 	assert_int_equal(waitpid(pid, &wst, 0), pid);
-	usleep(20000);		/* readers see the final state */
+	/* until every reader has seen the final state (at most 60 s) */
+	for (int t = 0; t < 6000 && !(atomic_load(&r[0].saw_b) &&
+	    atomic_load(&r[1].saw_b)); t++)
+		usleep(10000);
+	usleep(20000);
 	atomic_store(&stop, true);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
