@@ -37,19 +37,7 @@ addresses:
   fold_local_case: true
   subaddress_separator: "+"
 unclassified_bulk: accept
-newsletters:
-  - id: weekly-news
-    name: "Weekly news"
-    consent: opt-in
-    match:
-      - envelope_sender: "$WEEKLY_FROM"
-  - id: offers
-    name: "Special offers"
-    consent: opt-in
-    match:
-      - header:
-          name: X-Newsletter-Type
-          value: "offers"
+$(e2e_cm_newsletters "$WEEKLY_FROM")
 EOF
 
 # (Postfix itself drops a recipient that differs from an earlier one of the

@@ -42,19 +42,7 @@ log:
   hash_recipients: true
 dsn:
   enabled: false
-newsletters:
-  - id: weekly-news
-    name: "Weekly news"
-    consent: opt-in
-    match:
-      - envelope_sender: "weekly@news.example.com"
-  - id: offers
-    name: "Special offers"
-    consent: opt-in
-    match:
-      - header:
-          name: X-Newsletter-Type
-          value: "offers"
+$(e2e_cm_newsletters weekly@news.example.com)
 EOF
 e2e_start_milter "$MPORT" "$CM" -f -c "$CONF"
 e2e_pf_start

@@ -81,19 +81,7 @@ addresses:
   fold_local_case: true
   subaddress_separator: "+"
 unclassified_bulk: accept
-newsletters:
-  - id: weekly-news
-    name: "Weekly news"
-    consent: opt-in
-    match:
-      - envelope_sender: "$WEEKLY_FROM"
-  - id: offers
-    name: "Special offers"
-    consent: opt-in
-    match:
-      - header:
-          name: X-Newsletter-Type
-          value: "offers"
+$(e2e_cm_newsletters "$WEEKLY_FROM")
 EOF
 "$CM" -n -c "$CONF" >"$CM_TMP/check.out" 2>&1 ||
 	{ cat "$CM_TMP/check.out" >&2; e2e_fail "consent-milter -n"; }

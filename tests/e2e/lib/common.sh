@@ -360,6 +360,27 @@ e2e_send() {
 
 # ---------------------------------------------------------------- milter
 
+# e2e_cm_newsletters SENDER: the newsletters: section of consent-milter's
+# configuration that most tests use: weekly-news, typed by the envelope
+# sender SENDER, and offers, typed by the header X-Newsletter-Type: offers.
+e2e_cm_newsletters() {
+	cat <<EOF
+newsletters:
+  - id: weekly-news
+    name: "Weekly news"
+    consent: opt-in
+    match:
+      - envelope_sender: "$1"
+  - id: offers
+    name: "Special offers"
+    consent: opt-in
+    match:
+      - header:
+          name: X-Newsletter-Type
+          value: "offers"
+EOF
+}
+
 # e2e_start_milter PORT CMD [ARGS...]: start a milter listening on
 # 127.0.0.1:PORT in the background; stderr+stdout to $CM_TMP/milter.log
 # (appended; another file if E2E_MILTER_LOG is set).  Sets MILTER_PID and
