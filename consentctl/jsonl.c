@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/util.h"
 #include "jsonl.h"
 
 #define JSONL_BUFSZ (256 * 1024)
@@ -98,38 +99,6 @@ put_utf8(parser *ps, unsigned cp)
 	ps->out = o;
 }
 
-/* Length of a valid UTF-8 sequence at P (< E), 0 if invalid. */
-static size_t
-utf8_len(const unsigned char *p, const unsigned char *e)
-{
-	size_t n;
-	unsigned cp;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 1;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 2;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 3;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if ((size_t)(e - p) <= n)
-		return 0;
-	for (size_t i = 1; i <= n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n + 1;
-}
-
 /* A string at ps->p (the opening quote); decoded into scratch. */
 static bool
 parse_string(parser *ps, const char **val, size_t *len)
@@ -204,7 +173,8 @@ parse_string(parser *ps, const char **val, size_t *len)
 			continue;
 		}
 		{
-			size_t n = utf8_len(ps->p, ps->e);
+			size_t n = cm_utf8_len(ps->p,
+			    (size_t)(ps->e - ps->p));
 
 			if (n == 0)
 				return fail(ps, at, "invalid UTF-8");

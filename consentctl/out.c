@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../core/timefmt.h"
+#include "../core/util.h"
 #include "out.h"
 
 struct ctl_table {
@@ -136,38 +137,6 @@ ctl_out_table_free(ctl_table *t)
 	free(t);
 }
 
-/* Length of the valid UTF-8 sequence at P (0 if invalid). */
-static size_t
-utf8_seq(const unsigned char *p)
-{
-	size_t n;
-	unsigned cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 1;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 2;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 3;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i <= n; i++) {
-		if ((p[i] & 0xc0) != 0x80)	/* also stops at NUL */
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n + 1;
-}
-
 void
 ctl_out_json_str(FILE *f, const char *s)
 {
@@ -194,7 +163,7 @@ ctl_out_json_str(FILE *f, const char *s)
 			p++;
 			continue;
 		}
-		n = utf8_seq(p);
+		n = cm_utf8_len(p, strnlen((const char *)p, 4));
 		if (n == 0) {
 			fputs("\\ufffd", f);
 			p++;

@@ -6,6 +6,7 @@
 
 #include "../core/index.h"
 #include "../core/timefmt.h"
+#include "../core/util.h"
 #include "parse.h"
 
 cm_status
@@ -86,7 +87,6 @@ ctl_parse_utf8(const char *s, size_t len)
 	while (p < e) {
 		unsigned char c;
 		size_t n;
-		uint32_t cp;
 
 		/* eight ASCII octets at a time: no high bit, no NUL */
 		while (e - p >= 8) {
@@ -105,31 +105,9 @@ ctl_parse_utf8(const char *s, size_t len)
 			p++;
 			continue;
 		}
-		if (c == 0)
+		if (c == 0 || (n = cm_utf8_len(p, (size_t)(e - p))) == 0)
 			return false;
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if ((size_t)(e - p) <= n)
-			return false;
-		for (size_t i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += n + 1;
+		p += n;
 	}
 	return true;
 }
