@@ -29,13 +29,7 @@ DSINK=$CM_TMP/dsnsink
 SPOOL=$CM_TMP/dsnspool
 CONF=$CM_TMP/consent-milter.yaml
 cat >"$CONF" <<EOF
-milter:
-  socket: "inet:$MPORT@127.0.0.1"
-database:
-  path: "$DB"
-scope:
-  authenticated: false
-  networks: [127.0.0.0/8]
+$(e2e_cm_head "$MPORT" "$DB")
 dsn:
   target: "inet:$DPORT@127.0.0.1"
   spool: "$SPOOL"

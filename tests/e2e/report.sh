@@ -29,13 +29,7 @@ e2e_pf_setup "inet:127.0.0.1:$MPORT"
 LOGDIR=$CM_TMP/decisions
 CONF=$CM_TMP/consent-milter.yaml
 cat >"$CONF" <<EOF
-milter:
-  socket: "inet:$MPORT@127.0.0.1"
-database:
-  path: "$DB"
-scope:
-  authenticated: false
-  networks: [127.0.0.0/8]
+$(e2e_cm_head "$MPORT" "$DB")
 log:
   path: "$LOGDIR"
   campaign_header: X-Campaign-ID

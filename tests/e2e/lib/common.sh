@@ -360,6 +360,21 @@ e2e_send() {
 
 # ---------------------------------------------------------------- milter
 
+# e2e_cm_head PORT DBDIR: the first sections of consent-milter's
+# configuration for a milter on 127.0.0.1:PORT with its index in DBDIR,
+# every client on loopback in scope.
+e2e_cm_head() {
+	cat <<EOF
+milter:
+  socket: "inet:$1@127.0.0.1"
+database:
+  path: "$2"
+scope:
+  authenticated: false
+  networks: [127.0.0.0/8]
+EOF
+}
+
 # e2e_cm_newsletters SENDER: the newsletters: section of consent-milter's
 # configuration that most tests use: weekly-news, typed by the envelope
 # sender SENDER, and offers, typed by the header X-Newsletter-Type: offers.
