@@ -139,12 +139,14 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hmac.h"
 #include "index.h"
 #include "index_int.h"
+#include "prefault.h"
 
 #define FORMAT_VERSION 1
 #define AKEY_LEN 16
@@ -1394,6 +1396,10 @@ typedef struct wctx {
 	size_t bufcap;
 	scrubset *scrub;
 	size_t applied, stale;
+	/* bulk imports: the map is populated ahead of the pages LMDB
+	 * allocates, PF_PAGES0 the pages in use when it started */
+	cm_prefault *pf;
+	size_t pf_pages0, psize;
 } wctx;
 
 static bool
@@ -2487,6 +2493,33 @@ typedef struct batch_arg {
 	size_t failed_at;
 } batch_arg;
 
+/* Pages in use by the transaction of W (all databases, in pages). */
+static size_t
+txn_pages(const wctx *w)
+{
+	const MDB_dbi dbis[] = { 0, 1, w->idx->db_meta, w->idx->db_index,
+	    w->idx->db_hist };
+	size_t n = 0;
+	MDB_stat st;
+
+	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++)
+		if (mdb_stat(w->txn, dbis[i], &st) == 0)
+			n += st.ms_branch_pages + st.ms_leaf_pages +
+			    st.ms_overflow_pages;
+	return n;
+}
+
+/* Tell the prefaulter how far the transaction of W has come: new pages
+ * are allocated at the end of the file, one after the other. */
+static void
+prefault_progress(wctx *w)
+{
+	size_t n = txn_pages(w);
+
+	if (n > w->pf_pages0)
+		cm_prefault_advance(w->pf, (n - w->pf_pages0) * w->psize);
+}
+
 static cm_status
 batch_fn(wctx *w, void *arg, int *lrc)
 {
@@ -2507,6 +2540,8 @@ batch_fn(wctx *w, void *arg, int *lrc)
 			__builtin_prefetch(p);
 			__builtin_prefetch(p + 64);
 		}
+		if (w->pf != NULL && i % 1024 == 0)
+			prefault_progress(w);
 		cm_status st = apply_one(w, &e->ev, &e->len, e->key, &applied);
 
 		if (st != CM_OK) {
@@ -2592,11 +2627,15 @@ cm_index_apply_batch(cm_index *idx, cm_batch *b, cm_batch_result *res)
 /* ---------------------------------------------------------------- */
 /* imports: batches in one transaction */
 
+/* how far ahead of an import's writes the map is populated */
+#define PREFAULT_AHEAD ((size_t)16 << 20)
+
 struct cm_import {
 	cm_index *idx;
 	wctx w;
 	scrubset sc;
 	bool open;		/* the transaction is open */
+	size_t alloc_end;	/* end of the blocks allocated for it */
 };
 
 static void
@@ -2615,6 +2654,8 @@ import_fail(cm_import *im, cm_status st, int lrc)
 	cm_index *idx = im->idx;
 	MDB_envinfo info;
 
+	cm_prefault_stop(im->w.pf);
+	im->w.pf = NULL;
 	st = wtxn_end(idx, &im->w, st, false, &lrc);
 	im->open = false;
 	if (lrc != MDB_MAP_FULL)
@@ -2635,22 +2676,54 @@ import_fail(cm_import *im, cm_status st, int lrc)
  * fallocate() is left as it is.
  */
 static cm_status
-bulk_allocate(cm_index *idx, size_t off, size_t len)
+bulk_allocate(cm_index *idx, size_t off, size_t *len)
 {
 	MDB_envinfo info;
+	size_t n = *len;
 	int fd;
 
-	if (!idx->bulk || len == 0 || mdb_env_get_fd(idx->env, &fd) != 0 ||
+	*len = 0;
+	if (!idx->bulk || n == 0 || mdb_env_get_fd(idx->env, &fd) != 0 ||
 	    mdb_env_info(idx->env, &info) != 0 || off >= info.me_mapsize)
 		return CM_OK;
-	if (len > info.me_mapsize - off)
-		len = info.me_mapsize - off;
-	if (fallocate(fd, 0, (off_t)off, (off_t)len) == 0 ||
-	    errno == EOPNOTSUPP || errno == ENOSYS)
+	if (n > info.me_mapsize - off)
+		n = info.me_mapsize - off;
+	if (fallocate(fd, 0, (off_t)off, (off_t)n) == 0) {
+		*len = n;
+		return CM_OK;
+	}
+	if (errno == EOPNOTSUPP || errno == ENOSYS)
 		return CM_OK;
 	set_err(idx, "cannot allocate %zu octets of %s/data.mdb for the "
-	    "import: %s", len, idx->dir, strerror(errno));
+	    "import: %s", n, idx->dir, strerror(errno));
 	return CM_EIO;
+}
+
+/*
+ * Where LMDB has mapped data.mdb in this process (LMDB does not say:
+ * mdb_env_info's me_mapaddr is the address asked for with MDB_FIXEDMAP),
+ * found in /proc/self/maps by the file's device and inode; NULL if not.
+ */
+static unsigned char *
+map_base(cm_index *idx)
+{
+	unsigned long lo, off, ino, maj, min;
+	unsigned char *base = NULL;
+	struct stat sb;
+	char line[512];
+	FILE *f;
+	int fd;
+
+	if (mdb_env_get_fd(idx->env, &fd) != 0 || fstat(fd, &sb) != 0 ||
+	    (f = fopen("/proc/self/maps", "re")) == NULL)
+		return NULL;
+	while (base == NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "%lx-%*x %*s %lx %lx:%lx %lu", &lo, &off, &maj,
+		    &min, &ino) == 5 && off == 0 && ino == sb.st_ino &&
+		    makedev(maj, min) == sb.st_dev)
+			base = (unsigned char *)(uintptr_t)lo;
+	fclose(f);
+	return base;
 }
 
 cm_status
@@ -2658,6 +2731,7 @@ cm_index_import_begin(cm_index *idx, size_t reserve, cm_import **out)
 {
 	cm_import *im;
 	cm_status st = CM_EDB;
+	size_t pf_off = 0, pf_len = 0;
 
 	if (idx == NULL || out == NULL)
 		return CM_EINVAL;
@@ -2678,7 +2752,7 @@ cm_index_import_begin(cm_index *idx, size_t reserve, cm_import **out)
 		 * hundred octets) */
 		MDB_envinfo info;
 		MDB_stat est;
-		size_t used = 0, cow;
+		size_t used = 0, cow, alloc;
 
 		if (mdb_env_info(idx->env, &info) == 0 &&
 		    mdb_env_stat(idx->env, &est) == 0)
@@ -2688,11 +2762,15 @@ cm_index_import_begin(cm_index *idx, size_t reserve, cm_import **out)
 			cow = 2 * used;
 		if (reserve > SIZE_MAX / 2 - cow)
 			reserve = SIZE_MAX / 2 - cow;
+		alloc = reserve + cow;
 		if ((st = grow_map(idx, reserve + cow)) != CM_OK ||
-		    (st = bulk_allocate(idx, used, reserve + cow)) != CM_OK) {
+		    (st = bulk_allocate(idx, used, &alloc)) != CM_OK) {
 			import_free(im);
 			return st;
 		}
+		pf_len = alloc;
+		pf_off = used;
+		im->alloc_end = used + alloc;
 	}
 	for (int tries = 0; tries < MAX_RETRY; tries++) {
 		int lrc = 0;
@@ -2706,6 +2784,18 @@ cm_index_import_begin(cm_index *idx, size_t reserve, cm_import **out)
 		return st;
 	}
 	im->open = true;
+	if (pf_len > 0) {
+		/* the allocated blocks, populated ahead of LMDB's writes */
+		unsigned char *base = map_base(idx);
+		MDB_stat est;
+
+		if (base != NULL && mdb_env_stat(idx->env, &est) == 0) {
+			im->w.psize = est.ms_psize;
+			im->w.pf_pages0 = txn_pages(&im->w);
+			im->w.pf = cm_prefault_start(base + pf_off, pf_len,
+			    PREFAULT_AHEAD);
+		}
+	}
 	*out = im;
 	return CM_OK;
 }
@@ -2747,6 +2837,34 @@ cm_import_apply(cm_import *im, cm_batch *b, cm_batch_result *res)
 	return CM_OK;
 }
 
+/*
+ * After an import: give back the blocks allocated for it beyond the last
+ * page it used (the space was an estimate), inside a write transaction
+ * so that no other writer allocates pages there meanwhile.
+ */
+static void
+release_unused(cm_index *idx, size_t end)
+{
+	MDB_envinfo info;
+	MDB_stat est;
+	MDB_txn *t;
+	size_t used;
+	int fd;
+
+	if (end == 0 || mdb_env_get_fd(idx->env, &fd) != 0)
+		return;
+	pthread_rwlock_rdlock(&idx->maplock);
+	if (mdb_txn_begin(idx->env, NULL, 0, &t) == 0) {
+		if (mdb_env_info(idx->env, &info) == 0 &&
+		    mdb_env_stat(idx->env, &est) == 0 &&
+		    (used = (info.me_last_pgno + 1) * est.ms_psize) < end)
+			(void)fallocate(fd, FALLOC_FL_PUNCH_HOLE |
+			    FALLOC_FL_KEEP_SIZE, (off_t)used, (off_t)(end - used));
+		mdb_txn_abort(t);
+	}
+	pthread_rwlock_unlock(&idx->maplock);
+}
+
 cm_status
 cm_import_commit(cm_import *im)
 {
@@ -2760,13 +2878,17 @@ cm_import_commit(cm_import *im)
 		import_free(im);
 		return CM_EINVAL;
 	}
+	cm_prefault_stop(im->w.pf);
+	im->w.pf = NULL;
 	st = wtxn_end(im->idx, &im->w, CM_OK, false, &lrc);
 	im->open = false;
 	if (st != CM_OK) {
 		if (lrc == MDB_MAP_FULL && grow_map(im->idx, 0) == CM_OK)
 			st = CM_EFULL;
-	} else if (im->sc.n > 0) {
-		(void)scrub(im->idx, &im->sc);
+	} else {
+		if (im->sc.n > 0)
+			(void)scrub(im->idx, &im->sc);
+		release_unused(im->idx, im->alloc_end);
 	}
 	import_free(im);
 	return st;
@@ -2779,6 +2901,8 @@ cm_import_abort(cm_import *im)
 
 	if (im == NULL)
 		return;
+	cm_prefault_stop(im->w.pf);
+	im->w.pf = NULL;
 	if (im->open)
 		(void)wtxn_end(im->idx, &im->w, CM_EINVAL, false, &lrc);
 	import_free(im);
