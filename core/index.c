@@ -151,6 +151,7 @@
 #define FORMAT_VERSION 1
 #define AKEY_LEN 16
 #define HKEY_LEN (AKEY_LEN + 8)
+_Static_assert(AKEY_LEN == CM_SUBJECT_KEY_LEN, "subject key length");
 #define ENTRY_HDR 24
 #define REC_HDR 36
 #define HIST_HDR 24
@@ -2382,6 +2383,49 @@ cm_batch_add(cm_batch *b, const cm_event *ev)
 #undef CP
 	b->n++;
 	return CM_OK;
+}
+
+cm_status
+cm_batch_add_keyed(cm_batch *b, const cm_event *ev, const unsigned char *key)
+{
+	cm_status st = cm_batch_add(b, ev);
+
+	if (st == CM_OK)
+		memcpy(b->ev[b->n - 1].key, key, AKEY_LEN);
+	return st;
+}
+
+void
+cm_batch_mark_sorted(cm_batch *b, const cm_index *idx)
+{
+	for (size_t i = 0; i < b->n; i++)
+		b->order[i] = &b->ev[i];
+	b->sorted_for = idx;
+}
+
+size_t
+cm_batch_sorted_at(const cm_batch *b, size_t i, const cm_event **ev,
+    const unsigned char **key, size_t *len)
+{
+	const bev *e = b->order[i];
+
+	/* visited in key order, which is random order in memory: fetch
+	 * ahead what the next calls read */
+	if (i + 8 < b->n)
+		__builtin_prefetch(b->order[i + 8]);
+	if (i + 4 < b->n) {
+		const bev *f = b->order[i + 4];
+
+		__builtin_prefetch(f->ev.addr);
+		__builtin_prefetch(f->ev.source);
+		__builtin_prefetch(f->ev.evidence);
+	}
+	*ev = &e->ev;
+	*key = e->key;
+	len[0] = e->len.addr;
+	len[1] = e->len.type;
+	memcpy(len + 2, e->len.f, sizeof(e->len.f));
+	return e->pos;
 }
 
 size_t
