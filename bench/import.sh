@@ -6,10 +6,12 @@
 # Figures printed for each size:
 #   validate  `import --dry-run`: consentctl's own work (read, parse,
 #             normalize, check every row), no index;
-#   import    the whole import into an empty index (one pass: a reader
-#             thread parses and checks rows while the main thread applies
-#             batches in one import transaction), wall clock including
-#             the sync at commit, and the CPU it used (both threads);
+#   import    the whole import into an empty index, wall clock including
+#             the sync at commit, and the CPU it used (all threads): a
+#             reader thread parses and checks rows while the main thread
+#             sorts each batch into a temporary file; then the batches
+#             are merged and applied in key order (appending) in one
+#             import transaction;
 #   again     the same file once more: every row is stale;
 #   add100k   100,000 new rows into the index just built;
 #   memory    peak anonymous memory (heap: batches, LMDB's dirty pages)

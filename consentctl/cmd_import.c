@@ -6,7 +6,13 @@
  * index (cm_index_import_begin), in batches of --batch events (default
  * 100000) so that memory does not follow the file size; the rows of a
  * batch are validated (syntax, address, type, state, times, fields) as
- * they are read.  A bad row, a failure of the index (disk full, I/O
+ * they are read.  A file of one batch is applied as it is read.  The
+ * batches of a longer one are sorted into a spool (core/spool.h) while
+ * the file is read, then merged and applied in key order over the whole
+ * file: into a new index that is appending, no search and no page split.
+ * Two threads share the work: a producer (the reader, then the merger)
+ * fills one slot while this thread, which owns the import transaction,
+ * spools or applies the other.  A bad row, a failure of the index (disk full, I/O
  * error) or a kill ends the transaction before its commit: nothing of the
  * file is imported, and readers see the index as it was until the
  * commit.  The index is opened in bulk mode (writable map).  Standard
@@ -42,6 +48,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "../core/spool.h"
 #include "../core/timefmt.h"
 #include "cmd.h"
 #include "diag.h"
@@ -74,6 +81,8 @@ typedef struct imp {
 	uint64_t rows, invalid;
 	uint64_t applied, stale, events;
 	cm_import *ses;		/* the import's transaction */
+	cm_spool *sp;		/* the events of a file of many batches */
+	bool direct;		/* a file of one batch: applied as read */
 	bool quiet;		/* bad rows were listed by an earlier pass */
 	/*
 	 * A reader thread reads and checks rows into one slot while this
@@ -127,8 +136,10 @@ static const char import_help[] =
 "With a configuration every type must be one of its newsletters.  The\n"
 "import is all or nothing: the file is applied in one transaction, and a\n"
 "bad row stops the import with FILE:LINE: reason and changes nothing.\n"
-"Rows are read and applied in batches of N events (default 100000), so\n"
-"that memory does not grow with the file.  Other changes to the index\n"
+"Rows are read in batches of N events (default 100000), so that memory\n"
+"does not grow with the file; a file of more than one batch is sorted\n"
+"through a temporary file in $TMPDIR (default /tmp) and applied in the\n"
+"order of the index's keys.  Other changes to the index\n"
 "wait until the import ends; the milter goes on reading the index as it\n"
 "was until then.\n"
 "  --dry-run       validate every row, list the bad ones, change nothing\n"
@@ -429,9 +440,6 @@ hand_over(imp *im)
 
 	if (im->cur->nb == 0)
 		return 0;
-	/* hashing and sorting the events here takes them off the thread
-	 * that applies (a failure is left to cm_import_apply to report) */
-	(void)cm_batch_sort(im->c->idx, im->cur->b);
 	pthread_mutex_lock(&im->mu);
 	im->cur->full = true;
 	pthread_cond_broadcast(&im->cv);
@@ -461,7 +469,6 @@ pass(imp *im)
 	char err[700], msg[600], label[300];
 	int rc = 0;
 	uint64_t n = 0;
-
 	if (lseek(im->fd, 0, SEEK_SET) != 0) {
 		ctl_diag_err("%s: cannot rewind: %s", im->name,
 		    strerror(errno));
@@ -546,24 +553,60 @@ pass(imp *im)
 	return rc;
 }
 
-static void *
-reader_main(void *arg)
+/* Sort the events of slot S into the spool. */
+static int
+spool_slot(imp *im, slot *s)
 {
-	imp *im = arg;
-	int rc = pass(im);
+	cm_status st = cm_spool_add(im->sp, s->b, s->lines);
 
-	pthread_mutex_lock(&im->mu);
-	im->reader_rc = rc;
-	im->reader_done = true;
-	pthread_cond_broadcast(&im->cv);
-	pthread_mutex_unlock(&im->mu);
-	return NULL;
+	if (st != CM_OK) {
+		ctl_diag_err("%s: cannot sort the events: %s%s%s", im->name,
+		    cm_strerror(st), *cm_spool_error(im->sp) ? ": " : "",
+		    cm_spool_error(im->sp));
+		ctl_diag_err("%s: nothing imported", im->name);
+		return ctl_diag_exit(st);
+	}
+	cm_batch_clear(s->b);
+	s->nb = 0;
+	return 0;
 }
 
-/* Applier: apply the slots in the order the reader hands them over,
- * until the reader is done.  0, RC_AGAIN or an exit code. */
+/*
+ * Reading: take slot S, the next the reader handed over.  A file of one
+ * batch is applied as it is; the batches of a longer one go into the
+ * spool, to be applied in key order over the whole file once it has
+ * been read.
+ */
 static int
-apply_slots(imp *im)
+take(imp *im, slot *s)
+{
+	if (im->sp == NULL && !im->direct) {
+		bool more;
+		cm_status st;
+
+		pthread_mutex_lock(&im->mu);
+		while (!other(im, s)->full && !im->reader_done)
+			pthread_cond_wait(&im->cv, &im->mu);
+		more = other(im, s)->full;
+		pthread_mutex_unlock(&im->mu);
+		if (!more) {
+			im->direct = true;
+		} else if ((st = cm_spool_new(im->c->idx, NULL, &im->sp)) !=
+		    CM_OK) {
+			ctl_diag_err("%s: cannot create a temporary file: %s",
+			    im->name, st == CM_EIO ? strerror(errno) :
+			    cm_strerror(st));
+			ctl_diag_err("%s: nothing imported", im->name);
+			return st == CM_EIO ? EX_CANTCREAT : ctl_diag_exit(st);
+		}
+	}
+	return im->direct ? flush(im, s) : spool_slot(im, s);
+}
+
+/* Take the slots in the order the producer (reader or merger) hands them
+ * over, with FN, until it is done.  0, RC_AGAIN or an exit code. */
+static int
+consume(imp *im, int (*fn)(imp *, slot *))
 {
 	slot *s = &im->slots[0];
 	int rc = 0;
@@ -577,7 +620,7 @@ apply_slots(imp *im)
 			return 0;
 		}
 		pthread_mutex_unlock(&im->mu);
-		rc = flush(im, s);
+		rc = fn(im, s);
 		pthread_mutex_lock(&im->mu);
 		s->full = false;
 		if (rc != 0)
@@ -588,6 +631,94 @@ apply_slots(imp *im)
 			return rc;
 		s = other(im, s);
 	}
+}
+
+/* Merger: the spooled events, in key order, into the slots.  0, RC_STOP
+ * or an exit code. */
+static int
+merge(imp *im)
+{
+	ctl_progress pg;
+	char label[300];
+	uint64_t done = 0;
+	int rc = 0;
+
+	snprintf(label, sizeof(label), "import %s (applying)", im->name);
+	ctl_progress_start(&pg, label, cm_spool_events(im->sp));
+	for (;;) {
+		slot *s = im->cur;
+		size_t n;
+		cm_status st = cm_spool_next(im->sp, s->b, im->batch_max,
+		    s->lines, &n);
+
+		if (st != CM_OK) {
+			ctl_progress_end(&pg);
+			ctl_diag_err("%s: cannot read the sorted events back: "
+			    "%s%s%s", im->name, cm_strerror(st),
+			    *cm_spool_error(im->sp) ? ": " : "",
+			    cm_spool_error(im->sp));
+			ctl_diag_err("%s: nothing imported", im->name);
+			rc = ctl_diag_exit(st);
+			break;
+		}
+		if (n == 0)
+			break;
+		s->nb = n;
+		if ((rc = hand_over(im)) != 0)
+			break;
+		done += n;
+		ctl_progress_tick(&pg, done, done);
+	}
+	ctl_progress_end(&pg);
+	return rc;
+}
+
+/* Run FN (pass or merge) on its own thread, as the producer of slots. */
+typedef struct producer {
+	imp *im;
+	int (*fn)(imp *);
+} producer;
+
+static void *
+producer_main(void *arg)
+{
+	producer *p = arg;
+	imp *im = p->im;
+	int rc = p->fn(im);
+
+	pthread_mutex_lock(&im->mu);
+	im->reader_rc = rc;
+	im->reader_done = true;
+	pthread_cond_broadcast(&im->cv);
+	pthread_mutex_unlock(&im->mu);
+	return NULL;
+}
+
+/* Empty slots, a producer running FN, this thread consuming with TAKE.
+ * 0, RC_AGAIN or an exit code. */
+static int
+pipeline(imp *im, int (*fn)(imp *), int (*take_fn)(imp *, slot *))
+{
+	producer p = { im, fn };
+	pthread_t th;
+	int arc;
+
+	im->stop = im->reader_done = false;
+	im->reader_rc = 0;
+	for (int i = 0; i < 2; i++) {
+		cm_batch_clear(im->slots[i].b);
+		im->slots[i].nb = 0;
+		im->slots[i].full = false;
+	}
+	im->cur = &im->slots[0];
+	if ((errno = pthread_create(&th, NULL, producer_main, &p)) != 0) {
+		ctl_diag_err("%s: cannot start a thread: %s", im->name,
+		    strerror(errno));
+		return EX_OSERR;
+	}
+	arc = consume(im, take_fn);
+	pthread_join(th, NULL);
+	return arc != 0 ? arc : im->reader_rc;
 }
 
 /*
@@ -606,9 +737,6 @@ import_all(imp *im)
 	int rc = EX_SOFTWARE;
 
 	for (int attempt = 0; attempt < 4; attempt++) {
-		pthread_t th;
-		int arc;
-
 		if ((s = cm_index_import_begin(idx, reserve, &im->ses)) !=
 		    CM_OK) {
 			ctl_diag_err("%s: cannot begin the import: %s (%s)",
@@ -617,24 +745,12 @@ import_all(imp *im)
 		}
 		im->quiet = attempt > 0;
 		im->applied = im->stale = 0;
-		im->stop = im->reader_done = false;
-		im->reader_rc = 0;
-		for (int i = 0; i < 2; i++) {
-			cm_batch_clear(im->slots[i].b);
-			im->slots[i].nb = 0;
-			im->slots[i].full = false;
-		}
-		im->cur = &im->slots[0];
-		if ((errno = pthread_create(&th, NULL, reader_main, im)) != 0) {
-			ctl_diag_err("%s: cannot start a thread: %s", im->name,
-			    strerror(errno));
-			cm_import_abort(im->ses);
-			im->ses = NULL;
-			return EX_OSERR;
-		}
-		arc = apply_slots(im);
-		pthread_join(th, NULL);
-		rc = arc != 0 ? arc : im->reader_rc;
+		im->direct = false;
+		rc = pipeline(im, pass, take);
+		if (rc == 0 && im->sp != NULL)
+			rc = pipeline(im, merge, flush);
+		cm_spool_free(im->sp);
+		im->sp = NULL;
 		if (rc != 0) {
 			cm_import_abort(im->ses);
 			im->ses = NULL;
