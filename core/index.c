@@ -2021,11 +2021,27 @@ validate(const cm_event *ev, const evlen *el)
 }
 
 /* Grow the map after MDB_MAP_FULL (no transaction of ours active). */
-static cm_status
-grow_map(cm_index *idx, size_t want_free)
+/* Octets of data.mdb in use (up to the last page) into *USED, and the
+ * map size into *MAP (may be NULL); LMDB's code. */
+static int
+env_used(cm_index *idx, size_t *used, size_t *map)
 {
 	MDB_envinfo info;
 	MDB_stat est;
+	int rc;
+
+	if ((rc = mdb_env_info(idx->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(idx->env, &est)) != 0)
+		return rc;
+	*used = (info.me_last_pgno + 1) * est.ms_psize;
+	if (map != NULL)
+		*map = info.me_mapsize;
+	return 0;
+}
+
+static cm_status
+grow_map(cm_index *idx, size_t want_free)
+{
 	size_t ns, used;
 	int rc;
 
@@ -2037,12 +2053,8 @@ grow_map(cm_index *idx, size_t want_free)
 		rtxn_free(t);
 	}
 	pthread_mutex_unlock(&idx->poollock);
-	rc = mdb_env_info(idx->env, &info);
-	if (rc == 0)
-		rc = mdb_env_stat(idx->env, &est);
+	rc = env_used(idx, &used, &ns);
 	if (rc == 0) {
-		ns = info.me_mapsize;
-		used = (info.me_last_pgno + 1) * est.ms_psize;
 		if (want_free > 0 && ns - used >= want_free) {
 			rc = 0;		/* room enough already */
 		} else if (ns > SIZE_MAX / 4 || want_free > SIZE_MAX / 4) {
@@ -2794,13 +2806,10 @@ cm_index_import_begin(cm_index *idx, size_t reserve, cm_import **out)
 		 * split in two when full: at most twice the pages in use,
 		 * at most a few pages per event (an event adds some
 		 * hundred octets) */
-		MDB_envinfo info;
-		MDB_stat est;
 		size_t used = 0, cow, alloc;
 
-		if (mdb_env_info(idx->env, &info) == 0 &&
-		    mdb_env_stat(idx->env, &est) == 0)
-			used = (info.me_last_pgno + 1) * est.ms_psize;
+		if (env_used(idx, &used, NULL) != 0)
+			used = 0;
 		cow = reserve < SIZE_MAX / 64 ? 64 * reserve : SIZE_MAX;
 		if (cow / 2 > used)
 			cow = 2 * used;
@@ -2889,8 +2898,6 @@ cm_import_apply(cm_import *im, cm_batch *b, cm_batch_result *res)
 static void
 release_unused(cm_index *idx, size_t end)
 {
-	MDB_envinfo info;
-	MDB_stat est;
 	MDB_txn *t;
 	size_t used;
 	int fd;
@@ -2899,9 +2906,7 @@ release_unused(cm_index *idx, size_t end)
 		return;
 	pthread_rwlock_rdlock(&idx->maplock);
 	if (mdb_txn_begin(idx->env, NULL, 0, &t) == 0) {
-		if (mdb_env_info(idx->env, &info) == 0 &&
-		    mdb_env_stat(idx->env, &est) == 0 &&
-		    (used = (info.me_last_pgno + 1) * est.ms_psize) < end)
+		if (env_used(idx, &used, NULL) == 0 && used < end)
 			(void)fallocate(fd, FALLOC_FL_PUNCH_HOLE |
 			    FALLOC_FL_KEEP_SIZE, (off_t)used, (off_t)(end - used));
 		mdb_txn_abort(t);
