@@ -39,8 +39,11 @@ CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 CFLAGS ?= $(OPT) -g
-ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(FORTIFY) -fstack-protector-strong -fPIE \
-	-D_GNU_SOURCE -pthread $(SANFLAGS) $(PKG_CFLAGS) -I. -MMD -MP
+BASE_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(FORTIFY) -fstack-protector-strong -fPIE \
+	-D_GNU_SOURCE -pthread $(SANFLAGS) -I. -MMD -MP
+ALL_CFLAGS := $(BASE_CFLAGS) $(PKG_CFLAGS)
+# core/ gets only the include flags of the libraries it links
+CORE_CFLAGS := $(BASE_CFLAGS) $(shell $(PKG_CONFIG) --cflags lmdb libidn2 libcrypto 2>/dev/null)
 ALL_LDFLAGS := -pie -pthread -Wl,-z,relro,-z,now $(SANFLAGS) $(LDFLAGS)
 
 CORE_SRC   := $(wildcard core/*.c)
@@ -71,6 +74,27 @@ all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The layering is checked by the build: core/ compiles without libmilter's
+# and libyaml's include flags and with stand-ins for
+# libmilter's, libyaml's and syslog's headers that stop the build with
+# #error, found before the system's through -I; config/ gets the libmilter
+# and syslog ones.  (libmilter and libyaml install into /usr/include, so
+# leaving out their -I flags alone would not catch an include.)
+POISON := $(BUILD)/poison
+POISON_CORE   := $(addprefix $(POISON)/core/,yaml.h libmilter/mfapi.h syslog.h)
+POISON_CONFIG := $(addprefix $(POISON)/config/,libmilter/mfapi.h syslog.h)
+$(POISON_CORE) $(POISON_CONFIG):
+	@mkdir -p $(dir $@)
+	@echo '#error "this layer must not include $(@F): core/ uses neither libmilter, libyaml nor syslog; config/ neither libmilter nor syslog"' > $@
+
+$(call obj,$(CORE_SRC)): $(BUILD)/core/%.o: core/%.c | $(POISON_CORE)
+	@mkdir -p $(dir $@)
+	$(CC) -I$(POISON)/core $(CORE_CFLAGS) -c -o $@ $<
+
+$(call obj,$(CONFIG_SRC)): $(BUILD)/config/%.o: config/%.c | $(POISON_CONFIG)
+	@mkdir -p $(dir $@)
+	$(CC) -I$(POISON)/config $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIBCORE): $(call obj,$(CORE_SRC))
 	@mkdir -p $(dir $@); rm -f $@
