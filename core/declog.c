@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 
 #include "declog.h"
+#include "declog_scrub.h"
 #include "util.h"
 
 #define US_PER_SEC INT64_C(1000000)
@@ -546,21 +547,37 @@ static int
 write_run(cm_declog *log, int64_t day, size_t len)
 {
 	off_t before;
-	int e;
+	int e, r = 0;
 
-	if (open_day(log, day) != 0)
+	/* under the file's lock, to a file not replaced by an erasure's
+	 * rewrite meanwhile (declog_scrub.h) */
+	for (int i = 0; i < 16 && r == 0; i++) {
+		if (open_day(log, day) != 0)
+			return -1;
+		if ((r = cm_declog_scrub_lock(log->fd)) < 0)
+			return -1;
+	}
+	if (r == 0) {
+		errno = EAGAIN;
 		return -1;
+	}
 	before = lseek(log->fd, 0, SEEK_END);
-	if (before < 0)
-		return -1;
-	if (cm_write_all(log->fd, log->buf, len) == 0 &&
-	    fdatasync(log->fd) == 0)
+	if (before >= 0 && cm_write_all(log->fd, log->buf, len) == 0 &&
+	    fdatasync(log->fd) == 0) {
+		cm_declog_scrub_unlock(log->fd);
 		return 0;
+	}
 	e = errno;
+	if (before < 0) {
+		cm_declog_scrub_unlock(log->fd);
+		errno = e;
+		return -1;
+	}
 	/* Never leave a partial line behind. */
 	if (ftruncate(log->fd, before) != 0) {
 		/* nothing more we can do */
 	}
+	cm_declog_scrub_unlock(log->fd);
 	close(log->fd);
 	log->fd = -1;
 	log->fd_day = -1;

@@ -1,8 +1,12 @@
 /*
  * test_erase.c - erasure beyond one key: the sub-addresses of an
  * address on a real LMDB (tombstones, history, the bytes of data.mdb,
- * decisions).
+ * decisions), the spellings an erasure looks for in text, the decision
+ * log rewritten while the writer appends, and the DSN spool.
  */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,11 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "cmtest.h"
+#include "core/declog.h"
+#include "core/declog_scrub.h"
 #include "core/decide.h"
+#include "core/dsnq_scrub.h"
+#include "core/erasure.h"
 #include "core/index.h"
 
 #define T0 INT64_C(1700000000000000)
@@ -304,6 +314,241 @@ test_subaddress_scope(void **state)
 	    CM_DENY);
 }
 
+/* ---------------------------------------------------------------- */
+/* the spellings in text */
+
+static void
+test_match(void **state)
+{
+	static const struct {
+		char sep;
+		const char *text;
+		bool match;
+	} t[] = {
+		{ '+', "\"rcpt\":\"eve@example.com\"", true },
+		{ '+', "\"rcpt\":\"EVE@Example.COM\"", true },
+		{ '+', "eve@example.com", true },
+		{ '+', "<eve+promo@example.com>", true },
+		{ '+', "Final-Recipient: rfc822; Eve+X@example.com\r\n", true },
+		{ '+', "eve+@example.com", true },
+		{ '+', "bounces+eve=example.com@news.example", true },
+		{ '+', "bounces+eve+tag=example.com@news.example", true },
+		{ '+', "\"eve\"@example.com", true },
+		{ '+', "mail eve@example.com.", true },
+		{ '+', "steve@example.com", false },
+		{ '+', "eve@example.community", false },
+		{ '+', "eve@example.com.au", false },
+		{ '+', "eve-x@example.com", false },
+		{ '+', "eve.x@example.com", false },
+		{ '+', "eve@example.org", false },
+		{ '+', "eve=example.org@x", false },
+		{ '+', "eve", false },
+		{ 0, "eve+promo@example.com", false },
+		{ '-', "eve-promo@example.com", true },
+		{ '+', "hmac-sha256:00ff", true },	/* added literal */
+		{ '+', "HMAC-SHA256:00FF", true },
+		{ '+', "hmac-sha256:00fe", false },
+	};
+	cm_erasure *e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(cm_erasure_new("eve@example.com", t[i].sep,
+		    &e), CM_OK);
+		assert_int_equal(cm_erasure_add(e, "hmac-sha256:00ff", 16),
+		    CM_OK);
+		if (cm_erasure_match(e, t[i].text, strlen(t[i].text)) !=
+		    t[i].match)
+			fail_msg("\"%s\" (sep '%c'): expected %s", t[i].text,
+			    t[i].sep ? t[i].sep : '0',
+			    t[i].match ? "a match" : "none");
+		cm_erasure_free(e);
+	}
+	/* a local part JSON escapes */
+	assert_int_equal(cm_erasure_new("a\"b@example.com", '+', &e), CM_OK);
+	assert_true(cm_erasure_match(e, "{\"rcpt\":\"a\\\"b@example.com\"}",
+	    29));
+	cm_erasure_free(e);
+	assert_int_equal(cm_erasure_new("no-at-sign", '+', &e), CM_EINVAL);
+}
+
+/* ---------------------------------------------------------------- */
+/* the decision log, rewritten while the writer appends */
+
+typedef struct writer_arg {
+	cm_declog *log;
+	int n;
+	volatile int done;
+	int ok[4000];		/* 1: queued */
+} writer_arg;
+
+static const char *
+rcpt_of(int i)
+{
+	return i % 3 == 0 ? "eve+w@example.com" : "adam@example.com";
+}
+
+static void *
+writer(void *p)
+{
+	writer_arg *w = p;
+	char q[32];
+
+	for (int i = 0; i < w->n; i++) {
+		cm_declog_rec r = { 0 };
+
+		snprintf(q, sizeof(q), "Q%05d", i);
+		r.time_us = T0;		/* one day file */
+		r.queue_id = q;
+		r.rcpt = rcpt_of(i);
+		r.verdict = "deny";
+		r.reason = "no-consent";
+		r.action = CM_DECLOG_REFUSED;
+		w->ok[i] = cm_declog_add(w->log, &r) == CM_OK;
+		if (i % 50 == 0)
+			(void)cm_declog_flush(w->log);
+	}
+	w->done = 1;
+	return NULL;
+}
+
+static void
+test_declog_live(void **state)
+{
+	fx *f = *state;
+	char dir[512], path[1024];
+	cm_declog_opts o = { 0 };
+	cm_declog_scrub_stats st;
+	writer_arg *w = calloc(1, sizeof(*w));
+	cm_erasure *e;
+	pthread_t th;
+	DIR *d;
+	struct dirent *de;
+	char *buf;
+	size_t n, removed = 0;
+	int runs = 0;
+
+	assert_non_null(w);
+	snprintf(dir, sizeof(dir), "%s/log", f->dir);
+	o.dir = dir;
+	o.flush_ms = 1;
+	o.batch_max = 7;
+	assert_int_equal(cm_declog_open(&o, &w->log), CM_OK);
+	w->n = cmt_quick() ? 600 : 4000;
+	assert_int_equal(cm_erasure_new("eve@example.com", '+', &e), CM_OK);
+	assert_int_equal(pthread_create(&th, NULL, writer, w), 0);
+	while (!w->done || runs < 3) {
+		assert_int_equal(cm_declog_scrub_run(dir, e, &st), CM_OK);
+		removed += st.lines;
+		runs++;
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(cm_declog_flush(w->log), CM_OK);
+	assert_int_equal(cm_declog_scrub_run(dir, e, &st), CM_OK);
+	removed += st.lines;
+	cm_declog_close(w->log);
+	cm_erasure_free(e);
+	assert_true(removed > 0);
+
+	/* every line of adam's is there once, none of eve's */
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		assert_non_null(strstr(de->d_name, "decisions-"));
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		buf = slurp(path, &n);
+		assert_null(strstr(buf, "eve"));
+		for (int i = 0; i < w->n; i++) {
+			char q[40], *p;
+
+			if (!w->ok[i] || i % 3 == 0)
+				continue;
+			snprintf(q, sizeof(q), "\"Q%05d\"", i);
+			p = strstr(buf, q);
+			if (p == NULL)
+				fail_msg("line %d lost", i);
+			assert_null(strstr(p + 1, q));
+		}
+		free(buf);
+	}
+	closedir(d);
+	free(w);
+}
+
+/* A scrub leaves a file without a match untouched (same inode). */
+static void
+test_declog_untouched(void **state)
+{
+	fx *f = *state;
+	char path[1024];
+	struct stat a, b;
+	cm_erasure *e;
+	cm_declog_scrub_stats st;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/decisions-2026-11-20.jsonl", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("{\"rcpt\":\"adam@example.com\"}\n", fp);
+	fclose(fp);
+	assert_int_equal(stat(path, &a), 0);
+	assert_int_equal(cm_erasure_new("eve@example.com", '+', &e), CM_OK);
+	assert_int_equal(cm_declog_scrub_run(f->dir, e, &st), CM_OK);
+	assert_int_equal(st.files, 0);
+	assert_int_equal(stat(path, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	snprintf(path, sizeof(path), "%s/nothing-here", f->dir);
+	assert_int_equal(cm_declog_scrub_run(path, e, &st), CM_NOTFOUND);
+	cm_erasure_free(e);
+}
+
+/* ---------------------------------------------------------------- */
+/* the DSN spool */
+
+static void
+spool_file(const char *dir, const char *name, const char *rcpt)
+{
+	char path[1024];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "CM-DSN 1\nrcpt: news@shop.example\nsmtputf8: 0\n"
+	    "created: 1\n\nSubject: x\r\n\r\nFinal-Recipient: rfc822; %s\r\n",
+	    rcpt);
+	fclose(fp);
+}
+
+static void
+test_dsn_spool(void **state)
+{
+	fx *f = *state;
+	char path[1024];
+	cm_erasure *e;
+	size_t n;
+
+	spool_file(f->dir, "1-a.dsn", "eve+promo@example.com");
+	spool_file(f->dir, "2-b.failed", "Eve@Example.com");
+	spool_file(f->dir, "3-c.dsn", "adam@example.com");
+	spool_file(f->dir, "4-d.tmp", "eve@example.com");	/* not ours */
+	assert_int_equal(cm_erasure_new("eve@example.com", '+', &e), CM_OK);
+	assert_int_equal(cm_dsnq_scrub_run(f->dir, e, &n), CM_OK);
+	assert_int_equal(n, 2);
+	snprintf(path, sizeof(path), "%s/1-a.dsn", f->dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/2-b.failed", f->dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/3-c.dsn", f->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/4-d.tmp", f->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	unlink(path);
+	cm_erasure_free(e);
+}
+
 int
 main(void)
 {
@@ -311,6 +556,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_subaddresses, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_subaddress_scope, setup,
+		    teardown),
+		cmocka_unit_test(test_match),
+		cmocka_unit_test_setup_teardown(test_declog_live, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_declog_untouched, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_dsn_spool, setup,
 		    teardown),
 	};
 
