@@ -2,13 +2,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <idn2.h>
+
 #include "erasure.h"
 
 #define TAG_MAX 64
+#define NV 3
 
 struct cm_erasure {
-	char *local[2], *domain[2];	/* as is, JSON-escaped */
-	size_t llen[2], dlen[2];
+	/* spellings: as is, JSON-escaped, domain in U-labels (or NULL) */
+	char *local[NV], *domain[NV];
+	size_t llen[NV], dlen[NV];
 	char sep;
 	char **lit;
 	size_t *litlen;
@@ -79,6 +83,24 @@ cm_erasure_new(const char *addr, char sep, cm_erasure **out)
 	    NULL) {
 		cm_erasure_free(e);
 		return CM_ENOMEM;
+	}
+	/* an IDN domain as a DSN of an SMTPUTF8 message may spell it */
+	if (strstr(e->domain[0], "xn--") != NULL) {
+		char *u = NULL;
+
+		if (idn2_to_unicode_8z8z(e->domain[0], &u, 0) == IDN2_OK &&
+		    strcmp(u, e->domain[0]) != 0) {
+			e->local[2] = strdup(e->local[0]);
+			e->domain[2] = strdup(u);
+			if (e->local[2] == NULL || e->domain[2] == NULL) {
+				idn2_free(u);
+				cm_erasure_free(e);
+				return CM_ENOMEM;
+			}
+			e->llen[2] = e->llen[0];
+			e->dlen[2] = strlen(u);
+		}
+		idn2_free(u);
 	}
 	*out = e;
 	return CM_OK;
@@ -201,10 +223,10 @@ cm_erasure_match(const cm_erasure *e, const char *text, size_t len)
 {
 	if (e == NULL || text == NULL)
 		return false;
-	for (int v = 0; v < 2; v++) {
-		if (v == 1 && e->llen[1] == e->llen[0] &&
-		    e->dlen[1] == e->dlen[0])
-			break;		/* nothing to escape */
+	for (int v = 0; v < NV; v++) {
+		if (e->local[v] == NULL || (v == 1 &&
+		    e->llen[1] == e->llen[0] && e->dlen[1] == e->dlen[0]))
+			continue;	/* none, or nothing to escape */
 		if (local_match(e, v, text, len))
 			return true;
 	}
@@ -219,7 +241,7 @@ cm_erasure_free(cm_erasure *e)
 {
 	if (e == NULL)
 		return;
-	for (int v = 0; v < 2; v++) {
+	for (int v = 0; v < NV; v++) {
 		free(e->local[v]);
 		free(e->domain[v]);
 	}

@@ -18,7 +18,8 @@
  * DOMAIN must end the text or be followed by an octet other than an
  * ASCII letter, digit or '-' (or a '.' before one of those).  The local
  * part and domain are searched as JSON writes them ('"' and '\\'
- * escaped) and as they are.
+ * escaped) and as they are, and a domain of A-labels ("xn--") also in
+ * U-labels (UTF-8), as an SMTPUTF8 message may spell it.
  *
  * Nothing here reads files or allocates during matching.
  */

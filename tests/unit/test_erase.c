@@ -51,9 +51,12 @@ static int
 teardown(void **state)
 {
 	fx *f = *state;
+	char *log;
 
 	if (f->idx != NULL)
 		cm_index_close(f->idx);
+	if (asprintf(&log, "%s/log", f->dir) > 0)
+		cmt_rmdir(log);	/* the decision log tests' directory */
 	cmt_rmdir(f->dir);
 	free(f);
 	return 0;
@@ -317,6 +320,8 @@ test_subaddress_scope(void **state)
 /* ---------------------------------------------------------------- */
 /* the spellings in text */
 
+#define MATCH(e, s) cm_erasure_match(e, s, strlen(s))
+
 static void
 test_match(void **state)
 {
@@ -366,8 +371,14 @@ test_match(void **state)
 	}
 	/* a local part JSON escapes */
 	assert_int_equal(cm_erasure_new("a\"b@example.com", '+', &e), CM_OK);
-	assert_true(cm_erasure_match(e, "{\"rcpt\":\"a\\\"b@example.com\"}",
-	    29));
+	assert_true(MATCH(e, "{\"rcpt\":\"a\\\"b@example.com\"}"));
+	cm_erasure_free(e);
+	/* an IDN domain, in A-labels and in U-labels */
+	assert_int_equal(cm_erasure_new("eve@xn--bcher-kva.example", '+', &e),
+	    CM_OK);
+	assert_true(MATCH(e, "eve@xn--bcher-kva.example"));
+	assert_true(MATCH(e, "<eve+x@b\xc3\xbc" "cher.example>"));
+	assert_false(MATCH(e, "eve@bucher.example"));
 	cm_erasure_free(e);
 	assert_int_equal(cm_erasure_new("no-at-sign", '+', &e), CM_EINVAL);
 }
