@@ -409,6 +409,7 @@ struct cm_declog {
 	char *dir;
 	unsigned retention_days;
 	bool hash;
+	char subaddr_sep;	/* "rcpt_base" of sub-addressed recipients */
 	unsigned char key[CM_DECLOG_KEY_MAX];
 	size_t key_len;
 	size_t queue_max, batch_max;
@@ -784,6 +785,7 @@ cm_declog_open(const cm_declog_opts *opts, cm_declog **out)
 	log->fd_day = -1;
 	log->retention_days = opts->retention_days;
 	log->hash = opts->hash_addresses;
+	log->subaddr_sep = opts->subaddr_sep;
 	log->queue_max = opts->queue_max ? opts->queue_max : 65536;
 	log->batch_max = opts->batch_max ? opts->batch_max : 1000;
 	log->flush_ms = opts->flush_ms ? opts->flush_ms : 100;
@@ -979,8 +981,8 @@ make_node(cm_declog *log, const char *shared, size_t slen,
 		const cm_declog_item *it = &items[i];
 
 		cap += 9 + TIME_MAX + 1 + slen + 8 + 11 + 10 + 11 + 16 + 3 +
-		    (log->hash && it->rcpt != NULL ? CM_DECLOG_HASH_BUFSZ + 2 :
-		    json_room(it->rcpt)) + json_room(it->verdict) +
+		    (log->hash && it->rcpt != NULL ? 2 * CM_DECLOG_HASH_BUFSZ +
+		    18 : json_room(it->rcpt)) + json_room(it->verdict) +
 		    json_room(it->reason);
 	}
 	nd = malloc(sizeof(*nd) + cap);
@@ -990,11 +992,18 @@ make_node(cm_declog *log, const char *shared, size_t slen,
 	for (i = 0; i < n; i++) {
 		const cm_declog_item *it = &items[i];
 		const char *rcpt = it->rcpt, *an = action_names[it->action];
-		char hash[CM_DECLOG_HASH_BUFSZ];
+		char hash[CM_DECLOG_HASH_BUFSZ], bhash[CM_DECLOG_HASH_BUFSZ];
+		char base[CM_DECLOG_FIELD_MAX + 1];
+		size_t blen = 0;
 
+		bhash[0] = '\0';
 		if (log->hash && rcpt != NULL) {
+			blen = cm_declog_scrub_base(rcpt, log->subaddr_sep,
+			    base, sizeof(base));
 			if (cm_declog_hash(log->key, log->key_len, rcpt,
-			    strlen(rcpt), hash) != CM_OK) {
+			    strlen(rcpt), hash) != CM_OK || (blen > 0 &&
+			    cm_declog_hash(log->key, log->key_len, base, blen,
+			    bhash) != CM_OK)) {
 				free(nd);
 				return NULL;
 			}
@@ -1007,6 +1016,10 @@ make_node(cm_declog *log, const char *shared, size_t slen,
 		o = PUT_LIT(o, ",\"rcpt\":");
 		o = put_json(o, rcpt, log->hash && it->rcpt != NULL ?
 		    CM_DECLOG_HASH_BUFSZ + 2 : json_room(rcpt));
+		if (bhash[0] != '\0') {
+			o = PUT_LIT(o, ",\"rcpt_base\":");
+			o = put_json(o, bhash, CM_DECLOG_HASH_BUFSZ + 2);
+		}
 		o = PUT_LIT(o, ",\"verdict\":");
 		o = put_json(o, it->verdict, json_room(it->verdict));
 		o = PUT_LIT(o, ",\"reason\":");

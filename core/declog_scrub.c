@@ -47,6 +47,24 @@ cm_declog_scrub_unlock(int fd)
 	(void)flock(fd, LOCK_UN);
 }
 
+size_t
+cm_declog_scrub_base(const char *rcpt, char sep, char *out, size_t size)
+{
+	const char *at, *s;
+	size_t n;
+
+	if (sep == 0 || rcpt == NULL || (at = strrchr(rcpt, '@')) == NULL ||
+	    at == rcpt || rcpt[0] == sep ||
+	    (s = memchr(rcpt, sep, (size_t)(at - rcpt))) == NULL)
+		return 0;
+	n = (size_t)(s - rcpt) + strlen(at);
+	if (n >= size)
+		return 0;
+	memcpy(out, rcpt, (size_t)(s - rcpt));
+	memcpy(out + (s - rcpt), at, strlen(at) + 1);
+	return n;
+}
+
 static cm_status
 errno_status(int e)
 {

@@ -50,4 +50,14 @@ cm_status cm_declog_scrub_run(const char *dir, const cm_erasure *e,
 int cm_declog_scrub_lock(int fd);
 void cm_declog_scrub_unlock(int fd);
 
+/*
+ * For the writer: the base address of recipient RCPT under SEP, as
+ * cm_addr_normalize derives it (RCPT without SEP TAG: from the first SEP
+ * of the local part, unless that is its first character) into OUT (SIZE
+ * octets); returns its length, or 0 when RCPT has no sub-address (or SEP
+ * is 0, or it does not fit).
+ */
+size_t cm_declog_scrub_base(const char *rcpt, char sep, char *out,
+    size_t size);
+
 #endif

@@ -488,6 +488,78 @@ test_declog_live(void **state)
 	free(w);
 }
 
+/* Hashed lines: a sub-address never stored is found by "rcpt_base". */
+static void
+test_declog_hashed(void **state)
+{
+	fx *f = *state;
+	static const char *const rcpts[] = { "eve@example.com",
+	    "eve+never-stored@example.com", "+eve@example.com",
+	    "adam+eve@example.com", "adam@example.com" };
+	char dir[512], key[512], path[1024], h[CM_DECLOG_HASH_BUFSZ], *buf;
+	unsigned char k[CM_DECLOG_KEY_MAX];
+	cm_declog_opts o = { 0 };
+	cm_declog_scrub_stats st;
+	cm_declog *log;
+	cm_erasure *e;
+	size_t klen, n;
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), "%s/log", f->dir);
+	snprintf(key, sizeof(key), "%s/declog.key", f->dir);
+	o.dir = dir;
+	o.hash_addresses = true;
+	o.key_file = key;
+	o.subaddr_sep = '+';
+	assert_int_equal(cm_declog_open(&o, &log), CM_OK);
+	for (size_t i = 0; i < 5; i++) {
+		cm_declog_rec r = { 0 };
+
+		r.time_us = T0;
+		r.rcpt = rcpts[i];
+		r.action = CM_DECLOG_REFUSED;
+		assert_int_equal(cm_declog_add(log, &r), CM_OK);
+	}
+	cm_declog_close(log);
+
+	assert_int_equal(cm_declog_key_load(key, false, k, sizeof(k), &klen),
+	    CM_OK);
+	assert_int_equal(cm_erasure_new("eve@example.com", '+', &e), CM_OK);
+	assert_int_equal(cm_declog_hash(k, klen, "eve@example.com", 15, h),
+	    CM_OK);
+	assert_int_equal(cm_erasure_add(e, h, strlen(h)), CM_OK);
+	assert_int_equal(cm_declog_scrub_run(dir, e, &st), CM_OK);
+	assert_int_equal(st.lines, 2);
+	cm_erasure_free(e);
+
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "decisions-", 10) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		buf = slurp(path, &n);
+		assert_null(strstr(buf, h));
+		assert_null(strstr(buf, "example.com"));
+		/* +eve@ has no sub-address; adam+eve@'s base is adam@ */
+		{
+			size_t lines = 0, based = 0;
+			const char *p;
+
+			for (p = buf; (p = strchr(p, '\n')) != NULL; p++)
+				lines++;
+			for (p = buf; (p = strstr(p, "rcpt_base")) != NULL;
+			    p++)
+				based++;
+			assert_int_equal(lines, 3);
+			assert_int_equal(based, 1);
+		}
+		free(buf);
+	}
+	closedir(d);
+}
+
 /* A scrub leaves a file without a match untouched (same inode). */
 static void
 test_declog_untouched(void **state)
@@ -570,6 +642,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test(test_match),
 		cmocka_unit_test_setup_teardown(test_declog_live, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_declog_hashed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_declog_untouched, setup,
 		    teardown),
