@@ -139,12 +139,18 @@ ctl_erase_finish(ctl_ctx *c, ctl_erase *x)
 		    (unsigned long long)ls.lines, ls.lines == 1 ? "" : "s",
 		    (unsigned long long)ls.files, ls.files == 1 ? "" : "s");
 	}
-	if (cm_policy_dsn_enabled(c->policy) &&
-	    (spool = cm_policy_dsn_spool(c->policy)) != NULL) {
+	/* also when DSNs are off now: the spool may hold older ones */
+	if ((spool = cm_policy_dsn_spool(c->policy)) != NULL) {
 		st = cm_dsnq_scrub_run(spool, x->match, &nd);
-		if (st != CM_OK && st != CM_NOTFOUND)
-			return fail(spool, "DSN spool", st);
-		printf("DSN spool: %zu DSN%s deleted\n", nd, nd == 1 ? "" : "s");
+		if (st != CM_OK && st != CM_NOTFOUND) {
+			if (cm_policy_dsn_enabled(c->policy))
+				return fail(spool, "DSN spool", st);
+			ctl_diag_err("%s: DSN spool (DSNs are off): %s", spool,
+			    cm_strerror((int)st));
+		} else if (st == CM_OK) {
+			printf("DSN spool: %zu DSN%s deleted\n", nd,
+			    nd == 1 ? "" : "s");
+		}
 	}
 	return 0;
 }
