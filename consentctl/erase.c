@@ -12,7 +12,7 @@
 #include "erase.h"
 
 struct ctl_erase {
-	char input[CM_ADDR_KEY_MAX];	/* the address as given, normalized */
+	char input[CM_ADDR_KEY_MAX];	/* the address given, normalized */
 	cm_erasure *match;
 	char **addr;			/* every address erased */
 	size_t n, cap;

@@ -153,7 +153,8 @@ domain_at(const cm_erasure *e, int v, const char *t, size_t i, size_t n)
 		return true;
 	if (word_char((unsigned char)t[i]))
 		return false;
-	return !(t[i] == '.' && i + 1 < n && word_char((unsigned char)t[i + 1]));
+	return !(t[i] == '.' && i + 1 < n &&
+	    word_char((unsigned char)t[i + 1]));
 }
 
 /* After LOCAL, at T[I]: ["]@DOMAIN or =DOMAIN@. */

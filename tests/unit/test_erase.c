@@ -176,7 +176,7 @@ test_subaddresses(void **state)
 		{ "eveline@example.com", false },	/* starts like eve */
 		{ "eveline+x@example.com", false },
 		{ "eve-x@example.com", false },	/* another separator */
-		{ "eve@example.org", false },		/* another domain */
+		{ "eve@example.org", false },	/* another domain */
 		{ "eve+x@example.com.au", false },
 		{ "+eve@example.com", false },
 	};
@@ -189,7 +189,8 @@ test_subaddresses(void **state)
 	for (size_t i = 0; i < n; i++) {
 		cm_event g = { 0 };
 
-		snprintf(ev_text, sizeof(ev_text), "evidence-of-%s;", t[i].addr);
+		snprintf(ev_text, sizeof(ev_text), "evidence-of-%s;",
+		    t[i].addr);
 		g.kind = CM_EV_GRANT;
 		g.addr = t[i].addr;
 		g.type = "news";
@@ -214,7 +215,8 @@ test_subaddresses(void **state)
 	for (size_t i = 0; i < n; i++) {
 		cm_entry *e = NULL;
 
-		snprintf(ev_text, sizeof(ev_text), "evidence-of-%s;", t[i].addr);
+		snprintf(ev_text, sizeof(ev_text), "evidence-of-%s;",
+		    t[i].addr);
 		if (!t[i].erased) {
 			assert_int_equal(cm_index_get(f->idx, t[i].addr, &e),
 			    CM_OK);
@@ -250,7 +252,7 @@ test_subaddresses(void **state)
 			}
 	}
 	{
-		/* every "eve@example.com" left in the file is steve's or +eve's */
+		/* each "eve@example.com" left is in steve@ or +eve@ */
 		char path[512], *buf, *p;
 		size_t len, nsteve = 0, neve = 0;
 
