@@ -72,8 +72,9 @@ cm_erasure_new(const char *addr, char sep, cm_erasure **out)
 		return CM_EINVAL;
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return CM_ENOMEM;
-	e->sep = sep;
 	e->llen[0] = (size_t)(at - addr);
+	/* a sub-address has no sub-addresses of its own */
+	e->sep = sep != 0 && memchr(addr, sep, e->llen[0]) == NULL ? sep : 0;
 	e->dlen[0] = n - e->llen[0] - 1;
 	e->local[0] = strndup(addr, e->llen[0]);
 	e->domain[0] = strdup(at + 1);

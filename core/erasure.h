@@ -3,8 +3,9 @@
  * cm_erasure_): the spellings of an erased address in text such as a
  * decision log line or a spooled DSN.
  *
- * A set is made for one normalized base address LOCAL@DOMAIN (as
- * cm_addr.key) and the sub-address separator SEP (0: none).  Text
+ * A set is made for one normalized address LOCAL@DOMAIN (as
+ * cm_addr.key) and the sub-address separator SEP (0: none; also when
+ * LOCAL holds SEP: a sub-address has no sub-addresses).  Text
  * matches when it contains, ASCII case-insensitively:
  *   - LOCAL@DOMAIN, or a sub-address LOCAL SEP TAG @DOMAIN (TAG: up to
  *     64 octets, none of '@', '=', '"', '<', '>', ',', space or control

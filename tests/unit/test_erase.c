@@ -371,6 +371,12 @@ test_match(void **state)
 			    t[i].match ? "a match" : "none");
 		cm_erasure_free(e);
 	}
+	/* a sub-address: itself only */
+	assert_int_equal(cm_erasure_new("eve+a@example.com", '+', &e), CM_OK);
+	assert_true(MATCH(e, "EVE+A@example.com"));
+	assert_false(MATCH(e, "eve+a+b@example.com"));
+	assert_false(MATCH(e, "eve@example.com"));
+	cm_erasure_free(e);
 	/* a local part JSON escapes */
 	assert_int_equal(cm_erasure_new("a\"b@example.com", '+', &e), CM_OK);
 	assert_true(MATCH(e, "{\"rcpt\":\"a\\\"b@example.com\"}"));
