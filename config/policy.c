@@ -262,7 +262,7 @@ static const cm_sch_item log_items[] = {
 	  .off = S(struct log_conf, path) },
 	{ .name = "retention_days", .type = CM_SCH_UINT, .def = "90",
 	  .min = 0, .max = 36500, .off = S(struct log_conf, retention_days) },
-	{ .name = "hash_recipients", .type = CM_SCH_BOOL, .def = "false",
+	{ .name = "hash_recipients", .type = CM_SCH_BOOL, .def = "true",
 	  .off = S(struct log_conf, hash_recipients) },
 	{ .name = "key_file", .type = CM_SCH_PATH,
 	  .off = S(struct log_conf, key_file) },

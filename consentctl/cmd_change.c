@@ -12,6 +12,7 @@
 #include "../core/timefmt.h"
 #include "cmd.h"
 #include "diag.h"
+#include "erase.h"
 #include "parse.h"
 
 enum {
@@ -446,7 +447,13 @@ static const char erase_help[] =
 "history of ADDR and keep only a keyed hash of it (HMAC-SHA256 with the\n"
 "index's erasure.key), so that it stays suppressed for every type without\n"
 "being stored: check says `deny suppressed`, show says it is erased.\n"
-"A later grant (a new opt-in) lifts the suppression.\n";
+"A later grant (a new opt-in) lifts the suppression.\n"
+"\n"
+"It also erases every stored sub-address LOCAL+TAG@DOMAIN of ADDR (the\n"
+"configured separator; each keeps a tombstone), zeroes the freed pages of\n"
+"data.mdb, removes the lines naming them (in clear or hashed) from the\n"
+"decision log and deletes the spooled DSNs that name them (log: and dsn:\n"
+"of the configuration; not searched with -d alone).\n";
 
 int
 ctl_cmd_erase(ctl_ctx *c, int argc, char **argv)
@@ -455,6 +462,7 @@ ctl_cmd_erase(ctl_ctx *c, int argc, char **argv)
 	change_opts o;
 	cm_addr a;
 	cm_event ev;
+	ctl_erase *x = NULL;
 	char what[CM_ADDR_KEY_MAX + 16];
 	int rc;
 
@@ -467,14 +475,17 @@ ctl_cmd_erase(ctl_ctx *c, int argc, char **argv)
 	    (rc = ctl_ctx_addr(c, argv[optind], &a)) != 0)
 		return rc;
 	fill_event(&ev, c, CM_EV_ERASE, a.key, NULL, &o);
-	if ((rc = ctl_ctx_open(c, CTL_OPEN_RW)) != 0)
+	if ((rc = ctl_ctx_open(c, CTL_OPEN_RW)) != 0 ||
+	    (rc = ctl_erase_begin(c, &a, &ev, &x)) != 0)
 		return rc;
 	snprintf(what, sizeof(what), "erase %s", a.key);
-	if ((rc = apply(c, &ev, 1, what)) != 0)
-		return rc;
-	printf("%s: erased; a keyed-hash tombstone keeps it suppressed\n",
-	    a.key);
-	return 0;
+	if ((rc = apply(c, &ev, 1, what)) == 0) {
+		printf("%s: erased; a keyed-hash tombstone keeps it "
+		    "suppressed\n", a.key);
+		rc = ctl_erase_finish(c, x);
+	}
+	ctl_erase_free(x);
+	return rc;
 }
 
 static const char bulk_help[] =

@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 
 #include "declog.h"
+#include "declog_scrub.h"
 #include "util.h"
 
 #define US_PER_SEC INT64_C(1000000)
@@ -408,6 +409,7 @@ struct cm_declog {
 	char *dir;
 	unsigned retention_days;
 	bool hash;
+	char subaddr_sep;	/* "rcpt_base" of sub-addressed recipients */
 	unsigned char key[CM_DECLOG_KEY_MAX];
 	size_t key_len;
 	size_t queue_max, batch_max;
@@ -546,21 +548,37 @@ static int
 write_run(cm_declog *log, int64_t day, size_t len)
 {
 	off_t before;
-	int e;
+	int e, r = 0;
 
-	if (open_day(log, day) != 0)
+	/* under the file's lock, to a file not replaced by an erasure's
+	 * rewrite meanwhile (declog_scrub.h) */
+	for (int i = 0; i < 16 && r == 0; i++) {
+		if (open_day(log, day) != 0)
+			return -1;
+		if ((r = cm_declog_scrub_lock(log->fd)) < 0)
+			return -1;
+	}
+	if (r == 0) {
+		errno = EAGAIN;
 		return -1;
+	}
 	before = lseek(log->fd, 0, SEEK_END);
-	if (before < 0)
-		return -1;
-	if (cm_write_all(log->fd, log->buf, len) == 0 &&
-	    fdatasync(log->fd) == 0)
+	if (before >= 0 && cm_write_all(log->fd, log->buf, len) == 0 &&
+	    fdatasync(log->fd) == 0) {
+		cm_declog_scrub_unlock(log->fd);
 		return 0;
+	}
 	e = errno;
+	if (before < 0) {
+		cm_declog_scrub_unlock(log->fd);
+		errno = e;
+		return -1;
+	}
 	/* Never leave a partial line behind. */
 	if (ftruncate(log->fd, before) != 0) {
 		/* nothing more we can do */
 	}
+	cm_declog_scrub_unlock(log->fd);
 	close(log->fd);
 	log->fd = -1;
 	log->fd_day = -1;
@@ -767,6 +785,7 @@ cm_declog_open(const cm_declog_opts *opts, cm_declog **out)
 	log->fd_day = -1;
 	log->retention_days = opts->retention_days;
 	log->hash = opts->hash_addresses;
+	log->subaddr_sep = opts->subaddr_sep;
 	log->queue_max = opts->queue_max ? opts->queue_max : 65536;
 	log->batch_max = opts->batch_max ? opts->batch_max : 1000;
 	log->flush_ms = opts->flush_ms ? opts->flush_ms : 100;
@@ -962,8 +981,8 @@ make_node(cm_declog *log, const char *shared, size_t slen,
 		const cm_declog_item *it = &items[i];
 
 		cap += 9 + TIME_MAX + 1 + slen + 8 + 11 + 10 + 11 + 16 + 3 +
-		    (log->hash && it->rcpt != NULL ? CM_DECLOG_HASH_BUFSZ + 2 :
-		    json_room(it->rcpt)) + json_room(it->verdict) +
+		    (log->hash && it->rcpt != NULL ? 2 * CM_DECLOG_HASH_BUFSZ +
+		    18 : json_room(it->rcpt)) + json_room(it->verdict) +
 		    json_room(it->reason);
 	}
 	nd = malloc(sizeof(*nd) + cap);
@@ -973,11 +992,18 @@ make_node(cm_declog *log, const char *shared, size_t slen,
 	for (i = 0; i < n; i++) {
 		const cm_declog_item *it = &items[i];
 		const char *rcpt = it->rcpt, *an = action_names[it->action];
-		char hash[CM_DECLOG_HASH_BUFSZ];
+		char hash[CM_DECLOG_HASH_BUFSZ], bhash[CM_DECLOG_HASH_BUFSZ];
+		char base[CM_DECLOG_FIELD_MAX + 1];
+		size_t blen = 0;
 
+		bhash[0] = '\0';
 		if (log->hash && rcpt != NULL) {
+			blen = cm_declog_scrub_base(rcpt, log->subaddr_sep,
+			    base, sizeof(base));
 			if (cm_declog_hash(log->key, log->key_len, rcpt,
-			    strlen(rcpt), hash) != CM_OK) {
+			    strlen(rcpt), hash) != CM_OK || (blen > 0 &&
+			    cm_declog_hash(log->key, log->key_len, base, blen,
+			    bhash) != CM_OK)) {
 				free(nd);
 				return NULL;
 			}
@@ -990,6 +1016,10 @@ make_node(cm_declog *log, const char *shared, size_t slen,
 		o = PUT_LIT(o, ",\"rcpt\":");
 		o = put_json(o, rcpt, log->hash && it->rcpt != NULL ?
 		    CM_DECLOG_HASH_BUFSZ + 2 : json_room(rcpt));
+		if (bhash[0] != '\0') {
+			o = PUT_LIT(o, ",\"rcpt_base\":");
+			o = put_json(o, bhash, CM_DECLOG_HASH_BUFSZ + 2);
+		}
 		o = PUT_LIT(o, ",\"verdict\":");
 		o = put_json(o, it->verdict, json_room(it->verdict));
 		o = PUT_LIT(o, ",\"reason\":");

@@ -40,7 +40,10 @@
  * exist).  cm_declog_hash() computes the same value, so a reader given an
  * address finds its records.  The sender is hashed too because VERP
  * senders carry the recipient's address.  Message-IDs are kept as they
- * are.
+ * are.  With subaddr_sep set, the line of a sub-addressed recipient
+ * (LOCAL SEP TAG @DOMAIN) also holds "rcpt_base", the keyed hash of
+ * LOCAL@DOMAIN, so that the erasure of the base address finds the lines
+ * of sub-addresses it never stored (declog_scrub.h); readers ignore it.
  *
  * JSON.  Lines are always valid JSON: '"' and '\\' are escaped, control
  * characters (U+0000..U+001F, U+007F) become \n, \r, \t, \b, \f or \u00XX,
@@ -110,6 +113,7 @@ typedef struct cm_declog_opts {
 	unsigned retention_days;	/* 0 = keep forever */
 	bool hash_addresses;	/* store rcpt/sender as keyed hashes */
 	const char *key_file;	/* required with hash_addresses */
+	char subaddr_sep;	/* with hash_addresses: see "rcpt_base" */
 	size_t queue_max;	/* records waiting; 0 = 65536 */
 	size_t batch_max;	/* wake the writer at this many; 0 = 1000 */
 	unsigned flush_ms;	/* longest wait before a batch; 0 = 100 */

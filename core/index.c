@@ -119,7 +119,8 @@
  *             before deletion); keeps the newest erasure time; then
  *             scrubs the file: free pages no reader can see are zeroed,
  *             and copies of the address in the unused gap of live pages
- *             are zeroed.  Never stale.
+ *             are zeroed.  Never stale.  With ev->subaddr_sep, the
+ *             same for every stored sub-address (subaddr.c).
  *   (UN)SUPPRESS_DOMAIN  stale if at < updated_us, or at == updated_us
  *             and the domain is already suppressed (suppression wins).
  *
@@ -147,6 +148,7 @@
 #include "index.h"
 #include "index_int.h"
 #include "prefault.h"
+#include "subaddr.h"
 
 #define FORMAT_VERSION 1
 #define AKEY_LEN 16
@@ -1543,10 +1545,10 @@ scrub_free(scrubset *s)
 }
 
 static cm_status
-do_erase(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at)
+erase_key(wctx *w, const char *addr, size_t len, const unsigned char *ak,
+    int64_t at)
 {
 	cm_index *idx = w->idx;
-	size_t len = strlen(ev->addr);
 	unsigned char tv[TOMB_LEN], hk[HKEY_LEN];
 	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val;
 	MDB_cursor *c;
@@ -1554,7 +1556,7 @@ do_erase(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at)
 	cm_status st;
 	int rc;
 
-	if ((st = scrub_addn(w->scrub, ev->addr, len)) != CM_OK)
+	if ((st = scrub_addn(w->scrub, addr, len)) != CM_OK)
 		return st;
 	rc = mdb_get(w->txn, idx->db_index, &key, &val);
 	if (rc == 0 && val.mv_size == TOMB_LEN &&
@@ -1621,6 +1623,43 @@ do_erase(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at)
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return db_err(idx, "erase history", rc);
 	return CM_OK;
+}
+
+typedef struct erase_sub {
+	wctx *w;
+	const cm_event *ev;
+	int64_t at;
+} erase_sub;
+
+static cm_status
+erase_sub_fn(void *arg, const unsigned char *key, const char *addr,
+    size_t len)
+{
+	erase_sub *e = arg;
+	cm_status st = erase_key(e->w, addr, len, key, e->at);
+
+	if (st == CM_OK && e->ev->erased != NULL)
+		e->ev->erased(e->ev->erased_arg, addr, len);
+	return st;
+}
+
+/* ERASE: the address, then its sub-addresses (subaddr.h), each leaving
+ * a tombstone of its own, in the same transaction. */
+static cm_status
+do_erase(wctx *w, const cm_event *ev, const unsigned char *ak, int64_t at)
+{
+	size_t len = strlen(ev->addr);
+	erase_sub e = { w, ev, at };
+	cm_status st;
+	int rc;
+
+	if ((st = erase_sub_fn(&e, ak, ev->addr, len)) != CM_OK)
+		return st;
+	st = cm_subaddr_each(w->txn, w->idx->db_index, ev->addr, len,
+	    ev->subaddr_sep, erase_sub_fn, &e, &rc);
+	if (st == CM_EDB && rc != 0)
+		return db_err(w->idx, "erase sub-addresses", rc);
+	return st;
 }
 
 static cm_status

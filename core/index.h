@@ -97,6 +97,21 @@ typedef struct cm_event {
 	const char *purpose;
 	const char *evidence;	/* e.g. "form=signup-7 ip=192.0.2.1" */
 	const char *actor;	/* who made the change (user, program) */
+	/*
+	 * ERASE only (ignored otherwise).  With SUBADDR_SEP not 0 and ADDR
+	 * a base address (no SUBADDR_SEP in its local part), every stored
+	 * sub-address LOCAL SEP * @ DOMAIN is erased in the same
+	 * transaction, each leaving a tombstone of its own (so it stays
+	 * suppressed even if sub-addressing is later turned off).  ERASED,
+	 * if not NULL, is called with each address erased (ADDR first;
+	 * LEN octets, NUL-terminated), from the calling thread during the
+	 * write: it may see an address twice when the transaction is
+	 * retried, and the addresses are erased only if the apply returns
+	 * CM_OK.
+	 */
+	char subaddr_sep;
+	void (*erased)(void *arg, const char *addr, size_t len);
+	void *erased_arg;
 } cm_event;
 
 typedef struct cm_index_opts {

@@ -91,6 +91,7 @@ cm_fb_start(const cm_policy *p)
 			.retention_days = cm_policy_log_retention_days(p),
 			.hash_addresses = cm_policy_log_hash_recipients(p),
 			.key_file = cm_policy_log_key_file(p),
+			.subaddr_sep = cm_policy_addr_opts(p)->subaddr_sep,
 			.errfn = declog_err,
 		};
 

@@ -39,6 +39,7 @@ cat >"$CONF" <<EOF
 $(e2e_cm_head "$MPORT" "$DB")
 log:
   path: "$LOGDIR"
+  hash_recipients: false           # this test reads the recipients
   campaign_header: X-Campaign-ID
 dsn:
   target: "inet:$PF_PORT@127.0.0.1"

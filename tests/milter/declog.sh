@@ -14,6 +14,7 @@ LOGDIR=$CM_TMP/decisions
 cat >>"$CM_TMP/cm.yaml" <<EOF
 log:
   path: "$LOGDIR"
+  hash_recipients: false           # this test reads the recipients
   campaign_header: X-Campaign-ID
 EOF
 start_milter "$CM_TMP/cm.yaml"

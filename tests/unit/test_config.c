@@ -233,7 +233,7 @@ test_feedback_keys(void **state)
 	assert_string_equal(cm_policy_log_path(p),
 	    "/var/lib/consent-milter/decisions");
 	assert_int_equal(cm_policy_log_retention_days(p), 90);
-	assert_false(cm_policy_log_hash_recipients(p));
+	assert_true(cm_policy_log_hash_recipients(p));
 	assert_string_equal(cm_policy_log_key_file(p),
 	    "/var/lib/consent-milter/declog.key");
 	assert_true(cm_policy_dsn_enabled(p));

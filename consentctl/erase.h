@@ -1,0 +1,33 @@
+/*
+ * erase.h - what `consentctl erase` does beyond the index (prefix
+ * ctl_erase_): the decision log and the DSN spool.
+ *
+ * ctl_erase_begin() prepares EV (an ERASE event for normalized address
+ * A) to erase A's stored sub-addresses too (the configured separator)
+ * and to report every address it erased; after cm_index_apply returned
+ * CM_OK, ctl_erase_finish() removes the lines of A and its sub-addresses
+ * (in clear, in any case, VERP spellings, and as the keyed hashes of
+ * log.hash_recipients) from the decision log files (declog_scrub.h) and
+ * deletes the spooled DSNs that name them (dsnq_scrub.h).  Without a
+ * configuration (-d alone) there is neither log nor spool to reach, and
+ * it says so.
+ */
+#ifndef CTL_ERASE_H
+#define CTL_ERASE_H
+
+#include "ctx.h"
+
+typedef struct ctl_erase ctl_erase;
+
+/* 0, or the exit code after printing why (out of memory). */
+int ctl_erase_begin(ctl_ctx *c, const cm_addr *a, cm_event *ev,
+    ctl_erase **out);
+
+/* 0, or the exit code after printing what could not be reached (the
+ * index erasure stands).  Prints a line per place reached. */
+int ctl_erase_finish(ctl_ctx *c, ctl_erase *x);
+
+/* NULL is a no-op. */
+void ctl_erase_free(ctl_erase *x);
+
+#endif
