@@ -25,24 +25,11 @@ mkdir -p "$DB"
 "$CTL" -d "$DB" init >/dev/null && "$CTL" -d "$DB" grant alice@example.com offers --source e2e >/dev/null ||
 	e2e_fail "consentctl grant"
 
-# start_dsink NAME: a DSN sink in $CM_TMP/NAME; prints its port.
-start_dsink() {
-	local dir=$CM_TMP/$1 pid i
-	mkdir -p "$dir"
-	"$PY" "$E2E_LIB/sink.py" --dir "$dir" >>"$dir.log" 2>&1 &
-	pid=$!
-	e2e_on_exit "e2e_kill_pid $pid 5"
-	for ((i = 0; i < 200; i++)); do
-		[ -s "$dir/port" ] && break
-		kill -0 "$pid" 2>/dev/null || e2e_fail "DSN sink $1 died: $(cat "$dir.log")"
-		sleep 0.05
-	done
-	[ -s "$dir/port" ] || e2e_fail "DSN sink $1 did not start"
-	cat "$dir/port"
-}
 e2e_start_sink
-APORT=$(start_dsink dsn-a)
-BPORT=$(start_dsink dsn-b)
+e2e_start_aux_sink dsn-a
+APORT=$AUX_PORT
+e2e_start_aux_sink dsn-b
+BPORT=$AUX_PORT
 MPORT=$(e2e_freeport)
 e2e_pf_setup "inet:127.0.0.1:$MPORT"
 CONF=$CM_TMP/consent-milter.yaml
