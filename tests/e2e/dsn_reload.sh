@@ -9,7 +9,9 @@
 #   3. a reload to another spool: new DSNs go through the new queue, and
 #      the old queue keeps sending what it holds, with its own settings,
 #      until it is empty, then closes;
-#   4. an invalid file changes nothing: DSNs keep going where they went.
+#   4. a reload back to a spool whose old queue still drains: that queue
+#      stops and the new one takes the spool over; nothing is sent twice;
+#   5. an invalid file changes nothing: DSNs keep going where they went.
 # The two DSN targets are recording sinks of their own on free loopback
 # ports; "tempfails" is the sink answering 451 at MAIL.
 set -u
@@ -150,16 +152,36 @@ e2e_assert_eq "" "$(ls "$CM_TMP/spool1")" "the old spool is empty"
 e2e_assert_eq 0 "$(dsns dsn-b erin@example.com)" "erin's DSN was sent once"
 echo "ok - a reload to another spool: the old queue sends what it holds, then closes"
 
-# ---------------------------------------- 4. an invalid file changes nothing
+# ---------------------------------------- 4. back to a spool whose queue drains
+# spool2's queue holds a DSN for a target that tempfails; a reload moves
+# to spool1, so spool2's queue drains; a reload back to spool2 takes its
+# spool over: the draining queue stops, the new one sends the DSN, once.
+printf '451 4.3.0 dsn-b: try again later\n' >"$CM_TMP/dsn-b/ctl/mail"
+n=$(logged 'dsn id=.*: attempt [0-9]+ failed')
+send hal@example.com
+wait_for "the DSN for hal waits in spool2 (target B tempfails)" 1 \
+	eval "[ \$(logged 'dsn id=.*: attempt [0-9]+ failed') -gt $n ] && echo 1"
+conf "$APORT" "$CM_TMP/spool1"
+reload
+conf "$APORT" "$CM_TMP/spool2"
+reload
+wait_for "the draining queue hands spool2 over" 1 logged "DSN queue of $CM_TMP/spool2: handed over"
+wait_for "hal's DSN reaches target A from spool2" 1 dsns dsn-a hal@example.com
+wait_for "spool2 is empty" "" ls "$CM_TMP/spool2"
+rm -f "$CM_TMP/dsn-b/ctl/mail"
+e2e_assert_eq 0 "$(dsns dsn-b hal@example.com)" "hal's DSN was sent once"
+echo "ok - a reload back to a spool whose queue drains takes the spool over, nothing sent twice"
+
+# ---------------------------------------- 5. an invalid file changes nothing
 printf 'dsn: [\n' >>"$CONF"
 reload
 grep -q 'reload failed; the previous policy stays in force' "$MILTER_LOG" || e2e_fail "invalid file not refused"
 send gus@example.com
-wait_for "after a failed reload DSNs still go to B" 1 dsns dsn-b gus@example.com
+wait_for "after a failed reload DSNs still go to A" 1 dsns dsn-a gus@example.com
 echo "ok - an invalid file changes nothing"
 
-e2e_assert_eq 3 "$(total dsn-a)" "target A got bob's, dan's and erin's DSNs, nothing else"
-e2e_assert_eq 3 "$(total dsn-b)" "target B got carol's, fay's and gus's DSNs, nothing else"
+e2e_assert_eq 5 "$(total dsn-a)" "target A got bob's, dan's, erin's, hal's and gus's DSNs, nothing else"
+e2e_assert_eq 2 "$(total dsn-b)" "target B got carol's and fay's DSNs, nothing else"
 e2e_stop_milter TERM
 e2e_check_sanitizers
 echo "DSN reload end to end: all assertions passed"
