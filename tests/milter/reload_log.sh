@@ -5,7 +5,8 @@
 # with (its records in clear, none lost).  A changed milter.socket is
 # named in the log as needing a restart (the old socket stays in use),
 # and a log: section that cannot be opened fails the reload as a whole:
-# the previous policy and writer stay, the daemon lives on.
+# the previous policy and writer stay, the daemon lives on.  A reload
+# without a log: section stops the log for the next messages.
 . "$SRCDIR/tests/milter/common.bash"
 
 build_seed
@@ -91,6 +92,14 @@ proto --mail "<weekly@news.example.com>" --rcpt "<dave@example.net>" --eom >/dev
 	die "mproto failed"
 echo "ok - a log directory that cannot be opened fails the reload; the daemon lives on"
 
+# Without a log: section the next messages are not logged.
+write_config "$cfg"
+kill -USR1 "$MILTER_PID"
+wait_log 'reloaded ' 2
+expect_log 'reload: decision log off'
+proto --mail "<weekly@news.example.com>" --rcpt "<erin@example.net>" --eom >/dev/null ||
+	die "mproto failed"
+
 stop_milter	# flushes the log
 /usr/bin/python3 - "$LOGDIR" <<'PY' || die "decision log"
 import glob, json, sys
@@ -104,7 +113,7 @@ assert len(hashed) == 4, "want 4 hashed records (3 + 1 after the reload): %r" % 
 for r in hashed:
     assert r["sender"].startswith("hmac-sha256:"), r
 blob = "".join(open(f, encoding="utf-8").read() for f in files)
-for a in ("frank@example.net", "dave@example.net"):
+for a in ("frank@example.net", "dave@example.net", "erin@example.net"):
     assert a not in blob, a
 print("ok - records of the message under way in clear, every later one hashed")
 PY
