@@ -41,20 +41,15 @@ struct dsn_h {
 	char *spool, *target;	/* its settings now */
 };
 
-/* The settings a policy asks of its DSN queue. */
-struct dsn_conf {
-	cm_dsnq_opts o;		/* strings point into the policy / host */
-};
-
 struct cm_outlet {
 	unsigned refs;		/* messages, +1 while current */
 	bool retired;
 	struct log_h *log;
 	struct dsn_h *dsn;
-	bool reconf;		/* install changes dsn's settings to conf */
+	bool reconf;		/* install changes dsn's settings to qopts */
 	bool own_log, own_dsn;	/* opened by prepare (for discard) */
-	char *target;		/* conf.o.target, owned */
-	struct dsn_conf conf;
+	char *target;		/* qopts.target, owned */
+	cm_dsnq_opts qopts;	/* what the policy asks of its DSN queue */
 	char host[256];
 };
 
@@ -174,9 +169,9 @@ log_close(struct log_h *h)
 /* ------------------------------------------------------------- DSN queue */
 
 static void
-conf_of(cm_outlet *o, const cm_policy *p)
+qopts_of(cm_outlet *o, const cm_policy *p)
 {
-	o->conf.o = (cm_dsnq_opts){
+	o->qopts = (cm_dsnq_opts){
 		.spool = cm_policy_dsn_spool(p),
 		.target = cm_policy_dsn_target(p),
 		.helo = o->host,
@@ -219,14 +214,14 @@ dsn_open(const cm_outlet *o, bool at_start)
 	struct stat sb;
 
 	if (h != NULL) {
-		h->spool = strdup(o->conf.o.spool);
-		h->target = strdup(o->conf.o.target);
+		h->spool = strdup(o->qopts.spool);
+		h->target = strdup(o->qopts.target);
 		if (h->spool != NULL && h->target != NULL)
-			st = cm_dsnq_open(&o->conf.o, &h->q);
+			st = cm_dsnq_open(&o->qopts, &h->q);
 	}
 	if (st != CM_OK) {
 		cm_log(LOG_ERR, "%scannot open the DSN spool %s: %s",
-		    at_start ? "" : "reload: ", o->conf.o.spool,
+		    at_start ? "" : "reload: ", o->qopts.spool,
 		    cm_strerror((int)st));
 		if (h != NULL)
 			dsn_free(h);
@@ -383,10 +378,10 @@ cm_outlet_prepare(const cm_policy *p, cm_outlet **out)
 	o->target = strdup(cm_policy_dsn_target(p));
 	if (o->target == NULL)
 		goto fail;
-	conf_of(o, p);
-	o->conf.o.target = o->target;
+	qopts_of(o, p);
+	o->qopts.target = o->target;
 	pthread_mutex_lock(&ou_mu);
-	h = queue_of(o->conf.o.spool);
+	h = queue_of(o->qopts.spool);
 	if (h != NULL && h->refs > 0) {
 		/* the queue of this spool lives on, with the new settings */
 		h->refs++;
@@ -396,7 +391,7 @@ cm_outlet_prepare(const cm_policy *p, cm_outlet **out)
 		/* it is draining: it stops, this set's queue takes over */
 		h->handover = true;
 		pthread_cond_broadcast(&ou_cv);
-		while (queue_of(o->conf.o.spool) == h)
+		while (queue_of(o->qopts.spool) == h)
 			pthread_cond_wait(&ou_cv, &ou_mu);
 	}
 	pthread_mutex_unlock(&ou_mu);
@@ -455,7 +450,7 @@ cm_outlet_install(cm_outlet *o)
 	if (o->reconf) {
 		char *was = o->dsn->target;
 		bool moved = !str_eq(was, o->target);
-		cm_status st = cm_dsnq_reconfigure(o->dsn->q, &o->conf.o);
+		cm_status st = cm_dsnq_reconfigure(o->dsn->q, &o->qopts);
 
 		if (st != CM_OK) {
 			cm_log(LOG_ERR, "reload: the DSN queue of %s keeps its "
