@@ -386,11 +386,22 @@ read_reply(struct conn *c, char *err)
 	return -1;
 }
 
-/* Send CMD and read the reply; the reply code or -1. */
+/* Send CMD and read the reply; the reply code or -1.  The command and
+ * its CRLF go in one write: a second small write would wait for the
+ * server's delayed ACK (Nagle), some 40 ms per command. */
 static int
 command(struct conn *c, const char *cmd, char *err)
 {
-	if (send_all(c, cmd, strlen(cmd)) != 0 || send_all(c, "\r\n", 2) != 0) {
+	char line[1280];
+	size_t n = strlen(cmd);
+
+	if (n + 2 > sizeof(line)) {
+		seterr(err, "SMTP command too long");
+		return -1;
+	}
+	memcpy(line, cmd, n);
+	memcpy(line + n, "\r\n", 2);
+	if (send_all(c, line, n + 2) != 0) {
 		seterr(err, "sending to the SMTP server: %s", strerror(errno));
 		return -1;
 	}
@@ -949,6 +960,7 @@ struct cm_dsnq {
 	bool stop, busy;
 	cm_dsnq_stats st;
 	unsigned seq;
+	unsigned gen;		/* +1 per cm_dsnq_reconfigure */
 };
 
 static void
@@ -1012,6 +1024,9 @@ try_one(cm_dsnq *q, struct item *it)
 {
 	char err[CM_DSNQ_ERR_MAX] = "", text[CM_DSNQ_ERR_MAX + 96];
 	char *path = spool_path(q->spool, it->id, SUF_PENDING);
+	char *target, *helo;
+	unsigned timeout_ms, gen;
+	bool give_up;
 	struct spooled s;
 	cm_status st;
 	int rc;
@@ -1024,21 +1039,48 @@ try_one(cm_dsnq *q, struct item *it)
 	if (st != CM_OK) {
 		free(path);
 		pthread_mutex_lock(&q->mu);
-		it->attempts = q->attempts;	/* drop from the queue */
+		it->next_ms = -1;	/* drop from the queue */
 		pthread_mutex_unlock(&q->mu);
 		snprintf(text, sizeof(text), "spool file unreadable: %s",
 		    cm_strerror(st));
 		qlog(q, 2, it->id, text);
 		return;
 	}
-	rc = cm_dsnq_smtp_send(q->target, q->helo, q->timeout_ms, s.rcpt,
+	/* the settings may change (cm_dsnq_reconfigure): copy them */
+	pthread_mutex_lock(&q->mu);
+	target = strdup(q->target);
+	helo = strdup(q->helo);
+	timeout_ms = q->timeout_ms;
+	gen = q->gen;
+	pthread_mutex_unlock(&q->mu);
+	if (target == NULL || helo == NULL) {
+		free(target);
+		free(helo);
+		free(s.data);
+		free(path);
+		it->next_ms = mono_ms() + 1000;
+		return;
+	}
+	rc = cm_dsnq_smtp_send(target, helo, timeout_ms, s.rcpt,
 	    s.msg, s.len, s.smtputf8, err);
 	free(s.data);
+	free(helo);
+	pthread_mutex_lock(&q->mu);
+	if (rc != 0 && gen != q->gen) {
+		/* reconfigured meanwhile: try the new target at once */
+		it->next_ms = mono_ms();
+		pthread_mutex_unlock(&q->mu);
+		free(target);
+		free(path);
+		return;
+	}
 	it->attempts++;
+	give_up = rc == 5 || it->attempts >= q->attempts;
+	pthread_mutex_unlock(&q->mu);
 	if (rc == 0) {
 		unlink(path);
 		cm_fsync_dir(q->spool);
-		snprintf(text, sizeof(text), "delivered to %s: %s", q->target,
+		snprintf(text, sizeof(text), "delivered to %s: %s", target,
 		    err);
 		qlog(q, 0, it->id, text);
 		pthread_mutex_lock(&q->mu);
@@ -1046,7 +1088,7 @@ try_one(cm_dsnq *q, struct item *it)
 		it->attempts = 0;
 		it->next_ms = -1;	/* done */
 		pthread_mutex_unlock(&q->mu);
-	} else if (rc == 5 || it->attempts >= q->attempts) {
+	} else if (give_up) {
 		(void)mark_failed(q->spool, it->id, err);
 		snprintf(text, sizeof(text), "given up after %u attempt%s, kept "
 		    "in the spool: %s", it->attempts, it->attempts == 1 ? "" : "s",
@@ -1057,16 +1099,18 @@ try_one(cm_dsnq *q, struct item *it)
 		it->next_ms = -1;
 		pthread_mutex_unlock(&q->mu);
 	} else {
-		int64_t d = backoff_ms(q, it->attempts);
+		int64_t d;
 
-		snprintf(text, sizeof(text), "attempt %u failed, retry in %lld "
-		    "ms: %s", it->attempts, (long long)d, err);
-		qlog(q, 1, it->id, text);
 		pthread_mutex_lock(&q->mu);
+		d = backoff_ms(q, it->attempts);
 		q->st.retried++;
 		it->next_ms = mono_ms() + d;
 		pthread_mutex_unlock(&q->mu);
+		snprintf(text, sizeof(text), "attempt %u failed, retry in %lld "
+		    "ms: %s", it->attempts, (long long)d, err);
+		qlog(q, 1, it->id, text);
 	}
+	free(target);
 	free(path);
 }
 
@@ -1213,6 +1257,56 @@ out:
 		free(names[i]);
 	free(names);
 	return st;
+}
+
+cm_status
+cm_dsnq_reconfigure(cm_dsnq *q, const cm_dsnq_opts *o)
+{
+	char *target, *helo;
+	struct item *it;
+	bool moved;
+
+	if (q == NULL || o == NULL ||
+	    cm_dsnq_target_check(o->target) != CM_OK)
+		return CM_EINVAL;
+	target = strdup(o->target);
+	helo = strdup(o->helo && *o->helo ? o->helo : "localhost");
+	if (target == NULL || helo == NULL) {
+		free(target);
+		free(helo);
+		return CM_ENOMEM;
+	}
+	pthread_mutex_lock(&q->mu);
+	moved = strcmp(q->target, target) != 0;
+	free(q->target);
+	free(q->helo);
+	q->target = target;
+	q->helo = helo;
+	q->attempts = o->attempts ? o->attempts : 8;
+	q->first_delay_ms = o->first_delay_ms ? o->first_delay_ms : 10000;
+	q->max_delay_ms = o->max_delay_ms ? o->max_delay_ms : 3600000;
+	if (q->max_delay_ms < q->first_delay_ms)
+		q->max_delay_ms = q->first_delay_ms;
+	q->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
+	if (moved) {
+		/* what waited for the old target goes to the new one now,
+		 * with all its attempts */
+		q->gen++;
+		for (it = q->items; it != NULL; it = it->next) {
+			if (it->next_ms < 0)
+				continue;
+			it->attempts = 0;
+			it->next_ms = mono_ms();
+		}
+		pthread_cond_signal(&q->cv);
+	} else {
+		/* fewer attempts: one more try each, then give up as usual */
+		for (it = q->items; it != NULL; it = it->next)
+			if (it->next_ms >= 0 && it->attempts >= q->attempts)
+				it->attempts = q->attempts - 1;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return CM_OK;
 }
 
 cm_status

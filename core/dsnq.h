@@ -62,6 +62,18 @@ cm_status cm_dsnq_target_check(const char *target);
 cm_status cm_dsnq_open(const cm_dsnq_opts *opts, cm_dsnq **out);
 
 /*
+ * Change the settings of a running queue: target, helo, attempts, delays
+ * and timeout of OPTS (its spool, logfn and logarg are ignored: the queue
+ * keeps its spool directory).  Every later attempt uses them, for DSNs
+ * spooled before the call too.  When the target changed, every DSN
+ * waiting for a retry is tried at once, at the new target, with all its
+ * attempts again; an attempt under way finishes at the old target, and
+ * if it fails the DSN is tried at the new one at once.  CM_OK,
+ * CM_EINVAL (bad target; nothing changed), CM_ENOMEM (nothing changed).
+ */
+cm_status cm_dsnq_reconfigure(cm_dsnq *q, const cm_dsnq_opts *opts);
+
+/*
  * Spool MSG (LEN octets, CRLF lines) for RCPT (the envelope sender of the
  * original message, with or without <>) and queue it.  Writes and syncs
  * one file; never waits for delivery.  ID_OUT (CM_DSNQ_ID_MAX, may be

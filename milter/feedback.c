@@ -6,20 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "../core/declog.h"
 #include "../core/dsn.h"
 #include "../core/dsnq.h"
 #include "../core/timefmt.h"
 #include "log.h"
+#include "outlet.h"
 
 #define VALUE_MAX 998
 #define RECS_MAX 20000
 
-static cm_declog *g_log;
-static cm_dsnq *g_dsnq;
-static char g_host[256];
 static atomic_bool g_oom_logged;
 
 
@@ -31,6 +28,7 @@ struct fb_rcpt {
 
 struct cm_fb_msg {
 	const cm_policy *p;	/* valid until cm_fb_msg_end */
+	cm_outlet *out;		/* log and DSN queue of the message */
 	bool log, dsn;
 	char *sender;
 	char *envid;
@@ -53,107 +51,23 @@ struct cm_fb_msg {
 	bool oom;
 };
 
-static void
-declog_err(void *arg, cm_status st, int errnum, const char *what)
-{
-	(void)arg;
-	if (errnum != 0)
-		cm_log(LOG_ERR, "decision log: %s: %s (%s)", what,
-		    cm_strerror((int)st), strerror(errnum));
-	else
-		cm_log(LOG_ERR, "decision log: %s", what);
-}
-
-static void
-dsnq_log(void *arg, int level, const char *id, const char *text)
-{
-	(void)arg;
-	cm_log(level == 0 ? LOG_INFO : level == 1 ? LOG_WARNING : LOG_ERR,
-	    "dsn id=%s: %s", id, text);
-}
-
-static unsigned
-ms_of(int64_t us)
-{
-	int64_t ms = us / 1000;
-
-	return ms <= 0 ? 1 : ms > 86400000 * 7 ? 86400000u * 7 : (unsigned)ms;
-}
-
 int
 cm_fb_start(const cm_policy *p)
 {
-	cm_status st;
-
-	if (cm_policy_log_path(p) != NULL) {
-		cm_declog_opts o = {
-			.dir = cm_policy_log_path(p),
-			.retention_days = cm_policy_log_retention_days(p),
-			.hash_addresses = cm_policy_log_hash_recipients(p),
-			.key_file = cm_policy_log_key_file(p),
-			.subaddr_sep = cm_policy_addr_opts(p)->subaddr_sep,
-			.errfn = declog_err,
-		};
-
-		st = cm_declog_open(&o, &g_log);
-		if (st != CM_OK) {
-			cm_log(LOG_ERR, "cannot open the decision log %s: %s",
-			    o.dir, cm_strerror((int)st));
-			return -1;
-		}
-	}
-	if (cm_policy_dsn_reporting_mta(p) != NULL)
-		snprintf(g_host, sizeof(g_host), "%s",
-		    cm_policy_dsn_reporting_mta(p));
-	else if (gethostname(g_host, sizeof(g_host) - 1) != 0 || !*g_host)
-		snprintf(g_host, sizeof(g_host), "localhost");
-	if (cm_policy_dsn_enabled(p)) {
-		cm_dsnq_opts o = {
-			.spool = cm_policy_dsn_spool(p),
-			.target = cm_policy_dsn_target(p),
-			.helo = g_host,
-			.attempts = cm_policy_dsn_attempts(p),
-			.first_delay_ms = ms_of(cm_policy_dsn_retry_delay(p)),
-			.max_delay_ms = ms_of(cm_policy_dsn_max_delay(p)),
-			.timeout_ms = ms_of(cm_policy_dsn_timeout(p)),
-			.logfn = dsnq_log,
-		};
-
-		st = cm_dsnq_open(&o, &g_dsnq);
-		if (st != CM_OK) {
-			cm_log(LOG_ERR, "cannot open the DSN spool %s: %s",
-			    o.spool, cm_strerror((int)st));
-			cm_declog_close(g_log);
-			g_log = NULL;
-			return -1;
-		}
-	}
-	return 0;
+	return cm_outlet_start(p);
 }
 
 void
 cm_fb_stop(void)
 {
-	if (g_log != NULL) {
-		cm_declog_stats s;
-
-		cm_declog_stats_get(g_log, &s);
-		cm_declog_close(g_log);
-		g_log = NULL;
-		if (s.dropped > 0 || s.lost > 0)
-			cm_log(LOG_WARNING, "decision log: %llu records dropped "
-			    "(queue full), %llu lost (write errors)",
-			    (unsigned long long)s.dropped,
-			    (unsigned long long)s.lost);
-	}
-	cm_dsnq_close(g_dsnq);
-	g_dsnq = NULL;
+	cm_outlet_stop();
 }
 
 bool
 cm_fb_needs_headers(const cm_policy *p)
 {
-	return g_log != NULL && cm_policy_log_path(p) != NULL;
+	/* the outlets in force follow the policy in force */
+	return cm_policy_log_path(p) != NULL;
 }
 
 static void
@@ -194,18 +108,25 @@ cm_fb_msg *
 cm_fb_msg_new(const cm_policy *p, char **argv)
 {
 	cm_fb_msg *f;
+	cm_outlet *out = cm_outlet_get();
 	const char *envid;
+	bool log = cm_outlet_log(out) != NULL;
+	bool dsn = cm_outlet_dsnq(out) != NULL && cm_policy_dsn_enabled(p);
 
-	if (g_log == NULL && (g_dsnq == NULL || !cm_policy_dsn_enabled(p)))
+	if (!log && !dsn) {
+		cm_outlet_put(out);
 		return NULL;
+	}
 	f = calloc(1, sizeof(*f));
 	if (f == NULL) {
+		cm_outlet_put(out);
 		oom(NULL);
 		return NULL;
 	}
 	f->p = p;
-	f->log = g_log != NULL;
-	f->dsn = g_dsnq != NULL && cm_policy_dsn_enabled(p);
+	f->out = out;
+	f->log = log;
+	f->dsn = dsn;
 	f->arrival = cm_time_now();
 	f->sender = dup_bare(argv != NULL && argv[0] != NULL ? argv[0] : "");
 	if (f->sender == NULL)
@@ -409,7 +330,7 @@ cm_fb_dsn(cm_fb_msg *f, const char *type_id, const char *type_name,
 	size_t len = 0;
 	cm_status st;
 
-	if (f == NULL || !f->dsn || g_dsnq == NULL || f->sender == NULL ||
+	if (f == NULL || !f->dsn || f->sender == NULL ||
 	    f->sender[0] == '\0' || n == 0)
 		return;
 	dr = calloc(n, sizeof(*dr));
@@ -427,7 +348,7 @@ cm_fb_dsn(cm_fb_msg *f, const char *type_id, const char *type_name,
 	}
 	if (k > 0) {
 		cm_dsn_msg m = {
-			.host = g_host, .sender = f->sender, .type = type_id,
+			.host = cm_outlet_host(f->out), .sender = f->sender, .type = type_id,
 			.name = type_name, .queue_id = qid, .envid = f->envid,
 			.arrival_us = f->arrival, .smtputf8 = f->smtputf8,
 			.nhdrs = f->nh,
@@ -442,7 +363,7 @@ cm_fb_dsn(cm_fb_msg *f, const char *type_id, const char *type_name,
 
 		st = cm_dsn_compose(&m, &out, &len);
 		if (st == CM_OK)
-			st = cm_dsnq_submit(g_dsnq, f->sender, out, len,
+			st = cm_dsnq_submit(cm_outlet_dsnq(f->out), f->sender, out, len,
 			    f->smtputf8, id);
 		if (st == CM_OK)
 			cm_log(LOG_INFO, "queue_id=%s: dsn id=%s queued for %zu "
@@ -462,7 +383,7 @@ cm_fb_msg_end(cm_fb_msg *f, const char *qid, const char *type_id)
 {
 	if (f == NULL)
 		return;
-	if (f->nrecs > 0 && g_log != NULL) {
+	if (f->nrecs > 0 && f->log) {
 		cm_declog_rec base = {
 			.queue_id = qid != NULL && *qid ? qid : NULL,
 			.message_id = f->msgid,
@@ -474,7 +395,7 @@ cm_fb_msg_end(cm_fb_msg *f, const char *qid, const char *type_id)
 		for (size_t i = 0; i < f->nrecs; i++)
 			f->items[i].rcpt = f->rtext + f->roff[i];
 		/* drops are counted by the log */
-		(void)cm_declog_add_many(g_log, &base, f->items, f->nrecs);
+		(void)cm_declog_add_many(cm_outlet_log(f->out), &base, f->items, f->nrecs);
 	}
 	free(f->items);
 	free(f->roff);
@@ -492,5 +413,6 @@ cm_fb_msg_end(cm_fb_msg *f, const char *qid, const char *type_id)
 	free(f->envid);
 	free(f->msgid);
 	free(f->campaign);
+	cm_outlet_put(f->out);
 	free(f);
 }

@@ -3,9 +3,10 @@
  *
  * Glue between the libmilter callbacks and core/declog, core/dsn and
  * core/dsnq.  cm_fb_start() opens the decision log (log: section) and the
- * DSN queue (dsn: section) once, after privileges were dropped; changes
- * of those sections take effect after a restart (templates and
- * enabled: false take effect on reload).
+ * DSN queue (dsn: section) after privileges were dropped (milter/outlet);
+ * a reload replaces them for the messages that start afterwards, and
+ * each message writes its records and its DSN through the ones in force
+ * when it started.
  *
  * Per message, a cm_fb_msg collects what the log lines and the DSN need:
  * the sender, SMTPUTF8 and ENVID of MAIL, NOTIFY/ORCPT of every kept
@@ -27,8 +28,9 @@
 
 #include "../config/policy.h"
 
-/* 0, or -1 after logging why. */
+/* Open the outlets of P (cm_outlet_start): 0, or -1 after logging why. */
 int cm_fb_start(const cm_policy *p);
+/* Close them (cm_outlet_stop). */
 void cm_fb_stop(void);
 
 /* Must the filter see the headers of envelope-typed messages (for the
@@ -37,7 +39,8 @@ bool cm_fb_needs_headers(const cm_policy *p);
 
 typedef struct cm_fb_msg cm_fb_msg;
 
-/* At MAIL: ARGV as libmilter gives it (argv[0] the sender).  NULL when
+/* At MAIL: ARGV as libmilter gives it (argv[0] the sender); takes a
+ * reference to the outlets in force until cm_fb_msg_end.  NULL when
  * neither log nor DSN is on, or out of memory (then nothing is logged
  * for the message; that is logged once). */
 cm_fb_msg *cm_fb_msg_new(const cm_policy *p, char **argv);

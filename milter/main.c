@@ -16,8 +16,10 @@
  *      READY=1 and run libmilter's main loop.
  *
  * Signals: SIGUSR1 reloads the YAML file in a dedicated sigwait thread
- * (a valid file takes effect for messages that start afterwards; an
- * invalid one is logged with all its errors and the old policy stays).
+ * (a valid file takes effect for messages that start afterwards, all of
+ * it but the settings milter/reload.h names, which are logged when they
+ * changed; an invalid one is logged with all its errors and the old
+ * policy stays).
  * SIGTERM, SIGHUP and SIGINT stop (SIGHUP is not a reload: libmilter
  * reserves it).  libmilter's own signal thread waits for the stop signals
  * too; when ours gets one it stops gracefully with smfi_stop() and wakes
@@ -58,6 +60,7 @@
 #include "filter.h"
 #include "live.h"
 #include "log.h"
+#include "reload.h"
 
 #ifndef CM_VERSION
 #define CM_VERSION "0.1.0"
@@ -215,34 +218,6 @@ load_policy(bool at_start, int *exit_code)
 	return p;
 }
 
-static bool
-str_differs(const char *a, const char *b)
-{
-	return strcmp(a != NULL ? a : "", b != NULL ? b : "") != 0;
-}
-
-/* Settings that only take effect at start: warn when a reload changes
- * them. */
-static void
-warn_restart_only(const cm_policy *old, const cm_policy *new)
-{
-	if (str_differs(cm_policy_socket(old), cm_policy_socket(new)))
-		cm_log(LOG_WARNING, "reload: milter.socket changed; takes "
-		    "effect after a restart");
-	if (str_differs(cm_policy_db_path(old), cm_policy_db_path(new)) ||
-	    cm_policy_db_map_size(old) != cm_policy_db_map_size(new) ||
-	    cm_policy_db_max_readers(old) != cm_policy_db_max_readers(new))
-		cm_log(LOG_WARNING, "reload: database settings changed; the "
-		    "index %s stays in use until a restart", cm_policy_db_path(old));
-	if (str_differs(cm_policy_user(old), cm_policy_user(new)) ||
-	    str_differs(cm_policy_group(old), cm_policy_group(new)) ||
-	    str_differs(cm_policy_socket_group(old),
-	    cm_policy_socket_group(new)) ||
-	    cm_policy_socket_mode(old) != cm_policy_socket_mode(new))
-		cm_log(LOG_WARNING, "reload: user, group or socket "
-		    "permissions changed; take effect after a restart");
-}
-
 static const char *
 mode_name(const cm_policy *p)
 {
@@ -267,37 +242,26 @@ static void
 reload(void)
 {
 	cm_policy *np;
-	cm_live_ref *old;
-
+	size_t ntypes;
+	const char *mode;
 	int ec;
 
 	notify_reloading();
 	cm_log(LOG_NOTICE, "reloading %s", cfg_path);
 	np = load_policy(false, &ec);
-	if (np == NULL) {
-		cm_log(LOG_ERR, "reload failed; the previous policy stays in "
-		    "force");
-		(void)sd_notify(0, "READY=1\nSTATUS=reload failed; previous "
-		    "policy in force");
-		return;
-	}
-	old = cm_live_get();
-	if (old != NULL)
-		warn_restart_only(cm_live_policy(old), np);
-	cm_live_put(old);
-	{
-		size_t ntypes = cm_policy_ntypes(np);
-		const char *mode = mode_name(np);
-
-		if (cm_live_swap(np) != CM_OK) {
-			cm_log(LOG_ERR, "reload: out of memory; the previous "
-			    "policy stays in force");
-		} else {
+	if (np != NULL) {
+		ntypes = cm_policy_ntypes(np);
+		mode = mode_name(np);
+		if (cm_reload_apply(np) == 0) {
 			cm_log(LOG_NOTICE, "reloaded %s: mode=%s types=%zu",
 			    cfg_path, mode, ntypes);
+			(void)sd_notify(0, "READY=1\nSTATUS=running");
+			return;
 		}
 	}
-	(void)sd_notify(0, "READY=1\nSTATUS=running");
+	cm_log(LOG_ERR, "reload failed; the previous policy stays in force");
+	(void)sd_notify(0, "READY=1\nSTATUS=reload failed; previous "
+	    "policy in force");
 }
 
 /* "unix:PATH" / "local:PATH" -> PATH; NULL for other sockets. */

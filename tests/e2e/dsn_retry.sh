@@ -7,7 +7,11 @@
 #      spool as failed, `consentctl dsn list` shows it with the last
 #      error, and `consentctl dsn resend` delivers it.
 # The DSN target here is a recording sink of its own (started and stopped
-# by this test), so that "down" is a refused connection.
+# by this test), so that "down" is a refused connection.  Part 1 runs
+# with more attempts than it can use, so that a slow machine cannot see
+# the DSN given up before the target is back; part 2 restarts the milter
+# with 3 attempts.  Every wait is for a condition (a log line, a spool
+# state, a delivery), never for a fixed time.
 set -u
 . "$SRCDIR/tests/e2e/lib/common.sh"
 e2e_init
@@ -28,12 +32,14 @@ DPORT=$(e2e_freeport)
 DSINK=$CM_TMP/dsnsink
 SPOOL=$CM_TMP/dsnspool
 CONF=$CM_TMP/consent-milter.yaml
-cat >"$CONF" <<EOF
+# conf ATTEMPTS: the configuration, with dsn.attempts ATTEMPTS
+conf() {
+	cat >"$CONF" <<EOF
 $(e2e_cm_head "$MPORT" "$DB")
 dsn:
   target: "inet:$DPORT@127.0.0.1"
   spool: "$SPOOL"
-  attempts: 4
+  attempts: $1
   retry_delay: 1s
   max_delay: 1s
   timeout: 5s
@@ -47,6 +53,8 @@ newsletters:
           name: X-Newsletter-Type
           value: "offers"
 EOF
+}
+conf 100
 e2e_start_milter "$MPORT" "$CM" -f -c "$CONF"
 e2e_pf_start
 
@@ -85,6 +93,14 @@ wait_for() {
 	e2e_fail "after 30 s: $what"
 }
 
+# logged_retry: 1 once the log says that a second attempt failed, and why
+logged_retry() {
+	grep -q 'dsn id=.*: attempt 2 failed, retry in 1000 ms: connect to 127.0.0.1 .*refused' "$MILTER_LOG" &&
+		echo 1
+}
+# logged_sent: 1 once the log says that one DSN was delivered
+logged_sent() { [ "$(grep -c 'dsn id=.*: delivered to ' "$MILTER_LOG")" = 1 ] && echo 1; }
+
 # send RCPT...: a header-typed newsletter from news@offers.example.com
 send() {
 	e2e_send "$CM_TMP/send.json" --from news@offers.example.com \
@@ -99,10 +115,9 @@ mid=$(send alice@example.com bob@example.com)
 e2e_wait_delivered 1
 e2e_assert_eq alice@example.com "$(e2e_q delivered "$SINK_DIR" "$mid")" "the consented recipient got the newsletter"
 wait_for "the DSN is spooled as pending" spooled pending
-sleep 1.5	# at least one more attempt fails
+# one more attempt fails (of 100, one a second: not given up meanwhile)
+wait_for "the milter's log says why the DSN waits" logged_retry
 e2e_assert_eq 1 "$(spooled pending)" "the DSN is still pending while the target is down"
-grep -q 'dsn id=.*: attempt 2 failed, retry in 1000 ms: connect to 127.0.0.1 .*refused' "$MILTER_LOG" ||
-	e2e_fail "the milter's log does not say why the DSN waits"
 echo "ok - target down: the DSN waits in the spool as pending; the log says why"
 start_dsn_sink
 wait_for "the DSN is delivered once the target is back" dsn_count
@@ -111,13 +126,16 @@ f=$(e2e_q files "$DSINK")
 	--host mx.e2e.test --header X-Newsletter-Type --header Message-ID bob@example.com:no-consent ||
 	e2e_fail "the retried DSN is not the DSN of the message"
 grep -q "^Message-ID: $mid" "$f" || e2e_fail "the DSN lacks the original headers"
+wait_for "the milter logs the delivery" logged_sent
 e2e_assert_eq "" "$(ls "$SPOOL")" "the spool is empty once the DSN is accepted"
-sleep 1.5	# longer than a retry delay: no second copy comes
 e2e_assert_eq 1 "$(dsn_count)" "the DSN was delivered once"
 echo "ok - target back: the DSN is delivered once, and leaves the spool"
 
 # ---------------------------------------- 2. target down for good
 e2e_kill_pid "$DSINK_PID" 5
+e2e_stop_milter TERM
+conf 3
+e2e_start_milter "$MPORT" "$CM" -f -c "$CONF"
 mid=$(send alice@example.com carol@example.com)
 e2e_wait_delivered 2
 wait_for "the DSN is given up after its attempts" spooled failed

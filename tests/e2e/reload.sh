@@ -16,6 +16,14 @@
 # each message decided by exactly one valid policy (consistently across
 # its recipients), both policies seen under load, the daemon alive
 # throughout and stopping cleanly.
+# The two policies also differ in their log: and dsn: sections (issue 11,
+# item 5): A logs recipients in clear and sends DSNs to sink dsn-a, B
+# hashes them and sends DSNs to dsn-b, both through one spool.  So every
+# valid reload switches the decision log writer and retargets the DSN
+# queue under load.  Asserted: each header-typed message (one recipient
+# removed) gets exactly one DSN, at one of the two targets; each message
+# has exactly its 3 decision records, all written by one writer (all in
+# clear or all hashed); both writers were used.
 set -u
 . "$SRCDIR/tests/e2e/lib/common.sh"
 e2e_init
@@ -47,6 +55,24 @@ EOF
 
 MPORT=$(e2e_freeport)
 CONF=$CM_TMP/consent-milter.yaml
+e2e_start_aux_sink dsn-a
+DPORT_A=$AUX_PORT
+e2e_start_aux_sink dsn-b
+DPORT_B=$AUX_PORT
+# outlets HASH DSN_PORT: the log: and dsn: sections of a policy.
+outlets() {
+	cat <<EOF
+log:
+  path: "$CM_TMP/decisions"
+  hash_recipients: $1
+dsn:
+  target: "inet:$2@127.0.0.1"
+  spool: "$CM_TMP/dsnspool"
+  retry_delay: 1s
+  max_delay: 1s
+  timeout: 10s
+EOF
+}
 # policy ID [EXTRA]: a policy whose only type, ID, matches the campaign
 # by envelope sender and by header; EXTRA is appended at the top level.
 policy() {
@@ -73,8 +99,8 @@ newsletters:
 ${2:-}
 EOF
 }
-policy alpha >"$CM_TMP/A.yaml"
-policy beta >"$CM_TMP/B.yaml"
+policy alpha "$(outlets false "$DPORT_A")" >"$CM_TMP/A.yaml"
+policy beta "$(outlets true "$DPORT_B")" >"$CM_TMP/B.yaml"
 policy gamma "colour: blue" >"$CM_TMP/bad1.yaml"
 { policy gamma; printf 'newsletters: [\n  - id: "unterminated\n'; } >"$CM_TMP/bad2.yaml"
 for f in A B; do
@@ -279,6 +305,40 @@ if problems:
 print("ok - every message accepted once, delivered once, decided by exactly one valid policy")
 PY
 
+# ---------------------------------------------------------------- DSNs
+# Every accepted header-typed message had one recipient removed: one DSN
+# each, at either target, none lost and none sent twice.  (Which target
+# gets a DSN depends on when the queue sends it: the target in force
+# then, A or B.)
+hdr=$("$PY" -c 'import json, sys
+print(sum(1 for l in open(sys.argv[1]) if json.loads(l)["kind"] == "hdr" and (json.loads(l).get("data") or [0])[0] == 250))' "$CM_TMP/load.jsonl")
+dsn_total() { find "$CM_TMP/dsn-a/msgs" "$CM_TMP/dsn-b/msgs" -maxdepth 1 -name '*.json' 2>/dev/null | wc -l; }
+for ((i = 0; i < 600; i++)); do
+	[ "$(dsn_total)" -ge "$hdr" ] && break
+	sleep 0.1
+done
+"$PY" - "$CM_TMP/load.jsonl" "$CM_TMP/dsn-a" "$CM_TMP/dsn-b" <<'PY' || e2e_fail "DSNs across reloads"
+import glob, json, os, re, sys
+want = {json.loads(l)["message_id"] for l in open(sys.argv[1], encoding="utf-8")
+        if json.loads(l)["kind"] == "hdr" and (json.loads(l).get("data") or [0])[0] == 250}
+seen, per = {}, {}
+for d in sys.argv[2:]:
+    for f in glob.glob(os.path.join(d, "msgs", "*.eml")):
+        m = re.search(rb"^Message-ID: (<loadgen-[^>]+>)", open(f, "rb").read(), re.M)
+        assert m, "a DSN without the original Message-ID: %s" % f
+        mid = m.group(1).decode()
+        seen[mid] = seen.get(mid, 0) + 1
+        per[d] = per.get(d, 0) + 1
+missing = sorted(want - set(seen))
+twice = sorted(m for m, n in seen.items() if n > 1)
+extra = sorted(set(seen) - want)
+assert not missing, "%d messages got no DSN, e.g. %s" % (len(missing), missing[:3])
+assert not twice, "%d DSNs sent twice, e.g. %s" % (len(twice), twice[:3])
+assert not extra, "DSNs for no removed recipient: %s" % extra[:3]
+print("ok - %d header-typed messages, %d DSNs (%s), each once" % (len(want), len(seen),
+      ", ".join("%s: %d" % (os.path.basename(k), v) for k, v in sorted(per.items()))))
+PY
+
 # ---------------------------------------------------------------- the daemon
 e2e_assert_eq $((RELOADS / 2)) "$(grep -c 'notice: reloaded ' "$MILTER_LOG")" "valid reloads logged"
 e2e_assert_eq $((RELOADS / 2)) "$(grep -c 'reload failed; the previous policy stays' "$MILTER_LOG")" \
@@ -293,5 +353,28 @@ echo "ok - Postfix deferred, bounced and tempfailed nothing"
 [ "$MILTER_PID" = "$CM_PID" ] || e2e_fail "the milter was restarted"
 e2e_stop_milter TERM
 echo "ok - the same milter process ran throughout and stopped gracefully on SIGTERM (exit 0)"
+"$PY" - "$CM_TMP/load.jsonl" "$CM_TMP/decisions" <<'PY' || e2e_fail "decision log across reloads"
+import glob, json, sys
+sent = {json.loads(l)["message_id"] for l in open(sys.argv[1], encoding="utf-8")}
+recs = {}
+for f in sorted(glob.glob(sys.argv[2] + "/decisions-*.jsonl")):
+    for l in open(f, encoding="utf-8"):
+        r = json.loads(l)
+        recs.setdefault(r["message_id"], []).append(r)
+bad, kinds = [], {"clear": 0, "hashed": 0}
+for mid in sent:
+    rs = recs.get(mid, [])
+    hashed = {r["rcpt"].startswith("hmac-sha256:") for r in rs}
+    if len(rs) != 3 or len(hashed) != 1:
+        bad.append("%s: %d records, hashed %s" % (mid, len(rs), sorted(hashed)))
+        continue
+    kinds["hashed" if hashed.pop() else "clear"] += 1
+for b in bad[:10]:
+    print("PROBLEM:", b)
+assert not bad, "%d messages without exactly 3 records of one writer" % len(bad)
+assert kinds["clear"] and kinds["hashed"], "both writers must log part of the load: %r" % kinds
+print("ok - every message has its 3 decision records from one writer (%d in clear, %d hashed)"
+      % (kinds["clear"], kinds["hashed"]))
+PY
 e2e_check_sanitizers
 exit 0

@@ -581,6 +581,77 @@ test_queue_permanent_and_restart(void **state)
 	srv_stop(s);
 }
 
+/* wait up to 5 s until the queue has made at least N failed attempts */
+static void
+wait_retried(cm_dsnq *q, uint64_t n)
+{
+	cm_dsnq_stats st;
+
+	for (int i = 0; i < 500; i++) {
+		cm_dsnq_stats_get(q, &st);
+		if (st.retried >= n)
+			return;
+		usleep(10000);
+	}
+	fail_msg("fewer than %llu failed attempts after 5 s",
+	    (unsigned long long)n);
+}
+
+static void
+test_queue_reconfigure(void **state)
+{
+	struct srv *s = srv_start(0, NULL);
+	int down = free_port();
+	char target[64], id[CM_DSNQ_ID_MAX];
+	cm_dsnq_opts o = { .spool = spool, .target = target, .attempts = 50,
+	    .first_delay_ms = 3600000, .timeout_ms = 2000 };
+	cm_dsnq *q = NULL;
+	cm_dsnq_stats st;
+
+	(void)state;
+	/* waiting an hour for a target that is down ... */
+	snprintf(target, sizeof(target), "inet:%d@127.0.0.1", down);
+	assert_int_equal(cm_dsnq_open(&o, &q), CM_OK);
+	assert_int_equal(cm_dsnq_submit(q, "a@x.example", MSG, strlen(MSG),
+	    false, id), CM_OK);
+	wait_retried(q, 1);
+	/* ... a bad target changes nothing ... */
+	o.target = "nowhere";
+	assert_int_equal(cm_dsnq_reconfigure(q, &o), CM_EINVAL);
+	o.target = target;
+	assert_false(cm_dsnq_wait_idle(q, 100));
+	/* ... a new one gets it at once, and the DSNs queued after */
+	snprintf(target, sizeof(target), "inet:%d@127.0.0.1", s->port);
+	assert_int_equal(cm_dsnq_reconfigure(q, &o), CM_OK);
+	assert_true(cm_dsnq_wait_idle(q, 5000));
+	assert_int_equal(s->nmsgs, 1);
+	assert_string_equal(s->rcpt, "RCPT TO:<a@x.example>");
+	assert_int_equal(cm_dsnq_submit(q, "b@x.example", MSG, strlen(MSG),
+	    false, id), CM_OK);
+	assert_true(cm_dsnq_wait_idle(q, 5000));
+	assert_int_equal(s->nmsgs, 2);
+	assert_string_equal(s->rcpt, "RCPT TO:<b@x.example>");
+	assert_int_equal(count_suffix(".dsn"), 0);
+
+	/* fewer attempts for the same target: one more try, then failed */
+	snprintf(target, sizeof(target), "inet:%d@127.0.0.1", down);
+	o.first_delay_ms = 20;
+	o.max_delay_ms = 20;
+	assert_int_equal(cm_dsnq_reconfigure(q, &o), CM_OK);
+	assert_int_equal(cm_dsnq_submit(q, "c@x.example", MSG, strlen(MSG),
+	    false, id), CM_OK);
+	wait_retried(q, 3);
+	o.attempts = 2;
+	assert_int_equal(cm_dsnq_reconfigure(q, &o), CM_OK);
+	assert_true(cm_dsnq_wait_idle(q, 5000));
+	cm_dsnq_stats_get(q, &st);
+	assert_int_equal(st.failed, 1);
+	assert_int_equal(count_suffix(".failed"), 1);
+	assert_int_equal(count_suffix(".dsn"), 0);
+	cm_dsnq_close(q);
+	srv_stop(s);
+}
+
 int
 main(void)
 {
@@ -593,6 +664,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_queue_gives_up_and_resend,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_permanent_and_restart,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_reconfigure,
 		    setup, teardown),
 	};
 

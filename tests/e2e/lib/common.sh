@@ -197,6 +197,25 @@ e2e_start_sink() {
 	e2e_log "sink pid $SINK_PID on 127.0.0.1:$SINK_PORT ($SINK_DIR)"
 }
 
+# e2e_start_aux_sink NAME: one more recording sink (e.g. a DSN target) in
+# $CM_TMP/NAME, stopped at exit; sets AUX_PORT to its port.  Control it by
+# files in $CM_TMP/NAME/ctl/ as e2e_sink_ctl does the main sink.  (Not in
+# a command substitution: its stop at exit would be lost.)
+e2e_start_aux_sink() {
+	local dir=$CM_TMP/$1 pid i
+	mkdir -p "$dir"
+	"$PY" "$E2E_LIB/sink.py" --dir "$dir" >>"$dir.log" 2>&1 &
+	pid=$!
+	e2e_on_exit "e2e_kill_pid $pid 5"
+	for ((i = 0; i < 200; i++)); do
+		[ -s "$dir/port" ] && break
+		kill -0 "$pid" 2>/dev/null || e2e_fail "sink $1 died: $(cat "$dir.log")"
+		sleep 0.05
+	done
+	[ -s "$dir/port" ] || e2e_fail "sink $1 did not start"
+	AUX_PORT=$(cat "$dir/port")
+}
+
 # e2e_sink_count: number of messages the sink has stored.
 e2e_sink_count() {
 	local n
