@@ -3931,3 +3931,105 @@ scrub(cm_index *idx, const scrubset *s)
 	}
 	return st;
 }
+
+/* ---------------------------------------------------------------- */
+/* raw access for the dump (dump.c; see index_int.h) */
+
+static MDB_dbi
+raw_dbi(const cm_index *idx, cm_rawdb db)
+{
+	return db == CM_RAW_META ? idx->db_meta :
+	    db == CM_RAW_INDEX ? idx->db_index : idx->db_hist;
+}
+
+cm_status
+cm_index_rscan(cm_index *idx, cm_rtxn *t, cm_rawdb db, const void *from,
+    size_t fromlen, cm_raw_cb cb, void *arg)
+{
+	MDB_cursor *c;
+	MDB_val k = { fromlen, (void *)(uintptr_t)from }, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, raw_dbi(idx, db), &c)) != 0)
+		return db_err(idx, "open cursor", rc);
+	rc = mdb_cursor_get(c, &k, &v, from != NULL ? MDB_SET_RANGE :
+	    MDB_FIRST);
+	while (rc == 0) {
+		if (cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg) != 0)
+			break;
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return db_err(idx, "read", rc);
+	return CM_OK;
+}
+
+cm_status
+cm_index_rget(cm_index *idx, cm_rtxn *t, cm_rawdb db, const void *key,
+    size_t klen, const unsigned char **val, size_t *vlen)
+{
+	MDB_val k = { klen, (void *)(uintptr_t)key }, v;
+	int rc = mdb_get(t->txn, raw_dbi(idx, db), &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return CM_NOTFOUND;
+	if (rc != 0)
+		return db_err(idx, "read", rc);
+	*val = v.mv_data;
+	*vlen = v.mv_size;
+	return CM_OK;
+}
+
+void
+cm_index_subject_key(const cm_index *idx, const char *s, size_t len,
+    unsigned char *out)
+{
+	subject_key(idx, s, len, out);
+}
+
+cm_status
+cm_index_erasure_key(cm_index *idx, unsigned char *out)
+{
+	return load_key(idx, false, out);
+}
+
+cm_status
+cm_import_put(cm_import *im, cm_rawdb db, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	MDB_val k = { klen, (void *)(uintptr_t)key };
+	MDB_val v = { vlen, (void *)(uintptr_t)val };
+	int rc;
+
+	if (!im->open || db == CM_RAW_META)
+		return CM_EINVAL;
+	rc = mdb_put(im->w.txn, raw_dbi(im->idx, db), &k, &v,
+	    MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		return CM_EEXIST;
+	if (rc != 0)
+		return import_fail(im, db_err(im->idx, "write", rc), rc);
+	return CM_OK;
+}
+
+cm_status
+cm_import_entries(cm_import *im, cm_rawdb db, size_t *n)
+{
+	MDB_stat s;
+	int rc;
+
+	if (!im->open)
+		return CM_EINVAL;
+	if ((rc = mdb_stat(im->w.txn, raw_dbi(im->idx, db), &s)) != 0)
+		return db_err(im->idx, "stat", rc);
+	*n = s.ms_entries;
+	return CM_OK;
+}
+
+void
+cm_import_set_seq(cm_import *im, uint64_t seq)
+{
+	im->w.seq = seq;
+	im->w.seq_dirty = true;
+}
