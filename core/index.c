@@ -3642,7 +3642,8 @@ cm_index_count_by_type(cm_index *idx, cm_count_cb cb, void *arg)
 	cm_index_rend(idx, t);
 	free(d.recs);
 	if (st == CM_OK) {
-		qsort(tc, ntc, sizeof(*tc), tcount_cmp);
+		if (ntc > 1)	/* tc is NULL for an empty index */
+			qsort(tc, ntc, sizeof(*tc), tcount_cmp);
 		for (size_t i = 0; i < ntc; i++)
 			for (int s = CM_STATE_PENDING;
 			    s <= CM_STATE_WITHDRAWN; s++)
