@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -50,7 +51,8 @@ static const char dump_help[] =
 "Write a lossless backup of the whole index to standard output (or FILE,\n"
 "created with mode 0600): every record, the whole history with its\n"
 "sequence numbers and times, every erasure tombstone and every domain,\n"
-"as JSON Lines (see consentctl(8), BACKUP).  The dump holds every address\n"
+"as JSON Lines (see consentctl(8), BACKUP).  FILE is replaced only when\n"
+"the dump is complete.  The dump holds every address\n"
 "in clear and the index's erasure key (without which the tombstones mean\n"
 "nothing): keep it as safe as the index itself.  Restore it with\n"
 "'consentctl restore FILE' into a new directory.\n";
@@ -157,25 +159,54 @@ item_cb(const cm_dump_item *it, void *arg)
 	return ferror(f) || w->bad != NULL ? 1 : 0;
 }
 
+/* fsync the directory of PATH, so that its new name is durable */
+static void
+sync_dir(const char *path)
+{
+	char dir[4096];
+	char *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)fsync(fd);
+		(void)close(fd);
+	}
+}
+
 int
 ctl_dump_write(ctl_ctx *c, const char *outpath)
 {
 	cm_dump_counts n;
 	cm_status st;
 	wr w = { stdout, NULL };
-	int rc = 0, fd;
+	char tmp[4096];
+	int rc = 0, fd = -1;
 
 	if ((rc = ctl_ctx_open(c, CTL_OPEN_RO)) != 0)
 		return rc;
 	if (outpath != NULL) {
-		fd = open(outpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		    0600);
-		if (fd < 0 || fchmod(fd, 0600) != 0 ||
+		/* a temporary file beside FILE, renamed over it when the dump
+		 * is complete: a failed dump leaves an older FILE as it was */
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", outpath) >=
+		    sizeof(tmp)) {
+			ctl_diag_err("%s: path too long", outpath);
+			return EX_CANTCREAT;
+		}
+		if ((fd = mkstemp(tmp)) < 0 || fchmod(fd, 0600) != 0 ||
 		    (w.f = fdopen(fd, "w")) == NULL) {
 			ctl_diag_err("%s: cannot create: %s", outpath,
 			    strerror(errno));
-			if (fd >= 0)
+			if (fd >= 0) {
 				close(fd);
+				unlink(tmp);
+			}
 			return EX_CANTCREAT;
 		}
 	}
@@ -203,8 +234,15 @@ ctl_dump_write(ctl_ctx *c, const char *outpath)
 			    strerror(errno));
 			rc = EX_IOERR;
 		}
+		if (rc == 0 && rename(tmp, outpath) != 0) {
+			ctl_diag_err("%s: cannot rename %s to it: %s", outpath,
+			    tmp, strerror(errno));
+			rc = EX_CANTCREAT;
+		}
 		if (rc != 0)
-			(void)unlink(outpath);
+			(void)unlink(tmp);
+		else
+			sync_dir(outpath);
 	}
 	if (rc == 0)
 		fprintf(stderr, "consentctl: %s: %zu addresses, %zu history "

@@ -12,8 +12,9 @@
 #define CTL_DUMP_VERSION 1		/* value of "version" */
 
 /* Write the dump of the index of C to OUTPATH (mode 0600; NULL: standard
- * output).  Returns 0 or the exit code after printing why; a failed dump
- * to a file removes the file. */
+ * output; written to a temporary file beside it and renamed over it when
+ * complete).  Returns 0 or the exit code after printing why; a failed
+ * dump leaves OUTPATH as it was. */
 int ctl_dump_write(ctl_ctx *c, const char *outpath);
 
 #endif

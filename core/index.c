@@ -123,6 +123,10 @@
  *   (UN)SUPPRESS_DOMAIN  stale if at < updated_us, or at == updated_us
  *             and the domain is already suppressed (suppression wins).
  *
+ * DUMP: dump.c and dump_restore.c read and write these values too (a
+ * lossless backup, through the raw hooks at the end of this file): a
+ * change of the format changes them with it.
+ *
  * Reads use a pool of reset read transactions under a process-wide
  * rwlock; MDB_MAP_RESIZED is handled by taking the write side and
  * calling mdb_env_set_mapsize(env, 0).  Writes retry the whole

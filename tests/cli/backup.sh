@@ -101,6 +101,7 @@ step="dump"
 c dump -o "$T/d1.jsonl"; rc_is 0
 err_has "keep it as safe as the index"
 [ "$(stat -c %a "$T/d1.jsonl")" = 600 ] || fail "dump not mode 0600"
+ls "$T"/d1.jsonl.* >/dev/null 2>&1 && fail "temporary file left behind"
 head -1 "$T/d1.jsonl" | grep -q '^{"dump":"consent-milter","version":1,' ||
 	fail "no header line"
 tail -1 "$T/d1.jsonl" | grep -q '^{"item":"end",' || fail "no end line"
