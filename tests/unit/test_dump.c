@@ -482,6 +482,68 @@ test_orphan_history(void **state)
 	cmt_rmdir(d2);
 }
 
+/* A restore that fills the map: CM_EFULL, the map has been grown, and
+ * the restore begun again completes. */
+static void
+test_map_full(void **state)
+{
+	char *d1 = cmt_mkdtemp(), *d2 = cmt_mkdtemp();
+	cm_index *a = cmt_open(d1, 0), *b;
+	items i1 = { 0 }, i2 = { 0 };
+	cm_dump_counts n1, n2;
+	cm_batch *bt;
+	cm_batch_result res;
+	cm_restore *r;
+	int fulls = 0;
+	size_t n = cmt_quick() ? 2000 : 6000;
+
+	(void)state;
+	assert_int_equal(cm_batch_new(&bt), CM_OK);
+	for (size_t i = 0; i < n; i++) {
+		char addr[64];
+		cm_event ev = { 0 };
+
+		snprintf(addr, sizeof(addr), "user%zu@example.com", i);
+		ev.kind = CM_EV_GRANT;
+		ev.addr = addr;
+		ev.type = "news";
+		ev.state = CM_STATE_GRANTED;
+		ev.at_us = T0 + (int64_t)i;
+		ev.evidence = "form=signup-7 ip=192.0.2.1 some more evidence";
+		assert_int_equal(cm_batch_add(bt, &ev), CM_OK);
+	}
+	assert_int_equal(cm_index_apply_batch(a, bt, &res), CM_OK);
+	cm_batch_free(bt);
+	read_all(a, &i1, &n1);
+	assert_int_equal(n1.entries, n);
+
+	assert_int_equal(cm_dump_install_key(d2, i1.h.key), CM_OK);
+	b = cmt_open(d2, 64 << 10);	/* far too small a map */
+	for (;;) {
+		cm_status st = CM_OK;
+
+		assert_int_equal(cm_dump_restore_begin(b, &i1.h, 0, &r), CM_OK);
+		for (size_t i = 0; i < i1.n && st == CM_OK; i++)
+			st = cm_dump_restore_put(r, &i1.v[i]);
+		if (st == CM_OK)
+			st = cm_dump_restore_commit(r, &n1);
+		if (st == CM_OK)
+			break;
+		assert_int_equal(st, CM_EFULL);
+		cm_dump_restore_abort(r);
+		assert_true(++fulls < 20);
+	}
+	assert_true(fulls > 0);
+	read_all(b, &i2, &n2);
+	assert_string_equal(i1.text, i2.text);
+	items_free(&i1);
+	items_free(&i2);
+	cm_index_close(a);
+	cm_index_close(b);
+	cmt_rmdir(d1);
+	cmt_rmdir(d2);
+}
+
 int
 main(void)
 {
@@ -490,6 +552,7 @@ main(void)
 		cmocka_unit_test(test_bad_items),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_orphan_history),
+		cmocka_unit_test(test_map_full),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
