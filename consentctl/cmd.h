@@ -9,8 +9,9 @@
  *
  * Implemented in cmd_change.c (init, grant, withdraw, confirm,
  * suppress-domain, unsuppress-domain, erase, bulk-update), cmd_query.c
- * (check, show, history, stats, types, domains), cmd_import.c and
- * cmd_export.c; the shared helpers in cmd.c.
+ * (check, show, history, stats, types, domains), cmd_import.c,
+ * cmd_export.c, cmd_dump.c (dump, export --full) and cmd_restore.c; the
+ * shared helpers in cmd.c.
  */
 #ifndef CTL_CMD_H
 #define CTL_CMD_H
@@ -38,6 +39,8 @@ int ctl_cmd_types(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_domains(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_import(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_export(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_dump(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_restore(ctl_ctx *c, int argc, char **argv);
 
 /* Print "consentctl: CMD: MSG" and "Try 'consentctl CMD --help'."; returns
  * EX_USAGE. */

@@ -10,8 +10,10 @@
  * "suppressed") in domain order.  The rows are written to an unlinked
  * temporary file while the index is read in one consistent snapshot; the
  * sorted list of addresses (about 50 octets per address) is kept in
- * memory.  Erased addresses exist only as keyed hashes and are not
- * exported: keep a copy of data.mdb with erasure.key for them.
+ * memory.  Addresses are written by cm_addr_format, so a local part that
+ * needs quotes is quoted and imports again.  Erased addresses exist only
+ * as keyed hashes and are not exported, nor is the history: the lossless
+ * backup is `export --full`, the same as `consentctl dump` (cmd_dump.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,14 +26,16 @@
 #include "../core/timefmt.h"
 #include "cmd.h"
 #include "diag.h"
+#include "dumpfmt.h"
 #include "out.h"
 #include "rows.h"
 
-enum { O_FORMAT = 256 };
+enum { O_FORMAT = 256, O_FULL };
 
 static const char export_help[] =
 "usage: consentctl [-c FILE | -d DBDIR] export [--format csv|jsonl]\n"
 "           [-o FILE]\n"
+"       consentctl [-c FILE | -d DBDIR] export --full [-o FILE]\n"
 "\n"
 "Write every record to standard output (or FILE), default CSV, in the\n"
 "format import reads, with three extra columns so that a record is\n"
@@ -44,7 +48,12 @@ static const char export_help[] =
 "state suppressed.  JSON Lines objects have the same keys (null for no\n"
 "time).  Rows are sorted by address, so export, import into an empty index\n"
 "and export again give identical output.  Times are RFC 3339 UTC.  Erased\n"
-"addresses are not exported (only their keyed hashes exist).\n";
+"addresses are not exported (only their keyed hashes exist); a local part\n"
+"that needs quotes is written quoted (\"john doe\"@example.com).\n"
+"\n"
+"With --full, write a lossless backup instead (see consentctl(8), BACKUP):\n"
+"every record, the whole history, the erasure tombstones and domain\n"
+"suppressions, with the index's erasure key, for consentctl restore.\n";
 
 typedef struct spot {
 	char *addr;
@@ -122,12 +131,18 @@ entry_cb(const cm_entry *e, void *arg)
 	static const int64_t notimes[3] = { 0, 0, 0 };
 	exp *x = arg;
 	off_t start = ftello(x->tmp);
+	char email[CM_ADDR_TEXT_MAX];
+	size_t elen;
 	spot *s;
 
 	if (start < 0) {
 		x->ioerr = true;
 		return 1;
 	}
+	/* quoted again where the local part needs it, so it imports */
+	if (cm_addr_format(e->addr, strlen(e->addr), email, sizeof(email),
+	    &elen) != CM_OK)
+		snprintf(email, sizeof(email), "%s", e->addr);
 	for (size_t i = 0; i < e->nrecords; i++) {
 		const cm_record *r = &e->records[i];
 		const char *fields[4] = { r->source, r->basis, r->purpose,
@@ -135,11 +150,11 @@ entry_cb(const cm_entry *e, void *arg)
 		int64_t times[3] = { r->granted_us, r->confirmed_us,
 		    r->withdrawn_us };
 
-		write_row(x->tmp, x->fmt, e->addr, r->type,
+		write_row(x->tmp, x->fmt, email, r->type,
 		    cm_state_name(r->state), r->updated_us, fields, times);
 	}
 	if (e->objection)
-		write_row(x->tmp, x->fmt, e->addr, "*", "withdrawn",
+		write_row(x->tmp, x->fmt, email, "*", "withdrawn",
 		    e->objection_us, none, notimes);
 	if (ferror(x->tmp)) {
 		x->ioerr = true;
@@ -198,6 +213,7 @@ ctl_cmd_export(ctl_ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, O_FORMAT },
+		{ "full", no_argument, NULL, O_FULL },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -210,6 +226,7 @@ ctl_cmd_export(ctl_ctx *c, int argc, char **argv)
 	dexp d;
 	cm_status st;
 	int ch, rc = 0, fd;
+	bool full = false, fmt_given = false;
 
 	memset(&x, 0, sizeof(x));
 	x.fmt = CTL_FMT_CSV;
@@ -220,7 +237,11 @@ ctl_cmd_export(ctl_ctx *c, int argc, char **argv)
 		case 'o':
 			outpath = optarg;
 			break;
+		case O_FULL:
+			full = true;
+			break;
 		case O_FORMAT:
+			fmt_given = true;
 			if (!ctl_rows_fmt_parse(optarg, &x.fmt) ||
 			    x.fmt == CTL_FMT_YAML)
 				return ctl_cmd_usage("export", "--format '%s': "
@@ -232,6 +253,11 @@ ctl_cmd_export(ctl_ctx *c, int argc, char **argv)
 	}
 	if (optind != argc)
 		return ctl_cmd_usage("export", "no arguments expected");
+	if (full && fmt_given)
+		return ctl_cmd_usage("export", "--full writes its own format: "
+		    "no --format");
+	if (full)
+		return ctl_dump_write(c, outpath);
 	if ((rc = ctl_ctx_open(c, CTL_OPEN_RO)) != 0)
 		return rc;
 

@@ -39,6 +39,9 @@ static const struct {
 	    "YAML)" },
 	{ "export", ctl_cmd_export, "export every record (CSV, JSON "
 	    "Lines)" },
+	{ "dump", ctl_cmd_dump, "write a lossless backup of the whole "
+	    "index (= export --full)" },
+	{ "restore", ctl_cmd_restore, "restore a dump into a new index" },
 	{ "bulk-update", ctl_cmd_bulk_update, "change source/basis/purpose "
 	    "of a selection" },
 	{ "stats", ctl_cmd_stats, "records by type and state, index use" },

@@ -505,3 +505,56 @@ cm_addr_normalize_domain(const char *in, size_t len, char *out,
 	*out_len = dlen;
 	return CM_OK;
 }
+
+cm_status
+cm_addr_format(const char *key, size_t len, char *out, size_t outsz,
+    size_t *out_len)
+{
+	const unsigned char *k = (const unsigned char *)key;
+	const char *at;
+	size_t llen, o = 0, need;
+	bool atom = true;
+
+	if (key == NULL || out == NULL || out_len == NULL)
+		return CM_EINVAL;
+	for (at = NULL, llen = len; llen > 0; llen--)
+		if (k[llen - 1] == '@') {
+			at = key + llen - 1;
+			break;
+		}
+	if (at == NULL)
+		return CM_ADDR_NO_AT;
+	llen = (size_t)(at - key);
+	if (llen == 0)
+		return CM_ADDR_LOCAL_EMPTY;
+	/* a dot-atom as it stands, else a quoted string */
+	for (size_t i = 0; i < llen && atom; i++) {
+		unsigned char c = k[i];
+
+		if (c == '.')
+			atom = i > 0 && i < llen - 1 && k[i - 1] != '.';
+		else
+			atom = c >= 0x80 || (cls[c] & C_ATEXT);
+	}
+	need = len + 1;
+	for (size_t i = 0; i < llen && !atom; i++)
+		need += k[i] == '"' || k[i] == '\\';
+	if (!atom)
+		need += 2;
+	if (outsz < need)
+		return CM_ETOOLONG;
+	if (!atom)
+		out[o++] = '"';
+	for (size_t i = 0; i < llen; i++) {
+		if (!atom && (k[i] == '"' || k[i] == '\\'))
+			out[o++] = '\\';
+		out[o++] = (char)k[i];
+	}
+	if (!atom)
+		out[o++] = '"';
+	memcpy(out + o, at, len - llen);
+	o += len - llen;
+	out[o] = '\0';
+	*out_len = o;
+	return CM_OK;
+}

@@ -86,4 +86,17 @@ cm_status cm_addr_normalize(const char *in, size_t len,
 cm_status cm_addr_normalize_domain(const char *in, size_t len, char *out,
     size_t *out_len);
 
+/*
+ * Write normalized address KEY (LEN octets, as in cm_addr.key) as an
+ * address that cm_addr_normalize turns back into KEY: the local part as
+ * it is when it is a dot-atom, else as a quoted string ("john doe@x" ->
+ * "\"john doe\"@x", with '"' and '\\' escaped).  OUT holds OUTSZ octets
+ * (CM_ADDR_TEXT_MAX is always enough); *OUT_LEN gets the length written
+ * (without the NUL).  Returns CM_OK, CM_ADDR_NO_AT, CM_ADDR_LOCAL_EMPTY,
+ * CM_ETOOLONG (OUT too small) or CM_EINVAL.
+ */
+#define CM_ADDR_TEXT_MAX (2 * CM_ADDR_LOCAL_MAX + 3 + CM_ADDR_DOMAIN_MAX + 1)
+cm_status cm_addr_format(const char *key, size_t len, char *out,
+    size_t outsz, size_t *out_len);
+
 #endif

@@ -124,6 +124,10 @@
  *   (UN)SUPPRESS_DOMAIN  stale if at < updated_us, or at == updated_us
  *             and the domain is already suppressed (suppression wins).
  *
+ * DUMP: dump.c and dump_restore.c read and write these values too (a
+ * lossless backup, through the raw hooks at the end of this file): a
+ * change of the format changes them with it.
+ *
  * Reads use a pool of reset read transactions under a process-wide
  * rwlock; MDB_MAP_RESIZED is handled by taking the write side and
  * calling mdb_env_set_mapsize(env, 0).  Writes retry the whole
@@ -3681,7 +3685,8 @@ cm_index_count_by_type(cm_index *idx, cm_count_cb cb, void *arg)
 	cm_index_rend(idx, t);
 	free(d.recs);
 	if (st == CM_OK) {
-		qsort(tc, ntc, sizeof(*tc), tcount_cmp);
+		if (ntc > 1)	/* tc is NULL for an empty index */
+			qsort(tc, ntc, sizeof(*tc), tcount_cmp);
 		for (size_t i = 0; i < ntc; i++)
 			for (int s = CM_STATE_PENDING;
 			    s <= CM_STATE_WITHDRAWN; s++)
@@ -3969,4 +3974,106 @@ scrub(cm_index *idx, const scrubset *s)
 		(void)nanosleep(&ts, NULL);
 	}
 	return st;
+}
+
+/* ---------------------------------------------------------------- */
+/* raw access for the dump (dump.c; see index_int.h) */
+
+static MDB_dbi
+raw_dbi(const cm_index *idx, cm_rawdb db)
+{
+	return db == CM_RAW_META ? idx->db_meta :
+	    db == CM_RAW_INDEX ? idx->db_index : idx->db_hist;
+}
+
+cm_status
+cm_index_rscan(cm_index *idx, cm_rtxn *t, cm_rawdb db, const void *from,
+    size_t fromlen, cm_raw_cb cb, void *arg)
+{
+	MDB_cursor *c;
+	MDB_val k = { fromlen, (void *)(uintptr_t)from }, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, raw_dbi(idx, db), &c)) != 0)
+		return db_err(idx, "open cursor", rc);
+	rc = mdb_cursor_get(c, &k, &v, from != NULL ? MDB_SET_RANGE :
+	    MDB_FIRST);
+	while (rc == 0) {
+		if (cb(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg) != 0)
+			break;
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return db_err(idx, "read", rc);
+	return CM_OK;
+}
+
+cm_status
+cm_index_rget(cm_index *idx, cm_rtxn *t, cm_rawdb db, const void *key,
+    size_t klen, const unsigned char **val, size_t *vlen)
+{
+	MDB_val k = { klen, (void *)(uintptr_t)key }, v;
+	int rc = mdb_get(t->txn, raw_dbi(idx, db), &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return CM_NOTFOUND;
+	if (rc != 0)
+		return db_err(idx, "read", rc);
+	*val = v.mv_data;
+	*vlen = v.mv_size;
+	return CM_OK;
+}
+
+void
+cm_index_subject_key(const cm_index *idx, const char *s, size_t len,
+    unsigned char *out)
+{
+	subject_key(idx, s, len, out);
+}
+
+cm_status
+cm_index_erasure_key(cm_index *idx, unsigned char *out)
+{
+	return load_key(idx, false, out);
+}
+
+cm_status
+cm_import_put(cm_import *im, cm_rawdb db, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	MDB_val k = { klen, (void *)(uintptr_t)key };
+	MDB_val v = { vlen, (void *)(uintptr_t)val };
+	int rc;
+
+	if (!im->open || db == CM_RAW_META)
+		return CM_EINVAL;
+	rc = mdb_put(im->w.txn, raw_dbi(im->idx, db), &k, &v,
+	    MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		return CM_EEXIST;
+	if (rc != 0)
+		return import_fail(im, db_err(im->idx, "write", rc), rc);
+	return CM_OK;
+}
+
+cm_status
+cm_import_entries(cm_import *im, cm_rawdb db, size_t *n)
+{
+	MDB_stat s;
+	int rc;
+
+	if (!im->open)
+		return CM_EINVAL;
+	if ((rc = mdb_stat(im->w.txn, raw_dbi(im->idx, db), &s)) != 0)
+		return db_err(im->idx, "stat", rc);
+	*n = s.ms_entries;
+	return CM_OK;
+}
+
+void
+cm_import_set_seq(cm_import *im, uint64_t seq)
+{
+	im->w.seq = seq;
+	im->w.seq_dirty = true;
 }

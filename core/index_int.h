@@ -1,5 +1,6 @@
 /*
- * index_int.h - what index.c shares with decide.c (private to core/).
+ * index_int.h - what index.c shares with decide.c, spool.c and dump.c
+ * (private to core/).
  *
  * cm_decide needs raw, allocation-free access to the stored blobs inside
  * one pooled read transaction; these functions give exactly that.
@@ -63,5 +64,51 @@ cm_status cm_batch_add_keyed(cm_batch *b, const cm_event *ev,
 /* The events of B, added with cm_batch_add_keyed in key order, are in
  * key order for IDX: applying B takes them as they are. */
 void cm_batch_mark_sorted(cm_batch *b, const cm_index *idx);
+
+/*
+ * Raw access for the dump and restore of a whole index (dump.c), which
+ * decodes and encodes the values of the on-disk format documented in
+ * index.c.  Reads run in a snapshot from cm_index_rbegin; writes in an
+ * import (cm_index_import_begin), all or nothing.
+ */
+typedef enum cm_rawdb {
+	CM_RAW_META = 0,	/* "meta" (read only here) */
+	CM_RAW_INDEX,		/* "index" */
+	CM_RAW_HISTORY		/* "history" */
+} cm_rawdb;
+
+/* Called with one key and value (valid during the call only); returns
+ * non-zero to stop. */
+typedef int (*cm_raw_cb)(const unsigned char *key, size_t klen,
+    const unsigned char *val, size_t vlen, void *arg);
+
+/* In snapshot T, call CB for every key of DB from the first key at or
+ * after FROM (FROMLEN octets; NULL: from the first key) in key order.
+ * CM_OK (also when CB stopped), or CM_EDB. */
+cm_status cm_index_rscan(cm_index *idx, cm_rtxn *t, cm_rawdb db,
+    const void *from, size_t fromlen, cm_raw_cb cb, void *arg);
+/* In snapshot T, the value of KEY in DB: CM_OK with *VAL, *VLEN pointing
+ * into the map (valid until cm_index_rend), CM_NOTFOUND or CM_EDB. */
+cm_status cm_index_rget(cm_index *idx, cm_rtxn *t, cm_rawdb db,
+    const void *key, size_t klen, const unsigned char **val, size_t *vlen);
+/* OUT (CM_SUBJECT_KEY_LEN octets) = the key of S (LEN octets) in IDX: an
+ * address (it has an '@') gets its index key, which is also its history
+ * prefix; a domain its history prefix. */
+void cm_index_subject_key(const cm_index *idx, const char *s, size_t len,
+    unsigned char *out);
+/* Read IDX's erasure key (32 octets) from its key file into OUT.  CM_OK,
+ * CM_EFORMAT (missing or not a key file), CM_EIO, CM_EPERM. */
+cm_status cm_index_erasure_key(cm_index *idx, unsigned char *out);
+/* In import IM: store VAL under KEY in DB (CM_RAW_INDEX or
+ * CM_RAW_HISTORY), which must not hold KEY yet.  CM_OK, CM_EEXIST (the
+ * import goes on), CM_EINVAL; CM_EDB or CM_EFULL end the import as a
+ * failed cm_import_apply does. */
+cm_status cm_import_put(cm_import *im, cm_rawdb db, const void *key,
+    size_t klen, const void *val, size_t vlen);
+/* In import IM: *N = the number of keys DB holds.  CM_OK or CM_EDB. */
+cm_status cm_import_entries(cm_import *im, cm_rawdb db, size_t *n);
+/* In import IM: the next history sequence number is SEQ (stored when
+ * the import commits). */
+void cm_import_set_seq(cm_import *im, uint64_t seq);
 
 #endif

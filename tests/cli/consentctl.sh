@@ -6,7 +6,8 @@
 step="help"
 run --help; rc_is 0; out_has "usage: consentctl"
 for cmd in init grant withdraw confirm suppress-domain unsuppress-domain erase \
-	check show history import export bulk-update stats types domains; do
+	check show history import export dump restore bulk-update stats types \
+	domains; do
 	step="help $cmd"
 	run "$cmd" --help; rc_is 0; out_has "usage: consentctl"; out_has " $cmd"
 done
@@ -25,6 +26,10 @@ c stats extra; rc_is 64
 c import; rc_is 64
 c import - ; rc_is 64; err_has "needs --format"
 c export --format yaml; rc_is 64
+c export --full --format csv; rc_is 64
+c dump extra; rc_is 64
+c restore; rc_is 64
+c restore "$T/missing.dump"; rc_is 66
 
 step="configuration errors"
 run -c "$T/missing.yaml" stats; rc_is 66; err_has "$T/missing.yaml"

@@ -495,6 +495,59 @@ test_domain(void **state)
 	    CM_EINVAL);
 }
 
+/* cm_addr_format: a key written back as an address that normalizes to
+ * the same key; quoted only where the local part needs it. */
+static void
+test_format(void **state)
+{
+	static const struct {
+		const char *in;		/* as an operator wrote it */
+		const char *out;	/* formatted key */
+	} fc[] = {
+		{ "Bob@Example.NET", "bob@example.net" },
+		{ "\"john doe\"@example.com", "\"john doe\"@example.com" },
+		{ "\"John.Doe\"@example.com", "john.doe@example.com" },
+		{ "\"a..b\"@x.example", "\"a..b\"@x.example" },
+		{ "\".a\"@x.example", "\".a\"@x.example" },
+		{ "\"a.\"@x.example", "\"a.\"@x.example" },
+		{ "\"a@b\"@x.example", "\"a@b\"@x.example" },
+		{ "\"a\\\"b\\\\c\"@x.example", "\"a\\\"b\\\\c\"@x.example" },
+		{ "\"a,b\"@x.example", "\"a,b\"@x.example" },
+		{ "user@b\xc3\xbc" "cher.example", "user@xn--bcher-kva.example" },
+		{ "j\xc3\xb6rg@x.example", "j\xc3\xb6rg@x.example" },
+		{ "a+b@[192.0.2.1]", "a+b@[192.0.2.1]" },
+		{ "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+		  "b\"@x", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+		  "b\"@x" },
+	};
+	char out[CM_ADDR_TEXT_MAX];
+	size_t olen;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fc) / sizeof(fc[0]); i++) {
+		cm_addr a, b;
+
+		assert_int_equal(cm_addr_normalize(fc[i].in, strlen(fc[i].in),
+		    NULL, &a), CM_OK);
+		assert_int_equal(cm_addr_format(a.key, a.key_len, out,
+		    sizeof(out), &olen), CM_OK);
+		if (strcmp(out, fc[i].out) != 0)
+			fail_msg("format case %zu \"%s\": got %s, want %s", i,
+			    fc[i].in, out, fc[i].out);
+		assert_int_equal(olen, strlen(out));
+		assert_int_equal(cm_addr_normalize(out, olen, NULL, &b), CM_OK);
+		assert_string_equal(a.key, b.key);
+	}
+	assert_int_equal(cm_addr_format("nobody", 6, out, sizeof(out), &olen),
+	    CM_ADDR_NO_AT);
+	assert_int_equal(cm_addr_format("@x", 2, out, sizeof(out), &olen),
+	    CM_ADDR_LOCAL_EMPTY);
+	assert_int_equal(cm_addr_format("a b@x", 5, out, 7, &olen),
+	    CM_ETOOLONG);
+	assert_int_equal(cm_addr_format("a b@x", 5, out, 8, &olen), CM_OK);
+	assert_string_equal(out, "\"a b\"@x");
+}
+
 int
 main(void)
 {
@@ -506,6 +559,7 @@ main(void)
 		cmocka_unit_test(test_idempotent),
 		cmocka_unit_test(test_ctrl_every_position),
 		cmocka_unit_test(test_domain),
+		cmocka_unit_test(test_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
