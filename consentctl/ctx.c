@@ -175,6 +175,7 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 	if (c->policy != NULL) {
 		o.map_size = cm_policy_db_map_size(c->policy);
 		o.max_readers = cm_policy_db_max_readers(c->policy);
+		o.clock_skew_us = cm_policy_db_clock_skew(c->policy);
 	}
 	o.readonly = mode == CTL_OPEN_RO;
 	o.create = mode == CTL_OPEN_CREATE || mode == CTL_OPEN_IMPORT;

@@ -90,7 +90,8 @@ for pat in 'milter.socket (string, required)' 'milter.socket_mode (string, defau
 	'milter.mode (enforce | monitor, default enforce)' \
 	'milter.on_error (tempfail | accept | reject, default tempfail)' \
 	'database.path (string, required)' 'database.map_size (size, default 64MiB)' \
-	'database.max_readers (integer, default 510)' 'scope.authenticated (boolean, default true)' \
+	'database.max_readers (integer, default 510)' 'database.clock_skew (duration, default 5m)' \
+	'scope.authenticated (boolean, default true)' \
 	'addresses.fold_local_case (boolean, default true)' \
 	'addresses.subaddress_separator (string, default "+")' \
 	'unclassified_bulk (accept | reject, default accept)' \
