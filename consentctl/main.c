@@ -44,6 +44,8 @@ static const struct {
 	{ "stats", ctl_cmd_stats, "records by type and state, index use" },
 	{ "types", ctl_cmd_types, "list the configured newsletter types" },
 	{ "domains", ctl_cmd_domains, "list the suppressed domains" },
+	{ "future", ctl_cmd_future, "list records dated after now (to fix "
+	    "them)" },
 	{ "report", ctl_cmd_report, "decisions of the milter from the "
 	    "decision log" },
 	{ "dsn", ctl_cmd_dsn, "list or resend spooled DSNs" },

@@ -6,7 +6,7 @@
 step="help"
 run --help; rc_is 0; out_has "usage: consentctl"
 for cmd in init grant withdraw confirm suppress-domain unsuppress-domain erase \
-	check show history import export bulk-update stats types domains; do
+	check show history import export bulk-update stats types domains future; do
 	step="help $cmd"
 	run "$cmd" --help; rc_is 0; out_has "usage: consentctl"; out_has " $cmd"
 done

@@ -102,7 +102,7 @@ done
 # consentctl(8): every command, the options of SPEC section 2, exit codes.
 ctl=$(text consentctl.8)
 for c in init grant withdraw confirm check show history import export bulk-update types domains \
-	erase stats report suppress-domain unsuppress-domain; do
+	erase stats report suppress-domain unsuppress-domain future; do
 	grep -qE "^       $c( |$)" <<<"$ctl" || err "consentctl.8: command $c not documented"
 done
 for o in -c -d --help --source --basis --purpose --evidence --at --all --json --dry-run \
