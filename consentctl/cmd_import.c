@@ -935,8 +935,7 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 	if ((rc = ctl_ctx_load_policy(c)) != 0)
 		goto out;
 	im.now = cm_time_now();
-	if (c->policy != NULL)
-		im.rules.skew_us = cm_policy_db_clock_skew(c->policy);
+	im.rules.skew_us = ctl_ctx_clock_skew(c);
 	if (fstat(in, &sb) == 0 && S_ISREG(sb.st_mode)) {
 		im.fd = in;
 		im.total = (uint64_t)sb.st_size;
