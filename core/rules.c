@@ -258,7 +258,10 @@ withdraw(cm_rules_entry *e, const cm_event *ev, const size_t *fl,
 		r = &e->recs[pos];
 		os = r->state;
 		u = seen(r->updated, now);
-		if (at < u || (at == u && os == CM_STATE_WITHDRAWN))
+		/* a withdrawal at a stored future time is dated now again,
+		 * so that a grant after now is not locked out */
+		if (at < u || (at == u && os == CM_STATE_WITHDRAWN &&
+		    r->updated <= now))
 			return CM_OK;
 	} else {
 		/* a record is needed for no-objection types */
@@ -283,7 +286,10 @@ object(cm_rules_entry *e, int64_t at, int64_t now, cm_rules_out *o)
 
 	if (e->erased)
 		return CM_OK;
-	if (e->objection_us == 0 || at > seen(e->objection_us, now)) {
+	/* an objection at a stored future time is dated now again (a
+	 * grant after now can then lift it for its type) */
+	if (e->objection_us == 0 || at > seen(e->objection_us, now) ||
+	    (e->objection_us > now && at == now)) {
 		e->objection_us = at;
 		changed = true;
 	}

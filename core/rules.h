@@ -19,7 +19,9 @@
  *  - A withdrawal or objection made now always takes effect: when a
  *    withdrawal or objection is compared with stored times, a stored
  *    time after now (a legacy record dated in the future, written before
- *    future events were refused) counts as now.
+ *    future events were refused) counts as now.  One made now over a
+ *    withdrawal or objection stored with a future time dates it now, so
+ *    that a later grant is not locked out until that time.
  *  - An objection to all marketing denies every type, no-objection
  *    types included, and withdraws every granted or pending record
  *    not newer than it.  A later explicit grant of one type lifts it for

@@ -89,6 +89,23 @@ c check locked@example.com weekly-news; rc_is 1; out_is "deny withdrawn"
 c grant locked@example.com weekly-news --at "$(soon '+1 minute')"; rc_is 0
 c check locked@example.com weekly-news; rc_is 0; out_is "allow"
 
+step="a withdrawal or objection stored in the future is dated now by one made now"
+legacy withdraw lockw@example.com weekly-news --at $FUTURE; rc_is 0
+c grant lockw@example.com weekly-news; rc_is 65; err_has "not applied"
+c future --json; rc_is 0
+jsonl_check '("lockw@example.com", "weekly-news", "withdrawn", "'$FUTURE'") in [(o["address"], o["type"], o["state"], o["time"]) for o in L]'
+c withdraw lockw@example.com weekly-news; rc_is 0
+c future; rc_is 0; out_lacks "lockw@example.com"
+c grant lockw@example.com weekly-news --at "$(soon '+1 minute')"; rc_is 0
+c check lockw@example.com weekly-news; rc_is 0; out_is "allow"
+legacy withdraw lobj@example.com --all --at $FUTURE; rc_is 0
+c future; rc_is 0; out_has "lobj@example.com"
+c withdraw lobj@example.com --all; rc_is 0
+c future; rc_is 0; out_lacks "lobj@example.com"
+c grant lobj@example.com weekly-news --at "$(soon '+1 minute')"; rc_is 0
+c check lobj@example.com weekly-news; rc_is 0; out_is "allow"
+c check lobj@example.com customer-updates; rc_is 1; out_is "deny objection"
+
 step="an objection then a grant of one type lifts it for that type only"
 c withdraw obj@example.com --all --at 2026-11-01T00:00:00Z; rc_is 0
 c grant obj@example.com offers --confirmed --at 2026-11-05T00:00:00Z; rc_is 0

@@ -175,10 +175,23 @@ static const row rows[] = {
 	    CM_EV_OBJECT, NULL, 0, NO, 0,
 	    APPLIED, 0, { { "news", W, LEGACY, NO, 0, 0 },
 	    { "offers", W, LEGACY, NO, 0, 0 } }, 3 },
-	{ "a withdrawal made now of a record already withdrawn in the "
-	    "future changes nothing",
+	{ "a withdrawal made now of a record withdrawn in the future dates "
+	    "it now, so that a later grant is not locked out",
 	    NO, false, 0, { { "news", W, NO, NO, LEGACY, LEGACY } },
 	    CM_EV_WITHDRAW, "news", 0, NO, 0,
+	    APPLIED, NO, { { "news", W, NO, NO, 0, 0 } }, 1 },
+	{ "a withdrawal made now of a record withdrawn now changes nothing",
+	    NO, false, 0, { { "news", W, NO, NO, 0, 0 } },
+	    CM_EV_WITHDRAW, "news", 0, NO, 0,
+	    STALE, NO, NOREC, 0 },
+	{ "an objection made now over an objection dated in the future dates "
+	    "it now",
+	    LEGACY, false, 0, NOREC,
+	    CM_EV_OBJECT, NULL, 0, NO, 0,
+	    APPLIED, 0, NOREC, 1 },
+	{ "an objection made now over one made now changes nothing",
+	    0, false, 0, NOREC,
+	    CM_EV_OBJECT, NULL, 0, NO, 0,
 	    STALE, NO, NOREC, 0 },
 
 	/* --- objection to all marketing --- */
