@@ -95,6 +95,7 @@ struct db_conf {
 	const char *path;
 	size_t map_size;
 	unsigned max_readers;
+	int64_t clock_skew;
 };
 
 struct scope_conf {
@@ -223,6 +224,9 @@ static const cm_sch_item database_items[] = {
 	  .off = S(struct db_conf, map_size) },
 	{ .name = "max_readers", .type = CM_SCH_UINT, .def = "510",
 	  .min = 1, .max = 65535, .off = S(struct db_conf, max_readers) },
+	{ .name = "clock_skew", .type = CM_SCH_DURATION, .def = "5m",
+	  .min = 1, .max = INT64_C(36500) * 86400,
+	  .off = S(struct db_conf, clock_skew) },
 	{ .name = NULL }
 };
 
@@ -861,6 +865,12 @@ unsigned
 cm_policy_db_max_readers(const cm_policy *p)
 {
 	return p->c.database.max_readers;
+}
+
+int64_t
+cm_policy_db_clock_skew(const cm_policy *p)
+{
+	return p->c.database.clock_skew;
 }
 
 const cm_addr_opts *

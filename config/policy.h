@@ -61,6 +61,9 @@ cm_on_error cm_policy_on_error(const cm_policy *p);
 const char *cm_policy_db_path(const cm_policy *p);
 size_t cm_policy_db_map_size(const cm_policy *p);	/* 0 = default */
 unsigned cm_policy_db_max_readers(const cm_policy *p);	/* 0 = default */
+/* database.clock_skew: how far after now an event may be dated, in
+ * microseconds (default 5 minutes); see cm_index_opts.clock_skew_us. */
+int64_t cm_policy_db_clock_skew(const cm_policy *p);
 
 /* addresses: section */
 const cm_addr_opts *cm_policy_addr_opts(const cm_policy *p);

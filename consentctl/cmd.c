@@ -57,7 +57,7 @@ ctl_cmd_field_opt(const char *cmd, const char *opt, const char *s)
 int
 ctl_cmd_index_error(ctl_ctx *c, cm_status st, const char *what)
 {
-	if (st == CM_EDB && c->idx != NULL)
+	if ((st == CM_EDB || st == CM_EFUTURE) && c->idx != NULL)
 		ctl_diag_err("%s: %s: %s (%s)", c->db_dir, what,
 		    cm_strerror(st), cm_index_last_error(c->idx));
 	else

@@ -9,9 +9,9 @@
  *
  * Implemented in cmd_change.c (init, grant, withdraw, confirm,
  * suppress-domain, unsuppress-domain, erase, bulk-update), cmd_query.c
- * (check, show, history, stats, types, domains), cmd_import.c,
- * cmd_export.c, cmd_dump.c (dump, export --full) and cmd_restore.c; the
- * shared helpers in cmd.c.
+ * (check, show, history, stats, types, domains), cmd_future.c (future),
+ * cmd_import.c, cmd_export.c, cmd_dump.c (dump, export --full) and
+ * cmd_restore.c; the shared helpers in cmd.c.
  */
 #ifndef CTL_CMD_H
 #define CTL_CMD_H
@@ -37,6 +37,7 @@ int ctl_cmd_history(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_stats(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_types(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_domains(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_future(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_import(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_export(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_dump(ctl_ctx *c, int argc, char **argv);
@@ -60,7 +61,8 @@ int ctl_cmd_time_opt(const char *cmd, const char *opt, const char *s,
 int ctl_cmd_field_opt(const char *cmd, const char *opt, const char *s);
 
 /* Report a failed core call on the index: "consentctl: DIR: WHAT: error"
- * (with LMDB's text for CM_EDB); returns the exit code. */
+ * (with the index's text for CM_EDB and CM_EFUTURE: LMDB's error, or the
+ * event's time and the latest time accepted); returns the exit code. */
 int ctl_cmd_index_error(ctl_ctx *c, cm_status st, const char *what);
 
 #endif

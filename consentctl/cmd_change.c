@@ -48,7 +48,7 @@ apply(ctl_ctx *c, const cm_event *evs, size_t n, const char *what)
 	}
 	if (st == CM_ESTALE) {
 		ctl_diag_err("%s at %s: not applied: the stored state is newer "
-		    "(the newer event wins)", what,
+		    "(the newer event wins)", what, evs[0].at_us == 0 ? "now" :
 		    cm_time_format(evs[0].at_us, tb));
 		return EX_DATAERR;
 	}
@@ -203,8 +203,8 @@ parse_change(const char *cmd, const char *help, const int *allowed,
 		    argv[optind - 1] : "option", optarg)) != 0)
 			return rc;
 	}
-	if (o->at_us == 0)
-		o->at_us = cm_time_now();
+	/* without --at, at_us stays 0: the event happens when the index
+	 * applies it (a withdrawal made now then beats any stored state) */
 	return 0;
 }
 

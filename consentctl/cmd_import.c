@@ -48,6 +48,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "../core/rules.h"
 #include "../core/spool.h"
 #include "../core/timefmt.h"
 #include "cmd.h"
@@ -97,6 +98,8 @@ typedef struct imp {
 	bool reader_done;	/* the reader handed over its last slot */
 	int reader_rc;
 	bool memstats;		/* CONSENTCTL_MEMSTATS set: report memory */
+	int64_t now;		/* rows dated after now + the skew are bad */
+	cm_rules_opts rules;
 	unsigned long anon_peak_kib;
 } imp;
 
@@ -163,11 +166,15 @@ perr(char *err, size_t errsz, const char *fmt, ...)
 	return false;
 }
 
-/* A time field: required or optional; *US = 0 when absent. */
+/* A time field: required or optional; *US = 0 when absent.  A time
+ * later than now plus the allowed clock skew is refused, as the index
+ * would refuse it (rules.h). */
 static bool
-row_time(const ctl_row *row, ctl_field f, bool required, int64_t *us,
-    char *err, size_t errsz)
+row_time(const imp *im, const ctl_row *row, ctl_field f, bool required,
+    int64_t *us, char *err, size_t errsz)
 {
+	char a[CM_TIME_BUFSZ], l[CM_TIME_BUFSZ];
+	int64_t limit;
 	cm_status st;
 
 	*us = 0;
@@ -182,6 +189,13 @@ row_time(const ctl_row *row, ctl_field f, bool required, int64_t *us,
 		return perr(err, errsz, "%s '%.*s': %s",
 		    ctl_rows_field_name(f), (int)(row->len[f] > 64 ? 64 :
 		    row->len[f]), row->v[f], cm_strerror(st));
+	if (!cm_rules_time_ok(*us, im->now, &im->rules, &limit))
+		return perr(err, errsz, "%s %s: later than %s (now plus the "
+		    "allowed clock skew of %lld s): %s",
+		    ctl_rows_field_name(f), cm_time_format(*us, a),
+		    cm_time_format(limit, l), (long long)((im->rules.skew_us >
+		    0 ? im->rules.skew_us : CM_RULES_SKEW_DEFAULT) / 1000000),
+		    cm_strerror(CM_EFUTURE));
 	return true;
 }
 
@@ -256,10 +270,10 @@ prepare(imp *im, const ctl_row *row, prep *p, char *err, size_t errsz)
 		return perr(err, errsz, "state: missing");
 	type = p->f[CTL_F_TYPE];
 	state = p->f[CTL_F_STATE];
-	if (!row_time(row, CTL_F_TIME, true, &t, err, errsz) ||
-	    !row_time(row, CTL_F_GRANTED, false, &g, err, errsz) ||
-	    !row_time(row, CTL_F_CONFIRMED, false, &conf, err, errsz) ||
-	    !row_time(row, CTL_F_WITHDRAWN, false, &w, err, errsz))
+	if (!row_time(im, row, CTL_F_TIME, true, &t, err, errsz) ||
+	    !row_time(im, row, CTL_F_GRANTED, false, &g, err, errsz) ||
+	    !row_time(im, row, CTL_F_CONFIRMED, false, &conf, err, errsz) ||
+	    !row_time(im, row, CTL_F_WITHDRAWN, false, &w, err, errsz))
 		return false;
 	extra = g != 0 || conf != 0 || w != 0;
 
@@ -412,7 +426,7 @@ flush(imp *im, slot *s)
 		unsigned long line = res.failed_at < s->nb ?
 		    s->lines[res.failed_at] : 0;
 
-		if (st == CM_EDB)
+		if (st == CM_EDB || st == CM_EFUTURE)
 			ctl_diag_err("%s:%lu: cannot apply: %s (%s)", im->name,
 			    line, cm_strerror(st),
 			    cm_index_last_error(im->c->idx));
@@ -920,6 +934,8 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 	}
 	if ((rc = ctl_ctx_load_policy(c)) != 0)
 		goto out;
+	im.now = cm_time_now();
+	im.rules.skew_us = ctl_ctx_clock_skew(c);
 	if (fstat(in, &sb) == 0 && S_ISREG(sb.st_mode)) {
 		im.fd = in;
 		im.total = (uint64_t)sb.st_size;

@@ -176,6 +176,7 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 		o.map_size = cm_policy_db_map_size(c->policy);
 		o.max_readers = cm_policy_db_max_readers(c->policy);
 	}
+	o.clock_skew_us = ctl_ctx_clock_skew(c);
 	o.readonly = mode == CTL_OPEN_RO;
 	o.create = mode == CTL_OPEN_CREATE || mode == CTL_OPEN_IMPORT;
 	o.bulk = mode == CTL_OPEN_IMPORT;
@@ -203,6 +204,14 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 	if (o.create && (st == CM_EIO || st == CM_EPERM))
 		return EX_CANTCREAT;
 	return ctl_diag_exit(st);
+}
+
+int64_t
+ctl_ctx_clock_skew(const ctl_ctx *c)
+{
+	if (c->clock_skew_opt > 0)
+		return c->clock_skew_opt;
+	return c->policy != NULL ? cm_policy_db_clock_skew(c->policy) : 0;
 }
 
 int

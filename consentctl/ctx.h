@@ -33,6 +33,7 @@ typedef struct ctl_ctx {
 	cm_index *idx;
 	cm_addr_opts addr_opts;
 	char actor[256];
+	int64_t clock_skew_opt;		/* --clock-skew, 0 = not given */
 } ctl_ctx;
 
 /* Fill C from the global options -c CONFIG and -d DBDIR (either may be
@@ -50,6 +51,11 @@ int ctl_ctx_require_policy(ctl_ctx *c);
 
 /* Load the policy (if any) and open the index in MODE. */
 int ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode);
+
+/* The allowed clock skew of changes, in microseconds: --clock-skew,
+ * else database.clock_skew of the policy (if loaded), else 0 (the
+ * index's default, five minutes). */
+int64_t ctl_ctx_clock_skew(const ctl_ctx *c);
 
 /* Normalize address IN into *OUT; on error prints it (EX_DATAERR). */
 int ctl_ctx_addr(ctl_ctx *c, const char *in, cm_addr *out);

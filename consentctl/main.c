@@ -16,6 +16,7 @@
 #include "cmd_report.h"
 #include "ctx.h"
 #include "diag.h"
+#include "parse.h"
 
 static const struct {
 	const char *name;
@@ -47,6 +48,8 @@ static const struct {
 	{ "stats", ctl_cmd_stats, "records by type and state, index use" },
 	{ "types", ctl_cmd_types, "list the configured newsletter types" },
 	{ "domains", ctl_cmd_domains, "list the suppressed domains" },
+	{ "future", ctl_cmd_future, "list records dated after now (to fix "
+	    "them)" },
 	{ "report", ctl_cmd_report, "decisions of the milter from the "
 	    "decision log" },
 	{ "dsn", ctl_cmd_dsn, "list or resend spooled DSNs" },
@@ -58,7 +61,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: consentctl [-c FILE | -d DBDIR] COMMAND [ARG ...]\n"
+"usage: consentctl [-c FILE | -d DBDIR] [--clock-skew DURATION]\n"
+"                  COMMAND [ARG ...]\n"
 "       consentctl COMMAND --help\n"
 "\n"
 "  -c FILE   configuration (default " CTL_DEFAULT_CONFIG "):\n"
@@ -67,6 +71,9 @@ usage(FILE *f)
 "  -d DBDIR  the index directory; the configuration is then read only by\n"
 "            commands that need the newsletter types (check), unless -c\n"
 "            is given too\n"
+"  --clock-skew DURATION  how far after now a change may be dated\n"
+"            (e.g. 10m; default database.clock_skew, else 5m); a change\n"
+"            dated later is refused\n"
 "  -h, --help  this text\n"
 "\n"
 "commands:\n");
@@ -87,9 +94,11 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "clock-skew", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL, *dbdir = NULL;
+	int64_t skew = 0;
 	char prog[64];
 	ctl_ctx ctx;
 	int ch, rc;
@@ -105,6 +114,13 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'S':
+			if (!ctl_parse_duration(optarg, &skew)) {
+				ctl_diag_err("--clock-skew '%s': not a duration "
+				    "(e.g. 10m, 2h, 30d)", optarg);
+				return EX_USAGE;
+			}
+			break;
 		default:
 			fprintf(stderr, "Try 'consentctl --help'.\n");
 			return EX_USAGE;
@@ -125,6 +141,7 @@ main(int argc, char **argv)
 		argv[0] = prog;
 		optind = 0;	/* glibc: restart getopt for the command */
 		ctl_ctx_init(&ctx, config, dbdir);
+		ctx.clock_skew_opt = skew;
 		rc = commands[i].fn(&ctx, argc, argv);
 		ctl_ctx_fini(&ctx);
 		if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -8,6 +8,8 @@
  * of the tree, so those pages stay hot).  Nothing is allocated; blobs
  * are read in place.
  *
+ * The decision itself, from what was read, is cm_rules_decide (rules.h).
+ *
  * Domain suppression matches the exact domain of the address (a
  * suppression of "example.com" does not cover "mail.example.com").
  */
@@ -15,66 +17,7 @@
 
 #include "decide.h"
 #include "index_int.h"
-
-static int64_t
-add_sat(int64_t a, int64_t b)
-{
-	if (b > 0 && a > INT64_MAX - b)
-		return INT64_MAX;
-	return a + b;
-}
-
-static cm_decision
-verdict(cm_verdict v, cm_reason r)
-{
-	cm_decision d = { v, r };
-
-	return d;
-}
-
-/* Rules 2..4 given what was read. */
-static cm_decision
-judge(const cm_type_policy *tp, const cm_addr_view *ak,
-    const cm_addr_view *ab, int64_t now)
-{
-	const cm_rec_view *r;
-
-	if (tp->requirement == CM_REQ_NO_OBJECTION) {
-		if ((ak->has_rec && ak->rec.state == CM_STATE_WITHDRAWN) ||
-		    (ab->has_rec && ab->rec.state == CM_STATE_WITHDRAWN))
-			return verdict(CM_DENY, CM_REASON_WITHDRAWN);
-		return verdict(CM_ALLOW, CM_REASON_NONE);
-	}
-	/* a withdrawal by the base address covers every sub-address */
-	if (ab->has_rec && ab->rec.state == CM_STATE_WITHDRAWN)
-		return verdict(CM_DENY, CM_REASON_WITHDRAWN);
-	if (ak->has_rec)
-		r = &ak->rec;
-	else if (ab->has_rec)
-		r = &ab->rec;
-	else
-		return verdict(CM_DENY, CM_REASON_NO_CONSENT);
-	switch (r->state) {
-	case CM_STATE_WITHDRAWN:
-		return verdict(CM_DENY, CM_REASON_WITHDRAWN);
-	case CM_STATE_PENDING:
-		return verdict(CM_DENY, CM_REASON_UNCONFIRMED);
-	case CM_STATE_GRANTED:
-		break;
-	default:
-		return verdict(CM_DENY, CM_REASON_NO_CONSENT);
-	}
-	if (tp->requirement == CM_REQ_DOUBLE_OPT_IN && r->confirmed_us == 0)
-		return verdict(CM_DENY, CM_REASON_UNCONFIRMED);
-	if (tp->validity_us > 0) {
-		int64_t from = r->granted_us > r->confirmed_us ?
-		    r->granted_us : r->confirmed_us;
-
-		if (now >= add_sat(from, tp->validity_us))
-			return verdict(CM_DENY, CM_REASON_EXPIRED);
-	}
-	return verdict(CM_ALLOW, CM_REASON_NONE);
-}
+#include "rules.h"
 
 cm_status
 cm_decide(cm_index *idx, const cm_type_policy *tp, const cm_addr *addr,
@@ -119,11 +62,6 @@ cm_decide(cm_index *idx, const cm_type_policy *tp, const cm_addr *addr,
 	if (st != CM_OK)
 		return st;
 
-	if (vk.objection || vb.objection)
-		*out = verdict(CM_DENY, CM_REASON_OBJECTION);
-	else if (vk.erased || vb.erased || dom)
-		*out = verdict(CM_DENY, CM_REASON_SUPPRESSED);
-	else
-		*out = judge(tp, &vk, &vb, now_us);
+	*out = cm_rules_decide(tp, &vk, &vb, dom, now_us);
 	return CM_OK;
 }

@@ -6,7 +6,9 @@
  *
  *  1. R's address, R's base address (without sub-address) or R's domain
  *     is suppressed for all marketing -> deny: objection (address-wide
- *     objection), suppressed (erasure tombstone or domain suppression);
+ *     objection, unless the same address granted T after it: a later
+ *     grant lifts the objection for its own type only), suppressed
+ *     (erasure tombstone or domain suppression);
  *  2. T requires no-objection: deny (withdrawn) only if R (or R's base
  *     address) withdrew T; else allow;
  *  3. a record (R, T) -- or, when R has none, (base, T) -- in state
@@ -18,7 +20,8 @@
  *     expired (now >= max(granted, confirmed) + validity).
  *
  * The outcome is allow, deny(reason) or an error status; an error is
- * never reported as allow or deny.
+ * never reported as allow or deny.  The decision from what was read is
+ * the pure function cm_rules_decide (rules.h).
  */
 #ifndef CM_DECIDE_H
 #define CM_DECIDE_H

@@ -47,7 +47,8 @@
  *              u16 number of records N
  *              u16 reserved (0)
  *              i64 objection_us   time of the latest objection (OBJECT)
- *              i64 last_grant_us  time of the latest applied GRANT
+ *              i64 last_grant_us  time of the latest applied GRANT (kept;
+ *                                 no longer read by the rules)
  *              A octets           the normalized address
  *              N records, sorted by type (octet order, shorter first):
  *                u16 record length (including this field)
@@ -56,9 +57,13 @@
  *                i64 granted_us, confirmed_us, withdrawn_us, updated_us
  *                T octets type
  *                str source, str basis, str purpose, str evidence
- *            The objection is in force iff objection_us != 0 and
- *            objection_us >= last_grant_us (equal times: the objection
- *            wins).  An entry exists iff N > 0 or objection_us != 0.
+ *            An objection is recorded iff objection_us != 0.  It denies
+ *            every type except one whose record is granted or pending
+ *            with granted_us > objection_us (a later grant lifts it for
+ *            that type only; rules.h).  Indexes written when one grant
+ *            lifted the objection for every type (last_grant_us >
+ *            objection_us) are read under the new rule: the format is
+ *            unchanged.  An entry exists iff N > 0 or objection_us != 0.
  *
  *   AKEY(address) -> kind 2, a tombstone of an erased address:
  *              u8 format (1), u8 kind (2), 6 octets reserved,
@@ -84,36 +89,21 @@
  *               str type, str source, str basis, str purpose,
  *               str evidence, str actor
  *            Address-wide events have type "": their states describe the
- *            objection (WITHDRAWN = objection in force, NONE = not):
- *            OBJECT  NONE/WITHDRAWN -> WITHDRAWN (or -> NONE when a newer
- *                    grant already lifted it), followed by one OBJECT
+ *            objection (WITHDRAWN = recorded, NONE = none):
+ *            OBJECT  NONE/WITHDRAWN -> WITHDRAWN, followed by one OBJECT
  *                    event per record it withdrew (type set);
- *            GRANT   WITHDRAWN -> NONE: a newer grant lifted the objection
- *                    (written before the GRANT event of the record).
+ *            GRANT   WITHDRAWN -> NONE: written by earlier versions when
+ *                    a newer grant lifted the objection for every type
+ *                    (no longer written: a grant lifts it for its own
+ *                    type, which its GRANT event shows).
  *            Domain events are kept under HKEY(domain) with type "".
  *
- * EVENT RULES ("newer event wins"; U = the record's updated_us)
- *   GRANT     stale if at <= U, or (with a tombstone) at <= erased_us.
- *             A newer grant deletes a tombstone.  Sets state,
- *             granted_us = at, U = at, the four fields; keeps
- *             confirmed_us only on GRANTED -> GRANTED.  A grant at or
- *             before the objection (but newer than the record) yields a
- *             WITHDRAWN record with withdrawn_us = U = objection_us,
- *             exactly what the objection would have made of it had the
- *             grant arrived first.
- *   CONFIRM   CM_NOTFOUND without a record; stale when the record is
- *             WITHDRAWN (a confirmation never resurrects consent), when
- *             at < U, or when already confirmed at or after at.  Sets
- *             GRANTED and confirmed_us; does not move U (so a withdrawal
- *             made between sign-up and confirmation still wins whatever
- *             the order of arrival).
- *   WITHDRAW  stale if at < U, or at == U and already withdrawn; creates
- *             a WITHDRAWN record when there is none (needed for
- *             no-objection types); stale for an erased address.
- *   OBJECT    stale if at <= objection_us or for an erased address; every
- *             GRANTED/PENDING record with U <= at becomes WITHDRAWN.
- *   UPDATE    CM_NOTFOUND without a record; replaces the non-NULL fields;
- *             never stale and does not move U.
+ * EVENT RULES: rules.h states them and rules.c applies them to the
+ *   decoded entry (cm_rules_apply); apply_one loads the entry (or the
+ *   tombstone), calls it and writes the history events and the entry it
+ *   returns.  Every event is first refused (CM_EFUTURE) when dated more
+ *   than the index's clock skew after now.  ERASE and the domain events
+ *   are done here:
  *   ERASE     replaces the entry by a tombstone (the entry's value is
  *             zeroed first) and deletes the history (values zeroed
  *             before deletion); keeps the newest erasure time; then
@@ -122,7 +112,8 @@
  *             are zeroed.  Never stale.  With ev->subaddr_sep, the
  *             same for every stored sub-address (subaddr.c).
  *   (UN)SUPPRESS_DOMAIN  stale if at < updated_us, or at == updated_us
- *             and the domain is already suppressed (suppression wins).
+ *             and the domain is already suppressed (suppression wins;
+ *             cm_rules_domain_applies).
  *
  * DUMP: dump.c and dump_restore.c read and write these values too (a
  * lossless backup, through the raw hooks at the end of this file): a
@@ -153,6 +144,8 @@
 #include "index_int.h"
 #include "prefault.h"
 #include "subaddr.h"
+#include "rules.h"
+#include "timefmt.h"
 
 #define FORMAT_VERSION 1
 #define AKEY_LEN 16
@@ -221,6 +214,7 @@ struct cm_index {
 	char err[256];
 	char errsnap[256];
 	int last_rc;			/* LMDB code of the last db_err */
+	cm_rules_opts rules;		/* the allowed clock skew */
 	int64_t reader_check_us;	/* last mdb_reader_check (atomic) */
 };
 
@@ -410,29 +404,18 @@ ev_lengths(const cm_event *ev, evlen *l)
 /* ---------------------------------------------------------------- */
 /* entry blobs */
 
-typedef struct dstr {
-	const unsigned char *p;
-	size_t n;
-} dstr;
+/* the decoded entry is what the rules (rules.h) work on */
+typedef cm_rules_str dstr;
+typedef cm_rules_rec drec;
+typedef cm_rules_entry dentry;
 
-typedef struct drec {
-	dstr type;
-	cm_state state;
-	int64_t granted, confirmed, withdrawn, updated;
-	dstr f[4];		/* source, basis, purpose, evidence */
-} drec;
-
-typedef struct dentry {
-	int64_t objection_us, last_grant_us;
-	dstr addr;
-	size_t nrec, cap;
-	drec *recs;
-} dentry;
-
+/* An objection is recorded (rules.h: a later grant of a type lifts it
+ * for that type only; LAST_GRANT no longer lifts it for every type). */
 static inline bool
 objection_in_force(int64_t obj, int64_t last_grant)
 {
-	return obj != 0 && obj >= last_grant;
+	(void)last_grant;
+	return obj != 0;
 }
 
 static int
@@ -507,19 +490,7 @@ rec_decode(const unsigned char *v, size_t n, size_t off, drec *r,
 static bool
 dentry_grow(dentry *e, size_t want)
 {
-	drec *nr;
-	size_t nc;
-
-	if (want <= e->cap)
-		return true;
-	nc = e->cap ? e->cap * 2 : 8;
-	while (nc < want)
-		nc *= 2;
-	if ((nr = realloc(e->recs, nc * sizeof(*nr))) == NULL)
-		return false;
-	e->recs = nr;
-	e->cap = nc;
-	return true;
+	return cm_rules_entry_grow(e, want);
 }
 
 /* Decode a whole entry (pointers into V).  Returns CM_OK, CM_EFORMAT,
@@ -730,6 +701,7 @@ cm_index_rlookup(cm_index *idx, cm_rtxn *t, const char *addr, size_t len,
 	int rc;
 
 	out->found = out->objection = out->has_rec = out->erased = false;
+	out->objection_us = 0;
 	akey(idx, addr, len, k);
 	rc = mdb_get(t->txn, idx->db_index, &key, &val);
 	if (rc == MDB_NOTFOUND)
@@ -747,7 +719,9 @@ cm_index_rlookup(cm_index *idx, cm_rtxn *t, const char *addr, size_t len,
 	if (get16(v + 2) != len || memcmp(v + ENTRY_HDR, addr, len) != 0)
 		return fmt_err(idx, "address key collision");
 	out->found = true;
-	out->objection = objection_in_force(geti64(v + 8), geti64(v + 16));
+	out->objection_us = geti64(v + 8);
+	out->objection = objection_in_force(out->objection_us,
+	    geti64(v + 16));
 	for (size_t i = 0; i < nrec; i++) {
 		size_t rl, tl;
 		int c;
@@ -1286,6 +1260,7 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 	pthread_mutex_init(&idx->errlock, NULL);
 	idx->readonly = o.readonly;
 	idx->bulk = o.bulk && !o.readonly;
+	idx->rules.skew_us = o.clock_skew_us;
 	snprintf(idx->err, sizeof(idx->err), "no error");
 
 	if ((st = load_key(idx, o.create && !exists, key)) != CM_OK)
@@ -1397,6 +1372,7 @@ typedef struct wctx {
 	 */
 	MDB_cursor *ic, *hc;
 	dentry ent;
+	cm_rules_out ro;	/* what the rules made of the last event */
 	unsigned char *old;	/* copy of the stored entry */
 	size_t oldcap;
 	unsigned char *buf;	/* new entry / history blob */
@@ -1430,6 +1406,7 @@ ensure(unsigned char **b, size_t *cap, size_t want)
 static void
 wctx_free(wctx *w)
 {
+	cm_rules_out_free(&w->ro);
 	free(w->ent.recs);
 	free(w->old);
 	free(w->buf);
@@ -1688,7 +1665,7 @@ do_domain(wctx *w, const cm_event *ev, const evlen *el,
 			return fmt_err(idx, "domain entry");
 		since = geti64(v + 8);
 		upd = geti64(v + 16);
-		if (at < upd || (at == upd && (was || !sup))) {
+		if (!cm_rules_domain_applies(true, was, upd, sup, at)) {
 			*applied = false;
 			return CM_OK;
 		}
@@ -1732,30 +1709,6 @@ set_fields(drec *r, const cm_event *ev, const evlen *el, bool keep_null)
 		}
 }
 
-/* Find TYPE in E; *pos = index or insertion point. */
-static bool
-find_rec(const dentry *e, const char *type, size_t tlen, size_t *pos)
-{
-	size_t lo = 0, hi = e->nrec;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = dstr_cmp(e->recs[mid].type.p, e->recs[mid].type.n,
-		    (const unsigned char *)type, tlen);
-
-		if (c == 0) {
-			*pos = mid;
-			return true;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*pos = lo;
-	return false;
-}
-
 static cm_status
 put_entry(wctx *w, const unsigned char *ak)
 {
@@ -1773,24 +1726,43 @@ put_entry(wctx *w, const unsigned char *ak)
 	return CM_OK;
 }
 
-/* Apply one validated event.  *applied tells whether it changed
- * anything; CM_OK with !*applied is "stale". */
+/* An event dated after LIMIT (now + the allowed clock skew): refused,
+ * with a message naming its time and the limit. */
+static cm_status
+future_err(cm_index *idx, const cm_event *ev, int64_t at, int64_t limit)
+{
+	char a[CM_TIME_BUFSZ], l[CM_TIME_BUFSZ];
+
+	set_err(idx, "%s dated %s: later than %s (now plus the allowed clock "
+	    "skew of %lld s)", cm_event_kind_name(ev->kind),
+	    cm_time_format(at, a), cm_time_format(limit, l),
+	    (long long)((idx->rules.skew_us > 0 ? idx->rules.skew_us :
+	    CM_RULES_SKEW_DEFAULT) / 1000000));
+	return CM_EFUTURE;
+}
+
+/* Apply one validated event: load the stored state, let the rules
+ * (rules.h) decide, write what they return.  *applied tells whether it
+ * changed anything; CM_OK with !*applied is "stale". */
 static cm_status
 apply_one(wctx *w, const cm_event *ev, const evlen *el,
     const unsigned char *ak, bool *applied)
 {
 	cm_index *idx = w->idx;
-	int64_t at = ev->at_us ? ev->at_us : w->recorded;
-	size_t alen, tlen = 0, pos = 0;
+	int64_t at = ev->at_us ? ev->at_us : w->recorded, limit;
+	size_t alen;
 	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val;
 	dentry *e = &w->ent;
-	bool has = false, tomb = false;
+	cm_rules_out *ro = &w->ro;
+	bool tomb = false;
 	int64_t erased = 0;
 	cm_status st;
 	int rc;
 
 	*applied = false;
 	w->append = false;
+	if (!cm_rules_time_ok(at, w->recorded, &idx->rules, &limit))
+		return future_err(idx, ev, at, limit);
 	switch (ev->kind) {
 	case CM_EV_ERASE:
 		*applied = true;
@@ -1804,8 +1776,6 @@ apply_one(wctx *w, const cm_event *ev, const evlen *el,
 		break;
 	}
 	alen = el->addr;
-	if (ev->type != NULL)
-		tlen = el->type;
 	if (w->ic == NULL && (rc = mdb_cursor_open(w->txn, idx->db_index,
 	    &w->ic)) != 0)
 		return db_err(idx, "index cursor", rc);
@@ -1833,187 +1803,45 @@ apply_one(wctx *w, const cm_event *ev, const evlen *el,
 			    fmt_err(idx, "consent entry") : st;
 		if (e->addr.n != alen || memcmp(e->addr.p, ev->addr, alen))
 			return fmt_err(idx, "address key collision");
+		e->erased = false;
+		e->erased_us = 0;
 	} else if (rc == MDB_NOTFOUND) {
 		e->objection_us = e->last_grant_us = 0;
 		e->addr.p = (const unsigned char *)ev->addr;
 		e->addr.n = alen;
 		e->nrec = 0;
+		e->erased = tomb;
+		e->erased_us = erased;
 	} else {
 		return db_err(idx, "lookup", rc);
 	}
-	if (ev->type != NULL && ev->kind != CM_EV_OBJECT)
-		has = find_rec(e, ev->type, tlen, &pos);
 
-	switch (ev->kind) {
-	case CM_EV_GRANT: {
-		cm_state ns = ev->state == CM_STATE_PENDING ?
-		    CM_STATE_PENDING : CM_STATE_GRANTED;
-		bool lift, under = e->objection_us != 0 &&
-		    at <= e->objection_us;
-		drec *r;
-		cm_state os;
-
-		if (has && at <= e->recs[pos].updated)
-			return CM_OK;
-		/* a newer grant replaces the tombstone (same key) */
-		if (tomb && at <= erased)
-			return CM_OK;
-		lift = !under && objection_in_force(e->objection_us,
-		    e->last_grant_us);
-		if (!has) {
-			if (e->nrec >= UINT16_MAX)
-				return CM_ETOOLONG;
-			if (!dentry_grow(e, e->nrec + 1))
-				return CM_ENOMEM;
-			memmove(&e->recs[pos + 1], &e->recs[pos],
-			    (e->nrec - pos) * sizeof(*e->recs));
-			e->nrec++;
-			r = &e->recs[pos];
-			memset(r, 0, sizeof(*r));
-			r->type.p = (const unsigned char *)ev->type;
-			r->type.n = tlen;
-			os = CM_STATE_NONE;
-		} else {
-			r = &e->recs[pos];
-			os = r->state;
-		}
-		if (!(os == CM_STATE_GRANTED && ns == CM_STATE_GRANTED))
-			r->confirmed = 0;
-		r->granted = at;
-		set_fields(r, ev, el, false);
-		if (under) {
-			/* older than the objection, newer than the record:
-			 * the objection withdrew it (same result as when
-			 * the grant had arrived first) */
-			ns = CM_STATE_WITHDRAWN;
-			r->withdrawn = e->objection_us;
-			r->updated = e->objection_us;
-		} else {
-			r->updated = at;
-			if (at > e->last_grant_us)
-				e->last_grant_us = at;
-		}
-		r->state = ns;
-		/* history strings may point into w->old: write it first */
-		if (lift && (st = hist_put(w, ak, CM_EV_GRANT, NULL, 0,
-		    CM_STATE_WITHDRAWN, CM_STATE_NONE, at, ev, el)) != CM_OK)
-			return st;
-		if ((st = hist_put(w, ak, CM_EV_GRANT,
-		    (const unsigned char *)ev->type, tlen, os, ns, at, ev,
-		    el)) != CM_OK)
-			return st;
-		break;
-	}
-	case CM_EV_CONFIRM: {
-		drec *r;
-		cm_state os;
-
-		if (!has) {
-			set_err(idx, "confirm: no record of type %s for %s",
-			    ev->type, ev->addr);
+	if ((st = cm_rules_apply(e, ev, el->f, w->recorded, &idx->rules, ro))
+	    != CM_OK)
+		return st;
+	if (ro->verdict == CM_RULES_STALE)
+		return CM_OK;
+	if (ro->verdict == CM_RULES_REFUSED) {
+		switch (ro->refusal) {
+		case CM_RULES_NO_RECORD:
+			set_err(idx, "%s: no record of type %s for %s",
+			    cm_event_kind_name(ev->kind), ev->type, ev->addr);
 			return CM_NOTFOUND;
+		case CM_RULES_TOO_MANY:
+			return CM_ETOOLONG;
+		case CM_RULES_FUTURE:
+			return future_err(idx, ev, at, limit);
+		default:
+			return CM_EINVAL;
 		}
-		r = &e->recs[pos];
-		os = r->state;
-		if (os == CM_STATE_WITHDRAWN || at < r->updated ||
-		    (os == CM_STATE_GRANTED && r->confirmed != 0 &&
-		    r->confirmed >= at) ||
-		    (e->objection_us != 0 && at <= e->objection_us))
-			return CM_OK;
-		r->state = CM_STATE_GRANTED;
-		r->confirmed = at;
-		if ((st = hist_put(w, ak, CM_EV_CONFIRM,
-		    (const unsigned char *)ev->type, tlen, os,
-		    CM_STATE_GRANTED, at, ev, el)) != CM_OK)
-			return st;
-		break;
 	}
-	case CM_EV_WITHDRAW: {
-		drec *r;
-		cm_state os;
+	/* history strings may point into w->old: write them first */
+	for (size_t i = 0; i < ro->nhist; i++) {
+		const cm_rules_hist *h = &ro->hist[i];
 
-		if (tomb)
-			return CM_OK;	/* erased: already denied */
-		if (!has) {
-			if (e->nrec >= UINT16_MAX)
-				return CM_ETOOLONG;
-			if (!dentry_grow(e, e->nrec + 1))
-				return CM_ENOMEM;
-			memmove(&e->recs[pos + 1], &e->recs[pos],
-			    (e->nrec - pos) * sizeof(*e->recs));
-			e->nrec++;
-			r = &e->recs[pos];
-			memset(r, 0, sizeof(*r));
-			r->type.p = (const unsigned char *)ev->type;
-			r->type.n = tlen;
-			set_fields(r, ev, el, false);
-			os = CM_STATE_NONE;
-		} else {
-			r = &e->recs[pos];
-			os = r->state;
-			if (at < r->updated || (at == r->updated &&
-			    os == CM_STATE_WITHDRAWN))
-				return CM_OK;
-		}
-		r->state = CM_STATE_WITHDRAWN;
-		r->withdrawn = at;
-		r->updated = at;
-		if ((st = hist_put(w, ak, CM_EV_WITHDRAW,
-		    (const unsigned char *)ev->type, tlen, os,
-		    CM_STATE_WITHDRAWN, at, ev, el)) != CM_OK)
+		if ((st = hist_put(w, ak, h->kind, h->type.p, h->type.n,
+		    h->old_state, h->new_state, ro->at, ev, el)) != CM_OK)
 			return st;
-		break;
-	}
-	case CM_EV_OBJECT: {
-		bool before = objection_in_force(e->objection_us,
-		    e->last_grant_us), after;
-
-		if (e->objection_us != 0 && at <= e->objection_us)
-			return CM_OK;
-		if (tomb)
-			return CM_OK;
-		e->objection_us = at;
-		after = objection_in_force(e->objection_us, e->last_grant_us);
-		if ((st = hist_put(w, ak, CM_EV_OBJECT, NULL, 0,
-		    before ? CM_STATE_WITHDRAWN : CM_STATE_NONE,
-		    after ? CM_STATE_WITHDRAWN : CM_STATE_NONE, at, ev, el)) !=
-		    CM_OK)
-			return st;
-		for (size_t i = 0; i < e->nrec; i++) {
-			drec *r = &e->recs[i];
-			cm_state os = r->state;
-
-			if ((os != CM_STATE_GRANTED && os != CM_STATE_PENDING) ||
-			    r->updated > at)
-				continue;
-			r->state = CM_STATE_WITHDRAWN;
-			r->withdrawn = at;
-			r->updated = at;
-			if ((st = hist_put(w, ak, CM_EV_OBJECT, r->type.p,
-			    r->type.n, os, CM_STATE_WITHDRAWN, at, ev, el)) !=
-			    CM_OK)
-				return st;
-		}
-		break;
-	}
-	case CM_EV_UPDATE: {
-		drec *r;
-
-		if (!has) {
-			set_err(idx, "update: no record of type %s for %s",
-			    ev->type, ev->addr);
-			return CM_NOTFOUND;
-		}
-		r = &e->recs[pos];
-		set_fields(r, ev, el, true);
-		if ((st = hist_put(w, ak, CM_EV_UPDATE,
-		    (const unsigned char *)ev->type, tlen, r->state, r->state,
-		    at, ev, el)) != CM_OK)
-			return st;
-		break;
-	}
-	default:
-		return CM_EINVAL;
 	}
 	if ((st = put_entry(w, ak)) != CM_OK)
 		return st;
@@ -3427,7 +3255,7 @@ bulk_fn(wctx *w, void *arg, int *lrc)
 {
 	bulk_arg *a = arg;
 	cm_index *idx = w->idx;
-	int64_t at = a->set->at_us ? a->set->at_us : w->recorded;
+	int64_t at = a->set->at_us ? a->set->at_us : w->recorded, limit;
 	MDB_val key, val;
 	MDB_cursor *c;
 	cm_status st = CM_OK;
@@ -3435,6 +3263,8 @@ bulk_fn(wctx *w, void *arg, int *lrc)
 	int rc;
 
 	a->count = 0;
+	if (!cm_rules_time_ok(at, w->recorded, &idx->rules, &limit))
+		return future_err(idx, a->set, at, limit);
 	ev_lengths(a->set, &el);
 	if ((rc = mdb_cursor_open(w->txn, idx->db_index, &c)) != 0)
 		return db_err(idx, "cursor", rc);

@@ -17,11 +17,22 @@
  * explicitly and grows on MDB_MAP_FULL (the write is retried); readers
  * recover from MDB_MAP_RESIZED; stale reader slots are cleared at open.
  *
- * Ordering ("newer event wins"): every record remembers the time of the
- * last event applied to it.  An event older than that is not applied
- * (CM_ESTALE for single events, counted as stale in batches), so the
- * order in which imports arrive never matters.  On equal times a
- * withdrawal or objection wins over a grant.
+ * The consent rules are pure functions of their own (rules.h); the index
+ * loads the stored state, applies them and writes what they return:
+ *  - newer event wins: every record remembers the time of the last
+ *    event applied to it.  An event older than that is not applied
+ *    (CM_ESTALE for single events, counted as stale in batches), so the
+ *    order in which imports arrive never matters.  On equal times a
+ *    withdrawal or objection wins over a grant.  An event that would
+ *    change nothing is stale too;
+ *  - an event dated more than the allowed clock skew (opts->clock_skew_us,
+ *    default five minutes) after now is refused with CM_EFUTURE, from
+ *    every call that writes;
+ *  - a withdrawal or objection made now always takes effect: a stored
+ *    time after now (written before future events were refused) counts
+ *    as now when compared with it;
+ *  - an objection to all marketing denies every type, no-objection types
+ *    included, until a later grant of a type lifts it for that type only.
  *
  * Times are int64_t microseconds since the epoch (timefmt.h).
  * Strings passed in are NUL-terminated UTF-8 and are copied; strings
@@ -82,9 +93,12 @@ const char *cm_event_kind_name(cm_event_kind k);
  * UPDATE: "leave unchanged").  AT_US is when the event happened (the
  * time that "newer event wins" compares); 0 means now.
  *
- * A GRANT newer than an objection lifts the objection (the person opted
- * in again); a GRANT newer than an erasure removes the tombstone.  A
- * GRANT older than either is stale.
+ * A GRANT newer than an objection lifts the objection for its type only
+ * (the person opted in again to that newsletter); a GRANT newer than an
+ * erasure removes the tombstone.  A GRANT older than an erasure is
+ * stale; one older than an objection (but newer than its record) is
+ * stored withdrawn.  An AT_US more than the clock skew after now is
+ * refused (CM_EFUTURE).
  */
 typedef struct cm_event {
 	cm_event_kind kind;
@@ -129,6 +143,13 @@ typedef struct cm_index_opts {
 	 * map.  Other processes may use the index normally meanwhile.
 	 */
 	bool bulk;
+	/*
+	 * The allowed clock skew: an event (any kind, single, batch,
+	 * import or bulk update) dated more than this after now is
+	 * refused with CM_EFUTURE, and cm_index_last_error names its time
+	 * and the limit.  0 = five minutes (CM_RULES_SKEW_DEFAULT).
+	 */
+	int64_t clock_skew_us;
 } cm_index_opts;
 
 /*
@@ -146,9 +167,11 @@ void cm_index_close(cm_index *idx);
  * than the stored state, or if it would change nothing (a duplicate; a
  * CONFIRM of a withdrawn record, which never resurrects consent; a
  * WITHDRAW or OBJECT of an erased address): nothing changed.  CM_NOTFOUND
- * for CONFIRM or UPDATE without a record of that type.  CM_EINVAL for a
- * bad event (unknown kind, missing type, invalid type id, field too
- * long).  The full rules are documented in index.c. */
+ * for CONFIRM or UPDATE without a record of that type.  CM_EFUTURE for an
+ * event dated more than the clock skew after now (cm_index_last_error
+ * names its time and the latest time accepted).  CM_EINVAL for a bad
+ * event (unknown kind, missing type, invalid type id, field too long).
+ * The full rules are documented in rules.h. */
 cm_status cm_index_apply(cm_index *idx, const cm_event *ev);
 
 /*
@@ -218,7 +241,9 @@ typedef struct cm_record {
 
 typedef struct cm_entry {
 	const char *addr;
-	bool objection;		/* address-wide objection in force */
+	bool objection;		/* an address-wide objection is recorded: it
+				 * denies every type except those granted
+				 * after it (their own grant lifts it) */
 	int64_t objection_us;	/* time of the last objection (0 = never) */
 	size_t nrecords;
 	cm_record *records;	/* sorted by type */
@@ -269,6 +294,7 @@ cm_status cm_index_is_erased(cm_index *idx, const char *addr);
  * Bulk update: every record matching SEL gets the non-NULL fields of
  * SET (source, basis, purpose, evidence, actor, at_us), one history
  * event each, in one transaction.  With DRY_RUN nothing is written.
+ * CM_EFUTURE if SET->at_us is more than the clock skew after now.
  * *COUNT receives the number of matching records.
  */
 typedef struct cm_selection {

@@ -13,21 +13,7 @@
 #include <stdint.h>
 
 #include "index.h"
-
-/* One consent record, decoded in place (strings not NUL-terminated). */
-typedef struct cm_rec_view {
-	cm_state state;
-	int64_t granted_us, confirmed_us, withdrawn_us, updated_us;
-} cm_rec_view;
-
-/* What cm_decide reads for one address. */
-typedef struct cm_addr_view {
-	bool found;		/* the address has an entry */
-	bool erased;		/* no entry, but a tombstone */
-	bool objection;		/* address-wide objection in force */
-	bool has_rec;		/* a record of the asked type exists */
-	cm_rec_view rec;
-} cm_addr_view;
+#include "rules.h"
 
 typedef struct cm_rtxn cm_rtxn;
 

@@ -7,7 +7,7 @@ step="help"
 run --help; rc_is 0; out_has "usage: consentctl"
 for cmd in init grant withdraw confirm suppress-domain unsuppress-domain erase \
 	check show history import export dump restore bulk-update stats types \
-	domains; do
+	domains future; do
 	step="help $cmd"
 	run "$cmd" --help; rc_is 0; out_has "usage: consentctl"; out_has " $cmd"
 done
@@ -117,6 +117,8 @@ out_has "weekly-news withdrawn: the objection to all marketing of 2026-03-01T00:
 c check hal@example.com weekly-news; rc_is 1; out_is "deny objection"
 c grant hal@example.com weekly-news --at 2026-04-01T00:00:00Z; rc_is 0
 c check hal@example.com weekly-news; rc_is 0; out_is "allow"
+# the grant lifts the objection for weekly-news only
+c check hal@example.com customer-updates; rc_is 1; out_is "deny objection"
 
 step="domain suppression"
 c suppress-domain Spam.Example --source abuse-desk --at 2026-01-01T00:00:00Z; rc_is 0; out_has "spam.example: suppressed"
@@ -137,7 +139,7 @@ c show bob@example.net --json; rc_is 0
 json_check 'j["address"] == "bob@example.net" and j["found"] and not j["erased"] and len(j["records"]) == 1'
 json_check 'j["records"][0]["state"] == "granted" and j["records"][0]["granted"] == "2026-07-01T00:00:00Z" and j["records"][0]["withdrawn"] == "2026-06-01T00:00:00Z"'
 c show hal@example.com --json; rc_is 0
-json_check 'j["objection"] is False and j["objection_time"] == "2026-03-01T00:00:00Z"'
+json_check 'j["objection"] is True and j["objection_time"] == "2026-03-01T00:00:00Z"'
 c show nobody@example.com; rc_is 1; out_has "records:    none"
 c show nobody@example.com --json; rc_is 1; json_check 'j["found"] is False and j["records"] == []'
 

@@ -90,7 +90,8 @@ for pat in 'milter.socket (string, required)' 'milter.socket_mode (string, defau
 	'milter.mode (enforce | monitor, default enforce)' \
 	'milter.on_error (tempfail | accept | reject, default tempfail)' \
 	'database.path (string, required)' 'database.map_size (size, default 64MiB)' \
-	'database.max_readers (integer, default 510)' 'scope.authenticated (boolean, default true)' \
+	'database.max_readers (integer, default 510)' 'database.clock_skew (duration, default 5m)' \
+	'scope.authenticated (boolean, default true)' \
 	'addresses.fold_local_case (boolean, default true)' \
 	'addresses.subaddress_separator (string, default "+")' \
 	'unclassified_bulk (accept | reject, default accept)' \
@@ -101,7 +102,7 @@ done
 # consentctl(8): every command, the options of SPEC section 2, exit codes.
 ctl=$(text consentctl.8)
 for c in init grant withdraw confirm check show history import export bulk-update types domains \
-	erase stats report suppress-domain unsuppress-domain; do
+	erase stats report suppress-domain unsuppress-domain future; do
 	grep -qE "^       $c( |$)" <<<"$ctl" || err "consentctl.8: command $c not documented"
 done
 for o in -c -d --help --source --basis --purpose --evidence --at --all --json --dry-run \

@@ -83,6 +83,7 @@ test_example(void **state)
 	assert_string_equal(cm_policy_db_path(p), "/var/lib/consent-milter");
 	assert_int_equal(cm_policy_db_map_size(p), 64 * 1024 * 1024);
 	assert_int_equal(cm_policy_db_max_readers(p), 510);
+	assert_int_equal(cm_policy_db_clock_skew(p), 300 * INT64_C(1000000));
 	ao = cm_policy_addr_opts(p);
 	assert_true(ao->fold_local_case);
 	assert_int_equal(ao->subaddr_sep, '+');
@@ -570,7 +571,7 @@ static const struct bad_case {
 	    "3:3: key 'sockets': unknown key, expected one of socket, "
 	      "socket_mode, socket_group, user, group, mode, on_error",
 	    "6:3: key 'size': unknown key, expected one of path, "
-	      "map_size, max_readers",
+	      "map_size, max_readers, clock_skew",
 	    NULL } },
 	{ "bad-unknown-top.yaml", {
 	    "5:1: key 'colour': unknown key, expected one of milter, "
@@ -861,6 +862,7 @@ test_match_accessors(void **state)
 	assert_string_equal(cm_policy_db_path(p), "/var/lib/consent-test");
 	assert_int_equal(cm_policy_db_map_size(p), 1024 * 1024 * 1024);
 	assert_int_equal(cm_policy_db_max_readers(p), 126);
+	assert_int_equal(cm_policy_db_clock_skew(p), 90 * INT64_C(1000000));
 	assert_false(cm_policy_addr_opts(p)->fold_local_case);
 	assert_int_equal(cm_policy_addr_opts(p)->subaddr_sep, 0);
 	assert_int_equal(cm_policy_unclassified_bulk(p), CM_BULK_REJECT);

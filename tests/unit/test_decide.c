@@ -110,9 +110,15 @@ static const dcase cases[] = {
 	    DENY(OBJECTION) },
 	{ "objection then newer grant", { G(B, "news", 1), O(B, 2),
 	    G(B, "news", 3) }, OPT, 0, NULL, B, 10, ALLOW },
+	/* a later grant lifts the objection for its own type only */
 	{ "objection then newer grant of another type", { G(B, "news", 1),
 	    O(B, 2), G(B, "offers", 3) }, OPT, 0, NULL, B, 10,
-	    DENY(WITHDRAWN) },
+	    DENY(OBJECTION) },
+	{ "objection then newer grant of another type, no-objection type", {
+	    O(B, 2), G(B, "offers", 3) }, NOB, 0, NULL, B, 10,
+	    DENY(OBJECTION) },
+	{ "objection then newer grant of the no-objection type", {
+	    O(B, 2), G(B, "news", 3) }, NOB, 0, NULL, B, 10, ALLOW },
 	{ "domain suppression beats grant", { G(B, "news", 1),
 	    SD("example.org", 2) }, OPT, 0, NULL, B, 10, DENY(SUPPRESSED) },
 	{ "domain suppression beats no-objection", {

@@ -445,14 +445,16 @@ test_objection(void **state)
 	    CM_STATE_WITHDRAWN);
 	assert_int_equal(state_of(f->idx, a, "later", NULL),
 	    CM_STATE_GRANTED);
-	/* the grant at +20 is newer: the objection is not in force */
-	assert_false(objection_of(f->idx, a));
+	/* the objection is recorded (the grant at +20, newer, lifts it
+	 * for its own type only) */
+	assert_true(objection_of(f->idx, a));
 	h = history(f->idx, a);
 	/* one address-wide event, one per withdrawn record */
 	assert_int_equal(h.n, n0 + 3);
 	assert_int_equal(h.ev[n0].kind, CM_EV_OBJECT);
 	assert_string_equal(h.ev[n0].type, "");
-	assert_int_equal(h.ev[n0].new_state, CM_STATE_NONE);
+	assert_int_equal(h.ev[n0].old_state, CM_STATE_NONE);
+	assert_int_equal(h.ev[n0].new_state, CM_STATE_WITHDRAWN);
 	assert_int_equal(h.ev[n0 + 1].kind, CM_EV_OBJECT);
 	assert_string_equal(h.ev[n0 + 1].type, "news");
 	assert_int_equal(h.ev[n0 + 1].old_state, CM_STATE_GRANTED);
@@ -480,22 +482,22 @@ test_objection(void **state)
 	/* and again: now stale */
 	assert_int_equal(cmt_grant(f->idx, a, "news", CM_STATE_GRANTED,
 	    T0 + 30), CM_ESTALE);
-	/* newer grant lifts the objection; history says so */
+	/* a newer grant lifts the objection for its type only: the
+	 * objection stays recorded, the history holds the grant alone */
 	n0 = history(f->idx, a).n;
 	assert_int_equal(cmt_grant(f->idx, a, "news", CM_STATE_GRANTED,
 	    T0 + 40), CM_OK);
-	assert_false(objection_of(f->idx, a));
+	assert_true(objection_of(f->idx, a));
 	assert_int_equal(state_of(f->idx, a, "news", NULL),
 	    CM_STATE_GRANTED);
 	assert_int_equal(state_of(f->idx, a, "offers", NULL),
 	    CM_STATE_WITHDRAWN);
 	h = history(f->idx, a);
-	assert_int_equal(h.n, n0 + 2);
+	assert_int_equal(h.n, n0 + 1);
 	assert_int_equal(h.ev[n0].kind, CM_EV_GRANT);
-	assert_string_equal(h.ev[n0].type, "");
+	assert_string_equal(h.ev[n0].type, "news");
 	assert_int_equal(h.ev[n0].old_state, CM_STATE_WITHDRAWN);
-	assert_int_equal(h.ev[n0].new_state, CM_STATE_NONE);
-	assert_string_equal(h.ev[n0 + 1].type, "news");
+	assert_int_equal(h.ev[n0].new_state, CM_STATE_GRANTED);
 
 	/* objection of an address without records creates an entry */
 	assert_int_equal(cmt_ev(f->idx, CM_EV_OBJECT, "new@example.org", NULL,
