@@ -89,6 +89,25 @@ cm_class_join(const cm_policy *p, const cm_typeset *s, bool names, char *out,
 	return out;
 }
 
+bool
+cm_class_headers_may_add(const cm_policy *p, const cm_typeset *have)
+{
+	for (size_t i = 0; i < cm_policy_ntypes(p); i++) {
+		const cm_ntype *t = cm_policy_type(p, i);
+
+		if (cm_class_has(have, i))
+			continue;
+		for (size_t j = 0; j < cm_ntype_nrules(t); j++) {
+			const char *pat, *hname;
+			cm_rule_kind k = cm_ntype_rule(t, j, &pat, &hname);
+
+			if (k == CM_RULE_HEADER || k == CM_RULE_LIST_ID)
+				return true;
+		}
+	}
+	return false;
+}
+
 /* Does any envelope_sender rule of T match one of the N texts (TEXTS[i],
  * LENS[i] octets), or a sasl_login rule SASL_LOGIN? */
 static bool

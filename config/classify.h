@@ -51,6 +51,11 @@ size_t cm_class_next(const cm_typeset *s, size_t i);
 const char *cm_class_join(const cm_policy *p, const cm_typeset *s,
     bool names, char *out, size_t size);
 
+/* Could a header add a type to HAVE: has a type not in HAVE a header or
+ * list_id rule?  (If not, mail typed by its envelope is decided at RCPT
+ * alone.) */
+bool cm_class_headers_may_add(const cm_policy *p, const cm_typeset *have);
+
 /*
  * Envelope classification: add to *OUT every type with an
  * envelope_sender rule matching SENDER (LEN octets as the MTA passed it,

@@ -10,8 +10,8 @@
  *            no type and no header rules (or null sender and no header
  *            rules) -> ACCEPT; several types and multiple_types: refuse
  *            -> 550; types from envelope/SASL -> decide at RCPT (kept for
- *            EOM too when header rules exist); else keep recipients and
- *            headers, classify at end of headers
+ *            EOM too when a header rule of another type exists); else
+ *            keep recipients and headers, classify at end of headers
  *   RCPT     envelope type: deny -> 550 5.7.1 for this recipient only;
  *            allow -> CONTINUE (never ACCEPT: it would pass later
  *            recipients unchecked); error -> on_error for this recipient;
@@ -461,8 +461,8 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 		if (!c->non_smtp)
 			m->rcpt_types = m->types;
 		/* Its headers may add a type; non-SMTP: decided at EOM. */
-		m->keep_rcpts = c->non_smtp ||
-		    (cm_policy_has_header_rules(p) && !c->hdrs_off);
+		m->keep_rcpts = c->non_smtp || (!c->hdrs_off &&
+		    cm_class_headers_may_add(p, &m->types));
 		m->fb = cm_fb_msg_new(p, argv);
 		return SMFIS_CONTINUE;
 	}
@@ -608,6 +608,8 @@ fi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct cm_conn *c = smfi_getpriv(ctx);
 	struct cm_msg *m;
+	size_t before;
+	sfsistat r;
 
 	if (argv == NULL || argv[0] == NULL)
 		return SMFIS_CONTINUE;
@@ -619,15 +621,12 @@ fi_envrcpt(SMFICTX *ctx, char **argv)
 		return SMFIS_CONTINUE;
 	/* Non-SMTP: never refused here, only removed at end of data. */
 	if (m->mode == MSG_ENVELOPE && !c->non_smtp) {
-		sfsistat r = rcpt_envelope(ctx, m, argv[0]);
-
+		r = rcpt_envelope(ctx, m, argv[0]);
 		if (r != SMFIS_CONTINUE || !m->keep_rcpts)
 			return r;
 	}
-	size_t before = m->nrcpts;
-	sfsistat r = rcpt_keep(ctx, m, argv[0], c->non_smtp ||
-	    m->mode == MSG_ENVELOPE);
-
+	before = m->nrcpts;
+	r = rcpt_keep(ctx, m, argv[0], c->non_smtp || m->mode == MSG_ENVELOPE);
 	if (m->nrcpts > before)
 		cm_fb_msg_rcpt(m->fb, before, argv + 1);
 	return r;

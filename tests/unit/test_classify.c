@@ -250,6 +250,21 @@ test_sets(void **state)
 	assert_string_equal(cm_class_join(p, &a, true, small, sizeof(small)),
 	    "Weekly news,...");
 	assert_string_equal(ids(p, &a, small, 8), ",...");
+	/* weekly-news (0) has no header rule; offers (1), digest (2) and
+	 * updates (3) have */
+	cm_class_clear(&b);
+	cm_class_add(&b, 0);
+	assert_true(cm_class_headers_may_add(p, &b));
+	cm_class_add(&b, 1);
+	cm_class_add(&b, 2);
+	assert_true(cm_class_headers_may_add(p, &b));
+	cm_class_add(&b, 3);
+	assert_false(cm_class_headers_may_add(p, &b));
+	cm_class_clear(&b);
+	cm_class_add(&b, 1);
+	cm_class_add(&b, 2);
+	cm_class_add(&b, 3);
+	assert_false(cm_class_headers_may_add(p, &b));
 	cm_class_add(&d, CM_CLASS_MAX_TYPES - 1);
 	assert_int_equal(cm_class_next(&d, 1), CM_CLASS_MAX_TYPES - 1);
 	assert_int_equal(cm_class_next(&d, CM_CLASS_MAX_TYPES),
