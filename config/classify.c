@@ -163,8 +163,8 @@ cm_class_envelope(const cm_policy *p, const char *sender, size_t len,
 {
 	cm_addr a;
 	cm_status st = CM_OK;
-	const char *texts[2], *b = NULL;
-	size_t lens[2], ntexts = 0, blen;
+	const char *texts[3], *b = NULL;
+	size_t lens[3], ntexts = 0, blen;
 
 	blen = sender != NULL ? bare(sender, len, &b) : 0;
 	if (blen > 0) {
@@ -176,11 +176,12 @@ cm_class_envelope(const cm_policy *p, const char *sender, size_t len,
 				texts[ntexts] = a.base;
 				lens[ntexts++] = a.base_len;
 			}
-		} else {
-			/* Still typed by a rule its written form matches. */
-			texts[ntexts] = b;
-			lens[ntexts++] = blen;
 		}
+		/* As written too: a rule written before senders were
+		 * normalized (e.g. a U-label domain) keeps matching, and an
+		 * unreadable sender is still typed by such a rule. */
+		texts[ntexts] = b;
+		lens[ntexts++] = blen;
 	}
 	for (size_t i = 0; i < cm_policy_ntypes(p); i++)
 		if (envelope_match(cm_policy_type(p, i), texts, lens, ntexts,

@@ -11,7 +11,8 @@
  * domain lower-cased and IDNA), both with and without its sub-address,
  * so "\"weekly\"@news.example.com", "weekly@news.example.com." and
  * "weekly+x@news.example.com" all match envelope_sender:
- * weekly@news.example.com.  List-Id values are read per RFC 2919
+ * weekly@news.example.com; and as written (without angle brackets and
+ * source route), so that no rule matches fewer senders than before.  List-Id values are read per RFC 2919
  * (core/listid.h).  Nothing here logs or allocates.
  */
 #ifndef CM_CLASSIFY_H
@@ -63,9 +64,9 @@ bool cm_class_headers_may_add(const cm_policy *p, const cm_typeset *have);
  * SASL_LOGIN (may be NULL).  An empty or "<>" sender matches no
  * envelope_sender rule.  Returns CM_OK, or the cm_addr_normalize() status
  * when a non-empty sender cannot be normalized; the rules are then
- * matched against the sender as written (without angle brackets and
- * source route), and the SASL rules still apply.  A caller must not take
- * such mail for "no newsletter" when no type matched.
+ * matched against the sender as written only, and the SASL rules still
+ * apply.  A caller must not take such mail for "no newsletter" when no
+ * type matched.
  */
 cm_status cm_class_envelope(const cm_policy *p, const char *sender,
     size_t len, const char *sasl_login, cm_typeset *out);

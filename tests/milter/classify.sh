@@ -53,6 +53,14 @@ expect_line "$out" "RCPT <alice@example.net> y $(deny alice@example.net weekly-n
 expect_line "$out" "RCPT <gina@example.net> y $(deny gina@example.net weekly-news,digest no-consent)"
 echo "ok - two envelope types: consent for each needed"
 
+# 4. a List-Id that cannot be read (two identifiers) while a list_id
+#    rule exists: on_error (tempfail), never "no newsletter"
+out=$(proto --mail '<shop@example.com>' --rcpt "<carol@example.net>" --data \
+	--header List-Id '<a.example> <offers.example.com>' --eoh) || die "mproto failed"
+expect_line "$out" 'EOH - y 451 4.3.0 Consent check failed, try again later'
+expect_log 'unreadable List-Id header; action=tempfail'
+echo "ok - an unreadable List-Id is tempfailed"
+
 # 6. non-SMTP submission (Postfix's emulated connect: port 0): nothing
 #    refused at RCPT, the unconsented removed at end of data
 out=$(proto --port 0 --mail 'weekly@news.example.com' --rcpt 'carol@example.net' \

@@ -47,7 +47,13 @@ static const char yaml_types[] =
     "    name: \"Product updates\"\n"
     "    consent: no-objection\n"
     "    match:\n"
-    "      - list_id: \"*.updates.example\"\n";
+    "      - list_id: \"*.updates.example\"\n"
+    "  - id: idn\n"
+    "    name: \"IDN\"\n"
+    "    consent: opt-in\n"
+    "    match:\n"
+    "      - envelope_sender: \"news@b\xc3\xbc" "cher.example\"\n"
+    "      - envelope_sender: \"*@xn--mnchen-3ya.example\"\n";
 
 static cm_policy *
 load(const char *extra, char **dirp)
@@ -101,6 +107,11 @@ static const struct ecase {
 	/* glob rules against the normalized form */
 	{ "<\"x\"@Digest.Example.COM.>", NULL, CM_OK, "digest" },
 	{ "<a.b@digest.example.com>", NULL, CM_OK, "digest" },
+	/* a rule with a U-label domain matches the sender as written; a
+	 * rule in A-label form matches either spelling */
+	{ "<news@b\xc3\xbc" "cher.example>", NULL, CM_OK, "idn" },
+	{ "<x@m\xc3\xbcnchen.example>", NULL, CM_OK, "idn" },
+	{ "<x@xn--mnchen-3ya.example>", NULL, CM_OK, "idn" },
 	/* not these */
 	{ "<weekly@news.example.net>", NULL, CM_OK, "" },
 	{ "<weekly@news.example.com.evil>", NULL, CM_OK, "" },
