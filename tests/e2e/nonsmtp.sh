@@ -7,7 +7,10 @@
 # so an envelope-typed newsletter to one consented and one unconsented
 # recipient must reach the consented one, the other gets a DSN, and
 # nothing stays in the queue.  Also through smtpd: sender spellings
-# that must match envelope_sender: weekly@news.example.com.
+# that must match envelope_sender: weekly@news.example.com, and a
+# newsletter typed by its sender whose header adds a second type (the
+# recipients accepted at RCPT are checked for it at end of data: removed,
+# DSN).
 set -u
 . "$SRCDIR/tests/e2e/lib/common.sh"
 e2e_init
@@ -31,6 +34,7 @@ grant alice@example.com offers
 grant bob@example.com weekly-news 30
 withdraw bob@example.com weekly-news
 grant carol@example.com offers
+grant dave@example.com weekly-news
 EOF2
 
 e2e_start_sink
@@ -121,6 +125,27 @@ for s in '"weekly"@news.example.com' 'weekly@news.example.com.'; do
 	e2e_assert_match '^250 ' "$(e2e_q rcpt "$CM_TMP/s.json" alice@example.com)" "MAIL FROM:<$s>: alice accepted"
 done
 e2e_wait_queue_empty 30
+
+# ------------------------------ 5. SMTP: envelope type plus a header type
+# weekly-news decided at RCPT (carol refused), offers added by a header
+# and decided at end of data for those accepted (dave removed, DSN)
+n=$(e2e_sink_count)
+nd=$(dsns | grep -c .)
+e2e_send "$CM_TMP/two.json" --from weekly@news.example.com --message-id "<two-types@e2e.test>" \
+	--header "X-Newsletter-Type: offers" \
+	--rcpt alice@example.com --rcpt dave@example.com --rcpt carol@example.com
+e2e_assert_match '^550 5\.7\.1 .*"weekly-news" \(no-consent\)' "$(e2e_q rcpt "$CM_TMP/two.json" carol@example.com)" \
+	"two types: carol refused at RCPT for weekly-news"
+e2e_assert_match '^250 ' "$(e2e_q rcpt "$CM_TMP/two.json" dave@example.com)" "two types: dave accepted at RCPT"
+e2e_wait_delivered $((n + 2))
+e2e_assert_eq alice@example.com "$(e2e_q delivered "$SINK_DIR" "<two-types@e2e.test>")" \
+	"two types: only the recipient with consent for both got it"
+e2e_assert_eq "type=weekly-news,offers; removed=1; kept=1" \
+	"$(e2e_q header "$SINK_DIR" "<two-types@e2e.test>" X-Consent-Milter)" "two types: trace header names both"
+d=$(dsns | tail -n +$((nd + 1)))
+e2e_assert_eq 1 "$(grep -c . <<<"$d")" "two types: one DSN"
+grep -q 'dave@example.com' "${d%% *}" || e2e_fail "the DSN does not name dave"
+echo "ok - DSN for the recipient removed for the header's type"
 grep -q "can't reject recipient" "$PF_DIR/maillog" && e2e_fail "RCPT rejection in a non-SMTP submission"
 e2e_stop_milter TERM
 e2e_check_sanitizers
