@@ -46,6 +46,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "../core/listid.h"
 #include "arena.h"
 #include "cidr.h"
 #include "errlist.h"
@@ -104,6 +105,8 @@ struct scope_conf {
 	size_t nnetworks;
 	const char **daemon_names;
 	size_t ndaemon_names;
+	const char **non_smtp_daemon_names;
+	size_t nnon_smtp_daemon_names;
 };
 
 struct addr_conf {
@@ -147,6 +150,7 @@ struct conf {
 	struct dsn_conf dsn;
 	struct tmpl_conf templates;
 	int unclassified_bulk;
+	int multiple_types;
 	struct cm_ntype *types;
 	size_t ntypes;
 };
@@ -156,6 +160,7 @@ struct cm_policy {
 	struct conf c;
 	cm_addr_opts addr;
 	bool needs_headers;
+	bool header_rules;	/* some type has a header or list_id rule */
 	const char **relevant;	/* header names the classification reads */
 	size_t nrelevant;
 	const char *log_key_file;	/* log.key_file or its default */
@@ -175,6 +180,9 @@ static const cm_sch_enum on_error_enum[] = {
 static const cm_sch_enum bulk_enum[] = {
 	{ "accept", CM_BULK_ACCEPT }, { "reject", CM_BULK_REJECT },
 	{ NULL, 0 }
+};
+static const cm_sch_enum multi_enum[] = {
+	{ "all", CM_MULTI_ALL }, { "refuse", CM_MULTI_REFUSE }, { NULL, 0 }
 };
 static const cm_sch_enum consent_enum[] = {
 	{ "opt-in", CM_REQ_OPT_IN }, { "double-opt-in", CM_REQ_DOUBLE_OPT_IN },
@@ -250,6 +258,11 @@ static const cm_sch_item scope_items[] = {
 	  .max = 100, .noun = "name",
 	  .off = S(struct scope_conf, daemon_names),
 	  .count_off = S(struct scope_conf, ndaemon_names) },
+	{ .name = "non_smtp_daemon_names", .type = CM_SCH_LIST,
+	  .elem = &daemon_name_elem, .size = sizeof(const char *),
+	  .max = 100, .noun = "name",
+	  .off = S(struct scope_conf, non_smtp_daemon_names),
+	  .count_off = S(struct scope_conf, nnon_smtp_daemon_names) },
 	{ .name = NULL }
 };
 
@@ -373,6 +386,9 @@ static const cm_sch_item top_items[] = {
 	{ .name = "unclassified_bulk", .type = CM_SCH_ENUM,
 	  .enums = bulk_enum, .def = "accept",
 	  .off = S(struct conf, unclassified_bulk) },
+	{ .name = "multiple_types", .type = CM_SCH_ENUM,
+	  .enums = multi_enum, .def = "all",
+	  .off = S(struct conf, multiple_types) },
 	{ .name = "log", .type = CM_SCH_MAP, .sub = log_items,
 	  .off = S(struct conf, log), .check = check_present },
 	{ .name = "dsn", .type = CM_SCH_MAP, .sub = dsn_items,
@@ -491,7 +507,8 @@ check_scope(cm_sch_ctx *ctx, const cm_sch_item *it, const cm_ynode *node,
 	if (node != NULL && node->kind != CM_YN_MAP)
 		return;
 	if (!c->scope.authenticated && c->scope.nnetworks == 0 &&
-	    c->scope.ndaemon_names == 0 && node != NULL)
+	    c->scope.ndaemon_names == 0 &&
+	    c->scope.nnon_smtp_daemon_names == 0 && node != NULL)
 		cm_sch_error(ctx, node, "scope", "expected at least one of "
 		    "authenticated: true, networks or daemon_names, got none "
 		    "(no mail would be checked)");
@@ -661,11 +678,11 @@ finish(cm_policy *p)
 			const struct rule *r = &t->rules[j];
 
 			if (r->kind == RULE_HEADER) {
-				p->needs_headers = true;
+				p->needs_headers = p->header_rules = true;
 				if (!add_relevant(p, r->header.name, &cap))
 					return false;
 			} else if (r->kind == RULE_LIST_ID) {
-				p->needs_headers = true;
+				p->needs_headers = p->header_rules = true;
 				if (!add_relevant(p, "List-Id", &cap))
 					return false;
 			}
@@ -701,7 +718,7 @@ finish(cm_policy *p)
 }
 
 static const char top_keys[] = "milter, database, scope, addresses, "
-    "unclassified_bulk, log, dsn, templates, newsletters";
+    "unclassified_bulk, multiple_types, log, dsn, templates, newsletters";
 
 cm_status
 cm_policy_load(const char *path, cm_policy **out, cm_errlist *errs)
@@ -987,6 +1004,61 @@ cm_policy_unclassified_bulk(const cm_policy *p)
 	return (cm_bulk_action)p->c.unclassified_bulk;
 }
 
+cm_multi_action
+cm_policy_multiple_types(const cm_policy *p)
+{
+	return (cm_multi_action)p->c.multiple_types;
+}
+
+bool
+cm_policy_has_header_rules(const cm_policy *p)
+{
+	return p->header_rules;
+}
+
+bool
+cm_policy_non_smtp_daemon(const cm_policy *p, const char *daemon_name)
+{
+	const struct scope_conf *s = &p->c.scope;
+
+	if (daemon_name == NULL)
+		return false;
+	for (size_t i = 0; i < s->nnon_smtp_daemon_names; i++)
+		if (strcmp(s->non_smtp_daemon_names[i], daemon_name) == 0)
+			return true;
+	return false;
+}
+
+size_t
+cm_ntype_nrules(const cm_ntype *t)
+{
+	return t->nrules;
+}
+
+cm_rule_kind
+cm_ntype_rule(const cm_ntype *t, size_t j, const char **pattern,
+    const char **header_name)
+{
+	const struct rule *r = &t->rules[j];
+
+	*header_name = NULL;
+	switch (r->kind) {
+	case RULE_ENVELOPE:
+		*pattern = r->envelope_sender;
+		return CM_RULE_ENVELOPE_SENDER;
+	case RULE_SASL:
+		*pattern = r->sasl_login;
+		return CM_RULE_SASL_LOGIN;
+	case RULE_HEADER:
+		*pattern = r->header.value;
+		*header_name = r->header.name;
+		return CM_RULE_HEADER;
+	default:
+		*pattern = r->list_id;
+		return CM_RULE_LIST_ID;
+	}
+}
+
 size_t
 cm_policy_ntypes(const cm_policy *p)
 {
@@ -1046,7 +1118,7 @@ cm_policy_in_scope(const cm_policy *p, const struct sockaddr *client,
 		for (size_t i = 0; i < s->ndaemon_names; i++)
 			if (strcmp(s->daemon_names[i], daemon_name) == 0)
 				return true;
-	return false;
+	return cm_policy_non_smtp_daemon(p, daemon_name);
 }
 
 const cm_ntype *
@@ -1112,28 +1184,12 @@ trim(const char **s, size_t *len)
 		(*len)--;
 }
 
-/* The list identifier of a List-Id value: inside the last <...>. */
-static void
-list_id_of(const char *v, const char **id, size_t *len)
-{
-	const char *lt = strrchr(v, '<');
-	const char *gt = lt != NULL ? strchr(lt, '>') : NULL;
-
-	if (lt != NULL && gt != NULL) {
-		*id = lt + 1;
-		*len = (size_t)(gt - lt - 1);
-	} else {
-		*id = v;
-		*len = strlen(v);
-	}
-	trim(id, len);
-}
-
 static bool
 rule_matches_header(const struct rule *r, const char *name, const char *value)
 {
 	const char *v;
 	size_t len;
+	char id[CM_LISTID_MAX + 1];
 
 	if (r->kind == RULE_HEADER) {
 		if (strcasecmp(r->header.name, name) != 0)
@@ -1146,8 +1202,12 @@ rule_matches_header(const struct rule *r, const char *name, const char *value)
 	if (r->kind == RULE_LIST_ID) {
 		if (strcasecmp(name, "List-Id") != 0)
 			return false;
-		list_id_of(value, &v, &len);
-		return cm_glob_match(r->list_id, v, len);
+		/* RFC 2919; an unreadable List-Id matches no rule here
+		 * (config/classify.h reports it) */
+		if (cm_listid_parse(value, strlen(value), id, sizeof(id),
+		    &len) != CM_OK)
+			return false;
+		return cm_glob_match(r->list_id, id, len);
 	}
 	return false;
 }

@@ -38,6 +38,16 @@ typedef enum cm_on_error {
 	CM_ONERR_TEMPFAIL = 1, CM_ONERR_ACCEPT, CM_ONERR_REJECT
 } cm_on_error;
 typedef enum cm_bulk_action { CM_BULK_ACCEPT = 1, CM_BULK_REJECT } cm_bulk_action;
+/* A message that matches several newsletter types: checked against each
+ * (a recipient needs consent for every one), or refused as ambiguous. */
+typedef enum cm_multi_action {
+	CM_MULTI_ALL = 1, CM_MULTI_REFUSE
+} cm_multi_action;
+/* The kinds of classification rule (cm_ntype_rule). */
+typedef enum cm_rule_kind {
+	CM_RULE_ENVELOPE_SENDER = 1, CM_RULE_SASL_LOGIN, CM_RULE_HEADER,
+	CM_RULE_LIST_ID
+} cm_rule_kind;
 
 /*
  * Load PATH.  On success returns CM_OK and *OUT (free with
@@ -69,6 +79,9 @@ int64_t cm_policy_db_clock_skew(const cm_policy *p);
 const cm_addr_opts *cm_policy_addr_opts(const cm_policy *p);
 
 cm_bulk_action cm_policy_unclassified_bulk(const cm_policy *p);
+
+/* multiple_types: (default all). */
+cm_multi_action cm_policy_multiple_types(const cm_policy *p);
 
 /*
  * log: section, the decision log (core/declog.h).  Without the section
@@ -105,10 +118,15 @@ const cm_tmpl *cm_policy_tmpl_dsn_rcpt(const cm_policy *p);
  * Scope: is a message from this client outgoing mail to be checked?
  * True if AUTHENTICATED and scope.authenticated is on, or CLIENT (may be
  * NULL) is in scope.networks, or DAEMON_NAME (may be NULL) is in
- * scope.daemon_names.
+ * scope.daemon_names or scope.non_smtp_daemon_names.
  */
 bool cm_policy_in_scope(const cm_policy *p, const struct sockaddr *client,
     const char *daemon_name, bool authenticated);
+
+/* Is DAEMON_NAME (may be NULL: false) one of scope.non_smtp_daemon_names,
+ * the {daemon_name} values the operator marked as non-SMTP submissions
+ * (Postfix non_smtpd_milters: recipients cannot be refused at RCPT)? */
+bool cm_policy_non_smtp_daemon(const cm_policy *p, const char *daemon_name);
 
 /* Newsletter types, in file order. */
 size_t cm_policy_ntypes(const cm_policy *p);
@@ -117,6 +135,16 @@ const cm_ntype *cm_policy_find_type(const cm_policy *p, const char *id);
 const char *cm_ntype_id(const cm_ntype *t);
 const char *cm_ntype_name(const cm_ntype *t);
 const cm_type_policy *cm_ntype_policy(const cm_ntype *t);
+
+/*
+ * The rules of type T, for config/classify.h: cm_ntype_nrules() of them;
+ * cm_ntype_rule() returns the kind of rule J (< nrules) and sets
+ * *PATTERN to its glob (envelope_sender, header value, list_id) or SASL
+ * login, and *HEADER_NAME to the header's name (else NULL).
+ */
+size_t cm_ntype_nrules(const cm_ntype *t);
+cm_rule_kind cm_ntype_rule(const cm_ntype *t, size_t j, const char **pattern,
+    const char **header_name);
 
 /*
  * Classification at MAIL FROM: the first type in file order with an
@@ -130,6 +158,10 @@ const cm_ntype *cm_policy_match_envelope(const cm_policy *p,
 /* True if any type has a header or list_id rule (the milter must then
  * look at headers), or unclassified_bulk is reject. */
 bool cm_policy_needs_headers(const cm_policy *p);
+
+/* True if any type has a header or list_id rule (then envelope-typed
+ * and null-sender mail is classified by its headers too). */
+bool cm_policy_has_header_rules(const cm_policy *p);
 
 /* True if header NAME is one a header/list_id rule or the bulk
  * detection (when unclassified_bulk is reject) looks at, or the

@@ -1543,6 +1543,27 @@ field_ok(const char *want, const char *have)
 	return want == NULL || (have != NULL && strcmp(want, have) == 0);
 }
 
+/* A message of several types is logged with their ids joined by ','
+ * ("weekly-news,offers"): it matches a filter on any one of them. */
+static bool
+type_ok(const char *want, const char *have)
+{
+	size_t n;
+
+	if (field_ok(want, have))
+		return true;
+	n = strlen(want);
+	for (const char *p = have; p != NULL && *p != '\0';) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+
+		if (len == n && strncmp(p, want, n) == 0)
+			return true;
+		p = comma != NULL ? comma + 1 : NULL;
+	}
+	return false;
+}
+
 static bool
 matches(const cm_declog_reader *r, const cm_declog_rec *rec)
 {
@@ -1552,7 +1573,7 @@ matches(const cm_declog_reader *r, const cm_declog_rec *rec)
 		return false;
 	if (f->until_us > 0 && rec->time_us >= f->until_us)
 		return false;
-	if (!field_ok(f->type, rec->type) ||
+	if (!type_ok(f->type, rec->type) ||
 	    !field_ok(f->campaign, rec->campaign) ||
 	    !field_ok(f->reason, rec->reason) ||
 	    !field_ok(f->verdict, rec->verdict) ||

@@ -1,20 +1,27 @@
 /*
  * filter.c - libmilter callbacks: a thin adapter over core/ and config/.
  *
- * Flow of one message (SPEC §5):
- *   connect  out of scope even if the client authenticated later -> ACCEPT
- *   MAIL     null sender, out of scope, or no type and no header rules
- *            -> ACCEPT; type from envelope/SASL -> decide at RCPT;
- *            else keep recipients and headers, classify at end of headers
+ * Flow of one message (SPEC §5); a message has a set of types (all that
+ * match: config/classify.h), each recipient needs consent for every one:
+ *   connect  out of scope even if the client authenticated later -> ACCEPT;
+ *            a non-SMTP submission is noted (verdict.h)
+ *   MAIL     sender normalized (core/addr.h) before matching; one that
+ *            cannot be and matches nothing -> on_error; out of scope, or
+ *            no type and no header rules (or null sender and no header
+ *            rules) -> ACCEPT; several types and multiple_types: refuse
+ *            -> 550; types from envelope/SASL -> decide at RCPT (kept for
+ *            EOM too when a header rule of another type exists); else
+ *            keep recipients and headers, classify at end of headers
  *   RCPT     envelope type: deny -> 550 5.7.1 for this recipient only;
  *            allow -> CONTINUE (never ACCEPT: it would pass later
- *            recipients unchecked); error -> on_error for this recipient
- *   DATA     envelope type, enforce -> ACCEPT (nothing left to do)
- *   EOH      header type found -> CONTINUE; unclassified bulk -> configured
- *            action; otherwise ACCEPT
- *   EOM      header type: decide every recipient, remove denied ones with
- *            smfi_delrcpt(raw address), refuse when none is left, add the
- *            trace header; monitor: only the trace header
+ *            recipients unchecked); error -> on_error for this recipient;
+ *            non-SMTP: never refused here, kept for EOM
+ *   DATA     envelope type, nothing more to learn -> ACCEPT
+ *   EOH      header types added; types not decided at RCPT -> CONTINUE;
+ *            unclassified bulk -> configured action; otherwise ACCEPT
+ *   EOM      those types: decide every kept recipient, remove denied ones
+ *            with smfi_delrcpt(raw address), refuse when none is left,
+ *            add the trace header, DSN; monitor: only the trace header
  *
  * Queue id: Postfix knows "i" only after the first accepted RCPT, so
  * RCPT-time decision lines may carry queue_id=- ; the id is taken as soon
@@ -32,6 +39,7 @@
 
 #include <libmilter/mfapi.h>
 
+#include "../config/classify.h"
 #include "../config/policy.h"
 #include "../core/addr.h"
 #include "../core/decide.h"
@@ -41,12 +49,16 @@
 #include "feedback.h"
 #include "live.h"
 #include "log.h"
+#include "mtext.h"
+#include "trace.h"
 #include "reply.h"
+#include "verdict.h"
 
 #define QID_MAX 64
 #define DAEMON_NAME_MAX 256
 #define SENDER_MAX 1024
 #define CM_TRACE_MAX 1024	/* trace header value */
+#define TYPES_MAX 512		/* the type ids or names of a message */
 
 enum msg_mode {
 	MSG_IDLE = 0,		/* no message, or nothing left to do */
@@ -58,7 +70,12 @@ enum msg_mode {
 struct cm_msg {
 	enum msg_mode mode;
 	cm_live_ref *ref;	/* the policy this message is decided by */
-	const cm_ntype *type;
+	cm_typeset types;	/* every type the message matches so far */
+	cm_typeset rcpt_types;	/* those decided at RCPT */
+	char type_ids[TYPES_MAX];	/* "a,b": logs, replies, DSN */
+	char type_names[TYPES_MAX];
+	bool keep_rcpts;	/* envelope-typed: keep recipients for EOM */
+	bool rcpt_overflow;	/* recipients beyond the caps not kept */
 	char qid[QID_MAX];
 	char sender[SENDER_MAX];	/* for the texts; "" if too long */
 	/* envelope mode: counts for the monitor trace header */
@@ -82,6 +99,7 @@ struct cm_conn {
 	bool nr_data;		/* DATA is not sent, or needs no reply */
 	bool can_delrcpt, can_addhdr, can_chghdr;
 	bool have_addr;
+	bool non_smtp;		/* no refusal at RCPT (verdict.h) */
 	struct sockaddr_storage addr;
 	char *daemon_name;
 	struct cm_msg msg;
@@ -94,8 +112,7 @@ msg_reset(struct cm_msg *m)
 {
 	size_t i;
 
-	cm_fb_msg_end(m->fb, m->qid, m->type != NULL ? cm_ntype_id(m->type) :
-	    NULL);
+	cm_fb_msg_end(m->fb, m->qid, m->types.n > 0 ? m->type_ids : NULL);
 	for (i = 0; i < m->nrcpts; i++)
 		free(m->rcpts[i]);
 	free(m->rcpts);
@@ -184,60 +201,19 @@ error_reply_current(SMFICTX *ctx, const char *rcpt, const char *what)
 /* ---------------------------------------------------------------- */
 /* Decisions */
 
-typedef enum outcome { OUT_ALLOW, OUT_DENY, OUT_ERROR } outcome;
-
-typedef struct result {
-	outcome out;
-	cm_reason reason;
-	cm_status st;
-	cm_addr addr;
-	bool normalized;
-} result;
-
+/* The message's types changed: their ids and names for the texts. */
 static void
-decide_one(const struct cm_msg *m, const char *raw, result *res)
+msg_types_set(struct cm_msg *m)
 {
 	const cm_policy *p = msg_policy(m);
-	cm_decision d;
-	cm_index *idx;
-	cm_status st;
 
-	memset(res, 0, sizeof(*res));
-	st = cm_addr_normalize(raw, strlen(raw), cm_policy_addr_opts(p),
-	    &res->addr);
-	if (st != CM_OK) {
-		/* No record can exist under an address the importer could
-		 * not have normalized either. */
-		res->out = OUT_DENY;
-		res->reason = CM_REASON_NO_CONSENT;
-		res->st = st;
-		return;
-	}
-	res->normalized = true;
-	idx = cm_db_get();
-	if (idx == NULL) {
-		res->out = OUT_ERROR;
-		res->st = CM_EIO;
-		return;
-	}
-	st = cm_decide(idx, cm_ntype_policy(m->type), &res->addr,
-	    cm_time_now(), &d);
-	if (st != CM_OK) {
-		res->out = OUT_ERROR;
-		res->st = st;
-		return;
-	}
-	if (d.verdict == CM_ALLOW) {
-		res->out = OUT_ALLOW;
-		res->reason = CM_REASON_NONE;
-	} else {
-		res->out = OUT_DENY;
-		res->reason = d.reason;
-	}
+	cm_class_join(p, &m->types, false, m->type_ids, sizeof(m->type_ids));
+	cm_class_join(p, &m->types, true, m->type_names,
+	    sizeof(m->type_names));
 }
 
 static void
-log_result(const struct cm_msg *m, const char *raw, const result *res,
+log_result(const struct cm_msg *m, const char *raw, const cm_verdict_res *res,
     const char *stage, const char *action)
 {
 	char extra[256];
@@ -245,15 +221,15 @@ log_result(const struct cm_msg *m, const char *raw, const result *res,
 	const char *verdict, *reason;
 
 	switch (res->out) {
-	case OUT_ALLOW:
+	case CM_OUT_ALLOW:
 		verdict = "allow";
 		reason = cm_reason_name(CM_REASON_NONE);
 		break;
-	case OUT_DENY:
+	case CM_OUT_DENY:
 		verdict = "deny";
 		reason = cm_reason_name(res->reason);
 		break;
-	case OUT_ERROR:
+	case CM_OUT_ERROR:
 	default:
 		verdict = "error";
 		reason = "lookup-failed";
@@ -265,46 +241,13 @@ log_result(const struct cm_msg *m, const char *raw, const result *res,
 	    res->st != CM_OK ? " error=\"" : "",
 	    res->st != CM_OK ? cm_strerror((int)res->st) : "",
 	    res->st != CM_OK ? "\"" : "");
-	cm_log_decision(m->qid[0] != '\0' ? m->qid : NULL,
-	    cm_ntype_id(m->type), rcpt, verdict, reason, extra);
+	cm_log_decision(m->qid[0] != '\0' ? m->qid : NULL, m->type_ids, rcpt,
+	    verdict, reason, extra);
 	cm_fb_decision(m->fb, rcpt, verdict, reason, action);
 }
 
 /* ---------------------------------------------------------------- */
 /* Helpers for MAIL */
-
-/* Envelope sender without angle brackets and source route into OUT;
- * false if it does not fit. */
-static bool
-sender_bare(const char *in, char *out, size_t size)
-{
-	size_t len;
-	const char *colon;
-
-	while (*in == ' ' || *in == '\t')
-		in++;
-	len = strlen(in);
-	while (len > 0 && (in[len - 1] == ' ' || in[len - 1] == '\t'))
-		len--;
-	if (len >= 1 && in[0] == '<') {
-		in++;
-		len--;
-		if (len >= 1 && in[len - 1] == '>')
-			len--;
-	}
-	if (len > 0 && in[0] == '@') {
-		colon = memchr(in, ':', len);
-		if (colon != NULL) {
-			len -= (size_t)(colon + 1 - in);
-			in = colon + 1;
-		}
-	}
-	if (len >= size)
-		return false;
-	memcpy(out, in, len);
-	out[len] = '\0';
-	return true;
-}
 
 static bool
 in_scope(const struct cm_conn *c, const cm_policy *p, bool authenticated)
@@ -412,11 +355,40 @@ fi_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostaddr)
 		if (c->daemon_name == NULL)
 			return error_reply_current(ctx, NULL, "connect");
 	}
+	c->non_smtp = cm_verdict_non_smtp(cm_live_policy(c->neg_ref), hostaddr,
+	    c->daemon_name);
 	/* Out of scope even if the client authenticates later: nothing on
 	 * this connection needs the filter. */
 	if (!in_scope(c, cm_live_policy(c->neg_ref), true))
 		return SMFIS_ACCEPT;
 	return SMFIS_CONTINUE;
+}
+
+/* Envelope classification of message M; false (and a reply in *R) if
+ * the sender cannot be normalized and on_error refuses the message. */
+static bool
+envfrom_classify(SMFICTX *ctx, struct cm_msg *m, const char *raw,
+    const char *auth, sfsistat *r)
+{
+	const cm_policy *p = msg_policy(m);
+	cm_on_error oe = cm_policy_on_error(p);
+	cm_status st;
+	char q[80];
+
+	st = cm_class_envelope(p, raw, strlen(raw), auth, &m->types);
+	msg_types_set(m);
+	if (st == CM_OK)
+		return true;
+	/* Typed as written: checked.  Else never "no newsletter". */
+	cm_log(LOG_WARNING, "queue_id=%s: envelope sender cannot be "
+	    "normalized (%s); action=%s", cm_log_clean(m->qid, q, sizeof(q)),
+	    cm_strerror((int)st), m->types.n > 0 ? "check as typed" :
+	    monitor(m) ? "none (monitor)" : cm_reply_on_error_name(oe));
+	if (m->types.n > 0 || monitor(m) || oe == CM_ONERR_ACCEPT)
+		return true;
+	*r = cm_reply_send(ctx, cm_reply_for_error(oe, false), NULL, NULL,
+	    NULL);
+	return false;
 }
 
 static sfsistat
@@ -427,7 +399,8 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	const cm_policy *p;
 	const char *auth;
 	char sender[SENDER_MAX];
-	bool sender_ok;
+	bool sender_ok, null_sender;
+	sfsistat r = SMFIS_CONTINUE;
 
 	if (c == NULL || c->neg_ref == NULL)
 		return error_reply_current(ctx, NULL, "MAIL");
@@ -435,9 +408,8 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	msg_reset(m);
 	if (argv == NULL || argv[0] == NULL)
 		return SMFIS_ACCEPT;
-	sender_ok = sender_bare(argv[0], sender, sizeof(sender));
-	if (sender_ok && sender[0] == '\0')
-		return SMFIS_ACCEPT;	/* null sender: never a newsletter */
+	sender_ok = cm_mtext_sender_bare(argv[0], sender, sizeof(sender));
+	null_sender = sender_ok && sender[0] == '\0';
 
 	m->ref = cm_live_get();
 	if (m->ref == NULL)
@@ -446,16 +418,21 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	if (auth != NULL && *auth == '\0')
 		auth = NULL;
 	if (m->ref != c->neg_ref && c->hdrs_off &&
-	    cm_policy_needs_headers(cm_live_policy(m->ref)) &&
-	    cm_policy_match_envelope(cm_live_policy(m->ref), sender_ok ?
-	    sender : argv[0], auth) == NULL) {
-		/* Reloaded since this connection was negotiated: the MTA
-		 * sends no headers here, so the new policy cannot classify
-		 * this message by its headers.  Decide it by the negotiated
-		 * one; a message the new policy types by its envelope is
-		 * decided by the new policy (its mode and rules). */
-		cm_live_put(m->ref);
-		m->ref = cm_live_dup(c->neg_ref);
+	    cm_policy_needs_headers(cm_live_policy(m->ref))) {
+		cm_typeset t;
+
+		cm_class_clear(&t);
+		(void)cm_class_envelope(cm_live_policy(m->ref), argv[0],
+		    strlen(argv[0]), auth, &t);
+		if (t.n == 0) {
+			/* Reloaded since this connection was negotiated: the
+			 * MTA sends no headers here, so the new policy cannot
+			 * classify this message by its headers.  Decide it by
+			 * the negotiated one; a message the new policy types
+			 * by its envelope is decided by the new policy. */
+			cm_live_put(m->ref);
+			m->ref = cm_live_dup(c->neg_ref);
+		}
 	}
 	p = msg_policy(m);
 	take_qid(ctx, m);
@@ -466,39 +443,38 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 		msg_reset(m);
 		return SMFIS_ACCEPT;
 	}
-	/* A sender too long for the copy is matched as the MTA sent it
-	 * (the rules tolerate its angle brackets), never as no sender. */
-	m->type = cm_policy_match_envelope(p, sender_ok ? sender : argv[0],
-	    auth);
-	if (m->type != NULL) {
+	if (!envfrom_classify(ctx, m, argv[0], auth, &r)) {
+		msg_reset(m);
+		return r;
+	}
+	if (m->types.n > 1 &&
+	    cm_policy_multiple_types(p) == CM_MULTI_REFUSE && !monitor(m)) {
+		cm_log_decision(m->qid[0] != '\0' ? m->qid : NULL, m->type_ids,
+		    NULL, "deny", "ambiguous", "stage=mail action=reject");
+		r = cm_reply_send(ctx, CM_REPLY_MSG_AMBIGUOUS, NULL,
+		    m->type_ids, NULL);
+		msg_reset(m);
+		return r;
+	}
+	if (m->types.n > 0) {
 		m->mode = MSG_ENVELOPE;
+		if (!c->non_smtp)
+			m->rcpt_types = m->types;
+		/* Its headers may add a type; non-SMTP: decided at EOM. */
+		m->keep_rcpts = c->non_smtp || (!c->hdrs_off &&
+		    cm_class_headers_may_add(p, &m->types));
 		m->fb = cm_fb_msg_new(p, argv);
 		return SMFIS_CONTINUE;
 	}
-	if (cm_policy_needs_headers(p) && !c->hdrs_off) {
+	/* A null sender is a bounce only if no header says otherwise. */
+	if (cm_policy_needs_headers(p) && !c->hdrs_off &&
+	    (!null_sender || cm_policy_has_header_rules(p))) {
 		m->mode = MSG_HEADERS;
 		m->fb = cm_fb_msg_new(p, argv);
 		return SMFIS_CONTINUE;
 	}
 	msg_reset(m);
 	return SMFIS_ACCEPT;
-}
-
-/* Strip one pair of angle brackets from RAW into BUF. */
-static const char *
-unbracket(const char *raw, char *buf, size_t size)
-{
-	size_t len = strlen(raw);
-
-	if (len >= 2 && raw[0] == '<' && raw[len - 1] == '>') {
-		len -= 2;
-		if (len >= size)
-			len = size - 1;
-		memcpy(buf, raw + 1, len);
-		buf[len] = '\0';
-		return buf;
-	}
-	return raw;
 }
 
 /* The template values of message M (RCPT and REASON may be NULL). */
@@ -511,8 +487,8 @@ tmpl_vals(const struct cm_msg *m, const char *rcpt, const char *reason,
 	for (i = 0; i < CM_TMPL_NVARS; i++)
 		vals[i] = NULL;
 	vals[CM_TMPL_RCPT] = rcpt;
-	vals[CM_TMPL_TYPE] = m->type != NULL ? cm_ntype_id(m->type) : NULL;
-	vals[CM_TMPL_NAME] = m->type != NULL ? cm_ntype_name(m->type) : NULL;
+	vals[CM_TMPL_TYPE] = m->types.n > 0 ? m->type_ids : NULL;
+	vals[CM_TMPL_NAME] = m->types.n > 0 ? m->type_names : NULL;
 	vals[CM_TMPL_REASON] = reason;
 	vals[CM_TMPL_MODE] = monitor(m) ? "monitor" : "enforce";
 	vals[CM_TMPL_SENDER] = m->sender[0] != '\0' ? m->sender : NULL;
@@ -527,7 +503,7 @@ deny_reply(SMFICTX *ctx, const struct cm_msg *m, const char *raw,
 	const char *vals[CM_TMPL_NVARS];
 	char bare[CM_TMPL_VALUE_MAX + 1];
 
-	tmpl_vals(m, unbracket(raw, bare, sizeof(bare)), reason, vals);
+	tmpl_vals(m, cm_mtext_unbracket(raw, bare, sizeof(bare)), reason, vals);
 	return cm_reply_send_deny(ctx, cm_policy_tmpl_reply(msg_policy(m)),
 	    vals);
 }
@@ -536,22 +512,22 @@ static sfsistat
 rcpt_envelope(SMFICTX *ctx, struct cm_msg *m, const char *raw)
 {
 	const cm_policy *p = msg_policy(m);
-	result res;
+	cm_verdict_res res;
 	const char *action;
 
-	decide_one(m, raw, &res);
+	cm_verdict_decide(p, &m->types, raw, &res);
 	switch (res.out) {
-	case OUT_ALLOW:
+	case CM_OUT_ALLOW:
 		m->allowed++;
 		log_result(m, raw, &res, "rcpt", NULL);
 		return SMFIS_CONTINUE;
-	case OUT_DENY:
+	case CM_OUT_DENY:
 		m->denied++;
 		log_result(m, raw, &res, "rcpt", monitor(m) ? "none" : "reject");
 		if (monitor(m))
 			return SMFIS_CONTINUE;
 		return deny_reply(ctx, m, raw, cm_reason_name(res.reason));
-	case OUT_ERROR:
+	case CM_OUT_ERROR:
 	default:
 		m->errors++;
 		action = monitor(m) ? "none" :
@@ -565,8 +541,11 @@ rcpt_envelope(SMFICTX *ctx, struct cm_msg *m, const char *raw)
 	}
 }
 
+/* Keep recipient RAW for end of data.  SOFT (no refusal possible or
+ * wanted here): beyond the caps or out of memory, note that a recipient
+ * was not kept (decided at end of headers or data) and continue. */
 static sfsistat
-rcpt_keep(SMFICTX *ctx, struct cm_msg *m, const char *raw)
+rcpt_keep(SMFICTX *ctx, struct cm_msg *m, const char *raw, bool soft)
 {
 	size_t len = strlen(raw);
 	char *copy;
@@ -575,6 +554,10 @@ rcpt_keep(SMFICTX *ctx, struct cm_msg *m, const char *raw)
 	    m->rcpt_bytes + len + 1 > CM_FILTER_MAX_RCPT_BYTES) {
 		char q[80];
 
+		if (soft && !monitor(m)) {
+			m->rcpt_overflow = true;
+			return SMFIS_CONTINUE;
+		}
 		if (monitor(m)) {
 			if (m->rcpts_dropped++ == 0)
 				cm_log(LOG_WARNING, "queue_id=%s: more than %d "
@@ -606,6 +589,10 @@ rcpt_keep(SMFICTX *ctx, struct cm_msg *m, const char *raw)
 	m->rcpt_bytes += len + 1;
 	return SMFIS_CONTINUE;
 nomem:
+	if (soft) {
+		m->rcpt_overflow = true;
+		return SMFIS_CONTINUE;
+	}
 	cm_log(LOG_ERR, "RCPT: out of memory keeping a recipient; action=%s",
 	    monitor(m) ? "none" :
 	    cm_reply_on_error_name(cm_policy_on_error(msg_policy(m))));
@@ -621,6 +608,8 @@ fi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct cm_conn *c = smfi_getpriv(ctx);
 	struct cm_msg *m;
+	size_t before;
+	sfsistat r;
 
 	if (argv == NULL || argv[0] == NULL)
 		return SMFIS_CONTINUE;
@@ -628,20 +617,19 @@ fi_envrcpt(SMFICTX *ctx, char **argv)
 		return error_reply_current(ctx, argv[0], "RCPT");
 	m = &c->msg;
 	take_qid(ctx, m);
-	switch (m->mode) {
-	case MSG_ENVELOPE:
-		return rcpt_envelope(ctx, m, argv[0]);
-	case MSG_HEADERS: {
-		size_t before = m->nrcpts;
-		sfsistat r = rcpt_keep(ctx, m, argv[0]);
-
-		if (m->nrcpts > before)
-			cm_fb_msg_rcpt(m->fb, before, argv + 1);
-		return r;
-	}
-	default:
+	if (m->mode == MSG_IDLE)
 		return SMFIS_CONTINUE;
+	/* Non-SMTP: never refused here, only removed at end of data. */
+	if (m->mode == MSG_ENVELOPE && !c->non_smtp) {
+		r = rcpt_envelope(ctx, m, argv[0]);
+		if (r != SMFIS_CONTINUE || !m->keep_rcpts)
+			return r;
 	}
+	before = m->nrcpts;
+	r = rcpt_keep(ctx, m, argv[0], c->non_smtp || m->mode == MSG_ENVELOPE);
+	if (m->nrcpts > before)
+		cm_fb_msg_rcpt(m->fb, before, argv + 1);
+	return r;
 }
 
 static sfsistat
@@ -660,8 +648,8 @@ fi_data(SMFICTX *ctx)
 			msg_reset(m);
 		return SMFIS_NOREPLY;
 	}
-	if (m->mode == MSG_ENVELOPE && !monitor(m) && (c->hdrs_off ||
-	    !cm_fb_needs_headers(msg_policy(m)))) {
+	if (m->mode == MSG_ENVELOPE && !monitor(m) && !m->keep_rcpts &&
+	    (c->hdrs_off || !cm_fb_needs_headers(msg_policy(m)))) {
 		/* Every recipient is decided; nothing to do at end of data. */
 		msg_reset(m);
 		return SMFIS_ACCEPT;
@@ -671,20 +659,6 @@ fi_data(SMFICTX *ctx)
 		return SMFIS_ACCEPT;
 	}
 	return SMFIS_CONTINUE;
-}
-
-/* Unfold a header value in place (RFC 5322 2.2.3): the MTA passes folds
- * as LF or CRLF before the white space of the next line; the rules match
- * the unfolded value. */
-static void
-unfold(char *v)
-{
-	char *w = v;
-
-	for (; *v != '\0'; v++)
-		if (*v != '\r' && *v != '\n')
-			*w++ = *v;
-	*w = '\0';
 }
 
 static void
@@ -723,7 +697,7 @@ hdr_keep(struct cm_msg *m, const char *name, const char *value)
 		m->hdr_nomem = true;
 		return;
 	}
-	unfold(v);
+	cm_mtext_unfold(v);
 	m->hnames[m->nhdrs] = n;
 	m->hvalues[m->nhdrs] = v;
 	m->nhdrs++;
@@ -746,7 +720,8 @@ fi_header(SMFICTX *ctx, char *name, char *value)
 	if (strcasecmp(name, CM_FILTER_TRACE_HEADER) == 0)
 		m->own_hdrs++;
 	cm_fb_msg_header(m->fb, name, value);
-	if (m->mode != MSG_HEADERS)
+	if (m->mode != MSG_HEADERS &&
+	    !(m->mode == MSG_ENVELOPE && m->keep_rcpts))
 		return ok;
 	if (cm_policy_header_is_bulk(name, value))
 		m->bulk = true;
@@ -755,47 +730,63 @@ fi_header(SMFICTX *ctx, char *name, char *value)
 	return ok;
 }
 
+/* End of headers: the message cannot be classified (fail closed). */
+static sfsistat
+eoh_fail(SMFICTX *ctx, struct cm_msg *m, cm_reply_kind k, const char *why,
+    int prio)
+{
+	bool mon = monitor(m);
+	char q[80];
+
+	cm_log(prio, "queue_id=%s: %s; action=%s", cm_log_clean(m->qid, q,
+	    sizeof(q)), why, mon ? "none (monitor)" :
+	    k == CM_REPLY_CONTINUE ? "accept" :
+	    k == CM_REPLY_MSG_ERROR_REJECT ? "reject" : "tempfail");
+	msg_reset(m);
+	if (mon || k == CM_REPLY_CONTINUE)
+		return SMFIS_ACCEPT;
+	return cm_reply_send(ctx, k, NULL, NULL, NULL);
+}
+
 static sfsistat
 fi_eoh(SMFICTX *ctx)
 {
 	struct cm_conn *c = smfi_getpriv(ctx);
 	struct cm_msg *m;
 	const cm_policy *p;
-	char q[80];
+	cm_typeset more;
+	cm_reply_kind oek;
+	size_t before;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
 	m = &c->msg;
 	take_qid(ctx, m);
-	if (m->mode == MSG_ENVELOPE && !monitor(m)) {
+	if (m->mode == MSG_ENVELOPE && !m->keep_rcpts && !monitor(m)) {
 		/* Headers were wanted only for the decision log. */
 		msg_reset(m);
 		return SMFIS_ACCEPT;
 	}
-	if (m->mode != MSG_HEADERS)
+	if (m->mode != MSG_HEADERS && m->mode != MSG_ENVELOPE)
 		return SMFIS_CONTINUE;
+	if (m->mode == MSG_ENVELOPE && !m->keep_rcpts)
+		return SMFIS_CONTINUE;	/* monitor: trace header at EOM */
 	p = msg_policy(m);
-	cm_log_clean(m->qid, q, sizeof(q));
-	if (m->hdr_overflow || m->hdr_nomem) {
-		bool mon = monitor(m);
-		cm_reply_kind k = m->hdr_nomem ?
-		    cm_reply_for_error(cm_policy_on_error(p), false) :
-		    CM_REPLY_MSG_TOO_LARGE;
-
-		cm_log(m->hdr_nomem ? LOG_ERR : LOG_WARNING,
-		    "queue_id=%s: %s; action=%s", q, m->hdr_nomem ?
+	oek = cm_reply_for_error(cm_policy_on_error(p), false);
+	if (m->hdr_overflow || m->hdr_nomem)
+		return eoh_fail(ctx, m, m->hdr_nomem ? oek :
+		    CM_REPLY_MSG_TOO_LARGE, m->hdr_nomem ?
 		    "out of memory keeping headers" :
 		    "too many classification headers to check",
-		    mon ? "none (monitor)" : m->hdr_nomem ?
-		    cm_reply_on_error_name(cm_policy_on_error(p)) : "tempfail");
-		msg_reset(m);
-		if (mon)
-			return SMFIS_ACCEPT;
-		return cm_reply_send(ctx, k, NULL, NULL, NULL);
-	}
-	m->type = cm_policy_match_headers(p, m->nhdrs,
-	    (const char *const *)m->hnames, (const char *const *)m->hvalues);
-	if (m->type == NULL) {
+		    m->hdr_nomem ? LOG_ERR : LOG_WARNING);
+	before = m->types.n;
+	if (cm_class_headers(p, m->nhdrs, (const char *const *)m->hnames,
+	    (const char *const *)m->hvalues, &m->types) != CM_OK)
+		return eoh_fail(ctx, m, oek, "unreadable List-Id header",
+		    LOG_WARNING);
+	if (m->types.n != before)
+		msg_types_set(m);
+	if (m->types.n == 0) {
 		if (m->bulk && cm_policy_unclassified_bulk(p) == CM_BULK_REJECT) {
 			bool mon = monitor(m);
 
@@ -812,62 +803,54 @@ fi_eoh(SMFICTX *ctx)
 		msg_reset(m);
 		return SMFIS_ACCEPT;
 	}
-	m->mode = MSG_HEADER_TYPED;
+	if (m->types.n > 1 && cm_policy_multiple_types(p) == CM_MULTI_REFUSE &&
+	    !monitor(m)) {
+		sfsistat r;
+
+		cm_log_decision(m->qid, m->type_ids, NULL, "deny", "ambiguous",
+		    "stage=eoh action=reject");
+		r = cm_reply_send(ctx, CM_REPLY_MSG_AMBIGUOUS, NULL,
+		    m->type_ids, NULL);
+		msg_reset(m);
+		return r;
+	}
+	cm_class_minus(&more, &m->types, &m->rcpt_types);
+	if (more.n == 0 && !monitor(m)) {
+		/* Every type was decided at RCPT. */
+		msg_reset(m);
+		return SMFIS_ACCEPT;
+	}
+	if (more.n > 0 && m->rcpt_overflow)
+		return eoh_fail(ctx, m, CM_REPLY_MSG_TEMPFAIL, "more recipients "
+		    "than can be kept for the end-of-data check", LOG_WARNING);
+	if (more.n > 0)
+		m->mode = MSG_HEADER_TYPED;
 	return SMFIS_CONTINUE;
 }
 
-/* Remove X-Consent-Milter headers the client sent, then add ours. */
-static int
-trace_header(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m,
-    const char *value)
-{
-	int i;
-
-	if (c->can_chghdr)
-		for (i = m->own_hdrs; i >= 1; i--)
-			(void)smfi_chgheader(ctx, CM_FILTER_TRACE_HEADER, i,
-			    NULL);
-	if (!c->can_addhdr)
-		return 0;
-	return smfi_addheader(ctx, CM_FILTER_TRACE_HEADER, (char *)value) ==
-	    MI_SUCCESS ? 0 : -1;
-}
-
-/*
- * The trace header value (templates.trace_header) into V; in monitor
- * mode "; mode=monitor; denied=N" follows (N would have been removed).
- */
+/* Replace any X-Consent-Milter header the client sent by ours. */
 static void
-trace_value(const struct cm_msg *m, size_t removed, size_t kept,
-    size_t denied, char *v, size_t size)
+trace(SMFICTX *ctx, const struct cm_conn *c, const struct cm_msg *m,
+    size_t removed, size_t kept, size_t denied)
 {
 	const char *vals[CM_TMPL_NVARS];
-	char r[32], k[32];
-	size_t len;
+	char v[CM_TRACE_MAX], q[80];
 
-	snprintf(r, sizeof(r), "%zu", removed);
-	snprintf(k, sizeof(k), "%zu", kept);
 	tmpl_vals(m, NULL, NULL, vals);
-	vals[CM_TMPL_REMOVED] = r;
-	vals[CM_TMPL_KEPT] = k;
-	len = cm_tmpl_expand(cm_policy_tmpl_trace(msg_policy(m)), vals,
-	    CM_TMPL_ASCII, v, size, NULL);
-	if (monitor(m) && len < size)
-		snprintf(v + len, size - len, "; mode=monitor; denied=%zu",
-		    denied);
+	cm_trace_value(cm_policy_tmpl_trace(msg_policy(m)), vals, monitor(m),
+	    removed, kept, denied, v, sizeof(v));
+	if (cm_trace_set(ctx, m->own_hdrs, c->can_chghdr, c->can_addhdr,
+	    v) != 0)
+		cm_log(LOG_WARNING, "queue_id=%s: cannot add the trace header",
+		    cm_log_clean(m->qid, q, sizeof(q)));
 }
 
 static sfsistat
 eom_envelope(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 {
-	char v[CM_TRACE_MAX];
-	size_t total = m->allowed + m->denied + m->errors;
-
-	if (!monitor(m))
-		return SMFIS_CONTINUE;
-	trace_value(m, 0, total, m->denied, v, sizeof(v));
-	if (trace_header(ctx, c, m, v) != 0)
-		cm_log(LOG_WARNING, "cannot add the trace header");
+	if (monitor(m))
+		trace(ctx, c, m, 0, m->allowed + m->denied + m->errors,
+		    m->denied);
 	return SMFIS_CONTINUE;
 }
 
@@ -879,10 +862,18 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 	bool mon = monitor(m);
 	unsigned char *deny;
 	size_t i, ndeny = 0, nerr = 0, kept;
-	char v[CM_TRACE_MAX], q[80];
+	char q[80];
+	cm_typeset more;
 
 	cm_log_clean(m->qid, q, sizeof(q));
-	if (m->nrcpts == 0)
+	cm_class_minus(&more, &m->types, &m->rcpt_types);
+	if (m->rcpt_overflow && !mon) {
+		cm_log(LOG_WARNING, "queue_id=%s: more recipients than can be "
+		    "kept for the end-of-data check; message tempfailed", q);
+		return cm_reply_send(ctx, CM_REPLY_MSG_TEMPFAIL, NULL, NULL,
+		    NULL);
+	}
+	if (m->nrcpts == 0 || more.n == 0)
 		return SMFIS_CONTINUE;
 	deny = calloc(m->nrcpts, 1);
 	if (deny == NULL) {
@@ -895,13 +886,13 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 		    NULL, NULL);
 	}
 	for (i = 0; i < m->nrcpts; i++) {
-		result res;
+		cm_verdict_res res;
 		const char *action;
 
-		decide_one(m, m->rcpts[i], &res);
-		if (res.out == OUT_ALLOW) {
+		cm_verdict_decide(p, &more, m->rcpts[i], &res);
+		if (res.out == CM_OUT_ALLOW) {
 			action = NULL;
-		} else if (res.out == OUT_DENY) {
+		} else if (res.out == CM_OUT_DENY) {
 			deny[i] = 1;
 			ndeny++;
 			cm_fb_msg_deny(m->fb, i, cm_reason_name(res.reason));
@@ -925,19 +916,15 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 	}
 	if (mon) {
 		free(deny);
-		trace_value(m, 0, m->nrcpts + m->rcpts_dropped, ndeny, v,
-		    sizeof(v));
-		if (trace_header(ctx, c, m, v) != 0)
-			cm_log(LOG_WARNING, "queue_id=%s: cannot add the trace "
-			    "header", q);
+		trace(ctx, c, m, 0, m->nrcpts + m->rcpts_dropped, ndeny);
 		return SMFIS_CONTINUE;
 	}
 	if (ndeny == m->nrcpts) {
 		free(deny);
 		cm_log(LOG_INFO, "queue_id=%s type=%s: no recipient left; "
-		    "message refused", q, cm_ntype_id(m->type));
+		    "message refused", q, m->type_ids);
 		return cm_reply_send(ctx, CM_REPLY_MSG_NO_RCPT, NULL,
-		    cm_ntype_id(m->type), NULL);
+		    m->type_ids, NULL);
 	}
 	if (ndeny > 0 && !c->can_delrcpt) {
 		free(deny);
@@ -957,13 +944,10 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 	}
 	free(deny);
 	kept = m->nrcpts - ndeny;
-	trace_value(m, ndeny, kept, ndeny, v, sizeof(v));
-	if (trace_header(ctx, c, m, v) != 0)
-		cm_log(LOG_WARNING, "queue_id=%s: cannot add the trace header",
-		    q);
+	trace(ctx, c, m, ndeny, kept, ndeny);
 	if (ndeny > 0)
-		cm_fb_dsn(m->fb, cm_ntype_id(m->type), cm_ntype_name(m->type),
-		    m->qid, m->rcpts, m->nrcpts);
+		cm_fb_dsn(m->fb, m->type_ids, m->type_names, m->qid, m->rcpts,
+		    m->nrcpts);
 	return SMFIS_CONTINUE;
 }
 
@@ -1000,7 +984,9 @@ fi_eom(SMFICTX *ctx)
 		return SMFIS_CONTINUE;
 	m = &c->msg;
 	take_qid(ctx, m);
-	if (m->mode == MSG_ENVELOPE)
+	if (m->mode == MSG_ENVELOPE && c->non_smtp)
+		r = eom_headers(ctx, c, m);	/* EOH never came */
+	else if (m->mode == MSG_ENVELOPE)
 		r = eom_envelope(ctx, c, m);
 	else if (m->mode == MSG_HEADER_TYPED)
 		r = eom_headers(ctx, c, m);

@@ -111,6 +111,13 @@ cm_reply_build(cm_reply_kind kind, const char *rcpt, const char *type,
 		append_escaped(t, sz, &o, type, CM_REPLY_RCPT_MAX);
 		append_escaped(t, sz, &o, "\"", sz);
 		break;
+	case CM_REPLY_MSG_AMBIGUOUS:
+		set_codes(out, SMFIS_REJECT, "550", "5.7.1");
+		append_escaped(t, sz, &o,
+		    "Message matches several newsletter types \"", sz);
+		append_escaped(t, sz, &o, type, CM_REPLY_RCPT_MAX);
+		append_escaped(t, sz, &o, "\"", sz);
+		break;
 	case CM_REPLY_MSG_UNCLASSIFIED:
 		set_codes(out, SMFIS_REJECT, "550", "5.7.1");
 		append_escaped(t, sz, &o,

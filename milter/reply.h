@@ -18,6 +18,7 @@
  *   MSG_TEMPFAIL          451 4.3.0 Consent check failed, try again later
  *   MSG_ERROR_REJECT      550 5.7.1 Consent check failed
  *   MSG_NO_RCPT           550 5.7.1 No recipient has consent for newsletter "T"
+ *   MSG_AMBIGUOUS         550 5.7.1 Message matches several newsletter types "T,U"
  *   MSG_UNCLASSIFIED      550 5.7.1 Bulk mail that matches no known newsletter type
  *   MSG_TOO_LARGE         451 4.3.0 Headers too large for the consent check, try again later
  */
@@ -47,6 +48,7 @@ typedef enum cm_reply_kind {
 	CM_REPLY_MSG_ERROR_REJECT,
 	CM_REPLY_MSG_NO_RCPT,
 	CM_REPLY_MSG_UNCLASSIFIED,
+	CM_REPLY_MSG_AMBIGUOUS,
 	CM_REPLY_MSG_TOO_LARGE
 } cm_reply_kind;
 

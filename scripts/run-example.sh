@@ -66,8 +66,9 @@ Postfix main.cf lines for this milter:
     milter_default_action = tempfail
     milter_protocol = 6
 
-(non_smtpd_milters: mail from sendmail(1) can only be stripped at end of
-data, never refused at RCPT.)  Configuration: $CFG
+(non_smtpd_milters: mail from sendmail(1) is recognised and decided at
+end of data: unconsented recipients removed, a DSN sent, never refused at
+RCPT.)  Configuration: $CFG
 Index: $DB ($(($(grep -c . "$CSV") - 1)) rows of examples/consents.csv)
 Try:  consentctl -c $CFG check bob@example.net offers
 Reload: kill -USR1 <pid>    Stop: Ctrl-C

@@ -116,9 +116,14 @@ grep -q "^RCPT bob@example.com 550" <<<"$out" || e2e_fail "bob not refused at RC
 mid_env=$(awk '/^MID/ {print $2}' <<<"$out")
 out=$(send "" "" "X-Newsletter-Type: offers|" alice@example.com erin@example.com)
 grep -q "^DATA 250" <<<"$out" || e2e_fail "bounce-like message not accepted: $out"
+# a null sender with a newsletter header is checked like any mail
+# (issue 12): erin is removed, without a DSN (none to <>)
+mid_null=$(awk '/^MID/ {print $2}' <<<"$out")
 e2e_wait_delivered $((n + 2))
 e2e_settle 2
 e2e_assert_eq $((n + 2)) "$(e2e_sink_count)" "no DSN for a refusal at RCPT nor for the null sender"
+e2e_assert_eq alice@example.com "$(e2e_q delivered "$SINK_DIR" "$mid_null")" \
+	"null sender with X-Newsletter-Type: offers: the unconsented recipient removed"
 echo "ok - no DSN for <> senders or RCPT refusals"
 
 # ---------------------------------------- 2b. envelope-typed, one session
@@ -149,7 +154,7 @@ echo "ok - five envelope-typed messages in one session, two refusals each"
 
 # ---------------------------------------- 3. the decision log
 e2e_stop_milter TERM	# flushes the log
-"$PY" - "$LOGDIR" "$mid" "$mid_env" <<'PY' || e2e_fail "decision log"
+"$PY" - "$LOGDIR" "$mid" "$mid_env" "$mid_null" <<'PY' || e2e_fail "decision log"
 import glob, json, sys
 recs = [json.loads(l) for f in sorted(glob.glob(sys.argv[1] + "/decisions-*.jsonl"))
         for l in open(f, encoding="utf-8")]
@@ -181,6 +186,10 @@ for i in range(5):
         r = one(message_id="<session-%d@e2e.test>" % i, rcpt=rcpt)
         assert (r["type"], r["campaign"], r["action"]) == ("weekly-news", "week-%d" % i, action), r
         assert r["queue_id"], r
-assert len(recs) == 6 + 15, len(recs)
+r = one(message_id=sys.argv[4], rcpt="erin@example.com")
+assert (r["type"], r["verdict"], r["action"]) == ("offers", "deny", "removed"), r
+r = one(message_id=sys.argv[4], rcpt="alice@example.com")
+assert (r["verdict"], r["action"]) == ("allow", "allowed"), r
+assert len(recs) == 6 + 15 + 2, len(recs)
 print("ok - decision log: %d records with queue id, Message-ID, campaign, action" % len(recs))
 PY

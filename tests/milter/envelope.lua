@@ -18,7 +18,12 @@ expect(conn, SMFIR_REPLYCODE, "RCPT dave (withdrawn)")
 rcpt(conn, "<frank@example.net>")
 expect(conn, SMFIR_CONTINUE, "RCPT frank after a refused one")
 data(conn)
-expect(conn, SMFIR_ACCEPT, "DATA: nothing left to decide")
+-- The policy has header rules: a header could add a type (issue 12), so
+-- the headers are read; none adds one: accepted at end of headers.
+expect(conn, SMFIR_CONTINUE, "DATA: headers may add a type")
+hdr(conn, "Subject", "Weekly news")
+eoh(conn)
+expect(conn, SMFIR_ACCEPT, "EOH: no header adds a type, nothing left to decide")
 
 -- message 2: no newsletter (the policy has header rules, so it waits
 -- for the headers, then accepts)
@@ -47,7 +52,9 @@ expect(conn, SMFIR_CONTINUE, "RCPT alice (SASL-typed)")
 rcpt(conn, "<erin@example.net>")
 expect(conn, SMFIR_REPLYCODE, "RCPT erin (objection)")
 data(conn)
-expect(conn, SMFIR_ACCEPT, "DATA 4")
+expect(conn, SMFIR_CONTINUE, "DATA 4")
+eoh(conn)
+expect(conn, SMFIR_ACCEPT, "EOH 4")
 
 -- message 5: digest, consent valid 30 days
 mail(conn, "<news@digest.example.com>", "Q5")
@@ -59,14 +66,24 @@ expect(conn, SMFIR_CONTINUE, "RCPT hank (recent)")
 rcpt(conn, "<x@suppressed.example>")
 expect(conn, SMFIR_REPLYCODE, "RCPT x@suppressed.example (domain)")
 data(conn)
-expect(conn, SMFIR_ACCEPT, "DATA 5")
+expect(conn, SMFIR_CONTINUE, "DATA 5")
+eoh(conn)
+expect(conn, SMFIR_ACCEPT, "EOH 5")
 
 mt.disconnect(conn)
 
--- null sender: never a newsletter
+-- null sender: with header rules in the policy its headers are
+-- classified (issue 12); a real bounce carries no newsletter header
 conn = open()
 mail(conn, "<>", "")
-expect(conn, SMFIR_ACCEPT, "MAIL <>")
+expect(conn, SMFIR_CONTINUE, "MAIL <> (header rules exist)")
+rcpt(conn, "<carol@example.net>")
+expect(conn, SMFIR_CONTINUE, "RCPT carol of a bounce")
+data(conn)
+expect(conn, SMFIR_CONTINUE, "DATA of a bounce")
+hdr(conn, "Content-Type", "multipart/report; report-type=delivery-status")
+eoh(conn)
+expect(conn, SMFIR_ACCEPT, "EOH: a bounce, no newsletter")
 mt.disconnect(conn)
 
 -- out of scope: foreign client, not authenticated -> accepted at MAIL

@@ -4,7 +4,8 @@
 miltertest reports a custom reply only as SMFIR_REPLYCODE; this client
 prints the text too.  Usage:
 
-  mproto.py SOCKET [--ip IP] [--repeat N] [--macro STAGE NAME VALUE]...
+  mproto.py SOCKET [--ip IP] [--port N] [--repeat N]
+            [--macro STAGE NAME VALUE]...
             [--prot HEX] [--neg]
             [--mail ADDR] [--rcpt ADDR]... [--data] [--header NAME VALUE]...
             [--eoh] [--eom]
@@ -14,7 +15,10 @@ SOCKET is unix:PATH or inet:PORT@HOST.  One line per step is printed:
 e.g. "RCPT <bob@x> y 550 5.7.1 <bob@x>: no consent ..." (y = replycode,
 c = continue, a = accept, r = reject, t = tempfail).  --eom ends the
 message right after the recipients, without DATA or headers (as an MTA
-that sends none would), and prints the final reply as "EOM - R [TEXT]".
+that sends none would), and prints the final reply as "EOM - R [TEXT]",
+after one line per recipient removed ("DELRCPT <addr>") and header
+added ("ADDHEADER Name: value").  --port: the client port of CONNECT
+(default 25; Postfix's non-SMTP emulation sends 0).
 The steps are sent in the order given (several messages per connection
 are fine).  --data, --header and --eoh are sent as Postfix sends them:
 the stage's macros first (also for a step the filter negotiated away),
@@ -65,6 +69,7 @@ def recv(s):
 def main(argv):
     sockspec = argv[1]
     ip = "127.0.0.1"
+    port = 25
     repeat = 1
     offer = PROT
     neg = False
@@ -75,6 +80,9 @@ def main(argv):
         a = argv[i]
         if a == "--ip":
             ip = argv[i + 1]
+            i += 2
+        elif a == "--port":
+            port = int(argv[i + 1])
             i += 2
         elif a == "--repeat":
             repeat = int(argv[i + 1])
@@ -103,11 +111,11 @@ def main(argv):
         else:
             raise SystemExit("unknown argument " + a)
     for _ in range(repeat):
-        session(sockspec, ip, macros, steps, offer, neg)
+        session(sockspec, ip, port, macros, steps, offer, neg)
     return 0
 
 
-def session(sockspec, ip, macros, steps, offer, neg):
+def session(sockspec, ip, port, macros, steps, offer, neg):
     if sockspec.startswith("unix:"):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(sockspec[5:])
@@ -147,7 +155,7 @@ def session(sockspec, ip, macros, steps, offer, neg):
 
     macro("C")
     r = step("CONNECT", "C",
-             b"client.example\0" + b"4" + struct.pack(">H", 25) +
+             b"client.example\0" + b"4" + struct.pack(">H", port) +
              ip.encode() + b"\0", ip)
     if r in ("a", "r", "t"):
         send(s, "Q")
@@ -160,6 +168,12 @@ def session(sockspec, ip, macros, steps, offer, neg):
                 r, body = recv(s)
                 if r in ("a", "c", "r", "t", "y", "d"):
                     break
+                parts = body.rstrip(b"\0").decode("utf-8", "replace")
+                if r == "-":
+                    print("DELRCPT", parts)
+                elif r == "h":
+                    name, _, value = parts.partition("\0")
+                    print("ADDHEADER %s: %s" % (name, value))
             text = body.rstrip(b"\0").decode("utf-8", "replace")
             print("EOM -", r, text) if text else print("EOM -", r)
             continue

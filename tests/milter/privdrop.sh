@@ -23,6 +23,13 @@ chown -R nobody "$DB"
 "$MILTER" -n -c "$cfg" >/dev/null 2>&1 || die "-n failed on nobody's index"
 start_milter "$cfg"
 
+# The socket exists before the daemon drops root: wait (bounded) for the
+# drop before looking at its ids.
+want=$(id -u nobody)
+for _ in $(seq 100); do
+	[ "$(awk '/^Uid:/ {print $2}' "/proc/$MILTER_PID/status")" = "$want" ] && break
+	sleep 0.05
+done
 uid=$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$MILTER_PID/status")
 want=$(id -u nobody)
 [ "$uid" = "$want $want $want $want" ] || die "daemon uids are '$uid', want all $want"

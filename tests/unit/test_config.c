@@ -269,8 +269,8 @@ static const struct bad_case {
 	{ "bad-anchor.yaml", {
 	    "1:9: YAML anchors are not supported: 'm'",
 	    "5:1: key 'other': unknown key, expected one of milter, "
-	      "database, scope, addresses, unclassified_bulk, log, dsn, "
-	      "templates, newsletters",
+	      "database, scope, addresses, unclassified_bulk, "
+	      "multiple_types, log, dsn, templates, newsletters",
 	    "5:8: YAML aliases are not supported: 'm'",
 	    NULL } },
 	{ "bad-bool.yaml", {
@@ -301,8 +301,8 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-comments-only.yaml", {
 	    "1:1: empty file, expected a mapping with the keys milter, "
-	      "database, scope, addresses, unclassified_bulk, log, dsn, "
-	      "templates, newsletters",
+	      "database, scope, addresses, unclassified_bulk, "
+	      "multiple_types, log, dsn, templates, newsletters",
 	    NULL } },
 	{ "bad-complex-key.yaml", {
 	    "3:5: expected a key name, got a sequence",
@@ -356,8 +356,8 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-empty.yaml", {
 	    "1:1: empty file, expected a mapping with the keys milter, "
-	      "database, scope, addresses, unclassified_bulk, log, dsn, "
-	      "templates, newsletters",
+	      "database, scope, addresses, unclassified_bulk, "
+	      "multiple_types, log, dsn, templates, newsletters",
 	    NULL } },
 	{ "bad-feedback.yaml", {
 	    "6:3: key 'path': required key is missing",
@@ -465,8 +465,8 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-not-mapping.yaml", {
 	    "1:1: expected a mapping with the keys milter, database, "
-	      "scope, addresses, unclassified_bulk, log, dsn, templates, "
-	      "newsletters at the top level, got a sequence",
+	      "scope, addresses, unclassified_bulk, multiple_types, log, "
+	      "dsn, templates, newsletters at the top level, got a sequence",
 	    NULL } },
 	{ "bad-rule-empty.yaml", {
 	    "10:26: key 'envelope_sender': expected a non-empty text "
@@ -487,8 +487,8 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-scalar-top.yaml", {
 	    "1:1: expected a mapping with the keys milter, database, "
-	      "scope, addresses, unclassified_bulk, log, dsn, templates, "
-	      "newsletters at the top level, got a scalar",
+	      "scope, addresses, unclassified_bulk, multiple_types, log, "
+	      "dsn, templates, newsletters at the top level, got a scalar",
 	    NULL } },
 	{ "bad-scope-nothing.yaml", {
 	    "6:3: key 'scope': expected at least one of authenticated: "
@@ -575,8 +575,8 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-unknown-top.yaml", {
 	    "5:1: key 'colour': unknown key, expected one of milter, "
-	      "database, scope, addresses, unclassified_bulk, log, dsn, "
-	      "templates, newsletters",
+	      "database, scope, addresses, unclassified_bulk, "
+	      "multiple_types, log, dsn, templates, newsletters",
 	    NULL } },
 	{ "bad-utf8.yaml", {
 	    "4:19: invalid leading UTF-8 octet",

@@ -574,19 +574,21 @@ test_filters(void **state)
 		cm_declog_filter f;
 		size_t n;
 	} cases[] = {
-		{ { 0 }, 8 },
-		{ { .type = "offers" }, 5 },
-		{ { .type = "weekly" }, 3 },
+		{ { 0 }, 9 },
+		{ { .type = "offers" }, 6 },
+		{ { .type = "weekly" }, 4 },
+		{ { .type = "weekly,offers" }, 1 },	/* several types */
+		{ { .type = "offer" }, 0 },
 		{ { .type = "none" }, 0 },
 		{ { .campaign = "c-1" }, 4 },
-		{ { .reason = "no-consent" }, 3 },
+		{ { .reason = "no-consent" }, 4 },
 		{ { .reason = "withdrawn", .type = "offers" }, 1 },
 		{ { .verdict = "allow" }, 3 },
-		{ { .action = "removed" }, 2 },
+		{ { .action = "removed" }, 3 },
 		{ { .action = "refused" }, 2 },
 		{ { .rcpt = "bob@y.example" }, 3 },
 		{ { .rcpt = "bob@y" }, 0 },
-		{ { .since_us = T0 + DAY_US }, 6 },
+		{ { .since_us = T0 + DAY_US }, 7 },
 		{ { .since_us = T0 + DAY_US, .until_us = T0 + 2 * DAY_US }, 3 },
 		{ { .until_us = T0 + 1 }, 1 },	/* until is exclusive */
 		{ { .since_us = T0 + 1, .until_us = T0 + DAY_US + 1 }, 2 },
@@ -613,6 +615,9 @@ test_filters(void **state)
 	    "none", CM_DECLOG_ALLOWED);
 	add(log, T0 + 2 * DAY_US + 2, "offers", "c-3", "fay@y.example", "allow",
 	    "none", CM_DECLOG_ALLOWED);
+	/* a message of two types (issue 12) */
+	add(log, T0 + 2 * DAY_US + 3, "weekly,offers", "c-4", "gus@y.example",
+	    "deny", "no-consent", CM_DECLOG_REMOVED);
 	assert_int_equal(cm_declog_flush(log), CM_OK);
 	cm_declog_close(log);
 

@@ -1,0 +1,70 @@
+/*
+ * verdict.c - recipients against a set of types; non-SMTP submissions
+ * (see verdict.h).
+ */
+#include "verdict.h"
+
+#include <string.h>
+#include <netinet/in.h>
+
+#include "../core/multi.h"
+#include "../core/timefmt.h"
+#include "db.h"
+
+void
+cm_verdict_decide(const cm_policy *p, const cm_typeset *types,
+    const char *raw, cm_verdict_res *res)
+{
+	const cm_type_policy *tps[CM_CLASS_MAX_TYPES];
+	size_t n = 0, ntypes = cm_policy_ntypes(p);
+	cm_decision d;
+	cm_index *idx;
+	cm_status st;
+
+	memset(res, 0, sizeof(*res));
+	st = cm_addr_normalize(raw, strlen(raw), cm_policy_addr_opts(p),
+	    &res->addr);
+	if (st != CM_OK) {
+		/* No record can exist under an address the importer could
+		 * not have normalized either. */
+		res->out = CM_OUT_DENY;
+		res->reason = CM_REASON_NO_CONSENT;
+		res->st = st;
+		return;
+	}
+	res->normalized = true;
+	for (size_t i = cm_class_next(types, 0); i < ntypes;
+	    i = cm_class_next(types, i + 1))
+		tps[n++] = cm_ntype_policy(cm_policy_type(p, i));
+	idx = cm_db_get();
+	if (idx == NULL || n == 0) {
+		res->out = CM_OUT_ERROR;
+		res->st = idx == NULL ? CM_EIO : CM_EINVAL;
+		return;
+	}
+	st = cm_multi_decide(idx, tps, n, &res->addr, cm_time_now(), &d, NULL);
+	if (st != CM_OK) {
+		res->out = CM_OUT_ERROR;
+		res->st = st;
+	} else if (d.verdict == CM_ALLOW) {
+		res->out = CM_OUT_ALLOW;
+		res->reason = CM_REASON_NONE;
+	} else {
+		res->out = CM_OUT_DENY;
+		res->reason = d.reason;
+	}
+}
+
+bool
+cm_verdict_non_smtp(const cm_policy *p, const struct sockaddr *hostaddr,
+    const char *daemon_name)
+{
+	if (hostaddr != NULL && hostaddr->sa_family == AF_INET &&
+	    ((const struct sockaddr_in *)(const void *)hostaddr)->sin_port == 0)
+		return true;
+	if (hostaddr != NULL && hostaddr->sa_family == AF_INET6 &&
+	    ((const struct sockaddr_in6 *)(const void *)hostaddr)->sin6_port ==
+	    0)
+		return true;
+	return cm_policy_non_smtp_daemon(p, daemon_name);
+}
