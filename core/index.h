@@ -114,6 +114,15 @@ typedef struct cm_index_opts {
 	 * map.  Other processes may use the index normally meanwhile.
 	 */
 	bool bulk;
+	/*
+	 * Writers (every open but readonly) hold the writer lock of the
+	 * directory (wlock.h) from before the environment is opened until
+	 * cm_index_close: one writer process per index.  If another holds
+	 * it, cm_index_open waits for it, or with no_wait returns CM_EBUSY
+	 * at once (a caller may then tell its user and open again without
+	 * no_wait).  Read-only opens never wait.
+	 */
+	bool no_wait;
 } cm_index_opts;
 
 /*
@@ -121,7 +130,12 @@ typedef struct cm_index_opts {
  * a new environment and its erasure key file ("erasure.key", 32 random
  * octets, mode 0600) are created if absent.  OPTS may be NULL (read-write,
  * no create).  Returns CM_OK, CM_NOTFOUND (no index there and not
- * create), CM_EFORMAT, CM_EPERM, CM_EIO, CM_EDB, CM_ENOMEM.
+ * create), CM_EBUSY (a writer, opts->no_wait, another writer holds the
+ * index), CM_EFORMAT, CM_EPERM, CM_EIO, CM_EDB, CM_ENOMEM.
+ *
+ * No open ever makes data.mdb shorter: a writer in bulk mode maps at
+ * least the file's length (LMDB truncates a writable map's file to the
+ * map size), and map sizes only grow.
  */
 cm_status cm_index_open(const char *dir, const cm_index_opts *opts,
     cm_index **out);

@@ -13,6 +13,7 @@ static const char *const messages[CM_STATUS_MAX] = {
 	[CM_ESTALE] = "older than the stored state; not applied",
 	[CM_EPERM] = "permission denied",
 	[CM_EFULL] = "index map full (grown: try again)",
+	[CM_EBUSY] = "index busy (another writer holds it)",
 	[CM_ADDR_EMPTY] = "empty address",
 	[CM_ADDR_NO_AT] = "address has no '@'",
 	[CM_ADDR_LOCAL_EMPTY] = "empty local part",

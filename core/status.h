@@ -24,6 +24,7 @@ typedef enum cm_status {
 	CM_EFULL,		/* the index's map filled up inside a transaction
 				 * that cannot be retried (cm_import_*): it has
 				 * been grown; begin again */
+	CM_EBUSY,		/* another writer holds the index (not waited for) */
 
 	/* address normalization (core/addr.h) */
 	CM_ADDR_EMPTY,		/* empty address, or "<>" */
