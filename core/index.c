@@ -654,6 +654,8 @@ remap(cm_index *idx)
 cm_status
 cm_index_rbegin(cm_index *idx, cm_rtxn **out)
 {
+	bool checked = false;
+
 	for (int tries = 0; tries < MAX_RETRY; tries++) {
 		cm_rtxn *t = NULL;
 		int rc;
@@ -706,8 +708,17 @@ cm_index_rbegin(cm_index *idx, cm_rtxn **out)
 				return st;
 			continue;
 		}
-		if (rc == MDB_READERS_FULL)
-			(void)mdb_reader_check(idx->env, NULL);
+		if (rc == MDB_READERS_FULL && !checked) {
+			/* slots of dead processes may be what fills the
+			 * table: clear them and try once more */
+			int dead = 0;
+
+			checked = true;
+			__atomic_store_n(&idx->reader_check_us, now_us(),
+			    __ATOMIC_RELAXED);
+			if (mdb_reader_check(idx->env, &dead) == 0 && dead > 0)
+				continue;
+		}
 		return db_err(idx, "begin read transaction", rc);
 	}
 	set_err(idx, "begin read transaction: map keeps resizing");
@@ -1359,6 +1370,28 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 fail:
 	cm_index_close(idx);
 	return st;
+}
+
+cm_status
+cm_index_check_file(cm_index *idx)
+{
+	struct stat open_sb, path_sb;
+	char *p;
+	int fd, r, e;
+
+	if (idx == NULL || idx->env == NULL)
+		return CM_EINVAL;
+	if (mdb_env_get_fd(idx->env, &fd) != 0 || fstat(fd, &open_sb) != 0)
+		return CM_EIO;
+	if ((p = path_join(idx->dir, "data.mdb")) == NULL)
+		return CM_ENOMEM;
+	r = stat(p, &path_sb);
+	e = errno;
+	free(p);
+	if (r != 0)
+		return e == ENOTDIR ? CM_NOTFOUND : errno_status(e);
+	return open_sb.st_dev == path_sb.st_dev &&
+	    open_sb.st_ino == path_sb.st_ino ? CM_OK : CM_ESTALE;
 }
 
 void

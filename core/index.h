@@ -141,6 +141,16 @@ cm_status cm_index_open(const char *dir, const cm_index_opts *opts,
     cm_index **out);
 void cm_index_close(cm_index *idx);
 
+/*
+ * Is IDX still open on the file DIR/data.mdb names?  (A process keeps
+ * reading a data.mdb that was removed or replaced; LMDB does not
+ * notice.)  Compares the device and inode of the open file with the
+ * path's.  CM_OK: the same file; CM_ESTALE: the path names another file
+ * now; CM_NOTFOUND: there is none; CM_EIO, CM_EPERM, CM_ENOMEM: the
+ * check failed.  Cheap (two stat calls); any thread.
+ */
+cm_status cm_index_check_file(cm_index *idx);
+
 /* Apply one event in its own durable transaction.  CM_ESTALE if older
  * than the stored state, or if it would change nothing (a duplicate; a
  * CONFIRM of a withdrawn record, which never resurrects consent; a
