@@ -1,11 +1,12 @@
 /*
  * main.c - consentctl: global options and dispatch to the subcommands.
  *
- *   consentctl [-c FILE] [-d DBDIR] COMMAND [ARG ...]
+ *   consentctl [-c FILE] [-d DBDIR] [--no-wait] COMMAND [ARG ...]
  *
  * See consentctl(8) and `consentctl --help`.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: consentctl [-c FILE | -d DBDIR] COMMAND [ARG ...]\n"
+"usage: consentctl [-c FILE | -d DBDIR] [--no-wait] COMMAND [ARG ...]\n"
 "       consentctl COMMAND --help\n"
 "\n"
 "  -c FILE   configuration (default " CTL_DEFAULT_CONFIG "):\n"
@@ -64,6 +65,9 @@ usage(FILE *f)
 "  -d DBDIR  the index directory; the configuration is then read only by\n"
 "            commands that need the newsletter types (check), unless -c\n"
 "            is given too\n"
+"  --no-wait a command that changes the index fails at once (exit 75,\n"
+"            \"index busy\") while another consentctl changes it, instead\n"
+"            of waiting for that one to finish\n"
 "  -h, --help  this text\n"
 "\n"
 "commands:\n");
@@ -84,9 +88,11 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "no-wait", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL, *dbdir = NULL;
+	bool no_wait = false;
 	char prog[64];
 	ctl_ctx ctx;
 	int ch, rc;
@@ -102,6 +108,9 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'W':
+			no_wait = true;
+			break;
 		default:
 			fprintf(stderr, "Try 'consentctl --help'.\n");
 			return EX_USAGE;
@@ -122,6 +131,7 @@ main(int argc, char **argv)
 		argv[0] = prog;
 		optind = 0;	/* glibc: restart getopt for the command */
 		ctl_ctx_init(&ctx, config, dbdir);
+		ctx.no_wait = no_wait;
 		rc = commands[i].fn(&ctx, argc, argv);
 		ctl_ctx_fini(&ctx);
 		if (fflush(stdout) != 0 || ferror(stdout)) {
