@@ -214,7 +214,7 @@ decide_one(const struct cm_msg *m, const char *raw, result *res)
 		return;
 	}
 	res->normalized = true;
-	idx = cm_db_get();
+	idx = cm_db_acquire();	/* NULL: no index (removed): on_error */
 	if (idx == NULL) {
 		res->out = OUT_ERROR;
 		res->st = CM_EIO;
@@ -222,6 +222,7 @@ decide_one(const struct cm_msg *m, const char *raw, result *res)
 	}
 	st = cm_decide(idx, cm_ntype_policy(m->type), &res->addr,
 	    cm_time_now(), &d);
+	cm_db_release(idx);
 	if (st != CM_OK) {
 		res->out = OUT_ERROR;
 		res->st = st;
