@@ -2,10 +2,12 @@
 # Writers at once never corrupt the index.  Each run, on a new index: a
 # large import, and during it a second import (killed with -9 in some
 # runs), single grants (some with --no-wait), withdrawals, an objection
-# and an erasure, with varied delays, while `consentctl check` loops.
+# and an erasure, with varied delays, while `consentctl check` loops and
+# the milter decides (it follows the index, replaced at each run).
 # Every run must end with an index that opens and holds exactly what the
-# commands that succeeded reported (a killed import: all or nothing), and
-# no check may allow a recipient without consent or fail.
+# commands that succeeded reported (a killed import: all or nothing); no
+# check may fail, and neither check nor the milter may allow a recipient
+# without consent.
 #
 #   CM_CONC_ROWS  rows of the large import (default 200000)
 #   CM_CONC_RUNS  runs (default 12; 50 with CM_SOAK=1, as `make soak` does)
@@ -22,6 +24,63 @@ awk 'BEGIN { print "email,type,state,time,source,basis,purpose,evidence";
 	for (i = 0; i < 100; i++) printf "big%d@example.com,weekly-news,withdrawn,2026-10-01T00:00:00Z,unsubscribe,,,\n", i }' >"$T/sec.csv"
 
 X=$T/x			# per-run outputs
+
+# The milter, when built: its own policy, a unix socket in $T.
+MILTER=$BUILD/consent-milter
+MPROTO=$SRCDIR/tests/milter/mproto.py
+SOCK=$T/milter.sock
+MLOG=$T/milter.log
+MILTER_PID=
+cat >"$T/milter.yaml" <<YAML
+milter:
+  socket: "unix:$SOCK"
+  mode: enforce
+  on_error: tempfail
+database:
+  path: "$DB"
+scope:
+  authenticated: true
+  networks: [127.0.0.0/8]
+newsletters:
+  - id: weekly-news
+    name: "Weekly news"
+    consent: opt-in
+    match:
+      - envelope_sender: "weekly@news.example.com"
+YAML
+stop_milter() {
+	[ -n "$MILTER_PID" ] || return 0
+	kill -TERM "$MILTER_PID" 2>/dev/null
+	wait "$MILTER_PID"
+	local r=$?
+	MILTER_PID=
+	return $r
+}
+trap stop_milter EXIT
+start_milter() {
+	[ -x "$MILTER" ] && [ -f "$MPROTO" ] || return 0
+	"$MILTER" -f -c "$T/milter.yaml" >>"$MLOG" 2>&1 &
+	MILTER_PID=$!
+	for _ in $(seq 200); do
+		[ -S "$SOCK" ] && return 0
+		kill -0 "$MILTER_PID" 2>/dev/null || fail "the milter exited at start: $(tail -5 "$MLOG")"
+		sleep 0.05
+	done
+	fail "the milter's socket did not appear"
+}
+# milter_decides: one message to two recipients without consent and one
+# of the large import; an allowed recipient without consent is a
+# violation, a tempfail is counted (the index being replaced).
+milter_decides() {
+	local o
+	[ -n "$MILTER_PID" ] || return 0
+	o=$("$PY" "$MPROTO" "unix:$SOCK" --mail "<weekly@news.example.com>" \
+		--rcpt "<never@example.com>" --rcpt "<p4@example.com>" \
+		--rcpt "<big7@example.com>" 2>&1) ||
+		{ echo "milter: $o" >>"$X/violations"; return; }
+	grep -E '^RCPT <(never|p4)@example.com> c' <<<"$o" >>"$X/violations"
+	grep -c ' 451 ' <<<"$o" >>"$X/tempfails"
+}
 ctl() { "$CTL" -c "$CONF" "$@"; }
 
 # spawn NAME ARGS...: consentctl in the background; exit status in
@@ -46,6 +105,7 @@ checker() {
 		ctl check big7@example.com weekly-news >/dev/null 2>>"$X/check.err"
 		r=$?
 		[ "$r" = 0 ] || [ "$r" = 1 ] || echo "check big7: exit $r" >>"$X/violations"
+		milter_decides
 		n=$((n + 1))
 	done
 	echo "$n" >"$X/checks"
@@ -72,6 +132,7 @@ for run in $(seq 1 "$RUNS"); do
 		c grant "$p@example.com" weekly-news --at 2026-01-01T00:00:00Z; rc_is 0
 	done
 	c withdraw p4@example.com weekly-news --at 2026-01-02T00:00:00Z; rc_is 0
+	[ "$run" = 1 ] && start_milter
 
 	checker &
 	cpid=$!
@@ -90,12 +151,13 @@ for run in $(seq 1 "$RUNS"); do
 	killed=0
 	if [ $((run % 3)) = 0 ]; then
 		# kill -9 the second import at some point of its life
-		sleep "0.$(((run * 13) % 5))"
+		sleep "0.0$(((run * 13) % 10))"
 		# the consentctl process is the child of its subshell
 		kpid=$(pgrep -P "$secpid")
 		[ -n "$kpid" ] && kill -KILL $kpid 2>/dev/null && killed=1
 	fi
-	wait $(jobs -p | grep -vx "$cpid")
+	# every job of this run: not the checker, not the milter
+	wait $(jobs -p | grep -vx -e "$cpid" -e "${MILTER_PID:-none}")
 	touch "$X/stop"
 	wait "$cpid"
 
@@ -146,6 +208,15 @@ for run in $(seq 1 "$RUNS"); do
 	c check p1@example.com weekly-news; rc_is 1; out_is "deny withdrawn"
 	c check p2@example.com weekly-news; rc_is 1; out_is "deny objection"
 	[ "$killed" = 1 ] && [ "$(rc_of sec)" != 0 ] && echo "run $run: second import killed (sec rows: $sec_in)"
-	echo "run $run: ok ($(cat "$X/checks") check rounds; --no-wait grants: $(rc_of g2) $(rc_of g3))"
+	tf=$(awk '{ n += $1 } END { print n + 0 }' "$X/tempfails" 2>/dev/null || echo 0)
+	echo "run $run: ok ($(cat "$X/checks") check rounds, milter tempfails $tf; --no-wait grants: $(rc_of g2) $(rc_of g3))"
 done
+if [ -n "$MILTER_PID" ]; then
+	stop_milter || fail "the milter exited with $?: $(tail -5 "$MLOG")"
+	! grep -qE "AddressSanitizer|runtime error:|LeakSanitizer" "$MLOG" ||
+		fail "sanitizer report in the milter log"
+	echo "milter: $(grep -c 'reopened' "$MLOG") reopens, $(grep -c 'verdict=' "$MLOG") decisions"
+else
+	echo "note: the milter is not built: consentctl check alone decides"
+fi
 echo "concurrent writers: $RUNS runs of $ROWS rows in $(($(date +%s) - start)) s"
