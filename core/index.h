@@ -10,7 +10,8 @@
  * Concurrency: one cm_index per process (LMDB's rule), shared by any
  * number of threads (the environment is opened MDB_NOTLS).  Readers never
  * block writers; another process (consentctl) may write while a daemon
- * reads.  Read transactions are short: every call that reads copies what
+ * reads.  One writer process at a time: a handle opened for writing
+ * holds the directory's writer lock (wlock.h) for its whole life.  Read transactions are short: every call that reads copies what
  * it returns out of the map before the transaction ends.
  *
  * Robustness handled here, not by callers: the map size is set
@@ -111,7 +112,8 @@ typedef struct cm_index_opts {
 	 * The data file is then extended to the map size (a sparse file:
 	 * `du` shows what it holds).  Not for long-running readers such
 	 * as the daemon: a stray write of the process could reach the
-	 * map.  Other processes may use the index normally meanwhile.
+	 * map.  Readers may use the index normally meanwhile; writers wait
+	 * for the writer lock (no_wait below).
 	 */
 	bool bulk;
 	/*
