@@ -41,6 +41,7 @@ out=$(decide)
 # 1. removed: newsletters are deferred
 rm -rf "$DB"
 wait_log 1 'index .*/data.mdb missing, deferring newsletters'
+lua replace
 out=$(decide)
 [ "$out" = "$TEMPFAIL" ] || die "index removed, got: $out"
 expect_log 'rcpt=alice@example.net verdict=error reason=lookup-failed stage=rcpt action=tempfail'
@@ -52,6 +53,7 @@ expect_log 'rcpt=alice@example.net verdict=error reason=lookup-failed stage=rcpt
 "$CTL" -d "$DB" withdraw alice@example.net weekly-news >/dev/null ||
 	die "consentctl withdraw"
 wait_log 1 'index .* (back|replaced), reopened'
+lua replace
 out=$(decide)
 [ "$out" = "$WITHDRAWN" ] || die "new index, got: $out"
 
