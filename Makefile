@@ -4,6 +4,7 @@
 #   make check           build and run every test (unit, CLI, milter protocol, Postfix end to end)
 #   make check SANITIZE=1  the same, built with AddressSanitizer + UBSan (into build/san/)
 #   make valgrind        unit tests under valgrind
+#   make soak            concurrent writers, 50 runs (CM_CONC_ROWS, CM_CONC_RUNS)
 #   make bench           benchmarks (prints figures; not a test)
 #   make deps            install missing Debian build/test dependencies (root)
 #   make run             build, create the example index, run the milter in the foreground
@@ -67,7 +68,7 @@ CTL_OBJ   := $(patsubst consentctl/%.c,$(BUILD)/consentctl.o/%.o,$(CTL_SRC))
 
 PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL))
 
-.PHONY: all check valgrind bench deps run install uninstall clean unit
+.PHONY: all check valgrind soak bench deps run install uninstall clean unit
 .SECONDARY:
 all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
 
@@ -129,6 +130,10 @@ check: all
 
 valgrind: all
 	BUILD=$(BUILD) VALGRIND=1 tests/run unit
+
+# concurrent writers, 50 runs instead of the suite's 12 (tests/cli/concurrent.sh)
+soak: all
+	BUILD=$(BUILD) CM_SOAK=1 tests/run cli/concurrent
 
 fuzz: ; tests/fuzz/run.sh
 

@@ -10,6 +10,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "../core/wlock.h"
 #include "ctx.h"
 #include "diag.h"
 #include "parse.h"
@@ -111,7 +112,7 @@ static int
 give_to_milter_user(ctl_ctx *c)
 {
 	static const char *const files[] = { ".", "data.mdb", "lock.mdb",
-	    "erasure.key" };
+	    "erasure.key", CM_WLOCK_FILE };
 	const char *user, *group;
 	struct passwd *pw;
 	struct group *gr;
@@ -186,10 +187,25 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 		    strerror(errno));
 		return EX_CANTCREAT;
 	}
+	/* try first, to say why we wait */
+	o.no_wait = true;
 	st = cm_index_open(c->db_dir, &o, &c->idx);
+	if (st == CM_EBUSY && !c->no_wait) {
+		if (isatty(STDERR_FILENO))
+			ctl_diag_err("%s: the index is held by another writer; "
+			    "waiting for it (--no-wait: fail at once)",
+			    c->db_dir);
+		o.no_wait = false;
+		st = cm_index_open(c->db_dir, &o, &c->idx);
+	}
 	if (st == CM_OK)
 		return mode == CTL_OPEN_RO ? 0 : give_to_milter_user(c);
 	c->idx = NULL;
+	if (st == CM_EBUSY) {
+		ctl_diag_err("%s: index busy: another writer holds it (try "
+		    "again later, or without --no-wait to wait)", c->db_dir);
+		return EX_TEMPFAIL;
+	}
 	if (st == CM_NOTFOUND) {
 		ctl_diag_err("%s: no consent index here (create one with "
 		    "'consentctl init')", c->db_dir);

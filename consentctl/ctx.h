@@ -31,6 +31,7 @@ typedef struct ctl_ctx {
 	const char *db_dir;		/* -d, or database.path of the policy */
 	cm_policy *policy;		/* loaded with -c */
 	cm_index *idx;
+	bool no_wait;			/* --no-wait: a busy index is an error */
 	cm_addr_opts addr_opts;
 	char actor[256];
 	int64_t clock_skew_opt;		/* --clock-skew, 0 = not given */
@@ -49,7 +50,10 @@ int ctl_ctx_load_policy(ctl_ctx *c);
  * given (for commands that need the newsletter types). */
 int ctl_ctx_require_policy(ctl_ctx *c);
 
-/* Load the policy (if any) and open the index in MODE. */
+/* Load the policy (if any) and open the index in MODE.  A mode that may
+ * write waits while another writer holds the index (saying so once on a
+ * terminal), or with C->no_wait fails at once: "index busy",
+ * EX_TEMPFAIL. */
 int ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode);
 
 /* The allowed clock skew of changes, in microseconds: --clock-skew,

@@ -25,6 +25,7 @@ ctl_diag_exit(cm_status st)
 	case CM_OK:
 		return EX_OK;
 	case CM_EDB:
+	case CM_EBUSY:
 		return EX_TEMPFAIL;
 	case CM_ENOMEM:
 		return EX_OSERR;

@@ -15,7 +15,7 @@ void ctl_diag_err(const char *fmt, ...)
 
 /*
  * Exit code for a failed core call:
- *   CM_EDB -> EX_TEMPFAIL, CM_ENOMEM -> EX_OSERR, CM_EIO -> EX_IOERR,
+ *   CM_EDB, CM_EBUSY -> EX_TEMPFAIL, CM_ENOMEM -> EX_OSERR, CM_EIO -> EX_IOERR,
  *   CM_EPERM -> EX_NOPERM, CM_NOTFOUND -> EX_NOINPUT,
  *   CM_EFORMAT -> EX_SOFTWARE, address/time/argument errors -> EX_DATAERR.
  */

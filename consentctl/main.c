@@ -1,11 +1,12 @@
 /*
  * main.c - consentctl: global options and dispatch to the subcommands.
  *
- *   consentctl [-c FILE] [-d DBDIR] COMMAND [ARG ...]
+ *   consentctl [-c FILE] [-d DBDIR] [--no-wait] COMMAND [ARG ...]
  *
  * See consentctl(8) and `consentctl --help`.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: consentctl [-c FILE | -d DBDIR] [--clock-skew DURATION]\n"
-"                  COMMAND [ARG ...]\n"
+"                  [--no-wait] COMMAND [ARG ...]\n"
 "       consentctl COMMAND --help\n"
 "\n"
 "  -c FILE   configuration (default " CTL_DEFAULT_CONFIG "):\n"
@@ -74,6 +75,9 @@ usage(FILE *f)
 "  --clock-skew DURATION  how far after now a change may be dated\n"
 "            (e.g. 10m; default database.clock_skew, else 5m); a change\n"
 "            dated later is refused\n"
+"  --no-wait a command that changes the index fails at once (exit 75,\n"
+"            \"index busy\") while another consentctl changes it, instead\n"
+"            of waiting for that one to finish\n"
 "  -h, --help  this text\n"
 "\n"
 "commands:\n");
@@ -95,10 +99,12 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "clock-skew", required_argument, NULL, 'S' },
+		{ "no-wait", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL, *dbdir = NULL;
 	int64_t skew = 0;
+	bool no_wait = false;
 	char prog[64];
 	ctl_ctx ctx;
 	int ch, rc;
@@ -121,6 +127,9 @@ main(int argc, char **argv)
 				return EX_USAGE;
 			}
 			break;
+		case 'W':
+			no_wait = true;
+			break;
 		default:
 			fprintf(stderr, "Try 'consentctl --help'.\n");
 			return EX_USAGE;
@@ -142,6 +151,7 @@ main(int argc, char **argv)
 		optind = 0;	/* glibc: restart getopt for the command */
 		ctl_ctx_init(&ctx, config, dbdir);
 		ctx.clock_skew_opt = skew;
+		ctx.no_wait = no_wait;
 		rc = commands[i].fn(&ctx, argc, argv);
 		ctl_ctx_fini(&ctx);
 		if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -146,6 +146,7 @@
 #include "subaddr.h"
 #include "rules.h"
 #include "timefmt.h"
+#include "wlock.h"
 
 #define FORMAT_VERSION 1
 #define AKEY_LEN 16
@@ -203,6 +204,7 @@ struct cm_index {
 	bool readonly;
 	bool bulk;		/* MDB_WRITEMAP */
 	char *dir;
+	cm_wlock *wl;		/* writers: held from open to close */
 	cm_hmac *hmac;
 	unsigned char sipkey[16];
 	pthread_rwlock_t maplock;	/* write side: remapping */
@@ -591,6 +593,21 @@ rtxn_free(cm_rtxn *t)
 	free(t);
 }
 
+/* The map size to pass to mdb_env_set_mapsize after MDB_MAP_RESIZED:
+ * 0 (the size of the last commit) for readers; a writer keeps at least
+ * the map it has, as a bulk writer's file is that long (LMDB truncates
+ * the file of a writable map to the new size; LMDB rounds the size up
+ * to the pages in use in either case). */
+static size_t
+remap_size(cm_index *idx)
+{
+	MDB_envinfo info;
+
+	if (idx->readonly || mdb_env_info(idx->env, &info) != 0)
+		return 0;
+	return info.me_mapsize;
+}
+
 static cm_status
 remap(cm_index *idx)
 {
@@ -604,7 +621,7 @@ remap(cm_index *idx)
 		rtxn_free(t);
 	}
 	pthread_mutex_unlock(&idx->poollock);
-	rc = mdb_env_set_mapsize(idx->env, 0);
+	rc = mdb_env_set_mapsize(idx->env, remap_size(idx));
 	pthread_rwlock_unlock(&idx->maplock);
 	if (rc != 0)
 		return db_err(idx, "remap after resize", rc);
@@ -614,6 +631,8 @@ remap(cm_index *idx)
 cm_status
 cm_index_rbegin(cm_index *idx, cm_rtxn **out)
 {
+	bool checked = false;
+
 	for (int tries = 0; tries < MAX_RETRY; tries++) {
 		cm_rtxn *t = NULL;
 		int rc;
@@ -666,8 +685,17 @@ cm_index_rbegin(cm_index *idx, cm_rtxn **out)
 				return st;
 			continue;
 		}
-		if (rc == MDB_READERS_FULL)
-			(void)mdb_reader_check(idx->env, NULL);
+		if (rc == MDB_READERS_FULL && !checked) {
+			/* slots of dead processes may be what fills the
+			 * table: clear them and try once more */
+			int dead = 0;
+
+			checked = true;
+			__atomic_store_n(&idx->reader_check_us, now_us(),
+			    __ATOMIC_RELAXED);
+			if (mdb_reader_check(idx->env, &dead) == 0 && dead > 0)
+				continue;
+		}
 		return db_err(idx, "begin read transaction", rc);
 	}
 	set_err(idx, "begin read transaction: map keeps resizing");
@@ -1178,7 +1206,8 @@ open_dbs(cm_index *idx, bool create, const unsigned char *kc)
 		    idx->readonly ? MDB_RDONLY : 0, &txn);
 		if (rc != MDB_MAP_RESIZED)
 			break;
-		if ((rc = mdb_env_set_mapsize(idx->env, 0)) != 0)
+		if ((rc = mdb_env_set_mapsize(idx->env,
+		    remap_size(idx))) != 0)
 			break;
 	}
 	if (rc != 0)
@@ -1241,18 +1270,26 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 		return errno_status(errno);
 	if (!S_ISDIR(sb.st_mode))
 		return CM_EINVAL;
-	if ((p = path_join(dir, "data.mdb")) == NULL)
-		return CM_ENOMEM;
-	exists = stat(p, &sb) == 0;
-	free(p);
-	if (!exists && !o.create)
-		return CM_NOTFOUND;
-
 	if ((idx = calloc(1, sizeof(*idx))) == NULL)
 		return CM_ENOMEM;
-	if ((idx->dir = strdup(dir)) == NULL) {
+	/* before anything of the environment is looked at */
+	if (!o.readonly &&
+	    (st = cm_wlock_acquire(dir, !o.no_wait, &idx->wl)) != CM_OK) {
+		free(idx);
+		return st;
+	}
+	if ((p = path_join(dir, "data.mdb")) == NULL) {
+		cm_wlock_release(idx->wl);
 		free(idx);
 		return CM_ENOMEM;
+	}
+	exists = stat(p, &sb) == 0;
+	free(p);
+	if ((!exists && !o.create) ||
+	    (idx->dir = strdup(dir)) == NULL) {
+		cm_wlock_release(idx->wl);
+		free(idx);
+		return exists || o.create ? CM_ENOMEM : CM_NOTFOUND;
 	}
 	pthread_rwlock_init(&idx->maplock, NULL);
 	pthread_mutex_init(&idx->poollock, NULL);
@@ -1278,10 +1315,15 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 		st = db_err(idx, "create environment", rc);
 		goto fail;
 	}
+	/* A writable map (bulk) truncates data.mdb to the map size, which
+	 * LMDB takes from the last commit: a map grown by an import that
+	 * did not commit is longer.  Map at least the whole file. */
 	if ((rc = mdb_env_set_maxdbs(idx->env, 8)) != 0 ||
 	    (rc = mdb_env_set_maxreaders(idx->env, o.max_readers)) != 0 ||
 	    (!exists && (rc = mdb_env_set_mapsize(idx->env,
-	    o.map_size)) != 0)) {
+	    o.map_size)) != 0) ||
+	    (exists && idx->bulk && (rc = mdb_env_set_mapsize(idx->env,
+	    (size_t)sb.st_size)) != 0)) {
 		st = db_err(idx, "configure environment", rc);
 		goto fail;
 	}
@@ -1311,6 +1353,28 @@ fail:
 	return st;
 }
 
+cm_status
+cm_index_check_file(cm_index *idx)
+{
+	struct stat open_sb, path_sb;
+	char *p;
+	int fd, r, e;
+
+	if (idx == NULL || idx->env == NULL)
+		return CM_EINVAL;
+	if (mdb_env_get_fd(idx->env, &fd) != 0 || fstat(fd, &open_sb) != 0)
+		return CM_EIO;
+	if ((p = path_join(idx->dir, "data.mdb")) == NULL)
+		return CM_ENOMEM;
+	r = stat(p, &path_sb);
+	e = errno;
+	free(p);
+	if (r != 0)
+		return e == ENOTDIR ? CM_NOTFOUND : errno_status(e);
+	return open_sb.st_dev == path_sb.st_dev &&
+	    open_sb.st_ino == path_sb.st_ino ? CM_OK : CM_ESTALE;
+}
+
 void
 cm_index_close(cm_index *idx)
 {
@@ -1323,6 +1387,7 @@ cm_index_close(cm_index *idx)
 	}
 	if (idx->env != NULL)
 		mdb_env_close(idx->env);
+	cm_wlock_release(idx->wl);	/* after the environment is closed */
 	cm_hmac_free(idx->hmac);
 	memset(idx->sipkey, 0, sizeof(idx->sipkey));
 	pthread_rwlock_destroy(&idx->maplock);

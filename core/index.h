@@ -10,7 +10,8 @@
  * Concurrency: one cm_index per process (LMDB's rule), shared by any
  * number of threads (the environment is opened MDB_NOTLS).  Readers never
  * block writers; another process (consentctl) may write while a daemon
- * reads.  Read transactions are short: every call that reads copies what
+ * reads.  One writer process at a time: a handle opened for writing
+ * holds the directory's writer lock (wlock.h) for its whole life.  Read transactions are short: every call that reads copies what
  * it returns out of the map before the transaction ends.
  *
  * Robustness handled here, not by callers: the map size is set
@@ -140,7 +141,8 @@ typedef struct cm_index_opts {
 	 * The data file is then extended to the map size (a sparse file:
 	 * `du` shows what it holds).  Not for long-running readers such
 	 * as the daemon: a stray write of the process could reach the
-	 * map.  Other processes may use the index normally meanwhile.
+	 * map.  Readers may use the index normally meanwhile; writers wait
+	 * for the writer lock (no_wait below).
 	 */
 	bool bulk;
 	/*
@@ -150,6 +152,15 @@ typedef struct cm_index_opts {
 	 * and the limit.  0 = five minutes (CM_RULES_SKEW_DEFAULT).
 	 */
 	int64_t clock_skew_us;
+	/*
+	 * Writers (every open but readonly) hold the writer lock of the
+	 * directory (wlock.h) from before the environment is opened until
+	 * cm_index_close: one writer process per index.  If another holds
+	 * it, cm_index_open waits for it, or with no_wait returns CM_EBUSY
+	 * at once (a caller may then tell its user and open again without
+	 * no_wait).  Read-only opens never wait.
+	 */
+	bool no_wait;
 } cm_index_opts;
 
 /*
@@ -157,11 +168,26 @@ typedef struct cm_index_opts {
  * a new environment and its erasure key file ("erasure.key", 32 random
  * octets, mode 0600) are created if absent.  OPTS may be NULL (read-write,
  * no create).  Returns CM_OK, CM_NOTFOUND (no index there and not
- * create), CM_EFORMAT, CM_EPERM, CM_EIO, CM_EDB, CM_ENOMEM.
+ * create), CM_EBUSY (a writer, opts->no_wait, another writer holds the
+ * index), CM_EFORMAT, CM_EPERM, CM_EIO, CM_EDB, CM_ENOMEM.
+ *
+ * No open ever makes data.mdb shorter: a writer in bulk mode maps at
+ * least the file's length (LMDB truncates a writable map's file to the
+ * map size), and map sizes only grow.
  */
 cm_status cm_index_open(const char *dir, const cm_index_opts *opts,
     cm_index **out);
 void cm_index_close(cm_index *idx);
+
+/*
+ * Is IDX still open on the file DIR/data.mdb names?  (A process keeps
+ * reading a data.mdb that was removed or replaced; LMDB does not
+ * notice.)  Compares the device and inode of the open file with the
+ * path's.  CM_OK: the same file; CM_ESTALE: the path names another file
+ * now; CM_NOTFOUND: there is none; CM_EIO, CM_EPERM, CM_ENOMEM: the
+ * check failed.  Cheap (two stat calls); any thread.
+ */
+cm_status cm_index_check_file(cm_index *idx);
 
 /* Apply one event in its own durable transaction.  CM_ESTALE if older
  * than the stored state, or if it would change nothing (a duplicate; a

@@ -14,6 +14,7 @@ static const char *const messages[CM_STATUS_MAX] = {
 	[CM_EPERM] = "permission denied",
 	[CM_EFULL] = "index map full (grown: try again)",
 	[CM_EFUTURE] = "dated in the future (beyond the allowed clock skew)",
+	[CM_EBUSY] = "index busy (another writer holds it)",
 	[CM_ADDR_EMPTY] = "empty address",
 	[CM_ADDR_NO_AT] = "address has no '@'",
 	[CM_ADDR_LOCAL_EMPTY] = "empty local part",

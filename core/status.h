@@ -26,6 +26,7 @@ typedef enum cm_status {
 				 * been grown; begin again */
 	CM_EFUTURE,		/* event dated after now beyond the allowed
 				 * clock skew: refused (rules.h) */
+	CM_EBUSY,		/* another writer holds the index (not waited for) */
 
 	/* address normalization (core/addr.h) */
 	CM_ADDR_EMPTY,		/* empty address, or "<>" */

@@ -36,13 +36,19 @@ cm_verdict_decide(const cm_policy *p, const cm_typeset *types,
 	for (size_t i = cm_class_next(types, 0); i < ntypes;
 	    i = cm_class_next(types, i + 1))
 		tps[n++] = cm_ntype_policy(cm_policy_type(p, i));
-	idx = cm_db_get();
-	if (idx == NULL || n == 0) {
+	if (n == 0) {
 		res->out = CM_OUT_ERROR;
-		res->st = idx == NULL ? CM_EIO : CM_EINVAL;
+		res->st = CM_EINVAL;
+		return;
+	}
+	idx = cm_db_acquire();	/* NULL: no index (removed): on_error */
+	if (idx == NULL) {
+		res->out = CM_OUT_ERROR;
+		res->st = CM_EIO;
 		return;
 	}
 	st = cm_multi_decide(idx, tps, n, &res->addr, cm_time_now(), &d, NULL);
+	cm_db_release(idx);
 	if (st != CM_OK) {
 		res->out = CM_OUT_ERROR;
 		res->st = st;

@@ -390,7 +390,8 @@ test_misuse(void **state)
 		char *cmd;
 
 		assert_true(asprintf(&cmd, "test -z \"$(ls %s | grep -v "
-		    "'^data.mdb$\\|^lock.mdb$\\|^erasure.key$')\"", dir) > 0);
+		    "'^data.mdb$\\|^lock.mdb$\\|^erasure.key$\\|"
+		    "^writer.lock$')\"", dir) > 0);
 		assert_int_equal(system(cmd), 0);
 		free(cmd);
 	}
