@@ -18,6 +18,7 @@
 #include "declog.h"
 #include "declog_scrub.h"
 #include "util.h"
+#include "timefmt.h"
 
 #define US_PER_SEC INT64_C(1000000)
 #define US_PER_DAY (INT64_C(86400) * US_PER_SEC)
@@ -100,15 +101,6 @@ floor_div(int64_t a, int64_t b)
 	if ((a % b != 0) && ((a < 0) != (b < 0)))
 		q--;
 	return q;
-}
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
 }
 
 static int64_t
@@ -255,24 +247,13 @@ cm_declog_json_string(const char *s, size_t len, char *buf, size_t size)
 /* ---------------------------------------------------------------- keys */
 
 static cm_status
-errno_status(int e)
-{
-	switch (e) {
-	case ENOENT: return CM_NOTFOUND;
-	case EACCES: case EPERM: return CM_EPERM;
-	case ENOMEM: return CM_ENOMEM;
-	default: return CM_EIO;
-	}
-}
-
-static cm_status
 read_key(const char *path, unsigned char *key, size_t key_max, size_t *key_len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	size_t n = 0;
 
 	if (fd < 0)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 	for (;;) {
 		unsigned char extra;
 		ssize_t r;
@@ -286,7 +267,7 @@ read_key(const char *path, unsigned char *key, size_t key_max, size_t *key_len)
 				continue;
 			int e = errno;
 			close(fd);
-			return errno_status(e);
+			return cm_status_errno(e);
 		}
 		if (r == 0)
 			break;
@@ -329,14 +310,14 @@ create_key(const char *path)
 	if (fd < 0) {
 		e = errno;
 		free(tmp);
-		return errno_status(e);
+		return cm_status_errno(e);
 	}
 	if (cm_write_all(fd, key, sizeof(key)) != 0 || fsync(fd) != 0) {
 		e = errno;
 		close(fd);
 		(void)unlink(tmp);
 		free(tmp);
-		return errno_status(e);
+		return cm_status_errno(e);
 	}
 	close(fd);
 	/* link() fails if another process created the key meanwhile. */
@@ -344,7 +325,7 @@ create_key(const char *path)
 		e = errno;
 		(void)unlink(tmp);
 		free(tmp);
-		return errno_status(e);
+		return cm_status_errno(e);
 	}
 	(void)unlink(tmp);
 	free(tmp);
@@ -478,7 +459,7 @@ name_day(const char *name)
 static void
 prune(cm_declog *log)
 {
-	int64_t today = floor_div(now_us(), US_PER_DAY), day;
+	int64_t today = floor_div(cm_time_now(), US_PER_DAY), day;
 	DIR *dir;
 	struct dirent *de;
 	uint64_t n = 0;
@@ -487,7 +468,7 @@ prune(cm_declog *log)
 		return;
 	dir = opendir(log->dir);
 	if (dir == NULL) {
-		report(log, errno_status(errno), errno,
+		report(log, cm_status_errno(errno), errno,
 		    "cannot open the decision log directory for pruning");
 		return;
 	}
@@ -504,7 +485,7 @@ prune(cm_declog *log)
 		if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
 			n++;
 		else if (errno != ENOENT)
-			report(log, errno_status(errno), errno,
+			report(log, cm_status_errno(errno), errno,
 			    "cannot delete an expired decision log file");
 	}
 	closedir(dir);
@@ -640,7 +621,7 @@ write_batch(cm_declog *log, struct node *list)
 			int e = errno;
 
 			lost += n;
-			report(log, errno_status(e), e,
+			report(log, cm_status_errno(e), e,
 			    "cannot write the decision log");
 		}
 		while (list != p) {
@@ -770,13 +751,13 @@ cm_declog_open(const cm_declog_opts *opts, cm_declog **out)
 	    *opts->key_file == '\0')))
 		return CM_EINVAL;
 	if (mkdir(opts->dir, 0750) != 0 && errno != EEXIST)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 	if (stat(opts->dir, &sb) != 0)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 	if (!S_ISDIR(sb.st_mode))
 		return CM_EINVAL;
 	if (access(opts->dir, W_OK | X_OK) != 0)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 
 	log = calloc(1, sizeof(*log));
 	if (log == NULL)
@@ -927,7 +908,7 @@ item_time(const cm_declog_item *it, int64_t *now)
 	if (it->time_us != 0)
 		return it->time_us;
 	if (*now == 0)
-		*now = now_us();
+		*now = cm_time_now();
 	return *now;
 }
 
@@ -1307,7 +1288,7 @@ cm_declog_reader_open(const char *dir, const cm_declog_filter *f,
 
 	d = opendir(dir);
 	if (d == NULL) {
-		cm_status st = errno_status(errno);
+		cm_status st = cm_status_errno(errno);
 
 		cm_declog_reader_close(r);
 		return st;
@@ -1610,7 +1591,7 @@ cm_declog_reader_next(cm_declog_reader *r, cm_declog_rec *rec)
 			if (r->fp == NULL) {
 				if (errno == ENOENT)
 					continue;	/* pruned meanwhile */
-				return errno_status(errno);
+				return cm_status_errno(errno);
 			}
 		}
 		if (fgets(r->line, CM_DECLOG_LINE_MAX + 2, r->fp) == NULL) {

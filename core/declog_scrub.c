@@ -65,17 +65,6 @@ cm_declog_scrub_base(const char *rcpt, char sep, char *out, size_t size)
 	return n;
 }
 
-static cm_status
-errno_status(int e)
-{
-	switch (e) {
-	case ENOENT: return CM_NOTFOUND;
-	case EACCES: case EPERM: case EROFS: return CM_EPERM;
-	case ENOMEM: return CM_ENOMEM;
-	default: return CM_EIO;
-	}
-}
-
 static bool
 day_name(const char *n)
 {
@@ -107,7 +96,7 @@ copy_lines(FILE *in, int out, const cm_erasure *e, uint64_t *n)
 			continue;
 		}
 		if (out >= 0 && cm_write_all(out, line, (size_t)len) != 0) {
-			st = errno_status(errno);
+			st = cm_status_errno(errno);
 			break;
 		}
 	}
@@ -136,11 +125,11 @@ scrub_file(int dfd, const char *dir, const char *name, const cm_erasure *e,
 		fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
 		    O_NOCTTY);
 		if (fd < 0)
-			return errno == ENOENT ? CM_OK : errno_status(errno);
+			return errno == ENOENT ? CM_OK : cm_status_errno(errno);
 		r = cm_declog_scrub_lock(fd);
 	}
 	if (r != 1) {
-		s = r < 0 ? errno_status(errno) : CM_EIO;
+		s = r < 0 ? cm_status_errno(errno) : CM_EIO;
 		close(fd);
 		return s;
 	}
@@ -154,14 +143,14 @@ scrub_file(int dfd, const char *dir, const char *name, const cm_erasure *e,
 	rewind(in);
 	n = 0;
 	if (fstat(fd, &sb) != 0) {
-		s = errno_status(errno);
+		s = cm_status_errno(errno);
 		goto done;
 	}
 	(void)unlinkat(dfd, tmp, 0);
 	out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 	    O_NOFOLLOW | O_NOCTTY, sb.st_mode & 07777);
 	if (out < 0) {
-		s = errno_status(errno);
+		s = cm_status_errno(errno);
 		goto done;
 	}
 	(void)fchmod(out, sb.st_mode & 07777);
@@ -171,7 +160,7 @@ scrub_file(int dfd, const char *dir, const char *name, const cm_erasure *e,
 	if ((s = copy_lines(in, out, e, &n)) != CM_OK)
 		goto done;
 	if (fsync(out) != 0 || renameat(dfd, tmp, dfd, name) != 0) {
-		s = errno_status(errno);
+		s = cm_status_errno(errno);
 		goto done;
 	}
 	cm_fsync_dir(dir);
@@ -205,7 +194,7 @@ cm_declog_scrub_run(const char *dir, const cm_erasure *e,
 	if (dir == NULL || e == NULL)
 		return CM_EINVAL;
 	if ((d = opendir(dir)) == NULL)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 	while (s == CM_OK && (de = readdir(d)) != NULL)
 		if (day_name(de->d_name))
 			s = scrub_file(dirfd(d), dir, de->d_name, e, st);

@@ -9,6 +9,7 @@
 
 #include "dsn.h"
 #include "util.h"
+#include "timefmt.h"
 
 #define WRAP 76
 
@@ -187,15 +188,6 @@ rfc5322_date(int64_t us, char *buf, size_t size)
 	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 random_hex(char *out, size_t nbytes)
 {
@@ -210,7 +202,7 @@ random_hex(char *out, size_t nbytes)
 
 		if (n <= 0) {
 			/* fall back to a clock-based value; uniqueness only */
-			uint64_t v = (uint64_t)now_us() ^ ((uint64_t)got << 40);
+			uint64_t v = (uint64_t)cm_time_now() ^ ((uint64_t)got << 40);
 
 			for (; got < nbytes; got++, v = v * 6364136223846793005ULL +
 			    1442695040888963407ULL)
@@ -353,7 +345,7 @@ cm_dsn_compose(const cm_dsn_msg *m, char **out, size_t *len)
 		return CM_EINVAL;	/* never for the null sender */
 	host = m->host && *m->host ? m->host : "localhost";
 	name = m->name && *m->name ? m->name : (m->type ? m->type : "");
-	now = m->now_us ? m->now_us : now_us();
+	now = m->now_us ? m->now_us : cm_time_now();
 	rfc5322_date(now, date, sizeof(date));
 	rfc5322_date(m->arrival_us ? m->arrival_us : now, arrival,
 	    sizeof(arrival));

@@ -19,6 +19,7 @@
 
 #include "dsnq.h"
 #include "util.h"
+#include "timefmt.h"
 
 #define MAGIC "CM-DSN 1\n"
 #define SUF_PENDING ".dsn"
@@ -27,15 +28,6 @@
 #define SPOOL_FILE_MAX (16 * 1024 * 1024)
 
 /* ---------------------------------------------------------------- util */
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int64_t
 mono_ms(void)
@@ -63,17 +55,6 @@ seterr(char *err, const char *fmt, ...)
 	for (char *p = err; *p; p++)
 		if ((unsigned char)*p < 0x20)
 			*p = ' ';
-}
-
-static cm_status
-errno_status(int e)
-{
-	switch (e) {
-	case ENOENT: return CM_NOTFOUND;
-	case EACCES: case EPERM: return CM_EPERM;
-	case ENOMEM: return CM_ENOMEM;
-	default: return CM_EIO;
-	}
 }
 
 /* ---------------------------------------------------------------- target */
@@ -618,19 +599,19 @@ write_spool(const char *spool, const char *id, const char *suffix,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 	    0600);
 	if (fd < 0) {
-		st = errno_status(errno);
+		st = cm_status_errno(errno);
 		goto out;
 	}
 	if (cm_write_all(fd, header, strlen(header)) != 0 ||
 	    cm_write_all(fd, msg, len) != 0 || fsync(fd) != 0) {
-		st = errno_status(errno);
+		st = cm_status_errno(errno);
 		close(fd);
 		unlink(tmp);
 		goto out;
 	}
 	close(fd);
 	if (rename(tmp, dst) != 0) {
-		st = errno_status(errno);
+		st = cm_status_errno(errno);
 		unlink(tmp);
 		goto out;
 	}
@@ -661,7 +642,7 @@ read_spool(const char *path, struct spooled *s)
 
 	memset(s, 0, sizeof(*s));
 	if (fd < 0)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 	if (fstat(fd, &sb) != 0 || sb.st_size > SPOOL_FILE_MAX) {
 		close(fd);
 		return CM_EFORMAT;
@@ -799,7 +780,7 @@ spool_names(const char *spool, char ***out, size_t *nout)
 	size_t n = 0, cap = 0;
 
 	if (d == NULL)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 	while ((de = readdir(d)) != NULL) {
 		char id[CM_DSNQ_ID_MAX];
 		bool failed;
@@ -973,7 +954,7 @@ qlog(cm_dsnq *q, int level, const char *id, const char *text)
 static void
 new_id(cm_dsnq *q, char *id)
 {
-	int64_t us = now_us();
+	int64_t us = cm_time_now();
 	time_t t = (time_t)(us / 1000000);
 	struct tm tm;
 	unsigned char r[4] = { 0 };
@@ -1201,9 +1182,9 @@ cm_dsnq_open(const cm_dsnq_opts *o, cm_dsnq **out)
 	    cm_dsnq_target_check(o->target) != CM_OK)
 		return CM_EINVAL;
 	if (mkdir(o->spool, 0700) != 0 && errno != EEXIST)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 	if (access(o->spool, W_OK | X_OK) != 0)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 	st = spool_names(o->spool, &names, &n);
 	if (st != CM_OK)
 		return st;
@@ -1320,7 +1301,7 @@ cm_dsnq_submit(cm_dsnq *q, const char *rcpt, const char *msg, size_t len,
 	    clean_rcpt(rcpt, addr, sizeof(addr)) != 0)
 		return CM_EINVAL;
 	new_id(q, id);
-	if (header_for(hdr, sizeof(hdr), addr, smtputf8, now_us(), NULL) != 0)
+	if (header_for(hdr, sizeof(hdr), addr, smtputf8, cm_time_now(), NULL) != 0)
 		return CM_ETOOLONG;
 	st = write_spool(q->spool, id, SUF_PENDING, hdr, msg, len);
 	if (st != CM_OK)

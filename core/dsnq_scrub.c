@@ -17,17 +17,6 @@
 #define SUF_FAILED ".failed"
 #define FILE_MAX (64u * 1024 * 1024)
 
-static cm_status
-errno_status(int e)
-{
-	switch (e) {
-	case ENOENT: return CM_NOTFOUND;
-	case EACCES: case EPERM: case EROFS: return CM_EPERM;
-	case ENOMEM: return CM_ENOMEM;
-	default: return CM_EIO;
-	}
-}
-
 static bool
 ends_with(const char *s, const char *suf)
 {
@@ -49,7 +38,7 @@ file_matches(int dfd, const char *name, const cm_erasure *e, bool *hit)
 
 	*hit = false;
 	if (fd < 0)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 	if (fstat(fd, &sb) != 0 || (size_t)sb.st_size > FILE_MAX) {
 		close(fd);
 		return CM_EIO;
@@ -64,7 +53,7 @@ file_matches(int dfd, const char *name, const cm_erasure *e, bool *hit)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			st = errno_status(errno);
+			st = cm_status_errno(errno);
 		if (r <= 0)
 			break;
 		n += (size_t)r;
@@ -90,7 +79,7 @@ cm_dsnq_scrub_run(const char *spool, const cm_erasure *e, size_t *n)
 	if (spool == NULL || e == NULL)
 		return CM_EINVAL;
 	if ((d = opendir(spool)) == NULL)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 	while (st == CM_OK && (de = readdir(d)) != NULL) {
 		bool hit;
 
@@ -107,7 +96,7 @@ cm_dsnq_scrub_run(const char *spool, const cm_erasure *e, size_t *n)
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 			(*n)++;
 		else if (errno != ENOENT)
-			st = errno_status(errno);
+			st = cm_status_errno(errno);
 	}
 	closedir(d);
 	if (*n > 0)

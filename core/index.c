@@ -223,16 +223,6 @@ struct cm_index {
 /* ---------------------------------------------------------------- */
 /* small helpers */
 
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Little-endian loads and stores at any alignment (one instruction on
  * little-endian hosts). */
 static inline uint16_t
@@ -661,9 +651,9 @@ cm_index_rbegin(cm_index *idx, cm_rtxn **out)
 			/* a new reader slot: the moment to clear the slots of
 			 * dead processes, now and then (reader_check_us is
 			 * only a hint; a race costs one extra check) */
-			if (now_us() - __atomic_load_n(&idx->reader_check_us,
+			if (cm_time_now() - __atomic_load_n(&idx->reader_check_us,
 			    __ATOMIC_RELAXED) > 60 * INT64_C(1000000)) {
-				__atomic_store_n(&idx->reader_check_us, now_us(),
+				__atomic_store_n(&idx->reader_check_us, cm_time_now(),
 				    __ATOMIC_RELAXED);
 				(void)mdb_reader_check(idx->env, NULL);
 			}
@@ -691,7 +681,7 @@ cm_index_rbegin(cm_index *idx, cm_rtxn **out)
 			int dead = 0;
 
 			checked = true;
-			__atomic_store_n(&idx->reader_check_us, now_us(),
+			__atomic_store_n(&idx->reader_check_us, cm_time_now(),
 			    __ATOMIC_RELAXED);
 			if (mdb_reader_check(idx->env, &dead) == 0 && dead > 0)
 				continue;
@@ -953,23 +943,6 @@ cm_index_rdomain(cm_index *idx, cm_rtxn *t, const char *domain, size_t len,
 /* ---------------------------------------------------------------- */
 /* open / close */
 
-static cm_status
-errno_status(int e)
-{
-	switch (e) {
-	case ENOENT:
-		return CM_NOTFOUND;
-	case EACCES:
-	case EPERM:
-	case EROFS:
-		return CM_EPERM;
-	case ENOMEM:
-		return CM_ENOMEM;
-	default:
-		return CM_EIO;
-	}
-}
-
 static char *
 path_join(const char *dir, const char *name)
 {
@@ -995,7 +968,7 @@ read_full(int fd, unsigned char *buf, size_t n)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return errno_status(errno);
+			return cm_status_errno(errno);
 		if (r == 0)
 			return CM_EFORMAT;
 		got += (size_t)r;
@@ -1014,7 +987,7 @@ write_full(int fd, const unsigned char *buf, size_t n)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return errno_status(errno);
+			return cm_status_errno(errno);
 		put += (size_t)r;
 	}
 	return CM_OK;
@@ -1050,7 +1023,7 @@ load_key(cm_index *idx, bool create, unsigned char *key)
 		fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 		    O_NOFOLLOW, 0600);
 		if (fd < 0) {
-			st = errno_status(errno);
+			st = cm_status_errno(errno);
 			set_err(idx, "%s: %s", p, strerror(errno));
 			free(p);
 			return st == CM_NOTFOUND ? CM_EIO : st;
@@ -1075,7 +1048,7 @@ load_key(cm_index *idx, bool create, unsigned char *key)
 		return CM_OK;
 	}
 	if (fd < 0) {
-		st = errno_status(errno);
+		st = cm_status_errno(errno);
 		set_err(idx, "%s: %s", p, strerror(errno));
 		free(p);
 		return st == CM_NOTFOUND ? CM_EFORMAT : st;
@@ -1267,7 +1240,7 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 	if (o.max_readers == 0)
 		o.max_readers = 510;
 	if (stat(dir, &sb) != 0)
-		return errno_status(errno);
+		return cm_status_errno(errno);
 	if (!S_ISDIR(sb.st_mode))
 		return CM_EINVAL;
 	if ((idx = calloc(1, sizeof(*idx))) == NULL)
@@ -1343,7 +1316,7 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 		goto fail;
 	}
 	(void)mdb_reader_check(idx->env, NULL);
-	idx->reader_check_us = now_us();
+	idx->reader_check_us = cm_time_now();
 	if ((st = open_dbs(idx, o.create && !exists, kc)) != CM_OK)
 		goto fail;
 	*out = idx;
@@ -1370,7 +1343,7 @@ cm_index_check_file(cm_index *idx)
 	e = errno;
 	free(p);
 	if (r != 0)
-		return e == ENOTDIR ? CM_NOTFOUND : errno_status(e);
+		return e == ENOTDIR ? CM_NOTFOUND : cm_status_errno(e);
 	return open_sb.st_dev == path_sb.st_dev &&
 	    open_sb.st_ino == path_sb.st_ino ? CM_OK : CM_ESTALE;
 }
@@ -2029,9 +2002,9 @@ last_is_full(cm_index *idx)
 static void
 reader_check_now_and_then(cm_index *idx)
 {
-	if (now_us() - __atomic_load_n(&idx->reader_check_us,
+	if (cm_time_now() - __atomic_load_n(&idx->reader_check_us,
 	    __ATOMIC_RELAXED) > 60 * INT64_C(1000000)) {
-		__atomic_store_n(&idx->reader_check_us, now_us(),
+		__atomic_store_n(&idx->reader_check_us, cm_time_now(),
 		    __ATOMIC_RELAXED);
 		(void)mdb_reader_check(idx->env, NULL);
 	}
@@ -2066,7 +2039,7 @@ wtxn_begin(cm_index *idx, wctx *w, scrubset *sc, int *lrc)
 		return db_err(idx, "begin write transaction", rc);
 	}
 	w->idx = idx;
-	w->recorded = now_us();
+	w->recorded = cm_time_now();
 	w->applied = w->stale = 0;
 	memset(w->last, 0, sizeof(w->last));
 	rc = mdb_cursor_open(w->txn, idx->db_index, &c);
@@ -3427,7 +3400,7 @@ cm_index_bulk_update(cm_index *idx, const cm_selection *sel,
 			return st;
 		w.idx = idx;
 		w.txn = t->txn;
-		w.recorded = now_us();
+		w.recorded = cm_time_now();
 		{
 			int lrc = 0;
 

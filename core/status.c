@@ -1,3 +1,5 @@
+#include <errno.h>
+
 #include "status.h"
 
 static const char *const messages[CM_STATUS_MAX] = {
@@ -40,4 +42,21 @@ cm_strerror(int status)
 	if (status < 0 || status >= CM_STATUS_MAX || messages[status] == 0)
 		return "unknown status";
 	return messages[status];
+}
+
+cm_status
+cm_status_errno(int e)
+{
+	switch (e) {
+	case ENOENT:
+		return CM_NOTFOUND;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return CM_EPERM;
+	case ENOMEM:
+		return CM_ENOMEM;
+	default:
+		return CM_EIO;
+	}
 }

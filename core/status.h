@@ -55,4 +55,9 @@ typedef enum cm_status {
 /* Short description of STATUS; unknown values give "unknown status". */
 const char *cm_strerror(int status);
 
+/* The status for an errno value E of a failed system call: ENOENT ->
+ * CM_NOTFOUND, EACCES/EPERM/EROFS -> CM_EPERM, ENOMEM -> CM_ENOMEM,
+ * anything else -> CM_EIO (the caller keeps errno for its message). */
+cm_status cm_status_errno(int e);
+
 #endif
