@@ -28,6 +28,7 @@ static const char *const messages[CM_STATUS_MAX] = {
 	[CM_ADDR_BAD_ROUTE] = "malformed source route",
 	[CM_ADDR_BAD_LOCAL] = "invalid local part syntax",
 	[CM_ADDR_BRACKET] = "unbalanced angle brackets",
+	[CM_ADDR_ROUTED] = "routed local part ('%' or '!') refused",
 	[CM_TIME_INVALID] = "not an RFC 3339 date-time",
 	[CM_TIME_RANGE] = "date-time out of range",
 };

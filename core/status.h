@@ -41,6 +41,7 @@ typedef enum cm_status {
 	CM_ADDR_BAD_ROUTE,	/* malformed source route "<@a,@b:u@d>" */
 	CM_ADDR_BAD_LOCAL,	/* local-part syntax (special char unquoted, dots) */
 	CM_ADDR_BRACKET,	/* unbalanced '<' '>' */
+	CM_ADDR_ROUTED,		/* '%' or '!' routing form, refused by option */
 
 	/* times (core/timefmt.h) */
 	CM_TIME_INVALID,	/* not an RFC 3339 date-time */
