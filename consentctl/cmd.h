@@ -38,6 +38,7 @@ int ctl_cmd_types(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_domains(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_import(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_export(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_upgrade(ctl_ctx *c, int argc, char **argv);
 
 /* Print "consentctl: CMD: MSG" and "Try 'consentctl CMD --help'."; returns
  * EX_USAGE. */

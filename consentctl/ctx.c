@@ -179,6 +179,7 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 	o.readonly = mode == CTL_OPEN_RO;
 	o.create = mode == CTL_OPEN_CREATE || mode == CTL_OPEN_IMPORT;
 	o.bulk = mode == CTL_OPEN_IMPORT;
+	o.upgrade = mode == CTL_OPEN_UPGRADE;
 	if (o.create && mkdir(c->db_dir, 0750) != 0 &&
 	    errno != EEXIST) {
 		ctl_diag_err("%s: cannot create directory: %s", c->db_dir,

@@ -114,6 +114,13 @@ typedef struct cm_index_opts {
 	 * map.  Other processes may use the index normally meanwhile.
 	 */
 	bool bulk;
+	/*
+	 * Accept an index of format 1 (keys of addresses normalized before
+	 * Unicode normalization) so that cm_migrate_keys (migrate.h) can
+	 * re-key it; without it such an index is CM_EFORMAT.  Read-write
+	 * only.
+	 */
+	bool upgrade;
 } cm_index_opts;
 
 /*
@@ -121,7 +128,9 @@ typedef struct cm_index_opts {
  * a new environment and its erasure key file ("erasure.key", 32 random
  * octets, mode 0600) are created if absent.  OPTS may be NULL (read-write,
  * no create).  Returns CM_OK, CM_NOTFOUND (no index there and not
- * create), CM_EFORMAT, CM_EPERM, CM_EIO, CM_EDB, CM_ENOMEM.
+ * create), CM_EFORMAT, CM_EUPGRADE (an index of format 1 opened without
+ * opts->upgrade), CM_EPERM (also when DIR's files cannot be looked at),
+ * CM_EIO, CM_EDB, CM_ENOMEM.
  */
 cm_status cm_index_open(const char *dir, const cm_index_opts *opts,
     cm_index **out);

@@ -24,6 +24,8 @@ typedef enum cm_status {
 	CM_EFULL,		/* the index's map filled up inside a transaction
 				 * that cannot be retried (cm_import_*): it has
 				 * been grown; begin again */
+	CM_EUPGRADE,		/* index of format 1: needs cm_migrate_keys
+				 * (consentctl upgrade) before use */
 
 	/* address normalization (core/addr.h) */
 	CM_ADDR_EMPTY,		/* empty address, or "<>" */
