@@ -195,7 +195,10 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 		    "'consentctl init')", c->db_dir);
 		return EX_NOINPUT;
 	}
-	if (st == CM_EIO || st == CM_EPERM)
+	if (st == CM_EPERM)
+		ctl_diag_err("%s: cannot open the consent index: permission "
+		    "denied", c->db_dir);
+	else if (st == CM_EIO)
 		ctl_diag_err("%s: cannot open the consent index: %s (%s)",
 		    c->db_dir, cm_strerror(st), strerror(errno));
 	else

@@ -1283,6 +1283,8 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 		return CM_ENOMEM;
 	exists = stat(p, &sb) == 0;
 	free(p);
+	if (!exists && errno != ENOENT)
+		return errno_status(errno);	/* e.g. permission denied */
 	if (!exists && !o.create)
 		return CM_NOTFOUND;
 

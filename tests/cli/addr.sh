@@ -2,7 +2,8 @@
 # One person, several spellings: a withdrawal by über@ covers Über@, ÜBER@
 # and the NFD form; the routing forms of an address are checked as that
 # address; an index of format 1 (keys of the older normalization) is
-# refused until `consentctl upgrade` re-keys it.
+# refused until `consentctl upgrade` re-keys it; a permission error is
+# reported as such, naming the directory.
 . "$(dirname "$0")/ctl-lib.bash"
 
 NFD=$(printf 'u\314\210ber')	# u + U+0308 COMBINING DIAERESIS
@@ -60,5 +61,25 @@ for a in über@example.com ÜBER@example.com "$NFD@example.com"; do
 done
 run -c "$T/new.yaml" check über2@example.com offers; rc_is 0; out_is "allow"
 run -c "$T/new.yaml" history ÜBER@example.com; rc_is 0; out_has "withdraw"; out_has "grant"
+
+step="permission denied is reported as such"
+if [ "$(id -u)" = 0 ] && getent passwd nobody >/dev/null; then
+	P=$(mktemp -d /tmp/cm-perm.XXXXXX)
+	chmod 0755 "$P"
+	run -d "$P/db" init; rc_is 0
+	chmod 0700 "$P/db"
+	out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$CTL" -d "$P/db" stats 2>"$T/.err")
+	rc=$?; err=$(cat "$T/.err")
+	rm -rf "$P"
+	rc_is 77; err_has "$P/db: cannot open the consent index: permission denied"
+	! grep -q "no consent index" <<<"$err" || fail "permission error reported as a missing index"
+else
+	D=$T/permdb
+	run -d "$D" init; rc_is 0
+	chmod 0000 "$D"
+	run -d "$D" stats
+	chmod 0700 "$D"
+	rc_is 77; err_has "$D: cannot open the consent index: permission denied"
+fi
 
 echo "addresses: all assertions passed"
