@@ -161,6 +161,12 @@ printf 'email: m1@example.com\n' >"$T/bad.yaml"
 c import "$T/bad.yaml"; rc_is 65; err_has "$T/bad.yaml:1:1: the document must be a list of mappings"
 printf -- '- email: "m1@example.com\n' >"$T/bad.yaml"
 c import "$T/bad.yaml"; rc_is 65; err_has "$T/bad.yaml:2:"; err_has "YAML syntax"
+# 200 KB of nesting: stopped at the first level too many (libyaml's time
+# is quadratic in the depth: reading on took tens of seconds)
+"$PY" -c 'import sys; sys.stdout.write("- email: m1@example.com\n  type: offers\n  x: " + "[" * 100000 + "]" * 100000 + "\n")' >"$T/deep.yaml"
+c import "$T/deep.yaml"; rc_is 65; err_has "$T/deep.yaml:3:37: nesting deeper than 32 levels"
+printf '%s%s\n' "$(printf '%.0s[' $(seq 100000))" "$(printf '%.0s]' $(seq 100000))" >"$T/deep.yaml"
+c import "$T/deep.yaml"; rc_is 65; err_has "$T/deep.yaml:1:34: nesting deeper than 32 levels"
 same_as_before
 
 step="--dry-run"
