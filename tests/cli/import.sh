@@ -312,4 +312,31 @@ if command -v script >/dev/null; then
 	[ ! -s "$T/e" ] || fail "progress output on a pipe: $(cat -v "$T/e" | head -c 300)"
 fi
 
+step="disk reserve: an import that fits is not refused; one that does not says why"
+# A 20 MiB file system: 2.3 MB of CSV (20,000 rows) takes some 6 MiB of
+# index, and the former reserve (4 x the file + 16 MiB) refused it.
+M=$T/small-fs
+mkdir -p "$M"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=20m tmpfs "$M" 2>/dev/null; then
+	gen() {
+		"$PY" -c 'import sys
+n = int(sys.argv[1])
+print("email,type,state,time,source,basis,purpose,evidence")
+for i in range(n):
+    print(f"user{i:07d}@example{i%1000}.com,offers,granted,2026-01-01T00:00:00Z,crm,consent,newsletter,form=signup-{i%97} ip=192.0.2.{i%255}")' "$1"
+	}
+	gen 20000 >"$T/fits.csv"
+	gen 100000 >"$T/toobig.csv"
+	run -d "$M/db" init; rc_is 0
+	run -d "$M/db" import "$T/fits.csv"; rc1=$rc err1=$err
+	run -d "$M/db" import "$T/toobig.csv"
+	umount "$M"
+	rc2=$rc err2=$err
+	rc=$rc1 err=$err1; rc_is 0
+	rc=$rc2 err=$err2; rc_is 74
+	err_has "cannot allocate"; err_has "No space left on device"
+	err_has "nothing imported: $M/db has "; err_has " MiB available"
+fi
+rmdir "$M" 2>/dev/null || true
+
 echo "consentctl import/export: all assertions passed"
