@@ -649,7 +649,16 @@ cm_addr_rekey(const char *key, size_t len, const cm_addr_opts *opts,
 		return CM_ADDR_EMPTY;
 	if ((st = check_octets(s, len)) != CM_OK)
 		return st;
-	if ((at = memrchr(s, '@', len)) == NULL)
+	/* the domain has no '@', except an address literal, which has no
+	 * '[' inside: it starts at the last '[' */
+	at = NULL;
+	if (s[len - 1] == ']') {
+		const unsigned char *lb = memrchr(s, '[', len);
+
+		if (lb != NULL && lb > s && lb[-1] == '@')
+			at = lb - 1;
+	}
+	if (at == NULL && (at = memrchr(s, '@', len)) == NULL)
 		return CM_ADDR_NO_AT;
 	ln = (size_t)(at - s);
 	if (ln == 0)

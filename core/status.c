@@ -13,8 +13,8 @@ static const char *const messages[CM_STATUS_MAX] = {
 	[CM_ESTALE] = "older than the stored state; not applied",
 	[CM_EPERM] = "permission denied",
 	[CM_EFULL] = "index map full (grown: try again)",
-	[CM_EUPGRADE] = "consent index of format 1, keyed before Unicode "
-	    "address normalization: run 'consentctl upgrade'",
+	[CM_EUPGRADE] = ("consent index of format 1, keyed before Unicode "
+	    "address normalization: run 'consentctl upgrade'"),
 	[CM_ADDR_EMPTY] = "empty address",
 	[CM_ADDR_NO_AT] = "address has no '@'",
 	[CM_ADDR_LOCAL_EMPTY] = "empty local part",

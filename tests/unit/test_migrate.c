@@ -247,6 +247,10 @@ test_rekey(void **state)
 		{ "a..b@x.org", "a..b@x.org", CM_OK },
 		{ "\"q\"@x.org", "\"q\"@x.org", CM_OK },
 		{ "x%@localhost", NULL, CM_ADDR_BAD_LOCAL },
+		/* an address literal may hold '@' but no '[' */
+		{ "u@[\"@\"bc192.0.2.1]", "u@[\"@\"bc192.0.2.1]", CM_OK },
+		{ "a@[b@[192.0.2.1]", "a@[b@[192.0.2.1]", CM_OK },
+		{ "a@[b@example.com", "a@[b@example.com", CM_OK },
 		{ "nodomain", NULL, CM_ADDR_NO_AT },
 	};
 	cm_addr a;
