@@ -33,7 +33,8 @@ endif
 
 PKGS := lmdb libidn2 libcrypto yaml-0.1 milter cmocka libsystemd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-CORE_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libidn2 libcrypto 2>/dev/null)
+# libunistring has no pkg-config file on Debian 12
+CORE_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libidn2 libcrypto 2>/dev/null) -lunistring
 CONFIG_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null)
 MILTER_LIBS := $(shell $(PKG_CONFIG) --libs milter libsystemd 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)

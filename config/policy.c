@@ -112,6 +112,8 @@ struct scope_conf {
 struct addr_conf {
 	bool fold_local_case;
 	char subaddress_separator;
+	bool unicode_local_part;
+	int routed_local_part;
 };
 
 struct log_conf {
@@ -183,6 +185,10 @@ static const cm_sch_enum bulk_enum[] = {
 };
 static const cm_sch_enum multi_enum[] = {
 	{ "all", CM_MULTI_ALL }, { "refuse", CM_MULTI_REFUSE }, { NULL, 0 }
+};
+static const cm_sch_enum route_enum[] = {
+	{ "resolve", CM_ADDR_ROUTE_RESOLVE }, { "refuse", CM_ADDR_ROUTE_REFUSE },
+	{ NULL, 0 }
 };
 static const cm_sch_enum consent_enum[] = {
 	{ "opt-in", CM_REQ_OPT_IN }, { "double-opt-in", CM_REQ_DOUBLE_OPT_IN },
@@ -271,6 +277,10 @@ static const cm_sch_item addresses_items[] = {
 	  .off = S(struct addr_conf, fold_local_case) },
 	{ .name = "subaddress_separator", .type = CM_SCH_CHAR, .def = "+",
 	  .off = S(struct addr_conf, subaddress_separator) },
+	{ .name = "unicode_local_part", .type = CM_SCH_BOOL, .def = "true",
+	  .off = S(struct addr_conf, unicode_local_part) },
+	{ .name = "routed_local_part", .type = CM_SCH_ENUM, .enums = route_enum,
+	  .def = "resolve", .off = S(struct addr_conf, routed_local_part) },
 	{ .name = NULL }
 };
 
@@ -670,6 +680,9 @@ finish(cm_policy *p)
 
 	p->addr.fold_local_case = p->c.addresses.fold_local_case;
 	p->addr.subaddr_sep = p->c.addresses.subaddress_separator;
+	p->addr.local_octets = !p->c.addresses.unicode_local_part;
+	p->addr.route_local =
+	    (cm_addr_route)p->c.addresses.routed_local_part;
 	p->needs_headers = bulk;
 	for (size_t i = 0; i < p->c.ntypes; i++) {
 		const struct cm_ntype *t = &p->c.types[i];

@@ -11,7 +11,9 @@
  * is an error; the pair stays in the tree marked dup.  Errors are
  * appended to ERRS as "FILE:LINE:COLUMN: text"; every error of the
  * document is reported, except that parsing stops at the first YAML
- * syntax error (libyaml cannot go on).
+ * syntax error (libyaml cannot go on) and at the first nesting deeper
+ * than CM_YTREE_DEPTH_MAX (libyaml's time grows with the square of the
+ * depth); no tree is returned then.
  */
 #ifndef CM_YTREE_H
 #define CM_YTREE_H

@@ -42,6 +42,7 @@ int ctl_cmd_import(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_export(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_dump(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_restore(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_upgrade(ctl_ctx *c, int argc, char **argv);
 
 /* Print "consentctl: CMD: MSG" and "Try 'consentctl CMD --help'."; returns
  * EX_USAGE. */

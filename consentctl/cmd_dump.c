@@ -4,7 +4,7 @@
  *
  * The format (version 1), one JSON object a line, in this order:
  *
- *   {"dump":"consent-milter","version":1,"index_format":1,
+ *   {"dump":"consent-milter","version":1,"index_format":2,
  *    "next_seq":N,"erasure_key":"64 hex digits"}
  *   {"item":"domain","domain":D,"suppressed":0|1,"since_us":T,
  *    "updated_us":T,"source":S}

@@ -194,7 +194,7 @@ header(rs *r, cm_dump_header *h)
 		    CTL_DUMP_VERSION);
 		return false;
 	}
-	if (!only(r, keys) || !get_int(r, "index_format", 1, 1, &f) ||
+	if (!only(r, keys) || !get_int(r, "index_format", 2, 2, &f) ||
 	    !get_int(r, "next_seq", 1, INT64_MAX, &seq) ||
 	    !get_hex(r, "erasure_key", h->key, sizeof(h->key)))
 		return false;

@@ -181,6 +181,7 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 	o.readonly = mode == CTL_OPEN_RO;
 	o.create = mode == CTL_OPEN_CREATE || mode == CTL_OPEN_IMPORT;
 	o.bulk = mode == CTL_OPEN_IMPORT;
+	o.upgrade = mode == CTL_OPEN_UPGRADE;
 	if (o.create && mkdir(c->db_dir, 0750) != 0 &&
 	    errno != EEXIST) {
 		ctl_diag_err("%s: cannot create directory: %s", c->db_dir,
@@ -211,7 +212,10 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 		    "'consentctl init')", c->db_dir);
 		return EX_NOINPUT;
 	}
-	if (st == CM_EIO || st == CM_EPERM)
+	if (st == CM_EPERM)
+		ctl_diag_err("%s: cannot open the consent index: permission "
+		    "denied", c->db_dir);
+	else if (st == CM_EIO)
 		ctl_diag_err("%s: cannot open the consent index: %s (%s)",
 		    c->db_dir, cm_strerror(st), strerror(errno));
 	else

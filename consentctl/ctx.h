@@ -22,7 +22,8 @@ typedef enum ctl_open_mode {
 	CTL_OPEN_RO = 1,	/* lookups only */
 	CTL_OPEN_RW,		/* changes; the index must exist */
 	CTL_OPEN_CREATE,	/* changes; create directory and files */
-	CTL_OPEN_IMPORT		/* as CREATE, for one large import (bulk) */
+	CTL_OPEN_IMPORT,	/* as CREATE, for one large import (bulk) */
+	CTL_OPEN_UPGRADE	/* as RW, and an index of format 1 is opened */
 } ctl_open_mode;
 
 typedef struct ctl_ctx {

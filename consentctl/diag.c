@@ -36,6 +36,7 @@ ctl_diag_exit(cm_status st)
 	case CM_NOTFOUND:
 		return EX_NOINPUT;
 	case CM_EFORMAT:
+	case CM_EUPGRADE:
 		return EX_SOFTWARE;
 	default:
 		return EX_DATAERR;

@@ -54,6 +54,8 @@ static const struct {
 	{ "report", ctl_cmd_report, "decisions of the milter from the "
 	    "decision log" },
 	{ "dsn", ctl_cmd_dsn, "list or resend spooled DSNs" },
+	{ "upgrade", ctl_cmd_upgrade, "re-key the index for today's "
+	    "address normalization" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -110,7 +110,13 @@ is_null(const yaml_event_t *ev)
 	    strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
 }
 
-/* Skip the rest of a collection nested DEPTH deep. */
+/*
+ * Skip the rest of a collection nested DEPTH deep (a bad item: BAD).  A
+ * skipped subtree nested deeper than CTL_YAML_SKIP_DEPTH_MAX ends the
+ * reading (FATAL) at once: libyaml takes time quadratic in the depth to
+ * parse deep nesting, so a 200 KB file of brackets would otherwise keep
+ * it busy for tens of seconds only to be refused.
+ */
 static ctl_yaml_res
 skip(ctl_yaml *r, int depth)
 {
@@ -122,7 +128,13 @@ skip(ctl_yaml *r, int depth)
 		switch (ev.type) {
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
-			depth++;
+			if (++depth > CTL_YAML_SKIP_DEPTH_MAX) {
+				yaml_err(r, &ev.start_mark, "nesting deeper "
+				    "than %d levels", CTL_YAML_SKIP_DEPTH_MAX);
+				r->state = ST_END;
+				yaml_event_delete(&ev);
+				return CTL_YAML_FATAL;
+			}
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT:

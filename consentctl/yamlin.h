@@ -17,6 +17,9 @@
 
 #define CTL_YAML_ITEM_MAX (1024 * 1024)
 #define CTL_YAML_MEMBERS_MAX 64
+/* A record never nests; a nested value is skipped as a bad item, and
+ * nesting deeper than this ends the reading (CTL_YAML_FATAL). */
+#define CTL_YAML_SKIP_DEPTH_MAX 32
 
 typedef struct ctl_yaml_member {
 	const char *key;

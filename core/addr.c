@@ -3,13 +3,18 @@
  *
  * The common case (an ASCII address, maybe in angle brackets) is handled
  * in two short passes over the input with table lookups and no
- * allocation.  Only a domain with non-ASCII octets goes through libidn2.
+ * allocation.  Only a domain with non-ASCII octets goes through libidn2,
+ * and only a local part with non-ASCII octets through libunistring (NFC,
+ * Unicode case folding).
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <idn2.h>
+#include <unicase.h>
+#include <uninorm.h>
 
 #include "addr.h"
 
@@ -51,6 +56,8 @@ cm_addr_opts_default(cm_addr_opts *opts)
 		return;
 	opts->fold_local_case = true;
 	opts->subaddr_sep = '+';
+	opts->local_octets = false;
+	opts->route_local = CM_ADDR_ROUTE_RESOLVE;
 }
 
 #define ONES UINT64_C(0x0101010101010101)
@@ -377,15 +384,154 @@ norm_local(const unsigned char *l, size_t n, bool fold, unsigned char *out,
 	return CM_OK;
 }
 
+/* Is L[0..N) a dot-atom (atext or non-ASCII octets, dots between)? */
+static bool
+dot_atom(const unsigned char *l, size_t n)
+{
+	if (n == 0 || l[0] == '.' || l[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (l[i] == '.') {
+			if (l[i - 1] == '.')
+				return false;
+		} else if (l[i] < 0x80 && !(cls[l[i]] & C_ATEXT)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Resolve the '%' and '!' routing forms of the unquoted local part
+ * L[0..N) as Postfix does for a local domain, until none is left:
+ * "site!rest" (the first '!') is rest@site, "rest%site" (the last '%') is
+ * rest@site.  *USER, *UN is the user part, *SITE, *SN the domain (both
+ * inside L).  A form with an empty side is CM_ADDR_BAD_LOCAL.
+ */
+static cm_status
+resolve_route(const unsigned char *l, size_t n, const unsigned char **user,
+    size_t *un, const unsigned char **site, size_t *sn)
+{
+	const unsigned char *u = l;
+	size_t ul = n;
+
+	*site = NULL;
+	*sn = 0;
+	for (;;) {
+		const unsigned char *bang = memchr(u, '!', ul);
+		const unsigned char *pct = memrchr(u, '%', ul);
+
+		if (bang != NULL) {
+			*site = u;
+			*sn = (size_t)(bang - u);
+			ul -= *sn + 1;
+			u = bang + 1;
+		} else if (pct != NULL) {
+			*site = pct + 1;
+			*sn = ul - (size_t)(pct - u) - 1;
+			ul = (size_t)(pct - u);
+		} else {
+			break;
+		}
+		if (*sn == 0 || ul == 0)
+			return CM_ADDR_BAD_LOCAL;
+	}
+	*user = u;
+	*un = ul;
+	return CM_OK;
+}
+
+/*
+ * The key from an unquoted local part LOC[0..LN) (ASCII already folded
+ * when asked) and a domain DOM[0..DN) as written.
+ * ROUTABLE: the local part was not quoted, so '%' and '!' are routing.
+ */
+static cm_status
+build(const unsigned char *loc, size_t ln, bool routable, const unsigned char *dom,
+    size_t dn, const cm_addr_opts *opts, cm_addr *out)
+{
+	unsigned char dbuf[CM_ADDR_DOMAIN_MAX];
+	unsigned char *key = (unsigned char *)out->key;
+	size_t dlen, llen = ln, sn = 0;
+	bool fold = opts == NULL || opts->fold_local_case;
+	bool octets = opts != NULL && opts->local_octets;
+	unsigned char sep = opts == NULL ? '+' : (unsigned char)opts->subaddr_sep;
+	unsigned char any = 0;
+	cm_status st;
+
+	if ((st = norm_domain(dom, dn, dbuf, &dlen)) != CM_OK)
+		return st;
+	if (routable && (memchr(loc, '%', ln) != NULL ||
+	    memchr(loc, '!', ln) != NULL)) {
+		const unsigned char *site;
+
+		if (opts != NULL && opts->route_local == CM_ADDR_ROUTE_REFUSE)
+			return CM_ADDR_ROUTED;
+		if ((st = resolve_route(loc, ln, &loc, &llen, &site, &sn)) !=
+		    CM_OK)
+			return st;
+		if ((st = norm_domain(site, sn, dbuf, &dlen)) != CM_OK)
+			return st;
+	}
+	for (size_t i = 0; i < llen; i++)
+		any |= loc[i];
+	if ((any & 0x80) && !octets) {
+		/* NFC(toCasefold(NFD(x))), or NFC(x) without folding */
+		uint8_t tmp[4 * CM_ADDR_LOCAL_MAX], *r;
+		size_t rn = sizeof(tmp);
+
+		if (fold)
+			r = u8_casefold(loc, llen, NULL, UNINORM_NFC, tmp, &rn);
+		else
+			r = u8_normalize(UNINORM_NFC, loc, llen, tmp, &rn);
+		if (r == NULL)
+			return errno == ENOMEM ? CM_ENOMEM : CM_ADDR_BAD_UTF8;
+		if (rn > CM_ADDR_LOCAL_MAX) {
+			if (r != tmp)
+				free(r);
+			return CM_ADDR_LOCAL_TOO_LONG;
+		}
+		memcpy(key, r, rn);
+		if (r != tmp)
+			free(r);
+		llen = rn;
+	} else {
+		memcpy(key, loc, llen);
+	}
+	key[llen] = '@';
+	memcpy(key + llen + 1, dbuf, dlen);
+	out->key_len = llen + 1 + dlen;
+	key[out->key_len] = '\0';
+	out->domain_off = llen + 1;
+
+	/* sub-address: from the first separator on, unless it is the
+	 * first character of the local part */
+	const unsigned char *p = sep != 0 ? memchr(key, sep, llen) : NULL;
+
+	if (p != NULL && p != key) {
+		size_t bl = (size_t)(p - key);
+
+		memcpy(out->base, key, bl);
+		memcpy(out->base + bl, key + llen, dlen + 2);	/* '@' domain NUL */
+		out->base_len = bl + 1 + dlen;
+		out->has_subaddr = true;
+	} else {
+		memcpy(out->base, key, out->key_len + 1);
+		out->base_len = out->key_len;
+		out->has_subaddr = false;
+	}
+	return CM_OK;
+}
+
 cm_status
 cm_addr_normalize(const char *in, size_t len, const cm_addr_opts *opts,
     cm_addr *out)
 {
 	const unsigned char *s = (const unsigned char *)in;
-	size_t n = len, at = SIZE_MAX, llen, dlen;
+	size_t n = len, at = SIZE_MAX, llen;
 	bool fold = true, inq = false;
 	unsigned char sep = '+';
-	unsigned char *key;
+	unsigned char lbuf[CM_ADDR_LOCAL_MAX];
 	cm_status st;
 
 	if (out == NULL || (in == NULL && len != 0))
@@ -452,34 +598,10 @@ cm_addr_normalize(const char *in, size_t len, const cm_addr_opts *opts,
 	if (at > CM_ADDR_LOCAL_MAX)
 		return CM_ADDR_LOCAL_TOO_LONG;
 
-	key = (unsigned char *)out->key;
-	if ((st = norm_local(s, at, fold, key, &llen)) != CM_OK)
+	if ((st = norm_local(s, at, fold, lbuf, &llen)) != CM_OK)
 		return st;
-	key[llen] = '@';
-	if ((st = norm_domain(s + at + 1, n - at - 1, key + llen + 1,
-	    &dlen)) != CM_OK)
-		return st;
-	out->key_len = llen + 1 + dlen;
-	key[out->key_len] = '\0';
-	out->domain_off = llen + 1;
-
-	/* sub-address: from the first separator on, unless it is the
-	 * first character of the local part */
-	const unsigned char *p = sep != 0 ? memchr(key, sep, llen) : NULL;
-
-	if (p != NULL && p != key) {
-		size_t bl = (size_t)(p - key);
-
-		memcpy(out->base, key, bl);
-		memcpy(out->base + bl, key + llen, dlen + 2);	/* '@' domain NUL */
-		out->base_len = bl + 1 + dlen;
-		out->has_subaddr = true;
-	} else {
-		memcpy(out->base, key, out->key_len + 1);
-		out->base_len = out->key_len;
-		out->has_subaddr = false;
-	}
-	return CM_OK;
+	return build(lbuf, llen, s[0] != '"', s + at + 1, n - at - 1, opts,
+	    out);
 }
 
 cm_status
@@ -557,4 +679,47 @@ cm_addr_format(const char *key, size_t len, char *out, size_t outsz,
 	out[o] = '\0';
 	*out_len = o;
 	return CM_OK;
+}
+
+cm_status
+cm_addr_rekey(const char *key, size_t len, const cm_addr_opts *opts,
+    cm_addr *out)
+{
+	const unsigned char *s = (const unsigned char *)key;
+	unsigned char lbuf[CM_ADDR_LOCAL_MAX];
+	const unsigned char *at;
+	bool fold = opts == NULL || opts->fold_local_case;
+	size_t ln;
+	cm_status st;
+
+	if (out == NULL || (key == NULL && len != 0))
+		return CM_EINVAL;
+	if (opts != NULL && opts->subaddr_sep != 0 &&
+	    ((unsigned char)opts->subaddr_sep < 0x21 ||
+	    (unsigned char)opts->subaddr_sep > 0x7e || opts->subaddr_sep == '@'))
+		return CM_EINVAL;
+	if (len == 0)
+		return CM_ADDR_EMPTY;
+	if ((st = check_octets(s, len)) != CM_OK)
+		return st;
+	/* the domain has no '@', except an address literal, which has no
+	 * '[' inside: it starts at the last '[' */
+	at = NULL;
+	if (s[len - 1] == ']') {
+		const unsigned char *lb = memrchr(s, '[', len);
+
+		if (lb != NULL && lb > s && lb[-1] == '@')
+			at = lb - 1;
+	}
+	if (at == NULL && (at = memrchr(s, '@', len)) == NULL)
+		return CM_ADDR_NO_AT;
+	ln = (size_t)(at - s);
+	if (ln == 0)
+		return CM_ADDR_LOCAL_EMPTY;
+	if (ln > CM_ADDR_LOCAL_MAX)
+		return CM_ADDR_LOCAL_TOO_LONG;
+	for (size_t i = 0; i < ln; i++)
+		lbuf[i] = fold ? lower(s[i]) : s[i];
+	return build(lbuf, ln, dot_atom(s, ln), at + 1, len - ln - 1, opts,
+	    out);
 }

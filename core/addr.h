@@ -13,12 +13,32 @@
  * literals ("u@[192.0.2.1]", kept as written).
  *
  * Output key: LOCAL "@" DOMAIN where
- *   - LOCAL is unquoted (quotes and escapes removed), ASCII letters folded
- *     to lower case when opts->fold_local_case (UTF-8 is left as is);
+ *   - LOCAL is unquoted (quotes and escapes removed); a local part with
+ *     non-ASCII characters is put in Unicode Normalization Form C and,
+ *     when opts->fold_local_case, Unicode case-folded (full folding,
+ *     canonical caseless match: NFC(toCasefold(NFD(x))), libunistring),
+ *     so "über", "Über", "ÜBER" and the NFD form of "über" are one key;
+ *     an ASCII local part has its letters folded to lower case when
+ *     opts->fold_local_case.  With opts->local_octets the non-ASCII
+ *     octets are kept as written (ASCII-only folding, the behaviour of
+ *     index format 1);
  *   - DOMAIN is lower case, without trailing dot, IDNA2008 A-labels
  *     ("xn--...") for any non-ASCII label (libidn2, TR46 non-transitional).
  * Limits: local part 1..64 octets, domain 1..255 octets (after conversion).
  * Nothing is truncated: over-long input is an error.
+ *
+ * Routing forms: an unquoted local part with '%' or '!' ("ivan%example.net@
+ * localhost", "example.net!ivan@localhost") is what Postfix, for a local
+ * domain, rewrites to another address (allow_percent_hack,
+ * swap_bangpath).  With opts->route_local CM_ADDR_ROUTE_RESOLVE (the
+ * default) the key is that address, whatever the domain after '@' (the
+ * milter cannot know which domains are local): "site!rest" is rest@site
+ * (first '!'), "rest%site" is rest@site (last '%'), repeated until none
+ * is left, so "ivan%example.net@localhost" -> "ivan@example.net" and the
+ * record of ivan@example.net applies.  An empty side ("%x@y", "a!@y") or
+ * an invalid site is an error.  The domain after '@' must still be valid.
+ * With CM_ADDR_ROUTE_REFUSE such an address is CM_ADDR_ROUTED.  A quoted
+ * local part ("\"a%b\"@x") is never a routing form.
  *
  * Sub-addressing: when opts->subaddr_sep is not 0 and the local part
  * contains it (not as the first character), base is the key with the
@@ -31,7 +51,8 @@
  *     quoted, is CM_ADDR_CTRL; UTF-8 must be valid (no overlong forms,
  *     no surrogates);
  *   - the 64-octet limit applies to the local part as written (with its
- *     quotes and backslashes), so the key's local part never exceeds it;
+ *     quotes and backslashes) and to the key's local part after NFC and
+ *     case folding (which can lengthen it: CM_ADDR_LOCAL_TOO_LONG);
  *   - the sub-address starts at the first separator;
  *   - the key's local part is plain bytes: it may contain characters that
  *     would need quoting in an address (""john doe"@x" -> "john doe@x");
@@ -52,9 +73,19 @@
 /* local + '@' + domain + NUL */
 #define CM_ADDR_KEY_MAX (CM_ADDR_LOCAL_MAX + 1 + CM_ADDR_DOMAIN_MAX + 1)
 
+/* Routing forms ('%', '!') in an unquoted local part. */
+typedef enum cm_addr_route {
+	CM_ADDR_ROUTE_RESOLVE = 0,	/* key = the routed address (default) */
+	CM_ADDR_ROUTE_REFUSE		/* CM_ADDR_ROUTED */
+} cm_addr_route;
+
+/* A zeroed struct means: no folding, no sub-addressing, Unicode
+ * normalization, routing forms resolved. */
 typedef struct cm_addr_opts {
 	bool fold_local_case;	/* default true */
 	char subaddr_sep;	/* default '+'; 0 disables sub-addressing */
+	bool local_octets;	/* default false: NFC + Unicode folding */
+	cm_addr_route route_local;	/* default CM_ADDR_ROUTE_RESOLVE */
 } cm_addr_opts;
 
 /* A normalized address; a plain value, no allocation, copy freely. */
@@ -67,7 +98,8 @@ typedef struct cm_addr {
 	bool has_subaddr;	/* base differs from key */
 } cm_addr;
 
-/* Fill OPTS with the defaults (fold case, '+' separator).  A separator
+/* Fill OPTS with the defaults (fold case, '+' separator, Unicode
+ * normalization, routing forms resolved).  A separator
  * other than 0 must be printable ASCII other than '@' (else CM_EINVAL). */
 void cm_addr_opts_default(cm_addr_opts *opts);
 
@@ -75,11 +107,24 @@ void cm_addr_opts_default(cm_addr_opts *opts);
  * Normalize the LEN octets at IN (need not be NUL-terminated; an embedded
  * NUL is CM_ADDR_NUL).  OPTS may be NULL for the defaults.  On success
  * fills *OUT and returns CM_OK; on failure returns one of the CM_ADDR_*
- * codes (or CM_ADDR_BAD_IDN for domain conversion) and *OUT is undefined.
- * Thread-safe; allocates nothing.
+ * codes (or CM_ADDR_BAD_IDN for domain conversion), or CM_ENOMEM, and
+ * *OUT is undefined.  Thread-safe; allocates nothing for an ASCII local
+ * part (libidn2 and libunistring allocate internally for non-ASCII
+ * domains and local parts; nothing is kept).
  */
 cm_status cm_addr_normalize(const char *in, size_t len,
     const cm_addr_opts *opts, cm_addr *out);
+
+/*
+ * Normalize again KEY (LEN octets), a key made by an older version (its
+ * local part unquoted plain bytes, its domain normalized), under OPTS:
+ * what cm_addr_normalize would make of the address the key was made from.
+ * A local part that would be a valid dot-atom is taken as unquoted (its
+ * routing forms are resolved), any other as quoted.  For the migration of
+ * index keys (core/migrate.h).  Returns as cm_addr_normalize.
+ */
+cm_status cm_addr_rekey(const char *key, size_t len, const cm_addr_opts *opts,
+    cm_addr *out);
 
 /* Normalize a domain alone (for domain-wide suppression); OUT holds at
  * least CM_ADDR_DOMAIN_MAX + 1 octets. */

@@ -335,9 +335,9 @@ read_header(rd *r, cm_dump_header *h)
 	if ((st = cm_index_rget(r->idx, r->t, CM_RAW_META, "format", 6, &v,
 	    &vl)) != CM_OK)
 		return st == CM_NOTFOUND ? CM_EFORMAT : st;
-	if (vl != 4 || get16(v) != FORMAT_VERSION || get16(v + 2) != 0)
+	if (vl != 4 || get16(v) != CM_INDEX_META_FORMAT || get16(v + 2) != 0)
 		return CM_EFORMAT;
-	h->index_format = FORMAT_VERSION;
+	h->index_format = CM_INDEX_META_FORMAT;
 	if ((st = cm_index_rget(r->idx, r->t, CM_RAW_META, "seq", 3, &v,
 	    &vl)) != CM_OK)
 		return st == CM_NOTFOUND ? CM_EFORMAT : st;

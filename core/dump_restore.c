@@ -91,7 +91,7 @@ cm_dump_restore_begin(cm_index *idx, const cm_dump_header *h,
 	if (idx == NULL || h == NULL || out == NULL)
 		return CM_EINVAL;
 	*out = NULL;
-	if (h->index_format != FORMAT_VERSION || h->next_seq == 0)
+	if (h->index_format != CM_INDEX_META_FORMAT || h->next_seq == 0)
 		return CM_EFORMAT;
 	if ((st = cm_index_erasure_key(idx, key)) != CM_OK)
 		return st;

@@ -29,7 +29,14 @@
  *
  * Named databases:
  *
- * "meta"     "format"   -> u32 format version (1)
+ * "meta"     "format"   -> u32 format version (2).  The value layouts
+ *                          below are those of version 1 (their format
+ *                          octet stays 1); version 2 says that every
+ *                          AKEY is of an address normalized with Unicode
+ *                          NFC and case folding and resolved routing
+ *                          forms (addr.h).  A version 1 index is opened
+ *                          only with cm_index_opts.upgrade, for
+ *                          cm_migrate_keys (migrate.h), which re-keys it.
  *            "seq"      -> u64 next history sequence number
  *            "keycheck" -> first 8 octets of HMAC(erasure key,
  *                          "consent-milter key check"): refuses an index
@@ -149,6 +156,7 @@
 #include "wlock.h"
 
 #define FORMAT_VERSION 1
+#define META_FORMAT 2	/* "meta" "format"; see the header comment */
 #define AKEY_LEN 16
 #define HKEY_LEN (AKEY_LEN + 8)
 _Static_assert(AKEY_LEN == CM_SUBJECT_KEY_LEN, "subject key length");
@@ -218,6 +226,8 @@ struct cm_index {
 	int last_rc;			/* LMDB code of the last db_err */
 	cm_rules_opts rules;		/* the allowed clock skew */
 	int64_t reader_check_us;	/* last mdb_reader_check (atomic) */
+	bool upgrade;			/* opts.upgrade: format 1 accepted */
+	unsigned meta_format;		/* "meta" "format" found at open */
 };
 
 /* ---------------------------------------------------------------- */
@@ -1080,7 +1090,8 @@ meta_check(cm_index *idx, MDB_txn *txn, bool init, const unsigned char *kc)
 	k.mv_size = 6;
 	rc = mdb_get(txn, idx->db_meta, &k, &v);
 	if (rc == MDB_NOTFOUND && init) {
-		buf[0] = FORMAT_VERSION;
+		idx->meta_format = META_FORMAT;
+		buf[0] = META_FORMAT;
 		buf[1] = buf[2] = buf[3] = 0;
 		v.mv_data = buf;
 		v.mv_size = 4;
@@ -1107,11 +1118,18 @@ meta_check(cm_index *idx, MDB_txn *txn, bool init, const unsigned char *kc)
 	}
 	if (rc != 0)
 		return db_err(idx, "read format", rc);
-	if (v.mv_size != 4 || get16(v.mv_data) != FORMAT_VERSION ||
+	if (v.mv_size == 4 && get16(v.mv_data) == 1 &&
+	    get16((const unsigned char *)v.mv_data + 2) == 0 && !idx->upgrade) {
+		set_err(idx, "%s", cm_strerror(CM_EUPGRADE));
+		return CM_EUPGRADE;
+	}
+	if (v.mv_size != 4 || (get16(v.mv_data) != META_FORMAT &&
+	    get16(v.mv_data) != 1) ||
 	    get16((const unsigned char *)v.mv_data + 2) != 0) {
 		set_err(idx, "unsupported index format version");
 		return CM_EFORMAT;
 	}
+	idx->meta_format = get16(v.mv_data);
 	k.mv_data = "keycheck";
 	k.mv_size = 8;
 	rc = mdb_get(txn, idx->db_meta, &k, &v);
@@ -1257,7 +1275,13 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 		return CM_ENOMEM;
 	}
 	exists = stat(p, &sb) == 0;
+	rc = errno;
 	free(p);
+	if (!exists && rc != ENOENT) {	/* e.g. permission denied */
+		cm_wlock_release(idx->wl);
+		free(idx);
+		return cm_status_errno(rc);
+	}
 	if ((!exists && !o.create) ||
 	    (idx->dir = strdup(dir)) == NULL) {
 		cm_wlock_release(idx->wl);
@@ -1271,6 +1295,7 @@ cm_index_open(const char *dir, const cm_index_opts *opts, cm_index **out)
 	idx->readonly = o.readonly;
 	idx->bulk = o.bulk && !o.readonly;
 	idx->rules.skew_us = o.clock_skew_us;
+	idx->upgrade = o.upgrade && !o.readonly;
 	snprintf(idx->err, sizeof(idx->err), "no error");
 
 	if ((st = load_key(idx, o.create && !exists, key)) != CM_OK)
@@ -3944,4 +3969,29 @@ cm_import_set_seq(cm_import *im, uint64_t seq)
 {
 	im->w.seq = seq;
 	im->w.seq_dirty = true;
+}
+
+/* for migrate.c (index_int.h) */
+
+void
+cm_index_raw(cm_index *idx, cm_index_raw_t *out)
+{
+	out->env = idx->env;
+	out->db_meta = idx->db_meta;
+	out->db_index = idx->db_index;
+	out->db_hist = idx->db_hist;
+	out->meta_format = idx->meta_format;
+}
+
+void
+cm_index_akey(const cm_index *idx, const char *addr, size_t len,
+    unsigned char *out)
+{
+	akey(idx, addr, len, out);
+}
+
+void
+cm_index_set_meta_format(cm_index *idx, unsigned v)
+{
+	idx->meta_format = v;
 }

@@ -161,6 +161,13 @@ typedef struct cm_index_opts {
 	 * no_wait).  Read-only opens never wait.
 	 */
 	bool no_wait;
+	/*
+	 * Accept an index of format 1 (keys of addresses normalized before
+	 * Unicode normalization) so that cm_migrate_keys (migrate.h) can
+	 * re-key it; without it such an index is CM_EFORMAT.  Read-write
+	 * only.
+	 */
+	bool upgrade;
 } cm_index_opts;
 
 /*
@@ -169,7 +176,9 @@ typedef struct cm_index_opts {
  * octets, mode 0600) are created if absent.  OPTS may be NULL (read-write,
  * no create).  Returns CM_OK, CM_NOTFOUND (no index there and not
  * create), CM_EBUSY (a writer, opts->no_wait, another writer holds the
- * index), CM_EFORMAT, CM_EPERM, CM_EIO, CM_EDB, CM_ENOMEM.
+ * index), CM_EFORMAT, CM_EUPGRADE (an index of format 1 opened without
+ * opts->upgrade), CM_EPERM (also when DIR's files cannot be looked at),
+ * CM_EIO, CM_EDB, CM_ENOMEM.
  *
  * No open ever makes data.mdb shorter: a writer in bulk mode maps at
  * least the file's length (LMDB truncates a writable map's file to the

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <lmdb.h>
+
 #include "index.h"
 #include "rules.h"
 
@@ -96,5 +98,21 @@ cm_status cm_import_entries(cm_import *im, cm_rawdb db, size_t *n);
 /* In import IM: the next history sequence number is SEQ (stored when
  * the import commits). */
 void cm_import_set_seq(cm_import *im, uint64_t seq);
+/*
+ * For the migration of address keys (migrate.c), which reads and writes
+ * the named databases in a transaction of its own.
+ */
+typedef struct cm_index_raw_t {
+	MDB_env *env;
+	MDB_dbi db_meta, db_index, db_hist;
+	unsigned meta_format;	/* "meta" "format" found at open (1 or 2) */
+} cm_index_raw_t;
+#define CM_INDEX_META_FORMAT 2	/* written by cm_migrate_keys */
+void cm_index_raw(cm_index *idx, cm_index_raw_t *out);
+/* AKEY(ADDR) (addr LEN octets) into OUT (CM_SUBJECT_KEY_LEN octets). */
+void cm_index_akey(const cm_index *idx, const char *addr, size_t len,
+    unsigned char *out);
+/* After a committed migration: the format now on disk. */
+void cm_index_set_meta_format(cm_index *idx, unsigned v);
 
 #endif

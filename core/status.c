@@ -17,6 +17,8 @@ static const char *const messages[CM_STATUS_MAX] = {
 	[CM_EFULL] = "index map full (grown: try again)",
 	[CM_EFUTURE] = "dated in the future (beyond the allowed clock skew)",
 	[CM_EBUSY] = "index busy (another writer holds it)",
+	[CM_EUPGRADE] = ("consent index of format 1, keyed before Unicode "
+	    "address normalization: run 'consentctl upgrade'"),
 	[CM_ADDR_EMPTY] = "empty address",
 	[CM_ADDR_NO_AT] = "address has no '@'",
 	[CM_ADDR_LOCAL_EMPTY] = "empty local part",
@@ -32,6 +34,7 @@ static const char *const messages[CM_STATUS_MAX] = {
 	[CM_ADDR_BAD_ROUTE] = "malformed source route",
 	[CM_ADDR_BAD_LOCAL] = "invalid local part syntax",
 	[CM_ADDR_BRACKET] = "unbalanced angle brackets",
+	[CM_ADDR_ROUTED] = "routed local part ('%' or '!') refused",
 	[CM_TIME_INVALID] = "not an RFC 3339 date-time",
 	[CM_TIME_RANGE] = "date-time out of range",
 };

@@ -27,6 +27,8 @@ typedef enum cm_status {
 	CM_EFUTURE,		/* event dated after now beyond the allowed
 				 * clock skew: refused (rules.h) */
 	CM_EBUSY,		/* another writer holds the index (not waited for) */
+	CM_EUPGRADE,		/* index of format 1: needs cm_migrate_keys
+				 * (consentctl upgrade) before use */
 
 	/* address normalization (core/addr.h) */
 	CM_ADDR_EMPTY,		/* empty address, or "<>" */
@@ -44,6 +46,7 @@ typedef enum cm_status {
 	CM_ADDR_BAD_ROUTE,	/* malformed source route "<@a,@b:u@d>" */
 	CM_ADDR_BAD_LOCAL,	/* local-part syntax (special char unquoted, dots) */
 	CM_ADDR_BRACKET,	/* unbalanced '<' '>' */
+	CM_ADDR_ROUTED,		/* '%' or '!' routing form, refused by option */
 
 	/* times (core/timefmt.h) */
 	CM_TIME_INVALID,	/* not an RFC 3339 date-time */

@@ -44,7 +44,7 @@ else
 	# shellcheck disable=SC2046
 	cc -std=c11 -D_GNU_SOURCE -O1 -I"$SRCDIR" -o "$RUN/seed" \
 		"$SRCDIR/tests/milter/seed.c" "$BUILD/libcmcore.a" \
-		$(pkg-config --libs lmdb libidn2 libcrypto) -pthread
+		$(pkg-config --libs lmdb libidn2 libcrypto) -lunistring -pthread
 	awk -F, 'NR > 1 {
 		if ($3 == "suppressed") { d = $1; sub(/^@/, "", d); print "suppress", d }
 		else if ($2 == "*") print "object", $1

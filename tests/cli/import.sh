@@ -161,6 +161,12 @@ printf 'email: m1@example.com\n' >"$T/bad.yaml"
 c import "$T/bad.yaml"; rc_is 65; err_has "$T/bad.yaml:1:1: the document must be a list of mappings"
 printf -- '- email: "m1@example.com\n' >"$T/bad.yaml"
 c import "$T/bad.yaml"; rc_is 65; err_has "$T/bad.yaml:2:"; err_has "YAML syntax"
+# 200 KB of nesting: stopped at the first level too many (libyaml's time
+# is quadratic in the depth: reading on took tens of seconds)
+"$PY" -c 'import sys; sys.stdout.write("- email: m1@example.com\n  type: offers\n  x: " + "[" * 100000 + "]" * 100000 + "\n")' >"$T/deep.yaml"
+c import "$T/deep.yaml"; rc_is 65; err_has "$T/deep.yaml:3:37: nesting deeper than 32 levels"
+printf '%s%s\n' "$(printf '%.0s[' $(seq 100000))" "$(printf '%.0s]' $(seq 100000))" >"$T/deep.yaml"
+c import "$T/deep.yaml"; rc_is 65; err_has "$T/deep.yaml:1:34: nesting deeper than 32 levels"
 same_as_before
 
 step="--dry-run"
@@ -305,5 +311,32 @@ if command -v script >/dev/null; then
 	CONSENTCTL_PROGRESS_MS=0 "$CTL" -c "$CONF" import --dry-run "$T/p.csv" >"$T/o" 2>"$T/e" </dev/null
 	[ ! -s "$T/e" ] || fail "progress output on a pipe: $(cat -v "$T/e" | head -c 300)"
 fi
+
+step="disk reserve: an import that fits is not refused; one that does not says why"
+# A 20 MiB file system: 2.3 MB of CSV (20,000 rows) takes some 6 MiB of
+# index, and the former reserve (4 x the file + 16 MiB) refused it.
+M=$T/small-fs
+mkdir -p "$M"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=20m tmpfs "$M" 2>/dev/null; then
+	gen() {
+		"$PY" -c 'import sys
+n = int(sys.argv[1])
+print("email,type,state,time,source,basis,purpose,evidence")
+for i in range(n):
+    print(f"user{i:07d}@example{i%1000}.com,offers,granted,2026-01-01T00:00:00Z,crm,consent,newsletter,form=signup-{i%97} ip=192.0.2.{i%255}")' "$1"
+	}
+	gen 20000 >"$T/fits.csv"
+	gen 100000 >"$T/toobig.csv"
+	run -d "$M/db" init; rc_is 0
+	run -d "$M/db" import "$T/fits.csv"; rc1=$rc err1=$err
+	run -d "$M/db" import "$T/toobig.csv"
+	umount "$M"
+	rc2=$rc err2=$err
+	rc=$rc1 err=$err1; rc_is 0
+	rc=$rc2 err=$err2; rc_is 74
+	err_has "cannot allocate"; err_has "No space left on device"
+	err_has "nothing imported: $M/db has "; err_has " MiB available"
+fi
+rmdir "$M" 2>/dev/null || true
 
 echo "consentctl import/export: all assertions passed"

@@ -41,7 +41,7 @@ build_seed() {
 	# shellcheck disable=SC2046
 	cc -std=c11 -D_GNU_SOURCE -O1 -g $san -I"$SRCDIR" -o "$CM_TMP/seed" \
 		"$HERE/seed.c" "$BUILD/libcmcore.a" \
-		$(pkg-config --libs lmdb libidn2 libcrypto) -pthread ||
+		$(pkg-config --libs lmdb libidn2 libcrypto) -lunistring -pthread ||
 		die "cannot build the seed tool"
 }
 

@@ -58,6 +58,34 @@ out=$(proto --mail "<weekly@news.example.com>" --rcpt "<carol@example.net>") ||
 	die "mproto failed"
 expect_line "$out" 'RCPT <carol@example.net> y 550 5.7.1 <carol@example.net>: no consent for newsletter "weekly-news" (withdrawn)'
 
+# One person, several spellings: a withdrawal by über@ denies Über@, ÜBER@
+# and the NFD form; a withdrawal by ivan2@example.net denies its routing
+# forms, which Postfix delivers to ivan2@example.net.
+seed <<'SEED'
+grant über@example.com weekly-news
+grant ivan2@example.net weekly-news
+SEED
+out=$(proto --mail "<weekly@news.example.com>" --rcpt "<ÜBER@example.com>") ||
+	die "mproto failed"
+expect_line "$out" 'RCPT <ÜBER@example.com> c'
+seed <<'SEED'
+withdraw über@example.com weekly-news
+withdraw ivan2@example.net weekly-news
+SEED
+nfd=$(printf 'u\314\210ber@example.com')
+out=$(proto --mail "<weekly@news.example.com>" --rcpt "<ÜBER@example.com>" \
+	--rcpt "<Über@Example.COM>" --rcpt "<$nfd>" \
+	--rcpt '<ivan2%example.net@localhost>' --rcpt '<example.net!ivan2@localhost>') ||
+	die "mproto failed"
+# (replies are ASCII: other characters are shown as '?')
+expect_line "$out" 'RCPT <ÜBER@example.com> y 550 5.7.1 <?BER@example.com>: no consent for newsletter "weekly-news" (withdrawn)'
+expect_line "$out" 'RCPT <Über@Example.COM> y 550 5.7.1 <?ber@Example.COM>: no consent for newsletter "weekly-news" (withdrawn)'
+expect_line "$out" "RCPT <$nfd> y 550 5.7.1 <u?ber@example.com>: no consent for newsletter \"weekly-news\" (withdrawn)"
+expect_line "$out" 'RCPT <ivan2%example.net@localhost> y 550 5.7.1 <ivan2%%example.net@localhost>: no consent for newsletter "weekly-news" (withdrawn)'
+expect_line "$out" 'RCPT <example.net!ivan2@localhost> y 550 5.7.1 <example.net!ivan2@localhost>: no consent for newsletter "weekly-news" (withdrawn)'
+expect_log 'type=weekly-news rcpt=über@example.com verdict=deny reason=withdrawn'
+expect_log 'type=weekly-news rcpt=ivan2@example.net verdict=deny reason=withdrawn'
+
 # The same through consentctl (the operator's tool), when it is built.
 CTL="$BUILD/consentctl"
 if [ -x "$CTL" ]; then
