@@ -71,7 +71,10 @@ PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL))
 
 .PHONY: all check valgrind soak bench deps run install uninstall clean unit
 .SECONDARY:
-all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
+# The protocol and end-to-end tests write known records with this tool
+SEED := $(BUILD)/tests/seed
+
+all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN) $(SEED)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -119,6 +122,10 @@ $(CTL): $(CTL_OBJ) $(LIBCONFIG) $(LIBCORE)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBCONFIG) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
+$(SEED): $(BUILD)/tests/milter/seed.o $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CORE_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCONFIG) $(LIBCORE)
 	@mkdir -p $(dir $@)
