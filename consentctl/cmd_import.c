@@ -45,7 +45,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -56,6 +55,7 @@
 #include "diag.h"
 #include "parse.h"
 #include "progress.h"
+#include "reserve.h"
 #include "rows.h"
 
 #define MAX_EVENTS_PER_ROW 5
@@ -736,54 +736,15 @@ pipeline(imp *im, int (*fn)(imp *), int (*take_fn)(imp *, slot *))
 	return arc != 0 ? arc : im->reader_rc;
 }
 
-/*
- * What the file adds to the index, for cm_index_import_begin (which also
- * allocates room for copies of the pages the import changes, up to 64
- * times this, at most twice the index in use).  An event stores its
- * strings twice (the record and its history event) plus some 190 octets
- * of keys, headers and B-tree slack (measured: 200,000 CSV rows of 122
- * octets, 24.4 MB, make 61 MiB of a new index; the estimate is 87 MB),
- * so: twice the file, 192 octets a row, 256 KiB for the tree's upper
- * pages.  Rows are counted as lines (a YAML record spans about 5).  The
- * former 4 x the file + 16 MiB, times 64 for the copies, asked a 1 GB
- * index for 1 GB of free disk to import one row.  Too little is safe:
- * the map fills, is grown, and the file is read again.
- */
-static size_t
-estimate_reserve(imp *im)
-{
-	static char buf[1 << 16];
-	uint64_t lines = 0, off = 0;
-	ssize_t n;
-
-	while ((n = pread(im->fd, buf, sizeof(buf), (off_t)off)) > 0) {
-		for (char *p = buf; (p = memchr(p, '\n', (size_t)(buf + n -
-		    p))) != NULL; p++)
-			lines++;
-		off += (uint64_t)n;
-	}
-	if (im->fmt == CTL_FMT_YAML)
-		lines /= 5;
-	lines++;
-	if (im->total > SIZE_MAX / 8 || lines > SIZE_MAX / 1024)
-		return SIZE_MAX / 4;
-	return (size_t)(2 * im->total + 192 * lines) + (256u << 10);
-}
-
 /* The import could not begin: say why, and for a full disk how much it
  * asked for and how much the file system has. */
 static int
 begin_failed(imp *im, cm_status s)
 {
-	cm_index *idx = im->c->idx;
-	struct statvfs vfs;
-
 	ctl_diag_err("%s: cannot begin the import: %s (%s)", im->name,
-	    cm_strerror(s), cm_index_last_error(idx));
-	if (s == CM_EIO && statvfs(im->c->db_dir, &vfs) == 0)
-		ctl_diag_err("%s: nothing imported: %s has %.1f MiB "
-		    "available", im->name, im->c->db_dir,
-		    (double)vfs.f_bavail * (double)vfs.f_frsize / 1048576.0);
+	    cm_strerror(s), cm_index_last_error(im->c->idx));
+	if (s == CM_EIO)
+		ctl_reserve_report(im->name, im->c->db_dir);
 	return ctl_diag_exit(s);
 }
 
@@ -797,7 +758,7 @@ static int
 import_all(imp *im)
 {
 	cm_index *idx = im->c->idx;
-	size_t reserve = estimate_reserve(im);
+	size_t reserve = ctl_reserve_estimate(im->fd, im->total, im->fmt);
 	cm_status s;
 	int rc = EX_SOFTWARE;
 
