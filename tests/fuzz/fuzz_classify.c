@@ -13,20 +13,25 @@
  * value, as folding does.  Every result must be NULL or one of the
  * policy's types, and the same on a second call.
  *
- * List-Id values reach the list_id rules through cm_policy_match_headers.
- * A List-Id parser of its own (RFC 2919: comments, quoted phrases,
- * folding, a trailing dot) belongs checked here too: call it on the value
- * of every List-Id line of the input and check what it returns (an id
- * inside the value, without '<', '>', white space or a trailing dot;
- * the same id for the value with a trailing comment added).
+ * The same input goes through the classification the milter uses
+ * (config/classify.h: cm_class_envelope, cm_class_headers, every type a
+ * message matches): each result is a set of the policy's types, the same
+ * on a second call, and the header set of a message holds the set of any
+ * one of its headers alone.  Every List-Id value also goes through the
+ * RFC 2919 parser (core/listid.h): an id found is non-empty, at most
+ * CM_LISTID_MAX octets, without '<', '>', white space or a trailing dot,
+ * and the same id comes out of the value with a comment appended.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "config/classify.h"
 #include "config/policy.h"
+#include "core/listid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -83,6 +88,46 @@ load_policy(void)
 	}
 	unlink(path);
 	cm_errlist_free(el);
+}
+
+/* The RFC 2919 parser on one List-Id value (LEN octets at V). */
+static void
+check_listid(const char *v, size_t len)
+{
+	char id[CM_LISTID_MAX + 1], again[CM_LISTID_MAX + 1], *w;
+	size_t n = 0, n2 = 0;
+
+	if (cm_listid_parse(v, len, id, sizeof(id), &n) != CM_OK) {
+		CHECK(id[0] == '\0');
+		return;
+	}
+	CHECK(n > 0 && n <= CM_LISTID_MAX && strlen(id) == n);
+	CHECK(id[n - 1] != '.');
+	for (size_t i = 0; i < n; i++)
+		CHECK(id[i] != '<' && id[i] != '>' && id[i] != ' ' &&
+		    id[i] != '\t' && id[i] != '\r' && id[i] != '\n');
+	/* a trailing comment changes nothing */
+	if ((w = malloc(len + 16)) == NULL)
+		return;
+	memcpy(w, v, len);
+	memcpy(w + len, " (archive)", 10);
+	if (cm_listid_parse(w, len + 10, again, sizeof(again), &n2) == CM_OK)
+		CHECK(n2 == n && memcmp(again, id, n) == 0);
+	free(w);
+}
+
+/* *S holds only types of the policy. */
+static void
+check_set(const cm_typeset *s)
+{
+	size_t n = cm_policy_ntypes(pol), k = 0;
+
+	for (size_t i = cm_class_next(s, 0); i < CM_CLASS_MAX_TYPES;
+	    i = cm_class_next(s, i + 1)) {
+		CHECK(i < n);
+		k++;
+	}
+	CHECK(k == s->n);
 }
 
 static void
@@ -159,6 +204,48 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_type(t);
 	CHECK(cm_policy_match_headers(pol, nh, (const char *const *)names,
 	    (const char *const *)values) == t);
+
+	/* the classification the milter uses */
+	if (nl >= 1) {
+		const char *login = nl >= 2 && lines[1][0] ? lines[1] : NULL;
+		cm_typeset a, b;
+		cm_status s1, s2;
+
+		cm_class_clear(&a);
+		cm_class_clear(&b);
+		s1 = cm_class_envelope(pol, lines[0], strlen(lines[0]), login,
+		    &a);
+		s2 = cm_class_envelope(pol, lines[0], strlen(lines[0]), login,
+		    &b);
+		CHECK(s1 == s2 && memcmp(&a, &b, sizeof(a)) == 0);
+		check_set(&a);
+	}
+	{
+		cm_typeset all, one, both;
+		cm_status s1, s2;
+
+		cm_class_clear(&all);
+		cm_class_clear(&both);
+		s1 = cm_class_headers(pol, nh, (const char *const *)names,
+		    (const char *const *)values, &all);
+		s2 = cm_class_headers(pol, nh, (const char *const *)names,
+		    (const char *const *)values, &both);
+		CHECK(s1 == s2 && memcmp(&all, &both, sizeof(all)) == 0);
+		check_set(&all);
+		for (size_t i = 0; i < nh; i++) {
+			cm_class_clear(&one);
+			(void)cm_class_headers(pol, 1,
+			    (const char *const *)&names[i],
+			    (const char *const *)&values[i], &one);
+			check_set(&one);
+			cm_class_clear(&both);
+			cm_class_union(&both, &all);
+			cm_class_union(&both, &one);
+			CHECK(both.n == all.n);
+			if (strcasecmp(names[i], "List-Id") == 0)
+				check_listid(values[i], strlen(values[i]));
+		}
+	}
 	free(buf);
 	return 0;
 }
