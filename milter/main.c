@@ -63,7 +63,7 @@
 #include "reload.h"
 
 #ifndef CM_VERSION
-#define CM_VERSION "0.1.0"
+#error "CM_VERSION comes from the file VERSION (see the Makefile)"
 #endif
 #define DEFAULT_CONFIG "/etc/consent-milter/consent-milter.yaml"
 
