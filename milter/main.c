@@ -63,7 +63,7 @@
 #include "reload.h"
 
 #ifndef CM_VERSION
-#define CM_VERSION "0.1.0"
+#error "CM_VERSION comes from the file VERSION (see the Makefile)"
 #endif
 #define DEFAULT_CONFIG "/etc/consent-milter/consent-milter.yaml"
 
@@ -551,7 +551,7 @@ main(int argc, char **argv)
 	cm_policy *policy;
 	char *conn = NULL;
 	mode_t old_umask;
-	int opt, rc, ec;
+	int opt, rc, ec, sock_errno;
 
 	while ((opt = getopt(argc, argv, "c:fnhV")) != -1) {
 		switch (opt) {
@@ -629,11 +629,16 @@ main(int argc, char **argv)
 	}
 	/* The socket is created private and opened up by chmod below. */
 	old_umask = umask(0177);
+	errno = 0;
 	ec = smfi_opensocket(true);
+	sock_errno = errno;	/* libmilter keeps bind()'s errno */
 	(void)umask(old_umask);
 	if (ec != MI_SUCCESS) {
-		startup_error("cannot open milter socket %s",
-		    cm_policy_socket(policy));
+		startup_error("cannot open milter socket %s: %s%s",
+		    cm_policy_socket(policy), sock_errno != 0 ?
+		    strerror(sock_errno) : "libmilter reported a failure",
+		    sock_errno == EADDRINUSE ? " (another program listens "
+		    "there; see ss -ltnp or ss -lxp)" : "");
 		goto fail;
 	}
 	if (socket_permissions(policy) != 0)

@@ -8,7 +8,8 @@ PKGS="build-essential pkg-config
 libmilter-dev liblmdb-dev lmdb-utils libyaml-dev libcmocka-dev libidn2-dev
 libssl-dev libsystemd-dev libunistring-dev
 miltertest postfix python3 valgrind groff-base man-db systemd m4
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev
+dpkg-dev debhelper lintian"
 
 missing=
 for p in $PKGS; do
