@@ -395,8 +395,8 @@ struct cm_declog {
 	size_t key_len;
 	size_t queue_max, batch_max;
 	unsigned flush_ms;
-	cm_declog_errfn *errfn;
-	void *errarg;
+	cm_report_fn *report;
+	void *report_arg;
 
 	pthread_mutex_t mu;
 	pthread_cond_t work;	/* writer waits */
@@ -424,8 +424,12 @@ report(cm_declog *log, cm_status st, int e, const char *what)
 	log->st.last_status = st;
 	log->st.last_errno = e;
 	pthread_mutex_unlock(&log->mu);
-	if (log->errfn != NULL)
-		log->errfn(log->errarg, st, e, what);
+	if (log->report != NULL) {
+		cm_report r = { .severity = CM_REPORT_ERROR, .status = st,
+		    .errnum = e, .text = what };
+
+		log->report(log->report_arg, &r);
+	}
 }
 
 static void
@@ -770,8 +774,8 @@ cm_declog_open(const cm_declog_opts *opts, cm_declog **out)
 	log->queue_max = opts->queue_max ? opts->queue_max : 65536;
 	log->batch_max = opts->batch_max ? opts->batch_max : 1000;
 	log->flush_ms = opts->flush_ms ? opts->flush_ms : 100;
-	log->errfn = opts->errfn;
-	log->errarg = opts->errarg;
+	log->report = opts->report;
+	log->report_arg = opts->report_arg;
 	log->dir = strdup(opts->dir);
 	if (log->dir == NULL) {
 		free(log);

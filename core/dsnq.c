@@ -930,8 +930,8 @@ struct item {
 struct cm_dsnq {
 	char *spool, *target, *helo;
 	unsigned attempts, first_delay_ms, max_delay_ms, timeout_ms;
-	cm_dsnq_logfn *logfn;
-	void *logarg;
+	cm_report_fn *report;
+	void *report_arg;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;	/* work / stop */
@@ -945,10 +945,15 @@ struct cm_dsnq {
 };
 
 static void
-qlog(cm_dsnq *q, int level, const char *id, const char *text)
+qlog(cm_dsnq *q, cm_report_severity sev, cm_status st, const char *id,
+    const char *text)
 {
-	if (q->logfn != NULL)
-		q->logfn(q->logarg, level, id, text);
+	if (q->report != NULL) {
+		cm_report r = { .severity = sev, .status = st, .subject = id,
+		    .text = text };
+
+		q->report(q->report_arg, &r);
+	}
 }
 
 static void
@@ -1024,7 +1029,7 @@ try_one(cm_dsnq *q, struct item *it)
 		pthread_mutex_unlock(&q->mu);
 		snprintf(text, sizeof(text), "spool file unreadable: %s",
 		    cm_strerror(st));
-		qlog(q, 2, it->id, text);
+		qlog(q, CM_REPORT_ERROR, st, it->id, text);
 		return;
 	}
 	/* the settings may change (cm_dsnq_reconfigure): copy them */
@@ -1063,7 +1068,7 @@ try_one(cm_dsnq *q, struct item *it)
 		cm_fsync_dir(q->spool);
 		snprintf(text, sizeof(text), "delivered to %s: %s", target,
 		    err);
-		qlog(q, 0, it->id, text);
+		qlog(q, CM_REPORT_INFO, CM_OK, it->id, text);
 		pthread_mutex_lock(&q->mu);
 		q->st.delivered++;
 		it->attempts = 0;
@@ -1074,7 +1079,7 @@ try_one(cm_dsnq *q, struct item *it)
 		snprintf(text, sizeof(text), "given up after %u attempt%s, kept "
 		    "in the spool: %s", it->attempts, it->attempts == 1 ? "" : "s",
 		    err);
-		qlog(q, 2, it->id, text);
+		qlog(q, CM_REPORT_ERROR, CM_EIO, it->id, text);
 		pthread_mutex_lock(&q->mu);
 		q->st.failed++;
 		it->next_ms = -1;
@@ -1089,7 +1094,7 @@ try_one(cm_dsnq *q, struct item *it)
 		pthread_mutex_unlock(&q->mu);
 		snprintf(text, sizeof(text), "attempt %u failed, retry in %lld "
 		    "ms: %s", it->attempts, (long long)d, err);
-		qlog(q, 1, it->id, text);
+		qlog(q, CM_REPORT_WARNING, CM_EIO, it->id, text);
 	}
 	free(target);
 	free(path);
@@ -1202,8 +1207,8 @@ cm_dsnq_open(const cm_dsnq_opts *o, cm_dsnq **out)
 	if (q->max_delay_ms < q->first_delay_ms)
 		q->max_delay_ms = q->first_delay_ms;
 	q->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
-	q->logfn = o->logfn;
-	q->logarg = o->logarg;
+	q->report = o->report;
+	q->report_arg = o->report_arg;
 	if (q->spool == NULL || q->target == NULL || q->helo == NULL ||
 	    pthread_mutex_init(&q->mu, NULL) != 0) {
 		free(q->spool);
