@@ -30,6 +30,15 @@ cm_time_now(void)
 	return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
 }
 
+int64_t
+cm_time_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
+}
+
 /* Days from 1970-01-01 to Y-M-D (proleptic Gregorian). */
 static int64_t
 days_from_civil(int64_t y, int m, int d)

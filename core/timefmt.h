@@ -19,6 +19,10 @@
 /* Current time in microseconds (CLOCK_REALTIME). */
 int64_t cm_time_now(void);
 
+/* Microseconds of CLOCK_MONOTONIC, for deadlines and intervals (never
+ * goes back; unrelated to the calendar). */
+int64_t cm_time_mono_us(void);
+
 /*
  * Parse an RFC 3339 date-time (LEN octets at S): "YYYY-MM-DDTHH:MM:SS",
  * optional fraction (up to 9 digits; truncated to microseconds), then "Z"

@@ -2,7 +2,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -51,6 +54,111 @@ cm_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)w;
 	}
 	return 0;
+}
+
+ssize_t
+cm_read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t n = 0;
+
+	while (n < len) {
+		ssize_t r = read(fd, p + n, len - n);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	return (ssize_t)n;
+}
+
+cm_status
+cm_read_file_at(int dfd, const char *path, size_t max, char **buf,
+    size_t *len)
+{
+	int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NOCTTY);
+	struct stat sb;
+	ssize_t n;
+	char *b;
+	int e;
+
+	if (fd < 0)
+		return cm_status_errno(errno);
+	if (fstat(fd, &sb) != 0) {
+		e = errno;
+		close(fd);
+		return cm_status_errno(e);
+	}
+	if (sb.st_size < 0 || (uintmax_t)sb.st_size > max) {
+		close(fd);
+		return CM_ETOOLONG;
+	}
+	if ((b = malloc((size_t)sb.st_size + 1)) == NULL) {
+		close(fd);
+		return CM_ENOMEM;
+	}
+	n = cm_read_all(fd, b, (size_t)sb.st_size);
+	e = errno;
+	close(fd);
+	if (n < 0) {
+		free(b);
+		return cm_status_errno(e);
+	}
+	b[n] = '\0';
+	*buf = b;
+	*len = (size_t)n;
+	return CM_OK;
+}
+
+cm_status
+cm_write_file_atomic(const char *path, const void *data, size_t len,
+    unsigned mode, bool replace)
+{
+	char *tmp;
+	int fd, e = 0;
+	cm_status st = CM_OK;
+
+	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+		return CM_ENOMEM;
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW |
+	    O_NOCTTY, (mode_t)mode);
+	if (fd < 0) {
+		e = errno;
+		free(tmp);
+		return cm_status_errno(e);
+	}
+	if (cm_write_all(fd, data, len) != 0 || fsync(fd) != 0)
+		e = errno;
+	close(fd);
+	if (e == 0 && replace) {
+		if (rename(tmp, path) == 0) {
+			free(tmp);
+			cm_fsync_parent(path);
+			return CM_OK;
+		}
+		e = errno;
+	}
+	/* link() fails if another process created PATH meanwhile */
+	if (e == 0 && !replace && link(tmp, path) != 0) {
+		if (errno == EEXIST)
+			st = CM_EEXIST;
+		else
+			e = errno;
+	}
+	if (e != 0)
+		st = cm_status_errno(e);
+	(void)unlink(tmp);
+	free(tmp);
+	if (st == CM_OK)
+		cm_fsync_parent(path);
+	return st;
 }
 
 void

@@ -1,12 +1,17 @@
 /*
  * util.h - small generic helpers shared by core modules and programs
- * (prefix cm_): UTF-8 scanning and durable file writes.  Nothing here
+ * (prefix cm_): UTF-8 scanning, whole reads and writes, durable file
+ * writes.  Nothing here
  * knows about mail or consent.
  */
 #ifndef CM_UTIL_H
 #define CM_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+
+#include "status.h"
 
 /* Length (1..4) of the well-formed UTF-8 sequence at S (N > 0 octets
  * available), or 0 if S does not start one (overlongs, surrogates and
@@ -16,6 +21,32 @@ size_t cm_utf8_len(const unsigned char *s, size_t n);
 /* Write all LEN octets of BUF to FD, retrying on EINTR and short writes.
  * Returns 0, or -1 with errno set. */
 int cm_write_all(int fd, const void *buf, size_t len);
+
+/* Read from FD into BUF until LEN octets or end of file, retrying on
+ * EINTR and short reads.  Returns the octets read, or -1 with errno
+ * set. */
+ssize_t cm_read_all(int fd, void *buf, size_t len);
+
+/*
+ * Read the whole file PATH (relative to directory DFD, or AT_FDCWD; a
+ * symbolic link is not followed) into a new NUL-terminated buffer *BUF
+ * (free it) of *LEN octets.  CM_OK; CM_NOTFOUND, CM_EPERM, CM_EIO (as
+ * cm_status_errno); CM_ETOOLONG (more than MAX octets); CM_ENOMEM.
+ */
+cm_status cm_read_file_at(int dfd, const char *path, size_t max, char **buf,
+    size_t *len);
+
+/*
+ * Write LEN octets of DATA to PATH atomically, as a new file of MODE:
+ * written to a temporary name beside it ("PATH.tmp.PID"), fsync'd, then
+ * renamed over PATH (REPLACE) or linked to PATH (not REPLACE: an
+ * existing PATH is kept, and CM_EEXIST returned), and the directory
+ * synced.  A crash leaves PATH old or new, never partial.  CM_OK,
+ * CM_EEXIST, CM_ENOMEM, or the status of the failing call
+ * (cm_status_errno); the temporary file never stays.
+ */
+cm_status cm_write_file_atomic(const char *path, const void *data,
+    size_t len, unsigned mode, bool replace);
 
 /* fsync(2) directory DIR, or the directory that holds PATH, so that a
  * file created or renamed there is durable.  Best effort: errors are
