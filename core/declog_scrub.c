@@ -11,12 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "declog_line.h"
 #include "declog_scrub.h"
 #include "util.h"
 
-#define NAME_PREFIX "decisions-"
-#define NAME_SUFFIX ".jsonl"
-#define NAME_LEN (sizeof(NAME_PREFIX) - 1 + 10 + sizeof(NAME_SUFFIX) - 1)
 #define REOPEN_MAX 16
 
 int
@@ -63,21 +61,6 @@ cm_declog_scrub_base(const char *rcpt, char sep, char *out, size_t size)
 	memcpy(out, rcpt, (size_t)(s - rcpt));
 	memcpy(out + (s - rcpt), at, strlen(at) + 1);
 	return n;
-}
-
-static bool
-day_name(const char *n)
-{
-	size_t p = sizeof(NAME_PREFIX) - 1;
-
-	if (strlen(n) != NAME_LEN || strncmp(n, NAME_PREFIX, p) != 0 ||
-	    strcmp(n + NAME_LEN - (sizeof(NAME_SUFFIX) - 1), NAME_SUFFIX) != 0)
-		return false;
-	for (size_t i = 0; i < 10; i++)
-		if (i == 4 || i == 7 ? n[p + i] != '-' :
-		    (n[p + i] < '0' || n[p + i] > '9'))
-			return false;
-	return true;
 }
 
 /* Copy the lines of IN not matching E to OUT; *N counts removed ones. */
@@ -196,7 +179,7 @@ cm_declog_scrub_run(const char *dir, const cm_erasure *e,
 	if ((d = opendir(dir)) == NULL)
 		return cm_status_errno(errno);
 	while (s == CM_OK && (de = readdir(d)) != NULL)
-		if (day_name(de->d_name))
+		if (cm_declog_line_name_day(de->d_name) >= 0)
 			s = scrub_file(dirfd(d), dir, de->d_name, e, st);
 	closedir(d);
 	return s;
