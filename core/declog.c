@@ -263,18 +263,6 @@ write_batch(cm_declog *log, struct node *list)
 	pthread_mutex_unlock(&log->mu);
 }
 
-static void
-deadline_in(struct timespec *ts, int64_t us)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(us / US_PER_SEC);
-	ts->tv_nsec += (long)(us % US_PER_SEC) * 1000;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 static void *
 writer_main(void *arg)
 {
@@ -293,14 +281,15 @@ writer_main(void *arg)
 			if (log->retention_days == 0 || wait > PRUNE_EVERY_US)
 				wait = PRUNE_EVERY_US;
 			if (wait > 0) {
-				deadline_in(&ts, wait);
+				cm_deadline_in(CLOCK_MONOTONIC, wait, &ts);
 				(void)pthread_cond_timedwait(&log->work, &log->mu,
 				    &ts);
 			}
 		}
 		if (log->count > 0 && log->count < log->batch_max &&
 		    !log->flush_req && !log->stop) {
-			deadline_in(&ts, (int64_t)log->flush_ms * 1000);
+			cm_deadline_in(CLOCK_MONOTONIC,
+			    (int64_t)log->flush_ms * 1000, &ts);
 			while (log->count < log->batch_max && !log->flush_req &&
 			    !log->stop)
 				if (pthread_cond_timedwait(&log->work, &log->mu,
@@ -346,21 +335,6 @@ writer_main(void *arg)
 		}
 	}
 	return NULL;
-}
-
-static int
-init_cond_mono(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-	int r;
-
-	if (pthread_condattr_init(&a) != 0)
-		return -1;
-	r = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	if (r == 0)
-		r = pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
-	return r == 0 ? 0 : -1;
 }
 
 cm_status
@@ -416,7 +390,7 @@ cm_declog_open(const cm_declog_opts *opts, cm_declog **out)
 		free(log);
 		return CM_ENOMEM;
 	}
-	if (init_cond_mono(&log->work) != 0) {
+	if (cm_cond_init_mono(&log->work) != 0) {
 		pthread_mutex_destroy(&log->mu);
 		free(log->dir);
 		free(log);

@@ -253,15 +253,8 @@ queue_main(void *arg)
 			if (next == INT64_MAX) {
 				pthread_cond_wait(&q->cv, &q->mu);
 			} else {
-				int64_t ms = next - now;
-
-				clock_gettime(CLOCK_MONOTONIC, &ts);
-				ts.tv_sec += (time_t)(ms / 1000);
-				ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-				if (ts.tv_nsec >= 1000000000L) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000L;
-				}
+				cm_deadline_in(CLOCK_MONOTONIC,
+				    (next - now) * 1000, &ts);
 				(void)pthread_cond_timedwait(&q->cv, &q->mu, &ts);
 			}
 			continue;
@@ -299,7 +292,6 @@ cm_status
 cm_dsnq_open(const cm_dsnq_opts *o, cm_dsnq **out)
 {
 	cm_dsnq *q;
-	pthread_condattr_t ca;
 	char **names = NULL;
 	size_t n = 0;
 	cm_status st;
@@ -339,10 +331,7 @@ cm_dsnq_open(const cm_dsnq_opts *o, cm_dsnq **out)
 		st = CM_ENOMEM;
 		goto out;
 	}
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	(void)cm_cond_init_mono(&q->cv);
 	pthread_cond_init(&q->idle, NULL);
 	/* pending DSNs of an earlier run */
 	for (size_t i = 0; i < n; i++) {
@@ -452,13 +441,7 @@ cm_dsnq_wait_idle(cm_dsnq *q, unsigned timeout_ms)
 	struct timespec ts;
 	bool idle;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(timeout_ms / 1000);
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	cm_deadline_in(CLOCK_REALTIME, (int64_t)timeout_ms * 1000, &ts);
 	pthread_mutex_lock(&q->mu);
 	while (q->st.pending > 0 || q->busy)
 		if (pthread_cond_timedwait(&q->idle, &q->mu, &ts) != 0)

@@ -19,7 +19,7 @@ file_matches(int dfd, const char *name, const cm_erasure *e, bool *hit)
 {
 	char *buf;
 	size_t n;
-	cm_status st = cm_read_file_at(dfd, name, FILE_MAX, &buf, &n);
+	cm_status st = cm_read_file_at(dfd, name, false, FILE_MAX, &buf, &n);
 
 	*hit = false;
 	if (st != CM_OK)

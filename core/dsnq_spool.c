@@ -60,8 +60,8 @@ cm_dsnq_spool_read(const char *path, cm_dsnq_spooled *s)
 	cm_status st;
 
 	memset(s, 0, sizeof(*s));
-	st = cm_read_file_at(AT_FDCWD, path, CM_DSNQ_SPOOL_FILE_MAX, &s->data,
-	    &n);
+	st = cm_read_file_at(AT_FDCWD, path, false, CM_DSNQ_SPOOL_FILE_MAX,
+	    &s->data, &n);
 	if (st != CM_OK)
 		return st == CM_ETOOLONG ? CM_EFORMAT : st;
 	if (strncmp(s->data, MAGIC, strlen(MAGIC)) != 0)

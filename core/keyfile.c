@@ -1,9 +1,9 @@
 /* keyfile.c - secret key files (keyfile.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "keyfile.h"
@@ -13,47 +13,19 @@ static cm_status
 read_key(const char *path, size_t min_len, unsigned char *key,
     size_t key_max, size_t *key_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	struct stat sb;
-	ssize_t n;
-	int e;
+	char *buf;
+	size_t n;
+	cm_status st = cm_read_file_at(AT_FDCWD, path, true, key_max, &buf, &n);
 
-	if (fd < 0)
-		return cm_status_errno(errno);
-	if (fstat(fd, &sb) != 0) {
-		e = errno;
-		close(fd);
-		return cm_status_errno(e);
+	if (st != CM_OK)
+		return st == CM_ETOOLONG ? CM_EFORMAT : st;
+	if (n >= min_len) {
+		memcpy(key, buf, n);
+		*key_len = n;
 	}
-	if (!S_ISREG(sb.st_mode)) {
-		close(fd);
-		return CM_EFORMAT;
-	}
-	n = cm_read_all(fd, key, key_max);
-	e = errno;
-	if (n >= 0 && (size_t)n == key_max) {
-		unsigned char extra;
-
-		/* one more octet would be too long */
-		if ((n = cm_read_all(fd, &extra, 1)) == 1) {
-			close(fd);
-			explicit_bzero(key, key_max);
-			return CM_EFORMAT;
-		}
-		e = errno;
-		n = n == 0 ? (ssize_t)key_max : -1;
-	}
-	close(fd);
-	if (n < 0) {
-		explicit_bzero(key, key_max);
-		return cm_status_errno(e);
-	}
-	if ((size_t)n < min_len) {
-		explicit_bzero(key, key_max);
-		return CM_EFORMAT;
-	}
-	*key_len = (size_t)n;
-	return CM_OK;
+	explicit_bzero(buf, n);
+	free(buf);
+	return n >= min_len ? CM_OK : CM_EFORMAT;
 }
 
 static cm_status

@@ -17,14 +17,14 @@
 
 /*
  * Load key file PATH into KEY (KEY_MAX octets), its length into
- * *KEY_LEN; it must be a regular file of MIN_LEN..KEY_MAX octets.  When
+ * *KEY_LEN; it must hold MIN_LEN..KEY_MAX octets.  When
  * it does not exist and CREATE, it is created first: CM_KEYFILE_NEW_LEN
  * octets from getrandom(2), mode 0600, written to a temporary file,
  * synced and linked into place (so a key is never seen half written,
  * and of two processes creating it at once both load the same key), and
  * the directory synced.
- * Returns CM_OK; CM_NOTFOUND (absent and not CREATE); CM_EFORMAT (not
- * a regular file, shorter than MIN_LEN or longer than KEY_MAX);
+ * Returns CM_OK; CM_NOTFOUND (absent and not CREATE); CM_EFORMAT
+ * (shorter than MIN_LEN or longer than KEY_MAX);
  * CM_EINVAL (a NULL or empty argument, MIN_LEN 0 or above KEY_MAX, or
  * CREATE with KEY_MAX below CM_KEYFILE_NEW_LEN); CM_EPERM, CM_EIO,
  * CM_ENOMEM.  On failure KEY holds nothing of the file.

@@ -441,9 +441,19 @@ send_data(struct conn *c, const char *msg, size_t len)
 	return send_all(c, out, o);
 }
 
+/*
+ * The outcome of a step whose reply code is CODE (-1: no reply, ERR set
+ * already): 0 if it is WANT (0: any 2xx), else 4 or 5 (5xx) with ERR
+ * "WHAT: reply".
+ */
 static int
-classify(int code)
+step(const struct conn *c, int code, int want, const char *what, char *err)
 {
+	if (code < 0)
+		return 4;
+	if (want != 0 ? code == want : code / 100 == 2)
+		return 0;
+	cm_smtp_seterr(err, "%s: %.400s", what, c->reply);
 	return code >= 500 ? 5 : 4;
 }
 
@@ -453,7 +463,7 @@ cm_smtp_send(const char *target, const char *helo, unsigned timeout_ms,
 {
 	struct target t;
 	struct conn *c;
-	char cmd[1200], addr[1024];
+	char cmd[1200], addr[1024], what[320];
 	int code, rc = 4;
 	bool eightbit = false;
 
@@ -485,67 +495,34 @@ cm_smtp_send(const char *target, const char *helo, unsigned timeout_ms,
 			break;
 		}
 
-	code = read_reply(c, err);
-	if (code < 0)
+	if ((rc = step(c, read_reply(c, err), 220, "greeting", err)) != 0)
 		goto out;
-	if (code != 220) {
-		cm_smtp_seterr(err, "greeting: %.400s", c->reply);
-		rc = classify(code);
-		goto out;
-	}
 	snprintf(cmd, sizeof(cmd), "EHLO %.255s", helo);
 	code = command(c, cmd, err);
 	if (code >= 500) {
 		snprintf(cmd, sizeof(cmd), "HELO %.255s", helo);
 		code = command(c, cmd, err);
 	}
-	if (code < 0)
+	if ((rc = step(c, code, 250, "EHLO", err)) != 0)
 		goto out;
-	if (code != 250) {
-		cm_smtp_seterr(err, "EHLO: %.400s", c->reply);
-		rc = classify(code);
-		goto out;
-	}
 	snprintf(cmd, sizeof(cmd), "MAIL FROM:<>%s%s",
 	    smtputf8 && c->ext_smtputf8 ? " SMTPUTF8" : "",
 	    eightbit && c->ext_8bitmime ? " BODY=8BITMIME" : "");
-	code = command(c, cmd, err);
-	if (code < 0)
+	if ((rc = step(c, command(c, cmd, err), 0, "MAIL FROM", err)) != 0)
 		goto out;
-	if (code / 100 != 2) {
-		cm_smtp_seterr(err, "MAIL FROM: %.400s", c->reply);
-		rc = classify(code);
-		goto out;
-	}
 	snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>", addr);
-	code = command(c, cmd, err);
-	if (code < 0)
+	snprintf(what, sizeof(what), "RCPT TO:<%.300s>", addr);
+	if ((rc = step(c, command(c, cmd, err), 0, what, err)) != 0)
 		goto out;
-	if (code / 100 != 2) {
-		cm_smtp_seterr(err, "RCPT TO:<%.300s>: %.400s", addr, c->reply);
-		rc = classify(code);
+	if ((rc = step(c, command(c, "DATA", err), 354, "DATA", err)) != 0)
 		goto out;
-	}
-	code = command(c, "DATA", err);
-	if (code < 0)
-		goto out;
-	if (code != 354) {
-		cm_smtp_seterr(err, "DATA: %.400s", c->reply);
-		rc = classify(code);
-		goto out;
-	}
 	if (send_data(c, msg, len) != 0) {
 		cm_smtp_seterr(err, "sending the message: %s", strerror(errno));
+		rc = 4;
 		goto out;
 	}
-	code = read_reply(c, err);
-	if (code < 0)
+	if ((rc = step(c, read_reply(c, err), 0, "end of data", err)) != 0)
 		goto out;
-	if (code / 100 != 2) {
-		cm_smtp_seterr(err, "end of data: %.400s", c->reply);
-		rc = classify(code);
-		goto out;
-	}
 	cm_smtp_seterr(err, "accepted: %.400s", c->reply);
 	rc = 0;
 	(void)command(c, "QUIT", NULL);

@@ -78,11 +78,11 @@ cm_read_all(int fd, void *buf, size_t len)
 }
 
 cm_status
-cm_read_file_at(int dfd, const char *path, size_t max, char **buf,
-    size_t *len)
+cm_read_file_at(int dfd, const char *path, bool follow, size_t max,
+    char **buf, size_t *len)
 {
-	int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-	    O_NOCTTY);
+	int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    (follow ? 0 : O_NOFOLLOW));
 	struct stat sb;
 	ssize_t n;
 	char *b;
@@ -191,4 +191,31 @@ cm_fsync_parent(const char *path)
 		return;
 	cm_fsync_dir(copy);
 	free(copy);
+}
+
+void
+cm_deadline_in(clockid_t clk, int64_t us, struct timespec *ts)
+{
+	clock_gettime(clk, ts);
+	ts->tv_sec += (time_t)(us / 1000000);
+	ts->tv_nsec += (long)(us % 1000000) * 1000;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int
+cm_cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	int r;
+
+	if (pthread_condattr_init(&a) != 0)
+		return -1;
+	r = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	if (r == 0)
+		r = pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+	return r == 0 ? 0 : -1;
 }

@@ -9,7 +9,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "status.h"
 
@@ -29,12 +32,13 @@ ssize_t cm_read_all(int fd, void *buf, size_t len);
 
 /*
  * Read the whole file PATH (relative to directory DFD, or AT_FDCWD; a
- * symbolic link is not followed) into a new NUL-terminated buffer *BUF
- * (free it) of *LEN octets.  CM_OK; CM_NOTFOUND, CM_EPERM, CM_EIO (as
- * cm_status_errno); CM_ETOOLONG (more than MAX octets); CM_ENOMEM.
+ * symbolic link is followed only if FOLLOW) into a new NUL-terminated
+ * buffer *BUF (free it) of *LEN octets.  CM_OK; CM_NOTFOUND, CM_EPERM,
+ * CM_EIO (as cm_status_errno); CM_ETOOLONG (more than MAX octets);
+ * CM_ENOMEM.
  */
-cm_status cm_read_file_at(int dfd, const char *path, size_t max, char **buf,
-    size_t *len);
+cm_status cm_read_file_at(int dfd, const char *path, bool follow, size_t max,
+    char **buf, size_t *len);
 
 /*
  * Write LEN octets of DATA to PATH atomically, as a new file of MODE:
@@ -53,5 +57,13 @@ cm_status cm_write_file_atomic(const char *path, const void *data,
  * ignored (the data itself was synced by the caller). */
 void cm_fsync_dir(const char *dir);
 void cm_fsync_parent(const char *path);
+
+/* *TS = the time of clock CLK (CLOCK_MONOTONIC, CLOCK_REALTIME) US
+ * microseconds (>= 0) from now: a deadline for pthread_cond_timedwait. */
+void cm_deadline_in(clockid_t clk, int64_t us, struct timespec *ts);
+
+/* Initialize condition variable C to time its waits by CLOCK_MONOTONIC
+ * (deadlines from cm_deadline_in(CLOCK_MONOTONIC, ...)); 0, or -1. */
+int cm_cond_init_mono(pthread_cond_t *c);
 
 #endif
