@@ -56,6 +56,11 @@
  * to the optional report callback (report.h, called from the writer
  * thread).
  * Open the log after any fork(): it owns a thread.
+ *
+ * Files: the writer is declog.c, the reader declog_read.c, what both
+ * share (names, day files, keyed hashes, parsing a line) declog_line.c
+ * (declog_line.h), the erasure's rewrite declog_scrub.c; JSON strings
+ * are json.h's, the key file keyfile.h's, times timefmt.h's.
  */
 #ifndef CM_DECLOG_H
 #define CM_DECLOG_H

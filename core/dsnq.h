@@ -23,6 +23,10 @@
  *
  * Targets: "inet:PORT@HOST", "unix:PATH", or "HOST:PORT" /
  * "[IPv6]:PORT".  Nothing here prints or logs.
+ *
+ * Files: the queue thread is dsnq.c, the SMTP client smtp.c (smtp.h),
+ * the spool's files and consentctl's access dsnq_spool.c
+ * (dsnq_spool.h), the erasure's deletions dsnq_scrub.c.
  */
 #ifndef CM_DSNQ_H
 #define CM_DSNQ_H

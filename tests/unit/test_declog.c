@@ -871,7 +871,7 @@ struct errs {
 };
 
 static void
-errfn(void *arg, const cm_report *r)
+on_report(void *arg, const cm_report *r)
 {
 	struct errs *er = arg;
 
@@ -888,7 +888,7 @@ test_queue_full_drops(void **state)
 	struct errs er = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	cm_declog_opts o = {
 		.dir = fx->logdir, .queue_max = 10, .batch_max = 1000,
-		.flush_ms = 60000, .report = errfn, .report_arg = &er,
+		.flush_ms = 60000, .report = on_report, .report_arg = &er,
 	};
 	cm_declog *log = NULL;
 	cm_declog_stats st;

@@ -395,7 +395,7 @@ struct logs {
 };
 
 static void
-logfn(void *arg, const cm_report *r)
+on_report(void *arg, const cm_report *r)
 {
 	struct logs *l = arg;
 
@@ -418,7 +418,7 @@ test_queue_retry_until_back(void **state)
 	char target[64], id[CM_DSNQ_ID_MAX];
 	cm_dsnq_opts o = { .spool = spool, .target = target, .attempts = 50,
 	    .first_delay_ms = 20, .max_delay_ms = 100, .timeout_ms = 2000,
-	    .report = logfn, .report_arg = &lg };
+	    .report = on_report, .report_arg = &lg };
 	cm_dsnq *q = NULL;
 	cm_dsnq_stats st;
 	struct srv *s;
@@ -482,7 +482,7 @@ test_queue_gives_up_and_resend(void **state)
 	struct srv *s = srv_start(0, NULL);
 	char target[64], id[CM_DSNQ_ID_MAX], err[CM_DSNQ_ERR_MAX];
 	cm_dsnq_opts o = { .spool = spool, .target = target, .attempts = 3,
-	    .first_delay_ms = 10, .max_delay_ms = 20, .report = logfn,
+	    .first_delay_ms = 10, .max_delay_ms = 20, .report = on_report,
 	    .report_arg = &lg };
 	cm_dsnq *q = NULL;
 	cm_dsnq_stats st;
