@@ -91,7 +91,7 @@ copy_lines(FILE *in, int out, const cm_erasure *e, uint64_t *n)
 
 /* Rewrite DIR/NAME without the lines matching E, under its lock. */
 static cm_status
-scrub_file(int dfd, const char *dir, const char *name, const cm_erasure *e,
+scrub_file(int dfd, const char *name, const cm_erasure *e,
     cm_declog_scrub_stats *st)
 {
 	char tmp[NAME_MAX + 16];
@@ -129,9 +129,7 @@ scrub_file(int dfd, const char *dir, const char *name, const cm_erasure *e,
 		s = cm_status_errno(errno);
 		goto done;
 	}
-	(void)unlinkat(dfd, tmp, 0);
-	out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW | O_NOCTTY, sb.st_mode & 07777);
+	out = cm_tmpfile_open(dfd, tmp, sb.st_mode & 07777);
 	if (out < 0) {
 		s = cm_status_errno(errno);
 		goto done;
@@ -140,21 +138,15 @@ scrub_file(int dfd, const char *dir, const char *name, const cm_erasure *e,
 	if (fchown(out, sb.st_uid, sb.st_gid) != 0) {
 		/* not root: the file stays ours, as the directory allows */
 	}
-	if ((s = copy_lines(in, out, e, &n)) != CM_OK)
-		goto done;
-	if (fsync(out) != 0 || renameat(dfd, tmp, dfd, name) != 0) {
-		s = cm_status_errno(errno);
+	if ((s = copy_lines(in, out, e, &n)) != CM_OK) {
+		cm_tmpfile_abort(dfd, tmp, out);
 		goto done;
 	}
-	cm_fsync_dir(dir);
+	if ((s = cm_tmpfile_commit(dfd, tmp, out, name, true)) != CM_OK)
+		goto done;
 	st->files++;
 	st->lines += n;
 done:
-	if (out >= 0) {
-		close(out);
-		if (s != CM_OK)
-			(void)unlinkat(dfd, tmp, 0);
-	}
 	if (in != NULL)
 		fclose(in);
 	cm_declog_scrub_unlock(fd);
@@ -180,7 +172,7 @@ cm_declog_scrub_run(const char *dir, const cm_erasure *e,
 		return cm_status_errno(errno);
 	while (s == CM_OK && (de = readdir(d)) != NULL)
 		if (cm_declog_line_name_day(de->d_name) >= 0)
-			s = scrub_file(dirfd(d), dir, de->d_name, e, st);
+			s = scrub_file(dirfd(d), de->d_name, e, st);
 	closedir(d);
 	return s;
 }

@@ -116,48 +116,71 @@ cm_read_file_at(int dfd, const char *path, bool follow, size_t max,
 	return CM_OK;
 }
 
+int
+cm_tmpfile_open(int dfd, const char *tmp, unsigned mode)
+{
+	(void)unlinkat(dfd, tmp, 0);	/* left by a crash */
+	return openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW | O_NOCTTY, (mode_t)mode);
+}
+
+void
+cm_tmpfile_abort(int dfd, const char *tmp, int fd)
+{
+	int e = errno;
+
+	close(fd);
+	(void)unlinkat(dfd, tmp, 0);
+	errno = e;
+}
+
+cm_status
+cm_tmpfile_commit(int dfd, const char *tmp, int fd, const char *dst,
+    bool replace)
+{
+	int e = 0;
+
+	if (fsync(fd) != 0)
+		e = errno;
+	close(fd);
+	if (e == 0 && replace && renameat(dfd, tmp, dfd, dst) != 0)
+		e = errno;
+	/* linkat() fails if another process created DST meanwhile */
+	if (e == 0 && !replace && linkat(dfd, tmp, dfd, dst, 0) != 0)
+		e = errno;
+	if (e != 0 || !replace)
+		(void)unlinkat(dfd, tmp, 0);
+	if (e != 0)
+		return e == EEXIST && !replace ? CM_EEXIST : cm_status_errno(e);
+	if (dfd == AT_FDCWD)
+		cm_fsync_parent(dst);
+	else
+		(void)fsync(dfd);
+	return CM_OK;
+}
+
 cm_status
 cm_write_file_atomic(const char *path, const void *data, size_t len,
     unsigned mode, bool replace)
 {
 	char *tmp;
-	int fd, e = 0;
-	cm_status st = CM_OK;
+	int fd;
+	cm_status st;
 
 	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
 		return CM_ENOMEM;
-	(void)unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW |
-	    O_NOCTTY, (mode_t)mode);
-	if (fd < 0) {
-		e = errno;
+	if ((fd = cm_tmpfile_open(AT_FDCWD, tmp, mode)) < 0) {
+		st = cm_status_errno(errno);
 		free(tmp);
-		return cm_status_errno(e);
+		return st;
 	}
-	if (cm_write_all(fd, data, len) != 0 || fsync(fd) != 0)
-		e = errno;
-	close(fd);
-	if (e == 0 && replace) {
-		if (rename(tmp, path) == 0) {
-			free(tmp);
-			cm_fsync_parent(path);
-			return CM_OK;
-		}
-		e = errno;
+	if (cm_write_all(fd, data, len) != 0) {
+		st = cm_status_errno(errno);
+		cm_tmpfile_abort(AT_FDCWD, tmp, fd);
+	} else {
+		st = cm_tmpfile_commit(AT_FDCWD, tmp, fd, path, replace);
 	}
-	/* link() fails if another process created PATH meanwhile */
-	if (e == 0 && !replace && link(tmp, path) != 0) {
-		if (errno == EEXIST)
-			st = CM_EEXIST;
-		else
-			e = errno;
-	}
-	if (e != 0)
-		st = cm_status_errno(e);
-	(void)unlink(tmp);
 	free(tmp);
-	if (st == CM_OK)
-		cm_fsync_parent(path);
 	return st;
 }
 

@@ -41,6 +41,22 @@ cm_status cm_read_file_at(int dfd, const char *path, bool follow, size_t max,
     char **buf, size_t *len);
 
 /*
+ * A file written atomically, piece by piece: cm_tmpfile_open creates
+ * the temporary file TMP (relative to directory DFD, or AT_FDCWD; one of
+ * that name left by a crash is removed first; MODE as open(2)) and
+ * returns its descriptor, or -1 (errno set).  After writing, either
+ * cm_tmpfile_commit: fsync and close FD, then rename TMP over DST
+ * (REPLACE) or link it to DST (not REPLACE: an existing DST is kept and
+ * CM_EEXIST returned), and sync the directory; CM_OK, CM_EEXIST or the
+ * status of the failing call, and TMP never stays -- or
+ * cm_tmpfile_abort: close FD and remove TMP (errno kept).
+ */
+int cm_tmpfile_open(int dfd, const char *tmp, unsigned mode);
+cm_status cm_tmpfile_commit(int dfd, const char *tmp, int fd,
+    const char *dst, bool replace);
+void cm_tmpfile_abort(int dfd, const char *tmp, int fd);
+
+/*
  * Write LEN octets of DATA to PATH atomically, as a new file of MODE:
  * written to a temporary name beside it ("PATH.tmp.PID"), fsync'd, then
  * renamed over PATH (REPLACE) or linked to PATH (not REPLACE: an
