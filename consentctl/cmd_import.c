@@ -7,16 +7,16 @@
  * 100000) so that memory does not follow the file size; the rows of a
  * batch are validated (syntax, address, type, state, times, fields) as
  * they are read.  A file of one batch is applied as it is read.  The
- * batches of a longer one are sorted into a spool (core/spool.h) while
+ * batches of a longer one are sorted (core/runsort.h) while
  * the file is read, then merged and applied in key order over the whole
  * file: into a new index that is appending, no search and no page split.
  * Two threads share the work: a producer (the reader, then the merger)
  * fills one slot while this thread, which owns the import transaction,
- * spools or applies the other.  A bad row, a failure of the index (disk full, I/O
+ * sorts or applies the other.  A bad row, a failure of the index (disk full, I/O
  * error) or a kill ends the transaction before its commit: nothing of the
  * file is imported, and readers see the index as it was until the
  * commit.  The index is opened in bulk mode (writable map).  Standard
- * input and other non-regular files are first spooled to an unlinked
+ * input and other non-regular files are first copied to an unlinked
  * temporary file (in $TMPDIR, default /tmp), so that the file can be
  * read again should the map have to grow mid-import.  --dry-run only
  * validates.
@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #include "../core/rules.h"
-#include "../core/spool.h"
+#include "../core/runsort.h"
 #include "../core/timefmt.h"
 #include "cmd.h"
 #include "diag.h"
@@ -83,7 +83,7 @@ typedef struct imp {
 	uint64_t rows, invalid;
 	uint64_t applied, stale, events;
 	cm_import *ses;		/* the import's transaction */
-	cm_spool *sp;		/* the events of a file of many batches */
+	cm_runsort *sp;		/* the events of a file of many batches */
 	bool direct;		/* a file of one batch: applied as read */
 	bool quiet;		/* bad rows were listed by an earlier pass */
 	/*
@@ -568,16 +568,16 @@ pass(imp *im)
 	return rc;
 }
 
-/* Sort the events of slot S into the spool. */
+/* Sort the events of slot S into runs. */
 static int
-spool_slot(imp *im, slot *s)
+sort_slot(imp *im, slot *s)
 {
-	cm_status st = cm_spool_add(im->sp, s->b, s->lines);
+	cm_status st = cm_runsort_add(im->sp, s->b, s->lines);
 
 	if (st != CM_OK) {
 		ctl_diag_err("%s: cannot sort the events: %s%s%s", im->name,
-		    cm_strerror(st), *cm_spool_error(im->sp) ? ": " : "",
-		    cm_spool_error(im->sp));
+		    cm_strerror(st), *cm_runsort_error(im->sp) ? ": " : "",
+		    cm_runsort_error(im->sp));
 		ctl_diag_err("%s: nothing imported", im->name);
 		return ctl_diag_exit(st);
 	}
@@ -589,7 +589,7 @@ spool_slot(imp *im, slot *s)
 /*
  * Reading: take slot S, the next the reader handed over.  A file of one
  * batch is applied as it is; the batches of a longer one go into the
- * spool, to be applied in key order over the whole file once it has
+ * runs, to be applied in key order over the whole file once it has
  * been read.
  */
 static int
@@ -606,7 +606,7 @@ take(imp *im, slot *s)
 		pthread_mutex_unlock(&im->mu);
 		if (!more) {
 			im->direct = true;
-		} else if ((st = cm_spool_new(im->c->idx, NULL, &im->sp)) !=
+		} else if ((st = cm_runsort_new(im->c->idx, NULL, &im->sp)) !=
 		    CM_OK) {
 			ctl_diag_err("%s: cannot create a temporary file: %s",
 			    im->name, st == CM_EIO ? strerror(errno) :
@@ -615,7 +615,7 @@ take(imp *im, slot *s)
 			return st == CM_EIO ? EX_CANTCREAT : ctl_diag_exit(st);
 		}
 	}
-	return im->direct ? flush(im, s) : spool_slot(im, s);
+	return im->direct ? flush(im, s) : sort_slot(im, s);
 }
 
 /* Take the slots in the order the producer (reader or merger) hands them
@@ -648,7 +648,7 @@ consume(imp *im, int (*fn)(imp *, slot *))
 	}
 }
 
-/* Merger: the spooled events, in key order, into the slots.  0, RC_STOP
+/* Merger: the sorted events, in key order, into the slots.  0, RC_STOP
  * or an exit code. */
 static int
 merge(imp *im)
@@ -659,19 +659,19 @@ merge(imp *im)
 	int rc = 0;
 
 	snprintf(label, sizeof(label), "import %s (applying)", im->name);
-	ctl_progress_start(&pg, label, cm_spool_events(im->sp));
+	ctl_progress_start(&pg, label, cm_runsort_events(im->sp));
 	for (;;) {
 		slot *s = im->cur;
 		size_t n;
-		cm_status st = cm_spool_next(im->sp, s->b, im->batch_max,
+		cm_status st = cm_runsort_next(im->sp, s->b, im->batch_max,
 		    s->lines, &n);
 
 		if (st != CM_OK) {
 			ctl_progress_end(&pg);
 			ctl_diag_err("%s: cannot read the sorted events back: "
 			    "%s%s%s", im->name, cm_strerror(st),
-			    *cm_spool_error(im->sp) ? ": " : "",
-			    cm_spool_error(im->sp));
+			    *cm_runsort_error(im->sp) ? ": " : "",
+			    cm_runsort_error(im->sp));
 			ctl_diag_err("%s: nothing imported", im->name);
 			rc = ctl_diag_exit(st);
 			break;
@@ -811,7 +811,7 @@ import_all(imp *im)
 		rc = pipeline(im, pass, take);
 		if (rc == 0 && im->sp != NULL)
 			rc = pipeline(im, merge, flush);
-		cm_spool_free(im->sp);
+		cm_runsort_free(im->sp);
 		im->sp = NULL;
 		if (rc != 0) {
 			cm_import_abort(im->ses);
@@ -858,7 +858,7 @@ on_sigbus(int sig)
 
 /* Copy standard input (or another stream) into an unlinked temp file. */
 static int
-spool(imp *im, int in)
+copy_to_tempfile(imp *im, int in)
 {
 	const char *dir = getenv("TMPDIR");
 	char path[4096], buf[65536];
@@ -987,7 +987,7 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 	if (fstat(in, &sb) == 0 && S_ISREG(sb.st_mode)) {
 		im.fd = in;
 		im.total = (uint64_t)sb.st_size;
-	} else if ((rc = spool(&im, in)) != 0) {
+	} else if ((rc = copy_to_tempfile(&im, in)) != 0) {
 		goto out;
 	}
 
