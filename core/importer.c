@@ -56,19 +56,22 @@ static cm_status
 fail(cm_importer *imp, cm_importer_stage stage, cm_status st,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* Record the first failure of a run: STAGE and its description. */
+/* Record the first failure of a run: STAGE and its description (either
+ * thread; not with mu held). */
 static cm_status
 fail(cm_importer *imp, cm_importer_stage stage, cm_status st,
     const char *fmt, ...)
 {
 	va_list ap;
 
-	if (imp->stage != CM_IMPORTER_NONE)
-		return st;
-	imp->stage = stage;
-	va_start(ap, fmt);
-	vsnprintf(imp->err, sizeof(imp->err), fmt, ap);
-	va_end(ap);
+	pthread_mutex_lock(&imp->mu);
+	if (imp->stage == CM_IMPORTER_NONE) {
+		imp->stage = stage;
+		va_start(ap, fmt);
+		vsnprintf(imp->err, sizeof(imp->err), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&imp->mu);
 	return st;
 }
 
@@ -85,6 +88,21 @@ cm_importer_reserve(uint64_t octets, uint64_t records)
 	if (octets > SIZE_MAX / 8 || records > SIZE_MAX / 1024)
 		return SIZE_MAX / 4;
 	return (size_t)(2 * octets + 192 * records) + (256u << 10);
+}
+
+void
+cm_importer_free(cm_importer *imp)
+{
+	if (imp == NULL)
+		return;
+	for (int i = 0; i < 2; i++) {
+		cm_batch_free(imp->slots[i].b);
+		free(imp->slots[i].tags);
+	}
+	pthread_cond_destroy(&imp->cv);
+	pthread_mutex_destroy(&imp->mu);
+	free(imp->tmpdir);
+	free(imp);
 }
 
 cm_status
@@ -106,6 +124,8 @@ cm_importer_new(cm_index *idx, const cm_importer_opts *o, cm_importer **out)
 	if (imp->o.attempts == 0)
 		imp->o.attempts = ATTEMPTS_DEFAULT;
 	imp->o.tmpdir = NULL;
+	pthread_mutex_init(&imp->mu, NULL);
+	pthread_cond_init(&imp->cv, NULL);
 	if (o != NULL && o->tmpdir != NULL &&
 	    (imp->tmpdir = strdup(o->tmpdir)) == NULL)
 		goto nomem;
@@ -114,33 +134,11 @@ cm_importer_new(cm_index *idx, const cm_importer_opts *o, cm_importer **out)
 		    (imp->slots[i].tags = calloc(imp->o.batch,
 		    sizeof(*imp->slots[i].tags))) == NULL)
 			goto nomem;
-	pthread_mutex_init(&imp->mu, NULL);
-	pthread_cond_init(&imp->cv, NULL);
 	*out = imp;
 	return CM_OK;
 nomem:
-	for (int i = 0; i < 2; i++) {
-		cm_batch_free(imp->slots[i].b);
-		free(imp->slots[i].tags);
-	}
-	free(imp->tmpdir);
-	free(imp);
+	cm_importer_free(imp);
 	return CM_ENOMEM;
-}
-
-void
-cm_importer_free(cm_importer *imp)
-{
-	if (imp == NULL)
-		return;
-	for (int i = 0; i < 2; i++) {
-		cm_batch_free(imp->slots[i].b);
-		free(imp->slots[i].tags);
-	}
-	pthread_cond_destroy(&imp->cv);
-	pthread_mutex_destroy(&imp->mu);
-	free(imp->tmpdir);
-	free(imp);
 }
 
 static slot *
