@@ -69,18 +69,6 @@ cm_msg_take_qid(SMFICTX *ctx, struct cm_msg *m)
 		snprintf(m->qid, sizeof(m->qid), "%s", q);
 }
 
-const cm_policy *
-cm_msg_policy(const struct cm_msg *m)
-{
-	return cm_live_policy(m->ref);
-}
-
-bool
-cm_msg_monitor(const struct cm_msg *m)
-{
-	return cm_policy_mode(cm_msg_policy(m)) == CM_MODE_MONITOR;
-}
-
 cm_action
 cm_msg_action(const struct cm_msg *m, cm_stage stage, cm_fault fault)
 {

@@ -91,11 +91,20 @@ void cm_msg_reset(struct cm_msg *m);
 /* Take the queue id from the "i" macro once the MTA sends it. */
 void cm_msg_take_qid(SMFICTX *ctx, struct cm_msg *m);
 
-/* The policy message M is decided by (M must hold one). */
-const cm_policy *cm_msg_policy(const struct cm_msg *m);
+/* The policy message M is decided by (M must hold one).  Inline: on
+ * every recipient's path. */
+static inline const cm_policy *
+cm_msg_policy(const struct cm_msg *m)
+{
+	return cm_live_policy(m->ref);
+}
 
 /* Is M's policy in monitor mode? */
-bool cm_msg_monitor(const struct cm_msg *m);
+static inline bool
+cm_msg_monitor(const struct cm_msg *m)
+{
+	return cm_policy_mode(cm_msg_policy(m)) == CM_MODE_MONITOR;
+}
 
 /* The message's types changed: their ids and names for the texts. */
 void cm_msg_types_set(struct cm_msg *m);
