@@ -25,7 +25,7 @@ case "$BUILD" in */san) san="-fsanitize=address,undefined" ;; esac
 # shellcheck disable=SC2046
 cc -std=c11 -D_GNU_SOURCE -O1 -g $san -I"$SRCDIR" -o "$CM_TMP/seed" \
 	"$SRCDIR/tests/milter/seed.c" "$BUILD/libcmcore.a" \
-	$(pkg-config --libs lmdb libidn2 libcrypto) -pthread || e2e_fail "cannot build the seed tool"
+	$(pkg-config --libs lmdb libidn2 libcrypto) -lunistring -pthread || e2e_fail "cannot build the seed tool"
 DB=$CM_TMP/db
 mkdir -p "$DB"
 "$CM_TMP/seed" "$DB" <<'EOF2' || e2e_fail "seeding the index"
