@@ -253,34 +253,6 @@ static const struct pol_row pol_rows[] = {
 	  "noted" },
 	{ EN, AC, CM_STAGE_RCPT_LATE, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
 	  "noted" },
-	/* monitor: nothing refused, one word */
-	{ MO, TF, CM_STAGE_MAIL, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
-	{ MO, RJ, CM_STAGE_MAIL, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
-	{ MO, AC, CM_STAGE_MAIL, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
-	{ MO, TF, CM_STAGE_RCPT, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
-	{ MO, RJ, CM_STAGE_RCPT, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
-	{ MO, AC, CM_STAGE_RCPT, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
-	{ MO, TF, CM_STAGE_EOH, ERR, CM_REPLY_ACCEPT, SMFIS_ACCEPT, "none" },
-	{ MO, RJ, CM_STAGE_EOH, ERR, CM_REPLY_ACCEPT, SMFIS_ACCEPT, "none" },
-	{ MO, AC, CM_STAGE_EOH, ERR, CM_REPLY_ACCEPT, SMFIS_ACCEPT, "none" },
-	{ MO, TF, CM_STAGE_EOM, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
-	{ MO, RJ, CM_STAGE_EOM, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
-	{ MO, AC, CM_STAGE_EOM, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
-	{ MO, TF, CM_STAGE_RCPT_LATE, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
-	{ MO, RJ, CM_STAGE_RCPT_LATE, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
-	{ MO, AC, CM_STAGE_RCPT_LATE, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
-	  "none" },
 	/* the caps and the MTA: tempfail whatever on_error says */
 	{ EN, AC, CM_STAGE_RCPT, CM_FAULT_TOO_MANY_RCPTS,
 	  CM_REPLY_RCPT_TOO_MANY, SMFIS_TEMPFAIL, "tempfail" },
@@ -292,14 +264,10 @@ static const struct pol_row pol_rows[] = {
 	  CM_REPLY_MSG_TEMPFAIL, SMFIS_TEMPFAIL, "tempfail" },
 	{ EN, RJ, CM_STAGE_EOM, CM_FAULT_TOO_MANY_RCPTS,
 	  CM_REPLY_MSG_TEMPFAIL, SMFIS_TEMPFAIL, "tempfail" },
-	{ MO, TF, CM_STAGE_RCPT, CM_FAULT_TOO_MANY_RCPTS, CM_REPLY_CONTINUE,
-	  SMFIS_CONTINUE, "none" },
 	{ EN, AC, CM_STAGE_EOH, CM_FAULT_TOO_MANY_HDRS,
 	  CM_REPLY_MSG_TOO_LARGE, SMFIS_TEMPFAIL, "tempfail" },
 	{ EN, RJ, CM_STAGE_EOH, CM_FAULT_TOO_MANY_HDRS,
 	  CM_REPLY_MSG_TOO_LARGE, SMFIS_TEMPFAIL, "tempfail" },
-	{ MO, TF, CM_STAGE_EOH, CM_FAULT_TOO_MANY_HDRS, CM_REPLY_ACCEPT,
-	  SMFIS_ACCEPT, "none" },
 	{ EN, AC, CM_STAGE_EOM, CM_FAULT_MTA, CM_REPLY_MSG_TEMPFAIL,
 	  SMFIS_TEMPFAIL, "tempfail" },
 	{ EN, RJ, CM_STAGE_RCPT, CM_FAULT_MTA, CM_REPLY_RCPT_TEMPFAIL,
@@ -330,6 +298,19 @@ test_policy(void **state)
 		assert_int_equal(st, r->stat);
 		assert_int_equal(setreply_calls, cm_reply_passes(&a) ? 0 : 1);
 	}
+	/* monitor: every on_error, stage and fault passes, word "none";
+	 * end of headers accepts (the message is done), the rest goes on */
+	for (int oe = CM_ONERR_TEMPFAIL; oe <= CM_ONERR_REJECT; oe++)
+		for (int st = CM_STAGE_MAIL; st <= CM_STAGE_EOM; st++)
+			for (int f = CM_FAULT_ERROR; f <= CM_FAULT_MTA; f++) {
+				cm_action a = cm_reply_action(MO,
+				    (cm_on_error)oe, (cm_stage)st,
+				    (cm_fault)f);
+
+				assert_int_equal(a.kind, st == CM_STAGE_EOH ?
+				    CM_REPLY_ACCEPT : CM_REPLY_CONTINUE);
+				assert_string_equal(a.word, "none");
+			}
 }
 
 int
