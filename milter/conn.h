@@ -48,7 +48,7 @@ struct cm_msg {
 	bool keep_rcpts;	/* envelope-typed: keep recipients for EOM */
 	bool rcpt_overflow;	/* recipients beyond the caps not kept */
 	char qid[CM_CONN_QID_MAX];
-	char sender[CM_CONN_SENDER_MAX];	/* for the texts; "" if too long */
+	char sender[CM_CONN_SENDER_MAX];	/* texts; "" if too long */
 	/* envelope mode: counts for the monitor trace header */
 	size_t allowed, denied, errors;
 	/* header mode: recipients as received */
@@ -59,13 +59,13 @@ struct cm_msg {
 	char **hnames, **hvalues;
 	size_t nhdrs, hdrs_cap, hdr_bytes;
 	bool hdr_overflow, hdr_nomem, bulk;
-	int own_hdrs;		/* X-Consent-Milter headers already present */
+	int own_hdrs;		/* X-Consent-Milter headers present */
 	cm_fb_msg *fb;		/* decision log records and DSN data */
 };
 
 struct cm_conn {
 	cm_live_ref *neg_ref;	/* policy when the steps were negotiated */
-	bool hdrs_off;		/* MTA sends no headers on this connection */
+	bool hdrs_off;		/* MTA sends no headers here */
 	bool nr_hdr;		/* header callbacks send no reply */
 	bool nr_data;		/* DATA is not sent, or needs no reply */
 	bool can_delrcpt, can_addhdr, can_chghdr;

@@ -120,7 +120,8 @@ cm_content_eoh(SMFICTX *ctx)
 		return SMFIS_CONTINUE;
 	m = &c->msg;
 	cm_msg_take_qid(ctx, m);
-	if (m->mode == CM_MSG_ENVELOPE && !m->keep_rcpts && !cm_msg_monitor(m)) {
+	if (m->mode == CM_MSG_ENVELOPE && !m->keep_rcpts &&
+	    !cm_msg_monitor(m)) {
 		/* Headers were wanted only for the decision log. */
 		cm_msg_reset(m);
 		return SMFIS_ACCEPT;
@@ -139,12 +140,13 @@ cm_content_eoh(SMFICTX *ctx)
 	before = m->types.n;
 	if (cm_class_headers(p, m->nhdrs, (const char *const *)m->hnames,
 	    (const char *const *)m->hvalues, &m->types) != CM_OK)
-		return eoh_fail(ctx, m, CM_FAULT_ERROR, "unreadable List-Id header",
-		    LOG_WARNING);
+		return eoh_fail(ctx, m, CM_FAULT_ERROR,
+		    "unreadable List-Id header", LOG_WARNING);
 	if (m->types.n != before)
 		cm_msg_types_set(m);
 	if (m->types.n == 0) {
-		if (m->bulk && cm_policy_unclassified_bulk(p) == CM_BULK_REJECT) {
+		if (m->bulk &&
+		    cm_policy_unclassified_bulk(p) == CM_BULK_REJECT) {
 			bool mon = cm_msg_monitor(m);
 
 			cm_log_decision(m->qid, NULL, NULL, "deny",
@@ -179,7 +181,8 @@ cm_content_eoh(SMFICTX *ctx)
 	}
 	if (more.n > 0 && m->rcpt_overflow)
 		return eoh_fail(ctx, m, CM_FAULT_TOO_MANY_RCPTS, "more "
-		    "recipients than can be kept for the end-of-data check", LOG_WARNING);
+		    "recipients than can be kept for the end-of-data check",
+		    LOG_WARNING);
 	if (more.n > 0)
 		m->mode = CM_MSG_HEADER_TYPED;
 	return SMFIS_CONTINUE;
@@ -194,8 +197,8 @@ trace(SMFICTX *ctx, const struct cm_conn *c, const struct cm_msg *m,
 	char v[TRACE_MAX], q[80];
 
 	cm_msg_tmpl_vals(m, NULL, NULL, vals);
-	cm_trace_value(cm_policy_tmpl_trace(cm_msg_policy(m)), vals, cm_msg_monitor(m),
-	    removed, kept, denied, v, sizeof(v));
+	cm_trace_value(cm_policy_tmpl_trace(cm_msg_policy(m)), vals,
+	    cm_msg_monitor(m), removed, kept, denied, v, sizeof(v));
 	if (cm_trace_set(ctx, m->own_hdrs, c->can_chghdr, c->can_addhdr,
 	    v) != 0)
 		cm_log(LOG_WARNING, "queue_id=%s: cannot add the trace header",

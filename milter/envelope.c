@@ -151,7 +151,8 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		return r;
 	}
 	if (m->types.n > 1 &&
-	    cm_policy_multiple_types(p) == CM_MULTI_REFUSE && !cm_msg_monitor(m)) {
+	    cm_policy_multiple_types(p) == CM_MULTI_REFUSE &&
+	    !cm_msg_monitor(m)) {
 		cm_log_decision(m->qid[0] != '\0' ? m->qid : NULL, m->type_ids,
 		    NULL, "deny", "ambiguous", "stage=mail action=reject");
 		r = cm_reply_send(ctx, CM_REPLY_MSG_AMBIGUOUS, NULL,
@@ -188,7 +189,8 @@ deny_reply(SMFICTX *ctx, const struct cm_msg *m, const char *raw,
 	const char *vals[CM_TMPL_NVARS];
 	char bare[CM_TMPL_VALUE_MAX + 1];
 
-	cm_msg_tmpl_vals(m, cm_mtext_unbracket(raw, bare, sizeof(bare)), reason, vals);
+	cm_msg_tmpl_vals(m, cm_mtext_unbracket(raw, bare, sizeof(bare)),
+	    reason, vals);
 	return cm_reply_send_deny(ctx, cm_policy_tmpl_reply(cm_msg_policy(m)),
 	    vals);
 }
@@ -208,7 +210,8 @@ rcpt_envelope(SMFICTX *ctx, struct cm_msg *m, const char *raw)
 		return SMFIS_CONTINUE;
 	case CM_OUT_DENY:
 		m->denied++;
-		cm_msg_log_result(m, raw, &res, "rcpt", cm_msg_monitor(m) ? "none" : "reject");
+		cm_msg_log_result(m, raw, &res, "rcpt",
+		    cm_msg_monitor(m) ? "none" : "reject");
 		if (cm_msg_monitor(m))
 			return SMFIS_CONTINUE;
 		return deny_reply(ctx, m, raw, cm_reason_name(res.reason));
@@ -246,8 +249,8 @@ rcpt_keep(SMFICTX *ctx, struct cm_msg *m, const char *raw, bool soft)
 		} else if (soft) {
 			m->rcpt_overflow = true;
 		} else {
-			cm_log(LOG_WARNING, "queue_id=%s: recipient cap reached "
-			    "(%d recipients or %d octets); recipient "
+			cm_log(LOG_WARNING, "queue_id=%s: recipient cap "
+			    "reached (%d recipients or %d octets); recipient "
 			    "tempfailed", cm_log_clean(m->qid, q, sizeof(q)),
 			    CM_FILTER_MAX_RCPTS, CM_FILTER_MAX_RCPT_BYTES);
 		}
@@ -302,7 +305,8 @@ cm_env_rcpt(SMFICTX *ctx, char **argv)
 			return r;
 	}
 	before = m->nrcpts;
-	r = rcpt_keep(ctx, m, argv[0], c->non_smtp || m->mode == CM_MSG_ENVELOPE);
+	r = rcpt_keep(ctx, m, argv[0],
+	    c->non_smtp || m->mode == CM_MSG_ENVELOPE);
 	if (m->nrcpts > before)
 		cm_fb_msg_rcpt(m->fb, before, argv + 1);
 	return r;
@@ -324,7 +328,8 @@ cm_env_data(SMFICTX *ctx)
 			cm_msg_reset(m);
 		return SMFIS_NOREPLY;
 	}
-	if (m->mode == CM_MSG_ENVELOPE && !cm_msg_monitor(m) && !m->keep_rcpts &&
+	if (m->mode == CM_MSG_ENVELOPE && !cm_msg_monitor(m) &&
+	    !m->keep_rcpts &&
 	    (c->hdrs_off || !cm_fb_needs_headers(cm_msg_policy(m)))) {
 		/* Every recipient is decided; nothing to do at end of data. */
 		cm_msg_reset(m);

@@ -59,7 +59,8 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	(void)f3;
 	c = cm_conn_get(ctx);
 	if (c == NULL || c->neg_ref == NULL) {
-		cm_log(LOG_ERR, "negotiate: out of memory; asking for every step");
+		cm_log(LOG_ERR, "negotiate: out of memory; asking for every "
+		    "step");
 		*pf0 = f0 & (SMFIF_DELRCPT | SMFIF_ADDHDRS | SMFIF_CHGHDRS);
 		*pf1 = 0;
 		*pf2 = *pf3 = 0;

@@ -67,7 +67,7 @@ static const struct reply_row {
 	const char *rcode, *xcode;
 	bool rcpt;		/* starts with the recipient */
 	const char *head;
-	const char *tail;	/* non-NULL: the type follows HEAD, then TAIL */
+	const char *tail;	/* non-NULL: HEAD, the type, TAIL */
 	bool reason;		/* the reason follows TAIL, then ")" */
 } reply_rows[] = {
 	{ CM_REPLY_CONTINUE, SMFIS_CONTINUE, NULL, NULL, false, "", NULL,

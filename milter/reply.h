@@ -136,11 +136,12 @@ typedef enum cm_fault {
 				 * unreadable input: on_error decides */
 	CM_FAULT_TOO_MANY_RCPTS,	/* recipient caps (filter.h) */
 	CM_FAULT_TOO_MANY_HDRS,	/* header caps (filter.h) */
-	CM_FAULT_MTA		/* the MTA refused a change (smfi_delrcpt) */
+	CM_FAULT_MTA		/* the MTA refused a change (delrcpt) */
 } cm_fault;
 
 typedef struct cm_action {
-	cm_reply_kind kind;	/* for cm_reply_send; CONTINUE/ACCEPT: pass */
+	cm_reply_kind kind;	/* for cm_reply_send; CONTINUE, ACCEPT:
+				 * pass */
 	const char *word;	/* "none", "accept", "tempfail", "reject",
 				 * "noted": the log's action word */
 } cm_action;
