@@ -76,7 +76,7 @@ ctl_cmd_check(ctl_ctx *c, int argc, char **argv)
 	bool json = false, have_req = false, have_valid = false;
 	int64_t now = 0;
 	cm_decision d;
-	cm_status st;
+	cm_status st, ast;
 	cm_addr a;
 	int ch, rc;
 
@@ -122,8 +122,7 @@ ctl_cmd_check(ctl_ctx *c, int argc, char **argv)
 		    "type without a configuration: use it with -d alone");
 	if (!have_req && (rc = ctl_ctx_require_policy(c)) != 0)
 		return rc;
-	if ((rc = ctl_ctx_addr(c, argv[optind], &a)) != 0 ||
-	    (rc = ctl_ctx_type(c, argv[optind + 1], &nt)) != 0)
+	if ((rc = ctl_ctx_type(c, argv[optind + 1], &nt)) != 0)
 		return rc;
 	if (nt != NULL) {
 		tp = cm_ntype_policy(nt);
@@ -135,11 +134,21 @@ ctl_cmd_check(ctl_ctx *c, int argc, char **argv)
 		return rc;
 	if (now == 0)
 		now = cm_time_now();
-	st = cm_decide(c->idx, tp, &a, now, &d);
+	/* The milter's entry point: an address that cannot be normalized is
+	 * decided by the same rule, and named as bad input. */
+	st = cm_decide_raw(c->idx, &tp, 1, argv[optind], strlen(argv[optind]),
+	    &c->addr_opts, now, &a, &ast, &d, NULL);
+	if (st == CM_OK && ast != CM_OK) {
+		ctl_diag_err("address '%s': %s; decision: %s %s", argv[optind],
+		    cm_strerror(ast), cm_verdict_name(d.verdict),
+		    cm_reason_name(d.reason));
+		return EX_DATAERR;
+	}
 	if (st != CM_OK) {
 		char what[CM_ADDR_KEY_MAX + CM_TYPE_ID_MAX + 16];
 
-		snprintf(what, sizeof(what), "check %s %s", a.key, tp->id);
+		snprintf(what, sizeof(what), "check %s %s", ast == CM_OK ?
+		    a.key : argv[optind], tp->id);
 		return ctl_cmd_index_error(c, st, what);
 	}
 	if (json) {
