@@ -1,5 +1,7 @@
 /*
- * errlist.h - appending to a cm_errlist (declared in policy.h).
+ * errlist.h - a list of error messages, in file order (prefix
+ * cm_errlist_): cm_policy_load() (policy.h) and the YAML reader
+ * (ytree.h) append to it, the programs print it.
  *
  * The list is bounded: after CM_ERRLIST_MAX messages further ones are
  * counted but not stored (cm_errlist_count() reports the stored ones).
@@ -8,11 +10,22 @@
 #define CM_ERRLIST_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #include "../core/status.h"
-#include "policy.h"
 
 #define CM_ERRLIST_MAX 1000
+
+typedef struct cm_errlist cm_errlist;
+
+/* A new, empty list; NULL on out of memory. */
+cm_errlist *cm_errlist_new(void);
+/* The number of stored messages. */
+size_t cm_errlist_count(const cm_errlist *el);
+/* Message I (< cm_errlist_count()), NUL-terminated, owned by EL. */
+const char *cm_errlist_get(const cm_errlist *el, size_t i);
+/* Free EL and its messages (NULL: nothing). */
+void cm_errlist_free(cm_errlist *el);
 
 /* Append one formatted message.  CM_ENOMEM if it could not be stored. */
 cm_status cm_errlist_add(cm_errlist *el, const char *fmt, ...)
