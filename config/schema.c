@@ -7,6 +7,9 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "../core/duration.h"
+#include "../core/index.h"
+#include "../core/names.h"
 #include "cidr.h"
 #include "errlist.h"
 #include "glob.h"
@@ -214,8 +217,8 @@ expect(char *buf, size_t len, const cm_sch_item *it)
 		    "-, or \"\" for none");
 		break;
 	case CM_SCH_ID:
-		snprintf(buf, len, "an id of 1 to 64 characters a-z, 0-9, "
-		    "'.', '_' or '-'");
+		snprintf(buf, len, "an id of 1 to %d characters a-z, 0-9, "
+		    "'.', '_' or '-'", CM_TYPE_ID_MAX);
 		break;
 	case CM_SCH_HDRNAME:
 		snprintf(buf, len, "a header field name (printable ASCII "
@@ -447,35 +450,18 @@ apply_scalar(cm_sch_ctx *ctx, const cm_sch_item *it, const char *key,
 		}
 		*(unsigned *)dst = (unsigned)v;
 		return;
-	case CM_SCH_DURATION: {
-		uint64_t mul;
-
-		p = s;
-		if (!decimal(&p, UINT64_MAX, &v)) {
+	case CM_SCH_DURATION:
+		/* bounds in seconds */
+		if (cm_duration_parse(s, &v, &why) != CM_OK) {
+			bad_value(ctx, it, key, n, why);
+			return;
+		}
+		if (v > (uint64_t)it->max || v < (uint64_t)it->min) {
 			bad_value(ctx, it, key, n, NULL);
 			return;
 		}
-		switch (*p) {
-		case 's': mul = 1; break;
-		case 'm': mul = 60; break;
-		case 'h': mul = 3600; break;
-		case 'd': mul = 86400; break;
-		case 'w': mul = 604800; break;
-		default: mul = 0; break;
-		}
-		if (mul == 0 || p[1] != '\0') {
-			bad_value(ctx, it, key, n, *p == '\0' ?
-			    "a unit is required" : NULL);
-			return;
-		}
-		if (v > (uint64_t)it->max / mul ||
-		    v * mul < (uint64_t)it->min) {
-			bad_value(ctx, it, key, n, NULL);
-			return;
-		}
-		*(int64_t *)dst = (int64_t)(v * mul) * MICRO;
+		*(int64_t *)dst = (int64_t)v * MICRO;
 		return;
-	}
 	case CM_SCH_SIZE: {
 		static const struct { const char *u; int shift; } units[] = {
 			{ "", 0 }, { "B", 0 }, { "KiB", 10 }, { "MiB", 20 },
@@ -545,17 +531,13 @@ apply_scalar(cm_sch_ctx *ctx, const cm_sch_item *it, const char *key,
 		}
 		*(char *)dst = s[0];
 		return;
-	case CM_SCH_ID: {
-		size_t len = strlen(s);
-
-		if (len < 1 || len > 64 ||
-		    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") != len) {
+	case CM_SCH_ID:
+		if (!cm_type_id_valid(s, strlen(s))) {
 			bad_value(ctx, it, key, n, NULL);
 			return;
 		}
 		store_str(ctx, dst, s);
 		return;
-	}
 	case CM_SCH_HDRNAME: {
 		size_t len = strlen(s);
 

@@ -41,13 +41,15 @@ typedef enum cm_sch_type {
 	CM_SCH_BOOL,	/* bool: true/false (also yes/no, on/off) */
 	CM_SCH_ENUM,	/* int, from the item's enums table */
 	CM_SCH_UINT,	/* unsigned, min..max */
-	CM_SCH_DURATION, /* int64_t microseconds; NUMBER + s|m|h|d|w; min..max seconds */
+	CM_SCH_DURATION, /* int64_t microseconds; NUMBER + s|m|h|d|w
+			 * (core/duration.h); min..max seconds */
 	CM_SCH_SIZE,	/* size_t bytes; NUMBER [B|KiB|MiB|GiB|TiB]; min..max */
 	CM_SCH_MODE,	/* unsigned, octal file mode 000..0777 */
 	CM_SCH_SOCKET,	/* const char *: unix:/PATH, inet:PORT@HOST, inet6:PORT@HOST */
 	CM_SCH_PATH,	/* const char *: absolute path */
 	CM_SCH_CHAR,	/* char: one punctuation character, or "" for 0 */
-	CM_SCH_ID,	/* const char *: [a-z0-9._-]{1,64} */
+	CM_SCH_ID,	/* const char *: a newsletter type id,
+			 * cm_type_id_valid() (core/names.h) */
 	CM_SCH_HDRNAME,	/* const char *: RFC 5322 field name */
 	CM_SCH_GLOB,	/* const char *: non-empty glob pattern (glob.h) */
 	CM_SCH_CIDR,	/* cm_cidr (cidr.h) */
