@@ -41,6 +41,18 @@ parse_json_only(const char *cmd, const char *help, int argc, char **argv,
 	return 0;
 }
 
+/* Parse [--json] and no arguments; returns as parse_json_only(). */
+static int
+parse_json_noargs(const char *cmd, const char *help, int argc, char **argv,
+    bool *json)
+{
+	int rc = parse_json_only(cmd, help, argc, argv, json);
+
+	if (rc == 0 && argc != optind)
+		return ctl_cmd_usage(cmd, "no arguments expected");
+	return rc;
+}
+
 static const char check_help[] =
 "usage: consentctl [-c FILE | -d DBDIR] check ADDR TYPE [--at TIME] [--json]\n"
 "       consentctl -d DBDIR check ADDR TYPE --requirement REQ\n"
@@ -284,8 +296,7 @@ ctl_cmd_show(ctl_ctx *c, int argc, char **argv)
 
 			if (t == NULL) {
 				cm_entry_free(e);
-				ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-				return EX_OSERR;
+				return ctl_cmd_oom();
 			}
 			for (size_t i = 0; i < e->nrecords; i++) {
 				const cm_record *r = &e->records[i];
@@ -301,9 +312,7 @@ ctl_cmd_show(ctl_ctx *c, int argc, char **argv)
 				if (!ctl_out_table_add(t, row)) {
 					ctl_out_table_free(t);
 					cm_entry_free(e);
-					ctl_diag_err("%s",
-					    cm_strerror(CM_ENOMEM));
-					return EX_OSERR;
+					return ctl_cmd_oom();
 				}
 			}
 			fputc('\n', stdout);
@@ -400,10 +409,8 @@ ctl_cmd_history(ctl_ctx *c, int argc, char **argv)
 	    (rc = ctl_ctx_addr(c, argv[optind], &a)) != 0 ||
 	    (rc = ctl_ctx_open(c, CTL_OPEN_RO)) != 0)
 		return rc;
-	if (!h.json && (h.t = ctl_out_table_new(12, hdr)) == NULL) {
-		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-		return EX_OSERR;
-	}
+	if ((rc = ctl_cmd_table(h.json, 12, hdr, &h.t)) != 0)
+		return rc;
 	snprintf(what, sizeof(what), "history %s", a.key);
 	st = cm_index_history(c->idx, a.key, history_cb, &h);
 	if (h.oom)
@@ -414,14 +421,7 @@ ctl_cmd_history(ctl_ctx *c, int argc, char **argv)
 			printf("%s: no history\n", a.key);
 		return 1;
 	}
-	if (st != CM_OK) {
-		ctl_out_table_free(h.t);
-		return ctl_cmd_index_error(c, st, what);
-	}
-	if (h.t != NULL)
-		ctl_out_table_print(h.t, stdout);
-	ctl_out_table_free(h.t);
-	return 0;
+	return ctl_cmd_listing_end(c, st, h.t, what);
 }
 
 static const char stats_help[] =
@@ -488,11 +488,9 @@ ctl_cmd_stats(ctl_ctx *c, int argc, char **argv)
 	int rc;
 
 	memset(&cc, 0, sizeof(cc));
-	if ((rc = parse_json_only("stats", stats_help, argc, argv,
+	if ((rc = parse_json_noargs("stats", stats_help, argc, argv,
 	    &cc.json)) != 0)
 		return rc < 0 ? 0 : rc;
-	if (argc != optind)
-		return ctl_cmd_usage("stats", "no arguments expected");
 	if ((rc = ctl_ctx_open(c, CTL_OPEN_RO)) != 0)
 		return rc;
 	if ((st = cm_index_stats_get(c->idx, &s)) != CM_OK)
@@ -513,10 +511,8 @@ ctl_cmd_stats(ctl_ctx *c, int argc, char **argv)
 		fputs("]}\n", stdout);
 		return 0;
 	}
-	if ((cc.t = ctl_out_table_new(3, hdr)) == NULL) {
-		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-		return EX_OSERR;
-	}
+	if ((rc = ctl_cmd_table(false, 3, hdr, &cc.t)) != 0)
+		return rc;
 	st = cm_index_count_by_type(c->idx, count_cb, &cc);
 	if (cc.oom)
 		st = CM_ENOMEM;
@@ -563,17 +559,13 @@ ctl_cmd_types(ctl_ctx *c, int argc, char **argv)
 	int rc;
 	size_t n;
 
-	if ((rc = parse_json_only("types", types_help, argc, argv, &json)) !=
-	    0)
+	if ((rc = parse_json_noargs("types", types_help, argc, argv,
+	    &json)) != 0)
 		return rc < 0 ? 0 : rc;
-	if (argc != optind)
-		return ctl_cmd_usage("types", "no arguments expected");
 	if ((rc = ctl_ctx_require_policy(c)) != 0)
 		return rc;
-	if (!json && (t = ctl_out_table_new(4, hdr)) == NULL) {
-		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-		return EX_OSERR;
-	}
+	if ((rc = ctl_cmd_table(json, 4, hdr, &t)) != 0)
+		return rc;
 	n = cm_policy_ntypes(c->policy);
 	for (size_t i = 0; i < n; i++) {
 		const cm_ntype *nt = cm_policy_type(c->policy, i);
@@ -602,8 +594,7 @@ ctl_cmd_types(ctl_ctx *c, int argc, char **argv)
 
 			if (!ctl_out_table_add(t, row)) {
 				ctl_out_table_free(t);
-				ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-				return EX_OSERR;
+				return ctl_cmd_oom();
 			}
 		}
 	}
@@ -663,26 +654,14 @@ ctl_cmd_domains(ctl_ctx *c, int argc, char **argv)
 	int rc;
 
 	memset(&d, 0, sizeof(d));
-	if ((rc = parse_json_only("domains", domains_help, argc, argv,
+	if ((rc = parse_json_noargs("domains", domains_help, argc, argv,
 	    &d.json)) != 0)
 		return rc < 0 ? 0 : rc;
-	if (argc != optind)
-		return ctl_cmd_usage("domains", "no arguments expected");
 	if ((rc = ctl_ctx_open(c, CTL_OPEN_RO)) != 0)
 		return rc;
-	if (!d.json && (d.t = ctl_out_table_new(3, hdr)) == NULL) {
-		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-		return EX_OSERR;
-	}
+	if ((rc = ctl_cmd_table(d.json, 3, hdr, &d.t)) != 0)
+		return rc;
 	st = cm_index_foreach_domain(c->idx, domain_cb, &d);
-	if (d.oom)
-		st = CM_ENOMEM;
-	if (st != CM_OK) {
-		ctl_out_table_free(d.t);
-		return ctl_cmd_index_error(c, st, "domains");
-	}
-	if (d.t != NULL)
-		ctl_out_table_print(d.t, stdout);
-	ctl_out_table_free(d.t);
-	return 0;
+	return ctl_cmd_listing_end(c, d.oom ? CM_ENOMEM : st, d.t,
+	    "domains");
 }
