@@ -37,6 +37,15 @@ cm_status cm_errlist_vadd_at(cm_errlist *el, unsigned line, unsigned col,
     const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 /* Sort the messages from index FROM on by position (stable). */
 void cm_errlist_sort_from(cm_errlist *el, size_t from);
+/*
+ * Quote S for a message into BUF (LEN octets, at least 8): bytes below
+ * 0x20, 0x7f and backslash as \xNN, UTF-8 kept as is, cut after
+ * CM_ERRLIST_QUOTE_MAX bytes (never inside a UTF-8 sequence) with "..."
+ * appended.  Returns BUF.  The one quoting of the YAML reader and the
+ * schema engine.
+ */
+#define CM_ERRLIST_QUOTE_MAX 64
+const char *cm_errlist_quote(char *buf, size_t len, const char *s);
 /* Messages offered, including those not stored past CM_ERRLIST_MAX. */
 size_t cm_errlist_offered(const cm_errlist *el);
 

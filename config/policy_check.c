@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../core/tmpl.h"
+#include "errlist.h"
 #include "policy_int.h"
 
 static const char *const rule_kinds[] = {
@@ -68,7 +69,7 @@ cm_policy_check_type(cm_sch_ctx *ctx, const cm_sch_item *it,
 		cm_sch_error(ctx, v, "valid_for", "expected no validity "
 		    "period with consent no-objection (only a withdrawal "
 		    "denies), got '%s'", v != NULL ?
-		    cm_sch_quote(q, sizeof(q), v->str) : "");
+		    cm_errlist_quote(q, sizeof(q), v->str) : "");
 	}
 	t->tp.id = t->id;
 	t->tp.requirement = (cm_requirement)t->consent;
@@ -102,7 +103,7 @@ cm_policy_check_types(cm_sch_ctx *ctx, const cm_sch_item *it,
 				continue;
 			cm_sch_error(ctx, vi, "id", "duplicate newsletter id "
 			    "'%s' (first defined at line %u)",
-			    cm_sch_quote(q, sizeof(q), c->types[i].id),
+			    cm_errlist_quote(q, sizeof(q), c->types[i].id),
 			    vj->line);
 			break;
 		}
@@ -157,11 +158,11 @@ cm_policy_check_dsn(cm_sch_ctx *ctx, const cm_sch_item *it,
 	if (max != NULL)
 		cm_sch_error(ctx, max, "max_delay", "expected a duration not "
 		    "shorter than retry_delay, got '%s'",
-		    cm_sch_quote(q, sizeof(q), max->str));
+		    cm_errlist_quote(q, sizeof(q), max->str));
 	else if (first != NULL)
 		cm_sch_error(ctx, first, "retry_delay", "expected a duration "
 		    "not longer than max_delay (default 1h), got '%s'",
-		    cm_sch_quote(q, sizeof(q), first->str));
+		    cm_errlist_quote(q, sizeof(q), first->str));
 }
 
 /* A template compiles (no CR/LF, known placeholders, '%' escaped). */
@@ -187,6 +188,6 @@ cm_policy_check_tmpl(cm_sch_ctx *ctx, const cm_sch_item *it,
 		    "with placeholders %%{rcpt}, %%{type}, %%{name}, %%{reason}, "
 		    "%%{removed}, %%{kept}, %%{mode}, %%{sender}, %%{queue_id}, "
 		    "%%{campaign}, %%{host} and %%%% for %%, got '%s' (at "
-		    "character %zu)", cm_sch_quote(q, sizeof(q), text), off + 1);
+		    "character %zu)", cm_errlist_quote(q, sizeof(q), text), off + 1);
 	}
 }

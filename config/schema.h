@@ -22,8 +22,8 @@
  *   key 'k': expected at least N NOUN(s), got M
  *   key 'k': expected at most N NOUN(s), got M
  *
- * Values in messages are quoted with non-printable bytes as \xNN and cut
- * after 64 bytes ("...").  Strings are stored NUL-terminated in the
+ * Values in messages are quoted by cm_errlist_quote() (errlist.h):
+ * non-printable bytes as \xNN, cut after 64 bytes ("...").  Strings are stored NUL-terminated in the
  * context's arena; control characters are refused in every string.
  */
 #ifndef CM_SCHEMA_H
@@ -118,9 +118,6 @@ void cm_sch_error(cm_sch_ctx *ctx, const cm_ynode *at, const char *key,
 /* Report "FILE:LINE:COL: " + FMT at LINE:COL. */
 void cm_sch_error_at(cm_sch_ctx *ctx, unsigned line, unsigned col,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* Quote S for a message into BUF (see above); returns BUF. */
-const char *cm_sch_quote(char *buf, size_t len, const char *s);
 
 /* The value node of KEY in mapping MAP (first, not dup), or NULL. */
 const cm_ynode *cm_sch_lookup(const cm_ynode *map, const char *key);

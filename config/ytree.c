@@ -28,35 +28,6 @@ struct builder {
 	cm_ynode *root;
 };
 
-/*
- * Copy ARG into Q (size QLEN) as schema.h quotes values: control bytes
- * and backslash as \xNN, at most 64 bytes, then "...".
- */
-static void
-quote(char *q, size_t qlen, const char *arg)
-{
-	const unsigned char *p = (const unsigned char *)arg;
-	size_t k = 0, i;
-
-	for (i = 0; p[i] != '\0' && i < 64 && k + 5 < qlen; i++) {
-		if ((p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\'))
-			q[k++] = (char)p[i];
-		else
-			k += (size_t)snprintf(q + k, qlen - k, "\\x%02x",
-			    p[i]);
-	}
-	/* do not cut a UTF-8 sequence (its bytes were copied one to one) */
-	while (p[i] != '\0' && i > 0 && (p[i] & 0xc0) == 0x80) {
-		i--;
-		k--;
-	}
-	if (p[i] != '\0' && k + 4 < qlen) {
-		memcpy(q + k, "...", 3);
-		k += 3;
-	}
-	q[k] = '\0';
-}
-
 /* Report "FILE:L:C: MSG" or, with ARG, "FILE:L:C: MSG'ARG'TAIL". */
 static void
 report(struct builder *b, unsigned line, unsigned col, const char *msg,
@@ -66,7 +37,7 @@ report(struct builder *b, unsigned line, unsigned col, const char *msg,
 
 	b->nerr++;
 	if (arg != NULL)
-		quote(q, sizeof(q), arg);
+		cm_errlist_quote(q, sizeof(q), arg);
 	if (cm_errlist_add_at(b->errs, line, col, "%s:%u:%u: %s%s%s%s%s",
 	    b->fname, line, col, msg, arg != NULL ? "'" : "", arg != NULL ? q : "",
 	    arg != NULL ? "'" : "", tail != NULL ? tail : "") != CM_OK)
