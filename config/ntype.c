@@ -183,24 +183,6 @@ cm_policy_header_relevant(const cm_policy *p, const char *name)
 }
 
 static bool
-is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* Trim whitespace around the LEN bytes at *S. */
-static void
-trim(const char **s, size_t *len)
-{
-	while (*len > 0 && is_ws(**s)) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len > 0 && is_ws((*s)[*len - 1]))
-		(*len)--;
-}
-
-static bool
 rule_matches_header(const struct rule *r, const char *name, const char *value)
 {
 	const char *v;
@@ -212,7 +194,7 @@ rule_matches_header(const struct rule *r, const char *name, const char *value)
 			return false;
 		v = value;
 		len = strlen(value);
-		trim(&v, &len);
+		cm_glob_trim(&v, &len);
 		return cm_glob_match(r->header.value, v, len);
 	}
 	if (r->kind == RULE_LIST_ID) {
@@ -263,7 +245,7 @@ cm_policy_header_is_bulk(const char *name, const char *value)
 		return false;
 	v = value;
 	len = strlen(value);
-	trim(&v, &len);
+	cm_glob_trim(&v, &len);
 	return (len == 4 && (strncasecmp(v, "bulk", 4) == 0 ||
 	    strncasecmp(v, "list", 4) == 0 || strncasecmp(v, "junk", 4) == 0));
 }
