@@ -10,6 +10,7 @@
 #include "../core/duration.h"
 #include "../core/index.h"
 #include "../core/names.h"
+#include "../core/number.h"
 #include "cidr.h"
 #include "errlist.h"
 #include "glob.h"
@@ -224,27 +225,6 @@ has_ctrl(const char *s)
 	return false;
 }
 
-/* Parse a decimal number at *P; false on no digits or overflow. */
-static bool
-decimal(const char **p, uint64_t max, uint64_t *out)
-{
-	const char *s = *p;
-	uint64_t v = 0;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	for (; *s >= '0' && *s <= '9'; s++) {
-		unsigned d = (unsigned)(*s - '0');
-
-		if (v > (max - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*p = s;
-	*out = v;
-	return true;
-}
-
 static bool
 is_hostname(const char *h)
 {
@@ -293,7 +273,7 @@ socket_problem(const char *s)
 	} else {
 		return "unknown socket type";
 	}
-	if (!decimal(&p, 1000000, &port) || port < 1 || port > 65535)
+	if (!cm_number_u64(&p, 1000000, &port) || port < 1 || port > 65535)
 		return "the port must be a number from 1 to 65535";
 	if (*p != '@')
 		return "expected '@HOST' after the port";
@@ -402,7 +382,7 @@ apply_scalar(cm_sch_ctx *ctx, const cm_sch_item *it, const char *key,
 		return;
 	case CM_SCH_UINT:
 		p = s;
-		if (!decimal(&p, UINT64_MAX, &v) || *p != '\0' ||
+		if (!cm_number_u64(&p, UINT64_MAX, &v) || *p != '\0' ||
 		    v < (uint64_t)it->min || v > (uint64_t)it->max) {
 			bad_value(ctx, it, key, n, NULL);
 			return;
@@ -429,7 +409,7 @@ apply_scalar(cm_sch_ctx *ctx, const cm_sch_item *it, const char *key,
 		size_t i;
 
 		p = s;
-		if (!decimal(&p, UINT64_MAX, &v)) {
+		if (!cm_number_u64(&p, UINT64_MAX, &v)) {
 			bad_value(ctx, it, key, n, NULL);
 			return;
 		}

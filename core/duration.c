@@ -2,6 +2,7 @@
 #include <stddef.h>
 
 #include "duration.h"
+#include "number.h"
 
 cm_status
 cm_duration_parse(const char *s, uint64_t *out_s, const char **why)
@@ -13,13 +14,8 @@ cm_duration_parse(const char *s, uint64_t *out_s, const char **why)
 		*why = NULL;
 	if (*p < '0' || *p > '9')
 		return CM_EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return CM_ETOOLONG;
-		v = v * 10 + d;
-	}
+	if (!cm_number_u64(&p, UINT64_MAX, &v))
+		return CM_ETOOLONG;	/* digits, so too large */
 	switch (*p) {
 	case 's': mul = 1; break;
 	case 'm': mul = 60; break;

@@ -1,5 +1,6 @@
-/* test_duration.c - durations (core/duration.h) and the newsletter type
- * id rule (core/names.h), the checks config/ and consentctl share. */
+/* test_duration.c - durations (core/duration.h), decimal numbers
+ * (core/number.h) and the newsletter type id rule (core/names.h), the
+ * readers config/ and consentctl share. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,6 +13,7 @@
 #include "core/duration.h"
 #include "core/index.h"
 #include "core/names.h"
+#include "core/number.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -76,6 +78,45 @@ test_duration_table(void **state)
 }
 
 static void
+test_number(void **state)
+{
+	static const struct {
+		const char *in;
+		uint64_t max;
+		bool ok;
+		uint64_t v;
+		size_t used;	/* digits read */
+	} cases[] = {
+		{ "0", 10, true, 0, 1 },
+		{ "65535@h", 1000000, true, 65535, 5 },
+		{ "1000000", 1000000, true, 1000000, 7 },
+		{ "1000001", 1000000, false, 0, 0 },
+		{ "0001", 1, true, 1, 4 },
+		{ "9", 8, false, 0, 0 },
+		{ "18446744073709551615", UINT64_MAX, true, UINT64_MAX, 20 },
+		{ "18446744073709551616", UINT64_MAX, false, 0, 0 },
+		{ "99999999999999999999", UINT64_MAX, false, 0, 0 },
+		{ "12KiB", UINT64_MAX, true, 12, 2 },
+		{ "", 10, false, 0, 0 },
+		{ "-1", 10, false, 0, 0 },
+		{ " 1", 10, false, 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		const char *p = cases[i].in;
+		uint64_t v = 777;
+		bool ok = cm_number_u64(&p, cases[i].max, &v);
+
+		if (ok != cases[i].ok)
+			fail_msg("'%s' (max %ju): %d", cases[i].in,
+			    (uintmax_t)cases[i].max, ok);
+		assert_int_equal(v, ok ? cases[i].v : 777);
+		assert_ptr_equal(p, cases[i].in + cases[i].used);
+	}
+}
+
+static void
 test_type_id(void **state)
 {
 	static const struct { const char *s; bool ok; } cases[] = {
@@ -105,6 +146,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration_table),
+		cmocka_unit_test(test_number),
 		cmocka_unit_test(test_type_id),
 	};
 
