@@ -70,8 +70,7 @@ list_cb(void *arg, const cm_dsnq_entry *e)
 		printf(",\"state\":\"%s\",\"created\":", e->failed ? "failed" :
 		    "pending");
 		ctl_out_json_time(stdout, e->created_us);
-		fputs(",\"rcpt\":", stdout);
-		ctl_out_json_str(stdout, e->rcpt);
+		ctl_out_json_member(stdout, "rcpt", e->rcpt);
 		printf(",\"smtputf8\":%s,\"size\":%s,\"error\":",
 		    e->smtputf8 ? "true" : "false", size);
 		ctl_out_json_str(stdout, e->error);

@@ -49,8 +49,7 @@ row(fut_ctx *f, const char *addr, const char *type, const char *state,
 	if (f->json) {
 		fputs("{\"address\":", stdout);
 		ctl_out_json_str(stdout, addr);
-		fputs(",\"type\":", stdout);
-		ctl_out_json_str(stdout, type);
+		ctl_out_json_member(stdout, "type", type);
 		fprintf(stdout, ",\"state\":\"%s\",\"time\":", state);
 		ctl_out_json_time(stdout, at);
 		fputs("}\n", stdout);

@@ -157,8 +157,7 @@ ctl_cmd_check(ctl_ctx *c, int argc, char **argv)
 	if (json) {
 		fputs("{\"address\":", stdout);
 		ctl_out_json_str(stdout, a.key);
-		fputs(",\"type\":", stdout);
-		ctl_out_json_str(stdout, tp->id);
+		ctl_out_json_member(stdout, "type", tp->id);
 		printf(",\"verdict\":\"%s\",\"reason\":", cm_verdict_name(
 		    d.verdict));
 		ctl_out_json_str(stdout, d.verdict == CM_ALLOW ? NULL :
@@ -194,20 +193,13 @@ json_record(const cm_record *r)
 	printf(",\"state\":\"%s\",\"confirmed\":%s,\"granted\":",
 	    cm_state_name(r->state), r->confirmed_us != 0 ? "true" : "false");
 	ctl_out_json_time(stdout, r->granted_us);
-	fputs(",\"confirmed_time\":", stdout);
-	ctl_out_json_time(stdout, r->confirmed_us);
-	fputs(",\"withdrawn\":", stdout);
-	ctl_out_json_time(stdout, r->withdrawn_us);
-	fputs(",\"updated\":", stdout);
-	ctl_out_json_time(stdout, r->updated_us);
-	fputs(",\"source\":", stdout);
-	ctl_out_json_str(stdout, r->source);
-	fputs(",\"basis\":", stdout);
-	ctl_out_json_str(stdout, r->basis);
-	fputs(",\"purpose\":", stdout);
-	ctl_out_json_str(stdout, r->purpose);
-	fputs(",\"evidence\":", stdout);
-	ctl_out_json_str(stdout, r->evidence);
+	ctl_out_json_member_time(stdout, "confirmed_time", r->confirmed_us);
+	ctl_out_json_member_time(stdout, "withdrawn", r->withdrawn_us);
+	ctl_out_json_member_time(stdout, "updated", r->updated_us);
+	ctl_out_json_member(stdout, "source", r->source);
+	ctl_out_json_member(stdout, "basis", r->basis);
+	ctl_out_json_member(stdout, "purpose", r->purpose);
+	ctl_out_json_member(stdout, "evidence", r->evidence);
 	fputs("}", stdout);
 }
 
@@ -260,8 +252,8 @@ ctl_cmd_show(ctl_ctx *c, int argc, char **argv)
 		    erased ? "true" : "false",
 		    e != NULL && e->objection ? "true" : "false");
 		ctl_out_json_time(stdout, e != NULL ? e->objection_us : 0);
-		fputs(",\"domain_suppressed_since\":", stdout);
-		ctl_out_json_time(stdout, dom_since);
+		ctl_out_json_member_time(stdout, "domain_suppressed_since",
+		    dom_since);
 		fputs(",\"records\":[", stdout);
 		for (size_t i = 0; e != NULL && i < e->nrecords; i++) {
 			if (i > 0)
@@ -350,8 +342,7 @@ history_cb(const cm_history_event *ev, void *arg)
 	if (h->json) {
 		printf("{\"seq\":%" PRIu64 ",\"at\":", ev->seq);
 		ctl_out_json_time(stdout, ev->at_us);
-		fputs(",\"recorded\":", stdout);
-		ctl_out_json_time(stdout, ev->recorded_us);
+		ctl_out_json_member_time(stdout, "recorded", ev->recorded_us);
 		printf(",\"event\":\"%s\",\"type\":",
 		    cm_event_kind_name(ev->kind));
 		ctl_out_json_str(stdout, ev->type);
@@ -359,14 +350,10 @@ history_cb(const cm_history_event *ev, void *arg)
 		    "\"source\":", cm_state_name(ev->old_state),
 		    cm_state_name(ev->new_state));
 		ctl_out_json_str(stdout, ev->source);
-		fputs(",\"basis\":", stdout);
-		ctl_out_json_str(stdout, ev->basis);
-		fputs(",\"purpose\":", stdout);
-		ctl_out_json_str(stdout, ev->purpose);
-		fputs(",\"evidence\":", stdout);
-		ctl_out_json_str(stdout, ev->evidence);
-		fputs(",\"actor\":", stdout);
-		ctl_out_json_str(stdout, ev->actor);
+		ctl_out_json_member(stdout, "basis", ev->basis);
+		ctl_out_json_member(stdout, "purpose", ev->purpose);
+		ctl_out_json_member(stdout, "evidence", ev->evidence);
+		ctl_out_json_member(stdout, "actor", ev->actor);
 		fputs("}\n", stdout);
 		return 0;
 	}
@@ -578,8 +565,7 @@ ctl_cmd_types(ctl_ctx *c, int argc, char **argv)
 		if (json) {
 			fputs("{\"id\":", stdout);
 			ctl_out_json_str(stdout, cm_ntype_id(nt));
-			fputs(",\"name\":", stdout);
-			ctl_out_json_str(stdout, cm_ntype_name(nt));
+			ctl_out_json_member(stdout, "name", cm_ntype_name(nt));
 			printf(",\"requirement\":\"%s\",\"valid_for_seconds\":",
 			    cm_requirement_name(tp->requirement));
 			if (tp->validity_us != 0)
@@ -626,10 +612,9 @@ domain_cb(const char *domain, int64_t since_us, const char *source,
 	if (d->json) {
 		fputs("{\"domain\":", stdout);
 		ctl_out_json_str(stdout, domain);
-		fputs(",\"since\":", stdout);
-		ctl_out_json_time(stdout, since_us);
-		fputs(",\"source\":", stdout);
-		ctl_out_json_str(stdout, source != NULL ? source : "");
+		ctl_out_json_member_time(stdout, "since", since_us);
+		ctl_out_json_member(stdout, "source",
+		    source != NULL ? source : "");
 		fputs("}\n", stdout);
 		return 0;
 	}
