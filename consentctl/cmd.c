@@ -83,6 +83,15 @@ ctl_cmd_table(bool json, size_t ncols, const char *const *hdr,
 }
 
 int
+ctl_cmd_row(ctl_table *t, const char *const *cells, bool *oom)
+{
+	if (ctl_out_table_add(t, cells))
+		return 0;
+	*oom = true;
+	return 1;
+}
+
+int
 ctl_cmd_listing_end(ctl_ctx *c, cm_status st, ctl_table *t,
     const char *what)
 {

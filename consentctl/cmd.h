@@ -79,6 +79,10 @@ int ctl_cmd_oom(void);
 int ctl_cmd_table(bool json, size_t ncols, const char *const *hdr,
     ctl_table **t);
 
+/* Add the row CELLS to T from a walk's callback: returns 0, or 1 (stop
+ * the walk) with *OOM set when out of memory. */
+int ctl_cmd_row(ctl_table *t, const char *const *cells, bool *oom);
+
 /*
  * End a listing the core call WHAT walked with status ST (CM_ENOMEM
  * when a row could not be added): on CM_OK print T (if any) on stdout

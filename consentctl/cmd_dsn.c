@@ -80,10 +80,7 @@ list_cb(void *arg, const cm_dsnq_entry *e)
 		    ctl_out_time(e->created_us, tb), e->rcpt, size,
 		    e->error ? e->error : "" };
 
-		if (!ctl_out_table_add(l->t, cells)) {
-			l->oom = true;
-			return 1;
-		}
+		return ctl_cmd_row(l->t, cells, &l->oom);
 	}
 	return 0;
 }

@@ -366,12 +366,8 @@ history_cb(const cm_history_event *ev, void *arg)
 		    cm_state_name(ev->new_state), ev->source, ev->basis,
 		    ev->purpose, ev->evidence, ev->actor };
 
-		if (!ctl_out_table_add(h->t, row)) {
-			h->oom = true;
-			return 1;
-		}
+		return ctl_cmd_row(h->t, row, &h->oom);
 	}
-	return 0;
 }
 
 int
@@ -446,12 +442,8 @@ count_cb(const char *type, cm_state state, size_t n, void *arg)
 	{
 		const char *row[3] = { type, cm_state_name(state), num };
 
-		if (!ctl_out_table_add(cc->t, row)) {
-			cc->oom = true;
-			return 1;
-		}
+		return ctl_cmd_row(cc->t, row, &cc->oom);
 	}
-	return 0;
 }
 
 static void
@@ -622,12 +614,8 @@ domain_cb(const char *domain, int64_t since_us, const char *source,
 		const char *row[3] = { domain, ctl_out_time(since_us, tb),
 		    source };
 
-		if (!ctl_out_table_add(d->t, row)) {
-			d->oom = true;
-			return 1;
-		}
+		return ctl_cmd_row(d->t, row, &d->oom);
 	}
-	return 0;
 }
 
 int
