@@ -102,6 +102,26 @@ find_dup(cm_ynode *m, const cm_ynode *key)
 }
 
 /*
+ * Is the container of frame F full (MAX entries) for the new node N?
+ * The first time, report "too many WHAT (at most MAX)" at N.
+ */
+static bool
+full(struct builder *b, struct frame *f, const cm_ynode *n, const char *what,
+    size_t max)
+{
+	char t[96];
+
+	if (f->node->n < max)
+		return false;
+	if (!f->too_many) {
+		snprintf(t, sizeof(t), "too many %s (at most %zu)", what, max);
+		report(b, n->line, n->col, t, NULL, NULL);
+		f->too_many = true;
+	}
+	return true;
+}
+
+/*
  * Attach N to the innermost open container, or make it the root.
  * Returns false if N is to be dropped (container full).
  */
@@ -120,27 +140,12 @@ attach(struct builder *b, cm_ynode *n)
 	f = &b->stack[b->depth - 1];
 	par = f->node;
 	if (par->kind == CM_YN_SEQ) {
-		if (par->n >= CM_YTREE_SEQ_MAX) {
-			if (!f->too_many) {
-				snprintf(t, sizeof(t), "too many entries in "
-				    "a sequence (at most %d)",
-				    CM_YTREE_SEQ_MAX);
-				report(b, n->line, n->col, t, NULL, NULL);
-				f->too_many = true;
-			}
+		if (full(b, f, n, "entries in a sequence", CM_YTREE_SEQ_MAX))
 			return false;
-		}
 		par->n++;
 	} else if (f->want_key) {
 		f->want_key = false;
-		if (par->n >= CM_YTREE_MAP_MAX) {
-			if (!f->too_many) {
-				snprintf(t, sizeof(t), "too many keys in "
-				    "a mapping (at most %d)",
-				    CM_YTREE_MAP_MAX);
-				report(b, n->line, n->col, t, NULL, NULL);
-				f->too_many = true;
-			}
+		if (full(b, f, n, "keys in a mapping", CM_YTREE_MAP_MAX)) {
 			f->drop_value = true;
 			return false;
 		}
