@@ -32,14 +32,47 @@ read_full(int fd, unsigned char *buf, size_t n)
 	return CM_OK;
 }
 
-/* A new random key into KEY, written to the new file P. */
-static cm_status
-create_key(const char *dir, const char *p, unsigned char *key, char *err,
+cm_status
+cm_keyfile_create(const char *dir, const unsigned char *key, char *err,
     size_t errlen)
 {
 	cm_status st;
+	char *p;
+	int fd, e;
+
+	if (asprintf(&p, "%s/%s", dir, CM_KEYFILE_NAME) < 0)
+		return CM_ENOMEM;
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	if (fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "%s: %s", p, strerror(e));
+		free(p);
+		if (e == EEXIST)
+			return CM_EEXIST;
+		st = cm_status_errno(e);
+		return st == CM_NOTFOUND ? CM_EIO : st;
+	}
+	st = cm_write_all(fd, key, CM_KEYFILE_LEN) == 0 && fsync(fd) == 0 ?
+	    CM_OK : CM_EIO;
+	if (close(fd) != 0)
+		st = CM_EIO;
+	if (st != CM_OK) {
+		snprintf(err, errlen, "%s: cannot write", p);
+		(void)unlink(p);
+	} else {
+		cm_fsync_dir(dir);
+	}
+	free(p);
+	return st;
+}
+
+/* A new random key into KEY, written as DIR's new key file. */
+static cm_status
+create_key(const char *dir, unsigned char *key, char *err, size_t errlen)
+{
 	size_t got = 0;
-	int fd;
+	cm_status st;
 
 	while (got < CM_KEYFILE_LEN) {
 		ssize_t r = getrandom(key + got, CM_KEYFILE_LEN - got, 0);
@@ -52,26 +85,8 @@ create_key(const char *dir, const char *p, unsigned char *key, char *err,
 		}
 		got += (size_t)r;
 	}
-	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd < 0) {
-		st = cm_status_errno(errno);
-		snprintf(err, errlen, "%s: %s", p, strerror(errno));
-		return st == CM_NOTFOUND ? CM_EIO : st;
-	}
-	st = cm_write_all(fd, key, CM_KEYFILE_LEN) == 0 ?
-	    CM_OK : cm_status_errno(errno);
-	if (st == CM_OK && fsync(fd) != 0)
-		st = CM_EIO;
-	if (st != CM_OK) {
-		snprintf(err, errlen, "%s: cannot write", p);
-		(void)close(fd);
-		(void)unlink(p);
-		return st;
-	}
-	(void)close(fd);
-	cm_fsync_dir(dir);
-	return CM_OK;
+	st = cm_keyfile_create(dir, key, err, errlen);
+	return st == CM_EEXIST ? CM_EIO : st;
 }
 
 cm_status
@@ -87,7 +102,7 @@ cm_keyfile_load(const char *dir, bool create, unsigned char *key,
 		return CM_ENOMEM;
 	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT && create) {
-		st = create_key(dir, p, key, err, errlen);
+		st = create_key(dir, key, err, errlen);
 		free(p);
 		return st;
 	}

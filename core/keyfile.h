@@ -26,4 +26,13 @@
 cm_status cm_keyfile_load(const char *dir, bool create, unsigned char *key,
     char *err, size_t errlen);
 
+/*
+ * Write KEY (CM_KEYFILE_LEN octets) as DIR's new key file, mode 0600,
+ * durably (the file and the directory synced; a file left half written
+ * is removed).  CM_OK; CM_EEXIST (there is a key file already),
+ * CM_EPERM, CM_EIO, CM_ENOMEM, with a text naming the file in ERR.
+ */
+cm_status cm_keyfile_create(const char *dir, const unsigned char *key,
+    char *err, size_t errlen);
+
 #endif
