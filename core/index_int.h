@@ -1,6 +1,6 @@
 /*
- * index_int.h - what index.c shares with decide.c, spool.c and dump.c
- * (private to core/).
+ * index_int.h - what the index shares with decide.c, spool.c, dump.c and
+ * migrate.c (private to core/).
  *
  * cm_decide needs raw, allocation-free access to the stored blobs inside
  * one pooled read transaction; these functions give exactly that.
@@ -55,8 +55,8 @@ void cm_batch_mark_sorted(cm_batch *b, const cm_index *idx);
 
 /*
  * Raw access for the dump and restore of a whole index (dump.c), which
- * decodes and encodes the values of the on-disk format documented in
- * index.c.  Reads run in a snapshot from cm_index_rbegin; writes in an
+ * decodes and encodes the values of the on-disk format with codec.h
+ * (documented in codec.c).  Reads run in a snapshot from cm_index_rbegin; writes in an
  * import (cm_index_import_begin), all or nothing.
  */
 typedef enum cm_rawdb {
