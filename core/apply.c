@@ -108,7 +108,8 @@ erase_key(cm_apply *w, const char *addr, size_t len, const unsigned char *ak,
 	} else if (rc == 0) {
 		MDB_val nv = { val.mv_size, NULL };
 
-		if (cm_codec_entry_decode(val.mv_data, val.mv_size, &w->ent) != CM_OK)
+		if (cm_codec_entry_decode(val.mv_data, val.mv_size,
+		    &w->ent) != CM_OK)
 			return cm_store_fmt_err(idx->st, "entry");
 		for (size_t i = 0; i < w->ent.nrec; i++)
 			for (int j = 0; j < 4; j++)
@@ -120,7 +121,8 @@ erase_key(cm_apply *w, const char *addr, size_t len, const unsigned char *ak,
 		/* zero the stored entry where it lies, then replace it */
 		if ((rc = mdb_put(w->txn, idx->db_index, &key, &nv,
 		    MDB_RESERVE)) != 0)
-			return cm_store_db_err(idx->st, "erase (overwrite)", rc);
+			return cm_store_db_err(idx->st, "erase (overwrite)",
+			    rc);
 		memset(nv.mv_data, 0, nv.mv_size);
 	} else if (rc != MDB_NOTFOUND) {
 		return cm_store_db_err(idx->st, "erase lookup", rc);
@@ -289,8 +291,8 @@ future_err(cm_index *idx, const cm_event *ev, int64_t at, int64_t limit)
 {
 	char a[CM_TIME_BUFSZ], l[CM_TIME_BUFSZ];
 
-	cm_store_set_err(idx->st, 0, "%s dated %s: later than %s (now plus the allowed clock "
-	    "skew of %lld s)", cm_event_kind_name(ev->kind),
+	cm_store_set_err(idx->st, 0, "%s dated %s: later than %s (now plus "
+	    "the allowed clock skew of %lld s)", cm_event_kind_name(ev->kind),
 	    cm_time_format(at, a), cm_time_format(limit, l),
 	    (long long)((idx->rules.skew_us > 0 ? idx->rules.skew_us :
 	    CM_RULES_SKEW_DEFAULT) / 1000000));
@@ -349,11 +351,13 @@ cm_apply_event(cm_apply *w, const cm_event *ev, const evlen *el,
 		if (!cm_codec_reserve(&w->old, &w->oldcap, val.mv_size))
 			return CM_ENOMEM;
 		memcpy(w->old, val.mv_data, val.mv_size);
-		if ((st = cm_codec_entry_decode(w->old, val.mv_size, e)) != CM_OK)
+		if ((st = cm_codec_entry_decode(w->old, val.mv_size, e)) !=
+		    CM_OK)
 			return st == CM_EFORMAT ?
 			    cm_store_fmt_err(idx->st, "consent entry") : st;
 		if (e->addr.n != alen || memcmp(e->addr.p, ev->addr, alen))
-			return cm_store_fmt_err(idx->st, "address key collision");
+			return cm_store_fmt_err(idx->st,
+			    "address key collision");
 		e->erased = false;
 		e->erased_us = 0;
 	} else if (rc == MDB_NOTFOUND) {
@@ -375,7 +379,8 @@ cm_apply_event(cm_apply *w, const cm_event *ev, const evlen *el,
 	if (ro->verdict == CM_RULES_REFUSED) {
 		switch (ro->refusal) {
 		case CM_RULES_NO_RECORD:
-			cm_store_set_err(idx->st, 0, "%s: no record of type %s for %s",
+			cm_store_set_err(idx->st, 0,
+			    "%s: no record of type %s for %s",
 			    cm_event_kind_name(ev->kind), ev->type, ev->addr);
 			return CM_NOTFOUND;
 		case CM_RULES_TOO_MANY:
@@ -454,10 +459,11 @@ cm_apply_bulk(cm_apply *w, const cm_selection *sel, const cm_event *set,
 			break;
 		}
 		memcpy(w->old, val.mv_data, val.mv_size);
-		if ((st = cm_codec_entry_decode(w->old, val.mv_size, &w->ent)) !=
-		    CM_OK) {
+		if ((st = cm_codec_entry_decode(w->old, val.mv_size,
+		    &w->ent)) != CM_OK) {
 			if (st == CM_EFORMAT)
-				(void)cm_store_fmt_err(idx->st, "consent entry");
+				(void)cm_store_fmt_err(idx->st,
+				    "consent entry");
 			break;
 		}
 		for (size_t i = 0; i < w->ent.nrec; i++) {
@@ -491,7 +497,8 @@ cm_apply_bulk(cm_apply *w, const cm_selection *sel, const cm_event *set,
 			val.mv_size = sz;
 			if ((rc = mdb_cursor_put(c, &key, &val, MDB_CURRENT))
 			    != 0) {
-				st = cm_store_db_err(idx->st, "bulk update", rc);
+				st = cm_store_db_err(idx->st, "bulk update",
+				    rc);
 				break;
 			}
 		}

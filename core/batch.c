@@ -287,7 +287,8 @@ cm_batch_sort(cm_index *idx, cm_batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		bev *e = &b->ev[i];
 
-		cm_codec_subject_key(idx->sipkey, e->ev.addr, e->len.addr, e->key);
+		cm_codec_subject_key(idx->sipkey, e->ev.addr, e->len.addr,
+		    e->key);
 		sk[i].hi = load_be64(e->key);
 		sk[i].lo = load_be64(e->key + 8);
 		sk[i].pos = i;

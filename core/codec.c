@@ -184,7 +184,8 @@ cm_codec_hkey(const unsigned char *prefix, uint64_t seq, unsigned char *out)
 {
 	memcpy(out, prefix, CM_CODEC_AKEY_LEN);
 	for (int i = 0; i < 8; i++)
-		out[CM_CODEC_AKEY_LEN + i] = (unsigned char)(seq >> (56 - 8 * i));
+		out[CM_CODEC_AKEY_LEN + i] =
+		    (unsigned char)(seq >> (56 - 8 * i));
 }
 
 uint64_t

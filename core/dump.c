@@ -57,7 +57,8 @@ sdup(rd *r, const unsigned char *p, size_t len, size_t *off)
 		r->st = CM_EFORMAT;
 		return false;
 	}
-	if (!cm_codec_reserve((unsigned char **)&r->sbuf, &r->scap, r->sused + len + 1)) {
+	if (!cm_codec_reserve((unsigned char **)&r->sbuf, &r->scap,
+	    r->sused + len + 1)) {
 		r->st = CM_ENOMEM;
 		return false;
 	}

@@ -197,7 +197,8 @@ put_record(cm_restore *r, const cm_record *rec)
 			    "than %d octets", r->eaddr, rec->type,
 			    CM_FIELD_MAX);
 	}
-	if (!cm_codec_reserve(&r->ent, &r->entcap, r->entlen + cm_codec_rec_size(&d)))
+	if (!cm_codec_reserve(&r->ent, &r->entcap,
+	    r->entlen + cm_codec_rec_size(&d)))
 		return rfail(r, CM_ENOMEM, "%s", cm_strerror(CM_ENOMEM));
 	cm_codec_rec_encode(&d, r->ent + r->entlen);
 	r->entlen += cm_codec_rec_size(&d);

@@ -105,7 +105,8 @@ meta_check(cm_store *s, MDB_txn *txn, bool init, void *arg)
 		return CM_OK;
 	}
 	if (rc == MDB_NOTFOUND) {
-		cm_store_set_err(s, 0, "not a consent index (no format version)");
+		cm_store_set_err(s, 0,
+		    "not a consent index (no format version)");
 		return CM_EFORMAT;
 	}
 	if (rc != 0)

@@ -26,6 +26,46 @@ rtxn(cm_index *idx, cm_rtxn **t)
 	return cm_index_rbegin(idx, t);
 }
 
+/* Begin a snapshot *T of IDX and open cursor *C on DBI in it. */
+static cm_status
+scan_begin(cm_index *idx, MDB_dbi dbi, cm_rtxn **t, MDB_cursor **c)
+{
+	cm_status st;
+	int rc;
+
+	if ((st = rtxn(idx, t)) != CM_OK)
+		return st;
+	if ((rc = mdb_cursor_open((*t)->txn, dbi, c)) != 0) {
+		cm_index_rend(idx, *t);
+		return cm_store_db_err(idx->st, "cursor", rc);
+	}
+	return CM_OK;
+}
+
+/* End the scan of scan_begin: ST, or else the LMDB code RC that ended
+ * the scan (MDB_NOTFOUND: its end) reported as WHAT. */
+static cm_status
+scan_end(cm_index *idx, cm_rtxn *t, MDB_cursor *c, cm_status st, int rc,
+    const char *what)
+{
+	if (st == CM_OK && rc != 0 && rc != MDB_NOTFOUND)
+		st = cm_store_db_err(idx->st, what, rc);
+	mdb_cursor_close(c);
+	cm_index_rend(idx, t);
+	return st;
+}
+
+/* Decode entry V (N octets) into D; CM_EFORMAT is reported. */
+static cm_status
+entry_decode(cm_index *idx, const MDB_val *v, dentry *d)
+{
+	cm_status st = cm_codec_entry_decode(v->mv_data, v->mv_size, d);
+
+	if (st == CM_EFORMAT)
+		(void)cm_store_fmt_err(idx->st, "consent entry");
+	return st;
+}
+
 /* Build a cm_entry in one allocation from decoded D (address from D). */
 static cm_entry *
 entry_build(const dentry *d)
@@ -90,14 +130,13 @@ cm_index_get(cm_index *idx, const char *addr, cm_entry **out)
 		return st;
 	cm_codec_akey(idx->sipkey, addr, len, k);
 	rc = mdb_get(t->txn, idx->db_index, &key, &val);
-	if (rc == MDB_NOTFOUND || (rc == 0 && cm_codec_is_tomb(val.mv_data, val.mv_size))) {
+	if (rc == MDB_NOTFOUND ||
+	    (rc == 0 && cm_codec_is_tomb(val.mv_data, val.mv_size))) {
 		st = CM_NOTFOUND;
 	} else if (rc != 0) {
 		st = cm_store_db_err(idx->st, "lookup", rc);
-	} else if ((st = cm_codec_entry_decode(val.mv_data, val.mv_size, &d)) !=
-	    CM_OK) {
-		if (st == CM_EFORMAT)
-			(void)cm_store_fmt_err(idx->st, "consent entry");
+	} else if ((st = entry_decode(idx, &val, &d)) != CM_OK) {
+		/* reported */
 	} else if (d.addr.n != len || memcmp(d.addr.p, addr, len) != 0) {
 		st = cm_store_fmt_err(idx->st, "address key collision");
 	} else if ((*out = entry_build(&d)) == NULL) {
@@ -126,12 +165,8 @@ cm_index_foreach(cm_index *idx, cm_entry_cb cb, void *arg)
 
 	if (cb == NULL)
 		return CM_EINVAL;
-	if ((st = rtxn(idx, &t)) != CM_OK)
+	if ((st = scan_begin(idx, idx->db_index, &t, &c)) != CM_OK)
 		return st;
-	if ((rc = mdb_cursor_open(t->txn, idx->db_index, &c)) != 0) {
-		cm_index_rend(idx, t);
-		return cm_store_db_err(idx->st, "cursor", rc);
-	}
 	for (rc = cm_codec_first_addr(c, &key, &val); rc == 0;
 	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
 		cm_entry *e;
@@ -139,12 +174,8 @@ cm_index_foreach(cm_index *idx, cm_entry_cb cb, void *arg)
 
 		if (cm_codec_is_tomb(val.mv_data, val.mv_size))
 			continue;
-		if ((st = cm_codec_entry_decode(val.mv_data, val.mv_size, &d)) !=
-		    CM_OK) {
-			if (st == CM_EFORMAT)
-				(void)cm_store_fmt_err(idx->st, "consent entry");
+		if ((st = entry_decode(idx, &val, &d)) != CM_OK)
 			break;
-		}
 		if ((e = entry_build(&d)) == NULL) {
 			st = CM_ENOMEM;
 			break;
@@ -154,12 +185,8 @@ cm_index_foreach(cm_index *idx, cm_entry_cb cb, void *arg)
 		if (stop)
 			break;
 	}
-	if (st == CM_OK && rc != 0 && rc != MDB_NOTFOUND)
-		st = cm_store_db_err(idx->st, "iterate", rc);
-	mdb_cursor_close(c);
-	cm_index_rend(idx, t);
 	free(d.recs);
-	return st;
+	return scan_end(idx, t, c, st, rc, "iterate");
 }
 
 /* Decode a history value into EV with strings copied into *BUF. */
@@ -213,14 +240,10 @@ cm_index_history(cm_index *idx, const char *addr, cm_history_cb cb,
 	len = strnlen(addr, ADDR_MAX + 1);
 	if (len > ADDR_MAX)
 		return CM_EINVAL;
-	if ((st = rtxn(idx, &t)) != CM_OK)
-		return st;
 	cm_codec_subject_key(idx->sipkey, addr, len, hk);
 	memset(hk + AKEY_LEN, 0, 8);
-	if ((rc = mdb_cursor_open(t->txn, idx->db_hist, &c)) != 0) {
-		cm_index_rend(idx, t);
-		return cm_store_db_err(idx->st, "cursor", rc);
-	}
+	if ((st = scan_begin(idx, idx->db_hist, &t, &c)) != CM_OK)
+		return st;
 	for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
 		cm_history_event ev;
@@ -232,17 +255,15 @@ cm_index_history(cm_index *idx, const char *addr, cm_history_cb cb,
 		    cm_codec_hkey_seq(key.mv_data), &ev, &buf, &cap);
 		if (st != CM_OK) {
 			if (st == CM_EFORMAT)
-				(void)cm_store_fmt_err(idx->st, "history event");
+				(void)cm_store_fmt_err(idx->st,
+				    "history event");
 			break;
 		}
 		count++;
 		if (cb(&ev, arg))
 			break;
 	}
-	if (st == CM_OK && rc != 0 && rc != MDB_NOTFOUND)
-		st = cm_store_db_err(idx->st, "iterate history", rc);
-	mdb_cursor_close(c);
-	cm_index_rend(idx, t);
+	st = scan_end(idx, t, c, st, rc, "iterate history");
 	free(buf);
 	if (st == CM_OK && count == 0)
 		st = CM_NOTFOUND;
@@ -299,12 +320,8 @@ cm_index_foreach_domain(cm_index *idx, cm_domain_cb cb, void *arg)
 
 	if (cb == NULL)
 		return CM_EINVAL;
-	if ((st = rtxn(idx, &t)) != CM_OK)
+	if ((st = scan_begin(idx, idx->db_index, &t, &c)) != CM_OK)
 		return st;
-	if ((rc = mdb_cursor_open(t->txn, idx->db_index, &c)) != 0) {
-		cm_index_rend(idx, t);
-		return cm_store_db_err(idx->st, "cursor", rc);
-	}
 	/* domains sort first (DKEY starts with a zero octet) */
 	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
@@ -332,12 +349,8 @@ cm_index_foreach_domain(cm_index *idx, cm_domain_cb cb, void *arg)
 		if (cb(dom, d.since_us, src, arg))
 			break;
 	}
-	if (st == CM_OK && rc != 0 && rc != MDB_NOTFOUND)
-		st = cm_store_db_err(idx->st, "iterate domains", rc);
-	mdb_cursor_close(c);
-	cm_index_rend(idx, t);
 	free(src);
-	return st;
+	return scan_end(idx, t, c, st, rc, "iterate domains");
 }
 
 cm_status
@@ -360,7 +373,8 @@ cm_index_is_erased(cm_index *idx, const char *addr)
 	cm_codec_akey(idx->sipkey, addr, len, k);
 	rc = mdb_get(t->txn, idx->db_index, &key, &val);
 	if (rc == 0)
-		st = cm_codec_is_tomb(val.mv_data, val.mv_size) ? CM_OK : CM_NOTFOUND;
+		st = cm_codec_is_tomb(val.mv_data, val.mv_size) ?
+		    CM_OK : CM_NOTFOUND;
 	else if (rc == MDB_NOTFOUND)
 		st = CM_NOTFOUND;
 	else
@@ -453,22 +467,14 @@ cm_index_count_by_type(cm_index *idx, cm_count_cb cb, void *arg)
 
 	if (cb == NULL)
 		return CM_EINVAL;
-	if ((st = rtxn(idx, &t)) != CM_OK)
+	if ((st = scan_begin(idx, idx->db_index, &t, &c)) != CM_OK)
 		return st;
-	if ((rc = mdb_cursor_open(t->txn, idx->db_index, &c)) != 0) {
-		cm_index_rend(idx, t);
-		return cm_store_db_err(idx->st, "cursor", rc);
-	}
 	for (rc = cm_codec_first_addr(c, &key, &val); rc == 0 &&
 	    st == CM_OK; rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
 		if (cm_codec_is_tomb(val.mv_data, val.mv_size))
 			continue;
-		if ((st = cm_codec_entry_decode(val.mv_data, val.mv_size, &d)) !=
-		    CM_OK) {
-			if (st == CM_EFORMAT)
-				(void)cm_store_fmt_err(idx->st, "consent entry");
+		if ((st = entry_decode(idx, &val, &d)) != CM_OK)
 			break;
-		}
 		for (size_t i = 0; i < d.nrec; i++) {
 			const drec *r = &d.recs[i];
 			size_t j;
@@ -499,10 +505,7 @@ cm_index_count_by_type(cm_index *idx, cm_count_cb cb, void *arg)
 			tc[j].n[r->state]++;
 		}
 	}
-	if (st == CM_OK && rc != 0 && rc != MDB_NOTFOUND)
-		st = cm_store_db_err(idx->st, "iterate", rc);
-	mdb_cursor_close(c);
-	cm_index_rend(idx, t);
+	st = scan_end(idx, t, c, st, rc, "iterate");
 	free(d.recs);
 	if (st == CM_OK) {
 		if (ntc > 1)	/* tc is NULL for an empty index */

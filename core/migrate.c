@@ -190,7 +190,8 @@ move_history(MDB_txn *txn, MDB_dbi db, const unsigned char *old,
 	for (size_t i = 0; i < n && st == CM_OK; i++) {
 		const unsigned char *hv = ev[i].v.mv_data;
 		bool keep = !delete_all && (drop_before == 0 ||
-		    (ev[i].v.mv_size >= 16 && cm_codec_geti64(hv + 8) > drop_before));
+		    (ev[i].v.mv_size >= 16 &&
+		    cm_codec_geti64(hv + 8) > drop_before));
 
 		k.mv_data = ev[i].key;
 		k.mv_size = HKEY;

@@ -30,8 +30,8 @@ put_le64(unsigned char *p, uint64_t v)
 }
 
 void
-cm_siphash128(const unsigned char key[CM_SIPHASH_KEY_LEN], const void *data, size_t len,
-    unsigned char *out)
+cm_siphash128(const unsigned char key[CM_SIPHASH_KEY_LEN], const void *data,
+    size_t len, unsigned char *out)
 {
 	const unsigned char *in = data;
 	uint64_t k0 = le64(key), k1 = le64(key + 8);

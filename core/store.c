@@ -206,8 +206,8 @@ open_dbs(cm_store *s, bool init, cm_store_check_fn check, void *arg)
 		    init && !s->readonly ? MDB_CREATE : 0, &s->dbi[i]);
 		if (rc == MDB_NOTFOUND) {
 			mdb_txn_abort(txn);
-			cm_store_set_err(s, rc, "not a consent index (no \"%s\")",
-			    names[i]);
+			cm_store_set_err(s, rc,
+			    "not a consent index (no \"%s\")", names[i]);
 			return CM_EFORMAT;
 		}
 		if (rc != 0) {
