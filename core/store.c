@@ -33,7 +33,6 @@ struct cm_store {
 	MDB_dbi dbi[3];		/* cm_store_db */
 	bool readonly;
 	bool bulk;		/* MDB_WRITEMAP */
-	bool create;
 	bool exists;		/* data.mdb was there at cm_store_new */
 	char *dir;
 	cm_wlock *wl;		/* writers: held from open to close */
@@ -163,7 +162,6 @@ cm_store_new(const char *dir, const cm_store_opts *o, bool *exists,
 	pthread_mutex_init(&s->wlock, NULL);
 	s->readonly = o->readonly;
 	s->bulk = o->bulk && !o->readonly;
-	s->create = o->create;
 	s->map_size = o->map_size;
 	s->max_readers = o->max_readers;
 	s->file_size = s->exists ? (size_t)sb.st_size : 0;

@@ -71,8 +71,8 @@ typedef cm_status (*cm_store_check_fn)(cm_store *s, MDB_txn *txn,
 /*
  * Second half: open the environment of S and its databases "meta",
  * "index" and "history" (the latter two with cm_codec_key_cmp's order),
- * creating them when S was made with create and no data.mdb, and call
- * CHECK.  CM_OK; CM_EPERM, CM_NOTFOUND, CM_EFORMAT (not an LMDB file or
+ * creating them with INIT (a new index), and call CHECK before the
+ * opening transaction commits.  CM_OK; CM_EPERM, CM_NOTFOUND, CM_EFORMAT (not an LMDB file or
  * not a consent index), CM_EDB, or CHECK's status.
  */
 cm_status cm_store_open(cm_store *s, bool init, cm_store_check_fn check,
