@@ -336,17 +336,6 @@ cm_codec_validate(const cm_event *ev, const cm_codec_evlen *el)
 /* ---------------------------------------------------------------- */
 /* entries */
 
-int
-cm_codec_str_cmp(const unsigned char *a, size_t an, const unsigned char *b,
-    size_t bn)
-{
-	int c = memcmp(a, b, an < bn ? an : bn);
-
-	if (c != 0)
-		return c;
-	return an < bn ? -1 : an > bn ? 1 : 0;
-}
-
 bool
 cm_codec_objection(int64_t objection_us, int64_t last_grant_us)
 {
@@ -354,64 +343,6 @@ cm_codec_objection(int64_t objection_us, int64_t last_grant_us)
 	 * LAST_GRANT no longer lifts it for every type */
 	(void)last_grant_us;
 	return objection_us != 0;
-}
-
-bool
-cm_codec_entry_header(const unsigned char *v, size_t n, size_t *nrec,
-    size_t *off)
-{
-	size_t alen;
-
-	if (n < CM_CODEC_ENTRY_HDR || v[0] != CM_CODEC_FORMAT ||
-	    v[1] != CM_CODEC_KIND_ENTRY)
-		return false;
-	alen = get16(v + 2);
-	if (alen > CM_CODEC_ADDR_MAX || CM_CODEC_ENTRY_HDR + alen > n)
-		return false;
-	*nrec = get16(v + 4);
-	*off = CM_CODEC_ENTRY_HDR + alen;
-	return true;
-}
-
-bool
-cm_codec_rec_decode(const unsigned char *v, size_t n, size_t off,
-    cm_rules_rec *r, size_t *next)
-{
-	size_t rl, tl, p;
-
-	if (off > n || n - off < CM_CODEC_REC_HDR)
-		return false;
-	rl = get16(v + off);
-	tl = v[off + 3];
-	if (rl < CM_CODEC_REC_HDR + tl + 8 || rl > n - off || tl == 0 ||
-	    tl > CM_TYPE_ID_MAX || v[off + 2] > CM_STATE_WITHDRAWN ||
-	    v[off + 2] == CM_STATE_NONE)
-		return false;
-	r->state = (cm_state)v[off + 2];
-	r->granted = geti64(v + off + 4);
-	r->confirmed = geti64(v + off + 12);
-	r->withdrawn = geti64(v + off + 20);
-	r->updated = geti64(v + off + 28);
-	r->type.p = v + off + CM_CODEC_REC_HDR;
-	r->type.n = tl;
-	p = off + CM_CODEC_REC_HDR + tl;
-	for (int i = 0; i < 4; i++) {
-		size_t l;
-
-		if (off + rl - p < 2)
-			return false;
-		l = get16(v + p);
-		p += 2;
-		if (l > CM_FIELD_MAX || off + rl - p < l)
-			return false;
-		r->f[i].p = v + p;
-		r->f[i].n = l;
-		p += l;
-	}
-	if (p != off + rl)
-		return false;
-	*next = p;
-	return true;
 }
 
 cm_status
@@ -514,15 +445,6 @@ cm_codec_entry_encode(const cm_rules_entry *e, unsigned char *out)
 
 /* ---------------------------------------------------------------- */
 /* tombstones */
-
-bool
-cm_codec_is_tomb(const void *v, size_t n)
-{
-	const unsigned char *p = v;
-
-	return n == CM_CODEC_TOMB_LEN && p[0] == CM_CODEC_FORMAT &&
-	    p[1] == CM_CODEC_KIND_TOMB;
-}
 
 int64_t
 cm_codec_tomb_erased(const void *v)

@@ -156,17 +156,77 @@ cm_status cm_codec_validate(const cm_event *ev, const cm_codec_evlen *el);
 /* ---- entries (kind 1) ---- */
 
 /* Octet order of two strings, the shorter first (memcmp, then length). */
-int cm_codec_str_cmp(const unsigned char *a, size_t an,
-    const unsigned char *b, size_t bn);
+static inline int
+cm_codec_str_cmp(const unsigned char *a, size_t an, const unsigned char *b,
+    size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+
+	if (c != 0)
+		return c;
+	return an < bn ? -1 : an > bn ? 1 : 0;
+}
 /* Check the header of the entry V (N octets): true with *NREC records,
  * the first at offset *OFF; false if V is not an entry. */
-bool cm_codec_entry_header(const unsigned char *v, size_t n, size_t *nrec,
-    size_t *off);
+static inline bool
+cm_codec_entry_header(const unsigned char *v, size_t n, size_t *nrec,
+    size_t *off)
+{
+	size_t alen;
+
+	if (n < CM_CODEC_ENTRY_HDR || v[0] != CM_CODEC_FORMAT ||
+	    v[1] != CM_CODEC_KIND_ENTRY)
+		return false;
+	alen = cm_codec_get16(v + 2);
+	if (alen > CM_CODEC_ADDR_MAX || CM_CODEC_ENTRY_HDR + alen > n)
+		return false;
+	*nrec = cm_codec_get16(v + 4);
+	*off = CM_CODEC_ENTRY_HDR + alen;
+	return true;
+}
 /* The one record decoder: the record at V[OFF..N) into R (pointers into
  * V), *NEXT = the offset after it.  False if it does not decode (length,
  * type, state or strings out of bounds). */
-bool cm_codec_rec_decode(const unsigned char *v, size_t n, size_t off,
-    cm_rules_rec *r, size_t *next);
+static inline bool
+cm_codec_rec_decode(const unsigned char *v, size_t n, size_t off,
+    cm_rules_rec *r, size_t *next)
+{
+	size_t rl, tl, p;
+
+	if (off > n || n - off < CM_CODEC_REC_HDR)
+		return false;
+	rl = cm_codec_get16(v + off);
+	tl = v[off + 3];
+	if (rl < CM_CODEC_REC_HDR + tl + 8 || rl > n - off || tl == 0 ||
+	    tl > CM_TYPE_ID_MAX || v[off + 2] > CM_STATE_WITHDRAWN ||
+	    v[off + 2] == CM_STATE_NONE)
+		return false;
+	r->state = (cm_state)v[off + 2];
+	r->granted = cm_codec_geti64(v + off + 4);
+	r->confirmed = cm_codec_geti64(v + off + 12);
+	r->withdrawn = cm_codec_geti64(v + off + 20);
+	r->updated = cm_codec_geti64(v + off + 28);
+	r->type.p = v + off + CM_CODEC_REC_HDR;
+	r->type.n = tl;
+	p = off + CM_CODEC_REC_HDR + tl;
+	for (int i = 0; i < 4; i++) {
+		size_t l;
+
+		if (off + rl - p < 2)
+			return false;
+		l = cm_codec_get16(v + p);
+		p += 2;
+		if (l > CM_FIELD_MAX || off + rl - p < l)
+			return false;
+		r->f[i].p = v + p;
+		r->f[i].n = l;
+		p += l;
+	}
+	if (p != off + rl)
+		return false;
+	*next = p;
+	return true;
+}
 /* Decode the whole entry V (N octets) into E (pointers into V; E's record
  * array grows as needed).  CM_OK, CM_EFORMAT (does not decode, records
  * not in type order), CM_ENOMEM. */
@@ -189,7 +249,14 @@ bool cm_codec_objection(int64_t objection_us, int64_t last_grant_us);
 /* ---- tombstones (kind 2) ---- */
 
 /* The one tombstone test: is V (N octets) a tombstone? */
-bool cm_codec_is_tomb(const void *v, size_t n);
+static inline bool
+cm_codec_is_tomb(const void *v, size_t n)
+{
+	const unsigned char *p = v;
+
+	return n == CM_CODEC_TOMB_LEN && p[0] == CM_CODEC_FORMAT &&
+	    p[1] == CM_CODEC_KIND_TOMB;
+}
 /* The erasure time of tombstone V. */
 int64_t cm_codec_tomb_erased(const void *v);
 /* Encode a tombstone of time ERASED_US into OUT (CM_CODEC_TOMB_LEN). */
