@@ -55,6 +55,33 @@ scan_end(cm_index *idx, cm_rtxn *t, MDB_cursor *c, cm_status st, int rc,
 	return st;
 }
 
+/*
+ * Begin a snapshot *T of IDX and look address ADDR up in it (*LEN its
+ * length): CM_OK with *VAL its value (entry or tombstone), CM_NOTFOUND
+ * (the snapshot is ended), or a status (no snapshot).
+ */
+static cm_status
+addr_get(cm_index *idx, const char *addr, cm_rtxn **t, size_t *len,
+    MDB_val *val)
+{
+	unsigned char k[AKEY_LEN];
+	MDB_val key = { AKEY_LEN, k };
+	cm_status st;
+	int rc;
+
+	*len = strnlen(addr, ADDR_MAX + 1);
+	if (*len > ADDR_MAX)
+		return CM_EINVAL;
+	if ((st = rtxn(idx, t)) != CM_OK)
+		return st;
+	cm_codec_akey(idx->sipkey, addr, *len, k);
+	if ((rc = mdb_get((*t)->txn, idx->db_index, &key, val)) == 0)
+		return CM_OK;
+	cm_index_rend(idx, *t);
+	return rc == MDB_NOTFOUND ? CM_NOTFOUND :
+	    cm_store_db_err(idx->st, "lookup", rc);
+}
+
 /* Decode entry V (N octets) into D; CM_EFORMAT is reported. */
 static cm_status
 entry_decode(cm_index *idx, const MDB_val *v, dentry *d)
@@ -112,29 +139,19 @@ entry_build(const dentry *d)
 cm_status
 cm_index_get(cm_index *idx, const char *addr, cm_entry **out)
 {
-	unsigned char k[AKEY_LEN];
-	MDB_val key = { AKEY_LEN, k }, val;
+	MDB_val val;
 	dentry d = { 0 };
 	cm_rtxn *t;
 	cm_status st;
 	size_t len;
-	int rc;
 
 	if (addr == NULL || out == NULL)
 		return CM_EINVAL;
 	*out = NULL;
-	len = strnlen(addr, ADDR_MAX + 1);
-	if (len > ADDR_MAX)
-		return CM_EINVAL;
-	if ((st = rtxn(idx, &t)) != CM_OK)
+	if ((st = addr_get(idx, addr, &t, &len, &val)) != CM_OK)
 		return st;
-	cm_codec_akey(idx->sipkey, addr, len, k);
-	rc = mdb_get(t->txn, idx->db_index, &key, &val);
-	if (rc == MDB_NOTFOUND ||
-	    (rc == 0 && cm_codec_is_tomb(val.mv_data, val.mv_size))) {
+	if (cm_codec_is_tomb(val.mv_data, val.mv_size)) {
 		st = CM_NOTFOUND;
-	} else if (rc != 0) {
-		st = cm_store_db_err(idx->st, "lookup", rc);
 	} else if ((st = entry_decode(idx, &val, &d)) != CM_OK) {
 		/* reported */
 	} else if (d.addr.n != len || memcmp(d.addr.p, addr, len) != 0) {
@@ -356,29 +373,16 @@ cm_index_foreach_domain(cm_index *idx, cm_domain_cb cb, void *arg)
 cm_status
 cm_index_is_erased(cm_index *idx, const char *addr)
 {
-	unsigned char k[AKEY_LEN];
-	MDB_val key = { AKEY_LEN, k }, val;
+	MDB_val val;
 	cm_rtxn *t;
 	cm_status st;
 	size_t len;
-	int rc;
 
 	if (addr == NULL)
 		return CM_EINVAL;
-	len = strnlen(addr, ADDR_MAX + 1);
-	if (len > ADDR_MAX)
-		return CM_EINVAL;
-	if ((st = rtxn(idx, &t)) != CM_OK)
+	if ((st = addr_get(idx, addr, &t, &len, &val)) != CM_OK)
 		return st;
-	cm_codec_akey(idx->sipkey, addr, len, k);
-	rc = mdb_get(t->txn, idx->db_index, &key, &val);
-	if (rc == 0)
-		st = cm_codec_is_tomb(val.mv_data, val.mv_size) ?
-		    CM_OK : CM_NOTFOUND;
-	else if (rc == MDB_NOTFOUND)
-		st = CM_NOTFOUND;
-	else
-		st = cm_store_db_err(idx->st, "lookup", rc);
+	st = cm_codec_is_tomb(val.mv_data, val.mv_size) ? CM_OK : CM_NOTFOUND;
 	cm_index_rend(idx, t);
 	return st;
 }
