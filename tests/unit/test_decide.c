@@ -15,6 +15,7 @@
 #include "cmtest.h"
 #include "core/decide.h"
 #include "core/hmac.h"
+#include "core/siphash.h"
 #include "core/index.h"
 #include "core/rules.h"
 
@@ -308,7 +309,7 @@ test_corrupt_entry(void **state)
 	cm_hmac_sha256(h, ctx, sizeof(ctx) - 1, d0);
 	cm_hmac_free(h);
 	memcpy(sk, d0, 16);
-	cm_hmac_sip128(sk, B, strlen(B), d0);
+	cm_siphash128(sk, B, strlen(B), d0);
 	d0[0] |= 0x80;		/* address keys (index.c) */
 
 	assert_int_equal(mdb_env_create(&env), 0);
