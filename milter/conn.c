@@ -124,7 +124,7 @@ void
 cm_msg_log_result(const struct cm_msg *m, const char *raw,
     const cm_verdict_res *res, const char *stage, const char *action)
 {
-	char extra[256];
+	char extra[512];
 	const char *rcpt = res->normalized ? res->addr.key : raw;
 	const char *verdict, *reason;
 
@@ -143,11 +143,12 @@ cm_msg_log_result(const struct cm_msg *m, const char *raw,
 		reason = "lookup-failed";
 		break;
 	}
-	snprintf(extra, sizeof(extra), "stage=%s%s%s%s%s%s%s", stage,
+	snprintf(extra, sizeof(extra), "stage=%s%s%s%s%s%s%s%s%s", stage,
 	    cm_msg_monitor(m) ? " mode=monitor" : "",
 	    action != NULL ? " action=" : "", action != NULL ? action : "",
 	    res->st != CM_OK ? " error=\"" : "",
 	    res->st != CM_OK ? cm_strerror((int)res->st) : "",
+	    res->detail[0] != '\0' ? ": " : "", res->detail,
 	    res->st != CM_OK ? "\"" : "");
 	cm_log_decision(m->qid[0] != '\0' ? m->qid : NULL, m->type_ids, rcpt,
 	    verdict, reason, extra);

@@ -4,6 +4,7 @@
  */
 #include "verdict.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <netinet/in.h>
 
@@ -28,6 +29,15 @@ cm_verdict_decide(const cm_policy *p, const cm_typeset *types,
 	st = cm_decide_raw(idx, tps, n, raw, strlen(raw),
 	    cm_policy_addr_opts(p), cm_time_now(), &res->addr, &addr_st, &d,
 	    NULL);
+	if (idx != NULL && st != CM_OK) {
+		cm_index_error e;
+
+		/* same thread, before the handle can be reopened */
+		cm_index_error_get(idx, &e);
+		if (e.lmdb_rc != 0)
+			snprintf(res->detail, sizeof(res->detail),
+			    "%.120s (LMDB %d)", e.text, e.lmdb_rc);
+	}
 	if (idx != NULL)
 		cm_db_release(idx);
 	res->normalized = addr_st == CM_OK;

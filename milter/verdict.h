@@ -36,6 +36,8 @@ typedef struct cm_verdict_res {
 	cm_outcome out;
 	cm_reason reason;	/* with CM_OUT_DENY */
 	cm_status st;		/* CM_OK, or what failed */
+	char detail[160];	/* with CM_OUT_ERROR: the index's own account
+				 * (LMDB's code and text), or "" */
 	cm_addr addr;		/* valid if normalized */
 	bool normalized;
 } cm_verdict_res;
