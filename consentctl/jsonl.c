@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/json.h"
 #include "../core/util.h"
 #include "jsonl.h"
 
@@ -55,137 +56,23 @@ skip_ws(parser *ps)
 		ps->p++;
 }
 
-static int
-hex4(const unsigned char *p)
-{
-	int v = 0;
-
-	for (int i = 0; i < 4; i++) {
-		int c = p[i], d;
-
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			d = c - 'A' + 10;
-		else
-			return -1;
-		v = v * 16 + d;
-	}
-	return v;
-}
-
-static void
-put_utf8(parser *ps, unsigned cp)
-{
-	char *o = ps->out;
-
-	if (cp < 0x80) {
-		*o++ = (char)cp;
-	} else if (cp < 0x800) {
-		*o++ = (char)(0xc0 | (cp >> 6));
-		*o++ = (char)(0x80 | (cp & 0x3f));
-	} else if (cp < 0x10000) {
-		*o++ = (char)(0xe0 | (cp >> 12));
-		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-		*o++ = (char)(0x80 | (cp & 0x3f));
-	} else {
-		*o++ = (char)(0xf0 | (cp >> 18));
-		*o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-		*o++ = (char)(0x80 | (cp & 0x3f));
-	}
-	ps->out = o;
-}
-
-/* A string at ps->p (the opening quote); decoded into scratch. */
+/* A string at ps->p (the opening quote); decoded into scratch by core's
+ * one JSON string reader (the scratch has room for the rest of the
+ * line, which is all cm_json_unquote needs). */
 static bool
 parse_string(parser *ps, const char **val, size_t *len)
 {
-	const unsigned char *start = ps->p;
+	const char *p = (const char *)ps->p, *why = NULL;
 	char *o0 = ps->out;
+	size_t n = 0;
 
-	ps->p++;
-	for (;;) {
-		const unsigned char *at = ps->p;
-		unsigned c;
-
-		if (ps->p >= ps->e)
-			return fail(ps, start, "string not closed");
-		c = *ps->p;
-		if (c == '"') {
-			ps->p++;
-			break;
-		}
-		if (c < 0x20)
-			return fail(ps, at, "control character 0x%02x in a "
-			    "string (escape it)", c);
-		if (c == '\\') {
-			int cp;
-
-			if (ps->e - ps->p < 2)
-				return fail(ps, at, "incomplete escape");
-			switch (ps->p[1]) {
-			case '"': *ps->out++ = '"'; ps->p += 2; continue;
-			case '\\': *ps->out++ = '\\'; ps->p += 2; continue;
-			case '/': *ps->out++ = '/'; ps->p += 2; continue;
-			case 'b': *ps->out++ = '\b'; ps->p += 2; continue;
-			case 'f': *ps->out++ = '\f'; ps->p += 2; continue;
-			case 'n': *ps->out++ = '\n'; ps->p += 2; continue;
-			case 'r': *ps->out++ = '\r'; ps->p += 2; continue;
-			case 't': *ps->out++ = '\t'; ps->p += 2; continue;
-			case 'u': break;
-			default:
-				return fail(ps, at, "invalid escape '\\%c'",
-				    ps->p[1] >= 0x20 && ps->p[1] < 0x7f ?
-				    ps->p[1] : '?');
-			}
-			if (ps->e - ps->p < 6 || (cp = hex4(ps->p + 2)) < 0)
-				return fail(ps, at, "\\u needs four hex digits");
-			ps->p += 6;
-			if (cp >= 0xdc00 && cp <= 0xdfff)
-				return fail(ps, at, "lone low surrogate "
-				    "\\u%04x", (unsigned)cp);
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				int lo;
-
-				if (ps->e - ps->p < 6 || ps->p[0] != '\\' ||
-				    ps->p[1] != 'u' ||
-				    (lo = hex4(ps->p + 2)) < 0 ||
-				    lo < 0xdc00 || lo > 0xdfff)
-					return fail(ps, at, "high surrogate "
-					    "\\u%04x not followed by a low "
-					    "surrogate", (unsigned)cp);
-				ps->p += 6;
-				cp = 0x10000 + ((cp - 0xd800) << 10) +
-				    (lo - 0xdc00);
-			}
-			if (cp == 0)
-				return fail(ps, at, "\\u0000 (NUL) is not "
-				    "allowed");
-			put_utf8(ps, (unsigned)cp);
-			continue;
-		}
-		if (c < 0x80) {
-			*ps->out++ = (char)c;
-			ps->p++;
-			continue;
-		}
-		{
-			size_t n = cm_utf8_len(ps->p,
-			    (size_t)(ps->e - ps->p));
-
-			if (n == 0)
-				return fail(ps, at, "invalid UTF-8");
-			memcpy(ps->out, ps->p, n);
-			ps->out += n;
-			ps->p += n;
-		}
-	}
+	if (cm_json_unquote(&p, (const char *)ps->e, o0, &n, &why) != CM_OK)
+		return fail(ps, (const unsigned char *)p, "%s",
+		    why != NULL ? why : "not a string");
+	ps->p = (const unsigned char *)p;
 	*val = o0;
-	*len = (size_t)(ps->out - o0);
-	*ps->out++ = '\0';
+	*len = n;
+	ps->out = o0 + n + 1;
 	return true;
 }
 

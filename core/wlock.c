@@ -20,19 +20,7 @@ struct cm_wlock {
 static cm_status
 open_status(int e)
 {
-	switch (e) {
-	case ENOENT:
-	case ENOTDIR:
-		return CM_NOTFOUND;
-	case EACCES:
-	case EPERM:
-	case EROFS:
-		return CM_EPERM;
-	case ENOMEM:
-		return CM_ENOMEM;
-	default:
-		return CM_EIO;
-	}
+	return e == ENOTDIR ? CM_NOTFOUND : cm_status_errno(e);
 }
 
 /* Open (or create) PATH; a file this user may not write is opened
