@@ -53,6 +53,7 @@
 #include "glob.h"
 #include "policy.h"
 #include "schema.h"
+#include "links.h"	/* links: section (one-click unsubscribe) */
 #include "ytree.h"
 
 #define FILE_MAX (1024 * 1024)
@@ -151,6 +152,7 @@ struct conf {
 	struct log_conf log;
 	struct dsn_conf dsn;
 	struct tmpl_conf templates;
+	cm_links links;		/* links.c */
 	int unclassified_bulk;
 	int multiple_types;
 	struct cm_ntype *types;
@@ -405,6 +407,8 @@ static const cm_sch_item top_items[] = {
 	  .off = S(struct conf, dsn), .check = check_dsn },
 	{ .name = "templates", .type = CM_SCH_MAP, .sub = templates_items,
 	  .off = S(struct conf, templates) },
+	{ .name = "links", .type = CM_SCH_MAP, .sub = cm_links_items,
+	  .off = S(struct conf, links), .check = cm_links_check },
 	{ .name = "newsletters", .type = CM_SCH_LIST, .flags =
 	  CM_SCH_REQUIRED | CM_SCH_CHECK_ALWAYS, .elem = &type_elem,
 	  .size = sizeof(struct cm_ntype), .max = 1000, .noun = "type",
@@ -731,7 +735,7 @@ finish(cm_policy *p)
 }
 
 static const char top_keys[] = "milter, database, scope, addresses, "
-    "unclassified_bulk, multiple_types, log, dsn, templates, newsletters";
+    "unclassified_bulk, multiple_types, log, dsn, templates, links, newsletters";
 
 cm_status
 cm_policy_load(const char *path, cm_policy **out, cm_errlist *errs)
@@ -830,6 +834,8 @@ cm_policy_free(cm_policy *p)
 }
 
 /* ---- accessors -------------------------------------------------------- */
+
+const cm_links *cm_policy_links(const cm_policy *p) { return &p->c.links; }
 
 static const char *
 nonempty(const char *s)
