@@ -21,8 +21,8 @@
 #include "diag.h"
 
 static const char link_help[] =
-"usage: consentctl [-c FILE | -d DBDIR] link unsubscribe ADDR TYPE [--token]\n"
-"       consentctl [-c FILE | -d DBDIR] link confirm ADDR TYPE [--token]\n"
+"usage: consentctl [-c FILE | -d DBDIR] link unsubscribe ADDR TYPE [--token] [--at T]\n"
+"       consentctl [-c FILE | -d DBDIR] link confirm ADDR TYPE [--token] [--at T]\n"
 "       consentctl [-c FILE | -d DBDIR] link new-key\n"
 "\n"
 "unsubscribe, confirm: print the link that withdraws ADDR's consent to\n"
@@ -30,7 +30,8 @@ static const char link_help[] =
 "form on a second line), or the link that confirms a pending double\n"
 "opt-in.  The links are built from the links: section of the\n"
 "configuration; with --token (or with -d and no configuration) only the\n"
-"token is printed.  Tokens are sealed with the newest key of the key\n"
+"token is printed.  --at TIME issues the token as of TIME (for tests\n"
+"of expiry).  Tokens are sealed with the newest key of the key\n"
 "ring (links.key_dir, default DBDIR/link-keys) and need no storage.\n"
 "\n"
 "new-key: add a key to the ring (the first one, or the next for a\n"
@@ -139,7 +140,7 @@ new_key(ctl_ctx *c)
 
 static int
 print_link(ctl_ctx *c, cm_token_purpose p, const char *addr_in,
-    const char *type, bool token_only)
+    const char *type, bool token_only, int64_t at)
 {
 	char dir[4096], tok[CM_TOKEN_TEXT_MAX], url[1024];
 	const cm_links *l = NULL;
@@ -170,7 +171,7 @@ print_link(ctl_ctx *c, cm_token_purpose p, const char *addr_in,
 		    "link new-key`)" : "");
 		return ctl_diag_exit(st);
 	}
-	st = cm_token_seal(r, p, a.key, type, cm_time_now(), tok, sizeof tok);
+	st = cm_token_seal(r, p, a.key, type, at, tok, sizeof tok);
 	cm_token_ring_free(r);
 	if (st != CM_OK) {
 		ctl_diag_err("link: cannot seal a token: %s", cm_strerror(st));
@@ -195,17 +196,24 @@ ctl_cmd_link(ctl_ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "token", no_argument, NULL, 't' },
+		{ "at", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	bool token_only = false;
+	int64_t at = 0;
 	const char *what;
-	int ch;
+	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (ch == 'h')
 			return ctl_cmd_help(link_help);
 		if (ch == 't') {
 			token_only = true;
+			continue;
+		}
+		if (ch == 'a') {
+			if ((rc = ctl_cmd_time_opt("link", "--at", optarg, &at)) != 0)
+				return rc;
 			continue;
 		}
 		return ctl_cmd_usage("link", "invalid option");
@@ -217,7 +225,7 @@ ctl_cmd_link(ctl_ctx *c, int argc, char **argv)
 	if (strcmp(what, "new-key") == 0) {
 		if (optind != argc)
 			return ctl_cmd_usage("link", "new-key takes no arguments");
-		int rc = ctl_ctx_load_policy(c);
+		rc = ctl_ctx_load_policy(c);
 		return rc != 0 ? rc : new_key(c);
 	}
 	if (strcmp(what, "unsubscribe") != 0 && strcmp(what, "confirm") != 0)
@@ -226,5 +234,6 @@ ctl_cmd_link(ctl_ctx *c, int argc, char **argv)
 	if (argc - optind != 2)
 		return ctl_cmd_usage("link", "expected ADDR TYPE");
 	return print_link(c, strcmp(what, "confirm") == 0 ? CM_TOKEN_CONFIRM :
-	    CM_TOKEN_UNSUBSCRIBE, argv[optind], argv[optind + 1], token_only);
+	    CM_TOKEN_UNSUBSCRIBE, argv[optind], argv[optind + 1], token_only,
+	    at ? at : cm_time_now());
 }
