@@ -24,6 +24,7 @@ static const char link_help[] =
 "usage: consentctl [-c FILE | -d DBDIR] link unsubscribe ADDR TYPE [--token] [--at T]\n"
 "       consentctl [-c FILE | -d DBDIR] link confirm ADDR TYPE [--token] [--at T]\n"
 "       consentctl [-c FILE | -d DBDIR] link new-key\n"
+"       consentctl [-c FILE | -d DBDIR] link open TOKEN\n"
 "\n"
 "unsubscribe, confirm: print the link that withdraws ADDR's consent to\n"
 "TYPE with one click (and, if links.mailto_domain is set, its mailto\n"
@@ -37,7 +38,10 @@ static const char link_help[] =
 "new-key: add a key to the ring (the first one, or the next for a\n"
 "rotation: new tokens are sealed with it, older keys still open theirs;\n"
 "remove an old key's file to refuse its tokens).  `consentctl init`\n"
-"creates the first key.\n";
+"creates the first key.\n"
+"\n"
+"open: print what TOKEN says (purpose, type, address, issue time, key\n"
+"id), or why it is refused (exit 65).\n";
 
 static const char *
 key_dir(ctl_ctx *c, char *buf, size_t size)
@@ -138,6 +142,43 @@ new_key(ctl_ctx *c)
 	return 0;
 }
 
+/* `link open TOKEN`: what a token says (for support questions). */
+static int
+open_token(ctl_ctx *c, const char *text)
+{
+	char dir[4096], when[40];
+	const cm_links *l;
+	const char *ep = NULL;
+	cm_token_ring *r;
+	cm_status st;
+	cm_token t;
+	int rc;
+
+	if ((rc = ctl_ctx_load_policy(c)) != 0)
+		return rc;
+	if (!key_dir(c, dir, sizeof dir))
+		return EX_USAGE;
+	if ((st = cm_token_ring_load(dir, &r, &ep)) != CM_OK) {
+		ctl_diag_err("%s: cannot load the link keys: %s", ep,
+		    cm_strerror(st));
+		return ctl_diag_exit(st);
+	}
+	l = c->policy ? cm_policy_links(c->policy) : NULL;
+	st = cm_token_open(r, text, strlen(text), cm_time_now(),
+	    l && l->present ? l->max_age : 0, &t);
+	cm_token_ring_free(r);
+	if (st != CM_OK) {
+		ctl_diag_err("link open: %s", st == CM_ESTALE ? "token expired" :
+		    st == CM_NOTFOUND ? "sealed by a key not in the ring" :
+		    st == CM_EFUTURE ? "issued in the future" :
+		    "not a valid token");
+		return EX_DATAERR;
+	}
+	printf("%s %s %s %s key=%u\n", cm_token_purpose_name(t.purpose), t.type,
+	    t.addr, cm_time_format(t.issued_us, when), t.key_id);
+	return 0;
+}
+
 static int
 print_link(ctl_ctx *c, cm_token_purpose p, const char *addr_in,
     const char *type, bool token_only, int64_t at)
@@ -227,6 +268,11 @@ ctl_cmd_link(ctl_ctx *c, int argc, char **argv)
 			return ctl_cmd_usage("link", "new-key takes no arguments");
 		rc = ctl_ctx_load_policy(c);
 		return rc != 0 ? rc : new_key(c);
+	}
+	if (strcmp(what, "open") == 0) {
+		if (argc - optind != 1)
+			return ctl_cmd_usage("link", "expected open TOKEN");
+		return open_token(c, argv[optind]);
 	}
 	if (strcmp(what, "unsubscribe") != 0 && strcmp(what, "confirm") != 0)
 		return ctl_cmd_usage("link", "unknown link '%s', expected "

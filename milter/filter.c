@@ -51,6 +51,7 @@
 #include "log.h"
 #include "mtext.h"
 #include "trace.h"
+#include "unsub.h"	/* one-click unsubscribe headers */
 #include "reply.h"
 #include "verdict.h"
 
@@ -89,6 +90,7 @@ struct cm_msg {
 	size_t nhdrs, hdrs_cap, hdr_bytes;
 	bool hdr_overflow, hdr_nomem, bulk;
 	int own_hdrs;		/* X-Consent-Milter headers already present */
+	int own_lu;		/* List-Unsubscribe headers the client sent (unsub.h) */
 	cm_fb_msg *fb;		/* decision log records and DSN data */
 };
 
@@ -719,6 +721,7 @@ fi_header(SMFICTX *ctx, char *name, char *value)
 		return ok;
 	if (strcasecmp(name, CM_FILTER_TRACE_HEADER) == 0)
 		m->own_hdrs++;
+	m->own_lu += strcasecmp(name, "List-Unsubscribe") == 0;	/* unsub.h */
 	cm_fb_msg_header(m->fb, name, value);
 	if (m->mode != MSG_HEADERS &&
 	    !(m->mode == MSG_ENVELOPE && m->keep_rcpts))
@@ -942,6 +945,7 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 			    NULL, NULL);
 		}
 	}
+	cm_unsub_eom(ctx, &(cm_unsub_msg){ p, m->types.n, m->type_ids, (const char *const *)m->rcpts, deny, m->nrcpts, m->own_lu, mon, c->can_addhdr, c->can_chghdr, m->qid });
 	free(deny);
 	kept = m->nrcpts - ndeny;
 	trace(ctx, c, m, ndeny, kept, ndeny);
