@@ -464,7 +464,8 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 			m->rcpt_types = m->types;
 		/* Its headers may add a type; non-SMTP: decided at EOM. */
 		m->keep_rcpts = c->non_smtp || (!c->hdrs_off &&
-		    cm_class_headers_may_add(p, &m->types));
+		    cm_class_headers_may_add(p, &m->types)) ||
+		    cm_unsub_wanted(p);	/* unsub.h: headers at EOM */
 		m->fb = cm_fb_msg_new(p, argv);
 		return SMFIS_CONTINUE;
 	}
@@ -818,7 +819,7 @@ fi_eoh(SMFICTX *ctx)
 		return r;
 	}
 	cm_class_minus(&more, &m->types, &m->rcpt_types);
-	if (more.n == 0 && !monitor(m)) {
+	if (more.n == 0 && !monitor(m) && !cm_unsub_wanted(p)) {
 		/* Every type was decided at RCPT. */
 		msg_reset(m);
 		return SMFIS_ACCEPT;
@@ -854,6 +855,10 @@ eom_envelope(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 	if (monitor(m))
 		trace(ctx, c, m, 0, m->allowed + m->denied + m->errors,
 		    m->denied);
+	cm_unsub_eom(ctx, &(cm_unsub_msg){ msg_policy(m), m->types.n,
+	    m->type_ids, (const char *const *)m->rcpts, NULL, m->nrcpts,
+	    m->rcpt_overflow || m->rcpts_dropped, m->own_lu, monitor(m),
+	    c->can_addhdr, c->can_chghdr, m->qid });	/* unsub.h */
 	return SMFIS_CONTINUE;
 }
 
@@ -945,7 +950,9 @@ eom_headers(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 			    NULL, NULL);
 		}
 	}
-	cm_unsub_eom(ctx, &(cm_unsub_msg){ p, m->types.n, m->type_ids, (const char *const *)m->rcpts, deny, m->nrcpts, m->own_lu, mon, c->can_addhdr, c->can_chghdr, m->qid });
+	cm_unsub_eom(ctx, &(cm_unsub_msg){ p, m->types.n, m->type_ids,
+	    (const char *const *)m->rcpts, deny, m->nrcpts, m->rcpt_overflow,
+	    m->own_lu, mon, c->can_addhdr, c->can_chghdr, m->qid }); /* unsub.h */
 	free(deny);
 	kept = m->nrcpts - ndeny;
 	trace(ctx, c, m, ndeny, kept, ndeny);

@@ -62,6 +62,12 @@ out:
 	return rc;
 }
 
+bool
+cm_unsub_wanted(const cm_policy *p)
+{
+	return cm_links_enabled(cm_policy_links(p));
+}
+
 void
 cm_unsub_eom(SMFICTX *ctx, const cm_unsub_msg *m)
 {
@@ -80,6 +86,8 @@ cm_unsub_eom(SMFICTX *ctx, const cm_unsub_msg *m)
 			kept++;
 			rcpt = m->rcpts[i];
 		}
+	if (m->incomplete)
+		kept += 2;	/* several, whatever was kept */
 	cm_log_clean(m->qid, q, sizeof q);
 	if (kept != 1 || m->ntypes != 1) {
 		if (kept > 1 || m->ntypes > 1)

@@ -28,11 +28,19 @@ typedef struct cm_unsub_msg {
 	const char *const *rcpts;	/* recipients as received */
 	const unsigned char *deny;	/* deny[i]: rcpts[i] was removed; or NULL */
 	size_t nrcpts;
+	bool incomplete;		/* more recipients than were kept */
 	int sender_hdrs;		/* List-Unsubscribe headers the client sent */
 	bool monitor;			/* monitor mode: change nothing */
 	bool can_addhdr, can_chghdr;	/* negotiated */
 	const char *qid;
 } cm_unsub_msg;
+
+/*
+ * Links are enabled in P: the filter keeps the recipients of
+ * envelope-typed newsletters and goes on to end of message (it would
+ * accept them at DATA or end of headers otherwise).
+ */
+bool cm_unsub_wanted(const cm_policy *p);
 
 /*
  * At end of message, after recipients were removed: add the headers if

@@ -56,6 +56,25 @@ out=$(msg U3 "<Bob@Example.NET>" "<zed@example.net>" -- X-Newsletter-Type custom
 grep -qE "^(ADD|CHG)HEADER List-Unsubscribe" <<<"$out" && die "U3: header added to two recipients: $out"
 expect_log 'queue_id=U3 type=customer-updates: 2 recipients, 1 types: no List-Unsubscribe link added'
 
+# envelope-typed (decided at RCPT): one recipient left -> headers
+env() {	# env QID FROM RCPT...
+	local qid=$1 from=$2 args=(); shift 2
+	for r in "$@"; do args+=(--rcpt "$r"); done
+	proto --macro M i "$qid" --mail "$from" "${args[@]}" --data \
+		--header Subject hi --eoh --eom || die "mproto failed"
+}
+out=$(env E1 "<weekly@news.example.com>" "<alice@example.net>")
+grep -q "^ADDHEADER List-Unsubscribe: <https://news" <<<"$out" || die "E1: no header: $out"
+expect_line "$out" "ADDHEADER List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+t=$(sed -nE "s#^ADDHEADER List-Unsubscribe: <https://[^>]*/u/($tok_re)>,\$#\1#p" <<<"$out")
+"$CTL" -d "$DB" link open "$t" | grep -q '^unsubscribe weekly-news alice@example.net ' || die "E1 token"
+out=$(env E2 "<weekly@news.example.com>" "<alice@example.net>" "<dave@example.net>")
+grep -q "^RCPT <dave@example.net> y 550" <<<"$out" || die "E2: dave not refused: $out"
+grep -q "^ADDHEADER List-Unsubscribe:" <<<"$out" || die "E2: no header: $out"
+out=$(env E3 "<weekly@news.example.com>" "<alice@example.net>" "<frank@example.net>")
+grep -qE "^(ADD|CHG)HEADER List-Unsubscribe" <<<"$out" && die "E3: two recipients got a link: $out"
+expect_log 'queue_id=E3 type=weekly-news: 2 recipients, 1 types: no List-Unsubscribe link added'
+
 # the sender's own is replaced
 out=$(msg U4 "<Bob@Example.NET>" -- X-Newsletter-Type offers List-Unsubscribe "<https://sender.example/u>" List-Unsubscribe-Post "List-Unsubscribe=One-Click")
 expect_line "$out" "CHGHEADER 1 List-Unsubscribe: "
