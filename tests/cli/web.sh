@@ -136,4 +136,10 @@ c link unsubscribe "$B" weekly-news --token
 http 200 POST "/u/$out" -d 'List-Unsubscribe=One-Click' -H 'X-Forwarded-For: 203.0.113.9, 198.51.100.7'
 c history "$B"; out_has 'client="198.51.100.7"'
 
+step="stop"
+kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
+[ "$rc" -eq 0 ] || fail "consent-web exited with $rc: $(tail -5 "$T/web.log")"
+! grep -qE "AddressSanitizer|runtime error:|LeakSanitizer" "$T/web.log" ||
+	fail "sanitizer report: $(cat "$T/web.log")"
+
 echo "consent-web: GET/POST unsubscribe and confirm, bad tokens, replay, limits"
