@@ -164,7 +164,7 @@ SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
 CONFDIR        := $(SYSCONFDIR)/consent-milter
 MAN5 := man/consent-milter.yaml.5
-MAN8 := man/consent-milter.8 man/consentctl.8
+MAN8 := man/consent-milter.8 man/consentctl.8 $(wildcard man/consent-web.8)
 INST_PROGRAMS := $(strip $(if $(MILTER_SRC),consent-milter) $(if $(CTL_SRC),consentctl) $(if $(WEB_SRC),consent-web))
 
 install:

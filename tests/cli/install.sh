@@ -30,6 +30,7 @@ expected() {	# PREFIX SYSCONFDIR (without leading /)
 		echo "$1/share/man/man5/consent-milter.yaml.5 644"
 		echo "$1/share/man/man8/consent-milter.8 644"
 		echo "$1/share/man/man8/consentctl.8 644"
+		[ -f "$SRCDIR/man/consent-web.8" ] && echo "$1/share/man/man8/consent-web.8 644"
 		echo "$1/lib/systemd/system/consent-milter.service 644"
 		[ -f "$SRCDIR/systemd/consent-web.service" ] &&
 			echo "$1/lib/systemd/system/consent-web.service 644"
