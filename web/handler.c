@@ -3,22 +3,17 @@
  */
 #include "handler.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "../core/index.h"
 #include "../core/timefmt.h"
+#include "writer.h"
 
 static const web_conf *conf;
-/* One writer at a time in this process (the index's writer lock is per
- * open handle: two handles of one process would wait for each other). */
-static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct req {
 	size_t len;
@@ -158,41 +153,13 @@ client_addr(struct MHD_Connection *conn, char *out, size_t size)
 
 /* ---- recording -------------------------------------------------------- */
 
-/* Is T's record in the state its POST would give it (withdrawn, or
- * granted and confirmed)? */
-static bool
-already(cm_index *idx, const cm_token *t)
-{
-	cm_entry *e = NULL;
-	bool done = false;
-
-	if (cm_index_get(idx, t->addr, &e) != CM_OK)
-		return false;
-	for (size_t i = 0; i < e->nrecords; i++) {
-		const cm_record *r = &e->records[i];
-		if (strcmp(r->type, t->type) != 0)
-			continue;
-		done = t->purpose == CM_TOKEN_CONFIRM ?
-		    r->state == CM_STATE_GRANTED && r->confirmed_us != 0 :
-		    r->state == CM_STATE_WITHDRAWN;
-	}
-	cm_entry_free(e);
-	return done;
-}
-
-typedef enum outcome { DONE, ALREADY, NOTHING, BUSY, FAILED } outcome;
-
-static outcome
+/* Record T's withdrawal or confirmation (writer.h: group commit). */
+static web_outcome
 record(struct MHD_Connection *conn, const cm_token *t)
 {
 	char evidence[CM_FIELD_MAX], ip[64], when[40];
-	cm_index_opts o = { 0 };
-	cm_index *idx = NULL;
 	cm_event ev = { 0 };
-	cm_entry *e = NULL;
-	outcome out = FAILED;
-	cm_status st;
-	int tries;
+	web_outcome out;
 
 	evidence[0] = '\0';
 	ev_add(evidence, sizeof evidence, "token-issued",
@@ -209,51 +176,8 @@ record(struct MHD_Connection *conn, const cm_token *t)
 	ev.source = "one-click";
 	ev.evidence = evidence;
 	ev.actor = "consent-web";
-
-	o.no_wait = true;
-	o.clock_skew_us = conf->clock_skew_us;
-	pthread_mutex_lock(&write_mu);
-	/* another writer (an import) may hold the index: wait up to 5 s */
-	for (tries = 0; tries < 50; tries++) {
-		st = cm_index_open(conf->db_dir, &o, &idx);
-		if (st != CM_EBUSY)
-			break;
-		nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
-	}
-	if (st == CM_EBUSY) {
-		out = BUSY;
-	} else if (st != CM_OK) {
-		fprintf(stderr, "consent-web: %s: cannot open the index: %s\n",
-		    conf->db_dir, cm_strerror(st));
-	} else {
-		/* a replay: the record is withdrawn (confirmed) already; the
-		 * index would record a repeated withdrawal as a new event */
-		st = already(idx, t) ? CM_ESTALE : cm_index_apply(idx, &ev);
-		if (st == CM_OK) {
-			out = DONE;
-		} else if (st == CM_ESTALE && ev.kind == CM_EV_WITHDRAW) {
-			out = ALREADY;
-		} else if (st == CM_ESTALE || st == CM_NOTFOUND) {
-			/* a confirmation: done before, or nothing to confirm */
-			out = NOTHING;
-			if (st == CM_ESTALE &&
-			    cm_index_get(idx, t->addr, &e) == CM_OK) {
-				for (size_t i = 0; i < e->nrecords; i++)
-					if (strcmp(e->records[i].type, t->type) == 0 &&
-					    e->records[i].state == CM_STATE_GRANTED)
-						out = ALREADY;
-				cm_entry_free(e);
-			}
-		} else {
-			fprintf(stderr, "consent-web: %s: cannot record: %s%s%s\n",
-			    conf->db_dir, cm_strerror(st),
-			    cm_index_last_error(idx) ? ": " : "",
-			    cm_index_last_error(idx) ? cm_index_last_error(idx) : "");
-		}
-		cm_index_close(idx);
-	}
-	pthread_mutex_unlock(&write_mu);
-	if (out == DONE && conf->verbose)
+	out = web_writer_submit(&ev);
+	if (out == WEB_DONE && conf->verbose)
 		fprintf(stderr, "consent-web: %s recorded for type %s (%s)\n",
 		    t->purpose == CM_TOKEN_CONFIRM ? "confirmation" :
 		    "withdrawal", t->type, evidence);
@@ -317,7 +241,7 @@ web_handle(void *cls, struct MHD_Connection *conn, const char *url,
 	unsigned nhdr = 0;
 	cm_token t;
 	cm_status st;
-	outcome o;
+	web_outcome o;
 
 	(void)cls; (void)version;
 	if (r == NULL) {
@@ -378,18 +302,18 @@ respond:
 		    "Expected List-Unsubscribe=One-Click.", NULL);
 	o = record(conn, &t);
 	switch (o) {
-	case DONE:
-	case ALREADY:
+	case WEB_DONE:
+	case WEB_ALREADY:
 		return purpose == CM_TOKEN_CONFIRM ?
 		    page(conn, 200, "Subscription confirmed", "Thank you: your "
 		    "subscription is confirmed.", NULL) :
 		    page(conn, 200, "Unsubscribed", "You will not receive this "
 		    "newsletter any more.", NULL);
-	case NOTHING:
+	case WEB_NOTHING:
 		return page(conn, 409, "Nothing to confirm", "There is no "
 		    "subscription waiting for confirmation.", NULL);
-	case BUSY:
-	case FAILED:
+	case WEB_BUSY:
+	case WEB_FAILED:
 		break;
 	}
 	return page(conn, 503, "Please try again later", "Your request could "

@@ -29,6 +29,7 @@
 #include "../config/policy.h"
 #include "../core/token.h"
 #include "handler.h"
+#include "writer.h"
 
 #define DEFAULT_CONFIG "/etc/consent-milter/consent-milter.yaml"
 
@@ -208,13 +209,18 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-	    MHD_USE_ERROR_LOG, 0, NULL, NULL, web_handle, NULL,
+	if (web_writer_start(wc.db_dir, wc.clock_skew_us) != 0) {
+		fprintf(stderr, "consent-web: cannot start the writer: %s\n",
+		    strerror(errno));
+		return EX_OSERR;
+	}
+	/* a thread per connection: a request waits for its group commit */
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, web_handle, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, 2u,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(l->timeout / 1000000),
 	    MHD_OPTION_CONNECTION_LIMIT, l->max_connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, 16u,
 	    /* request line, header fields and body buffers of a connection */
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
 	    MHD_OPTION_NOTIFY_COMPLETED, web_completed, NULL,
@@ -235,6 +241,7 @@ main(int argc, char **argv)
 			break;
 	} while (sig == SIGHUP);
 	MHD_stop_daemon(d);
+	web_writer_stop();
 	cm_token_ring_free(ring);
 	cm_policy_free(p);
 	return 0;

@@ -136,6 +136,25 @@ c link unsubscribe "$B" weekly-news --token
 http 200 POST "/u/$out" -d 'List-Unsubscribe=One-Click' -H 'X-Forwarded-For: 203.0.113.9, 198.51.100.7'
 c history "$B"; out_has 'client="198.51.100.7"'
 
+step="concurrent requests: group commit, one event each"
+pids=()
+for i in $(seq 20); do
+	c link unsubscribe "c$i@example.org" customer-updates --token; rc_is 0
+	for _ in 1 2 3; do
+		curl -s -o /dev/null -w '%{http_code}\n' -d 'List-Unsubscribe=One-Click' \
+			"$URL/u/$out" >>"$T/codes" &
+		pids+=($!)
+	done
+done
+wait "${pids[@]}"
+[ "$(sort "$T/codes" | uniq -c | awk '{print $1 " " $2}')" = "60 200" ] ||
+	fail "concurrent POSTs: $(sort "$T/codes" | uniq -c)"
+for i in $(seq 20); do
+	c history "c$i@example.org"; rc_is 0
+	[ "$(grep -c one-click <<<"$out")" = 1 ] || fail "c$i: not exactly one event: $out"
+	c check "c$i@example.org" customer-updates; rc_is 1
+done
+
 step="stop"
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
 [ "$rc" -eq 0 ] || fail "consent-web exited with $rc: $(tail -5 "$T/web.log")"
