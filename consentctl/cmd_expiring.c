@@ -166,7 +166,8 @@ ctl_cmd_expiring(ctl_ctx *c, int argc, char **argv)
 		rc = ctl_cmd_index_error(c, st, "expiring");
 		goto out;
 	}
-	qsort(x.rows, x.n, sizeof *x.rows, by_expiry);
+	if (x.n > 1)
+		qsort(x.rows, x.n, sizeof *x.rows, by_expiry);
 	if (!csv && !json && (t = ctl_out_table_new(3, hdr)) == NULL) {
 		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
 		rc = EX_OSERR;
