@@ -79,8 +79,9 @@ cm_status cm_token_ring_add(cm_token_ring *r, unsigned id,
  * file that is not exactly 32 octets, or is readable or writable by
  * group or others, is an error (CM_EFORMAT, CM_EPERM).  Returns CM_OK,
  * CM_NOTFOUND (no such directory, or no key in it), CM_EPERM, CM_EIO,
- * CM_EFORMAT, CM_ENOMEM.  On error *ERRPATH (if not NULL) points at a
- * static buffer naming the file at fault.
+ * CM_EFORMAT, CM_ENOMEM.  *ERRPATH (if not NULL) points at a static
+ * buffer naming the directory, or on error the file at fault: callers
+ * that load from several threads at once serialize their loads.
  */
 cm_status cm_token_ring_load(const char *dir, cm_token_ring **out,
     const char **errpath);
