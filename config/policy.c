@@ -735,7 +735,8 @@ finish(cm_policy *p)
 }
 
 static const char top_keys[] = "milter, database, scope, addresses, "
-    "unclassified_bulk, multiple_types, log, dsn, templates, links, newsletters";
+    "unclassified_bulk, multiple_types, log, dsn, templates, links, "
+    "newsletters";
 
 cm_status
 cm_policy_load(const char *path, cm_policy **out, cm_errlist *errs)
@@ -835,7 +836,11 @@ cm_policy_free(cm_policy *p)
 
 /* ---- accessors -------------------------------------------------------- */
 
-const cm_links *cm_policy_links(const cm_policy *p) { return &p->c.links; }
+const cm_links *
+cm_policy_links(const cm_policy *p)	/* links.h */
+{
+	return &p->c.links;
+}
 
 static const char *
 nonempty(const char *s)
