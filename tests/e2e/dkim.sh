@@ -90,6 +90,26 @@ print("dkim.verify:", ok)
 sys.exit(0 if ok else 1)
 EOF
 echo "ok - the signature verifies"
+
+# The order matters: with the signer first, the headers are added after
+# the signature and not covered by it.
+e2e_pf_conf "smtpd_milters = inet:127.0.0.1:$DPORT, inet:127.0.0.1:$MPORT"
+e2e_pf_reload
+for ((i = 0; i < 100; i++)); do
+	e2e_send "$CM_TMP/w2.json" --from "$FROM" --rcpt alice@example.com --subject "Weekly 2"
+	mid=$(e2e_q field "$CM_TMP/w2.json" message_id)
+	e2e_wait_delivered $((2 + i))
+	sig=$(e2e_q header "$SINK_DIR" "$mid" DKIM-Signature)
+	h=$(sed -nE 's/.*[; ]h=([^;]*).*/\1/p' <<<"$sig" | tr -d ' ' | tr 'A-Z' 'a-z')
+	# a reload reaches smtpd processes one by one: until one with the
+	# new order took the message
+	case ":$h:" in *:list-unsubscribe-post:*) sleep 0.1 ;; *) break ;; esac
+done
+case ":$h:" in
+*:list-unsubscribe-post:*) e2e_fail "signer first: the header is still signed: $h" ;;
+esac
+e2e_assert_match '^<https://news' "$(e2e_q header "$SINK_DIR" "$mid" List-Unsubscribe)" \
+	"signer first: the header is added after signing, unsigned"
 e2e_stop_milter
 e2e_check_sanitizers
 echo "ok - unsubscribe headers signed by a DKIM signer after consent-milter"
