@@ -297,7 +297,8 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	/* Steps this filter never uses, and the header steps when no type
 	 * needs headers under the policy in force right now. */
 	want_steps = SMFIP_NOHELO | SMFIP_NOBODY | SMFIP_NOUNKNOWN;
-	if (!cm_policy_needs_headers(p) && !cm_fb_needs_headers(p))
+	if (!cm_policy_needs_headers(p) && !cm_fb_needs_headers(p) &&
+	    !cm_unsub_wanted(p))	/* unsub.h: the sender's List-Unsubscribe */
 		want_steps |= SMFIP_NOHDRS | SMFIP_NOEOH;
 	else
 		want_steps |= SMFIP_NR_HDR;

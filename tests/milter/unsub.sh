@@ -109,4 +109,28 @@ start_milter "$CM_TMP/cm.yaml"
 out=$(msg U8 "<Bob@Example.NET>" -- X-Newsletter-Type offers)
 grep -qE "^(ADD|CHG)HEADER List-Unsubscribe" <<<"$out" && die "U8: monitor but added: $out"
 stop_milter
+# envelope types only (no header rule, no decision log): the headers are
+# still asked for, so that the sender's own List-Unsubscribe is seen
+cat >"$CM_TMP/env.yaml" <<YAML
+milter:
+  socket: "unix:$SOCK"
+database:
+  path: "$DB"
+scope:
+  networks: [127.0.0.0/8]
+newsletters:
+  - id: weekly-news
+    name: "Weekly news"
+    consent: opt-in
+    match:
+      - envelope_sender: "weekly@news.example.com"
+YAML
+links "$CM_TMP/env.yaml" true replace
+start_milter "$CM_TMP/env.yaml"
+out=$(proto --neg --macro M i E9 --mail "<weekly@news.example.com>" --rcpt "<alice@example.net>" \
+	--data --header List-Unsubscribe "<https://sender.example/u>" --eoh --eom) || die "mproto failed"
+grep -q "NOHDRS" <<<"$out" && die "headers negotiated away: $out"
+expect_line "$out" "CHGHEADER 1 List-Unsubscribe: "
+grep -q "^ADDHEADER List-Unsubscribe: <https://news" <<<"$out" || die "E9: ours not added: $out"
+stop_milter
 echo "unsub: all checks passed"
