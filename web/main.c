@@ -215,8 +215,11 @@ main(int argc, char **argv)
 		return EX_OSERR;
 	}
 	/* a thread per connection: a request waits for its group commit */
+	/* libmicrohttpd's log of malformed requests only with -v: anyone
+	 * could flood the journal with them */
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ERROR_LOG,
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+	    (wc.verbose ? MHD_USE_ERROR_LOG : 0),
 	    0, NULL, NULL, web_handle, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(l->timeout / 1000000),
