@@ -9,6 +9,12 @@
 #   make deps            install missing Debian build/test dependencies (root)
 #   make run             build, create the example index, run the milter in the foreground
 #   make install / uninstall   honour PREFIX, DESTDIR, SYSCONFDIR
+#   make deb             the Debian package (dpkg-buildpackage -us -uc -b; into ../)
+#
+# CPPFLAGS, CFLAGS and LDFLAGS from the environment or the command line are
+# used (dpkg-buildflags); warnings are errors unless WERROR= is given
+# (debian/rules does: a newer compiler's new warning must not break a
+# package build).  The version is in the file VERSION, and only there.
 
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -19,11 +25,16 @@ DESTDIR    ?=
 
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
+VERSION := $(shell cat VERSION 2>/dev/null)
+WERROR  ?= -Werror
 
 BUILD := build
 OPT   := -O2
 SANFLAGS :=
 FORTIFY := -D_FORTIFY_SOURCE=2
+ifneq ($(findstring _FORTIFY_SOURCE,$(CPPFLAGS)),)
+FORTIFY :=
+endif
 ifeq ($(SANITIZE),1)
 BUILD    := build/san
 OPT      := -O1
@@ -40,11 +51,11 @@ MILTER_LIBS := $(shell $(PKG_CONFIG) --libs milter libsystemd 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 WEB_LIBS    := $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null)
 
-WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+WARN   := -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 CFLAGS ?= $(OPT) -g
-BASE_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(FORTIFY) -fstack-protector-strong -fPIE \
+BASE_CFLAGS := -std=c11 $(WARN) $(CPPFLAGS) $(CFLAGS) $(FORTIFY) -fstack-protector-strong -fPIE \
 	-D_GNU_SOURCE -pthread $(SANFLAGS) -I. -MMD -MP
-ALL_CFLAGS := $(BASE_CFLAGS) $(PKG_CFLAGS)
+ALL_CFLAGS := $(BASE_CFLAGS) $(PKG_CFLAGS) -DCM_VERSION='"$(VERSION)"'
 # core/ gets only the include flags of the libraries it links
 CORE_CFLAGS := $(BASE_CFLAGS) $(shell $(PKG_CONFIG) --cflags lmdb libidn2 libcrypto 2>/dev/null)
 ALL_LDFLAGS := -pie -pthread -Wl,-z,relro,-z,now $(SANFLAGS) $(LDFLAGS)
@@ -72,9 +83,12 @@ CTL_OBJ   := $(patsubst consentctl/%.c,$(BUILD)/consentctl.o/%.o,$(CTL_SRC))
 
 PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL)) $(if $(WEB_SRC),$(WEB))
 
-.PHONY: all check valgrind soak bench deps run install uninstall clean unit
+.PHONY: all check valgrind soak bench deps run install uninstall clean unit deb
 .SECONDARY:
-all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
+# The protocol and end-to-end tests write known records with this tool
+SEED := $(BUILD)/tests/seed
+
+all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN) $(SEED)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -101,6 +115,9 @@ $(call obj,$(CONFIG_SRC)): $(BUILD)/config/%.o: config/%.c | $(POISON_CONFIG)
 	@mkdir -p $(dir $@)
 	$(CC) -I$(POISON)/config $(ALL_CFLAGS) -c -o $@ $<
 
+# The programs print the version (-V, --version).
+$(BUILD)/milter/main.o $(BUILD)/consentctl.o/main.o: VERSION
+
 $(LIBCORE): $(call obj,$(CORE_SRC))
 	@mkdir -p $(dir $@); rm -f $@
 	ar rcs $@ $^
@@ -126,6 +143,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBCONFIG
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
+$(SEED): $(BUILD)/tests/milter/seed.o $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CORE_LIBS)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCONFIG) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MILTER_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
@@ -150,6 +171,10 @@ bench: all
 deps:
 	@scripts/deps.sh
 
+# The Debian package, from a clean tree: the .deb and .changes land in ../
+deb:
+	dpkg-buildpackage -us -uc -b
+
 run: all
 	BUILD=$(BUILD) scripts/run-example.sh
 
@@ -157,12 +182,15 @@ run: all
 # Installs what `make` built in $(BUILD) (it does not build: run `make`
 # first, as your user; then `make install` as root).  A program whose
 # sources exist but that is not built is an error.  The example
-# configuration is installed only where no configuration exists yet.
+# configuration (etc/consent-milter.yaml: safe defaults that enforce
+# nothing; not the example that `make run` uses) is installed only where
+# no configuration exists yet.
 INSTALL        ?= install
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
 CONFDIR        := $(SYSCONFDIR)/consent-milter
+INST_CONFIG    := etc/consent-milter.yaml
 MAN5 := man/consent-milter.yaml.5
 MAN8 := man/consent-milter.8 man/consentctl.8 $(wildcard man/consent-web.8)
 INST_PROGRAMS := $(strip $(if $(MILTER_SRC),consent-milter) $(if $(CTL_SRC),consentctl) $(if $(WEB_SRC),consent-web))
@@ -194,12 +222,12 @@ install:
 	@if [ -e $(DESTDIR)$(CONFDIR)/consent-milter.yaml ]; then \
 		echo "install: keeping existing $(DESTDIR)$(CONFDIR)/consent-milter.yaml"; \
 	else \
-		echo "$(INSTALL) -m 0644 examples/consent-milter.yaml $(DESTDIR)$(CONFDIR)/consent-milter.yaml"; \
-		$(INSTALL) -m 0644 examples/consent-milter.yaml $(DESTDIR)$(CONFDIR)/consent-milter.yaml || exit 1; \
+		echo "$(INSTALL) -m 0644 $(INST_CONFIG) $(DESTDIR)$(CONFDIR)/consent-milter.yaml"; \
+		$(INSTALL) -m 0644 $(INST_CONFIG) $(DESTDIR)$(CONFDIR)/consent-milter.yaml || exit 1; \
 	fi
 
 # Removes what install put in place.  The configuration is removed only
-# if it is still the unmodified example; the index is never touched.
+# if it is still unmodified; the index is never touched.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/consent-milter $(DESTDIR)$(SBINDIR)/consentctl $(DESTDIR)$(SBINDIR)/consent-web
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
@@ -208,7 +236,7 @@ uninstall:
 	      $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
 	@f=$(DESTDIR)$(CONFDIR)/consent-milter.yaml; \
 	if [ -e "$$f" ]; then \
-		if cmp -s examples/consent-milter.yaml "$$f"; then \
+		if cmp -s $(INST_CONFIG) "$$f"; then \
 			echo "rm -f $$f"; rm -f "$$f"; \
 			rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true; \
 		else \

@@ -26,12 +26,13 @@ trap 'rm -rf "$tmp"' EXIT
 sizes="100000 1000000"
 [ "${BENCH_QUICK:-0}" = 1 ] && sizes=100000
 
-gen() {	# N FILE [PREFIX]: N rows, 1000 domains, times spread over a year
-	awk -v n="$1" -v p="${3:-user}" 'BEGIN {
+gen() {	# N FILE [PREFIX]: N rows, 1000 domains, times spread over last year
+	# (a year already past: rows dated after now are refused)
+	awk -v n="$1" -v p="${3:-user}" -v y="$(($(date -u +%Y) - 1))" 'BEGIN {
 		print "email,type,state,time,source,basis,purpose,evidence"
 		for (i = 0; i < n; i++)
-			printf "%s%d@example%d.com,weekly-news,granted,2026-%02d-%02dT%02d:%02d:%02dZ,crm,consent,newsletter,crm-id=%d\n",
-			    p, i, i % 1000, i % 12 + 1, i % 28 + 1, i % 24, i % 60, (i / 60) % 60, i
+			printf "%s%d@example%d.com,weekly-news,granted,%d-%02d-%02dT%02d:%02d:%02dZ,crm,consent,newsletter,crm-id=%d\n",
+			    p, i, i % 1000, y, i % 12 + 1, i % 28 + 1, i % 24, i % 60, (i / 60) % 60, i
 	}' >"$2"
 }
 

@@ -190,17 +190,6 @@ cm_class_envelope(const cm_policy *p, const char *sender, size_t len,
 	return st;
 }
 
-static void
-trim(const char **s, size_t *len)
-{
-	while (*len > 0 && strchr(" \t\r\n", **s) != NULL) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len > 0 && strchr(" \t\r\n", (*s)[*len - 1]) != NULL)
-		(*len)--;
-}
-
 cm_status
 cm_class_headers(const cm_policy *p, size_t n, const char *const *names,
     const char *const *values, cm_typeset *out)
@@ -229,7 +218,7 @@ cm_class_headers(const cm_policy *p, size_t n, const char *const *names,
 
 				if (kind == CM_RULE_HEADER &&
 				    strcasecmp(hname, names[k]) == 0) {
-					trim(&v, &len);
+					cm_glob_trim(&v, &len);
 					if (cm_glob_match(pat, v, len))
 						cm_class_add(out, i);
 				} else if (kind == CM_RULE_LIST_ID && is_list) {

@@ -128,3 +128,30 @@ cm_errlist_sort_from(cm_errlist *el, size_t from)
 		return;
 	qsort(el->e + from, el->n - from, sizeof(el->e[0]), cmp_entry);
 }
+
+const char *
+cm_errlist_quote(char *buf, size_t len, const char *s)
+{
+	size_t k = 0, i;
+
+	for (i = 0; s[i] != '\0' && i < CM_ERRLIST_QUOTE_MAX && k + 5 < len;
+	    i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c != 0x7f && c != '\\')
+			buf[k++] = (char)c;	/* UTF-8 kept as is */
+		else
+			k += (size_t)snprintf(buf + k, len - k, "\\x%02x", c);
+	}
+	/* do not cut a UTF-8 sequence (its bytes were copied one to one) */
+	while (s[i] != '\0' && i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80) {
+		i--;
+		k--;
+	}
+	if (s[i] != '\0' && k + 4 < len) {
+		memcpy(buf + k, "...", 3);
+		k += 3;
+	}
+	buf[k] = '\0';
+	return buf;
+}

@@ -165,3 +165,20 @@ cm_glob_match(const char *pat, const char *text, size_t len)
 		t = star_t;
 	}
 }
+
+static bool
+is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+void
+cm_glob_trim(const char **s, size_t *len)
+{
+	while (*len > 0 && is_ws(**s)) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len > 0 && is_ws((*s)[*len - 1]))
+		(*len)--;
+}

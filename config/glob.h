@@ -21,4 +21,8 @@ bool cm_glob_valid(const char *pat, const char **why);
 /* Does the LEN bytes at TEXT match PAT (which must be valid)? */
 bool cm_glob_match(const char *pat, const char *text, size_t len);
 
+/* Narrow the LEN bytes at *S to leave out white space (space, tab, CR,
+ * LF) at both ends: header values are matched without it. */
+void cm_glob_trim(const char **s, size_t *len);
+
 #endif

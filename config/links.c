@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../core/token.h"
+#include "errlist.h"
 
 #define S(type, field) offsetof(type, field)
 
@@ -72,7 +73,7 @@ bad:
 	if (node != NULL)
 		cm_sch_error(ctx, node, it->name, "expected an https URL "
 		    "(https://HOST[/PATH], no query), got '%s'",
-		    cm_sch_quote(q, sizeof(q), node->str));
+		    cm_errlist_quote(q, sizeof(q), node->str));
 }
 
 /* mailto_local: atext without '+'; mailto_domain: a host name. */
@@ -101,7 +102,7 @@ check_local(cm_sch_ctx *ctx, const cm_sch_item *it, const cm_ynode *node,
 bad:
 	cm_sch_error(ctx, node, it->name, "expected %s, got '%s'",
 	    dom ? "a domain name" : "a local part of letters, digits, '.', "
-	    "'-', '_' (no '+')", cm_sch_quote(q, sizeof(q), node->str));
+	    "'-', '_' (no '+')", cm_errlist_quote(q, sizeof(q), node->str));
 }
 
 void

@@ -3,7 +3,7 @@
  * one-click unsubscribe and confirmation links (core/token.h), the
  * headers the milter adds, and the consent-web endpoint.
  *
- * The section is described by a schema table (schema.h) that policy.c
+ * The section is described by a schema table (schema.h) that policy_schema.c
  * places under the key "links"; its values are stored in a cm_links
  * embedded in the policy and read through cm_policy_links() and the
  * accessors below.  Without a links: section, links are disabled.

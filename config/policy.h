@@ -1,6 +1,6 @@
 /*
  * policy.h - the validated, immutable policy loaded from YAML
- * (prefix cm_policy_, cm_ntype_, cm_errlist_).
+ * (prefix cm_policy_, cm_ntype_); the error list is errlist.h.
  *
  * cm_policy_load() parses one YAML file (schema: examples/consent-milter.yaml
  * and consent-milter.yaml(5)) against a schema table, collects every
@@ -22,13 +22,7 @@
 #include "../core/decide.h"
 #include "../core/status.h"
 #include "../core/tmpl.h"
-
-/* A list of error messages, in file order. */
-typedef struct cm_errlist cm_errlist;
-cm_errlist *cm_errlist_new(void);	/* NULL on out of memory */
-size_t cm_errlist_count(const cm_errlist *el);
-const char *cm_errlist_get(const cm_errlist *el, size_t i);
-void cm_errlist_free(cm_errlist *el);
+#include "errlist.h"
 
 typedef struct cm_policy cm_policy;
 typedef struct cm_ntype cm_ntype;	/* one newsletter type */

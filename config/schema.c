@@ -7,45 +7,23 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "../core/duration.h"
+#include "../core/index.h"
+#include "../core/names.h"
+#include "../core/number.h"
 #include "cidr.h"
 #include "errlist.h"
 #include "glob.h"
 #include "schema.h"
 
 #define STR_MAX_DEFAULT 1024
-#define QUOTE_MAX 64
+#define QUOTE_MAX CM_ERRLIST_QUOTE_MAX
 #define MICRO 1000000
 
 static bool apply_map(cm_sch_ctx *ctx, const cm_sch_item *table,
     const cm_ynode *map, void *base, bool defaults_only);
 static void apply_item(cm_sch_ctx *ctx, const cm_sch_item *it,
     const char *key, const cm_ynode *node, void *base);
-
-const char *
-cm_sch_quote(char *buf, size_t len, const char *s)
-{
-	size_t k = 0, i;
-
-	for (i = 0; s[i] != '\0' && i < QUOTE_MAX && k + 5 < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c >= 0x20 && c != 0x7f && c != '\\')
-			buf[k++] = (char)c;	/* UTF-8 kept as is */
-		else
-			k += (size_t)snprintf(buf + k, len - k, "\\x%02x", c);
-	}
-	/* do not cut a UTF-8 sequence (its bytes were copied one to one) */
-	while (s[i] != '\0' && i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80) {
-		i--;
-		k--;
-	}
-	if (s[i] != '\0' && k + 4 < len) {
-		memcpy(buf + k, "...", 3);
-		k += 3;
-	}
-	buf[k] = '\0';
-	return buf;
-}
 
 static void verr(cm_sch_ctx *ctx, unsigned line, unsigned col,
     const char *key, const char *fmt, va_list ap)
@@ -65,8 +43,8 @@ verr(cm_sch_ctx *ctx, unsigned line, unsigned col, const char *key,
 	}
 	if (key != NULL) {
 		if (cm_errlist_add_at(ctx->errs, line, col,
-		    "%s:%u:%u: key '%s': %s", ctx->fname, line, col, cm_sch_quote(q, sizeof(q), key),
-		    msg) != CM_OK)
+		    "%s:%u:%u: key '%s': %s", ctx->fname, line, col,
+		    cm_errlist_quote(q, sizeof(q), key), msg) != CM_OK)
 			ctx->oom = true;
 	} else if (cm_errlist_add_at(ctx->errs, line, col, "%s:%u:%u: %s",
 	    ctx->fname, line, col, msg) != CM_OK) {
@@ -121,7 +99,7 @@ got(char *buf, size_t len, const cm_ynode *n)
 		snprintf(buf, len, "%s", cm_ytree_kind_name(n));
 		return buf;
 	}
-	snprintf(buf, len, "'%s'", cm_sch_quote(q, sizeof(q), n->str));
+	snprintf(buf, len, "'%s'", cm_errlist_quote(q, sizeof(q), n->str));
 	return buf;
 }
 
@@ -160,6 +138,23 @@ fmt_size(char *buf, size_t len, int64_t b)
 	snprintf(buf, len, "%" PRId64, b);
 }
 
+/* What a value of each type is, where that does not depend on the item. */
+static const char *const expect_text[] = {
+	[CM_SCH_BOOL] = "true or false",
+	[CM_SCH_MODE] = "an octal file mode from 000 to 0777, such as 0660",
+	[CM_SCH_SOCKET] = "unix:/PATH, inet:PORT@HOST or inet6:PORT@HOST",
+	[CM_SCH_PATH] = "an absolute path",
+	[CM_SCH_CHAR] = "one punctuation character such as + or -, or \"\" "
+	    "for none",
+	[CM_SCH_HDRNAME] = "a header field name (printable ASCII except ':' "
+	    "and space)",
+	[CM_SCH_GLOB] = "a non-empty text or glob pattern",
+	[CM_SCH_CIDR] = "an IPv4 or IPv6 network such as 192.0.2.0/24 or "
+	    "2001:db8::/32",
+	[CM_SCH_MAP] = "a mapping",
+	[CM_SCH_LIST] = "a sequence",
+};
+
 /* Describe what ITEM expects, into BUF. */
 static const char *
 expect(char *buf, size_t len, const cm_sch_item *it)
@@ -171,9 +166,6 @@ expect(char *buf, size_t len, const cm_sch_item *it)
 	case CM_SCH_STR:
 		snprintf(buf, len, "%s", (it->flags & CM_SCH_NONEMPTY) ?
 		    "a non-empty string" : "a string");
-		break;
-	case CM_SCH_BOOL:
-		snprintf(buf, len, "true or false");
 		break;
 	case CM_SCH_ENUM:
 		k = (size_t)snprintf(buf, len, "one of ");
@@ -198,41 +190,12 @@ expect(char *buf, size_t len, const cm_sch_item *it)
 		snprintf(buf, len, "a size from %s to %s (a number, optionally "
 		    "followed by B, KiB, MiB, GiB or TiB)", a, b);
 		break;
-	case CM_SCH_MODE:
-		snprintf(buf, len, "an octal file mode from 000 to 0777, "
-		    "such as 0660");
-		break;
-	case CM_SCH_SOCKET:
-		snprintf(buf, len, "unix:/PATH, inet:PORT@HOST or "
-		    "inet6:PORT@HOST");
-		break;
-	case CM_SCH_PATH:
-		snprintf(buf, len, "an absolute path");
-		break;
-	case CM_SCH_CHAR:
-		snprintf(buf, len, "one punctuation character such as + or "
-		    "-, or \"\" for none");
-		break;
 	case CM_SCH_ID:
-		snprintf(buf, len, "an id of 1 to 64 characters a-z, 0-9, "
-		    "'.', '_' or '-'");
+		snprintf(buf, len, "an id of 1 to %d characters a-z, 0-9, "
+		    "'.', '_' or '-'", CM_TYPE_ID_MAX);
 		break;
-	case CM_SCH_HDRNAME:
-		snprintf(buf, len, "a header field name (printable ASCII "
-		    "except ':' and space)");
-		break;
-	case CM_SCH_GLOB:
-		snprintf(buf, len, "a non-empty text or glob pattern");
-		break;
-	case CM_SCH_CIDR:
-		snprintf(buf, len, "an IPv4 or IPv6 network such as "
-		    "192.0.2.0/24 or 2001:db8::/32");
-		break;
-	case CM_SCH_MAP:
-		snprintf(buf, len, "a mapping");
-		break;
-	case CM_SCH_LIST:
-		snprintf(buf, len, "a sequence");
+	default:
+		snprintf(buf, len, "%s", expect_text[it->type]);
 		break;
 	}
 	return buf;
@@ -260,27 +223,6 @@ has_ctrl(const char *s)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return true;
 	return false;
-}
-
-/* Parse a decimal number at *P; false on no digits or overflow. */
-static bool
-decimal(const char **p, uint64_t max, uint64_t *out)
-{
-	const char *s = *p;
-	uint64_t v = 0;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	for (; *s >= '0' && *s <= '9'; s++) {
-		unsigned d = (unsigned)(*s - '0');
-
-		if (v > (max - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*p = s;
-	*out = v;
-	return true;
 }
 
 static bool
@@ -331,7 +273,7 @@ socket_problem(const char *s)
 	} else {
 		return "unknown socket type";
 	}
-	if (!decimal(&p, 1000000, &port) || port < 1 || port > 65535)
+	if (!cm_number_u64(&p, 1000000, &port) || port < 1 || port > 65535)
 		return "the port must be a number from 1 to 65535";
 	if (*p != '@')
 		return "expected '@HOST' after the port";
@@ -440,42 +382,25 @@ apply_scalar(cm_sch_ctx *ctx, const cm_sch_item *it, const char *key,
 		return;
 	case CM_SCH_UINT:
 		p = s;
-		if (!decimal(&p, UINT64_MAX, &v) || *p != '\0' ||
+		if (!cm_number_u64(&p, UINT64_MAX, &v) || *p != '\0' ||
 		    v < (uint64_t)it->min || v > (uint64_t)it->max) {
 			bad_value(ctx, it, key, n, NULL);
 			return;
 		}
 		*(unsigned *)dst = (unsigned)v;
 		return;
-	case CM_SCH_DURATION: {
-		uint64_t mul;
-
-		p = s;
-		if (!decimal(&p, UINT64_MAX, &v)) {
+	case CM_SCH_DURATION:
+		/* bounds in seconds */
+		if (cm_duration_parse(s, &v, &why) != CM_OK) {
+			bad_value(ctx, it, key, n, why);
+			return;
+		}
+		if (v > (uint64_t)it->max || v < (uint64_t)it->min) {
 			bad_value(ctx, it, key, n, NULL);
 			return;
 		}
-		switch (*p) {
-		case 's': mul = 1; break;
-		case 'm': mul = 60; break;
-		case 'h': mul = 3600; break;
-		case 'd': mul = 86400; break;
-		case 'w': mul = 604800; break;
-		default: mul = 0; break;
-		}
-		if (mul == 0 || p[1] != '\0') {
-			bad_value(ctx, it, key, n, *p == '\0' ?
-			    "a unit is required" : NULL);
-			return;
-		}
-		if (v > (uint64_t)it->max / mul ||
-		    v * mul < (uint64_t)it->min) {
-			bad_value(ctx, it, key, n, NULL);
-			return;
-		}
-		*(int64_t *)dst = (int64_t)(v * mul) * MICRO;
+		*(int64_t *)dst = (int64_t)v * MICRO;
 		return;
-	}
 	case CM_SCH_SIZE: {
 		static const struct { const char *u; int shift; } units[] = {
 			{ "", 0 }, { "B", 0 }, { "KiB", 10 }, { "MiB", 20 },
@@ -484,7 +409,7 @@ apply_scalar(cm_sch_ctx *ctx, const cm_sch_item *it, const char *key,
 		size_t i;
 
 		p = s;
-		if (!decimal(&p, UINT64_MAX, &v)) {
+		if (!cm_number_u64(&p, UINT64_MAX, &v)) {
 			bad_value(ctx, it, key, n, NULL);
 			return;
 		}
@@ -545,17 +470,13 @@ apply_scalar(cm_sch_ctx *ctx, const cm_sch_item *it, const char *key,
 		}
 		*(char *)dst = s[0];
 		return;
-	case CM_SCH_ID: {
-		size_t len = strlen(s);
-
-		if (len < 1 || len > 64 ||
-		    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") != len) {
+	case CM_SCH_ID:
+		if (!cm_type_id_valid(s, strlen(s))) {
 			bad_value(ctx, it, key, n, NULL);
 			return;
 		}
 		store_str(ctx, dst, s);
 		return;
-	}
 	case CM_SCH_HDRNAME: {
 		size_t len = strlen(s);
 

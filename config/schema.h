@@ -22,8 +22,8 @@
  *   key 'k': expected at least N NOUN(s), got M
  *   key 'k': expected at most N NOUN(s), got M
  *
- * Values in messages are quoted with non-printable bytes as \xNN and cut
- * after 64 bytes ("...").  Strings are stored NUL-terminated in the
+ * Values in messages are quoted by cm_errlist_quote() (errlist.h):
+ * non-printable bytes as \xNN, cut after 64 bytes ("...").  Strings are stored NUL-terminated in the
  * context's arena; control characters are refused in every string.
  */
 #ifndef CM_SCHEMA_H
@@ -41,13 +41,15 @@ typedef enum cm_sch_type {
 	CM_SCH_BOOL,	/* bool: true/false (also yes/no, on/off) */
 	CM_SCH_ENUM,	/* int, from the item's enums table */
 	CM_SCH_UINT,	/* unsigned, min..max */
-	CM_SCH_DURATION, /* int64_t microseconds; NUMBER + s|m|h|d|w; min..max seconds */
+	CM_SCH_DURATION, /* int64_t microseconds; NUMBER + s|m|h|d|w
+			 * (core/duration.h); min..max seconds */
 	CM_SCH_SIZE,	/* size_t bytes; NUMBER [B|KiB|MiB|GiB|TiB]; min..max */
 	CM_SCH_MODE,	/* unsigned, octal file mode 000..0777 */
 	CM_SCH_SOCKET,	/* const char *: unix:/PATH, inet:PORT@HOST, inet6:PORT@HOST */
 	CM_SCH_PATH,	/* const char *: absolute path */
 	CM_SCH_CHAR,	/* char: one punctuation character, or "" for 0 */
-	CM_SCH_ID,	/* const char *: [a-z0-9._-]{1,64} */
+	CM_SCH_ID,	/* const char *: a newsletter type id,
+			 * cm_type_id_valid() (core/names.h) */
 	CM_SCH_HDRNAME,	/* const char *: RFC 5322 field name */
 	CM_SCH_GLOB,	/* const char *: non-empty glob pattern (glob.h) */
 	CM_SCH_CIDR,	/* cm_cidr (cidr.h) */
@@ -116,9 +118,6 @@ void cm_sch_error(cm_sch_ctx *ctx, const cm_ynode *at, const char *key,
 /* Report "FILE:LINE:COL: " + FMT at LINE:COL. */
 void cm_sch_error_at(cm_sch_ctx *ctx, unsigned line, unsigned col,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* Quote S for a message into BUF (see above); returns BUF. */
-const char *cm_sch_quote(char *buf, size_t len, const char *s);
 
 /* The value node of KEY in mapping MAP (first, not dup), or NULL. */
 const cm_ynode *cm_sch_lookup(const cm_ynode *map, const char *key);

@@ -28,35 +28,6 @@ struct builder {
 	cm_ynode *root;
 };
 
-/*
- * Copy ARG into Q (size QLEN) as schema.h quotes values: control bytes
- * and backslash as \xNN, at most 64 bytes, then "...".
- */
-static void
-quote(char *q, size_t qlen, const char *arg)
-{
-	const unsigned char *p = (const unsigned char *)arg;
-	size_t k = 0, i;
-
-	for (i = 0; p[i] != '\0' && i < 64 && k + 5 < qlen; i++) {
-		if ((p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\'))
-			q[k++] = (char)p[i];
-		else
-			k += (size_t)snprintf(q + k, qlen - k, "\\x%02x",
-			    p[i]);
-	}
-	/* do not cut a UTF-8 sequence (its bytes were copied one to one) */
-	while (p[i] != '\0' && i > 0 && (p[i] & 0xc0) == 0x80) {
-		i--;
-		k--;
-	}
-	if (p[i] != '\0' && k + 4 < qlen) {
-		memcpy(q + k, "...", 3);
-		k += 3;
-	}
-	q[k] = '\0';
-}
-
 /* Report "FILE:L:C: MSG" or, with ARG, "FILE:L:C: MSG'ARG'TAIL". */
 static void
 report(struct builder *b, unsigned line, unsigned col, const char *msg,
@@ -66,7 +37,7 @@ report(struct builder *b, unsigned line, unsigned col, const char *msg,
 
 	b->nerr++;
 	if (arg != NULL)
-		quote(q, sizeof(q), arg);
+		cm_errlist_quote(q, sizeof(q), arg);
 	if (cm_errlist_add_at(b->errs, line, col, "%s:%u:%u: %s%s%s%s%s",
 	    b->fname, line, col, msg, arg != NULL ? "'" : "", arg != NULL ? q : "",
 	    arg != NULL ? "'" : "", tail != NULL ? tail : "") != CM_OK)
@@ -131,6 +102,26 @@ find_dup(cm_ynode *m, const cm_ynode *key)
 }
 
 /*
+ * Is the container of frame F full (MAX entries) for the new node N?
+ * The first time, report "too many WHAT (at most MAX)" at N.
+ */
+static bool
+full(struct builder *b, struct frame *f, const cm_ynode *n, const char *what,
+    size_t max)
+{
+	char t[96];
+
+	if (f->node->n < max)
+		return false;
+	if (!f->too_many) {
+		snprintf(t, sizeof(t), "too many %s (at most %zu)", what, max);
+		report(b, n->line, n->col, t, NULL, NULL);
+		f->too_many = true;
+	}
+	return true;
+}
+
+/*
  * Attach N to the innermost open container, or make it the root.
  * Returns false if N is to be dropped (container full).
  */
@@ -149,27 +140,12 @@ attach(struct builder *b, cm_ynode *n)
 	f = &b->stack[b->depth - 1];
 	par = f->node;
 	if (par->kind == CM_YN_SEQ) {
-		if (par->n >= CM_YTREE_SEQ_MAX) {
-			if (!f->too_many) {
-				snprintf(t, sizeof(t), "too many entries in "
-				    "a sequence (at most %d)",
-				    CM_YTREE_SEQ_MAX);
-				report(b, n->line, n->col, t, NULL, NULL);
-				f->too_many = true;
-			}
+		if (full(b, f, n, "entries in a sequence", CM_YTREE_SEQ_MAX))
 			return false;
-		}
 		par->n++;
 	} else if (f->want_key) {
 		f->want_key = false;
-		if (par->n >= CM_YTREE_MAP_MAX) {
-			if (!f->too_many) {
-				snprintf(t, sizeof(t), "too many keys in "
-				    "a mapping (at most %d)",
-				    CM_YTREE_MAP_MAX);
-				report(b, n->line, n->col, t, NULL, NULL);
-				f->too_many = true;
-			}
+		if (full(b, f, n, "keys in a mapping", CM_YTREE_MAP_MAX)) {
 			f->drop_value = true;
 			return false;
 		}

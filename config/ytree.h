@@ -23,7 +23,7 @@
 
 #include "../core/status.h"
 #include "arena.h"
-#include "policy.h"
+#include "errlist.h"
 
 #define CM_YTREE_DEPTH_MAX 32
 #define CM_YTREE_MAP_MAX 1000

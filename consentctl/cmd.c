@@ -64,3 +64,43 @@ ctl_cmd_index_error(ctl_ctx *c, cm_status st, const char *what)
 		ctl_diag_err("%s: %s: %s", c->db_dir, what, cm_strerror(st));
 	return ctl_diag_exit(st);
 }
+
+int
+ctl_cmd_oom(void)
+{
+	ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
+	return EX_OSERR;
+}
+
+int
+ctl_cmd_table(bool json, size_t ncols, const char *const *hdr,
+    ctl_table **t)
+{
+	*t = NULL;
+	if (!json && (*t = ctl_out_table_new(ncols, hdr)) == NULL)
+		return ctl_cmd_oom();
+	return 0;
+}
+
+int
+ctl_cmd_row(ctl_table *t, const char *const *cells, bool *oom)
+{
+	if (ctl_out_table_add(t, cells))
+		return 0;
+	*oom = true;
+	return 1;
+}
+
+int
+ctl_cmd_listing_end(ctl_ctx *c, cm_status st, ctl_table *t,
+    const char *what)
+{
+	if (st != CM_OK) {
+		ctl_out_table_free(t);
+		return ctl_cmd_index_error(c, st, what);
+	}
+	if (t != NULL)
+		ctl_out_table_print(t, stdout);
+	ctl_out_table_free(t);
+	return 0;
+}

@@ -17,9 +17,12 @@
 #define CTL_CMD_H
 
 #include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ctx.h"
+#include "out.h"
 
 typedef int (*ctl_cmd_fn)(ctl_ctx *c, int argc, char **argv);
 
@@ -69,4 +72,26 @@ int ctl_cmd_field_opt(const char *cmd, const char *opt, const char *s);
  * event's time and the latest time accepted); returns the exit code. */
 int ctl_cmd_index_error(ctl_ctx *c, cm_status st, const char *what);
 
+/* Print the out-of-memory error; returns EX_OSERR. */
+int ctl_cmd_oom(void);
+
+/*
+ * Start a listing: unless JSON, a text table of NCOLS columns with the
+ * headers HDR into *T (else *T = NULL).  Returns 0, or ctl_cmd_oom().
+ */
+int ctl_cmd_table(bool json, size_t ncols, const char *const *hdr,
+    ctl_table **t);
+
+/* Add the row CELLS to T from a walk's callback: returns 0, or 1 (stop
+ * the walk) with *OOM set when out of memory. */
+int ctl_cmd_row(ctl_table *t, const char *const *cells, bool *oom);
+
+/*
+ * End a listing the core call WHAT walked with status ST (CM_ENOMEM
+ * when a row could not be added): on CM_OK print T (if any) on stdout
+ * and return 0, else report ST as ctl_cmd_index_error() does.  T is
+ * freed either way.
+ */
+int ctl_cmd_listing_end(ctl_ctx *c, cm_status st, ctl_table *t,
+    const char *what);
 #endif

@@ -70,8 +70,7 @@ list_cb(void *arg, const cm_dsnq_entry *e)
 		printf(",\"state\":\"%s\",\"created\":", e->failed ? "failed" :
 		    "pending");
 		ctl_out_json_time(stdout, e->created_us);
-		fputs(",\"rcpt\":", stdout);
-		ctl_out_json_str(stdout, e->rcpt);
+		ctl_out_json_member(stdout, "rcpt", e->rcpt);
 		printf(",\"smtputf8\":%s,\"size\":%s,\"error\":",
 		    e->smtputf8 ? "true" : "false", size);
 		ctl_out_json_str(stdout, e->error);
@@ -81,10 +80,7 @@ list_cb(void *arg, const cm_dsnq_entry *e)
 		    ctl_out_time(e->created_us, tb), e->rcpt, size,
 		    e->error ? e->error : "" };
 
-		if (!ctl_out_table_add(l->t, cells)) {
-			l->oom = true;
-			return 1;
-		}
+		return ctl_cmd_row(l->t, cells, &l->oom);
 	}
 	return 0;
 }

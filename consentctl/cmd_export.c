@@ -109,17 +109,15 @@ write_row(FILE *f, ctl_fmt fmt, const char *email, const char *type,
 	}
 	fputs("{\"email\":", f);
 	ctl_out_json_str(f, email);
-	fputs(",\"type\":", f);
-	ctl_out_json_str(f, type);
+	ctl_out_json_member(f, "type", type);
 	fprintf(f, ",\"state\":\"%s\",\"time\":", state);
 	ctl_out_json_time(f, t);
 	for (int i = 0; i < 4; i++) {
-		fprintf(f, ",\"%s\":", fkeys[i]);
-		ctl_out_json_str(f, fields[i] != NULL ? fields[i] : "");
+		ctl_out_json_member(f, fkeys[i],
+		    fields[i] != NULL ? fields[i] : "");
 	}
 	for (int i = 0; i < 3; i++) {
-		fprintf(f, ",\"%s\":", tkeys[i]);
-		ctl_out_json_time(f, times[i]);
+		ctl_out_json_member_time(f, tkeys[i], times[i]);
 	}
 	fputs("}\n", f);
 }

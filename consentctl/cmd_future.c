@@ -49,8 +49,7 @@ row(fut_ctx *f, const char *addr, const char *type, const char *state,
 	if (f->json) {
 		fputs("{\"address\":", stdout);
 		ctl_out_json_str(stdout, addr);
-		fputs(",\"type\":", stdout);
-		ctl_out_json_str(stdout, type);
+		ctl_out_json_member(stdout, "type", type);
 		fprintf(stdout, ",\"state\":\"%s\",\"time\":", state);
 		ctl_out_json_time(stdout, at);
 		fputs("}\n", stdout);
@@ -123,19 +122,12 @@ ctl_cmd_future(ctl_ctx *c, int argc, char **argv)
 		return ctl_cmd_usage("future", "no arguments expected");
 	if ((rc = ctl_ctx_open(c, CTL_OPEN_RO)) != 0)
 		return rc;
-	if (!f.json && (f.t = ctl_out_table_new(4, hdr)) == NULL) {
-		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-		return EX_OSERR;
-	}
+	if ((rc = ctl_cmd_table(f.json, 4, hdr, &f.t)) != 0)
+		return rc;
 	st = cm_index_foreach(c->idx, entry_cb, &f);
-	if (f.oom)
-		st = CM_ENOMEM;
-	if (st != CM_OK) {
-		ctl_out_table_free(f.t);
-		return ctl_cmd_index_error(c, st, "future");
+	if (st == CM_OK && !f.oom && f.n == 0) {
+		ctl_out_table_free(f.t);	/* no header for nothing */
+		f.t = NULL;
 	}
-	if (f.t != NULL && f.n > 0)
-		ctl_out_table_print(f.t, stdout);
-	ctl_out_table_free(f.t);
-	return 0;
+	return ctl_cmd_listing_end(c, f.oom ? CM_ENOMEM : st, f.t, "future");
 }

@@ -41,6 +41,18 @@ parse_json_only(const char *cmd, const char *help, int argc, char **argv,
 	return 0;
 }
 
+/* Parse [--json] and no arguments; returns as parse_json_only(). */
+static int
+parse_json_noargs(const char *cmd, const char *help, int argc, char **argv,
+    bool *json)
+{
+	int rc = parse_json_only(cmd, help, argc, argv, json);
+
+	if (rc == 0 && argc != optind)
+		return ctl_cmd_usage(cmd, "no arguments expected");
+	return rc;
+}
+
 static const char check_help[] =
 "usage: consentctl [-c FILE | -d DBDIR] check ADDR TYPE [--at TIME] [--json]\n"
 "       consentctl -d DBDIR check ADDR TYPE --requirement REQ\n"
@@ -76,7 +88,7 @@ ctl_cmd_check(ctl_ctx *c, int argc, char **argv)
 	bool json = false, have_req = false, have_valid = false;
 	int64_t now = 0;
 	cm_decision d;
-	cm_status st;
+	cm_status st, ast;
 	cm_addr a;
 	int ch, rc;
 
@@ -122,8 +134,7 @@ ctl_cmd_check(ctl_ctx *c, int argc, char **argv)
 		    "type without a configuration: use it with -d alone");
 	if (!have_req && (rc = ctl_ctx_require_policy(c)) != 0)
 		return rc;
-	if ((rc = ctl_ctx_addr(c, argv[optind], &a)) != 0 ||
-	    (rc = ctl_ctx_type(c, argv[optind + 1], &nt)) != 0)
+	if ((rc = ctl_ctx_type(c, argv[optind + 1], &nt)) != 0)
 		return rc;
 	if (nt != NULL) {
 		tp = cm_ntype_policy(nt);
@@ -135,18 +146,27 @@ ctl_cmd_check(ctl_ctx *c, int argc, char **argv)
 		return rc;
 	if (now == 0)
 		now = cm_time_now();
-	st = cm_decide(c->idx, tp, &a, now, &d);
+	/* The milter's entry point: an address that cannot be normalized is
+	 * decided by the same rule, and named as bad input. */
+	st = cm_decide_raw(c->idx, &tp, 1, argv[optind], strlen(argv[optind]),
+	    &c->addr_opts, now, &a, &ast, &d, NULL);
+	if (st == CM_OK && ast != CM_OK) {
+		ctl_diag_err("address '%s': %s; decision: %s %s", argv[optind],
+		    cm_strerror(ast), cm_verdict_name(d.verdict),
+		    cm_reason_name(d.reason));
+		return EX_DATAERR;
+	}
 	if (st != CM_OK) {
 		char what[CM_ADDR_KEY_MAX + CM_TYPE_ID_MAX + 16];
 
-		snprintf(what, sizeof(what), "check %s %s", a.key, tp->id);
+		snprintf(what, sizeof(what), "check %s %s", ast == CM_OK ?
+		    a.key : argv[optind], tp->id);
 		return ctl_cmd_index_error(c, st, what);
 	}
 	if (json) {
 		fputs("{\"address\":", stdout);
 		ctl_out_json_str(stdout, a.key);
-		fputs(",\"type\":", stdout);
-		ctl_out_json_str(stdout, tp->id);
+		ctl_out_json_member(stdout, "type", tp->id);
 		printf(",\"verdict\":\"%s\",\"reason\":", cm_verdict_name(
 		    d.verdict));
 		ctl_out_json_str(stdout, d.verdict == CM_ALLOW ? NULL :
@@ -182,20 +202,13 @@ json_record(const cm_record *r)
 	printf(",\"state\":\"%s\",\"confirmed\":%s,\"granted\":",
 	    cm_state_name(r->state), r->confirmed_us != 0 ? "true" : "false");
 	ctl_out_json_time(stdout, r->granted_us);
-	fputs(",\"confirmed_time\":", stdout);
-	ctl_out_json_time(stdout, r->confirmed_us);
-	fputs(",\"withdrawn\":", stdout);
-	ctl_out_json_time(stdout, r->withdrawn_us);
-	fputs(",\"updated\":", stdout);
-	ctl_out_json_time(stdout, r->updated_us);
-	fputs(",\"source\":", stdout);
-	ctl_out_json_str(stdout, r->source);
-	fputs(",\"basis\":", stdout);
-	ctl_out_json_str(stdout, r->basis);
-	fputs(",\"purpose\":", stdout);
-	ctl_out_json_str(stdout, r->purpose);
-	fputs(",\"evidence\":", stdout);
-	ctl_out_json_str(stdout, r->evidence);
+	ctl_out_json_member_time(stdout, "confirmed_time", r->confirmed_us);
+	ctl_out_json_member_time(stdout, "withdrawn", r->withdrawn_us);
+	ctl_out_json_member_time(stdout, "updated", r->updated_us);
+	ctl_out_json_member(stdout, "source", r->source);
+	ctl_out_json_member(stdout, "basis", r->basis);
+	ctl_out_json_member(stdout, "purpose", r->purpose);
+	ctl_out_json_member(stdout, "evidence", r->evidence);
 	fputs("}", stdout);
 }
 
@@ -248,8 +261,8 @@ ctl_cmd_show(ctl_ctx *c, int argc, char **argv)
 		    erased ? "true" : "false",
 		    e != NULL && e->objection ? "true" : "false");
 		ctl_out_json_time(stdout, e != NULL ? e->objection_us : 0);
-		fputs(",\"domain_suppressed_since\":", stdout);
-		ctl_out_json_time(stdout, dom_since);
+		ctl_out_json_member_time(stdout, "domain_suppressed_since",
+		    dom_since);
 		fputs(",\"records\":[", stdout);
 		for (size_t i = 0; e != NULL && i < e->nrecords; i++) {
 			if (i > 0)
@@ -284,8 +297,7 @@ ctl_cmd_show(ctl_ctx *c, int argc, char **argv)
 
 			if (t == NULL) {
 				cm_entry_free(e);
-				ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-				return EX_OSERR;
+				return ctl_cmd_oom();
 			}
 			for (size_t i = 0; i < e->nrecords; i++) {
 				const cm_record *r = &e->records[i];
@@ -301,9 +313,7 @@ ctl_cmd_show(ctl_ctx *c, int argc, char **argv)
 				if (!ctl_out_table_add(t, row)) {
 					ctl_out_table_free(t);
 					cm_entry_free(e);
-					ctl_diag_err("%s",
-					    cm_strerror(CM_ENOMEM));
-					return EX_OSERR;
+					return ctl_cmd_oom();
 				}
 			}
 			fputc('\n', stdout);
@@ -341,8 +351,7 @@ history_cb(const cm_history_event *ev, void *arg)
 	if (h->json) {
 		printf("{\"seq\":%" PRIu64 ",\"at\":", ev->seq);
 		ctl_out_json_time(stdout, ev->at_us);
-		fputs(",\"recorded\":", stdout);
-		ctl_out_json_time(stdout, ev->recorded_us);
+		ctl_out_json_member_time(stdout, "recorded", ev->recorded_us);
 		printf(",\"event\":\"%s\",\"type\":",
 		    cm_event_kind_name(ev->kind));
 		ctl_out_json_str(stdout, ev->type);
@@ -350,14 +359,10 @@ history_cb(const cm_history_event *ev, void *arg)
 		    "\"source\":", cm_state_name(ev->old_state),
 		    cm_state_name(ev->new_state));
 		ctl_out_json_str(stdout, ev->source);
-		fputs(",\"basis\":", stdout);
-		ctl_out_json_str(stdout, ev->basis);
-		fputs(",\"purpose\":", stdout);
-		ctl_out_json_str(stdout, ev->purpose);
-		fputs(",\"evidence\":", stdout);
-		ctl_out_json_str(stdout, ev->evidence);
-		fputs(",\"actor\":", stdout);
-		ctl_out_json_str(stdout, ev->actor);
+		ctl_out_json_member(stdout, "basis", ev->basis);
+		ctl_out_json_member(stdout, "purpose", ev->purpose);
+		ctl_out_json_member(stdout, "evidence", ev->evidence);
+		ctl_out_json_member(stdout, "actor", ev->actor);
 		fputs("}\n", stdout);
 		return 0;
 	}
@@ -370,12 +375,8 @@ history_cb(const cm_history_event *ev, void *arg)
 		    cm_state_name(ev->new_state), ev->source, ev->basis,
 		    ev->purpose, ev->evidence, ev->actor };
 
-		if (!ctl_out_table_add(h->t, row)) {
-			h->oom = true;
-			return 1;
-		}
+		return ctl_cmd_row(h->t, row, &h->oom);
 	}
-	return 0;
 }
 
 int
@@ -400,10 +401,8 @@ ctl_cmd_history(ctl_ctx *c, int argc, char **argv)
 	    (rc = ctl_ctx_addr(c, argv[optind], &a)) != 0 ||
 	    (rc = ctl_ctx_open(c, CTL_OPEN_RO)) != 0)
 		return rc;
-	if (!h.json && (h.t = ctl_out_table_new(12, hdr)) == NULL) {
-		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-		return EX_OSERR;
-	}
+	if ((rc = ctl_cmd_table(h.json, 12, hdr, &h.t)) != 0)
+		return rc;
 	snprintf(what, sizeof(what), "history %s", a.key);
 	st = cm_index_history(c->idx, a.key, history_cb, &h);
 	if (h.oom)
@@ -414,14 +413,7 @@ ctl_cmd_history(ctl_ctx *c, int argc, char **argv)
 			printf("%s: no history\n", a.key);
 		return 1;
 	}
-	if (st != CM_OK) {
-		ctl_out_table_free(h.t);
-		return ctl_cmd_index_error(c, st, what);
-	}
-	if (h.t != NULL)
-		ctl_out_table_print(h.t, stdout);
-	ctl_out_table_free(h.t);
-	return 0;
+	return ctl_cmd_listing_end(c, st, h.t, what);
 }
 
 static const char stats_help[] =
@@ -459,12 +451,8 @@ count_cb(const char *type, cm_state state, size_t n, void *arg)
 	{
 		const char *row[3] = { type, cm_state_name(state), num };
 
-		if (!ctl_out_table_add(cc->t, row)) {
-			cc->oom = true;
-			return 1;
-		}
+		return ctl_cmd_row(cc->t, row, &cc->oom);
 	}
-	return 0;
 }
 
 static void
@@ -488,11 +476,9 @@ ctl_cmd_stats(ctl_ctx *c, int argc, char **argv)
 	int rc;
 
 	memset(&cc, 0, sizeof(cc));
-	if ((rc = parse_json_only("stats", stats_help, argc, argv,
+	if ((rc = parse_json_noargs("stats", stats_help, argc, argv,
 	    &cc.json)) != 0)
 		return rc < 0 ? 0 : rc;
-	if (argc != optind)
-		return ctl_cmd_usage("stats", "no arguments expected");
 	if ((rc = ctl_ctx_open(c, CTL_OPEN_RO)) != 0)
 		return rc;
 	if ((st = cm_index_stats_get(c->idx, &s)) != CM_OK)
@@ -513,10 +499,8 @@ ctl_cmd_stats(ctl_ctx *c, int argc, char **argv)
 		fputs("]}\n", stdout);
 		return 0;
 	}
-	if ((cc.t = ctl_out_table_new(3, hdr)) == NULL) {
-		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-		return EX_OSERR;
-	}
+	if ((rc = ctl_cmd_table(false, 3, hdr, &cc.t)) != 0)
+		return rc;
 	st = cm_index_count_by_type(c->idx, count_cb, &cc);
 	if (cc.oom)
 		st = CM_ENOMEM;
@@ -563,17 +547,13 @@ ctl_cmd_types(ctl_ctx *c, int argc, char **argv)
 	int rc;
 	size_t n;
 
-	if ((rc = parse_json_only("types", types_help, argc, argv, &json)) !=
-	    0)
+	if ((rc = parse_json_noargs("types", types_help, argc, argv,
+	    &json)) != 0)
 		return rc < 0 ? 0 : rc;
-	if (argc != optind)
-		return ctl_cmd_usage("types", "no arguments expected");
 	if ((rc = ctl_ctx_require_policy(c)) != 0)
 		return rc;
-	if (!json && (t = ctl_out_table_new(4, hdr)) == NULL) {
-		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-		return EX_OSERR;
-	}
+	if ((rc = ctl_cmd_table(json, 4, hdr, &t)) != 0)
+		return rc;
 	n = cm_policy_ntypes(c->policy);
 	for (size_t i = 0; i < n; i++) {
 		const cm_ntype *nt = cm_policy_type(c->policy, i);
@@ -586,8 +566,7 @@ ctl_cmd_types(ctl_ctx *c, int argc, char **argv)
 		if (json) {
 			fputs("{\"id\":", stdout);
 			ctl_out_json_str(stdout, cm_ntype_id(nt));
-			fputs(",\"name\":", stdout);
-			ctl_out_json_str(stdout, cm_ntype_name(nt));
+			ctl_out_json_member(stdout, "name", cm_ntype_name(nt));
 			printf(",\"requirement\":\"%s\",\"valid_for_seconds\":",
 			    cm_requirement_name(tp->requirement));
 			if (tp->validity_us != 0)
@@ -602,8 +581,7 @@ ctl_cmd_types(ctl_ctx *c, int argc, char **argv)
 
 			if (!ctl_out_table_add(t, row)) {
 				ctl_out_table_free(t);
-				ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-				return EX_OSERR;
+				return ctl_cmd_oom();
 			}
 		}
 	}
@@ -635,10 +613,9 @@ domain_cb(const char *domain, int64_t since_us, const char *source,
 	if (d->json) {
 		fputs("{\"domain\":", stdout);
 		ctl_out_json_str(stdout, domain);
-		fputs(",\"since\":", stdout);
-		ctl_out_json_time(stdout, since_us);
-		fputs(",\"source\":", stdout);
-		ctl_out_json_str(stdout, source != NULL ? source : "");
+		ctl_out_json_member_time(stdout, "since", since_us);
+		ctl_out_json_member(stdout, "source",
+		    source != NULL ? source : "");
 		fputs("}\n", stdout);
 		return 0;
 	}
@@ -646,12 +623,8 @@ domain_cb(const char *domain, int64_t since_us, const char *source,
 		const char *row[3] = { domain, ctl_out_time(since_us, tb),
 		    source };
 
-		if (!ctl_out_table_add(d->t, row)) {
-			d->oom = true;
-			return 1;
-		}
+		return ctl_cmd_row(d->t, row, &d->oom);
 	}
-	return 0;
 }
 
 int
@@ -663,26 +636,14 @@ ctl_cmd_domains(ctl_ctx *c, int argc, char **argv)
 	int rc;
 
 	memset(&d, 0, sizeof(d));
-	if ((rc = parse_json_only("domains", domains_help, argc, argv,
+	if ((rc = parse_json_noargs("domains", domains_help, argc, argv,
 	    &d.json)) != 0)
 		return rc < 0 ? 0 : rc;
-	if (argc != optind)
-		return ctl_cmd_usage("domains", "no arguments expected");
 	if ((rc = ctl_ctx_open(c, CTL_OPEN_RO)) != 0)
 		return rc;
-	if (!d.json && (d.t = ctl_out_table_new(3, hdr)) == NULL) {
-		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
-		return EX_OSERR;
-	}
+	if ((rc = ctl_cmd_table(d.json, 3, hdr, &d.t)) != 0)
+		return rc;
 	st = cm_index_foreach_domain(c->idx, domain_cb, &d);
-	if (d.oom)
-		st = CM_ENOMEM;
-	if (st != CM_OK) {
-		ctl_out_table_free(d.t);
-		return ctl_cmd_index_error(c, st, "domains");
-	}
-	if (d.t != NULL)
-		ctl_out_table_print(d.t, stdout);
-	ctl_out_table_free(d.t);
-	return 0;
+	return ctl_cmd_listing_end(c, d.oom ? CM_ENOMEM : st, d.t,
+	    "domains");
 }

@@ -120,8 +120,7 @@ summary_print(struct summary *s, int fmt)
 		} else if (fmt == FMT_JSONL) {
 			fputs("{\"type\":", stdout);
 			ctl_out_json_str(stdout, c->type);
-			fputs(",\"reason\":", stdout);
-			ctl_out_json_str(stdout, c->reason);
+			ctl_out_json_member(stdout, "reason", c->reason);
 			printf(",\"action\":\"%s\",\"count\":%s}\n", an, num);
 		} else if (t != NULL) {
 			const char *cells[] = { c->type, c->reason, an, num };
@@ -169,8 +168,7 @@ print_jsonl(const cm_declog_rec *r)
 	fputs("{\"time\":", stdout);
 	ctl_out_json_time(stdout, r->time_us);
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		printf(",\"%s\":", names[i]);
-		ctl_out_json_str(stdout, f[i]);
+		ctl_out_json_member(stdout, names[i], f[i]);
 	}
 	printf(",\"action\":\"%s\"}\n", cm_declog_action_name(r->action));
 }

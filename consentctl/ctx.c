@@ -10,6 +10,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "../core/names.h"
 #include "../core/wlock.h"
 #include "ctx.h"
 #include "diag.h"
@@ -263,7 +264,7 @@ ctl_ctx_type(ctl_ctx *c, const char *id, const cm_ntype **nt)
 		}
 		return 0;
 	}
-	if (!ctl_parse_type_id(id, strlen(id))) {
+	if (!cm_type_id_valid(id, strlen(id))) {
 		ctl_diag_err("newsletter type '%s': invalid id (expected "
 		    "[a-z0-9._-], 1 to %d characters)", id, CM_TYPE_ID_MAX);
 		return EX_DATAERR;

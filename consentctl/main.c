@@ -83,6 +83,7 @@ usage(FILE *f)
 "            \"index busy\") while another consentctl changes it, instead\n"
 "            of waiting for that one to finish\n"
 "  -h, --help  this text\n"
+"  -V, --version  print the version\n"
 "\n"
 "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -104,6 +105,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "clock-skew", required_argument, NULL, 'S' },
 		{ "no-wait", no_argument, NULL, 'W' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL, *dbdir = NULL;
@@ -113,7 +115,7 @@ main(int argc, char **argv)
 	ctl_ctx ctx;
 	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, "+c:d:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:d:hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config = optarg;
@@ -123,6 +125,9 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("consentctl %s\n", CM_VERSION);
 			return 0;
 		case 'S':
 			if (!ctl_parse_duration(optarg, &skew)) {

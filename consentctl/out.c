@@ -175,6 +175,20 @@ ctl_out_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void
+ctl_out_json_member(FILE *f, const char *key, const char *s)
+{
+	fprintf(f, ",\"%s\":", key);
+	ctl_out_json_str(f, s);
+}
+
+void
+ctl_out_json_member_time(FILE *f, const char *key, int64_t us)
+{
+	fprintf(f, ",\"%s\":", key);
+	ctl_out_json_time(f, us);
+}
+
 const char *
 ctl_out_time(int64_t us, char *buf)
 {

@@ -26,6 +26,14 @@ void ctl_out_table_free(ctl_table *t);
 void ctl_out_json_str(FILE *f, const char *s);
 /* A JSON string with the RFC 3339 time US, or null when US is 0. */
 void ctl_out_json_time(FILE *f, int64_t us);
+/*
+ * A member after the first of a JSON object: ,"KEY": and the value as
+ * ctl_out_json_str() (S) or ctl_out_json_time() (US) writes it.  KEY is
+ * written as it is (a fixed ASCII name, nothing to escape).  The one way
+ * consentctl writes JSON members (dump, export, history, report, ...).
+ */
+void ctl_out_json_member(FILE *f, const char *key, const char *s);
+void ctl_out_json_member_time(FILE *f, const char *key, int64_t us);
 /* RFC 3339 of US, or "" when 0 (BUF: CM_TIME_BUFSZ octets). */
 const char *ctl_out_time(int64_t us, char *buf);
 

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/index.h"
+#include "../core/duration.h"
+#include "../core/names.h"
 #include "../core/timefmt.h"
 #include "../core/util.h"
 #include "parse.h"
@@ -22,28 +23,12 @@ ctl_parse_time(const char *s, int64_t *out_us)
 bool
 ctl_parse_duration(const char *s, int64_t *out_us)
 {
-	int64_t unit;
-	uint64_t n = 0;
-	const char *p = s;
+	uint64_t sec;
 
-	if (*p < '0' || *p > '9')
+	if (cm_duration_parse(s, &sec, NULL) != CM_OK || sec == 0 ||
+	    sec > (uint64_t)(INT64_MAX / 1000000))
 		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (n > (UINT64_MAX - 9) / 10)
-			return false;
-		n = n * 10 + (uint64_t)(*p - '0');
-	}
-	switch (*p) {
-	case 's': unit = 1000000; break;
-	case 'm': unit = INT64_C(60) * 1000000; break;
-	case 'h': unit = INT64_C(3600) * 1000000; break;
-	case 'd': unit = INT64_C(86400) * 1000000; break;
-	case 'w': unit = INT64_C(604800) * 1000000; break;
-	default: return false;
-	}
-	if (p[1] != '\0' || n == 0 || n > (uint64_t)(INT64_MAX / unit))
-		return false;
-	*out_us = (int64_t)n * unit;
+	*out_us = (int64_t)sec * 1000000;
 	return true;
 }
 
@@ -66,16 +51,7 @@ ctl_parse_count(const char *s, size_t max, size_t *out)
 bool
 ctl_parse_type_id(const char *s, size_t len)
 {
-	if (len == 0 || len > CM_TYPE_ID_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return cm_type_id_valid(s, len);
 }
 
 bool

@@ -17,6 +17,7 @@
 
 #include "decide.h"
 #include "index_int.h"
+#include "multi.h"
 #include "rules.h"
 
 cm_status
@@ -64,4 +65,22 @@ cm_decide(cm_index *idx, const cm_type_policy *tp, const cm_addr *addr,
 
 	*out = cm_rules_decide(tp, &vk, &vb, dom, now_us);
 	return CM_OK;
+}
+
+cm_status
+cm_decide_raw(cm_index *idx, const cm_type_policy *const *tps, size_t n,
+    const char *raw, size_t len, const cm_addr_opts *opts, int64_t now_us,
+    cm_addr *addr, cm_status *addr_st, cm_decision *out, size_t *which)
+{
+	if (which != NULL)
+		*which = 0;
+	if (raw == NULL || addr == NULL || addr_st == NULL || out == NULL ||
+	    tps == NULL || n == 0)
+		return CM_EINVAL;
+	*addr_st = cm_addr_normalize(raw, len, opts, addr);
+	if (*addr_st != CM_OK)
+		return cm_rules_unnormalized(*addr_st, out);
+	if (idx == NULL)
+		return CM_EIO;
+	return cm_multi_decide(idx, tps, n, addr, now_us, out, which);
 }

@@ -26,6 +26,7 @@
 #ifndef CM_DECIDE_H
 #define CM_DECIDE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "addr.h"
@@ -79,5 +80,25 @@ typedef struct cm_decision {
  */
 cm_status cm_decide(cm_index *idx, const cm_type_policy *tp,
     const cm_addr *addr, int64_t now_us, cm_decision *out);
+
+/*
+ * Decide for recipient RAW (LEN octets, as the MTA or the operator gave
+ * it) and every type of TPS[0..N-1] (N >= 1): the one entry point for
+ * the milter and `consentctl check`, so both apply the same rule to an
+ * address that cannot be normalized.
+ *
+ * RAW is normalized with OPTS (NULL: the defaults) into *ADDR and
+ * *ADDR_ST is set to the normalization status (CM_OK: *ADDR is valid).
+ * When it cannot be normalized, cm_rules_unnormalized decides: CM_OK
+ * with *OUT deny (no-consent), whatever the index holds and even when
+ * IDX is NULL.  Else as cm_multi_decide (multi.h), *WHICH (may be NULL)
+ * naming the deciding type; IDX NULL (no index open) is CM_EIO.
+ * Errors: CM_EINVAL (bad arguments), CM_EIO, CM_ENOMEM, or what the
+ * lookup returned; *OUT is then set to nothing usable.
+ */
+cm_status cm_decide_raw(cm_index *idx, const cm_type_policy *const *tps,
+    size_t n, const char *raw, size_t len, const cm_addr_opts *opts,
+    int64_t now_us, cm_addr *addr, cm_status *addr_st, cm_decision *out,
+    size_t *which);
 
 #endif

@@ -1,379 +1,27 @@
-/* declog.c - the decision log: batched JSON Lines writer and reader. */
+/* declog.c - the decision log's writer: the bounded queue, the lines of
+ * each record, the thread that appends and syncs them, retention
+ * (declog.h).  Reading is declog_read.c; names, files and line parsing
+ * declog_line.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "declog.h"
+#include "declog_line.h"
 #include "declog_scrub.h"
-#include "util.h"
+#include "json.h"
 #include "timefmt.h"
+#include "util.h"
 
 #define US_PER_SEC INT64_C(1000000)
-#define US_PER_DAY (INT64_C(86400) * US_PER_SEC)
 #define PRUNE_EVERY_US (INT64_C(3600) * US_PER_SEC)
-#define NAME_PREFIX "decisions-"
-#define NAME_SUFFIX ".jsonl"
-#define NAME_LEN (sizeof(NAME_PREFIX) - 1 + 10 + sizeof(NAME_SUFFIX) - 1)
-#define KEY_MIN 16
-
-/* ---------------------------------------------------------------- names */
-
-static const char *const action_names[] = {
-	[CM_DECLOG_REFUSED] = "refused",
-	[CM_DECLOG_REMOVED] = "removed",
-	[CM_DECLOG_MONITORED] = "monitored",
-	[CM_DECLOG_ALLOWED] = "allowed",
-	[CM_DECLOG_TEMPFAILED] = "tempfailed",
-};
-#define NACTIONS (sizeof(action_names) / sizeof(action_names[0]))
-
-const char *
-cm_declog_action_name(cm_declog_action a)
-{
-	if ((int)a <= 0 || (size_t)a >= NACTIONS)
-		return "unknown";
-	return action_names[a];
-}
-
-cm_status
-cm_declog_action_parse(const char *s, cm_declog_action *out)
-{
-	if (s == NULL)
-		return CM_EINVAL;
-	for (size_t i = 1; i < NACTIONS; i++)
-		if (strcmp(action_names[i], s) == 0) {
-			*out = (cm_declog_action)i;
-			return CM_OK;
-		}
-	return CM_EINVAL;
-}
-
-/* ---------------------------------------------------------------- time */
-
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static int64_t
-days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	const int64_t era = (y >= 0 ? y : y - 399) / 400;
-	const unsigned yoe = (unsigned)(y - era * 400);
-	const unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 +
-	    d - 1;
-	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void
-civil_from_days(int64_t z, int *yy, unsigned *mm, unsigned *dd)
-{
-	z += 719468;
-	const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	const unsigned doe = (unsigned)(z - era * 146097);
-	const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) /
-	    365;
-	const int64_t y = (int64_t)yoe + era * 400;
-	const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	const unsigned mp = (5 * doy + 2) / 153;
-	const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-	const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-	*yy = (int)(y + (m <= 2));
-	*mm = m;
-	*dd = d;
-}
-
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	if ((a % b != 0) && ((a < 0) != (b < 0)))
-		q--;
-	return q;
-}
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
-}
-
-static int
-digits(const char *s, int n, int *out)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-/* Parse what fast_time wrote (also "+00:00"); -1 if not that. */
-static int
-parse_time(const char *s, int64_t *out)
-{
-	int y, mo, d, h, mi, se;
-	size_t len = strlen(s), i = 19;
-	int64_t frac = 0;
-
-	if (len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-	    s[13] != ':' || s[16] != ':')
-		return -1;
-	if (digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
-	    digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) ||
-	    digits(s + 17, 2, &se))
-		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-	    se > 60)
-		return -1;
-	if (s[i] == '.') {
-		int nd = 0;
-
-		i++;
-		while (i < len && s[i] >= '0' && s[i] <= '9') {
-			if (nd < 6) {
-				frac = frac * 10 + (s[i] - '0');
-				nd++;
-			}
-			i++;
-		}
-		if (nd == 0)
-			return -1;
-		while (nd++ < 6)
-			frac *= 10;
-	}
-	if (!((s[i] == 'Z' && i + 1 == len) ||
-	    (strcmp(s + i, "+00:00") == 0)))
-		return -1;
-	*out = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
-	    h * 3600 + mi * 60 + se) * US_PER_SEC + frac;
-	return 0;
-}
-
-/* ---------------------------------------------------------------- JSON */
-
-/* Octets copied as they are: printable ASCII other than '"' and '\\'. */
-static const unsigned char json_plain[256] = {
-#define R4(x) x, x, x, x
-#define R16(x) R4(x), R4(x), R4(x), R4(x)
-	R16(0), R16(0),				/* 0x00..0x1f */
-	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x20..0x2f: '"' */
-	R16(1),					/* 0x30..0x3f */
-	R16(1),					/* 0x40..0x4f */
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,	/* 0x50..0x5f: '\\' */
-	R16(1),					/* 0x60..0x6f */
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,	/* 0x70..0x7f: DEL */
-	R16(0), R16(0), R16(0), R16(0),		/* 0x80..0xbf */
-	R16(0), R16(0), R16(0), R16(0),		/* 0xc0..0xff */
-#undef R16
-#undef R4
-};
-
-size_t
-cm_declog_json_string(const char *s, size_t len, char *buf, size_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s;
-	size_t o = 0, i = 0;
-
-	if (len > CM_DECLOG_FIELD_MAX)
-		len = CM_DECLOG_FIELD_MAX;
-#define PUT(ch) do { if (o + 1 >= size) return 0; buf[o++] = (char)(ch); } while (0)
-	PUT('"');
-	while (i < len) {
-		unsigned c = p[i];
-		size_t k;
-
-		if (json_plain[c]) {
-			/* a run of octets that need no escape */
-			for (k = i + 1; k < len && json_plain[p[k]]; k++)
-				;
-			if (k - i >= size - o)
-				return 0;
-			memcpy(buf + o, p + i, k - i);
-			o += k - i;
-			i = k;
-		} else if (c == '"' || c == '\\') {
-			PUT('\\');
-			PUT(c);
-			i++;
-		} else if (c < 0x20 || c == 0x7f) {
-			PUT('\\');
-			switch (c) {
-			case '\n': PUT('n'); break;
-			case '\r': PUT('r'); break;
-			case '\t': PUT('t'); break;
-			case '\b': PUT('b'); break;
-			case '\f': PUT('f'); break;
-			default:
-				PUT('u'); PUT('0'); PUT('0');
-				PUT(hex[c >> 4]); PUT(hex[c & 15]);
-			}
-			i++;
-		} else if ((k = cm_utf8_len(p + i, len - i)) == 0) {
-			/* U+FFFD REPLACEMENT CHARACTER */
-			PUT(0xef); PUT(0xbf); PUT(0xbd);
-			i++;
-		} else {
-			for (size_t j = 0; j < k; j++)
-				PUT(p[i + j]);
-			i += k;
-		}
-	}
-	PUT('"');
-#undef PUT
-	buf[o] = '\0';
-	return o;
-}
-
-/* ---------------------------------------------------------------- keys */
-
-static cm_status
-read_key(const char *path, unsigned char *key, size_t key_max, size_t *key_len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	size_t n = 0;
-
-	if (fd < 0)
-		return cm_status_errno(errno);
-	for (;;) {
-		unsigned char extra;
-		ssize_t r;
-
-		if (n < key_max)
-			r = read(fd, key + n, key_max - n);
-		else
-			r = read(fd, &extra, 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			close(fd);
-			return cm_status_errno(e);
-		}
-		if (r == 0)
-			break;
-		if (n >= key_max) {	/* longer than KEY_MAX */
-			close(fd);
-			return CM_EFORMAT;
-		}
-		n += (size_t)r;
-	}
-	close(fd);
-	if (n < KEY_MIN)
-		return CM_EFORMAT;
-	*key_len = n;
-	return CM_OK;
-}
-
-static cm_status
-create_key(const char *path)
-{
-	unsigned char key[32];
-	size_t got = 0;
-	char *tmp;
-	int fd, e;
-
-	while (got < sizeof(key)) {
-		ssize_t r = getrandom(key + got, sizeof(key) - got, 0);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return CM_EIO;
-		}
-		got += (size_t)r;
-	}
-	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
-		return CM_ENOMEM;
-	(void)unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd < 0) {
-		e = errno;
-		free(tmp);
-		return cm_status_errno(e);
-	}
-	if (cm_write_all(fd, key, sizeof(key)) != 0 || fsync(fd) != 0) {
-		e = errno;
-		close(fd);
-		(void)unlink(tmp);
-		free(tmp);
-		return cm_status_errno(e);
-	}
-	close(fd);
-	/* link() fails if another process created the key meanwhile. */
-	if (link(tmp, path) != 0 && errno != EEXIST) {
-		e = errno;
-		(void)unlink(tmp);
-		free(tmp);
-		return cm_status_errno(e);
-	}
-	(void)unlink(tmp);
-	free(tmp);
-	cm_fsync_parent(path);
-	return CM_OK;
-}
-
-cm_status
-cm_declog_key_load(const char *key_file, bool create, unsigned char *key,
-    size_t key_max, size_t *key_len)
-{
-	cm_status st;
-
-	if (key_file == NULL || *key_file == '\0' || key == NULL ||
-	    key_len == NULL || key_max < KEY_MIN)
-		return CM_EINVAL;
-	st = read_key(key_file, key, key_max, key_len);
-	if (st != CM_NOTFOUND || !create)
-		return st;
-	st = create_key(key_file);
-	if (st != CM_OK)
-		return st;
-	return read_key(key_file, key, key_max, key_len);
-}
-
-cm_status
-cm_declog_hash(const unsigned char *key, size_t key_len, const char *s,
-    size_t len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-	size_t plen = sizeof(CM_DECLOG_HASH_PREFIX) - 1;
-
-	if (key == NULL || key_len == 0 || key_len > INT_MAX ||
-	    (s == NULL && len > 0) || out == NULL)
-		return CM_EINVAL;
-	if (HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)s,
-	    len, md, &mdlen) == NULL || mdlen != 32)
-		return CM_ENOMEM;
-	memcpy(out, CM_DECLOG_HASH_PREFIX, plen);
-	for (unsigned i = 0; i < mdlen; i++) {
-		out[plen + 2 * i] = hex[md[i] >> 4];
-		out[plen + 2 * i + 1] = hex[md[i] & 15];
-	}
-	out[plen + 64] = '\0';
-	return CM_OK;
-}
 
 /* ---------------------------------------------------------------- writer */
 
@@ -395,8 +43,8 @@ struct cm_declog {
 	size_t key_len;
 	size_t queue_max, batch_max;
 	unsigned flush_ms;
-	cm_declog_errfn *errfn;
-	void *errarg;
+	cm_report_fn *report;
+	void *report_arg;
 
 	pthread_mutex_t mu;
 	pthread_cond_t work;	/* writer waits */
@@ -424,42 +72,19 @@ report(cm_declog *log, cm_status st, int e, const char *what)
 	log->st.last_status = st;
 	log->st.last_errno = e;
 	pthread_mutex_unlock(&log->mu);
-	if (log->errfn != NULL)
-		log->errfn(log->errarg, st, e, what);
+	if (log->report != NULL) {
+		cm_report r = { .severity = CM_REPORT_ERROR, .status = st,
+		    .errnum = e, .text = what };
+
+		log->report(log->report_arg, &r);
+	}
 }
 
-static void
-day_name(int64_t day, char *out, size_t size)
-{
-	int y;
-	unsigned m, d;
-
-	civil_from_days(day, &y, &m, &d);
-	snprintf(out, size, NAME_PREFIX "%04d-%02u-%02u" NAME_SUFFIX, y, m, d);
-}
-
-/* Day number of a file name "decisions-YYYY-MM-DD.jsonl", -1 if not one. */
-static int64_t
-name_day(const char *name)
-{
-	int y, m, d;
-	const char *p = name + sizeof(NAME_PREFIX) - 1;
-
-	if (strlen(name) != NAME_LEN ||
-	    strncmp(name, NAME_PREFIX, sizeof(NAME_PREFIX) - 1) != 0 ||
-	    strcmp(name + NAME_LEN - (sizeof(NAME_SUFFIX) - 1), NAME_SUFFIX) != 0)
-		return -1;
-	if (p[4] != '-' || p[7] != '-' || digits(p, 4, &y) ||
-	    digits(p + 5, 2, &m) || digits(p + 8, 2, &d) || m < 1 || m > 12 ||
-	    d < 1 || d > 31 || y < 1970)
-		return -1;
-	return days_from_civil(y, (unsigned)m, (unsigned)d);
-}
 
 static void
 prune(cm_declog *log)
 {
-	int64_t today = floor_div(cm_time_now(), US_PER_DAY), day;
+	int64_t today = cm_declog_line_day(cm_time_now()), day;
 	DIR *dir;
 	struct dirent *de;
 	uint64_t n = 0;
@@ -473,7 +98,7 @@ prune(cm_declog *log)
 		return;
 	}
 	while ((de = readdir(dir)) != NULL) {
-		if ((day = name_day(de->d_name)) < 0)
+		if ((day = cm_declog_line_name_day(de->d_name)) < 0)
 			continue;
 		if (day >= today - (int64_t)log->retention_days)
 			continue;
@@ -497,7 +122,7 @@ prune(cm_declog *log)
 static int
 open_day(cm_declog *log, int64_t day)
 {
-	char name[NAME_LEN + 1];
+	char name[CM_DECLOG_LINE_NAME_LEN + 1];
 	char *path;
 	struct stat sb;
 
@@ -510,7 +135,7 @@ open_day(cm_declog *log, int64_t day)
 		close(log->fd);
 	log->fd = -1;
 	log->fd_day = -1;
-	day_name(day, name, sizeof(name));
+	cm_declog_line_day_name(day, name, sizeof(name));
 	if (asprintf(&path, "%s/%s", log->dir, name) < 0) {
 		errno = ENOMEM;
 		return -1;
@@ -638,18 +263,6 @@ write_batch(cm_declog *log, struct node *list)
 	pthread_mutex_unlock(&log->mu);
 }
 
-static void
-deadline_in(struct timespec *ts, int64_t us)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(us / US_PER_SEC);
-	ts->tv_nsec += (long)(us % US_PER_SEC) * 1000;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 static void *
 writer_main(void *arg)
 {
@@ -663,19 +276,20 @@ writer_main(void *arg)
 
 		pthread_mutex_lock(&log->mu);
 		if (log->count == 0 && !log->flush_req && !log->stop) {
-			int64_t wait = log->next_prune - mono_us();
+			int64_t wait = log->next_prune - cm_time_mono_us();
 
 			if (log->retention_days == 0 || wait > PRUNE_EVERY_US)
 				wait = PRUNE_EVERY_US;
 			if (wait > 0) {
-				deadline_in(&ts, wait);
+				cm_deadline_in(CLOCK_MONOTONIC, wait, &ts);
 				(void)pthread_cond_timedwait(&log->work, &log->mu,
 				    &ts);
 			}
 		}
 		if (log->count > 0 && log->count < log->batch_max &&
 		    !log->flush_req && !log->stop) {
-			deadline_in(&ts, (int64_t)log->flush_ms * 1000);
+			cm_deadline_in(CLOCK_MONOTONIC,
+			    (int64_t)log->flush_ms * 1000, &ts);
 			while (log->count < log->batch_max && !log->flush_req &&
 			    !log->stop)
 				if (pthread_cond_timedwait(&log->work, &log->mu,
@@ -708,9 +322,9 @@ writer_main(void *arg)
 		pthread_cond_broadcast(&log->done);
 		pthread_mutex_unlock(&log->mu);
 
-		if (log->retention_days > 0 && mono_us() >= log->next_prune) {
+		if (log->retention_days > 0 && cm_time_mono_us() >= log->next_prune) {
 			prune(log);
-			log->next_prune = mono_us() + PRUNE_EVERY_US;
+			log->next_prune = cm_time_mono_us() + PRUNE_EVERY_US;
 		}
 		if (stop) {
 			pthread_mutex_lock(&log->mu);
@@ -721,21 +335,6 @@ writer_main(void *arg)
 		}
 	}
 	return NULL;
-}
-
-static int
-init_cond_mono(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-	int r;
-
-	if (pthread_condattr_init(&a) != 0)
-		return -1;
-	r = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	if (r == 0)
-		r = pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
-	return r == 0 ? 0 : -1;
 }
 
 cm_status
@@ -770,8 +369,8 @@ cm_declog_open(const cm_declog_opts *opts, cm_declog **out)
 	log->queue_max = opts->queue_max ? opts->queue_max : 65536;
 	log->batch_max = opts->batch_max ? opts->batch_max : 1000;
 	log->flush_ms = opts->flush_ms ? opts->flush_ms : 100;
-	log->errfn = opts->errfn;
-	log->errarg = opts->errarg;
+	log->report = opts->report;
+	log->report_arg = opts->report_arg;
 	log->dir = strdup(opts->dir);
 	if (log->dir == NULL) {
 		free(log);
@@ -791,7 +390,7 @@ cm_declog_open(const cm_declog_opts *opts, cm_declog **out)
 		free(log);
 		return CM_ENOMEM;
 	}
-	if (init_cond_mono(&log->work) != 0) {
+	if (cm_cond_init_mono(&log->work) != 0) {
 		pthread_mutex_destroy(&log->mu);
 		free(log->dir);
 		free(log);
@@ -805,7 +404,7 @@ cm_declog_open(const cm_declog_opts *opts, cm_declog **out)
 		return CM_ENOMEM;
 	}
 	prune(log);
-	log->next_prune = mono_us() + PRUNE_EVERY_US;
+	log->next_prune = cm_time_mono_us() + PRUNE_EVERY_US;
 	if (pthread_create(&log->thread, NULL, writer_main, log) != 0) {
 		pthread_cond_destroy(&log->done);
 		pthread_cond_destroy(&log->work);
@@ -821,65 +420,14 @@ cm_declog_open(const cm_declog_opts *opts, cm_declog **out)
 #define TIME_MAX 32	/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" and NUL */
 #define LAST_US (INT64_C(253402300799) * US_PER_SEC)	/* 9999-12-31T23:59:59Z */
 
-/* V as W decimal digits (leading zeros) at O; returns the end. */
-static char *
-put_dec(char *o, unsigned v, int w)
-{
-	for (int i = w - 1; i >= 0; i--) {
-		o[i] = (char)('0' + v % 10);
-		v /= 10;
-	}
-	return o + w;
-}
 
-/* "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" (fraction without trailing zeros) for
- * US in 0..LAST_US, without stdio, into BUF (TIME_MAX octets); returns
- * the length. */
-static size_t
-fast_time(int64_t us, char *buf)
-{
-	int64_t day = floor_div(us, US_PER_DAY);
-	int64_t rem = us - day * US_PER_DAY;
-	unsigned sec = (unsigned)(rem / US_PER_SEC);
-	unsigned frac = (unsigned)(rem % US_PER_SEC);
-	int y;
-	unsigned m, d;
-	char *o = buf;
-
-	civil_from_days(day, &y, &m, &d);
-	o = put_dec(o, (unsigned)y, 4);
-	*o++ = '-';
-	o = put_dec(o, m, 2);
-	*o++ = '-';
-	o = put_dec(o, d, 2);
-	*o++ = 'T';
-	o = put_dec(o, sec / 3600, 2);
-	*o++ = ':';
-	o = put_dec(o, sec / 60 % 60, 2);
-	*o++ = ':';
-	o = put_dec(o, sec % 60, 2);
-	if (frac != 0) {
-		char f[6];
-		size_t k = 6;
-
-		put_dec(f, frac, 6);
-		while (k > 1 && f[k - 1] == '0')
-			k--;
-		*o++ = '.';
-		memcpy(o, f, k);
-		o += k;
-	}
-	*o++ = 'Z';
-	*o = '\0';
-	return (size_t)(o - buf);
-}
-
-/* Room for S as a JSON string (or null), as cm_declog_json_string needs
- * it (with its NUL). */
+/* Room for S as a JSON string (or null), as cm_json_quote needs it (with
+ * its NUL) for at most CM_DECLOG_FIELD_MAX octets of S. */
 static size_t
 json_room(const char *s)
 {
-	return s == NULL ? 5 : 6 * strnlen(s, CM_DECLOG_FIELD_MAX) + 3;
+	return s == NULL ? 5 :
+	    CM_JSON_QUOTE_ROOM(strnlen(s, CM_DECLOG_FIELD_MAX));
 }
 
 /* S as a JSON string or null at O (ROOM from json_room); returns the end. */
@@ -890,8 +438,7 @@ put_json(char *o, const char *s, size_t room)
 		memcpy(o, "null", 4);
 		return o + 4;
 	}
-	return o + cm_declog_json_string(s, strnlen(s, CM_DECLOG_FIELD_MAX), o,
-	    room);
+	return o + cm_json_quote(s, strnlen(s, CM_DECLOG_FIELD_MAX), o, room);
 }
 
 static char *
@@ -972,7 +519,7 @@ make_node(cm_declog *log, const char *shared, size_t slen,
 	o = nd->line;
 	for (i = 0; i < n; i++) {
 		const cm_declog_item *it = &items[i];
-		const char *rcpt = it->rcpt, *an = action_names[it->action];
+		const char *rcpt = it->rcpt, *an = cm_declog_action_name(it->action);
 		char hash[CM_DECLOG_HASH_BUFSZ], bhash[CM_DECLOG_HASH_BUFSZ];
 		char base[CM_DECLOG_FIELD_MAX + 1];
 		size_t blen = 0;
@@ -991,7 +538,7 @@ make_node(cm_declog *log, const char *shared, size_t slen,
 			rcpt = hash;
 		}
 		o = PUT_LIT(o, "{\"time\":\"");
-		o += fast_time(t[i], o);
+		o += cm_time_put(t[i], o);
 		*o++ = '"';
 		o = put_lit(o, shared, slen);
 		o = PUT_LIT(o, ",\"rcpt\":");
@@ -1010,7 +557,7 @@ make_node(cm_declog *log, const char *shared, size_t slen,
 		o = PUT_LIT(o, "\"}\n");
 	}
 	nd->next = NULL;
-	nd->day = floor_div(t[0], US_PER_DAY);
+	nd->day = cm_declog_line_day(t[0]);
 	nd->len = (size_t)(o - nd->line);
 	nd->nrec = n;
 	return nd;
@@ -1033,8 +580,8 @@ cm_declog_add_many(cm_declog *log, const cm_declog_rec *base,
 	for (i = 0; i < n; i++) {
 		int64_t ti = item_time(&items[i], &now);
 
-		if ((int)items[i].action <= 0 ||
-		    (size_t)items[i].action >= NACTIONS || ti < 0 ||
+		if ((int)items[i].action < CM_DECLOG_REFUSED ||
+		    items[i].action > CM_DECLOG_TEMPFAILED || ti < 0 ||
 		    ti > LAST_US)
 			return CM_EINVAL;	/* 1970..9999 */
 	}
@@ -1067,9 +614,9 @@ cm_declog_add_many(cm_declog *log, const cm_declog_rec *base,
 
 	/* one node per run of records of one day: usually all of them */
 	for (i = 0; i < n; i = j) {
-		int64_t day = floor_div(t[i], US_PER_DAY);
+		int64_t day = cm_declog_line_day(t[i]);
 
-		for (j = i + 1; j < n && floor_div(t[j], US_PER_DAY) == day; j++)
+		for (j = i + 1; j < n && cm_declog_line_day(t[j]) == day; j++)
 			;
 		nd = make_node(log, shared, slen, items + i, t + i, j - i);
 		if (nd == NULL)
@@ -1184,440 +731,4 @@ cm_declog_close(cm_declog *log)
 	free(log->buf);
 	free(log->dir);
 	free(log);
-}
-
-/* ---------------------------------------------------------------- reader */
-
-struct cm_declog_reader {
-	char *dir;
-	cm_declog_filter f;	/* strings point into owned copies below */
-	char *fstr[7];
-	char rcpt_hash[CM_DECLOG_HASH_BUFSZ];
-	bool have_hash;
-	int64_t *days;
-	size_t ndays, next_day;
-	FILE *fp;
-	char *line;		/* CM_DECLOG_LINE_MAX + 2 */
-	uint64_t bad;
-};
-
-static int
-cmp_day(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-void
-cm_declog_reader_close(cm_declog_reader *r)
-{
-	if (r == NULL)
-		return;
-	if (r->fp != NULL)
-		fclose(r->fp);
-	for (int i = 0; i < 7; i++)
-		free(r->fstr[i]);
-	free(r->days);
-	free(r->line);
-	free(r->dir);
-	free(r);
-}
-
-static int
-dup_filter(char **dst, const char *src)
-{
-	*dst = NULL;
-	if (src == NULL)
-		return 0;
-	*dst = strdup(src);
-	return *dst == NULL ? -1 : 0;
-}
-
-cm_status
-cm_declog_reader_open(const char *dir, const cm_declog_filter *f,
-    cm_declog_reader **out)
-{
-	cm_declog_reader *r;
-	DIR *d;
-	struct dirent *de;
-	size_t cap = 0;
-	int64_t lo = INT64_MIN, hi = INT64_MAX;
-
-	if (dir == NULL || out == NULL)
-		return CM_EINVAL;
-	r = calloc(1, sizeof(*r));
-	if (r == NULL)
-		return CM_ENOMEM;
-	if (f != NULL)
-		r->f = *f;
-	r->dir = strdup(dir);
-	r->line = malloc(CM_DECLOG_LINE_MAX + 2);
-	if (r->dir == NULL || r->line == NULL ||
-	    dup_filter(&r->fstr[0], r->f.type) ||
-	    dup_filter(&r->fstr[1], r->f.campaign) ||
-	    dup_filter(&r->fstr[2], r->f.reason) ||
-	    dup_filter(&r->fstr[3], r->f.verdict) ||
-	    dup_filter(&r->fstr[4], r->f.action) ||
-	    dup_filter(&r->fstr[5], r->f.rcpt)) {
-		cm_declog_reader_close(r);
-		return CM_ENOMEM;
-	}
-	r->f.type = r->fstr[0];
-	r->f.campaign = r->fstr[1];
-	r->f.reason = r->fstr[2];
-	r->f.verdict = r->fstr[3];
-	r->f.action = r->fstr[4];
-	r->f.rcpt = r->fstr[5];
-	r->f.key_file = NULL;
-	if (r->f.rcpt != NULL && f->key_file != NULL) {
-		unsigned char key[CM_DECLOG_KEY_MAX];
-		size_t klen;
-
-		if (cm_declog_key_load(f->key_file, false, key, sizeof(key),
-		    &klen) == CM_OK &&
-		    cm_declog_hash(key, klen, r->f.rcpt, strlen(r->f.rcpt),
-		    r->rcpt_hash) == CM_OK)
-			r->have_hash = true;
-		explicit_bzero(key, sizeof(key));
-	}
-	if (r->f.since_us > 0)
-		lo = floor_div(r->f.since_us, US_PER_DAY);
-	if (r->f.until_us > 0)
-		hi = floor_div(r->f.until_us - 1, US_PER_DAY);
-
-	d = opendir(dir);
-	if (d == NULL) {
-		cm_status st = cm_status_errno(errno);
-
-		cm_declog_reader_close(r);
-		return st;
-	}
-	while ((de = readdir(d)) != NULL) {
-		int64_t day = name_day(de->d_name);
-
-		if (day < 0 || day < lo || day > hi)
-			continue;
-		if (r->ndays == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			int64_t *nd = realloc(r->days, nc * sizeof(*nd));
-
-			if (nd == NULL) {
-				closedir(d);
-				cm_declog_reader_close(r);
-				return CM_ENOMEM;
-			}
-			r->days = nd;
-			cap = nc;
-		}
-		r->days[r->ndays++] = day;
-	}
-	closedir(d);
-	if (r->ndays > 1)
-		qsort(r->days, r->ndays, sizeof(r->days[0]), cmp_day);
-	*out = r;
-	return CM_OK;
-}
-
-uint64_t
-cm_declog_reader_bad(const cm_declog_reader *r)
-{
-	return r->bad;
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
-hex4(const char *p, unsigned *out)
-{
-	unsigned v = 0;
-
-	for (int i = 0; i < 4; i++) {
-		int h = hexval((unsigned char)p[i]);
-
-		if (h < 0)
-			return -1;
-		v = v * 16 + (unsigned)h;
-	}
-	*out = v;
-	return 0;
-}
-
-static size_t
-put_utf8(char *o, unsigned c)
-{
-	if (c < 0x80) {
-		o[0] = (char)c;
-		return 1;
-	}
-	if (c < 0x800) {
-		o[0] = (char)(0xc0 | (c >> 6));
-		o[1] = (char)(0x80 | (c & 0x3f));
-		return 2;
-	}
-	if (c < 0x10000) {
-		o[0] = (char)(0xe0 | (c >> 12));
-		o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-		o[2] = (char)(0x80 | (c & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | (c >> 18));
-	o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-	o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-	o[3] = (char)(0x80 | (c & 0x3f));
-	return 4;
-}
-
-/*
- * Parse a JSON string at *PP (at the opening quote), unescaping in place;
- * returns the start of the NUL-terminated result and advances *PP past
- * the closing quote, or NULL.  The output never outgrows the input.
- */
-static char *
-parse_jstring(char **pp)
-{
-	char *p = *pp, *o, *start;
-
-	if (*p != '"')
-		return NULL;
-	start = o = ++p;
-	for (;;) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '\0' || c < 0x20)
-			return NULL;
-		if (c == '"')
-			break;
-		if (c != '\\') {
-			*o++ = *p++;
-			continue;
-		}
-		p++;
-		switch (*p) {
-		case '"': case '\\': case '/': *o++ = *p++; break;
-		case 'n': *o++ = '\n'; p++; break;
-		case 'r': *o++ = '\r'; p++; break;
-		case 't': *o++ = '\t'; p++; break;
-		case 'b': *o++ = '\b'; p++; break;
-		case 'f': *o++ = '\f'; p++; break;
-		case 'u': {
-			unsigned cp, lo;
-
-			if (hex4(p + 1, &cp))
-				return NULL;
-			p += 5;
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (p[0] != '\\' || p[1] != 'u' ||
-				    hex4(p + 2, &lo) || lo < 0xdc00 ||
-				    lo > 0xdfff)
-					return NULL;
-				p += 6;
-				cp = 0x10000 + ((cp - 0xd800) << 10) +
-				    (lo - 0xdc00);
-			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
-				return NULL;
-			}
-			if (cp == 0)
-				return NULL;	/* no NUL inside C strings */
-			o += put_utf8(o, cp);
-			break;
-		}
-		default:
-			return NULL;
-		}
-	}
-	*o = '\0';
-	*pp = p + 1;
-	return start;
-}
-
-static char *
-skip_ws(char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-		p++;
-	return p;
-}
-
-/* Parse one line into REC; 0 or -1. */
-static int
-parse_line(char *p, cm_declog_rec *rec)
-{
-	const char *time_s = NULL, *action_s = NULL;
-
-	memset(rec, 0, sizeof(*rec));
-	p = skip_ws(p);
-	if (*p++ != '{')
-		return -1;
-	p = skip_ws(p);
-	if (*p == '}')
-		return -1;
-	for (;;) {
-		char *key, *val = NULL;
-
-		p = skip_ws(p);
-		if ((key = parse_jstring(&p)) == NULL)
-			return -1;
-		p = skip_ws(p);
-		if (*p++ != ':')
-			return -1;
-		p = skip_ws(p);
-		if (*p == '"') {
-			if ((val = parse_jstring(&p)) == NULL)
-				return -1;
-		} else if (strncmp(p, "null", 4) == 0) {
-			p += 4;
-		} else {
-			/* numbers and literals of unknown fields */
-			char *s = p;
-
-			while (*p && *p != ',' && *p != '}' && *p != ' ')
-				p++;
-			if (p == s)
-				return -1;
-			for (char *q = s; q < p; q++)
-				if (!strchr("0123456789+-.eEtruefals", *q))
-					return -1;
-		}
-		if (strcmp(key, "time") == 0) time_s = val;
-		else if (strcmp(key, "queue_id") == 0) rec->queue_id = val;
-		else if (strcmp(key, "message_id") == 0) rec->message_id = val;
-		else if (strcmp(key, "sender") == 0) rec->sender = val;
-		else if (strcmp(key, "type") == 0) rec->type = val;
-		else if (strcmp(key, "campaign") == 0) rec->campaign = val;
-		else if (strcmp(key, "rcpt") == 0) rec->rcpt = val;
-		else if (strcmp(key, "verdict") == 0) rec->verdict = val;
-		else if (strcmp(key, "reason") == 0) rec->reason = val;
-		else if (strcmp(key, "action") == 0) action_s = val;
-		p = skip_ws(p);
-		if (*p == ',') {
-			p++;
-			continue;
-		}
-		if (*p++ != '}')
-			return -1;
-		break;
-	}
-	if (*skip_ws(p) != '\0')
-		return -1;
-	if (time_s == NULL || parse_time(time_s, &rec->time_us) != 0)
-		return -1;
-	if (action_s == NULL ||
-	    cm_declog_action_parse(action_s, &rec->action) != CM_OK)
-		return -1;
-	return 0;
-}
-
-static bool
-field_ok(const char *want, const char *have)
-{
-	return want == NULL || (have != NULL && strcmp(want, have) == 0);
-}
-
-/* A message of several types is logged with their ids joined by ','
- * ("weekly-news,offers"): it matches a filter on any one of them. */
-static bool
-type_ok(const char *want, const char *have)
-{
-	size_t n;
-
-	if (field_ok(want, have))
-		return true;
-	n = strlen(want);
-	for (const char *p = have; p != NULL && *p != '\0';) {
-		const char *comma = strchr(p, ',');
-		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-
-		if (len == n && strncmp(p, want, n) == 0)
-			return true;
-		p = comma != NULL ? comma + 1 : NULL;
-	}
-	return false;
-}
-
-static bool
-matches(const cm_declog_reader *r, const cm_declog_rec *rec)
-{
-	const cm_declog_filter *f = &r->f;
-
-	if (f->since_us > 0 && rec->time_us < f->since_us)
-		return false;
-	if (f->until_us > 0 && rec->time_us >= f->until_us)
-		return false;
-	if (!type_ok(f->type, rec->type) ||
-	    !field_ok(f->campaign, rec->campaign) ||
-	    !field_ok(f->reason, rec->reason) ||
-	    !field_ok(f->verdict, rec->verdict) ||
-	    !field_ok(f->action, cm_declog_action_name(rec->action)))
-		return false;
-	if (f->rcpt != NULL) {
-		if (rec->rcpt == NULL)
-			return false;
-		if (strcmp(rec->rcpt, f->rcpt) != 0 &&
-		    !(r->have_hash && strcmp(rec->rcpt, r->rcpt_hash) == 0))
-			return false;
-	}
-	return true;
-}
-
-cm_status
-cm_declog_reader_next(cm_declog_reader *r, cm_declog_rec *rec)
-{
-	if (r == NULL || rec == NULL)
-		return CM_EINVAL;
-	for (;;) {
-		size_t len;
-
-		if (r->fp == NULL) {
-			char name[NAME_LEN + 1], *path;
-
-			if (r->next_day >= r->ndays)
-				return CM_NOTFOUND;
-			day_name(r->days[r->next_day++], name, sizeof(name));
-			if (asprintf(&path, "%s/%s", r->dir, name) < 0)
-				return CM_ENOMEM;
-			r->fp = fopen(path, "re");
-			free(path);
-			if (r->fp == NULL) {
-				if (errno == ENOENT)
-					continue;	/* pruned meanwhile */
-				return cm_status_errno(errno);
-			}
-		}
-		if (fgets(r->line, CM_DECLOG_LINE_MAX + 2, r->fp) == NULL) {
-			bool err = ferror(r->fp);
-
-			fclose(r->fp);
-			r->fp = NULL;
-			if (err)
-				return CM_EIO;
-			continue;
-		}
-		len = strlen(r->line);
-		if (len > 0 && r->line[len - 1] != '\n' && !feof(r->fp)) {
-			int c;
-
-			/* over-long line: skip the rest of it */
-			while ((c = getc(r->fp)) != EOF && c != '\n')
-				;
-			r->bad++;
-			continue;
-		}
-		if (parse_line(r->line, rec) != 0) {
-			r->bad++;
-			continue;
-		}
-		if (matches(r, rec))
-			return CM_OK;
-	}
 }

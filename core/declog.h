@@ -25,7 +25,7 @@
  * records are waiting -- never once per record.
  * When the queue is full the record is DROPPED (the mail path never waits
  * for the disk): cm_declog_add() returns CM_ENOMEM, the drop is counted
- * in cm_declog_stats, and the writer reports it through the error
+ * in cm_declog_stats, and the writer reports it through the report
  * callback.  A failed write is rolled back (ftruncate to the previous
  * size, so a file never holds a partial line), counted and reported.
  *
@@ -53,8 +53,14 @@
  * octets (at a character boundary).
  *
  * Nothing here prints or logs; errors go to the caller as cm_status and
- * to the optional error callback (called from the writer thread).
+ * to the optional report callback (report.h, called from the writer
+ * thread).
  * Open the log after any fork(): it owns a thread.
+ *
+ * Files: the writer is declog.c, the reader declog_read.c, what both
+ * share (names, day files, keyed hashes, parsing a line) declog_line.c
+ * (declog_line.h), the erasure's rewrite declog_scrub.c; JSON strings
+ * are json.h's, the key file keyfile.h's, times timefmt.h's.
  */
 #ifndef CM_DECLOG_H
 #define CM_DECLOG_H
@@ -63,6 +69,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "report.h"
 #include "status.h"
 
 #define CM_DECLOG_FIELD_MAX 1024	/* octets kept of one input string */
@@ -103,11 +110,6 @@ typedef struct cm_declog_rec {
 	cm_declog_action action;
 } cm_declog_rec;
 
-/* Called from the writer thread for every problem: STATUS, the errno of
- * the failing call (0 if none) and a short English text. */
-typedef void cm_declog_errfn(void *arg, cm_status status, int errnum,
-    const char *what);
-
 typedef struct cm_declog_opts {
 	const char *dir;	/* required; created (0750) if missing */
 	unsigned retention_days;	/* 0 = keep forever */
@@ -117,8 +119,11 @@ typedef struct cm_declog_opts {
 	size_t queue_max;	/* records waiting; 0 = 65536 */
 	size_t batch_max;	/* wake the writer at this many; 0 = 1000 */
 	unsigned flush_ms;	/* longest wait before a batch; 0 = 100 */
-	cm_declog_errfn *errfn;	/* may be NULL */
-	void *errarg;
+	/* every problem, from the writer thread (report.h): severity
+	 * CM_REPORT_ERROR, the status, the errno of the failing call (0 if
+	 * none), no subject; may be NULL */
+	cm_report_fn *report;
+	void *report_arg;
 } cm_declog_opts;
 
 typedef struct cm_declog cm_declog;

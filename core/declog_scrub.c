@@ -11,12 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "declog_line.h"
 #include "declog_scrub.h"
 #include "util.h"
 
-#define NAME_PREFIX "decisions-"
-#define NAME_SUFFIX ".jsonl"
-#define NAME_LEN (sizeof(NAME_PREFIX) - 1 + 10 + sizeof(NAME_SUFFIX) - 1)
 #define REOPEN_MAX 16
 
 int
@@ -65,21 +63,6 @@ cm_declog_scrub_base(const char *rcpt, char sep, char *out, size_t size)
 	return n;
 }
 
-static bool
-day_name(const char *n)
-{
-	size_t p = sizeof(NAME_PREFIX) - 1;
-
-	if (strlen(n) != NAME_LEN || strncmp(n, NAME_PREFIX, p) != 0 ||
-	    strcmp(n + NAME_LEN - (sizeof(NAME_SUFFIX) - 1), NAME_SUFFIX) != 0)
-		return false;
-	for (size_t i = 0; i < 10; i++)
-		if (i == 4 || i == 7 ? n[p + i] != '-' :
-		    (n[p + i] < '0' || n[p + i] > '9'))
-			return false;
-	return true;
-}
-
 /* Copy the lines of IN not matching E to OUT; *N counts removed ones. */
 static cm_status
 copy_lines(FILE *in, int out, const cm_erasure *e, uint64_t *n)
@@ -108,7 +91,7 @@ copy_lines(FILE *in, int out, const cm_erasure *e, uint64_t *n)
 
 /* Rewrite DIR/NAME without the lines matching E, under its lock. */
 static cm_status
-scrub_file(int dfd, const char *dir, const char *name, const cm_erasure *e,
+scrub_file(int dfd, const char *name, const cm_erasure *e,
     cm_declog_scrub_stats *st)
 {
 	char tmp[NAME_MAX + 16];
@@ -146,9 +129,7 @@ scrub_file(int dfd, const char *dir, const char *name, const cm_erasure *e,
 		s = cm_status_errno(errno);
 		goto done;
 	}
-	(void)unlinkat(dfd, tmp, 0);
-	out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW | O_NOCTTY, sb.st_mode & 07777);
+	out = cm_tmpfile_open(dfd, tmp, sb.st_mode & 07777);
 	if (out < 0) {
 		s = cm_status_errno(errno);
 		goto done;
@@ -157,21 +138,15 @@ scrub_file(int dfd, const char *dir, const char *name, const cm_erasure *e,
 	if (fchown(out, sb.st_uid, sb.st_gid) != 0) {
 		/* not root: the file stays ours, as the directory allows */
 	}
-	if ((s = copy_lines(in, out, e, &n)) != CM_OK)
-		goto done;
-	if (fsync(out) != 0 || renameat(dfd, tmp, dfd, name) != 0) {
-		s = cm_status_errno(errno);
+	if ((s = copy_lines(in, out, e, &n)) != CM_OK) {
+		cm_tmpfile_abort(dfd, tmp, out);
 		goto done;
 	}
-	cm_fsync_dir(dir);
+	if ((s = cm_tmpfile_commit(dfd, tmp, out, name, true)) != CM_OK)
+		goto done;
 	st->files++;
 	st->lines += n;
 done:
-	if (out >= 0) {
-		close(out);
-		if (s != CM_OK)
-			(void)unlinkat(dfd, tmp, 0);
-	}
 	if (in != NULL)
 		fclose(in);
 	cm_declog_scrub_unlock(fd);
@@ -196,8 +171,8 @@ cm_declog_scrub_run(const char *dir, const cm_erasure *e,
 	if ((d = opendir(dir)) == NULL)
 		return cm_status_errno(errno);
 	while (s == CM_OK && (de = readdir(d)) != NULL)
-		if (day_name(de->d_name))
-			s = scrub_file(dirfd(d), dir, de->d_name, e, st);
+		if (cm_declog_line_name_day(de->d_name) >= 0)
+			s = scrub_file(dirfd(d), de->d_name, e, st);
 	closedir(d);
 	return s;
 }

@@ -13,7 +13,7 @@
  * exponential back-off (first_delay, doubling, at most max_delay) until
  * `attempts` attempts were made; a 5xx reply gives up at once.  A DSN
  * given up on is renamed ID.failed (with the last error) and reported
- * through the log callback; it stays in the spool for `consentctl dsn
+ * through the report callback; it stays in the spool for `consentctl dsn
  * list` and `consentctl dsn resend`.  Pending files (ID.dsn) found at
  * open, e.g. after a crash, are queued again.
  *
@@ -23,6 +23,10 @@
  *
  * Targets: "inet:PORT@HOST", "unix:PATH", or "HOST:PORT" /
  * "[IPv6]:PORT".  Nothing here prints or logs.
+ *
+ * Files: the queue thread is dsnq.c, the SMTP client smtp.c (smtp.h),
+ * the spool's files and consentctl's access dsnq_spool.c
+ * (dsnq_spool.h), the erasure's deletions dsnq_scrub.c.
  */
 #ifndef CM_DSNQ_H
 #define CM_DSNQ_H
@@ -31,15 +35,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "report.h"
 #include "status.h"
 
 #define CM_DSNQ_ID_MAX 48
 #define CM_DSNQ_ERR_MAX 512
-
-/* Called from the queue thread: LEVEL 0 = information, 1 = warning
- * (retry), 2 = error (given up); ID of the DSN; TEXT. */
-typedef void cm_dsnq_logfn(void *arg, int level, const char *id,
-    const char *text);
 
 typedef struct cm_dsnq_opts {
 	const char *spool;	/* required; created (0700) if missing */
@@ -49,8 +49,12 @@ typedef struct cm_dsnq_opts {
 	unsigned first_delay_ms;	/* 0 = 10000 */
 	unsigned max_delay_ms;	/* 0 = 3600000 */
 	unsigned timeout_ms;	/* per SMTP step; 0 = 30000 */
-	cm_dsnq_logfn *logfn;	/* may be NULL */
-	void *logarg;
+	/* from the queue thread (report.h), subject the DSN's id:
+	 * CM_REPORT_INFO delivered, CM_REPORT_WARNING an attempt failed
+	 * and is retried, CM_REPORT_ERROR given up or the spool file
+	 * unreadable; may be NULL */
+	cm_report_fn *report;
+	void *report_arg;
 } cm_dsnq_opts;
 
 typedef struct cm_dsnq cm_dsnq;
@@ -63,7 +67,7 @@ cm_status cm_dsnq_open(const cm_dsnq_opts *opts, cm_dsnq **out);
 
 /*
  * Change the settings of a running queue: target, helo, attempts, delays
- * and timeout of OPTS (its spool, logfn and logarg are ignored: the queue
+ * and timeout of OPTS (its spool, report and report_arg are ignored: the queue
  * keeps its spool directory).  Every later attempt uses them, for DSNs
  * spooled before the call too.  When the target changed, every DSN
  * waiting for a retry is tried at once, at the new target, with all its

@@ -2,67 +2,31 @@
  * (dsnq_scrub.h). */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dsnq_scrub.h"
+#include "dsnq_spool.h"
 #include "util.h"
 
-/* as dsnq.c */
-#define SUF_PENDING ".dsn"
-#define SUF_FAILED ".failed"
+/* larger than any spool file: read whole what could be one */
 #define FILE_MAX (64u * 1024 * 1024)
-
-static bool
-ends_with(const char *s, const char *suf)
-{
-	size_t n = strlen(s), m = strlen(suf);
-
-	return n > m && strcmp(s + n - m, suf) == 0;
-}
 
 /* Does spool file NAME match E?  *HIT; CM_NOTFOUND if it went away. */
 static cm_status
 file_matches(int dfd, const char *name, const cm_erasure *e, bool *hit)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-	    O_NOCTTY);
-	struct stat sb;
 	char *buf;
-	size_t n = 0;
-	cm_status st = CM_OK;
+	size_t n;
+	cm_status st = cm_read_file_at(dfd, name, false, FILE_MAX, &buf, &n);
 
 	*hit = false;
-	if (fd < 0)
-		return cm_status_errno(errno);
-	if (fstat(fd, &sb) != 0 || (size_t)sb.st_size > FILE_MAX) {
-		close(fd);
-		return CM_EIO;
-	}
-	if ((buf = malloc((size_t)sb.st_size + 1)) == NULL) {
-		close(fd);
-		return CM_ENOMEM;
-	}
-	while (n < (size_t)sb.st_size) {
-		ssize_t r = read(fd, buf + n, (size_t)sb.st_size - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			st = cm_status_errno(errno);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	if (st == CM_OK)
-		*hit = cm_erasure_match(e, buf, n);
+	if (st != CM_OK)
+		return st == CM_ETOOLONG ? CM_EIO : st;
+	*hit = cm_erasure_match(e, buf, n);
 	free(buf);
-	return st;
+	return CM_OK;
 }
 
 cm_status
@@ -81,10 +45,9 @@ cm_dsnq_scrub_run(const char *spool, const cm_erasure *e, size_t *n)
 	if ((d = opendir(spool)) == NULL)
 		return cm_status_errno(errno);
 	while (st == CM_OK && (de = readdir(d)) != NULL) {
-		bool hit;
+		bool hit, failed;
 
-		if (de->d_name[0] == '.' || (!ends_with(de->d_name,
-		    SUF_PENDING) && !ends_with(de->d_name, SUF_FAILED)))
+		if (!cm_dsnq_spool_name(de->d_name, &failed))
 			continue;
 		st = file_matches(dirfd(d), de->d_name, e, &hit);
 		if (st == CM_NOTFOUND) {	/* delivered meanwhile */

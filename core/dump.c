@@ -2,8 +2,8 @@
  * dump.c - lossless dump and restore of a whole consent index (see
  * dump.h).
  *
- * The values are read and written in the on-disk format version 1
- * documented at the top of index.c (entries, tombstones, domains,
+ * The values are read and written with codec.h in the on-disk format
+ * version 1 documented in codec.c (entries, tombstones, domains,
  * history events); any other version or a value that does not decode
  * is CM_EFORMAT, never skipped.  Index access goes through the raw
  * calls of index_int.h: a read snapshot for the dump, one import
@@ -21,6 +21,9 @@
 #include "dump.h"
 #include "dump_int.h"
 #include "index_int.h"
+#include "erasekey.h"
+
+_Static_assert(CM_DUMP_KEY_LEN == CM_ERASEKEY_LEN, "erasure key length");
 
 /* ---------------------------------------------------------------- */
 /* reading */
@@ -54,7 +57,8 @@ sdup(rd *r, const unsigned char *p, size_t len, size_t *off)
 		r->st = CM_EFORMAT;
 		return false;
 	}
-	if (!grow((unsigned char **)&r->sbuf, &r->scap, r->sused + len + 1)) {
+	if (!cm_codec_reserve((unsigned char **)&r->sbuf, &r->scap,
+	    r->sused + len + 1)) {
 		r->st = CM_ENOMEM;
 		return false;
 	}
@@ -96,8 +100,8 @@ event_cb(const unsigned char *k, size_t kl, const unsigned char *v,
 {
 	rd *r = arg;
 	cm_dump_item it;
-	size_t off = HIST_HDR, so[6];
-	uint64_t seq = 0;
+	cm_codec_hist h;
+	size_t so[6];
 
 	if (kl != HASH_LEN + 8)
 		return fail(r, CM_EFORMAT);
@@ -116,7 +120,7 @@ event_cb(const unsigned char *k, size_t kl, const unsigned char *v,
 			if (st != CM_OK && st != CM_NOTFOUND)
 				return fail(r, st);
 			r->last_skip = st == CM_OK && evl >= 2 &&
-			    ev[1] == KIND_ENTRY;
+			    ev[1] == CM_CODEC_KIND_ENTRY;
 		} else {
 			r->last_skip = bsearch(k, r->dk, r->ndk, HASH_LEN,
 			    hash_cmp) != NULL;
@@ -124,34 +128,22 @@ event_cb(const unsigned char *k, size_t kl, const unsigned char *v,
 	}
 	if (r->orphans && r->last_skip)
 		return 0;
-	if (vl < HIST_HDR || v[0] != FORMAT_VERSION || v[1] < CM_EV_GRANT ||
-	    v[1] > CM_EV_ERASE || v[2] > CM_STATE_WITHDRAWN ||
-	    v[3] > CM_STATE_WITHDRAWN)
+	if (!cm_codec_hist_decode(v, vl, &h))
 		return fail(r, CM_EFORMAT);
 	r->sused = 0;
-	for (int i = 0; i < 6; i++) {
-		size_t l;
-
-		if (vl - off < 2 || vl - off - 2 < (l = get16(v + off)))
-			return fail(r, CM_EFORMAT);
-		if (!sdup(r, v + off + 2, l, &so[i]))
+	for (int i = 0; i < 6; i++)
+		if (!sdup(r, h.s[i].p, h.s[i].n, &so[i]))
 			return 1;
-		off += 2 + l;
-	}
-	if (off != vl)
-		return fail(r, CM_EFORMAT);
-	for (int i = 0; i < 8; i++)
-		seq = seq << 8 | k[HASH_LEN + i];
 	memset(&it, 0, sizeof(it));
 	it.kind = CM_DUMP_EVENT;
 	it.name = r->orphans ? NULL : r->name;
 	memcpy(it.hash, k, HASH_LEN);
-	it.ev.seq = seq;
-	it.ev.kind = (cm_event_kind)v[1];
-	it.ev.old_state = (cm_state)v[2];
-	it.ev.new_state = (cm_state)v[3];
-	it.ev.at_us = geti64(v + 8);
-	it.ev.recorded_us = geti64(v + 16);
+	it.ev.seq = cm_codec_hkey_seq(k);
+	it.ev.kind = h.kind;
+	it.ev.old_state = h.old_state;
+	it.ev.new_state = h.new_state;
+	it.ev.at_us = h.at_us;
+	it.ev.recorded_us = h.recorded_us;
 	it.ev.type = r->sbuf + so[0];
 	it.ev.source = r->sbuf + so[1];
 	it.ev.basis = r->sbuf + so[2];
@@ -184,40 +176,37 @@ domain_item(rd *r, const unsigned char *k, size_t kl,
     const unsigned char *v, size_t vl)
 {
 	cm_dump_item it;
-	size_t dl, sl, no, so;
+	cm_codec_domain d;
+	size_t dl, no, so;
 	unsigned char hk[HASH_LEN];
 
-	if (vl < DOM_HDR || v[0] != FORMAT_VERSION || v[1] != KIND_DOMAIN)
+	if (!cm_codec_domain_decode(v, vl, (const char *)k + 1, kl - 1, &d) ||
+	    memchr(d.name, '@', d.name_len) != NULL)
 		return fail(r, CM_EFORMAT);
-	dl = get16(v + 4);
-	sl = get16(v + 6);
-	if (DOM_HDR + dl + sl != vl || dl == 0 || dl > DOMAIN_MAX ||
-	    kl != dl + 1 || memcmp(k + 1, v + DOM_HDR, dl) != 0 ||
-	    memchr(v + DOM_HDR, '@', dl) != NULL)
-		return fail(r, CM_EFORMAT);
+	dl = d.name_len;
 	r->sused = 0;
-	if (!sdup(r, v + DOM_HDR, dl, &no) ||
-	    !sdup(r, v + DOM_HDR + dl, sl, &so))
+	if (!sdup(r, d.name, dl, &no) ||
+	    !sdup(r, d.source, d.source_len, &so))
 		return 1;
 	memset(&it, 0, sizeof(it));
 	it.kind = CM_DUMP_DOMAIN;
-	it.suppressed = v[2] != 0;
-	it.since_us = geti64(v + 8);
-	it.updated_us = geti64(v + 16);
+	it.suppressed = d.suppressed;
+	it.since_us = d.since_us;
+	it.updated_us = d.updated_us;
 	it.name = r->sbuf + no;
 	it.source = r->sbuf + so;
 	r->n.domains++;
 	if (emit(r, &it))
 		return 1;
 	cm_index_subject_key(r->idx, r->sbuf + no, dl, hk);
-	if (!grow(&r->dk, &r->dkcap, (r->ndk + 1) * HASH_LEN))
+	if (!cm_codec_reserve(&r->dk, &r->dkcap, (r->ndk + 1) * HASH_LEN))
 		return fail(r, CM_ENOMEM);
 	memcpy(r->dk + r->ndk++ * HASH_LEN, hk, HASH_LEN);
 	/* the name is copied again: the events reuse the buffer */
 	{
-		char name[DOMAIN_MAX + 1];
+		char name[CM_CODEC_DOMAIN_MAX + 1];
 
-		memcpy(name, v + DOM_HDR, dl);
+		memcpy(name, d.name, dl);
 		name[dl] = '\0';
 		return history(r, hk, name);
 	}
@@ -228,69 +217,48 @@ entry_item(rd *r, const unsigned char *k, const unsigned char *v,
     size_t vl)
 {
 	cm_dump_item it;
-	size_t al, nrec, off, so[4];
-	char addr[ADDR_MAX + 1];
+	size_t al, nrec, off, so[4], to;
+	char addr[CM_CODEC_ADDR_MAX + 1];
+	cm_rules_rec d;
 
-	if (vl < ENTRY_HDR)
+	if (!cm_codec_entry_header(v, vl, &nrec, &off))
 		return fail(r, CM_EFORMAT);
-	al = get16(v + 2);
-	nrec = get16(v + 4);
-	if (al == 0 || al > ADDR_MAX ||
-	    ENTRY_HDR + al > vl || memchr(v + ENTRY_HDR, '@', al) == NULL ||
-	    memchr(v + ENTRY_HDR, '\0', al) != NULL)
+	al = off - CM_CODEC_ENTRY_HDR;
+	if (al == 0 || memchr(v + CM_CODEC_ENTRY_HDR, '@', al) == NULL ||
+	    memchr(v + CM_CODEC_ENTRY_HDR, '\0', al) != NULL)
 		return fail(r, CM_EFORMAT);
-	memcpy(addr, v + ENTRY_HDR, al);
+	memcpy(addr, v + CM_CODEC_ENTRY_HDR, al);
 	addr[al] = '\0';
 	memset(&it, 0, sizeof(it));
 	it.kind = CM_DUMP_ENTRY;
 	it.name = addr;
-	it.objection_us = geti64(v + 8);
-	it.last_grant_us = geti64(v + 16);
+	it.objection_us = cm_codec_geti64(v + 8);
+	it.last_grant_us = cm_codec_geti64(v + 16);
 	it.nrecords = nrec;
 	r->n.entries++;
 	if (emit(r, &it))
 		return 1;
-	off = ENTRY_HDR + al;
 	for (size_t i = 0; i < nrec; i++) {
-		size_t rl, tl, p, to;
-
-		if (vl - off < REC_HDR)
-			return fail(r, CM_EFORMAT);
-		rl = get16(v + off);
-		tl = v[off + 3];
-		if (rl < REC_HDR + tl + 8 || rl > vl - off || tl == 0 ||
-		    tl > CM_TYPE_ID_MAX || v[off + 2] > CM_STATE_WITHDRAWN ||
-		    v[off + 2] == CM_STATE_NONE)
+		if (!cm_codec_rec_decode(v, vl, off, &d, &off))
 			return fail(r, CM_EFORMAT);
 		memset(&it, 0, sizeof(it));
 		it.kind = CM_DUMP_RECORD;
-		it.rec.state = (cm_state)v[off + 2];
-		it.rec.granted_us = geti64(v + off + 4);
-		it.rec.confirmed_us = geti64(v + off + 12);
-		it.rec.withdrawn_us = geti64(v + off + 20);
-		it.rec.updated_us = geti64(v + off + 28);
+		it.rec.state = d.state;
+		it.rec.granted_us = d.granted;
+		it.rec.confirmed_us = d.confirmed;
+		it.rec.withdrawn_us = d.withdrawn;
+		it.rec.updated_us = d.updated;
 		r->sused = 0;
-		if (!sdup(r, v + off + REC_HDR, tl, &to))
+		if (!sdup(r, d.type.p, d.type.n, &to))
 			return 1;
-		p = off + REC_HDR + tl;
-		for (int j = 0; j < 4; j++) {
-			size_t l;
-
-			if (off + rl - p < 2 ||
-			    off + rl - p - 2 < (l = get16(v + p)))
-				return fail(r, CM_EFORMAT);
-			if (!sdup(r, v + p + 2, l, &so[j]))
+		for (int j = 0; j < 4; j++)
+			if (!sdup(r, d.f[j].p, d.f[j].n, &so[j]))
 				return 1;
-			p += 2 + l;
-		}
-		if (p != off + rl)
-			return fail(r, CM_EFORMAT);
 		it.rec.type = r->sbuf + to;
 		it.rec.source = r->sbuf + so[0];
 		it.rec.basis = r->sbuf + so[1];
 		it.rec.purpose = r->sbuf + so[2];
 		it.rec.evidence = r->sbuf + so[3];
-		off = p;
 		r->n.records++;
 		if (emit(r, &it))
 			return 1;
@@ -309,17 +277,16 @@ index_cb(const unsigned char *k, size_t kl, const unsigned char *v,
 
 	if (kl >= 2 && k[0] == 0)
 		return domain_item(r, k, kl, v, vl);
-	if (kl != HASH_LEN || !(k[0] & 0x80) || vl < 2 ||
-	    v[0] != FORMAT_VERSION)
+	if (!cm_codec_is_akey(k, kl) || vl < 2 || v[0] != CM_CODEC_FORMAT)
 		return fail(r, CM_EFORMAT);
-	if (v[1] == KIND_ENTRY)
+	if (v[1] == CM_CODEC_KIND_ENTRY)
 		return entry_item(r, k, v, vl);
-	if (v[1] != KIND_TOMB || vl != TOMB_LEN)
+	if (!cm_codec_is_tomb(v, vl))
 		return fail(r, CM_EFORMAT);
 	memset(&it, 0, sizeof(it));
 	it.kind = CM_DUMP_TOMBSTONE;
 	memcpy(it.hash, k, HASH_LEN);
-	it.erased_us = geti64(v + 8);
+	it.erased_us = cm_codec_tomb_erased(v);
 	r->n.tombstones++;
 	return emit(r, &it);
 }
@@ -335,7 +302,7 @@ read_header(rd *r, cm_dump_header *h)
 	if ((st = cm_index_rget(r->idx, r->t, CM_RAW_META, "format", 6, &v,
 	    &vl)) != CM_OK)
 		return st == CM_NOTFOUND ? CM_EFORMAT : st;
-	if (vl != 4 || get16(v) != CM_INDEX_META_FORMAT || get16(v + 2) != 0)
+	if (cm_codec_meta_format(v, vl) != CM_INDEX_META_FORMAT)
 		return CM_EFORMAT;
 	h->index_format = CM_INDEX_META_FORMAT;
 	if ((st = cm_index_rget(r->idx, r->t, CM_RAW_META, "seq", 3, &v,
@@ -343,7 +310,7 @@ read_header(rd *r, cm_dump_header *h)
 		return st == CM_NOTFOUND ? CM_EFORMAT : st;
 	if (vl != 8)
 		return CM_EFORMAT;
-	h->next_seq = (uint64_t)geti64(v);
+	h->next_seq = cm_codec_get64(v);
 	return cm_index_erasure_key(r->idx, h->key);
 }
 
@@ -397,39 +364,18 @@ cm_dump_read(cm_index *idx, cm_dump_header_cb hcb, cm_dump_item_cb icb,
 cm_status
 cm_dump_install_key(const char *dir, const unsigned char *key)
 {
-	char path[4096];
-	unsigned char old[CM_DUMP_KEY_LEN + 1];
-	ssize_t n;
-	int fd, e;
+	unsigned char old[CM_DUMP_KEY_LEN];
+	char err[256];
+	cm_status st;
 
-	if (dir == NULL || key == NULL ||
-	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, KEYFILE) >=
-	    sizeof(path))
+	if (dir == NULL || key == NULL)
 		return CM_EINVAL;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd < 0 && errno == EEXIST) {
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-			return errno == EACCES ? CM_EPERM : CM_EIO;
-		n = read(fd, old, sizeof(old));
-		(void)close(fd);
-		if (n == CM_DUMP_KEY_LEN && memcmp(old, key, CM_DUMP_KEY_LEN) == 0)
-			return CM_OK;
-		return CM_EEXIST;
-	}
-	if (fd < 0)
-		return errno == EACCES || errno == EROFS ? CM_EPERM : CM_EIO;
-	n = write(fd, key, CM_DUMP_KEY_LEN);
-	e = n == CM_DUMP_KEY_LEN && fsync(fd) == 0;
-	if (close(fd) != 0)
-		e = 0;
-	if (!e) {
-		(void)unlink(path);
-		return CM_EIO;
-	}
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		(void)fsync(fd);
-		(void)close(fd);
-	}
-	return CM_OK;
+	if ((st = cm_erasekey_install(dir, key, err, sizeof(err))) != CM_EEXIST)
+		return st;
+	/* the key file of an earlier attempt: the same key is fine */
+	if ((st = cm_erasekey_load(dir, false, old, err, sizeof(err))) != CM_OK)
+		return st == CM_EFORMAT ? CM_EEXIST : st;
+	st = memcmp(old, key, CM_DUMP_KEY_LEN) == 0 ? CM_OK : CM_EEXIST;
+	memset(old, 0, sizeof(old));
+	return st;
 }

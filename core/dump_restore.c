@@ -1,7 +1,7 @@
 /*
  * dump_restore.c - restoring a dump into an empty index (see dump.h):
- * the items are checked, encoded in the on-disk format version 1
- * documented in index.c, and written as they were in one import
+ * the items are checked, encoded with codec.h in the on-disk format
+ * version 1 documented in codec.c, and written as they were in one import
  * transaction.
  */
 #include <stdarg.h>
@@ -25,7 +25,7 @@ struct cm_restore {
 	bool building;
 	size_t want, got;
 	unsigned char ekey[HASH_LEN];
-	char eaddr[ADDR_MAX + 1];
+	char eaddr[CM_CODEC_ADDR_MAX + 1];
 	unsigned char *ent;
 	size_t entlen, entcap;
 	char ltype[CM_TYPE_ID_MAX];	/* type of the last record */
@@ -118,36 +118,6 @@ cm_dump_restore_begin(cm_index *idx, const cm_dump_header *h,
 	return CM_OK;
 }
 
-static bool
-valid_type(const char *t, size_t len)
-{
-	if (len == 0 || len > CM_TYPE_ID_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = t[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-/* Append string S (at most MAX octets, else false) to the entry. */
-static bool
-ent_str(cm_restore *r, const char *s, size_t max)
-{
-	size_t l = s != NULL ? strlen(s) : 0;
-
-	if (l > max)
-		return false;
-	put16(r->ent + r->entlen, l);
-	if (l)
-		memcpy(r->ent + r->entlen + 2, s, l);
-	r->entlen += 2 + l;
-	return true;
-}
-
 static cm_status
 entry_done(cm_restore *r)
 {
@@ -166,24 +136,19 @@ put_entry(cm_restore *r, const cm_dump_item *it)
 {
 	size_t al = strlen(it->name);
 
-	if (al == 0 || al > ADDR_MAX || strchr(it->name, '@') == NULL)
+	if (al == 0 || al > CM_CODEC_ADDR_MAX ||
+	    strchr(it->name, '@') == NULL)
 		return rfail(r, CM_EINVAL, "not a normalized address");
 	if (it->nrecords > 65535)
 		return rfail(r, CM_EINVAL, "%s: too many records", it->name);
 	if (it->nrecords == 0 && it->objection_us == 0)
 		return rfail(r, CM_EINVAL, "%s: neither records nor an "
 		    "objection", it->name);
-	if (!grow(&r->ent, &r->entcap, ENTRY_HDR + al))
+	if (!cm_codec_reserve(&r->ent, &r->entcap, CM_CODEC_ENTRY_HDR + al))
 		return rfail(r, CM_ENOMEM, "%s", cm_strerror(CM_ENOMEM));
-	r->ent[0] = FORMAT_VERSION;
-	r->ent[1] = KIND_ENTRY;
-	put16(r->ent + 2, al);
-	put16(r->ent + 4, it->nrecords);
-	put16(r->ent + 6, 0);
-	puti64(r->ent + 8, it->objection_us);
-	puti64(r->ent + 16, it->last_grant_us);
-	memcpy(r->ent + ENTRY_HDR, it->name, al);
-	r->entlen = ENTRY_HDR + al;
+	cm_codec_entry_head(r->ent, it->name, al, it->nrecords,
+	    it->objection_us, it->last_grant_us);
+	r->entlen = CM_CODEC_ENTRY_HDR + al;
 	memcpy(r->eaddr, it->name, al + 1);
 	cm_index_subject_key(r->idx, it->name, al, r->ekey);
 	r->want = it->nrecords;
@@ -199,38 +164,44 @@ put_record(cm_restore *r, const cm_record *rec)
 {
 	const char *f[4] = { rec->source, rec->basis, rec->purpose,
 	    rec->evidence };
-	size_t tl = rec->type != NULL ? strlen(rec->type) : 0, start;
+	cm_rules_rec d;
+	size_t tl = 0;
 	int c;
 
 	if (!r->building)
 		return rfail(r, CM_EINVAL, "a record without its address");
-	if (!valid_type(rec->type, tl))
+	if (!cm_codec_valid_type(rec->type, &tl))
 		return rfail(r, CM_EINVAL, "%s: invalid type id", r->eaddr);
 	if (rec->state < CM_STATE_PENDING || rec->state > CM_STATE_WITHDRAWN)
 		return rfail(r, CM_EINVAL, "%s: invalid state", r->eaddr);
 	/* type order: octets, then the shorter first */
-	c = memcmp(r->ltype, rec->type, tl < r->ltlen ? tl : r->ltlen);
-	if (r->got > 0 && (c > 0 || (c == 0 && r->ltlen >= tl)))
+	c = cm_codec_str_cmp((const unsigned char *)r->ltype, r->ltlen,
+	    (const unsigned char *)rec->type, tl);
+	if (r->got > 0 && c >= 0)
 		return rfail(r, CM_EINVAL, "%s: record %s out of type order",
 		    r->eaddr, rec->type);
-	if (!grow(&r->ent, &r->entcap, r->entlen + REC_HDR + tl + 8 +
-	    4 * CM_FIELD_MAX))
-		return rfail(r, CM_ENOMEM, "%s", cm_strerror(CM_ENOMEM));
-	start = r->entlen;
-	r->ent[start + 2] = (unsigned char)rec->state;
-	r->ent[start + 3] = (unsigned char)tl;
-	puti64(r->ent + start + 4, rec->granted_us);
-	puti64(r->ent + start + 12, rec->confirmed_us);
-	puti64(r->ent + start + 20, rec->withdrawn_us);
-	puti64(r->ent + start + 28, rec->updated_us);
-	memcpy(r->ent + start + REC_HDR, rec->type, tl);
-	r->entlen = start + REC_HDR + tl;
-	for (int i = 0; i < 4; i++)
-		if (!ent_str(r, f[i], CM_FIELD_MAX))
+	d.state = rec->state;
+	d.granted = rec->granted_us;
+	d.confirmed = rec->confirmed_us;
+	d.withdrawn = rec->withdrawn_us;
+	d.updated = rec->updated_us;
+	d.type.p = (const unsigned char *)rec->type;
+	d.type.n = tl;
+	for (int i = 0; i < 4; i++) {
+		const char *fs = f[i] != NULL ? f[i] : "";
+
+		d.f[i].p = (const unsigned char *)fs;
+		d.f[i].n = strnlen(fs, CM_FIELD_MAX + 1);
+		if (d.f[i].n > CM_FIELD_MAX)
 			return rfail(r, CM_ETOOLONG, "%s: %s: a field longer "
 			    "than %d octets", r->eaddr, rec->type,
 			    CM_FIELD_MAX);
-	put16(r->ent + start, r->entlen - start);
+	}
+	if (!cm_codec_reserve(&r->ent, &r->entcap,
+	    r->entlen + cm_codec_rec_size(&d)))
+		return rfail(r, CM_ENOMEM, "%s", cm_strerror(CM_ENOMEM));
+	cm_codec_rec_encode(&d, r->ent + r->entlen);
+	r->entlen += cm_codec_rec_size(&d);
 	memcpy(r->ltype, rec->type, tl);
 	r->ltlen = tl;
 	r->n.records++;
@@ -241,30 +212,24 @@ static cm_status
 put_domain(cm_restore *r, const cm_dump_item *it)
 {
 	size_t dl = strlen(it->name), sl = strlen(it->source);
-	unsigned char k[DOMAIN_MAX + 1];
+	unsigned char k[CM_CODEC_DOMAIN_MAX + 1];
+	cm_codec_domain d = { it->suppressed, it->since_us, it->updated_us,
+	    (const unsigned char *)it->name, (const unsigned char *)it->source,
+	    dl, sl };
 	cm_status st;
 
-	if (dl == 0 || dl > DOMAIN_MAX || strchr(it->name, '@') != NULL)
+	if (dl == 0 || dl > CM_CODEC_DOMAIN_MAX ||
+	    strchr(it->name, '@') != NULL)
 		return rfail(r, CM_EINVAL, "not a normalized domain");
 	if (sl > CM_FIELD_MAX)
 		return rfail(r, CM_ETOOLONG, "%s: source longer than %d "
 		    "octets", it->name, CM_FIELD_MAX);
-	if (!grow(&r->buf, &r->bufcap, DOM_HDR + dl + sl))
+	if (!cm_codec_reserve(&r->buf, &r->bufcap, cm_codec_domain_size(&d)))
 		return rfail(r, CM_ENOMEM, "%s", cm_strerror(CM_ENOMEM));
-	r->buf[0] = FORMAT_VERSION;
-	r->buf[1] = KIND_DOMAIN;
-	r->buf[2] = it->suppressed;
-	r->buf[3] = 0;
-	put16(r->buf + 4, dl);
-	put16(r->buf + 6, sl);
-	puti64(r->buf + 8, it->since_us);
-	puti64(r->buf + 16, it->updated_us);
-	memcpy(r->buf + DOM_HDR, it->name, dl);
-	memcpy(r->buf + DOM_HDR + dl, it->source, sl);
-	k[0] = 0;
-	memcpy(k + 1, it->name, dl);
-	if ((st = cm_import_put(r->im, CM_RAW_INDEX, k, dl + 1, r->buf,
-	    DOM_HDR + dl + sl)) != CM_OK)
+	cm_codec_domain_encode(&d, r->buf);
+	if ((st = cm_import_put(r->im, CM_RAW_INDEX, k,
+	    cm_codec_dkey(it->name, dl, k), r->buf,
+	    cm_codec_domain_size(&d))) != CM_OK)
 		return put_fail(r, st, it->name);
 	r->n.domains++;
 	return CM_OK;
@@ -276,8 +241,10 @@ put_event(cm_restore *r, const cm_dump_item *it)
 	const cm_history_event *ev = &it->ev;
 	const char *s[6] = { ev->type, ev->source, ev->basis, ev->purpose,
 	    ev->evidence, ev->actor };
-	unsigned char k[HASH_LEN + 8];
-	size_t sz = HIST_HDR, off, l;
+	cm_codec_hist h = { ev->kind, ev->old_state, ev->new_state,
+	    ev->at_us, ev->recorded_us, { { 0 } } };
+	unsigned char k[CM_CODEC_HKEY_LEN], sk[CM_CODEC_AKEY_LEN];
+	size_t sz, l;
 	cm_status st;
 
 	if (ev->kind < CM_EV_GRANT || ev->kind > CM_EV_ERASE ||
@@ -295,31 +262,18 @@ put_event(cm_restore *r, const cm_dump_item *it)
 		if (l > (i == 0 ? CM_TYPE_ID_MAX : STR_MAX))
 			return rfail(r, CM_ETOOLONG, "event %llu: a field "
 			    "too long", (unsigned long long)ev->seq);
-		sz += 2 + l;
+		h.s[i].p = (const unsigned char *)s[i];
+		h.s[i].n = l;
 	}
-	if (!grow(&r->buf, &r->bufcap, sz))
+	sz = cm_codec_hist_size(&h);
+	if (!cm_codec_reserve(&r->buf, &r->bufcap, sz))
 		return rfail(r, CM_ENOMEM, "%s", cm_strerror(CM_ENOMEM));
-	memset(r->buf, 0, HIST_HDR);
-	r->buf[0] = FORMAT_VERSION;
-	r->buf[1] = (unsigned char)ev->kind;
-	r->buf[2] = (unsigned char)ev->old_state;
-	r->buf[3] = (unsigned char)ev->new_state;
-	puti64(r->buf + 8, ev->at_us);
-	puti64(r->buf + 16, ev->recorded_us);
-	off = HIST_HDR;
-	for (int i = 0; i < 6; i++) {
-		l = s[i] != NULL ? strlen(s[i]) : 0;
-		put16(r->buf + off, l);
-		if (l)
-			memcpy(r->buf + off + 2, s[i], l);
-		off += 2 + l;
-	}
+	cm_codec_hist_encode(&h, r->buf);
 	if (it->name != NULL)
-		cm_index_subject_key(r->idx, it->name, strlen(it->name), k);
+		cm_index_subject_key(r->idx, it->name, strlen(it->name), sk);
 	else
-		memcpy(k, it->hash, HASH_LEN);
-	for (int i = 0; i < 8; i++)
-		k[HASH_LEN + i] = (unsigned char)(ev->seq >> (56 - 8 * i));
+		memcpy(sk, it->hash, HASH_LEN);
+	cm_codec_hkey(sk, ev->seq, k);
 	if ((st = cm_import_put(r->im, CM_RAW_HISTORY, k, sizeof(k), r->buf,
 	    sz)) != CM_OK) {
 		char what[64];
@@ -335,7 +289,7 @@ put_event(cm_restore *r, const cm_dump_item *it)
 cm_status
 cm_dump_restore_put(cm_restore *r, const cm_dump_item *it)
 {
-	unsigned char v[TOMB_LEN] = { FORMAT_VERSION, KIND_TOMB };
+	unsigned char v[CM_CODEC_TOMB_LEN];
 	cm_status st;
 
 	if (r == NULL || it == NULL)
@@ -356,9 +310,9 @@ cm_dump_restore_put(cm_restore *r, const cm_dump_item *it)
 	case CM_DUMP_TOMBSTONE:
 		if (!(it->hash[0] & 0x80))
 			return rfail(r, CM_EINVAL, "not an address hash");
-		puti64(v + 8, it->erased_us);
+		cm_codec_tomb_encode(v, it->erased_us);
 		if ((st = cm_import_put(r->im, CM_RAW_INDEX, it->hash,
-		    HASH_LEN, v, TOMB_LEN)) != CM_OK)
+		    HASH_LEN, v, sizeof(v))) != CM_OK)
 			return put_fail(r, st, st == CM_EEXIST ? "tombstone "
 			    "(or an entry under its hash)" : "tombstone");
 		r->n.tombstones++;

@@ -11,12 +11,14 @@
  * number of threads (the environment is opened MDB_NOTLS).  Readers never
  * block writers; another process (consentctl) may write while a daemon
  * reads.  One writer process at a time: a handle opened for writing
- * holds the directory's writer lock (wlock.h) for its whole life.  Read transactions are short: every call that reads copies what
- * it returns out of the map before the transaction ends.
+ * holds the directory's writer lock (wlock.h) for its whole life.  Read
+ * transactions are short: every call that reads copies what it returns
+ * out of the map before the transaction ends.
  *
  * Robustness handled here, not by callers: the map size is set
  * explicitly and grows on MDB_MAP_FULL (the write is retried); readers
- * recover from MDB_MAP_RESIZED; stale reader slots are cleared at open.
+ * recover from MDB_MAP_RESIZED; stale reader slots are cleared at open
+ * and now and then (store.h).
  *
  * The consent rules are pure functions of their own (rules.h); the index
  * loads the stored state, applies them and writes what they return:
@@ -40,7 +42,7 @@
  * returned belong to the returned object.
  *
  * The on-disk format (key and value layouts, format version) is
- * documented in index.c, next to the code that reads and writes it,
+ * documented in codec.c, next to the code that reads and writes it,
  * and stored in the "meta" database; an index of an unknown format
  * version is refused with CM_EFORMAT.
  */
@@ -360,8 +362,25 @@ typedef int (*cm_count_cb)(const char *type, cm_state state, size_t n,
     void *arg);
 cm_status cm_index_count_by_type(cm_index *idx, cm_count_cb cb, void *arg);
 
-/* The most recent LMDB error text of this handle for diagnostics after
- * CM_EDB (thread-unsafe snapshot; never NULL). */
+/*
+ * What the last failing call on IDX in the calling thread reported,
+ * beside the status it returned: LMDB's code (an MDB_* code or an errno value; 0 when the
+ * failure was not LMDB's, e.g. a corrupt value or a refused event) and a
+ * text naming what failed ("lookup: MDB_PAGE_NOTFOUND: ...", "corrupt
+ * or unknown data: consent entry", the times of a CM_EFUTURE).  Each
+ * thread has its own record, so a daemon's threads never see each
+ * other's errors; read it in the thread that got the status, before the
+ * next call on the index.  No error yet: code 0, text "no error".
+ */
+typedef struct cm_index_error {
+	int lmdb_rc;		/* LMDB's code, 0 if none */
+	char text[256];		/* NUL-terminated */
+} cm_index_error;
+void cm_index_error_get(const cm_index *idx, cm_index_error *out);
+
+/* The text of cm_index_error_get (kept for callers that want only the
+ * text): valid in the calling thread until its next call on IDX; "no
+ * index" for NULL; never NULL. */
 const char *cm_index_last_error(cm_index *idx);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * index_int.h - what index.c shares with decide.c, spool.c and dump.c
- * (private to core/).
+ * index_int.h - what the index shares with decide.c, runsort.c, dump.c and
+ * migrate.c (private to core/).
  *
  * cm_decide needs raw, allocation-free access to the stored blobs inside
  * one pooled read transaction; these functions give exactly that.
@@ -33,7 +33,7 @@ cm_status cm_index_rdomain(cm_index *idx, cm_rtxn *t, const char *domain,
     size_t len, bool *out);
 
 /*
- * For the external sort of an import's events (spool.c).  Subject keys
+ * For the external sort of an import's events (runsort.c).  Subject keys
  * are CM_SUBJECT_KEY_LEN octets; events in key order are applied in key
  * order (equal keys: in the order added).
  */
@@ -55,8 +55,8 @@ void cm_batch_mark_sorted(cm_batch *b, const cm_index *idx);
 
 /*
  * Raw access for the dump and restore of a whole index (dump.c), which
- * decodes and encodes the values of the on-disk format documented in
- * index.c.  Reads run in a snapshot from cm_index_rbegin; writes in an
+ * decodes and encodes the values of the on-disk format with codec.h
+ * (documented in codec.c).  Reads run in a snapshot from cm_index_rbegin; writes in an
  * import (cm_index_import_begin), all or nothing.
  */
 typedef enum cm_rawdb {

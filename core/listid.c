@@ -72,6 +72,11 @@ take(const char *v, size_t b, size_t e, char *out, size_t size,
 
 		if (c <= 0x20 || c == 0x7f || c == '<' || c == '>')
 			return CM_EINVAL;
+		/* dot-atom labels are never empty: no leading dot, no "..",
+		 * no second trailing dot ("<offers.example.com..>" must not
+		 * read as some other list than offers.example.com) */
+		if (c == '.' && (k == b || k == e - 1 || v[k - 1] == '.'))
+			return CM_EINVAL;
 	}
 	if (n > CM_LISTID_MAX || n >= size)
 		return CM_ETOOLONG;

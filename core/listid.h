@@ -32,8 +32,9 @@
  * gets its length.
  * Returns CM_OK; CM_EINVAL if the value has no identifier, more than one
  * angle-bracketed one, an unterminated comment, quoted string or angle
- * bracket, white space or a control character inside the brackets, or a
- * NUL octet; CM_ETOOLONG if the identifier exceeds CM_LISTID_MAX or SIZE.
+ * bracket, white space or a control character inside the brackets, an
+ * empty label (a leading dot, "..", two trailing dots), or a NUL octet;
+ * CM_ETOOLONG if the identifier exceeds CM_LISTID_MAX or SIZE.
  * On failure OUT holds an empty string (when SIZE > 0).
  */
 cm_status cm_listid_parse(const char *value, size_t len, char *out,

@@ -1,15 +1,10 @@
 /*
  * migrate.c - re-keying the consent index (see migrate.h).
  *
- * Reads the value layouts of index.c (format octet 1): an entry is
- *   u8 1, u8 kind 1, u16 A, u16 N, u16 0, i64 objection_us,
- *   i64 last_grant_us, A octets address, N records
- * where a record is u16 length (itself included), u8 state, u8 type
- * length T, i64 granted, confirmed, withdrawn, updated, T octets type,
- * four strings; records are sorted by type (octets, shorter first).  A
- * tombstone is u8 1, u8 kind 2, 6 octets 0, i64 erased_us.  History keys
- * are AKEY (16 octets) + u64 big-endian sequence; a history value has
- * its event time (i64) at offset 8.
+ * Entries and tombstones are decoded and encoded with codec.h (the
+ * value layouts of format octet 1, documented in codec.c); history keys
+ * are AKEY + u64 big-endian sequence, and a history value has its event
+ * time at offset 8.
  */
 #include <endian.h>
 #include <errno.h>
@@ -17,52 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "index_int.h"
 #include "migrate.h"
 
-#define ENTRY_HDR 24
-#define REC_HDR 36
-#define TOMB_LEN 16
-#define KIND_ENTRY 1
-#define KIND_TOMB 2
-#define ST_GRANTED 2
-#define ST_PENDING 1
-#define ST_WITHDRAWN 3
 #define AKEY CM_SUBJECT_KEY_LEN
 #define HKEY (AKEY + 8)
 
-static int64_t
-get64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return (int64_t)le64toh(v);
-}
-
-static void
-put64(unsigned char *p, int64_t v)
-{
-	uint64_t u = htole64((uint64_t)v);
-
-	memcpy(p, &u, 8);
-}
-
-static uint16_t
-get16(const unsigned char *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return le16toh(v);
-}
-
-static void
-put16(unsigned char *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, 2);
-}
+_Static_assert(AKEY == CM_CODEC_AKEY_LEN, "address key length");
 
 static cm_status
 db_status(int rc)
@@ -74,88 +31,29 @@ db_status(int rc)
 	return CM_EDB;
 }
 
-/* One record of an entry, in place. */
-struct rec {
-	const unsigned char *p;	/* the whole record */
-	size_t len;
-	const unsigned char *type;
-	size_t tlen;
-};
-
-/* Decoded entry: header fields and records (pointers into the value). */
-struct entry {
-	int64_t objection_us, last_grant_us;
-	struct rec *recs;
-	size_t n;
-};
-
+/* Decode the entry V (N octets) into E (zeroed first; E->recs to be
+ * freed). */
 static cm_status
-decode(const unsigned char *v, size_t n, struct entry *e)
+decode(const unsigned char *v, size_t n, cm_rules_entry *e)
 {
-	size_t alen, nrec, off;
+	cm_status st;
 
 	memset(e, 0, sizeof(*e));
-	if (n < ENTRY_HDR || v[0] != 1 || v[1] != KIND_ENTRY)
-		return CM_EFORMAT;
-	alen = get16(v + 2);
-	nrec = get16(v + 4);
-	e->objection_us = get64(v + 8);
-	e->last_grant_us = get64(v + 16);
-	off = ENTRY_HDR + alen;
-	if (off > n)
-		return CM_EFORMAT;
-	if (nrec > 0 && (e->recs = calloc(nrec, sizeof(*e->recs))) == NULL)
-		return CM_ENOMEM;
-	for (size_t i = 0; i < nrec; i++) {
-		size_t rl;
-
-		if (n - off < REC_HDR)
-			goto bad;
-		rl = get16(v + off);
-		if (rl < REC_HDR || rl > n - off ||
-		    (size_t)REC_HDR + v[off + 3] > rl)
-			goto bad;
-		e->recs[i].p = v + off;
-		e->recs[i].len = rl;
-		e->recs[i].type = v + off + REC_HDR;
-		e->recs[i].tlen = v[off + 3];
-		off += rl;
+	if ((st = cm_codec_entry_decode(v, n, e)) != CM_OK) {
+		free(e->recs);
+		e->recs = NULL;
 	}
-	e->n = nrec;
-	return CM_OK;
-bad:
-	free(e->recs);
-	e->recs = NULL;
-	return CM_EFORMAT;
-}
-
-static int64_t
-rec_updated(const struct rec *r)
-{
-	return get64(r->p + 4 + 24);
-}
-
-static int
-type_cmp(const struct rec *a, const struct rec *b)
-{
-	size_t n = a->tlen < b->tlen ? a->tlen : b->tlen;
-	int c = n ? memcmp(a->type, b->type, n) : 0;
-
-	if (c != 0)
-		return c;
-	return a->tlen < b->tlen ? -1 : a->tlen > b->tlen;
+	return st;
 }
 
 /* Newer-event-wins between two records of one type: the later updated,
  * on a tie the withdrawn one, else B (the one already at the key). */
-static const struct rec *
-newer(const struct rec *a, const struct rec *b)
+static const cm_rules_rec *
+newer(const cm_rules_rec *a, const cm_rules_rec *b)
 {
-	int64_t ua = rec_updated(a), ub = rec_updated(b);
-
-	if (ua != ub)
-		return ua > ub ? a : b;
-	if (a->p[2] == ST_WITHDRAWN && b->p[2] != ST_WITHDRAWN)
+	if (a->updated != b->updated)
+		return a->updated > b->updated ? a : b;
+	if (a->state == CM_STATE_WITHDRAWN && b->state != CM_STATE_WITHDRAWN)
 		return a;
 	return b;
 }
@@ -166,15 +64,13 @@ newer(const struct rec *a, const struct rec *b)
  * (0: none).  *OUT is allocated; *OUT_LEN 0 when nothing is left.
  */
 static cm_status
-build(const char *addr, size_t alen, const struct entry *a,
-    const struct entry *b, int64_t erased_us, unsigned char **out,
+build(const char *addr, size_t alen, const cm_rules_entry *a,
+    const cm_rules_entry *b, int64_t erased_us, unsigned char **out,
     size_t *out_len)
 {
-	size_t cap = ENTRY_HDR + alen, i = 0, j = 0, n = 0, off;
-	size_t nb = b ? b->n : 0;
+	size_t i = 0, j = 0, nb = b ? b->nrec : 0;
+	cm_rules_entry e = { 0 };
 	int64_t obj = a->objection_us, lg = a->last_grant_us;
-	const struct rec **pick;
-	unsigned char *v;
 
 	*out = NULL;
 	*out_len = 0;
@@ -186,13 +82,13 @@ build(const char *addr, size_t alen, const struct entry *a,
 		obj = 0;
 	if (lg <= erased_us)
 		lg = 0;
-	pick = calloc(a->n + nb + 1, sizeof(*pick));
-	if (pick == NULL)
+	if (!cm_rules_entry_grow(&e, a->nrec + nb + 1))
 		return CM_ENOMEM;
-	while (i < a->n || j < nb) {
-		const struct rec *r;
-		int c = i >= a->n ? 1 : j >= nb ? -1 :
-		    type_cmp(&a->recs[i], &b->recs[j]);
+	while (i < a->nrec || j < nb) {
+		const cm_rules_rec *r;
+		int c = i >= a->nrec ? 1 : j >= nb ? -1 :
+		    cm_codec_str_cmp(a->recs[i].type.p, a->recs[i].type.n,
+		    b->recs[j].type.p, b->recs[j].type.n);
 
 		if (c < 0)
 			r = &a->recs[i++];
@@ -200,45 +96,37 @@ build(const char *addr, size_t alen, const struct entry *a,
 			r = &b->recs[j++];
 		else
 			r = newer(&a->recs[i++], &b->recs[j++]);
-		if (rec_updated(r) <= erased_us)
+		if (r->updated <= erased_us)
 			continue;
-		pick[n++] = r;
-		cap += r->len;
+		e.recs[e.nrec] = *r;
+		/* what the objection in force makes of an older grant */
+		if (obj != 0 && obj >= lg && (r->state == CM_STATE_GRANTED ||
+		    r->state == CM_STATE_PENDING) && r->updated <= obj) {
+			e.recs[e.nrec].state = CM_STATE_WITHDRAWN;
+			e.recs[e.nrec].withdrawn = obj;
+			e.recs[e.nrec].updated = obj;
+		}
+		e.nrec++;
 	}
-	if (n == 0 && obj == 0) {
-		free(pick);
+	if (e.nrec == 0 && obj == 0) {
+		free(e.recs);
 		return CM_OK;
 	}
-	if (n > UINT16_MAX || alen > UINT16_MAX || (v = malloc(cap)) == NULL) {
-		free(pick);
-		return n > UINT16_MAX || alen > UINT16_MAX ? CM_EFORMAT :
-		    CM_ENOMEM;
+	if (e.nrec > UINT16_MAX || alen > UINT16_MAX) {
+		free(e.recs);
+		return CM_EFORMAT;
 	}
-	v[0] = 1;
-	v[1] = KIND_ENTRY;
-	put16(v + 2, (uint16_t)alen);
-	put16(v + 4, (uint16_t)n);
-	put16(v + 6, 0);
-	put64(v + 8, obj);
-	put64(v + 16, lg);
-	memcpy(v + ENTRY_HDR, addr, alen);
-	off = ENTRY_HDR + alen;
-	for (size_t k = 0; k < n; k++) {
-		unsigned char *r = v + off;
-
-		memcpy(r, pick[k]->p, pick[k]->len);
-		/* what the objection in force makes of an older grant */
-		if (obj != 0 && obj >= lg && (r[2] == ST_GRANTED ||
-		    r[2] == ST_PENDING) && get64(r + 4 + 24) <= obj) {
-			r[2] = ST_WITHDRAWN;
-			put64(r + 4 + 16, obj);	/* withdrawn_us */
-			put64(r + 4 + 24, obj);	/* updated_us */
-		}
-		off += pick[k]->len;
+	e.addr.p = (const unsigned char *)addr;
+	e.addr.n = alen;
+	e.objection_us = obj;
+	e.last_grant_us = lg;
+	if ((*out = malloc(cm_codec_entry_size(&e))) == NULL) {
+		free(e.recs);
+		return CM_ENOMEM;
 	}
-	free(pick);
-	*out = v;
-	*out_len = off;
+	cm_codec_entry_encode(&e, *out);
+	*out_len = cm_codec_entry_size(&e);
+	free(e.recs);
 	return CM_OK;
 }
 
@@ -302,7 +190,8 @@ move_history(MDB_txn *txn, MDB_dbi db, const unsigned char *old,
 	for (size_t i = 0; i < n && st == CM_OK; i++) {
 		const unsigned char *hv = ev[i].v.mv_data;
 		bool keep = !delete_all && (drop_before == 0 ||
-		    (ev[i].v.mv_size >= 16 && get64(hv + 8) > drop_before));
+		    (ev[i].v.mv_size >= 16 &&
+		    cm_codec_geti64(hv + 8) > drop_before));
 
 		k.mv_data = ev[i].key;
 		k.mv_size = HKEY;
@@ -334,7 +223,7 @@ move_one(cm_index *idx, MDB_txn *txn, const cm_index_raw_t *raw,
 {
 	unsigned char nkey[AKEY], *nv = NULL;
 	MDB_val k, v, kv;
-	struct entry a, b;
+	cm_rules_entry a, b;
 	bool have_b = false;
 	int64_t erased = 0;
 	size_t nlen;
@@ -354,8 +243,8 @@ move_one(cm_index *idx, MDB_txn *txn, const cm_index_raw_t *raw,
 	if (rc == 0) {
 		const unsigned char *p = v.mv_data;
 
-		if (v.mv_size == TOMB_LEN && p[0] == 1 && p[1] == KIND_TOMB) {
-			erased = get64(p + 8);
+		if (cm_codec_is_tomb(p, v.mv_size)) {
+			erased = cm_codec_tomb_erased(p);
 			if (erased <= 0)
 				erased = 1;
 		} else if ((st = decode(p, v.mv_size, &b)) != CM_OK) {
@@ -416,24 +305,25 @@ collect(cm_index *idx, MDB_txn *txn, const cm_index_raw_t *raw,
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		const unsigned char *p = v.mv_data;
-		size_t alen;
+		size_t alen, nrec;
 		cm_addr a;
 
-		if (k.mv_size != AKEY || !(((unsigned char *)k.mv_data)[0] &
-		    0x80) || v.mv_size < 2 || p[1] != KIND_ENTRY)
+		if (!cm_codec_is_akey(k.mv_data, k.mv_size) || v.mv_size < 2 ||
+		    p[1] != CM_CODEC_KIND_ENTRY)
 			continue;	/* domains, tombstones */
-		if (v.mv_size < ENTRY_HDR || p[0] != 1 ||
-		    (alen = get16(p + 2)) > v.mv_size - ENTRY_HDR) {
+		if (!cm_codec_entry_header(p, v.mv_size, &nrec, &alen)) {
 			st = CM_EFORMAT;
 			break;
 		}
+		alen -= CM_CODEC_ENTRY_HDR;
+		p += CM_CODEC_ENTRY_HDR;
 		stats->entries++;
-		if (cm_addr_rekey((const char *)p + ENTRY_HDR, alen, opts,
+		if (cm_addr_rekey((const char *)p, alen, opts,
 		    &a) != CM_OK) {
 			stats->failed++;
 			continue;
 		}
-		if (a.key_len == alen && memcmp(a.key, p + ENTRY_HDR,
+		if (a.key_len == alen && memcmp(a.key, p,
 		    alen) == 0) {
 			stats->unchanged++;
 			continue;

@@ -3,7 +3,7 @@
  * changes (prefix cm_migrate_).
  *
  * The index finds an address's entry and history under a keyed hash of
- * its normalized form (index.c: AKEY), and keeps the normalized address
+ * its normalized form (codec.h: AKEY), and keeps the normalized address
  * in the entry.  Index format 1 was written while non-ASCII local parts
  * were compared octet by octet (no NFC, ASCII-only case folding) and
  * routing forms ("a%b@c", "b!a@c") were keys of their own; format 2 keys

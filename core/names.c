@@ -1,8 +1,10 @@
-/* names.c - names of the enumerations of index.h and decide.h. */
+/* names.c - names of the enumerations of index.h and decide.h, and the
+ * newsletter type id rule (names.h). */
 #include <string.h>
 
 #include "decide.h"
 #include "index.h"
+#include "names.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -109,4 +111,19 @@ const char *
 cm_verdict_name(cm_verdict v)
 {
 	return v == CM_ALLOW ? "allow" : v == CM_DENY ? "deny" : "unknown";
+}
+
+bool
+cm_type_id_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > CM_TYPE_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
 }

@@ -467,3 +467,15 @@ cm_rules_decide(const cm_type_policy *tp, const cm_addr_view *ak,
 	}
 	return verdict(CM_ALLOW, CM_REASON_NONE);
 }
+
+cm_status
+cm_rules_unnormalized(cm_status st, cm_decision *out)
+{
+	out->verdict = 0;
+	out->reason = CM_REASON_NONE;
+	if (st == CM_OK || st == CM_ENOMEM)
+		return st == CM_OK ? CM_EINVAL : st;
+	out->verdict = CM_DENY;
+	out->reason = CM_REASON_NO_CONSENT;
+	return CM_OK;
+}

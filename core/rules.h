@@ -190,4 +190,14 @@ cm_decision cm_rules_decide(const cm_type_policy *tp,
     const cm_addr_view *ak, const cm_addr_view *ab, bool domain_suppressed,
     int64_t now);
 
+/*
+ * The decision for a recipient whose address cannot be normalized; ST is
+ * what cm_addr_normalize returned for it (not CM_OK).  No record can
+ * exist under an address the importer could not have normalized either:
+ * CM_OK and *OUT deny (no-consent).  A failure that says nothing about
+ * the address (CM_ENOMEM) stays an error: ST is returned and *OUT is
+ * set to nothing usable, so the caller's error policy applies.
+ */
+cm_status cm_rules_unnormalized(cm_status st, cm_decision *out);
+
 #endif

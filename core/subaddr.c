@@ -1,21 +1,15 @@
 /*
  * subaddr.c - the stored sub-addresses of an address: one pass over the
  * entries of the index (see subaddr.h).
- *
- * Entry layout (index.c, format 1): u8 format (1), u8 kind (1 = entry),
- * u16 LE address length A, u16 N, u16 0, i64, i64, then A octets of the
- * normalized address.  Keys with the top bit of their first octet clear
- * are domains; values of kind 2 are tombstones (no address).
+ * The entries are decoded with codec.h.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "subaddr.h"
 
-#define ENTRY_FORMAT 1
-#define ENTRY_KIND 1
-#define ENTRY_HDR 24
-#define KEY_LEN 16
+#define KEY_LEN CM_CODEC_AKEY_LEN
 
 bool
 cm_subaddr_is_base(const char *s, size_t len, char sep)
@@ -74,17 +68,15 @@ cm_subaddr_each(MDB_txn *txn, MDB_dbi dbi, const char *base, size_t blen,
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		const unsigned char *p = v.mv_data;
-		size_t alen;
+		size_t alen, nrec;
 
-		if (k.mv_size != KEY_LEN ||
-		    !(((const unsigned char *)k.mv_data)[0] & 0x80) ||
-		    v.mv_size < ENTRY_HDR || p[0] != ENTRY_FORMAT ||
-		    p[1] != ENTRY_KIND)
+		/* addresses only (not domains, not tombstones) */
+		if (!cm_codec_is_akey(k.mv_data, k.mv_size) ||
+		    !cm_codec_entry_header(p, v.mv_size, &nrec, &alen))
 			continue;
-		alen = (size_t)p[2] | (size_t)p[3] << 8;
-		if (alen > v.mv_size - ENTRY_HDR ||
-		    !cm_subaddr_of(base, blen, (const char *)p + ENTRY_HDR,
-		    alen, sep))
+		alen -= CM_CODEC_ENTRY_HDR;
+		p += CM_CODEC_ENTRY_HDR;
+		if (!cm_subaddr_of(base, blen, (const char *)p, alen, sep))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 8;
@@ -96,8 +88,7 @@ cm_subaddr_each(MDB_txn *txn, MDB_dbi dbi, const char *base, size_t blen,
 		}
 		memcpy(f[n].key, k.mv_data, KEY_LEN);
 		f[n].len = alen;
-		if ((f[n].addr = strndup((const char *)p + ENTRY_HDR,
-		    alen)) == NULL) {
+		if ((f[n].addr = strndup((const char *)p, alen)) == NULL) {
 			st = CM_ENOMEM;
 			break;
 		}

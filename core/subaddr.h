@@ -1,6 +1,6 @@
 /*
  * subaddr.h - the stored sub-addresses of an address (prefix
- * cm_subaddr_).  Private to core/: index.c calls it from the erase path,
+ * cm_subaddr_).  Private to core/: apply.c calls it from the erase path,
  * inside the erasure's write transaction.
  *
  * A sub-address of the normalized base address LOCAL@DOMAIN under the

@@ -30,9 +30,17 @@ cm_time_now(void)
 	return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
 }
 
-/* Days from 1970-01-01 to Y-M-D (proleptic Gregorian). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
+int64_t
+cm_time_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
+}
+
+int64_t
+cm_time_days_from_civil(int64_t y, int m, int d)
 {
 	int64_t era, yoe, doy, doe;
 
@@ -44,21 +52,23 @@ days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-/* Inverse of days_from_civil. */
-static void
-civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+void
+cm_time_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
-	int64_t era, doe, yoe, doy, mp;
+	int64_t era;
+	unsigned doe, yoe, doy, mp;
 
+	/* the era in signed arithmetic, the rest unsigned: the decision
+	 * log's writer calls this for every record */
 	z += 719468;
 	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
+	doe = (unsigned)(z - era * 146097);
 	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
 	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
 	mp = (5 * doy + 2) / 153;
 	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
 	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
 static int
@@ -158,7 +168,7 @@ cm_time_parse(const char *s, size_t len, int64_t *us)
 	}
 	if (y < 1970)
 		return CM_TIME_RANGE;
-	secs = days_from_civil(y, mo, d) * SEC_PER_DAY + h * 3600 + mi * 60 +
+	secs = cm_time_days_from_civil(y, mo, d) * SEC_PER_DAY + h * 3600 + mi * 60 +
 	    sec - off;
 	if (secs < 0 || secs > MAX_SECS)
 		return CM_TIME_RANGE;
@@ -166,39 +176,66 @@ cm_time_parse(const char *s, size_t len, int64_t *us)
 	return CM_OK;
 }
 
+/* V as W decimal digits (leading zeros) at O; returns the end. */
+static char *
+put_dec(char *o, unsigned v, int w)
+{
+	for (int i = w - 1; i >= 0; i--) {
+		o[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return o + w;
+}
+
+size_t
+cm_time_put(int64_t us, char *buf)
+{
+	int64_t day, rem, y;
+	unsigned sec, frac;
+	int m, d;
+	char *o = buf;
+
+	/* floor division, valid for negative values too */
+	day = us / (SEC_PER_DAY * US_PER_SEC);
+	rem = us % (SEC_PER_DAY * US_PER_SEC);
+	if (rem < 0) {
+		rem += SEC_PER_DAY * US_PER_SEC;
+		day--;
+	}
+	sec = (unsigned)(rem / US_PER_SEC);
+	frac = (unsigned)(rem % US_PER_SEC);
+	cm_time_civil_from_days(day, &y, &m, &d);
+	if (y < 0 || y > 9999)	/* not four digits: seldom, never parsed */
+		o += snprintf(o, CM_TIME_BUFSZ - 20, "%04lld", (long long)y);
+	else
+		o = put_dec(o, (unsigned)y, 4);
+	*o++ = '-';
+	o = put_dec(o, (unsigned)m, 2);
+	*o++ = '-';
+	o = put_dec(o, (unsigned)d, 2);
+	*o++ = 'T';
+	o = put_dec(o, sec / 3600, 2);
+	*o++ = ':';
+	o = put_dec(o, sec / 60 % 60, 2);
+	*o++ = ':';
+	o = put_dec(o, sec % 60, 2);
+	if (frac != 0) {
+		size_t k = 6;
+
+		*o++ = '.';
+		put_dec(o, frac, 6);
+		while (k > 1 && o[k - 1] == '0')
+			k--;	/* no trailing zeros */
+		o += k;
+	}
+	*o++ = 'Z';
+	*o = '\0';
+	return (size_t)(o - buf);
+}
+
 char *
 cm_time_format(int64_t us, char *buf)
 {
-	int64_t secs, rem, days, y;
-	int m, d, frac, n;
-	char fbuf[8];
-
-	/* floor division, valid for negative values too */
-	secs = us / US_PER_SEC;
-	rem = us % US_PER_SEC;
-	if (rem < 0) {
-		rem += US_PER_SEC;
-		secs--;
-	}
-	days = secs / SEC_PER_DAY;
-	secs %= SEC_PER_DAY;
-	if (secs < 0) {
-		secs += SEC_PER_DAY;
-		days--;
-	}
-	civil_from_days(days, &y, &m, &d);
-	frac = (int)rem;
-	fbuf[0] = '\0';
-	if (frac != 0) {
-		n = 6;
-		while (frac % 10 == 0) {
-			frac /= 10;
-			n--;
-		}
-		snprintf(fbuf, sizeof(fbuf), ".%0*d", n, frac);
-	}
-	snprintf(buf, CM_TIME_BUFSZ, "%04lld-%02d-%02dT%02d:%02d:%02d%sZ",
-	    (long long)y, m, d, (int)(secs / 3600), (int)(secs / 60 % 60),
-	    (int)(secs % 60), fbuf);
+	cm_time_put(us, buf);
 	return buf;
 }

@@ -1,5 +1,5 @@
 /*
- * log.c - syslog or stderr logging for the daemon.
+ * log.c - syslog, stderr or journal logging for the daemon.
  */
 #include "log.h"
 #include "core/util.h"
@@ -7,18 +7,65 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 static bool log_stderr;
+static bool log_journal;	/* stderr is the journal: "<N>" prefixes */
+
+/* Parse a decimal number of S up to END (exclusive); false if not one. */
+static bool
+parse_dec(const char *s, const char *end, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (s == end)
+		return false;
+	for (; s < end; s++) {
+		if (*s < '0' || *s > '9' || v > (~0ULL - 9) / 10)
+			return false;
+		v = v * 10 + (unsigned long long)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/* Is standard error the stream systemd's JOURNAL_STREAM ("DEV:INO",
+ * decimal) names?  Only then does the journal read our "<N>" prefixes;
+ * a redirected stderr inherits the variable but is another file. */
+static bool
+stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM"), *colon;
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (v == NULL || (colon = strchr(v, ':')) == NULL ||
+	    !parse_dec(v, colon, &dev) ||
+	    !parse_dec(colon + 1, colon + 1 + strlen(colon + 1), &ino))
+		return false;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
 
 void
 cm_log_open(bool to_stderr)
 {
 	log_stderr = to_stderr;
+	log_journal = to_stderr && stderr_is_journal();
 	if (!log_stderr)
 		openlog("consent-milter", LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+bool
+cm_log_journal(void)
+{
+	return log_journal;
 }
 
 void
@@ -57,7 +104,13 @@ cm_log(int priority, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (log_stderr) {
+	if (log_journal) {
+		/* sd-daemon(3) prefix; the journal adds time, PID and
+		 * identifier itself. */
+		n = snprintf(line, sizeof(line), "<%d>", priority & LOG_PRIMASK);
+		if (n > 0 && (size_t)n < sizeof(line))
+			off = (size_t)n;
+	} else if (log_stderr) {
 		struct timespec ts;
 		struct tm tm;
 

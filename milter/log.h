@@ -2,7 +2,12 @@
  * log.h - daemon logging (prefix cm_log_).
  *
  * Lines go to syslog (facility LOG_MAIL, ident "consent-milter") or, in
- * the foreground (-f), to standard error, one write(2) per line.  Every
+ * the foreground (-f), to standard error, one write(2) per line: there
+ * each line starts with a UTC timestamp, "consent-milter[PID]: " and the
+ * priority's name, unless standard error is the systemd journal (the
+ * environment variable JOURNAL_STREAM names its device and inode), where
+ * a line is only the sd-daemon(3) priority prefix "<N>" and the message,
+ * as in syslog: the journal records time, PID and priority.  Every
  * line is at most CM_LOG_LINE_MAX octets; values that come from the
  * network are made safe with cm_log_clean() first.
  *
@@ -19,9 +24,15 @@
 
 #define CM_LOG_LINE_MAX 2048
 
-/* Start logging: to stderr if TO_STDERR, else to syslog. */
+/*
+ * Start logging: to stderr if TO_STDERR, else to syslog.  With TO_STDERR,
+ * decides once whether stderr is the journal (see above).
+ */
 void cm_log_open(bool to_stderr);
 void cm_log_close(void);
+
+/* True when cm_log_open() found standard error to be the journal. */
+bool cm_log_journal(void);
 
 /* Log at PRIORITY (LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, ...). */
 void cm_log(int priority, const char *fmt, ...)

@@ -63,7 +63,7 @@
 #include "reload.h"
 
 #ifndef CM_VERSION
-#define CM_VERSION "0.1.0"
+#error "CM_VERSION comes from the file VERSION (see the Makefile)"
 #endif
 #define DEFAULT_CONFIG "/etc/consent-milter/consent-milter.yaml"
 
@@ -277,6 +277,21 @@ unix_path(const char *conn)
 	return NULL;
 }
 
+/* Connect to ADDR and hang up at once; true if the connect succeeded. */
+static bool
+poke(int family, int socktype, int protocol, const struct sockaddr *addr,
+    socklen_t len)
+{
+	int fd = socket(family, socktype | SOCK_CLOEXEC, protocol);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = connect(fd, addr, len) == 0;
+	(void)close(fd);
+	return ok;
+}
+
 /*
  * libmilter's listener holds a mutex while it polls for connections, for
  * up to 5 seconds, and smfi_stop() needs that mutex: connections to our
@@ -288,7 +303,6 @@ wake_listener(const char *spec)
 	struct addrinfo hints, *res = NULL, *ai;
 	char host[256], port[16];
 	const char *at, *p;
-	int fd;
 
 	if ((p = unix_path(spec)) != NULL) {
 		struct sockaddr_un sun;
@@ -298,11 +312,8 @@ wake_listener(const char *spec)
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
 		memcpy(sun.sun_path, p, strlen(p) + 1);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0) {
-			(void)connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-			(void)close(fd);
-		}
+		(void)poke(AF_UNIX, SOCK_STREAM, 0, (struct sockaddr *)&sun,
+		    sizeof(sun));
 		return;
 	}
 	if (strncmp(spec, "inet:", 5) == 0)
@@ -322,17 +333,10 @@ wake_listener(const char *spec)
 	hints.ai_socktype = SOCK_STREAM;
 	if (getaddrinfo(host, port, &hints, &res) != 0)
 		return;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-			(void)close(fd);
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		if (poke(ai->ai_family, ai->ai_socktype, ai->ai_protocol,
+		    ai->ai_addr, ai->ai_addrlen))
 			break;
-		}
-		(void)close(fd);
-	}
 	freeaddrinfo(res);
 }
 
@@ -390,6 +394,20 @@ sig_thread(void *arg)
 	return NULL;
 }
 
+/* The id of group NAME (setting WHAT) into *GID; -1 after logging. */
+static int
+group_id(const char *name, const char *what, gid_t *gid)
+{
+	struct group *gr = getgrnam(name);
+
+	if (gr == NULL) {
+		startup_error("%s: no group '%s'", what, name);
+		return -1;
+	}
+	*gid = gr->gr_gid;
+	return 0;
+}
+
 static int
 socket_permissions(const cm_policy *p)
 {
@@ -404,14 +422,11 @@ socket_permissions(const cm_policy *p)
 		return -1;
 	}
 	if (group != NULL && *group != '\0') {
-		struct group *gr = getgrnam(group);
+		gid_t gid;
 
-		if (gr == NULL) {
-			startup_error("milter.socket_group: no group '%s'",
-			    group);
+		if (group_id(group, "milter.socket_group", &gid) != 0)
 			return -1;
-		}
-		if (chown(path, (uid_t)-1, gr->gr_gid) != 0) {
+		if (chown(path, (uid_t)-1, gid) != 0) {
 			startup_error("chgrp %s %s: %s", group, path,
 			    strerror(errno));
 			return -1;
@@ -451,15 +466,9 @@ drop_privileges(const cm_policy *p, bool quiet)
 	}
 	uid = pw->pw_uid;
 	gid = pw->pw_gid;
-	if (group != NULL && *group != '\0') {
-		struct group *gr = getgrnam(group);
-
-		if (gr == NULL) {
-			startup_error("milter.group: no group '%s'", group);
-			return -1;
-		}
-		gid = gr->gr_gid;
-	}
+	if (group != NULL && *group != '\0' &&
+	    group_id(group, "milter.group", &gid) != 0)
+		return -1;
 	if (setgroups(1, &gid) != 0) {
 		startup_error("setgroups(%ld): %s", (long)gid,
 		    strerror(errno));
@@ -484,8 +493,9 @@ drop_privileges(const cm_policy *p, bool quiet)
 	return 0;
 }
 
-static int
-check_only(const cm_policy *p)
+/* Open and close the index of P read-only: can it be used at all? */
+static cm_status
+index_probe(const cm_policy *p)
 {
 	cm_index_opts o;
 	cm_index *idx = NULL;
@@ -496,37 +506,38 @@ check_only(const cm_policy *p)
 	o.map_size = cm_policy_db_map_size(p);
 	o.max_readers = cm_policy_db_max_readers(p);
 	st = cm_index_open(cm_policy_db_path(p), &o, &idx);
+	if (st == CM_OK)
+		cm_index_close(idx);
+	return st;
+}
+
+static int
+check_only(const cm_policy *p)
+{
+	cm_status st = index_probe(p);
+
 	if (st != CM_OK) {
 		fprintf(stderr, "consent-milter: %s: the consent index cannot "
 		    "be opened: %s\n", cm_policy_db_path(p),
 		    cm_strerror((int)st));
 		return EX_IOERR;
 	}
-	cm_index_close(idx);
 	printf("%s: OK (mode %s, %zu newsletter types, index %s)\n",
 	    cfg_path, mode_name(p), cm_policy_ntypes(p), cm_policy_db_path(p));
 	return 0;
 }
 
-/* Open and close the index: can it be used at all? */
+/* The index must be usable before the daemon starts. */
 static int
 check_only_quiet(const cm_policy *p)
 {
-	cm_index_opts o;
-	cm_index *idx = NULL;
-	cm_status st;
+	cm_status st = index_probe(p);
 
-	memset(&o, 0, sizeof(o));
-	o.readonly = true;
-	o.map_size = cm_policy_db_map_size(p);
-	o.max_readers = cm_policy_db_max_readers(p);
-	st = cm_index_open(cm_policy_db_path(p), &o, &idx);
 	if (st != CM_OK) {
 		startup_error("%s: the consent index cannot be opened: %s",
 		    cm_policy_db_path(p), cm_strerror((int)st));
 		return -1;
 	}
-	cm_index_close(idx);
 	return 0;
 }
 
@@ -551,7 +562,7 @@ main(int argc, char **argv)
 	cm_policy *policy;
 	char *conn = NULL;
 	mode_t old_umask;
-	int opt, rc, ec;
+	int opt, rc, ec, sock_errno;
 
 	while ((opt = getopt(argc, argv, "c:fnhV")) != -1) {
 		switch (opt) {
@@ -629,11 +640,16 @@ main(int argc, char **argv)
 	}
 	/* The socket is created private and opened up by chmod below. */
 	old_umask = umask(0177);
+	errno = 0;
 	ec = smfi_opensocket(true);
+	sock_errno = errno;	/* libmilter keeps bind()'s errno */
 	(void)umask(old_umask);
 	if (ec != MI_SUCCESS) {
-		startup_error("cannot open milter socket %s",
-		    cm_policy_socket(policy));
+		startup_error("cannot open milter socket %s: %s%s",
+		    cm_policy_socket(policy), sock_errno != 0 ?
+		    strerror(sock_errno) : "libmilter reported a failure",
+		    sock_errno == EADDRINUSE ? " (another program listens "
+		    "there; see ss -ltnp or ss -lxp)" : "");
 		goto fail;
 	}
 	if (socket_permissions(policy) != 0)

@@ -68,23 +68,22 @@ static struct dsn_h *ou_queues;	/* every open DSN queue */
 static struct drainer *ou_drainers;
 static bool ou_stopping;
 
+/* Reports of the decision log's writer and the DSN queues' threads;
+ * ARG names the source ("decision log", "dsn"). */
 static void
-declog_err(void *arg, cm_status st, int errnum, const char *what)
+core_report(void *arg, const cm_report *r)
 {
-	(void)arg;
-	if (errnum != 0)
-		cm_log(LOG_ERR, "decision log: %s: %s (%s)", what,
-		    cm_strerror((int)st), strerror(errnum));
-	else
-		cm_log(LOG_ERR, "decision log: %s", what);
-}
+	const char *src = arg;
+	int pri = r->severity == CM_REPORT_INFO ? LOG_INFO :
+	    r->severity == CM_REPORT_WARNING ? LOG_WARNING : LOG_ERR;
 
-static void
-dsnq_log(void *arg, int level, const char *id, const char *text)
-{
-	(void)arg;
-	cm_log(level == 0 ? LOG_INFO : level == 1 ? LOG_WARNING : LOG_ERR,
-	    "dsn id=%s: %s", id, text);
+	if (r->subject != NULL)
+		cm_log(pri, "%s id=%s: %s", src, r->subject, r->text);
+	else if (r->errnum != 0)
+		cm_log(pri, "%s: %s: %s (%s)", src, r->text,
+		    cm_strerror((int)r->status), strerror(r->errnum));
+	else
+		cm_log(pri, "%s: %s", src, r->text);
 }
 
 static unsigned
@@ -133,7 +132,8 @@ log_open(const cm_policy *p, bool at_start)
 		.hash_addresses = cm_policy_log_hash_recipients(p),
 		.key_file = cm_policy_log_key_file(p),
 		.subaddr_sep = cm_policy_addr_opts(p)->subaddr_sep,
-		.errfn = declog_err,
+		.report = core_report,
+		.report_arg = (void *)"decision log",
 	};
 	cm_status st = CM_ENOMEM;
 
@@ -183,7 +183,8 @@ qopts_of(cm_outlet *o, const cm_policy *p)
 		.first_delay_ms = ms_of(cm_policy_dsn_retry_delay(p)),
 		.max_delay_ms = ms_of(cm_policy_dsn_max_delay(p)),
 		.timeout_ms = ms_of(cm_policy_dsn_timeout(p)),
-		.logfn = dsnq_log,
+		.report = core_report,
+		.report_arg = (void *)"dsn",
 	};
 }
 

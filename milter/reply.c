@@ -57,86 +57,80 @@ set_codes(cm_reply *out, sfsistat stat, const char *rcode, const char *xcode)
 	out->xcode = xcode;
 }
 
+/*
+ * Every reply: [<rcpt>] HEAD [type TAIL [reason ")"]].  A row with no
+ * code has no text (CONTINUE, ACCEPT).
+ */
+static const struct reply_row {
+	cm_reply_kind kind;
+	sfsistat stat;
+	const char *rcode, *xcode;
+	bool rcpt;		/* starts with the recipient */
+	const char *head;
+	const char *tail;	/* non-NULL: HEAD, the type, TAIL */
+	bool reason;		/* the reason follows TAIL, then ")" */
+} reply_rows[] = {
+	{ CM_REPLY_CONTINUE, SMFIS_CONTINUE, NULL, NULL, false, "", NULL,
+	  false },
+	{ CM_REPLY_ACCEPT, SMFIS_ACCEPT, NULL, NULL, false, "", NULL, false },
+	{ CM_REPLY_RCPT_DENY, SMFIS_REJECT, "550", "5.7.1", true,
+	  ": no consent for newsletter \"", "\" (", true },
+	{ CM_REPLY_RCPT_TEMPFAIL, SMFIS_TEMPFAIL, "451", "4.3.0", true,
+	  ": consent check failed, try again later", NULL, false },
+	{ CM_REPLY_RCPT_ERROR_REJECT, SMFIS_REJECT, "550", "5.7.1", true,
+	  ": consent check failed", NULL, false },
+	{ CM_REPLY_RCPT_TOO_MANY, SMFIS_TEMPFAIL, "452", "4.5.3", false,
+	  "Too many recipients for the consent check", NULL, false },
+	{ CM_REPLY_MSG_TEMPFAIL, SMFIS_TEMPFAIL, "451", "4.3.0", false,
+	  "Consent check failed, try again later", NULL, false },
+	{ CM_REPLY_MSG_ERROR_REJECT, SMFIS_REJECT, "550", "5.7.1", false,
+	  "Consent check failed", NULL, false },
+	{ CM_REPLY_MSG_NO_RCPT, SMFIS_REJECT, "550", "5.7.1", false,
+	  "No recipient has consent for newsletter \"", "\"", false },
+	{ CM_REPLY_MSG_UNCLASSIFIED, SMFIS_REJECT, "550", "5.7.1", false,
+	  "Bulk mail that matches no known newsletter type", NULL, false },
+	{ CM_REPLY_MSG_AMBIGUOUS, SMFIS_REJECT, "550", "5.7.1", false,
+	  "Message matches several newsletter types \"", "\"", false },
+	{ CM_REPLY_MSG_TOO_LARGE, SMFIS_TEMPFAIL, "451", "4.3.0", false,
+	  "Headers too large for the consent check, try again later", NULL,
+	  false },
+};
+
 void
 cm_reply_build(cm_reply_kind kind, const char *rcpt, const char *type,
     const char *reason, cm_reply *out)
 {
+	const struct reply_row *r = &reply_rows[0];	/* unknown: CONTINUE */
 	char *t = out->text;
 	size_t sz = sizeof(out->text), o = 0;
 
 	t[0] = '\0';
-	if (type == NULL)
-		type = "";
-	if (reason == NULL)
-		reason = "";
-	switch (kind) {
-	case CM_REPLY_RCPT_DENY:
-		set_codes(out, SMFIS_REJECT, "550", "5.7.1");
+	for (size_t i = 0; i < sizeof(reply_rows) / sizeof(reply_rows[0]); i++)
+		if (reply_rows[i].kind == kind)
+			r = &reply_rows[i];
+	set_codes(out, r->stat, r->rcode, r->xcode);
+	if (r->rcpt)
 		append_rcpt(t, sz, &o, rcpt);
-		append_escaped(t, sz, &o, ": no consent for newsletter \"", sz);
-		append_escaped(t, sz, &o, type, CM_REPLY_RCPT_MAX);
-		append_escaped(t, sz, &o, "\" (", sz);
-		append_escaped(t, sz, &o, reason, 64);
-		append_escaped(t, sz, &o, ")", sz);
-		break;
-	case CM_REPLY_RCPT_TEMPFAIL:
-		set_codes(out, SMFIS_TEMPFAIL, "451", "4.3.0");
-		append_rcpt(t, sz, &o, rcpt);
-		append_escaped(t, sz, &o,
-		    ": consent check failed, try again later", sz);
-		break;
-	case CM_REPLY_RCPT_ERROR_REJECT:
-		set_codes(out, SMFIS_REJECT, "550", "5.7.1");
-		append_rcpt(t, sz, &o, rcpt);
-		append_escaped(t, sz, &o, ": consent check failed", sz);
-		break;
-	case CM_REPLY_RCPT_TOO_MANY:
-		set_codes(out, SMFIS_TEMPFAIL, "452", "4.5.3");
-		append_escaped(t, sz, &o,
-		    "Too many recipients for the consent check", sz);
-		break;
-	case CM_REPLY_MSG_TEMPFAIL:
-		set_codes(out, SMFIS_TEMPFAIL, "451", "4.3.0");
-		append_escaped(t, sz, &o,
-		    "Consent check failed, try again later", sz);
-		break;
-	case CM_REPLY_MSG_ERROR_REJECT:
-		set_codes(out, SMFIS_REJECT, "550", "5.7.1");
-		append_escaped(t, sz, &o, "Consent check failed", sz);
-		break;
-	case CM_REPLY_MSG_NO_RCPT:
-		set_codes(out, SMFIS_REJECT, "550", "5.7.1");
-		append_escaped(t, sz, &o,
-		    "No recipient has consent for newsletter \"", sz);
-		append_escaped(t, sz, &o, type, CM_REPLY_RCPT_MAX);
-		append_escaped(t, sz, &o, "\"", sz);
-		break;
-	case CM_REPLY_MSG_AMBIGUOUS:
-		set_codes(out, SMFIS_REJECT, "550", "5.7.1");
-		append_escaped(t, sz, &o,
-		    "Message matches several newsletter types \"", sz);
-		append_escaped(t, sz, &o, type, CM_REPLY_RCPT_MAX);
-		append_escaped(t, sz, &o, "\"", sz);
-		break;
-	case CM_REPLY_MSG_UNCLASSIFIED:
-		set_codes(out, SMFIS_REJECT, "550", "5.7.1");
-		append_escaped(t, sz, &o,
-		    "Bulk mail that matches no known newsletter type", sz);
-		break;
-	case CM_REPLY_MSG_TOO_LARGE:
-		set_codes(out, SMFIS_TEMPFAIL, "451", "4.3.0");
-		append_escaped(t, sz, &o,
-		    "Headers too large for the consent check, try again later",
-		    sz);
-		break;
-	case CM_REPLY_ACCEPT:
-		set_codes(out, SMFIS_ACCEPT, NULL, NULL);
-		break;
-	case CM_REPLY_CONTINUE:
-	default:
-		set_codes(out, SMFIS_CONTINUE, NULL, NULL);
-		break;
-	}
+	append_escaped(t, sz, &o, r->head, sz);
+	if (r->tail == NULL)
+		return;
+	append_escaped(t, sz, &o, type != NULL ? type : "", CM_REPLY_RCPT_MAX);
+	append_escaped(t, sz, &o, r->tail, sz);
+	if (!r->reason)
+		return;
+	append_escaped(t, sz, &o, reason != NULL ? reason : "", 64);
+	append_escaped(t, sz, &o, ")", sz);
+}
+
+/* Hand R to the MTA; on failure the MTA still gets the right SMFIS_*
+ * code and uses its default text for it. */
+static sfsistat
+reply_set(SMFICTX *ctx, const cm_reply *r)
+{
+	if (r->rcode != NULL)
+		(void)smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode,
+		    (char *)r->text);
+	return r->stat;
 }
 
 sfsistat
@@ -146,13 +140,7 @@ cm_reply_send(SMFICTX *ctx, cm_reply_kind kind, const char *rcpt,
 	cm_reply r;
 
 	cm_reply_build(kind, rcpt, type, reason, &r);
-	if (r.rcode != NULL) {
-		/* On failure the MTA still gets the right SMFIS_* code and
-		 * uses its default text for it. */
-		(void)smfi_setreply(ctx, (char *)r.rcode, (char *)r.xcode,
-		    r.text);
-	}
-	return r.stat;
+	return reply_set(ctx, &r);
 }
 
 void
@@ -184,8 +172,7 @@ cm_reply_send_deny(SMFICTX *ctx, const cm_tmpl *tmpl, const char *const *vals)
 	cm_reply r;
 
 	cm_reply_build_deny(tmpl, vals, &r);
-	(void)smfi_setreply(ctx, (char *)r.rcode, (char *)r.xcode, r.text);
-	return r.stat;
+	return reply_set(ctx, &r);
 }
 
 cm_reply_kind
@@ -216,4 +203,51 @@ cm_reply_on_error_name(cm_on_error on_error)
 	default:
 		return "tempfail";
 	}
+}
+
+cm_action
+cm_reply_action(cm_mode mode, cm_on_error on_error, cm_stage stage,
+    cm_fault fault)
+{
+	bool rcpt = stage == CM_STAGE_RCPT;
+	cm_reply_kind pass = stage == CM_STAGE_EOH ? CM_REPLY_ACCEPT :
+	    CM_REPLY_CONTINUE;
+	cm_action a;
+
+	if (mode == CM_MODE_MONITOR) {
+		a.kind = pass;
+		a.word = "none";
+		return a;
+	}
+	if (stage == CM_STAGE_RCPT_LATE) {
+		a.kind = CM_REPLY_CONTINUE;
+		a.word = "noted";
+		return a;
+	}
+	switch (fault) {
+	case CM_FAULT_ERROR:
+		a.kind = cm_reply_for_error(on_error, rcpt);
+		if (a.kind == CM_REPLY_CONTINUE)
+			a.kind = pass;
+		a.word = cm_reply_on_error_name(on_error);
+		return a;
+	case CM_FAULT_TOO_MANY_RCPTS:
+		a.kind = rcpt ? CM_REPLY_RCPT_TOO_MANY : CM_REPLY_MSG_TEMPFAIL;
+		break;
+	case CM_FAULT_TOO_MANY_HDRS:
+		a.kind = rcpt ? CM_REPLY_RCPT_TEMPFAIL : CM_REPLY_MSG_TOO_LARGE;
+		break;
+	case CM_FAULT_MTA:
+	default:
+		a.kind = rcpt ? CM_REPLY_RCPT_TEMPFAIL : CM_REPLY_MSG_TEMPFAIL;
+		break;
+	}
+	a.word = "tempfail";
+	return a;
+}
+
+bool
+cm_reply_passes(const cm_action *a)
+{
+	return a->kind == CM_REPLY_CONTINUE || a->kind == CM_REPLY_ACCEPT;
 }

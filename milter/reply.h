@@ -91,4 +91,70 @@ cm_reply_kind cm_reply_for_error(cm_on_error on_error, bool per_rcpt);
 /* "tempfail", "reject", "accept": the action name for logs. */
 const char *cm_reply_on_error_name(cm_on_error on_error);
 
+/*
+ * The error policy: what the milter does when it cannot check.
+ *
+ * Every callback that meets a fault asks cm_reply_action() once and
+ * applies its answer: cm_reply_send(ctx, a.kind, rcpt, NULL, NULL) gives
+ * the SMFIS_* code to return (with the reply text, if any), a.word goes
+ * into the log line as "action=WORD".  No caller re-derives it.
+ *
+ *   mode     fault       stage             kind                  word
+ *   monitor  any         EOH               ACCEPT                none
+ *   monitor  any         other             CONTINUE              none
+ *   enforce  any         RCPT_LATE         CONTINUE              noted
+ *   enforce  ERROR       EOH, accept       ACCEPT                accept
+ *   enforce  ERROR       other, accept     CONTINUE              accept
+ *   enforce  ERROR       RCPT, tempfail    RCPT_TEMPFAIL         tempfail
+ *   enforce  ERROR       RCPT, reject      RCPT_ERROR_REJECT     reject
+ *   enforce  ERROR       MAIL/EOH/EOM      MSG_TEMPFAIL or       tempfail
+ *                                          MSG_ERROR_REJECT      or reject
+ *   enforce  TOO_MANY_RCPTS  RCPT          RCPT_TOO_MANY         tempfail
+ *   enforce  TOO_MANY_RCPTS  MAIL/EOH/EOM  MSG_TEMPFAIL          tempfail
+ *   enforce  TOO_MANY_HDRS   any but RCPT  MSG_TOO_LARGE         tempfail
+ *   enforce  MTA         RCPT              RCPT_TEMPFAIL         tempfail
+ *   enforce  MTA         MAIL/EOH/EOM      MSG_TEMPFAIL          tempfail
+ *
+ * Monitor mode never refuses and logs "none" (the decision lines add
+ * "mode=monitor"); only an internal error follows on_error, a cap of the
+ * milter or a failed MTA request always tempfails (on_error: accept must
+ * not let a message through unchecked because it is large).
+ */
+typedef enum cm_stage {
+	CM_STAGE_MAIL = 0,	/* connect and MAIL: no recipient yet */
+	CM_STAGE_RCPT,		/* RCPT: this recipient alone */
+	CM_STAGE_RCPT_LATE,	/* RCPT where nothing is refused: a non-SMTP
+				 * submission, or a recipient kept only for
+				 * end of data; the fault is noted and end
+				 * of headers or data decides */
+	CM_STAGE_EOH,		/* end of headers: the whole message */
+	CM_STAGE_EOM		/* end of data: the whole message */
+} cm_stage;
+
+typedef enum cm_fault {
+	CM_FAULT_ERROR = 0,	/* failed lookup, no index, out of memory,
+				 * unreadable input: on_error decides */
+	CM_FAULT_TOO_MANY_RCPTS,	/* recipient caps (filter.h) */
+	CM_FAULT_TOO_MANY_HDRS,	/* header caps (filter.h) */
+	CM_FAULT_MTA		/* the MTA refused a change (delrcpt) */
+} cm_fault;
+
+typedef struct cm_action {
+	cm_reply_kind kind;	/* for cm_reply_send; CONTINUE, ACCEPT:
+				 * pass */
+	const char *word;	/* "none", "accept", "tempfail", "reject",
+				 * "noted": the log's action word */
+} cm_action;
+
+/*
+ * The action for FAULT at STAGE under MODE and ON_ERROR (table above).
+ * Pure function; never fails (an unknown value counts as the strictest:
+ * enforce, tempfail).
+ */
+cm_action cm_reply_action(cm_mode mode, cm_on_error on_error, cm_stage stage,
+    cm_fault fault);
+
+/* Does action A let the message (or recipient) pass? */
+bool cm_reply_passes(const cm_action *a);
+
 #endif

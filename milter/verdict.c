@@ -4,10 +4,10 @@
  */
 #include "verdict.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <netinet/in.h>
 
-#include "../core/multi.h"
 #include "../core/timefmt.h"
 #include "db.h"
 
@@ -17,48 +17,38 @@ cm_verdict_decide(const cm_policy *p, const cm_typeset *types,
 {
 	const cm_type_policy *tps[CM_CLASS_MAX_TYPES];
 	size_t n = 0, ntypes = cm_policy_ntypes(p);
+	cm_status st, addr_st;
 	cm_decision d;
 	cm_index *idx;
-	cm_status st;
 
 	memset(res, 0, sizeof(*res));
-	st = cm_addr_normalize(raw, strlen(raw), cm_policy_addr_opts(p),
-	    &res->addr);
-	if (st != CM_OK) {
-		/* No record can exist under an address the importer could
-		 * not have normalized either. */
-		res->out = CM_OUT_DENY;
-		res->reason = CM_REASON_NO_CONSENT;
-		res->st = st;
-		return;
-	}
-	res->normalized = true;
 	for (size_t i = cm_class_next(types, 0); i < ntypes;
 	    i = cm_class_next(types, i + 1))
 		tps[n++] = cm_ntype_policy(cm_policy_type(p, i));
-	if (n == 0) {
-		res->out = CM_OUT_ERROR;
-		res->st = CM_EINVAL;
-		return;
+	idx = cm_db_acquire();	/* NULL: no index (removed): an error */
+	st = cm_decide_raw(idx, tps, n, raw, strlen(raw),
+	    cm_policy_addr_opts(p), cm_time_now(), &res->addr, &addr_st, &d,
+	    NULL);
+	if (idx != NULL && st != CM_OK) {
+		cm_index_error e;
+
+		/* same thread, before the handle can be reopened */
+		cm_index_error_get(idx, &e);
+		if (e.lmdb_rc != 0)
+			snprintf(res->detail, sizeof(res->detail),
+			    "%.120s (LMDB %d)", e.text, e.lmdb_rc);
 	}
-	idx = cm_db_acquire();	/* NULL: no index (removed): on_error */
-	if (idx == NULL) {
+	if (idx != NULL)
+		cm_db_release(idx);
+	res->normalized = addr_st == CM_OK;
+	res->st = st != CM_OK ? st : addr_st;
+	if (st != CM_OK)
 		res->out = CM_OUT_ERROR;
-		res->st = CM_EIO;
-		return;
-	}
-	st = cm_multi_decide(idx, tps, n, &res->addr, cm_time_now(), &d, NULL);
-	cm_db_release(idx);
-	if (st != CM_OK) {
-		res->out = CM_OUT_ERROR;
-		res->st = st;
-	} else if (d.verdict == CM_ALLOW) {
+	else if (d.verdict == CM_ALLOW)
 		res->out = CM_OUT_ALLOW;
-		res->reason = CM_REASON_NONE;
-	} else {
+	else
 		res->out = CM_OUT_DENY;
-		res->reason = d.reason;
-	}
+	res->reason = res->out == CM_OUT_DENY ? d.reason : CM_REASON_NONE;
 }
 
 bool

@@ -2,9 +2,9 @@
  * verdict.h - one recipient against every type of a message, and how
  * non-SMTP submissions are recognised (prefix cm_verdict_).
  *
- * cm_verdict_decide() normalizes the recipient with core/addr.h and asks
- * core/multi.h for every type in the set: a recipient may receive a
- * message of several types only with consent for each.
+ * cm_verdict_decide() asks core (cm_decide_raw, core/decide.h) for every
+ * type in the set, with the recipient as the MTA sent it: a recipient
+ * may receive a message of several types only with consent for each.
  *
  * cm_verdict_non_smtp() tells a Postfix non_smtpd_milters submission
  * (sendmail(1), pickup, qmqpd, postsuper -r) from SMTP mail.  Postfix
@@ -36,15 +36,18 @@ typedef struct cm_verdict_res {
 	cm_outcome out;
 	cm_reason reason;	/* with CM_OUT_DENY */
 	cm_status st;		/* CM_OK, or what failed */
+	char detail[160];	/* with CM_OUT_ERROR: the index's own account
+				 * (LMDB's code and text), or "" */
 	cm_addr addr;		/* valid if normalized */
 	bool normalized;
 } cm_verdict_res;
 
 /*
  * Decide recipient RAW (as the MTA sent it) for the types TYPES of
- * policy P (TYPES must not be empty) into *RES.  An address that cannot
- * be normalized is denied (no-consent: no record can exist under it);
- * an index that cannot be read or a failed lookup is CM_OUT_ERROR.
+ * policy P (TYPES must not be empty) into *RES, by cm_decide_raw
+ * (core/decide.h): an address that cannot be normalized is denied by
+ * core's rule (RES->st then says why); no index, an index that cannot
+ * be read or a failed lookup is CM_OUT_ERROR.
  */
 void cm_verdict_decide(const cm_policy *p, const cm_typeset *types,
     const char *raw, cm_verdict_res *res);

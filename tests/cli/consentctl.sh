@@ -67,7 +67,7 @@ c check bob@example.net weekly-news --at 2028-01-10T09:00:00Z; rc_is 1; out_is "
 
 step="check errors are not decisions"
 c check bob@example.net no-such-type; rc_is 65; err_has "no-such-type"
-c check 'not an address' weekly-news; rc_is 65; err_has "not an address"
+c check 'not an address' weekly-news; rc_is 65; err_has "not an address"; err_has "deny no-consent"
 c check bob@example.net weekly-news --at 2026-13-01; rc_is 64
 run -d "$T/nonexistent" check bob@example.net weekly-news --requirement opt-in; rc_is 66
 

@@ -55,8 +55,8 @@ for m in consent-milter.8 consentctl.8; do
 done
 cmp -s "$SRCDIR/systemd/consent-milter.service" "$root/usr/lib/systemd/system/consent-milter.service" ||
 	err "with PREFIX=/usr the unit must be installed unchanged"
-cmp -s "$SRCDIR/examples/consent-milter.yaml" "$root/etc/consent-milter/consent-milter.yaml" ||
-	err "installed configuration is not the example"
+cmp -s "$SRCDIR/etc/consent-milter.yaml" "$root/etc/consent-milter/consent-milter.yaml" ||
+	err "installed configuration is not etc/consent-milter.yaml"
 
 # The installed unit runs the installed daemon and names installed man
 # pages: verify it with its paths moved under the DESTDIR.
@@ -114,7 +114,7 @@ grep -qE '(^|[ =])(/usr/sbin/consent-milter|/etc/consent-milter/)' "$unit3" && e
 #    and installs nothing.
 src=$CM_TMP/src
 mkdir -p "$src/milter"
-cp -r "$SRCDIR/Makefile" "$SRCDIR/man" "$SRCDIR/systemd" "$SRCDIR/examples" "$src/"
+cp -r "$SRCDIR/Makefile" "$SRCDIR/VERSION" "$SRCDIR/man" "$SRCDIR/systemd" "$SRCDIR/etc" "$src/"
 echo 'int main(void) { return 0; }' >"$src/milter/main.c"
 mkdir -p "$CM_TMP/empty-build"
 if mk -C "$src" DESTDIR="$CM_TMP/root4" PREFIX=/usr BUILD="$CM_TMP/empty-build" install >"$CM_TMP/install4.log" 2>&1; then

@@ -16,12 +16,7 @@ CM=$BUILD/consent-milter
 command -v pkg-config >/dev/null || e2e_skip "pkg-config missing"
 
 # The consent index, seeded with the protocol tests' seed tool.
-san=
-case "$BUILD" in */san) san="-fsanitize=address,undefined" ;; esac
-# shellcheck disable=SC2046
-cc -std=c11 -D_GNU_SOURCE -O1 -g $san -I"$SRCDIR" -o "$CM_TMP/seed" \
-	"$SRCDIR/tests/milter/seed.c" "$BUILD/libcmcore.a" \
-	$(pkg-config --libs lmdb libidn2 libcrypto) -lunistring -pthread || e2e_fail "cannot build the seed tool"
+e2e_seed_tool
 DB=$CM_TMP/db
 mkdir -p "$DB"
 "$CM_TMP/seed" "$DB" <<'EOF' || e2e_fail "seeding the index"

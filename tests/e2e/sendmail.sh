@@ -36,12 +36,7 @@ R550='550 5.7.1'
 #   "john doe"@example.com nothing (the seed tool cannot write it)
 #   frank@example.org      weekly-news granted, then objection to all
 #   uN@bulk.example        weekly-news and offers granted for odd N
-san=
-case "$BUILD" in */san) san="-fsanitize=address,undefined" ;; esac
-# shellcheck disable=SC2046
-cc -std=c11 -D_GNU_SOURCE -O1 -g $san -I"$SRCDIR" -o "$CM_TMP/seed" \
-	"$SRCDIR/tests/milter/seed.c" "$BUILD/libcmcore.a" \
-	$(pkg-config --libs lmdb libidn2 libcrypto) -lunistring -pthread || e2e_fail "cannot build the seed tool"
+e2e_seed_tool
 DB=$CM_TMP/db
 mkdir -p "$DB"
 {

@@ -2,16 +2,23 @@
  * fuzz_addr.c - libFuzzer target for core/addr.h.
  *
  * Input: one octet of options (bit 0: fold local-part case; bits 1-2:
- * separator '+', '-', none, '.'), then the address.  Besides "does not
- * crash", every result is checked: a key within the limits, consistent
- * lengths and offsets, a base that is the key without the sub-address, a
- * normalized domain, and idempotence (the key, quoted where needed,
- * normalizes to itself).
+ * separator '+', '-', none, '.'; bit 3: local part as octets (no
+ * Unicode normalization); bit 4: refuse routing forms), then the
+ * address.  Besides "does not crash", every result is checked: a key
+ * within the limits, consistent lengths and offsets, a base that is the
+ * key without the sub-address, a normalized domain, idempotence
+ * (normalize(normalize(x)) == normalize(x): the key, quoted where needed,
+ * normalizes to itself, and so does cm_addr_rekey of the key), a key in
+ * NFC and case-folded when asked, and no routing form left unless it
+ * was quoted.
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <unicase.h>
+#include <uninorm.h>
 
 #include "core/addr.h"
 
@@ -64,6 +71,30 @@ dot_atom(const char *l, size_t n)
 	return true;
 }
 
+/* The local part L[0..N) is in NFC and, with FOLD, case-folded. */
+static void
+check_unicode(const char *l, size_t n, bool fold)
+{
+	uint8_t buf[512], *r;
+	size_t rn = sizeof(buf);
+	bool is;
+
+	if (fold)
+		r = u8_casefold((const uint8_t *)l, n, NULL, UNINORM_NFC,
+		    buf, &rn);
+	else
+		r = u8_normalize(UNINORM_NFC, (const uint8_t *)l, n, buf, &rn);
+	if (r == NULL)
+		return;		/* out of memory */
+	CHECK(rn == n && memcmp(r, l, n) == 0);
+	if (r != buf)
+		free(r);
+	if (fold) {
+		CHECK(u8_is_casefolded((const uint8_t *)l, n, NULL, &is) == 0);
+		CHECK(is);
+	}
+}
+
 static void
 check_ok(const cm_addr *a, const cm_addr_opts *o)
 {
@@ -86,6 +117,16 @@ check_ok(const cm_addr *a, const cm_addr_opts *o)
 		if (o->fold_local_case && i < llen)
 			CHECK(!(c >= 'A' && c <= 'Z'));
 	}
+	if (!o->local_octets)
+		check_unicode(a->key, llen, o->fold_local_case);
+
+	/* a stored key normalizes again to itself (migration is a no-op
+	 * for keys of this version), unless it reads as a routing form */
+	if (strcspn(a->key, "%!") >= llen) {
+		CHECK(cm_addr_rekey(a->key, a->key_len, o, &b) == CM_OK);
+		CHECK(strcmp(b.key, a->key) == 0);
+		CHECK(strcmp(b.base, a->base) == 0);
+	}
 
 	/* base: key without the sub-address */
 	CHECK(strlen(a->base) == a->base_len);
@@ -104,7 +145,7 @@ check_ok(const cm_addr *a, const cm_addr_opts *o)
 
 	/* idempotence: a key whose local part is a dot-atom normalizes to
 	 * itself as it is... */
-	if (dot_atom(a->key, llen)) {
+	if (dot_atom(a->key, llen) && strcspn(a->key, "%!") >= llen) {
 		CHECK(cm_addr_normalize(a->key, a->key_len, o, &b) == CM_OK);
 		CHECK(strcmp(b.key, a->key) == 0);
 		CHECK(strcmp(b.base, a->base) == 0);
@@ -144,12 +185,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cm_addr_opts_default(&o);
 	o.fold_local_case = data[0] & 1;
 	o.subaddr_sep = seps[(data[0] >> 1) & 3];
+	o.local_octets = (data[0] >> 3) & 1;
+	o.route_local = (data[0] & 16) ? CM_ADDR_ROUTE_REFUSE :
+	    CM_ADDR_ROUTE_RESOLVE;
 	data++;
 	size--;
 
 	st = cm_addr_normalize((const char *)data, size, &o, &a);
 	CHECK(st == CM_OK || st == CM_ENOMEM ||
-	    (st >= CM_ADDR_EMPTY && st <= CM_ADDR_BRACKET));
+	    (st >= CM_ADDR_EMPTY && st <= CM_ADDR_ROUTED));
+	CHECK(st != CM_ADDR_ROUTED || o.route_local == CM_ADDR_ROUTE_REFUSE);
 	/* deterministic */
 	CHECK(cm_addr_normalize((const char *)data, size, &o, &a2) == st);
 	if (st == CM_OK) {

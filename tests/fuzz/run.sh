@@ -25,7 +25,7 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
 	exit 1
 fi
 PKG_CFLAGS=$(pkg-config --cflags $PKGS)
-PKG_LIBS=$(pkg-config --libs $PKGS)
+PKG_LIBS="$(pkg-config --libs $PKGS) -lunistring"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -pthread -Wall -Wextra $SAN $PKG_CFLAGS -I$SRCDIR"
 

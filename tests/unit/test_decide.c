@@ -15,7 +15,9 @@
 #include "cmtest.h"
 #include "core/decide.h"
 #include "core/hmac.h"
+#include "core/siphash.h"
 #include "core/index.h"
+#include "core/rules.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define T0 INT64_C(1700000000000000)
@@ -307,7 +309,7 @@ test_corrupt_entry(void **state)
 	cm_hmac_sha256(h, ctx, sizeof(ctx) - 1, d0);
 	cm_hmac_free(h);
 	memcpy(sk, d0, 16);
-	cm_hmac_sip128(sk, B, strlen(B), d0);
+	cm_siphash128(sk, B, strlen(B), d0);
 	d0[0] |= 0x80;		/* address keys (index.c) */
 
 	assert_int_equal(mdb_env_create(&env), 0);
@@ -470,6 +472,76 @@ test_corrupt_domain(void **state)
 	cmt_rmdir(dir);
 }
 
+/*
+ * The raw-address entry point of the milter and `consentctl check`: an
+ * address that cannot be normalized is denied (no-consent) by core's
+ * rule, even with a grant for every type and with no index; out of
+ * memory stays an error; a good address decides as cm_decide.
+ */
+static void
+test_raw(void **state)
+{
+	static const struct {
+		const char *raw;
+		bool idx;
+		cm_status st, addr_st;
+		cm_verdict v;
+		cm_reason r;
+	} rows[] = {
+		{ "<Bob@Example.ORG>", true, CM_OK, CM_OK, ALLOW },
+		{ "carol@example.org", true, CM_OK, CM_OK, DENY(NO_CONSENT) },
+		{ "not an address", true, CM_OK, CM_ADDR_NO_AT,
+		  DENY(NO_CONSENT) },
+		{ "<bob@example.org", true, CM_OK, CM_ADDR_BRACKET,
+		  DENY(NO_CONSENT) },
+		{ "", false, CM_OK, CM_ADDR_EMPTY, DENY(NO_CONSENT) },
+		{ "bob@example.org", false, CM_EIO, CM_OK, 0, CM_REASON_NONE },
+	};
+	char *dir = cmt_mkdtemp();
+	cm_index *idx = cmt_open(dir, 0);
+	cm_type_policy tp = { "news", OPT, 0 }, tp2 = { "offers", OPT, 0 };
+	const cm_type_policy *tps[] = { &tp, &tp2 };
+	cm_event ev = { 0 };
+	cm_decision d;
+	cm_addr a;
+	cm_status ast;
+
+	(void)state;
+	ev.kind = CM_EV_GRANT;
+	ev.addr = B;
+	ev.state = CM_STATE_GRANTED;
+	ev.at_us = T0;
+	ev.type = "news";
+	assert_int_equal(cm_index_apply(idx, &ev), CM_OK);
+	ev.type = "offers";
+	assert_int_equal(cm_index_apply(idx, &ev), CM_OK);
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		cm_status st = cm_decide_raw(rows[i].idx ? idx : NULL, tps, 2,
+		    rows[i].raw, strlen(rows[i].raw), NULL, T0 + 1, &a, &ast,
+		    &d, NULL);
+
+		if (st != rows[i].st || ast != rows[i].addr_st)
+			fail_msg("%s: %s/%s", rows[i].raw, cm_strerror(st),
+			    cm_strerror(ast));
+		if (st == CM_OK && (d.verdict != rows[i].v ||
+		    d.reason != rows[i].r))
+			fail_msg("%s: %s (%s)", rows[i].raw,
+			    cm_verdict_name(d.verdict),
+			    cm_reason_name(d.reason));
+	}
+	assert_int_equal(cm_decide_raw(idx, tps, 0, B, strlen(B), NULL, T0,
+	    &a, &ast, &d, NULL), CM_EINVAL);
+	/* the rule alone */
+	assert_int_equal(cm_rules_unnormalized(CM_ADDR_BAD_IDN, &d), CM_OK);
+	assert_int_equal(d.verdict, CM_DENY);
+	assert_int_equal(d.reason, CM_REASON_NO_CONSENT);
+	assert_int_equal(cm_rules_unnormalized(CM_ENOMEM, &d), CM_ENOMEM);
+	assert_int_equal(d.verdict, 0);
+	assert_int_equal(cm_rules_unnormalized(CM_OK, &d), CM_EINVAL);
+	cm_index_close(idx);
+	cmt_rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -477,6 +549,7 @@ main(void)
 		cmocka_unit_test(test_table_covers_reasons),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_bad_args),
+		cmocka_unit_test(test_raw),
 		cmocka_unit_test(test_corrupt_entry),
 		cmocka_unit_test(test_domain_changes_seen),
 		cmocka_unit_test(test_corrupt_domain),

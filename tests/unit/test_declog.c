@@ -871,15 +871,13 @@ struct errs {
 };
 
 static void
-errfn(void *arg, cm_status st, int e, const char *what)
+on_report(void *arg, const cm_report *r)
 {
 	struct errs *er = arg;
 
-	(void)st;
-	(void)e;
 	pthread_mutex_lock(&er->mu);
 	er->calls++;
-	snprintf(er->last, sizeof(er->last), "%s", what);
+	snprintf(er->last, sizeof(er->last), "%s", r->text);
 	pthread_mutex_unlock(&er->mu);
 }
 
@@ -890,7 +888,7 @@ test_queue_full_drops(void **state)
 	struct errs er = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	cm_declog_opts o = {
 		.dir = fx->logdir, .queue_max = 10, .batch_max = 1000,
-		.flush_ms = 60000, .errfn = errfn, .errarg = &er,
+		.flush_ms = 60000, .report = on_report, .report_arg = &er,
 	};
 	cm_declog *log = NULL;
 	cm_declog_stats st;

@@ -395,19 +395,18 @@ struct logs {
 };
 
 static void
-logfn(void *arg, int level, const char *id, const char *text)
+on_report(void *arg, const cm_report *r)
 {
 	struct logs *l = arg;
 
-	(void)id;
 	pthread_mutex_lock(&l->mu);
-	if (level == 0)
+	if (r->severity == CM_REPORT_INFO)
 		l->info++;
-	else if (level == 1)
+	else if (r->severity == CM_REPORT_WARNING)
 		l->warn++;
 	else
 		l->error++;
-	snprintf(l->last, sizeof(l->last), "%s", text);
+	snprintf(l->last, sizeof(l->last), "%s", r->text);
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -419,7 +418,7 @@ test_queue_retry_until_back(void **state)
 	char target[64], id[CM_DSNQ_ID_MAX];
 	cm_dsnq_opts o = { .spool = spool, .target = target, .attempts = 50,
 	    .first_delay_ms = 20, .max_delay_ms = 100, .timeout_ms = 2000,
-	    .logfn = logfn, .logarg = &lg };
+	    .report = on_report, .report_arg = &lg };
 	cm_dsnq *q = NULL;
 	cm_dsnq_stats st;
 	struct srv *s;
@@ -483,8 +482,8 @@ test_queue_gives_up_and_resend(void **state)
 	struct srv *s = srv_start(0, NULL);
 	char target[64], id[CM_DSNQ_ID_MAX], err[CM_DSNQ_ERR_MAX];
 	cm_dsnq_opts o = { .spool = spool, .target = target, .attempts = 3,
-	    .first_delay_ms = 10, .max_delay_ms = 20, .logfn = logfn,
-	    .logarg = &lg };
+	    .first_delay_ms = 10, .max_delay_ms = 20, .report = on_report,
+	    .report_arg = &lg };
 	cm_dsnq *q = NULL;
 	cm_dsnq_stats st;
 	struct listing l = { 0 };

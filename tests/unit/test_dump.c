@@ -446,7 +446,7 @@ test_orphan_history(void **state)
 	(void)state;
 	cm_index_close(a);
 	/* one event under an address hash without an entry: "history"
-	 * keeps LMDB's default key order (see index.c) */
+	 * keeps LMDB's default key order (see codec.c) */
 	memset(k, 0, sizeof(k));
 	k[0] = 0xff;
 	k[15] = 0x42;

@@ -1,6 +1,7 @@
 /* test_index.c - the consent index on LMDB (core/index.h). */
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +17,9 @@
 #include "cmtest.h"
 #include "core/decide.h"
 #include "core/hmac.h"
+#include "core/siphash.h"
 #include "core/index.h"
+#include "core/timefmt.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define T0 INT64_C(1700000000000000)
@@ -1030,6 +1033,14 @@ test_import_full(void **state)
 			cm_import_abort(im);
 		}
 		assert_int_equal(s, CM_EFULL);
+		{
+			cm_index_error e;
+
+			/* LMDB's code beside the status */
+			cm_index_error_get(idx, &e);
+			assert_int_equal(e.lmdb_rc, MDB_MAP_FULL);
+			assert_non_null(strstr(e.text, "map full"));
+		}
 		full++;
 		/* nothing of the failed attempt is there */
 		assert_int_equal(cm_index_stats_get(idx, &st), CM_OK);
@@ -1400,6 +1411,60 @@ test_key_order(void **state)
 	cmt_rmdir(dir);
 }
 
+/* The error of a failed call belongs to the thread that made it. */
+static void *
+error_other_thread(void *arg)
+{
+	cm_index_error *e = malloc(sizeof(*e));
+
+	if (e != NULL)
+		cm_index_error_get(arg, e);
+	return e;
+}
+
+static void
+test_error_detail(void **state)
+{
+	fx *f = *state;
+	cm_index_error e, *other;
+	pthread_t th;
+	cm_index *ro;
+	cm_index_opts o = { 0 };
+	char *dir2 = cmt_mkdtemp();
+
+	cm_index_error_get(f->idx, &e);
+	assert_int_equal(e.lmdb_rc, 0);
+	assert_string_equal(e.text, "no error");
+	/* a refused event: the text names the times, no LMDB code */
+	assert_int_equal(cmt_grant(f->idx, "a@x.org", "news",
+	    CM_STATE_GRANTED, cm_time_now() + INT64_C(86400000000)),
+	    CM_EFUTURE);
+	cm_index_error_get(f->idx, &e);
+	assert_int_equal(e.lmdb_rc, 0);
+	assert_non_null(strstr(e.text, "dated"));
+	assert_string_equal(cm_index_last_error(f->idx), e.text);
+	/* another thread has its own record */
+	assert_int_equal(pthread_create(&th, NULL, error_other_thread,
+	    f->idx), 0);
+	assert_int_equal(pthread_join(th, (void **)&other), 0);
+	assert_non_null(other);
+	assert_string_equal(other->text, "no error");
+	free(other);
+	/* and each handle (another index: one handle per environment) */
+	cm_index_close(cmt_open(dir2, 0));
+	o.readonly = true;
+	assert_int_equal(cm_index_open(dir2, &o, &ro), CM_OK);
+	cm_index_error_get(ro, &e);
+	assert_string_equal(e.text, "no error");
+	assert_int_equal(cmt_grant(ro, "a@x.org", "news", CM_STATE_GRANTED,
+	    T0), CM_EPERM);
+	assert_non_null(strstr(cm_index_last_error(ro), "read-only"));
+	cm_index_close(ro);
+	cmt_rmdir(dir2);
+	cm_index_error_get(NULL, &e);
+	assert_string_equal(e.text, "no index");
+}
+
 static void
 test_siphash_vector(void **state)
 {
@@ -1413,7 +1478,7 @@ test_siphash_vector(void **state)
 	(void)state;
 	for (int i = 0; i < 16; i++)
 		key[i] = (unsigned char)i;
-	cm_hmac_sip128(key, "", 0, out);
+	cm_siphash128(key, "", 0, out);
 	assert_memory_equal(out, want, 16);
 }
 
@@ -1443,6 +1508,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_error_detail, setup,
+		    teardown),
 		cmocka_unit_test(test_siphash_vector),
 		cmocka_unit_test(test_hmac_vector),
 		cmocka_unit_test(test_open_reopen),

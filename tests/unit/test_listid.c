@@ -51,6 +51,11 @@ static const struct tcase cases[] = {
 	{ "(only a comment)", CM_EINVAL, NULL },
 	{ "<>", CM_EINVAL, NULL },
 	{ "<.>", CM_EINVAL, NULL },
+	/* an empty label: not another spelling of a list */
+	{ "<offers.example.com..>", CM_EINVAL, NULL },
+	{ "<offers..example.com>", CM_EINVAL, NULL },
+	{ "<.offers.example.com>", CM_EINVAL, NULL },
+	{ "0..(lists.example.org)", CM_EINVAL, NULL },
 	{ "Offers list", CM_EINVAL, NULL },
 	{ "\"quoted\"", CM_EINVAL, NULL },
 	{ "<a.example> <offers.example.com>", CM_EINVAL, NULL },

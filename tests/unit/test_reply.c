@@ -199,6 +199,120 @@ test_on_error(void **state)
 	assert_string_equal(cm_reply_on_error_name(CM_ONERR_ACCEPT), "accept");
 }
 
+/*
+ * The error policy: mode x on_error x stage -> reply kind, SMFIS_* code
+ * and log word, for an internal error (CM_FAULT_ERROR); then the caps
+ * and a refused MTA request, which on_error does not soften.
+ */
+struct pol_row {
+	cm_mode mode;
+	cm_on_error oe;
+	cm_stage stage;
+	cm_fault fault;
+	cm_reply_kind kind;
+	sfsistat stat;
+	const char *word;
+};
+
+#define EN CM_MODE_ENFORCE
+#define MO CM_MODE_MONITOR
+#define TF CM_ONERR_TEMPFAIL
+#define RJ CM_ONERR_REJECT
+#define AC CM_ONERR_ACCEPT
+#define ERR CM_FAULT_ERROR
+
+static const struct pol_row pol_rows[] = {
+	/* enforce, internal error */
+	{ EN, TF, CM_STAGE_MAIL, ERR, CM_REPLY_MSG_TEMPFAIL, SMFIS_TEMPFAIL,
+	  "tempfail" },
+	{ EN, RJ, CM_STAGE_MAIL, ERR, CM_REPLY_MSG_ERROR_REJECT, SMFIS_REJECT,
+	  "reject" },
+	{ EN, AC, CM_STAGE_MAIL, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
+	  "accept" },
+	{ EN, TF, CM_STAGE_RCPT, ERR, CM_REPLY_RCPT_TEMPFAIL, SMFIS_TEMPFAIL,
+	  "tempfail" },
+	{ EN, RJ, CM_STAGE_RCPT, ERR, CM_REPLY_RCPT_ERROR_REJECT,
+	  SMFIS_REJECT, "reject" },
+	{ EN, AC, CM_STAGE_RCPT, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
+	  "accept" },
+	{ EN, TF, CM_STAGE_EOH, ERR, CM_REPLY_MSG_TEMPFAIL, SMFIS_TEMPFAIL,
+	  "tempfail" },
+	{ EN, RJ, CM_STAGE_EOH, ERR, CM_REPLY_MSG_ERROR_REJECT, SMFIS_REJECT,
+	  "reject" },
+	{ EN, AC, CM_STAGE_EOH, ERR, CM_REPLY_ACCEPT, SMFIS_ACCEPT, "accept" },
+	{ EN, TF, CM_STAGE_EOM, ERR, CM_REPLY_MSG_TEMPFAIL, SMFIS_TEMPFAIL,
+	  "tempfail" },
+	{ EN, RJ, CM_STAGE_EOM, ERR, CM_REPLY_MSG_ERROR_REJECT, SMFIS_REJECT,
+	  "reject" },
+	{ EN, AC, CM_STAGE_EOM, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
+	  "accept" },
+	/* non-SMTP RCPT: never refused there, end of data decides */
+	{ EN, TF, CM_STAGE_RCPT_LATE, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
+	  "noted" },
+	{ EN, RJ, CM_STAGE_RCPT_LATE, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
+	  "noted" },
+	{ EN, AC, CM_STAGE_RCPT_LATE, ERR, CM_REPLY_CONTINUE, SMFIS_CONTINUE,
+	  "noted" },
+	/* the caps and the MTA: tempfail whatever on_error says */
+	{ EN, AC, CM_STAGE_RCPT, CM_FAULT_TOO_MANY_RCPTS,
+	  CM_REPLY_RCPT_TOO_MANY, SMFIS_TEMPFAIL, "tempfail" },
+	{ EN, RJ, CM_STAGE_RCPT, CM_FAULT_TOO_MANY_RCPTS,
+	  CM_REPLY_RCPT_TOO_MANY, SMFIS_TEMPFAIL, "tempfail" },
+	{ EN, AC, CM_STAGE_RCPT_LATE, CM_FAULT_TOO_MANY_RCPTS,
+	  CM_REPLY_CONTINUE, SMFIS_CONTINUE, "noted" },
+	{ EN, AC, CM_STAGE_EOH, CM_FAULT_TOO_MANY_RCPTS,
+	  CM_REPLY_MSG_TEMPFAIL, SMFIS_TEMPFAIL, "tempfail" },
+	{ EN, RJ, CM_STAGE_EOM, CM_FAULT_TOO_MANY_RCPTS,
+	  CM_REPLY_MSG_TEMPFAIL, SMFIS_TEMPFAIL, "tempfail" },
+	{ EN, AC, CM_STAGE_EOH, CM_FAULT_TOO_MANY_HDRS,
+	  CM_REPLY_MSG_TOO_LARGE, SMFIS_TEMPFAIL, "tempfail" },
+	{ EN, RJ, CM_STAGE_EOH, CM_FAULT_TOO_MANY_HDRS,
+	  CM_REPLY_MSG_TOO_LARGE, SMFIS_TEMPFAIL, "tempfail" },
+	{ EN, AC, CM_STAGE_EOM, CM_FAULT_MTA, CM_REPLY_MSG_TEMPFAIL,
+	  SMFIS_TEMPFAIL, "tempfail" },
+	{ EN, RJ, CM_STAGE_RCPT, CM_FAULT_MTA, CM_REPLY_RCPT_TEMPFAIL,
+	  SMFIS_TEMPFAIL, "tempfail" },
+	/* an unknown on_error counts as tempfail */
+	{ EN, (cm_on_error)99, CM_STAGE_RCPT, ERR, CM_REPLY_RCPT_TEMPFAIL,
+	  SMFIS_TEMPFAIL, "tempfail" },
+};
+
+static void
+test_policy(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(pol_rows) / sizeof(pol_rows[0]); i++) {
+		const struct pol_row *r = &pol_rows[i];
+		cm_action a = cm_reply_action(r->mode, r->oe, r->stage,
+		    r->fault);
+		sfsistat st;
+
+		if (a.kind != r->kind || strcmp(a.word, r->word) != 0)
+			fail_msg("row %zu: kind %d word %s, want %d %s", i,
+			    (int)a.kind, a.word, (int)r->kind, r->word);
+		assert_int_equal(cm_reply_passes(&a),
+		    r->stat == SMFIS_CONTINUE || r->stat == SMFIS_ACCEPT);
+		/* applied as every call site applies it */
+		setreply_calls = 0;
+		st = cm_reply_send(NULL, a.kind, "<c@x>", NULL, NULL);
+		assert_int_equal(st, r->stat);
+		assert_int_equal(setreply_calls, cm_reply_passes(&a) ? 0 : 1);
+	}
+	/* monitor: every on_error, stage and fault passes, word "none";
+	 * end of headers accepts (the message is done), the rest goes on */
+	for (int oe = CM_ONERR_TEMPFAIL; oe <= CM_ONERR_REJECT; oe++)
+		for (int st = CM_STAGE_MAIL; st <= CM_STAGE_EOM; st++)
+			for (int f = CM_FAULT_ERROR; f <= CM_FAULT_MTA; f++) {
+				cm_action a = cm_reply_action(MO,
+				    (cm_on_error)oe, (cm_stage)st,
+				    (cm_fault)f);
+
+				assert_int_equal(a.kind, st == CM_STAGE_EOH ?
+				    CM_REPLY_ACCEPT : CM_REPLY_CONTINUE);
+				assert_string_equal(a.word, "none");
+			}
+}
+
 int
 main(void)
 {
@@ -207,6 +321,7 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_template),
 		cmocka_unit_test(test_on_error),
+		cmocka_unit_test(test_policy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

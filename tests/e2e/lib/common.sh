@@ -94,6 +94,13 @@ e2e_diag() {
 # e2e_fail MSG: fail the test (diagnostics are printed by the exit trap).
 e2e_fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# The protocol tests' seed tool (tests/milter/seed.c, built by make) as
+# $CM_TMP/seed: it writes known records into a consent index.
+e2e_seed_tool() {
+	[ -x "$BUILD/tests/seed" ] || e2e_fail "$BUILD/tests/seed is not built: run make"
+	ln -sf "$BUILD/tests/seed" "$CM_TMP/seed"
+}
+
 # e2e_assert_eq EXPECTED ACTUAL WHAT
 e2e_assert_eq() {
 	if [ "$1" != "$2" ]; then

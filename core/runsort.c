@@ -1,5 +1,5 @@
 /*
- * spool.c - external sort of an import's events into key order.
+ * runsort.c - external sort of an import's events into key order.
  *
  * FILE FORMAT (private to one process; an unlinked temporary file)
  *
@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "index_int.h"
-#include "spool.h"
+#include "runsort.h"
 
 #define NSTR 7
 #define HDR (2 + CM_SUBJECT_KEY_LEN + 8 + 4 + 8 + 2 * NSTR)
@@ -44,7 +44,7 @@ typedef struct mrun {
 	size_t cap, pos, len;	/* the unread octets are buf[pos, len) */
 } mrun;
 
-struct cm_spool {
+struct cm_runsort {
 	cm_index *idx;
 	int fd;
 	char *dir;
@@ -54,7 +54,7 @@ struct cm_spool {
 	uint64_t events;
 	unsigned char *wbuf;	/* octets to be written after SIZE */
 	size_t wlen;
-	bool reading;		/* cm_spool_next was called */
+	bool reading;		/* cm_runsort_next was called */
 	mrun *m;		/* merging: the runs ... */
 	size_t nm;
 	size_t *heap;		/* ... in a heap by current key */
@@ -94,7 +94,7 @@ get64(const unsigned char *p)
 }
 
 static cm_status
-io_err(cm_spool *sp, const char *what)
+io_err(cm_runsort *sp, const char *what)
 {
 	snprintf(sp->err, sizeof(sp->err), "temporary file in %s: %s: %s",
 	    sp->dir, what, strerror(errno));
@@ -102,9 +102,9 @@ io_err(cm_spool *sp, const char *what)
 }
 
 cm_status
-cm_spool_new(cm_index *idx, const char *dir, cm_spool **out)
+cm_runsort_new(cm_index *idx, const char *dir, cm_runsort **out)
 {
-	cm_spool *sp;
+	cm_runsort *sp;
 	char *path;
 	int e;
 
@@ -143,7 +143,7 @@ cm_spool_new(cm_index *idx, const char *dir, cm_spool **out)
 
 /* Write out the buffered octets. */
 static cm_status
-wflush(cm_spool *sp)
+wflush(cm_runsort *sp)
 {
 	size_t off = 0;
 
@@ -167,7 +167,7 @@ wflush(cm_spool *sp)
 
 /* Append the N octets at P. */
 static cm_status
-wput(cm_spool *sp, const void *p, size_t n)
+wput(cm_runsort *sp, const void *p, size_t n)
 {
 	cm_status st;
 
@@ -180,7 +180,7 @@ wput(cm_spool *sp, const void *p, size_t n)
 
 /* Append the record of EV (subject key KEY, tag TAG). */
 static cm_status
-put_record(cm_spool *sp, const cm_event *ev, const unsigned char *key,
+put_record(cm_runsort *sp, const cm_event *ev, const unsigned char *key,
     const size_t *len, unsigned long tag)
 {
 	const char *s[NSTR] = { ev->addr, ev->type, ev->source, ev->basis,
@@ -226,7 +226,7 @@ put_record(cm_spool *sp, const cm_event *ev, const unsigned char *key,
 /* merging */
 
 static int
-mcmp(const cm_spool *sp, size_t a, size_t b)
+mcmp(const cm_runsort *sp, size_t a, size_t b)
 {
 	const mrun *x = &sp->m[a], *y = &sp->m[b];
 	int c = memcmp(x->buf + x->pos + 2, y->buf + y->pos + 2,
@@ -237,7 +237,7 @@ mcmp(const cm_spool *sp, size_t a, size_t b)
 }
 
 static void
-sift_down(cm_spool *sp, size_t i)
+sift_down(cm_runsort *sp, size_t i)
 {
 	size_t *h = sp->heap, n = sp->nheap;
 
@@ -260,7 +260,7 @@ sift_down(cm_spool *sp, size_t i)
 /* Make the next record of R whole in its buffer; *has = false at the
  * end of the run. */
 static cm_status
-mfill(cm_spool *sp, mrun *r, bool *has)
+mfill(cm_runsort *sp, mrun *r, bool *has)
 {
 	size_t avail = r->len - r->pos, need;
 
@@ -308,7 +308,7 @@ mfill(cm_spool *sp, mrun *r, bool *has)
 }
 
 static void
-merge_end(cm_spool *sp)
+merge_end(cm_runsort *sp)
 {
 	for (size_t i = 0; i < sp->nm; i++)
 		free(sp->m[i].buf);
@@ -322,7 +322,7 @@ merge_end(cm_spool *sp)
 
 /* Start merging all runs. */
 static cm_status
-merge_begin(cm_spool *sp)
+merge_begin(cm_runsort *sp)
 {
 	size_t cap;
 	cm_status st;
@@ -364,7 +364,7 @@ merge_begin(cm_spool *sp)
 /* The next record in key order (NULL: none left).  It stays valid until
  * the next call. */
 static cm_status
-merge_pop(cm_spool *sp, const unsigned char **rec)
+merge_pop(cm_runsort *sp, const unsigned char **rec)
 {
 	*rec = NULL;
 	if (sp->pending) {
@@ -390,7 +390,7 @@ merge_pop(cm_spool *sp, const unsigned char **rec)
 /* Merge all runs into one, written after them; their space is given
  * back to the file system where it can be. */
 static cm_status
-compact(cm_spool *sp)
+compact(cm_runsort *sp)
 {
 	uint64_t start, old = sp->runs[0].off;
 	const unsigned char *rec;
@@ -419,7 +419,7 @@ compact(cm_spool *sp)
 }
 
 cm_status
-cm_spool_add(cm_spool *sp, cm_batch *b, const unsigned long *tags)
+cm_runsort_add(cm_runsort *sp, cm_batch *b, const unsigned long *tags)
 {
 	size_t n = cm_batch_count(b);
 	uint64_t start;
@@ -461,7 +461,7 @@ cm_spool_add(cm_spool *sp, cm_batch *b, const unsigned long *tags)
 
 /* Decode record REC into *EV (strings pointing into REC). */
 static cm_status
-decode(cm_spool *sp, const unsigned char *rec, cm_event *ev,
+decode(cm_runsort *sp, const unsigned char *rec, cm_event *ev,
     unsigned long *tag)
 {
 	const char **s[NSTR] = { &ev->addr, &ev->type, &ev->source,
@@ -494,7 +494,7 @@ bad:
 }
 
 cm_status
-cm_spool_next(cm_spool *sp, cm_batch *b, size_t max, unsigned long *tags,
+cm_runsort_next(cm_runsort *sp, cm_batch *b, size_t max, unsigned long *tags,
     size_t *n)
 {
 	const unsigned char *rec;
@@ -531,25 +531,25 @@ cm_spool_next(cm_spool *sp, cm_batch *b, size_t max, unsigned long *tags,
 }
 
 uint64_t
-cm_spool_events(const cm_spool *sp)
+cm_runsort_events(const cm_runsort *sp)
 {
 	return sp ? sp->events : 0;
 }
 
 size_t
-cm_spool_runs(const cm_spool *sp)
+cm_runsort_runs(const cm_runsort *sp)
 {
 	return sp ? sp->nruns : 0;
 }
 
 const char *
-cm_spool_error(const cm_spool *sp)
+cm_runsort_error(const cm_runsort *sp)
 {
 	return sp ? sp->err : "";
 }
 
 void
-cm_spool_free(cm_spool *sp)
+cm_runsort_free(cm_runsort *sp)
 {
 	if (sp == NULL)
 		return;

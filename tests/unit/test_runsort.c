@@ -1,4 +1,4 @@
-/* test_spool.c - the external sort of an import's events (core/spool.h). */
+/* test_runsort.c - the external sort of an import's events (core/runsort.h). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +15,7 @@
 #include "cmtest.h"
 #include "core/index.h"
 #include "core/index_int.h"
-#include "core/spool.h"
+#include "core/runsort.h"
 
 #define T0 INT64_C(1700000000000000)
 
@@ -136,28 +136,28 @@ assert_str_same(const char *a, const char *b)
 		assert_string_equal(a, b);
 }
 
-/* Spool events E[0..N) in batches of BATCH (tag = position in E). */
-static cm_spool *
-spool_all(cm_index *idx, const evbuf *e, size_t n, size_t batch)
+/* Sort events E[0..N) in batches of BATCH (tag = position in E). */
+static cm_runsort *
+runsort_all(cm_index *idx, const evbuf *e, size_t n, size_t batch)
 {
 	unsigned long *tags = calloc(batch, sizeof(*tags));
-	cm_spool *sp;
+	cm_runsort *sp;
 	cm_batch *b;
 	size_t nb = 0;
 
 	assert_non_null(tags);
-	assert_int_equal(cm_spool_new(idx, NULL, &sp), CM_OK);
+	assert_int_equal(cm_runsort_new(idx, NULL, &sp), CM_OK);
 	assert_int_equal(cm_batch_new(&b), CM_OK);
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(cm_batch_add(b, &e[i].ev), CM_OK);
 		tags[nb++] = i;
 		if (nb == batch || i + 1 == n) {
-			assert_int_equal(cm_spool_add(sp, b, tags), CM_OK);
+			assert_int_equal(cm_runsort_add(sp, b, tags), CM_OK);
 			cm_batch_clear(b);
 			nb = 0;
 		}
 	}
-	assert_int_equal(cm_spool_events(sp), n);
+	assert_int_equal(cm_runsort_events(sp), n);
 	cm_batch_free(b);
 	free(tags);
 	return sp;
@@ -166,7 +166,7 @@ spool_all(cm_index *idx, const evbuf *e, size_t n, size_t batch)
 /* Read SP back MAX at a time: every event once, in key order, equal
  * keys in the order added, each exactly as added. */
 static void
-check_merge(cm_spool *sp, const evbuf *e, size_t n, size_t max)
+check_merge(cm_runsort *sp, const evbuf *e, size_t n, size_t max)
 {
 	unsigned long *tags = calloc(max, sizeof(*tags));
 	unsigned char prev[CM_SUBJECT_KEY_LEN];
@@ -179,7 +179,7 @@ check_merge(cm_spool *sp, const evbuf *e, size_t n, size_t max)
 	assert_non_null(seen);
 	assert_int_equal(cm_batch_new(&b), CM_OK);
 	for (;;) {
-		assert_int_equal(cm_spool_next(sp, b, max, tags, &got), CM_OK);
+		assert_int_equal(cm_runsort_next(sp, b, max, tags, &got), CM_OK);
 		if (got == 0)
 			break;
 		assert_true(got <= max);
@@ -223,7 +223,7 @@ check_merge(cm_spool *sp, const evbuf *e, size_t n, size_t max)
 	}
 	assert_int_equal(total, n);
 	/* and stays at the end */
-	assert_int_equal(cm_spool_next(sp, b, max, tags, &got), CM_OK);
+	assert_int_equal(cm_runsort_next(sp, b, max, tags, &got), CM_OK);
 	assert_int_equal(got, 0);
 	cm_batch_free(b);
 	free(seen);
@@ -237,17 +237,17 @@ test_order(void **state)
 	cm_index *idx = cmt_open(dir, 0);
 	size_t n = cmt_quick() ? 600 : 3000;
 	evbuf *e = make_events(n, n / 8);
-	cm_spool *sp = spool_all(idx, e, n, n / 5 + 1);
+	cm_runsort *sp = runsort_all(idx, e, n, n / 5 + 1);
 
 	(void)state;
-	assert_int_equal(cm_spool_runs(sp), 5);
+	assert_int_equal(cm_runsort_runs(sp), 5);
 	check_merge(sp, e, n, 97);
-	cm_spool_free(sp);
+	cm_runsort_free(sp);
 	/* one run, read in one batch */
-	sp = spool_all(idx, e, n, n);
-	assert_int_equal(cm_spool_runs(sp), 1);
+	sp = runsort_all(idx, e, n, n);
+	assert_int_equal(cm_runsort_runs(sp), 1);
 	check_merge(sp, e, n, n);
-	cm_spool_free(sp);
+	cm_runsort_free(sp);
 	free_events(e, n);
 	cm_index_close(idx);
 	cmt_rmdir(dir);
@@ -261,19 +261,19 @@ test_many_runs(void **state)
 	cm_index *idx = cmt_open(dir, 0);
 	size_t n = 2600;
 	evbuf *e = make_events(n, 300);
-	cm_spool *sp = spool_all(idx, e, n, 2);
+	cm_runsort *sp = runsort_all(idx, e, n, 2);
 
 	(void)state;
 	/* 1,300 runs of 2: 1,024 merged into one, then 276 more */
-	assert_int_equal(cm_spool_runs(sp), 1 + 1300 - 1024);
+	assert_int_equal(cm_runsort_runs(sp), 1 + 1300 - 1024);
 	check_merge(sp, e, n, 1000);
-	cm_spool_free(sp);
+	cm_runsort_free(sp);
 	free_events(e, n);
 	cm_index_close(idx);
 	cmt_rmdir(dir);
 }
 
-/* Import E through a spool (batches of BATCH) or, with BATCH == 0, as
+/* Import E through a run sort (batches of BATCH) or, with BATCH == 0, as
  * one batch; returns the dump of the index. */
 static char *
 import_dump(const char *dir, const evbuf *e, size_t n, size_t batch,
@@ -292,19 +292,19 @@ import_dump(const char *dir, const evbuf *e, size_t n, size_t batch,
 			assert_int_equal(cm_batch_add(b, &e[i].ev), CM_OK);
 		assert_int_equal(cm_import_apply(im, b, &r), CM_OK);
 	} else {
-		cm_spool *sp = spool_all(idx, e, n, batch);
+		cm_runsort *sp = runsort_all(idx, e, n, batch);
 		unsigned long tags[50];
 		size_t got;
 
 		for (;;) {
-			assert_int_equal(cm_spool_next(sp, b, 50, tags, &got),
+			assert_int_equal(cm_runsort_next(sp, b, 50, tags, &got),
 			    CM_OK);
 			if (got == 0)
 				break;
 			assert_int_equal(cm_import_apply(im, b, &r), CM_OK);
 			cm_batch_clear(b);
 		}
-		cm_spool_free(sp);
+		cm_runsort_free(sp);
 	}
 	assert_int_equal(cm_import_commit(im), CM_OK);
 	d = cmt_dump(idx, addrs, naddrs);
@@ -313,7 +313,7 @@ import_dump(const char *dir, const evbuf *e, size_t n, size_t batch,
 	return d;
 }
 
-/* Through a spool, an import changes the index exactly as applying all
+/* Through a run sort, an import changes the index exactly as applying all
  * its events in one batch does (same index key: same order). */
 static void
 test_same_as_one_batch(void **state)
@@ -373,18 +373,18 @@ test_misuse(void **state)
 	cm_index *idx = cmt_open(dir, 0);
 	unsigned long tags[4] = { 0 };
 	cm_event ev = { 0 };
-	cm_spool *sp;
+	cm_runsort *sp;
 	cm_batch *b;
 	size_t got = 9;
 
 	(void)state;
 	snprintf(bad, sizeof(bad), "%s/no-such-dir", dir);
 	errno = 0;
-	assert_int_equal(cm_spool_new(idx, bad, &sp), CM_EIO);
+	assert_int_equal(cm_runsort_new(idx, bad, &sp), CM_EIO);
 	assert_int_equal(errno, ENOENT);
 	assert_null(sp);
 
-	assert_int_equal(cm_spool_new(idx, dir, &sp), CM_OK);
+	assert_int_equal(cm_runsort_new(idx, dir, &sp), CM_OK);
 	/* the temporary file has no name */
 	{
 		char *cmd;
@@ -396,20 +396,20 @@ test_misuse(void **state)
 		free(cmd);
 	}
 	assert_int_equal(cm_batch_new(&b), CM_OK);
-	/* nothing spooled: nothing to read */
-	assert_int_equal(cm_spool_next(sp, b, 4, tags, &got), CM_OK);
+	/* nothing added: nothing to read */
+	assert_int_equal(cm_runsort_next(sp, b, 4, tags, &got), CM_OK);
 	assert_int_equal(got, 0);
 	/* adding after reading began */
 	ev.kind = CM_EV_GRANT;
 	ev.addr = "a@example.org";
 	ev.type = "news";
 	assert_int_equal(cm_batch_add(b, &ev), CM_OK);
-	assert_int_equal(cm_spool_add(sp, b, tags), CM_EINVAL);
+	assert_int_equal(cm_runsort_add(sp, b, tags), CM_EINVAL);
 	/* reading into a batch that is not empty */
-	assert_int_equal(cm_spool_next(sp, b, 4, tags, &got), CM_EINVAL);
-	assert_string_equal(cm_spool_error(sp), "");
-	cm_spool_free(sp);
-	cm_spool_free(NULL);
+	assert_int_equal(cm_runsort_next(sp, b, 4, tags, &got), CM_EINVAL);
+	assert_string_equal(cm_runsort_error(sp), "");
+	cm_runsort_free(sp);
+	cm_runsort_free(NULL);
 	cm_batch_free(b);
 	cm_index_close(idx);
 	cmt_rmdir(dir);

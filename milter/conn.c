@@ -1,0 +1,156 @@
+/*
+ * conn.c - connection and message state of the filter (see conn.h).
+ */
+#include "conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/decide.h"
+#include "../core/tmpl.h"
+#include "log.h"
+
+void
+cm_msg_reset(struct cm_msg *m)
+{
+	size_t i;
+
+	cm_fb_msg_end(m->fb, m->qid, m->types.n > 0 ? m->type_ids : NULL);
+	for (i = 0; i < m->nrcpts; i++)
+		free(m->rcpts[i]);
+	free(m->rcpts);
+	for (i = 0; i < m->nhdrs; i++) {
+		free(m->hnames[i]);
+		free(m->hvalues[i]);
+	}
+	free(m->hnames);
+	free(m->hvalues);
+	cm_live_put(m->ref);
+	memset(m, 0, sizeof(*m));
+}
+
+void
+cm_conn_free(struct cm_conn *c)
+{
+	if (c == NULL)
+		return;
+	cm_msg_reset(&c->msg);
+	cm_live_put(c->neg_ref);
+	free(c->daemon_name);
+	free(c);
+}
+
+struct cm_conn *
+cm_conn_get(SMFICTX *ctx)
+{
+	struct cm_conn *c = smfi_getpriv(ctx);
+
+	if (c != NULL)
+		return c;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->neg_ref = cm_live_get();
+	c->can_delrcpt = c->can_addhdr = c->can_chghdr = true;
+	if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
+		cm_conn_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+cm_msg_take_qid(SMFICTX *ctx, struct cm_msg *m)
+{
+	const char *q = smfi_getsymval(ctx, "i");
+
+	if (q != NULL && *q != '\0')
+		snprintf(m->qid, sizeof(m->qid), "%s", q);
+}
+
+cm_action
+cm_msg_action(const struct cm_msg *m, cm_stage stage, cm_fault fault)
+{
+	const cm_policy *p = cm_msg_policy(m);
+
+	return cm_reply_action(cm_policy_mode(p), cm_policy_on_error(p), stage,
+	    fault);
+}
+
+sfsistat
+cm_conn_fail_current(SMFICTX *ctx, const char *rcpt, const char *what)
+{
+	cm_live_ref *r = cm_live_get();
+	const cm_policy *p = r != NULL ? cm_live_policy(r) : NULL;
+	cm_action a = cm_reply_action(p != NULL ? cm_policy_mode(p) :
+	    CM_MODE_ENFORCE, p != NULL ? cm_policy_on_error(p) :
+	    CM_ONERR_TEMPFAIL, rcpt != NULL ? CM_STAGE_RCPT : CM_STAGE_MAIL,
+	    CM_FAULT_ERROR);
+
+	cm_live_put(r);
+	cm_log(LOG_ERR, "%s: out of memory; action=%s", what, a.word);
+	return cm_reply_send(ctx, a.kind, rcpt, NULL, NULL);
+}
+
+void
+cm_msg_types_set(struct cm_msg *m)
+{
+	const cm_policy *p = cm_msg_policy(m);
+
+	cm_class_join(p, &m->types, false, m->type_ids, sizeof(m->type_ids));
+	cm_class_join(p, &m->types, true, m->type_names,
+	    sizeof(m->type_names));
+}
+
+void
+cm_msg_tmpl_vals(const struct cm_msg *m, const char *rcpt,
+    const char *reason, const char **vals)
+{
+	int i;
+
+	for (i = 0; i < CM_TMPL_NVARS; i++)
+		vals[i] = NULL;
+	vals[CM_TMPL_RCPT] = rcpt;
+	vals[CM_TMPL_TYPE] = m->types.n > 0 ? m->type_ids : NULL;
+	vals[CM_TMPL_NAME] = m->types.n > 0 ? m->type_names : NULL;
+	vals[CM_TMPL_REASON] = reason;
+	vals[CM_TMPL_MODE] = cm_msg_monitor(m) ? "monitor" : "enforce";
+	vals[CM_TMPL_SENDER] = m->sender[0] != '\0' ? m->sender : NULL;
+	vals[CM_TMPL_QUEUE_ID] = m->qid[0] != '\0' ? m->qid : NULL;
+}
+
+void
+cm_msg_log_result(const struct cm_msg *m, const char *raw,
+    const cm_verdict_res *res, const char *stage, const char *action)
+{
+	char extra[512];
+	const char *rcpt = res->normalized ? res->addr.key : raw;
+	const char *verdict, *reason;
+
+	switch (res->out) {
+	case CM_OUT_ALLOW:
+		verdict = "allow";
+		reason = cm_reason_name(CM_REASON_NONE);
+		break;
+	case CM_OUT_DENY:
+		verdict = "deny";
+		reason = cm_reason_name(res->reason);
+		break;
+	case CM_OUT_ERROR:
+	default:
+		verdict = "error";
+		reason = "lookup-failed";
+		break;
+	}
+	snprintf(extra, sizeof(extra), "stage=%s%s%s%s%s%s%s%s%s", stage,
+	    cm_msg_monitor(m) ? " mode=monitor" : "",
+	    action != NULL ? " action=" : "", action != NULL ? action : "",
+	    res->st != CM_OK ? " error=\"" : "",
+	    res->st != CM_OK ? cm_strerror((int)res->st) : "",
+	    res->detail[0] != '\0' ? ": " : "", res->detail,
+	    res->st != CM_OK ? "\"" : "");
+	cm_log_decision(m->qid[0] != '\0' ? m->qid : NULL, m->type_ids, rcpt,
+	    verdict, reason, extra);
+	cm_fb_decision(m->fb, rcpt, verdict, reason, action);
+}

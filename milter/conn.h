@@ -1,0 +1,138 @@
+/*
+ * conn.h - the state of one MTA connection and of its current message,
+ * shared by the filter's stages (prefix cm_conn_, cm_msg_).
+ *
+ * filter.c (negotiate, abort, close), envelope.c (connect, MAIL, RCPT,
+ * DATA) and content.c (headers, end of headers, end of data) are one
+ * filter split by job; this header is theirs alone and not part of any
+ * other module's interface.  All state lives behind smfi_setpriv(): one
+ * cm_conn per MTA connection (allocated at negotiate or the first
+ * callback, freed at close) holding one message at a time (reset at
+ * MAIL, end of message, abort and close).  No thread-local storage:
+ * libmilter's worker pool runs one connection's callbacks on different
+ * threads.
+ */
+#ifndef CM_CONN_H
+#define CM_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <libmilter/mfapi.h>
+
+#include "../config/classify.h"
+#include "../config/policy.h"
+#include "feedback.h"
+#include "live.h"
+#include "reply.h"
+#include "verdict.h"
+
+#define CM_CONN_QID_MAX 64
+#define CM_CONN_SENDER_MAX 1024
+#define CM_CONN_TYPES_MAX 512	/* the type ids or names of a message */
+
+enum cm_msg_mode {
+	CM_MSG_IDLE = 0,	/* no message, or nothing left to do */
+	CM_MSG_ENVELOPE,	/* type known at MAIL: decide at RCPT */
+	CM_MSG_HEADERS,		/* waiting for headers to classify */
+	CM_MSG_HEADER_TYPED	/* type known at EOH: decide at EOM */
+};
+
+struct cm_msg {
+	enum cm_msg_mode mode;
+	cm_live_ref *ref;	/* the policy this message is decided by */
+	cm_typeset types;	/* every type the message matches so far */
+	cm_typeset rcpt_types;	/* those decided at RCPT */
+	char type_ids[CM_CONN_TYPES_MAX];	/* "a,b": logs, replies, DSN */
+	char type_names[CM_CONN_TYPES_MAX];
+	bool keep_rcpts;	/* envelope-typed: keep recipients for EOM */
+	bool rcpt_overflow;	/* recipients beyond the caps not kept */
+	char qid[CM_CONN_QID_MAX];
+	char sender[CM_CONN_SENDER_MAX];	/* texts; "" if too long */
+	/* envelope mode: counts for the monitor trace header */
+	size_t allowed, denied, errors;
+	/* header mode: recipients as received */
+	char **rcpts;
+	size_t nrcpts, rcpts_cap, rcpt_bytes;
+	size_t rcpts_dropped;	/* monitor mode beyond the caps */
+	/* header mode: relevant headers */
+	char **hnames, **hvalues;
+	size_t nhdrs, hdrs_cap, hdr_bytes;
+	bool hdr_overflow, hdr_nomem, bulk;
+	int own_hdrs;		/* X-Consent-Milter headers present */
+	int own_lu;		/* List-Unsubscribe headers the client sent (unsub.h) */
+	cm_fb_msg *fb;		/* decision log records and DSN data */
+};
+
+struct cm_conn {
+	cm_live_ref *neg_ref;	/* policy when the steps were negotiated */
+	bool hdrs_off;		/* MTA sends no headers here */
+	bool nr_hdr;		/* header callbacks send no reply */
+	bool nr_data;		/* DATA is not sent, or needs no reply */
+	bool can_delrcpt, can_addhdr, can_chghdr;
+	bool have_addr;
+	bool non_smtp;		/* no refusal at RCPT (verdict.h) */
+	struct sockaddr_storage addr;
+	char *daemon_name;
+	struct cm_msg msg;
+};
+
+/* The connection state of CTX, created if missing (NULL on out of
+ * memory).  Without negotiation data the MTA is assumed to offer every
+ * action. */
+struct cm_conn *cm_conn_get(SMFICTX *ctx);
+
+/* Free C (NULL is allowed) and its message. */
+void cm_conn_free(struct cm_conn *c);
+
+/* End message M: its decision-log records are handed on, everything it
+ * kept is freed, and M is zeroed (CM_MSG_IDLE, no policy). */
+void cm_msg_reset(struct cm_msg *m);
+
+/* Take the queue id from the "i" macro once the MTA sends it. */
+void cm_msg_take_qid(SMFICTX *ctx, struct cm_msg *m);
+
+/* The policy message M is decided by (M must hold one).  Inline: on
+ * every recipient's path. */
+static inline const cm_policy *
+cm_msg_policy(const struct cm_msg *m)
+{
+	return cm_live_policy(m->ref);
+}
+
+/* Is M's policy in monitor mode? */
+static inline bool
+cm_msg_monitor(const struct cm_msg *m)
+{
+	return cm_policy_mode(cm_msg_policy(m)) == CM_MODE_MONITOR;
+}
+
+/* The message's types changed: their ids and names for the texts. */
+void cm_msg_types_set(struct cm_msg *m);
+
+/* The template values of message M into VALS[CM_TMPL_NVARS] (RCPT and
+ * REASON may be NULL). */
+void cm_msg_tmpl_vals(const struct cm_msg *m, const char *rcpt,
+    const char *reason, const char **vals);
+
+/* The error policy (reply.h) for FAULT at STAGE under M's policy. */
+cm_action cm_msg_action(const struct cm_msg *m, cm_stage stage,
+    cm_fault fault);
+
+/*
+ * Log the decision RES for recipient RAW at STAGE ("rcpt", "eom") with
+ * the log's ACTION word (NULL: none) and record it for the decision log.
+ */
+void cm_msg_log_result(const struct cm_msg *m, const char *raw,
+    const cm_verdict_res *res, const char *stage, const char *action);
+
+/*
+ * Out of memory before a message holds a policy (connect, MAIL, RCPT
+ * without state): log WHAT and apply the error policy of the policy in
+ * force (none loaded: enforce, tempfail) at MAIL, or at RCPT for RCPT
+ * (non-NULL).  Returns the SMFIS_* code for the callback.
+ */
+sfsistat cm_conn_fail_current(SMFICTX *ctx, const char *rcpt,
+    const char *what);
+
+#endif

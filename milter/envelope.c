@@ -1,0 +1,346 @@
+/*
+ * envelope.c - connect, MAIL, RCPT and DATA (see envelope.h).
+ */
+#include "envelope.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "../config/classify.h"
+#include "../config/policy.h"
+#include "../core/tmpl.h"
+#include "conn.h"
+#include "feedback.h"
+#include "filter.h"
+#include "log.h"
+#include "mtext.h"
+#include "reply.h"
+#include "unsub.h"	/* one-click unsubscribe headers */
+#include "verdict.h"
+
+#define DAEMON_NAME_MAX 256
+
+static bool
+in_scope(const struct cm_conn *c, const cm_policy *p, bool authenticated)
+{
+	return cm_policy_in_scope(p, c->have_addr ?
+	    (const struct sockaddr *)&c->addr : NULL, c->daemon_name,
+	    authenticated);
+}
+
+sfsistat
+cm_env_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostaddr)
+{
+	struct cm_conn *c = cm_conn_get(ctx);
+	const char *dn;
+
+	(void)hostname;
+	if (c == NULL || c->neg_ref == NULL)
+		return cm_conn_fail_current(ctx, NULL, "connect");
+	c->have_addr = false;
+	if (hostaddr != NULL) {
+		size_t len = 0;
+
+		if (hostaddr->sa_family == AF_INET)
+			len = sizeof(struct sockaddr_in);
+		else if (hostaddr->sa_family == AF_INET6)
+			len = sizeof(struct sockaddr_in6);
+		if (len > 0) {
+			memcpy(&c->addr, hostaddr, len);
+			c->have_addr = true;
+		}
+	}
+	free(c->daemon_name);
+	c->daemon_name = NULL;
+	dn = smfi_getsymval(ctx, "{daemon_name}");
+	if (dn != NULL && strlen(dn) < DAEMON_NAME_MAX) {
+		c->daemon_name = strdup(dn);
+		if (c->daemon_name == NULL)
+			return cm_conn_fail_current(ctx, NULL, "connect");
+	}
+	c->non_smtp = cm_verdict_non_smtp(cm_live_policy(c->neg_ref), hostaddr,
+	    c->daemon_name);
+	/* Out of scope even if the client authenticates later: nothing on
+	 * this connection needs the filter. */
+	if (!in_scope(c, cm_live_policy(c->neg_ref), true))
+		return SMFIS_ACCEPT;
+	return SMFIS_CONTINUE;
+}
+
+/* Envelope classification of message M; false (and a reply in *R) if
+ * the sender cannot be normalized and on_error refuses the message. */
+static bool
+envfrom_classify(SMFICTX *ctx, struct cm_msg *m, const char *raw,
+    const char *auth, sfsistat *r)
+{
+	const cm_policy *p = cm_msg_policy(m);
+	cm_action a = cm_msg_action(m, CM_STAGE_MAIL, CM_FAULT_ERROR);
+	cm_status st;
+	char q[80];
+
+	st = cm_class_envelope(p, raw, strlen(raw), auth, &m->types);
+	cm_msg_types_set(m);
+	if (st == CM_OK)
+		return true;
+	/* Typed as written: checked.  Else never "no newsletter". */
+	cm_log(LOG_WARNING, "queue_id=%s: envelope sender cannot be "
+	    "normalized (%s); action=%s", cm_log_clean(m->qid, q, sizeof(q)),
+	    cm_strerror((int)st), m->types.n > 0 ? "check as typed" : a.word);
+	if (m->types.n > 0 || cm_reply_passes(&a))
+		return true;
+	*r = cm_reply_send(ctx, a.kind, NULL, NULL, NULL);
+	return false;
+}
+
+sfsistat
+cm_env_from(SMFICTX *ctx, char **argv)
+{
+	struct cm_conn *c = cm_conn_get(ctx);
+	struct cm_msg *m;
+	const cm_policy *p;
+	const char *auth;
+	char sender[CM_CONN_SENDER_MAX];
+	bool sender_ok, null_sender;
+	sfsistat r = SMFIS_CONTINUE;
+
+	if (c == NULL || c->neg_ref == NULL)
+		return cm_conn_fail_current(ctx, NULL, "MAIL");
+	m = &c->msg;
+	cm_msg_reset(m);
+	if (argv == NULL || argv[0] == NULL)
+		return SMFIS_ACCEPT;
+	sender_ok = cm_mtext_sender_bare(argv[0], sender, sizeof(sender));
+	null_sender = sender_ok && sender[0] == '\0';
+
+	m->ref = cm_live_get();
+	if (m->ref == NULL)
+		return cm_conn_fail_current(ctx, NULL, "MAIL");
+	auth = smfi_getsymval(ctx, "{auth_authen}");
+	if (auth != NULL && *auth == '\0')
+		auth = NULL;
+	if (m->ref != c->neg_ref && c->hdrs_off &&
+	    cm_policy_needs_headers(cm_live_policy(m->ref))) {
+		cm_typeset t;
+
+		cm_class_clear(&t);
+		(void)cm_class_envelope(cm_live_policy(m->ref), argv[0],
+		    strlen(argv[0]), auth, &t);
+		if (t.n == 0) {
+			/* Reloaded since this connection was negotiated: the
+			 * MTA sends no headers here, so the new policy cannot
+			 * classify this message by its headers.  Decide it by
+			 * the negotiated one; a message the new policy types
+			 * by its envelope is decided by the new policy. */
+			cm_live_put(m->ref);
+			m->ref = cm_live_dup(c->neg_ref);
+		}
+	}
+	p = cm_msg_policy(m);
+	cm_msg_take_qid(ctx, m);
+	if (sender_ok)
+		memcpy(m->sender, sender, strlen(sender) + 1);
+
+	if (!in_scope(c, p, auth != NULL)) {
+		cm_msg_reset(m);
+		return SMFIS_ACCEPT;
+	}
+	if (!envfrom_classify(ctx, m, argv[0], auth, &r)) {
+		cm_msg_reset(m);
+		return r;
+	}
+	if (m->types.n > 1 &&
+	    cm_policy_multiple_types(p) == CM_MULTI_REFUSE &&
+	    !cm_msg_monitor(m)) {
+		cm_log_decision(m->qid[0] != '\0' ? m->qid : NULL, m->type_ids,
+		    NULL, "deny", "ambiguous", "stage=mail action=reject");
+		r = cm_reply_send(ctx, CM_REPLY_MSG_AMBIGUOUS, NULL,
+		    m->type_ids, NULL);
+		cm_msg_reset(m);
+		return r;
+	}
+	if (m->types.n > 0) {
+		m->mode = CM_MSG_ENVELOPE;
+		if (!c->non_smtp)
+			m->rcpt_types = m->types;
+		/* Its headers may add a type; non-SMTP: decided at EOM. */
+		m->keep_rcpts = c->non_smtp || (!c->hdrs_off &&
+		    cm_class_headers_may_add(p, &m->types)) ||
+		    cm_unsub_wanted(p);	/* unsub.h: headers at EOM */
+		m->fb = cm_fb_msg_new(p, argv);
+		return SMFIS_CONTINUE;
+	}
+	/* A null sender is a bounce only if no header says otherwise. */
+	if (cm_policy_needs_headers(p) && !c->hdrs_off &&
+	    (!null_sender || cm_policy_has_header_rules(p))) {
+		m->mode = CM_MSG_HEADERS;
+		m->fb = cm_fb_msg_new(p, argv);
+		return SMFIS_CONTINUE;
+	}
+	cm_msg_reset(m);
+	return SMFIS_ACCEPT;
+}
+
+/* 550 5.7.1 for a denied recipient, in the configured words. */
+static sfsistat
+deny_reply(SMFICTX *ctx, const struct cm_msg *m, const char *raw,
+    const char *reason)
+{
+	const char *vals[CM_TMPL_NVARS];
+	char bare[CM_TMPL_VALUE_MAX + 1];
+
+	cm_msg_tmpl_vals(m, cm_mtext_unbracket(raw, bare, sizeof(bare)),
+	    reason, vals);
+	return cm_reply_send_deny(ctx, cm_policy_tmpl_reply(cm_msg_policy(m)),
+	    vals);
+}
+
+static sfsistat
+rcpt_envelope(SMFICTX *ctx, struct cm_msg *m, const char *raw)
+{
+	const cm_policy *p = cm_msg_policy(m);
+	cm_verdict_res res;
+	cm_action a;
+
+	cm_verdict_decide(p, &m->types, raw, &res);
+	switch (res.out) {
+	case CM_OUT_ALLOW:
+		m->allowed++;
+		cm_msg_log_result(m, raw, &res, "rcpt", NULL);
+		return SMFIS_CONTINUE;
+	case CM_OUT_DENY:
+		m->denied++;
+		cm_msg_log_result(m, raw, &res, "rcpt",
+		    cm_msg_monitor(m) ? "none" : "reject");
+		if (cm_msg_monitor(m))
+			return SMFIS_CONTINUE;
+		return deny_reply(ctx, m, raw, cm_reason_name(res.reason));
+	case CM_OUT_ERROR:
+	default:
+		m->errors++;
+		a = cm_msg_action(m, CM_STAGE_RCPT, CM_FAULT_ERROR);
+		cm_msg_log_result(m, raw, &res, "rcpt", a.word);
+		return cm_reply_send(ctx, a.kind, raw, NULL, NULL);
+	}
+}
+
+/* Keep recipient RAW for end of data.  SOFT (no refusal possible or
+ * wanted here): beyond the caps or out of memory, note that a recipient
+ * was not kept (decided at end of headers or data) and continue. */
+static sfsistat
+rcpt_keep(SMFICTX *ctx, struct cm_msg *m, const char *raw, bool soft)
+{
+	size_t len = strlen(raw);
+	cm_action a;
+	char *copy;
+
+	if (m->nrcpts >= CM_FILTER_MAX_RCPTS ||
+	    m->rcpt_bytes + len + 1 > CM_FILTER_MAX_RCPT_BYTES) {
+		char q[80];
+
+		a = cm_msg_action(m, soft ? CM_STAGE_RCPT_LATE : CM_STAGE_RCPT,
+		    CM_FAULT_TOO_MANY_RCPTS);
+		if (cm_msg_monitor(m)) {
+			if (m->rcpts_dropped++ == 0)
+				cm_log(LOG_WARNING, "queue_id=%s: more than %d "
+				    "recipients; the rest is not checked "
+				    "(monitor mode)", cm_log_clean(m->qid, q,
+				    sizeof(q)), CM_FILTER_MAX_RCPTS);
+		} else if (soft) {
+			m->rcpt_overflow = true;
+		} else {
+			cm_log(LOG_WARNING, "queue_id=%s: recipient cap "
+			    "reached (%d recipients or %d octets); recipient "
+			    "tempfailed", cm_log_clean(m->qid, q, sizeof(q)),
+			    CM_FILTER_MAX_RCPTS, CM_FILTER_MAX_RCPT_BYTES);
+		}
+		return cm_reply_send(ctx, a.kind, raw, NULL, NULL);
+	}
+	if (m->nrcpts == m->rcpts_cap) {
+		size_t ncap = m->rcpts_cap == 0 ? 16 : m->rcpts_cap * 2;
+		char **n = realloc(m->rcpts, ncap * sizeof(*n));
+
+		if (n == NULL)
+			goto nomem;
+		m->rcpts = n;
+		m->rcpts_cap = ncap;
+	}
+	copy = strdup(raw);
+	if (copy == NULL)
+		goto nomem;
+	m->rcpts[m->nrcpts++] = copy;
+	m->rcpt_bytes += len + 1;
+	return SMFIS_CONTINUE;
+nomem:
+	a = cm_msg_action(m, soft ? CM_STAGE_RCPT_LATE : CM_STAGE_RCPT,
+	    CM_FAULT_ERROR);
+	if (soft)
+		m->rcpt_overflow = true;
+	else
+		cm_log(LOG_ERR, "RCPT: out of memory keeping a recipient; "
+		    "action=%s", a.word);
+	return cm_reply_send(ctx, a.kind, raw, NULL, NULL);
+}
+
+sfsistat
+cm_env_rcpt(SMFICTX *ctx, char **argv)
+{
+	struct cm_conn *c = smfi_getpriv(ctx);
+	struct cm_msg *m;
+	size_t before;
+	sfsistat r;
+
+	if (argv == NULL || argv[0] == NULL)
+		return SMFIS_CONTINUE;
+	if (c == NULL)
+		return cm_conn_fail_current(ctx, argv[0], "RCPT");
+	m = &c->msg;
+	cm_msg_take_qid(ctx, m);
+	if (m->mode == CM_MSG_IDLE)
+		return SMFIS_CONTINUE;
+	/* Non-SMTP: never refused here, only removed at end of data. */
+	if (m->mode == CM_MSG_ENVELOPE && !c->non_smtp) {
+		r = rcpt_envelope(ctx, m, argv[0]);
+		if (r != SMFIS_CONTINUE || !m->keep_rcpts)
+			return r;
+	}
+	before = m->nrcpts;
+	r = rcpt_keep(ctx, m, argv[0],
+	    c->non_smtp || m->mode == CM_MSG_ENVELOPE);
+	if (m->nrcpts > before)
+		cm_fb_msg_rcpt(m->fb, before, argv + 1);
+	return r;
+}
+
+sfsistat
+cm_env_data(SMFICTX *ctx)
+{
+	struct cm_conn *c = smfi_getpriv(ctx);
+	struct cm_msg *m;
+
+	if (c == NULL)
+		return SMFIS_CONTINUE;
+	m = &c->msg;
+	cm_msg_take_qid(ctx, m);
+	if (c->nr_data) {
+		/* No reply possible here: end of headers accepts. */
+		if (m->mode == CM_MSG_IDLE)
+			cm_msg_reset(m);
+		return SMFIS_NOREPLY;
+	}
+	if (m->mode == CM_MSG_ENVELOPE && !cm_msg_monitor(m) &&
+	    !m->keep_rcpts &&
+	    (c->hdrs_off || !cm_fb_needs_headers(cm_msg_policy(m)))) {
+		/* Every recipient is decided; nothing to do at end of data. */
+		cm_msg_reset(m);
+		return SMFIS_ACCEPT;
+	}
+	if (m->mode == CM_MSG_IDLE) {
+		cm_msg_reset(m);
+		return SMFIS_ACCEPT;
+	}
+	return SMFIS_CONTINUE;
+}
+

@@ -1,0 +1,32 @@
+/*
+ * envelope.h - the filter's envelope stage: connect, MAIL, RCPT, DATA
+ * (prefix cm_env_).  libmilter callbacks registered by filter.c; the
+ * state is conn.h's, the flow filter.c's header comment.
+ *
+ * Each returns the SMFIS_* code for the MTA.  A fault (out of memory, a
+ * sender that cannot be normalized, a failed lookup, a recipient cap)
+ * is answered by the error policy of reply.h (cm_reply_action).
+ */
+#ifndef CM_ENVELOPE_H
+#define CM_ENVELOPE_H
+
+#include <sys/socket.h>
+#include <libmilter/mfapi.h>
+
+/* Connect: notes the client's address and daemon name, whether this is
+ * a non-SMTP submission; ACCEPT when the connection is out of scope. */
+sfsistat cm_env_connect(SMFICTX *ctx, char *hostname,
+    struct sockaddr *hostaddr);
+
+/* MAIL: starts a message, classifies it by its envelope (and SASL
+ * login); ACCEPT when nothing of it needs checking. */
+sfsistat cm_env_from(SMFICTX *ctx, char **argv);
+
+/* RCPT: decides an envelope-typed recipient, keeps recipients for the
+ * end-of-data check. */
+sfsistat cm_env_rcpt(SMFICTX *ctx, char **argv);
+
+/* DATA: ACCEPT when every recipient is decided already. */
+sfsistat cm_env_data(SMFICTX *ctx);
+
+#endif
