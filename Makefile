@@ -49,6 +49,7 @@ CORE_LIBS   := $(shell $(PKG_CONFIG) --libs lmdb libidn2 libcrypto 2>/dev/null) 
 CONFIG_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null)
 MILTER_LIBS := $(shell $(PKG_CONFIG) --libs milter libsystemd 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+WEB_LIBS    := $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null)
 
 WARN   := -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 CFLAGS ?= $(OPT) -g
@@ -63,6 +64,7 @@ CORE_SRC   := $(wildcard core/*.c)
 CONFIG_SRC := $(wildcard config/*.c)
 MILTER_SRC := $(wildcard milter/*.c)
 CTL_SRC    := $(wildcard consentctl/*.c)
+WEB_SRC    := $(wildcard web/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TESTLIB_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 BENCH_SRC  := $(wildcard bench/*.c)
@@ -73,12 +75,13 @@ LIBCORE   := $(BUILD)/libcmcore.a
 LIBCONFIG := $(BUILD)/libcmconfig.a
 MILTER    := $(BUILD)/consent-milter
 CTL       := $(BUILD)/consentctl
+WEB       := $(BUILD)/consent-web
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # not $(BUILD)/consentctl/: that is the program's own path
 CTL_OBJ   := $(patsubst consentctl/%.c,$(BUILD)/consentctl.o/%.o,$(CTL_SRC))
 
-PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL))
+PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL)) $(if $(WEB_SRC),$(WEB))
 
 .PHONY: all check valgrind soak bench deps run install uninstall clean unit deb
 .SECONDARY:
@@ -133,6 +136,9 @@ $(BUILD)/consentctl.o/%.o: consentctl/%.c
 $(CTL): $(CTL_OBJ) $(LIBCONFIG) $(LIBCORE)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS)
 
+$(WEB): $(call obj,$(WEB_SRC)) $(LIBCONFIG) $(LIBCORE)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(WEB_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBCONFIG) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
@@ -186,8 +192,8 @@ TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
 CONFDIR        := $(SYSCONFDIR)/consent-milter
 INST_CONFIG    := etc/consent-milter.yaml
 MAN5 := man/consent-milter.yaml.5
-MAN8 := man/consent-milter.8 man/consentctl.8
-INST_PROGRAMS := $(strip $(if $(MILTER_SRC),consent-milter) $(if $(CTL_SRC),consentctl))
+MAN8 := man/consent-milter.8 man/consentctl.8 $(wildcard man/consent-web.8)
+INST_PROGRAMS := $(strip $(if $(MILTER_SRC),consent-milter) $(if $(CTL_SRC),consentctl) $(if $(WEB_SRC),consent-web))
 
 install:
 	@for p in $(INST_PROGRAMS); do \
@@ -206,6 +212,11 @@ install:
 		systemd/consent-milter.service > $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service.tmp
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service.tmp
 	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service
+	sed -e 's|/usr/sbin/consent-web|$(SBINDIR)/consent-web|g' \
+	    -e 's|/etc/consent-milter/|$(CONFDIR)/|g' \
+		systemd/consent-web.service > $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp
+	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service
 	$(INSTALL) -m 0644 systemd/consent-milter.sysusers $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf
 	$(INSTALL) -m 0644 systemd/consent-milter.tmpfiles $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
 	@if [ -e $(DESTDIR)$(CONFDIR)/consent-milter.yaml ]; then \
@@ -218,10 +229,10 @@ install:
 # Removes what install put in place.  The configuration is removed only
 # if it is still unmodified; the index is never touched.
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/consent-milter $(DESTDIR)$(SBINDIR)/consentctl
+	rm -f $(DESTDIR)$(SBINDIR)/consent-milter $(DESTDIR)$(SBINDIR)/consentctl $(DESTDIR)$(SBINDIR)/consent-web
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
 	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
-	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service \
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service \
 	      $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
 	@f=$(DESTDIR)$(CONFDIR)/consent-milter.yaml; \
 	if [ -e "$$f" ]; then \

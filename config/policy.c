@@ -9,6 +9,12 @@
 
 #include "policy_int.h"
 
+const cm_links *
+cm_policy_links(const cm_policy *p)	/* links.h */
+{
+	return &p->c.links;
+}
+
 static const char *
 nonempty(const char *s)
 {

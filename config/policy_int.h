@@ -20,6 +20,7 @@
 
 #include "arena.h"
 #include "cidr.h"
+#include "links.h"	/* links: section (one-click unsubscribe) */
 #include "policy.h"
 #include "schema.h"
 
@@ -117,6 +118,7 @@ struct conf {
 	struct log_conf log;
 	struct dsn_conf dsn;
 	struct tmpl_conf templates;
+	cm_links links;		/* links.c */
 	int unclassified_bulk;
 	int multiple_types;
 	struct cm_ntype *types;

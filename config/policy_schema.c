@@ -233,6 +233,8 @@ const cm_sch_item cm_policy_schema[] = {
 	  .off = S(struct conf, dsn), .check = cm_policy_check_dsn },
 	{ .name = "templates", .type = CM_SCH_MAP, .sub = templates_items,
 	  .off = S(struct conf, templates) },
+	{ .name = "links", .type = CM_SCH_MAP, .sub = cm_links_items,
+	  .off = S(struct conf, links), .check = cm_links_check },
 	{ .name = "newsletters", .type = CM_SCH_LIST, .flags =
 	  CM_SCH_REQUIRED | CM_SCH_CHECK_ALWAYS, .elem = &type_elem,
 	  .size = sizeof(struct cm_ntype), .max = 1000, .noun = "type",
@@ -244,4 +246,5 @@ const cm_sch_item cm_policy_schema[] = {
 #undef S
 
 const char cm_policy_schema_keys[] = "milter, database, scope, addresses, "
-    "unclassified_bulk, multiple_types, log, dsn, templates, newsletters";
+    "unclassified_bulk, multiple_types, log, dsn, templates, links, "
+    "newsletters";

@@ -46,6 +46,9 @@ int ctl_cmd_export(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_dump(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_restore(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_upgrade(ctl_ctx *c, int argc, char **argv);
+int ctl_cmd_link(ctl_ctx *c, int argc, char **argv);	/* cmd_link.c */
+int ctl_link_init_key(ctl_ctx *c);	/* cmd_link.c: init's first link key */
+int ctl_cmd_expiring(ctl_ctx *c, int argc, char **argv);	/* cmd_expiring.c */
 
 /* Print "consentctl: CMD: MSG" and "Try 'consentctl CMD --help'."; returns
  * EX_USAGE. */

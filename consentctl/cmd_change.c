@@ -119,7 +119,7 @@ ctl_cmd_init(ctl_ctx *c, int argc, char **argv)
 	if ((rc = ctl_ctx_open(c, CTL_OPEN_CREATE)) != 0)
 		return rc;
 	printf("consent index ready in %s\n", c->db_dir);
-	return 0;
+	return ctl_link_init_key(c);
 }
 
 /* Options common to the single-event commands. */

@@ -54,6 +54,8 @@ static const struct {
 	{ "report", ctl_cmd_report, "decisions of the milter from the "
 	    "decision log" },
 	{ "dsn", ctl_cmd_dsn, "list or resend spooled DSNs" },
+	{ "link", ctl_cmd_link, "print unsubscribe/confirmation links" },
+	{ "expiring", ctl_cmd_expiring, "list consents that expire soon" },
 	{ "upgrade", ctl_cmd_upgrade, "re-key the index for today's "
 	    "address normalization" },
 };

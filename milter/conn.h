@@ -60,6 +60,7 @@ struct cm_msg {
 	size_t nhdrs, hdrs_cap, hdr_bytes;
 	bool hdr_overflow, hdr_nomem, bulk;
 	int own_hdrs;		/* X-Consent-Milter headers present */
+	int own_lu;		/* List-Unsubscribe headers the client sent (unsub.h) */
 	cm_fb_msg *fb;		/* decision log records and DSN data */
 };
 

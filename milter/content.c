@@ -20,6 +20,7 @@
 #include "mtext.h"
 #include "reply.h"
 #include "trace.h"
+#include "unsub.h"	/* one-click unsubscribe headers */
 #include "verdict.h"
 
 #define TRACE_MAX 1024		/* trace header value */
@@ -82,6 +83,7 @@ cm_content_header(SMFICTX *ctx, char *name, char *value)
 		return ok;
 	if (strcasecmp(name, CM_FILTER_TRACE_HEADER) == 0)
 		m->own_hdrs++;
+	m->own_lu += strcasecmp(name, "List-Unsubscribe") == 0;	/* unsub.h */
 	cm_fb_msg_header(m->fb, name, value);
 	if (m->mode != CM_MSG_HEADERS &&
 	    !(m->mode == CM_MSG_ENVELOPE && m->keep_rcpts))
@@ -174,7 +176,7 @@ cm_content_eoh(SMFICTX *ctx)
 		return r;
 	}
 	cm_class_minus(&more, &m->types, &m->rcpt_types);
-	if (more.n == 0 && !cm_msg_monitor(m)) {
+	if (more.n == 0 && !cm_msg_monitor(m) && !cm_unsub_wanted(p)) {
 		/* Every type was decided at RCPT. */
 		cm_msg_reset(m);
 		return SMFIS_ACCEPT;
@@ -211,6 +213,10 @@ eom_envelope(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 	if (cm_msg_monitor(m))
 		trace(ctx, c, m, 0, m->allowed + m->denied + m->errors,
 		    m->denied);
+	cm_unsub_eom(ctx, &(cm_unsub_msg){ cm_msg_policy(m), m->types.n,
+	    m->type_ids, (const char *const *)m->rcpts, NULL, m->nrcpts,
+	    m->rcpt_overflow || m->rcpts_dropped, m->own_lu,
+	    cm_msg_monitor(m), c->can_addhdr, c->can_chghdr, m->qid });
 	return SMFIS_CONTINUE;
 }
 
@@ -270,6 +276,10 @@ eom_remove(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m,
 			return cm_reply_send(ctx, a.kind, NULL, NULL, NULL);
 		}
 	}
+	cm_unsub_eom(ctx, &(cm_unsub_msg){ cm_msg_policy(m), m->types.n,
+	    m->type_ids, (const char *const *)m->rcpts, deny, m->nrcpts,
+	    m->rcpt_overflow, m->own_lu, cm_msg_monitor(m), c->can_addhdr,
+	    c->can_chghdr, m->qid });	/* unsub.h */
 	trace(ctx, c, m, ndeny, m->nrcpts - ndeny, ndeny);
 	if (ndeny > 0)
 		cm_fb_dsn(m->fb, m->type_ids, m->type_names, m->qid, m->rcpts,

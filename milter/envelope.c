@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mtext.h"
 #include "reply.h"
+#include "unsub.h"	/* one-click unsubscribe headers */
 #include "verdict.h"
 
 #define DAEMON_NAME_MAX 256
@@ -166,7 +167,8 @@ cm_env_from(SMFICTX *ctx, char **argv)
 			m->rcpt_types = m->types;
 		/* Its headers may add a type; non-SMTP: decided at EOM. */
 		m->keep_rcpts = c->non_smtp || (!c->hdrs_off &&
-		    cm_class_headers_may_add(p, &m->types));
+		    cm_class_headers_may_add(p, &m->types)) ||
+		    cm_unsub_wanted(p);	/* unsub.h: headers at EOM */
 		m->fb = cm_fb_msg_new(p, argv);
 		return SMFIS_CONTINUE;
 	}

@@ -45,6 +45,7 @@
 #include "feedback.h"
 #include "live.h"
 #include "log.h"
+#include "unsub.h"	/* one-click unsubscribe headers */
 
 static sfsistat
 fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
@@ -82,7 +83,8 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	/* Steps this filter never uses, and the header steps when no type
 	 * needs headers under the policy in force right now. */
 	want_steps = SMFIP_NOHELO | SMFIP_NOBODY | SMFIP_NOUNKNOWN;
-	if (!cm_policy_needs_headers(p) && !cm_fb_needs_headers(p))
+	if (!cm_policy_needs_headers(p) && !cm_fb_needs_headers(p) &&
+	    !cm_unsub_wanted(p))	/* unsub.h: the sender's List-Unsubscribe */
 		want_steps |= SMFIP_NOHDRS | SMFIP_NOEOH;
 	else
 		want_steps |= SMFIP_NR_HDR;

@@ -6,9 +6,10 @@ set -eu
 
 PKGS="build-essential pkg-config
 libmilter-dev liblmdb-dev lmdb-utils libyaml-dev libcmocka-dev libidn2-dev
-libssl-dev libsystemd-dev libunistring-dev
+libssl-dev libsystemd-dev libunistring-dev libmicrohttpd-dev
 miltertest postfix python3 valgrind groff-base man-db systemd m4
 clang libclang-rt-14-dev
+opendkim opendkim-tools python3-dkim curl
 dpkg-dev debhelper lintian"
 
 missing=

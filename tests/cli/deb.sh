@@ -74,7 +74,8 @@ fi
 
 # 4. The files.
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$CM_TMP/files"
-for f in /usr/sbin/consent-milter /usr/sbin/consentctl \
+for f in /usr/sbin/consent-milter /usr/sbin/consentctl /usr/sbin/consent-web \
+	/usr/share/man/man8/consent-web.8.gz /lib/systemd/system/consent-web.service \
 	/usr/share/man/man8/consent-milter.8.gz /usr/share/man/man8/consentctl.8.gz \
 	/usr/share/man/man5/consent-milter.yaml.5.gz \
 	/lib/systemd/system/consent-milter.service \
@@ -104,6 +105,8 @@ installed=1
 dpkg -i "$deb" >"$CM_TMP/install.log" 2>&1 || { cat "$CM_TMP/install.log" >&2; err "dpkg -i failed"; exit 1; }
 
 getent passwd consent-milter >/dev/null || err "no user consent-milter after install"
+[ -e /etc/systemd/system/multi-user.target.wants/consent-web.service ] &&
+	err "dpkg -i enabled consent-web (it needs a links: section first)"
 for d in /var/lib/consent-milter /var/spool/consent-milter /run/consent-milter; do
 	[ "$(stat -c %U:%G "$d" 2>/dev/null)" = consent-milter:consent-milter ] ||
 		err "$d is not a directory of consent-milter"
@@ -140,7 +143,8 @@ getent passwd consent-milter >/dev/null || err "dpkg -r removed the user"
 dpkg --purge consent-milter >"$CM_TMP/purge.log" 2>&1 || { cat "$CM_TMP/purge.log" >&2; err "dpkg --purge failed"; }
 installed=
 for p in /etc/consent-milter /var/lib/consent-milter /var/spool/consent-milter /run/consent-milter \
-	/lib/systemd/system/consent-milter.service /usr/lib/sysusers.d/consent-milter.conf \
+	/lib/systemd/system/consent-milter.service /lib/systemd/system/consent-web.service \
+	/usr/sbin/consent-web /usr/lib/sysusers.d/consent-milter.conf \
 	/usr/lib/tmpfiles.d/consent-milter.conf /usr/share/doc/consent-milter \
 	/etc/systemd/system/multi-user.target.wants/consent-milter.service; do
 	[ -e "$p" ] && err "purge left $p"

@@ -16,6 +16,7 @@ mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory "$@"; }
 progs=
 ls "$SRCDIR"/milter/*.c >/dev/null 2>&1 && progs="$progs consent-milter"
 ls "$SRCDIR"/consentctl/*.c >/dev/null 2>&1 && progs="$progs consentctl"
+ls "$SRCDIR"/web/*.c >/dev/null 2>&1 && progs="$progs consent-web"
 for p in $progs; do
 	[ -x "$BUILD/$p" ] || { err "$BUILD/$p not built (run make first)"; exit 1; }
 done
@@ -29,7 +30,10 @@ expected() {	# PREFIX SYSCONFDIR (without leading /)
 		echo "$1/share/man/man5/consent-milter.yaml.5 644"
 		echo "$1/share/man/man8/consent-milter.8 644"
 		echo "$1/share/man/man8/consentctl.8 644"
+		[ -f "$SRCDIR/man/consent-web.8" ] && echo "$1/share/man/man8/consent-web.8 644"
 		echo "$1/lib/systemd/system/consent-milter.service 644"
+		[ -f "$SRCDIR/systemd/consent-web.service" ] &&
+			echo "$1/lib/systemd/system/consent-web.service 644"
 		echo "$1/lib/sysusers.d/consent-milter.conf 644"
 		echo "$1/lib/tmpfiles.d/consent-milter.conf 644"
 		echo "$2/consent-milter/consent-milter.yaml 644"

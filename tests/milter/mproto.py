@@ -174,6 +174,9 @@ def session(sockspec, ip, port, macros, steps, offer, neg):
                 elif r == "h":
                     name, _, value = parts.partition("\0")
                     print("ADDHEADER %s: %s" % (name, value))
+                elif r == "m":
+                    f = body[4:].decode("utf-8", "replace").split("\0") + [""]
+                    print("CHGHEADER %d %s: %s" % (int.from_bytes(body[:4], "big"), f[0], f[1]))
             text = body.rstrip(b"\0").decode("utf-8", "replace")
             print("EOM -", r, text) if text else print("EOM -", r)
             continue

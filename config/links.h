@@ -1,0 +1,75 @@
+/*
+ * links.h - the links: section of the configuration (prefix cm_links_):
+ * one-click unsubscribe and confirmation links (core/token.h), the
+ * headers the milter adds, and the consent-web endpoint.
+ *
+ * The section is described by a schema table (schema.h) that policy_schema.c
+ * places under the key "links"; its values are stored in a cm_links
+ * embedded in the policy and read through cm_policy_links() and the
+ * accessors below.  Without a links: section, links are disabled.
+ */
+#ifndef CM_LINKS_H
+#define CM_LINKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "schema.h"
+
+struct cm_policy;
+
+/* What to do with a List-Unsubscribe header the sender set itself. */
+typedef enum cm_links_sender {
+	CM_LINKS_REPLACE = 1,	/* ours replace the sender's */
+	CM_LINKS_KEEP		/* keep the sender's; add none */
+} cm_links_sender;
+
+/* Stored by the schema; read through the accessors. */
+typedef struct cm_links {
+	bool present;		/* the section is in the file */
+	bool enabled;
+	const char *base_url;	/* https://HOST[:PORT][/PATH], no '/' at the end */
+	const char *mailto_local;
+	const char *mailto_domain;	/* NULL: no mailto form */
+	const char *key_dir;	/* NULL: DBDIR/link-keys */
+	int64_t max_age;	/* microseconds */
+	int sender_header;	/* cm_links_sender */
+	const char *listen;	/* consent-web: inet:PORT@HOST */
+	const char *client_header;	/* NULL: client address of the socket */
+	int64_t timeout;	/* consent-web: per connection */
+	unsigned max_connections;
+} cm_links;
+
+/* The schema table of the section (a CM_SCH_MAP item's .sub), and the
+ * check of the whole section (the item's .check; BASE + IT->off is the
+ * cm_links). */
+extern const cm_sch_item cm_links_items[];
+void cm_links_check(cm_sch_ctx *ctx, const cm_sch_item *it,
+    const cm_ynode *node, void *base);
+
+/* The links: settings of policy P (never NULL). Defined in policy.c. */
+const cm_links *cm_policy_links(const struct cm_policy *p);
+
+/* Links are on: the section is present and enabled. */
+bool cm_links_enabled(const cm_links *l);
+
+/*
+ * The key ring directory: links.key_dir, else DB_PATH/link-keys.  Writes
+ * into BUF (SIZE octets); returns BUF, or NULL if it does not fit.
+ */
+const char *cm_links_key_dir(const cm_links *l, const char *db_path,
+    char *buf, size_t size);
+
+/*
+ * The https link of token TOKEN for purpose P (1 = unsubscribe: BASE/u/,
+ * 2 = confirm: BASE/c/), or its mailto form (mailto:LOCAL+TOKEN@DOMAIN;
+ * NULL when links.mailto_domain is not set).  Written into BUF (SIZE
+ * octets); return BUF, or NULL if it does not fit.
+ */
+const char *cm_links_url(const cm_links *l, int p, const char *token,
+    char *buf, size_t size);
+const char *cm_links_mailto(const cm_links *l, const char *token, char *buf,
+    size_t size);
+
+#endif

@@ -1,0 +1,330 @@
+/*
+ * handler.c - the requests of consent-web (see handler.h).
+ */
+#include "handler.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../core/index.h"
+#include "../core/timefmt.h"
+#include "writer.h"
+
+static const web_conf *conf;
+
+typedef struct req {
+	size_t len;
+	bool too_big;
+	char body[WEB_BODY_MAX + 1];
+} req;
+
+void
+web_handler_init(const web_conf *c)
+{
+	conf = c;
+}
+
+/* ---- pages ------------------------------------------------------------ */
+
+static const char page_head[] =
+    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+    "<meta name=\"robots\" content=\"noindex\">"
+    "<meta name=\"viewport\" content=\"width=device-width\">"
+    "<title>%s</title></head>\n<body>\n<h1>%s</h1>\n<p>%s</p>\n";
+
+static enum MHD_Result
+page(struct MHD_Connection *conn, unsigned status, const char *title,
+    const char *text, const char *form)
+{
+	char buf[2048];
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	int n;
+
+	n = snprintf(buf, sizeof buf, page_head, title, title, text);
+	if (n < 0 || (size_t)n >= sizeof buf)
+		return MHD_NO;
+	if (form) {
+		int m = snprintf(buf + n, sizeof buf - (size_t)n, "%s", form);
+		if (m < 0 || (size_t)m >= sizeof buf - (size_t)n)
+			return MHD_NO;
+		n += m;
+	}
+	if ((size_t)n + 16 >= sizeof buf)
+		return MHD_NO;
+	strcpy(buf + n, "</body></html>\n");
+	r = MHD_create_response_from_buffer(strlen(buf), buf,
+	    MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Content-Security-Policy",
+	    "default-src 'none'; form-action 'self'");
+	if (status == 503)
+		MHD_add_response_header(r, "Retry-After", "60");
+	if (status == 405)
+		MHD_add_response_header(r, "Allow", "GET, HEAD, POST");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+bad_token(struct MHD_Connection *conn, cm_status st)
+{
+	switch (st) {
+	case CM_ESTALE:
+		return page(conn, 410, "Link expired", "This link has expired. "
+		    "Please use the link in a recent message.", NULL);
+	case CM_NOTFOUND:
+		return page(conn, 404, "Link no longer valid", "This link is "
+		    "no longer valid. Please use the link in a recent "
+		    "message.", NULL);
+	default:
+		return page(conn, 400, "Invalid link", "This link is not "
+		    "valid. Please check that it was copied completely.", NULL);
+	}
+}
+
+/* ---- evidence --------------------------------------------------------- */
+
+/* Append " NAME=VALUE" to OUT, VALUE cut to MAX octets of printable
+ * ASCII ('"' and '\\' and others replaced by '_'). */
+static void
+ev_add(char *out, size_t size, const char *name, const char *val,
+    size_t max)
+{
+	size_t n = strlen(out);
+	int m;
+
+	if (!val || !*val)
+		return;
+	m = snprintf(out + n, size - n, "%s%s=\"", n ? " " : "", name);
+	if (m < 0 || (size_t)m >= size - n)
+		return;
+	n += (size_t)m;
+	for (size_t i = 0; val[i] && i < max && n + 2 < size; i++) {
+		unsigned char c = (unsigned char)val[i];
+		out[n++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ?
+		    (char)c : '_';
+	}
+	if (n + 1 < size)
+		out[n++] = '"';
+	out[n] = '\0';
+}
+
+/* The client address as the trusted proxy gives it: the last entry of
+ * the configured header (the one the proxy appended), trimmed. */
+static void
+client_addr(struct MHD_Connection *conn, char *out, size_t size)
+{
+	const char *v, *last;
+	size_t n;
+
+	out[0] = '\0';
+	if (!conf->client_header)
+		return;
+	v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    conf->client_header);
+	if (!v)
+		return;
+	last = strrchr(v, ',');
+	last = last ? last + 1 : v;
+	while (*last == ' ' || *last == '\t')
+		last++;
+	n = strcspn(last, " \t");
+	if (n >= size)
+		n = size - 1;
+	for (size_t i = 0; i < n; i++) {
+		char c = last[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+		    (c >= 'A' && c <= 'F') || c == '.' || c == ':'))
+			return;		/* not an address: record none */
+	}
+	memcpy(out, last, n);
+	out[n] = '\0';
+}
+
+/* ---- recording -------------------------------------------------------- */
+
+/* Record T's withdrawal or confirmation (writer.h: group commit). */
+static web_outcome
+record(struct MHD_Connection *conn, const cm_token *t)
+{
+	char evidence[CM_FIELD_MAX], ip[64], when[40];
+	cm_event ev = { 0 };
+	web_outcome out;
+
+	evidence[0] = '\0';
+	ev_add(evidence, sizeof evidence, "token-issued",
+	    cm_time_format(t->issued_us, when), 40);
+	client_addr(conn, ip, sizeof ip);
+	ev_add(evidence, sizeof evidence, "client", ip, 63);
+	ev_add(evidence, sizeof evidence, "user-agent",
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_USER_AGENT), 200);
+	ev.kind = t->purpose == CM_TOKEN_CONFIRM ? CM_EV_CONFIRM :
+	    CM_EV_WITHDRAW;
+	ev.addr = t->addr;
+	ev.type = t->type;
+	ev.source = "one-click";
+	ev.evidence = evidence;
+	ev.actor = "consent-web";
+	out = web_writer_submit(&ev);
+	if (out == WEB_DONE && conf->verbose)
+		fprintf(stderr, "consent-web: %s recorded for type %s (%s)\n",
+		    t->purpose == CM_TOKEN_CONFIRM ? "confirmation" :
+		    "withdrawal", t->type, evidence);
+	return out;
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static enum MHD_Result
+count_header(void *cls, enum MHD_ValueKind kind, const char *k,
+    const char *v)
+{
+	(void)kind; (void)k; (void)v;
+	++*(unsigned *)cls;
+	return MHD_YES;
+}
+
+/* The POST body asks for a one-click unsubscribe (RFC 8058): exactly
+ * List-Unsubscribe=One-Click urlencoded, or that field in a
+ * multipart/form-data body. */
+static bool
+body_ok(struct MHD_Connection *conn, const req *r, cm_token_purpose p)
+{
+	const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *want = p == CM_TOKEN_CONFIRM ? "confirm=yes" :
+	    "List-Unsubscribe=One-Click";
+	const char *f;
+	size_t n = r->len;
+
+	while (n > 0 && (r->body[n - 1] == '\n' || r->body[n - 1] == '\r'))
+		n--;
+	if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0) {
+		const char *name = p == CM_TOKEN_CONFIRM ? "name=\"confirm\"" :
+		    "name=\"List-Unsubscribe\"";
+		const char *val = p == CM_TOKEN_CONFIRM ? "yes" : "One-Click";
+		if (!(f = strstr(r->body, name)) || !(f = strstr(f, "\r\n\r\n")))
+			return false;
+		return strncmp(f + 4, val, strlen(val)) == 0 &&
+		    (f[4 + strlen(val)] == '\r' || f[4 + strlen(val)] == '\0');
+	}
+	return n == strlen(want) && memcmp(r->body, want, n) == 0;
+}
+
+static const char u_form[] =
+    "<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" "
+    "value=\"One-Click\"><button type=\"submit\">Unsubscribe</button>"
+    "</form>\n";
+static const char c_form[] =
+    "<form method=\"post\"><input type=\"hidden\" name=\"confirm\" "
+    "value=\"yes\"><button type=\"submit\">Confirm</button></form>\n";
+
+enum MHD_Result
+web_handle(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **req_cls)
+{
+	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	cm_token_purpose purpose;
+	req *r = *req_cls;
+	unsigned nhdr = 0;
+	cm_token t;
+	cm_status st;
+	web_outcome o;
+
+	(void)cls; (void)version;
+	if (r == NULL) {
+		/* first call: headers only */
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header,
+		    &nhdr);
+		if (!(r = calloc(1, sizeof *r)))
+			return MHD_NO;
+		*req_cls = r;
+		if (nhdr > WEB_HEADERS_MAX)
+			return page(conn, 431, "Too many header fields",
+			    "The request has too many header fields.", NULL);
+		if (!post)
+			goto respond;
+		return MHD_YES;
+	}
+	if (post && *upload_size != 0) {
+		if (r->len + *upload_size > WEB_BODY_MAX)
+			r->too_big = true;
+		else {
+			memcpy(r->body + r->len, upload, *upload_size);
+			r->len += *upload_size;
+			r->body[r->len] = '\0';
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+respond:
+	if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return page(conn, 405, "Method not allowed", "Use GET or POST.",
+		    NULL);
+	if (strncmp(url, "/u/", 3) == 0)
+		purpose = CM_TOKEN_UNSUBSCRIBE;
+	else if (strncmp(url, "/c/", 3) == 0)
+		purpose = CM_TOKEN_CONFIRM;
+	else
+		return page(conn, 404, "Not found", "There is nothing here.",
+		    NULL);
+	st = cm_token_open(conf->ring, url + 3, strlen(url + 3),
+	    cm_time_now(), conf->max_age_us, &t);
+	if (st == CM_OK && t.purpose != purpose)
+		st = CM_EINVAL;
+	if (st != CM_OK)
+		return bad_token(conn, st);
+	if (!post)
+		return purpose == CM_TOKEN_CONFIRM ?
+		    page(conn, 200, "Confirm your subscription", "Please "
+		    "confirm that you want to receive this newsletter.", c_form) :
+		    page(conn, 200, "Unsubscribe", "Do you want to stop "
+		    "receiving this newsletter?", u_form);
+	if (r->too_big)
+		return page(conn, 413, "Request too large", "The request is "
+		    "too large.", NULL);
+	if (!body_ok(conn, r, purpose))
+		return page(conn, 400, "Bad request", purpose ==
+		    CM_TOKEN_CONFIRM ? "Expected confirm=yes." :
+		    "Expected List-Unsubscribe=One-Click.", NULL);
+	o = record(conn, &t);
+	switch (o) {
+	case WEB_DONE:
+	case WEB_ALREADY:
+		return purpose == CM_TOKEN_CONFIRM ?
+		    page(conn, 200, "Subscription confirmed", "Thank you: your "
+		    "subscription is confirmed.", NULL) :
+		    page(conn, 200, "Unsubscribed", "You will not receive this "
+		    "newsletter any more.", NULL);
+	case WEB_NOTHING:
+		return page(conn, 409, "Nothing to confirm", "There is no "
+		    "subscription waiting for confirmation.", NULL);
+	case WEB_BUSY:
+	case WEB_FAILED:
+		break;
+	}
+	return page(conn, 503, "Please try again later", "Your request could "
+	    "not be recorded now. Please try again later.", NULL);
+}
+
+void
+web_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	(void)cls; (void)conn; (void)toe;
+	free(*req_cls);
+	*req_cls = NULL;
+}
