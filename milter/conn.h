@@ -46,6 +46,7 @@ struct cm_msg {
 	char type_ids[CM_CONN_TYPES_MAX];	/* "a,b": logs, replies, DSN */
 	char type_names[CM_CONN_TYPES_MAX];
 	bool keep_rcpts;	/* envelope-typed: keep recipients for EOM */
+	bool eoh_seen;		/* end of headers came (header types known) */
 	bool rcpt_overflow;	/* recipients beyond the caps not kept */
 	char qid[CM_CONN_QID_MAX];
 	char sender[CM_CONN_SENDER_MAX];	/* texts; "" if too long */

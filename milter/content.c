@@ -121,6 +121,7 @@ cm_content_eoh(SMFICTX *ctx)
 	if (c == NULL)
 		return SMFIS_CONTINUE;
 	m = &c->msg;
+	m->eoh_seen = true;
 	cm_msg_take_qid(ctx, m);
 	if (m->mode == CM_MSG_ENVELOPE && !m->keep_rcpts &&
 	    !cm_msg_monitor(m)) {
@@ -263,7 +264,9 @@ eom_remove(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m,
 		    m->type_ids, NULL);
 	}
 	if (ndeny > 0 && !c->can_delrcpt) {
-		a = cm_msg_action(m, CM_STAGE_EOM, CM_FAULT_ERROR);
+		/* a known deny that cannot be carried out: never on_error's
+		 * accept, as for a failed smfi_delrcpt */
+		a = cm_msg_action(m, CM_STAGE_EOM, CM_FAULT_MTA);
 		cm_log(LOG_ERR, "queue_id=%s: cannot remove recipients (not "
 		    "negotiated); action=%s", q, a.word);
 		return cm_reply_send(ctx, a.kind, NULL, NULL, NULL);
@@ -360,6 +363,12 @@ cm_content_eom(SMFICTX *ctx)
 	cm_msg_take_qid(ctx, m);
 	if (m->mode == CM_MSG_ENVELOPE && c->non_smtp)
 		r = eom_headers(ctx, c, m);	/* EOH never came */
+	else if (m->mode == CM_MSG_ENVELOPE && m->keep_rcpts &&
+	    !m->eoh_seen)
+		/* kept for a type a header could add, but the MTA sent no
+		 * end of headers (e.g. it negotiated SMFIP_NOEOH alone):
+		 * those types were never looked for */
+		r = eom_unclassified(ctx, m);
 	else if (m->mode == CM_MSG_ENVELOPE)
 		r = eom_envelope(ctx, c, m);
 	else if (m->mode == CM_MSG_HEADER_TYPED)

@@ -26,6 +26,10 @@
 static bool
 in_scope(const struct cm_conn *c, const cm_policy *p, bool authenticated)
 {
+	/* a submission by sendmail(1) is outgoing mail whatever its
+	 * emulated client address (verdict.h) */
+	if (c->non_smtp)
+		return true;
 	return cm_policy_in_scope(p, c->have_addr ?
 	    (const struct sockaddr *)&c->addr : NULL, c->daemon_name,
 	    authenticated);
@@ -110,8 +114,8 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	m = &c->msg;
 	cm_msg_reset(m);
-	if (argv == NULL || argv[0] == NULL)
-		return SMFIS_ACCEPT;
+	if (argv == NULL || argv[0] == NULL)	/* not from a real MTA */
+		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	sender_ok = cm_mtext_sender_bare(argv[0], sender, sizeof(sender));
 	null_sender = sender_ok && sender[0] == '\0';
 

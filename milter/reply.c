@@ -100,14 +100,19 @@ void
 cm_reply_build(cm_reply_kind kind, const char *rcpt, const char *type,
     const char *reason, cm_reply *out)
 {
-	const struct reply_row *r = &reply_rows[0];	/* unknown: CONTINUE */
+	const struct reply_row *r = NULL, *tempfail = NULL;
 	char *t = out->text;
 	size_t sz = sizeof(out->text), o = 0;
 
 	t[0] = '\0';
-	for (size_t i = 0; i < sizeof(reply_rows) / sizeof(reply_rows[0]); i++)
+	for (size_t i = 0; i < sizeof(reply_rows) / sizeof(reply_rows[0]); i++) {
 		if (reply_rows[i].kind == kind)
 			r = &reply_rows[i];
+		if (reply_rows[i].kind == CM_REPLY_MSG_TEMPFAIL)
+			tempfail = &reply_rows[i];
+	}
+	if (r == NULL)		/* an unknown kind fails closed */
+		r = tempfail;
 	set_codes(out, r->stat, r->rcode, r->xcode);
 	if (r->rcpt)
 		append_rcpt(t, sz, &o, rcpt);

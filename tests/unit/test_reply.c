@@ -58,6 +58,9 @@ static const struct row rows[] = {
 	  "4.5.3", "Too many recipients for the consent check" },
 	{ CM_REPLY_MSG_TEMPFAIL, NULL, NULL, NULL, SMFIS_TEMPFAIL, "451",
 	  "4.3.0", "Consent check failed, try again later" },
+	/* a kind the table lacks fails closed: a tempfail, never CONTINUE */
+	{ (cm_reply_kind)9999, NULL, NULL, NULL, SMFIS_TEMPFAIL, "451",
+	  "4.3.0", "Consent check failed, try again later" },
 	{ CM_REPLY_MSG_ERROR_REJECT, NULL, NULL, NULL, SMFIS_REJECT, "550",
 	  "5.7.1", "Consent check failed" },
 	{ CM_REPLY_MSG_NO_RCPT, NULL, "offers", NULL, SMFIS_REJECT, "550",
