@@ -3,6 +3,7 @@
  */
 #include "handler.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,57 @@
 
 static const web_conf *conf;
 
+/*
+ * The key ring in use.  `consentctl link new-key` adds a key that the
+ * milter signs with at once; a token under a key id this ring lacks
+ * makes the ring be read again (at most once a second), so one-click
+ * links of new mail keep working without a restart.  A ring replaced is
+ * kept until exit (another thread may still use it; a few hundred
+ * octets a rotation, and a ring holds at most 256 keys).
+ */
+static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
+static const cm_token_ring *ring_now;
+static int64_t ring_tried_us;
+static cm_token_ring *ring_loaded[256];	/* freed by web_handler_fini */
+static size_t ring_nloaded;
+
+static const cm_token_ring *
+ring_get(void)
+{
+	const cm_token_ring *r;
+
+	pthread_mutex_lock(&ring_mu);
+	r = ring_now != NULL ? ring_now : conf->ring;
+	pthread_mutex_unlock(&ring_mu);
+	return r;
+}
+
+/* Read the ring again if it was not tried in the last second; the ring
+ * to try now (the same one if nothing new could be loaded). */
+static const cm_token_ring *
+ring_reload(const cm_token_ring *old)
+{
+	cm_token_ring *fresh = NULL;
+	const char *ep = NULL;
+	int64_t now = cm_time_now();
+	const cm_token_ring *r;
+
+	pthread_mutex_lock(&ring_mu);
+	r = ring_now != NULL ? ring_now : conf->ring;
+	if (r == old && conf->key_dir != NULL &&
+	    now - ring_tried_us >= 1000000) {
+		ring_tried_us = now;
+		if (ring_nloaded < sizeof(ring_loaded) / sizeof(ring_loaded[0])
+		    && cm_token_ring_load(conf->key_dir, &fresh, &ep) == CM_OK)
+			r = ring_now = ring_loaded[ring_nloaded++] = fresh;
+		else if (conf->verbose)
+			fprintf(stderr, "consent-web: %s: cannot reload the "
+			    "link keys\n", ep != NULL ? ep : conf->key_dir);
+	}
+	pthread_mutex_unlock(&ring_mu);
+	return r;
+}
+
 typedef struct req {
 	size_t len;
 	bool too_big;
@@ -25,6 +77,17 @@ void
 web_handler_init(const web_conf *c)
 {
 	conf = c;
+}
+
+void
+web_handler_fini(void)
+{
+	pthread_mutex_lock(&ring_mu);
+	for (size_t i = 0; i < ring_nloaded; i++)
+		cm_token_ring_free(ring_loaded[i]);
+	ring_nloaded = 0;
+	ring_now = NULL;
+	pthread_mutex_unlock(&ring_mu);
 }
 
 /* ---- pages ------------------------------------------------------------ */
@@ -240,6 +303,7 @@ web_handle(void *cls, struct MHD_Connection *conn, const char *url,
 	req *r = *req_cls;
 	unsigned nhdr = 0;
 	cm_token t;
+	const cm_token_ring *ring, *newer;
 	cm_status st;
 	web_outcome o;
 
@@ -281,8 +345,12 @@ respond:
 	else
 		return page(conn, 404, "Not found", "There is nothing here.",
 		    NULL);
-	st = cm_token_open(conf->ring, url + 3, strlen(url + 3),
-	    cm_time_now(), conf->max_age_us, &t);
+	ring = ring_get();
+	st = cm_token_open(ring, url + 3, strlen(url + 3), cm_time_now(),
+	    conf->max_age_us, &t);
+	if (st == CM_NOTFOUND && (newer = ring_reload(ring)) != ring)
+		st = cm_token_open(newer, url + 3, strlen(url + 3),
+		    cm_time_now(), conf->max_age_us, &t);
 	if (st == CM_OK && t.purpose != purpose)
 		st = CM_EINVAL;
 	if (st != CM_OK)

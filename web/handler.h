@@ -34,6 +34,9 @@
 typedef struct web_conf {
 	const char *db_dir;		/* the consent index */
 	const cm_token_ring *ring;
+	const char *key_dir;		/* the ring's directory: a token of a
+					 * key id the ring lacks reloads it
+					 * (a key added by link new-key) */
 	int64_t max_age_us;		/* tokens older are refused */
 	int64_t clock_skew_us;		/* of the index's events */
 	const char *client_header;	/* trusted proxy's header, or NULL */
@@ -43,6 +46,8 @@ typedef struct web_conf {
 /* Set the configuration the handlers use (kept by pointer); once,
  * before the daemon starts. */
 void web_handler_init(const web_conf *conf);
+/* Free the key rings read again since (after the daemon stopped). */
+void web_handler_fini(void);
 
 /* libmicrohttpd's access handler and request-completed callback. */
 enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn,

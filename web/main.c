@@ -197,6 +197,7 @@ main(int argc, char **argv)
 	}
 	wc.db_dir = cm_policy_db_path(p);
 	wc.ring = ring;
+	wc.key_dir = keydir;
 	wc.max_age_us = l->max_age;
 	wc.clock_skew_us = cm_policy_db_clock_skew(p);
 	wc.client_header = l->client_header;
@@ -245,6 +246,7 @@ main(int argc, char **argv)
 	} while (sig == SIGHUP);
 	MHD_stop_daemon(d);
 	web_writer_stop();
+	web_handler_fini();
 	cm_token_ring_free(ring);
 	cm_policy_free(p);
 	return 0;

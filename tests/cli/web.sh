@@ -77,10 +77,18 @@ http 400 POST "/c/$tok" -d 'confirm=yes'			# an unsubscribe token
 run -d "$T/other" init; rc_is 0
 run -d "$T/other" link unsubscribe "$A" weekly-news --token; rc_is 0
 http 400 POST "/u/$out" -d 'List-Unsubscribe=One-Click'
-# an unknown key id: a key added after consent-web loaded the ring
+# a key added after consent-web loaded the ring (link new-key, which the
+# milter signs with at once): the ring is read again, the link works
 c link new-key; rc_is 0
-c link unsubscribe "$A" weekly-news --token; rc_is 0
+c link unsubscribe rot@example.org weekly-news --token; rc_is 0
+http 200 POST "/u/$out" -d 'List-Unsubscribe=One-Click'
+c history rot@example.org; rc_is 0; out_has one-click
+# a key id that no ring has: 404, nothing recorded
+run -d "$T/other" link new-key; rc_is 0
+run -d "$T/other" link new-key; rc_is 0
+run -d "$T/other" link unsubscribe nokey@example.org weekly-news --token; rc_is 0
 http 404 POST "/u/$out" -d 'List-Unsubscribe=One-Click'
+c history nokey@example.org; rc_is 1
 rm "$DB/link-keys/1.key"
 # expired (max_age 730d) and issued in the future
 c link unsubscribe "$A" weekly-news --token --at 2020-01-01T00:00:00Z; rc_is 0
