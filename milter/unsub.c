@@ -72,7 +72,7 @@ void
 cm_unsub_eom(SMFICTX *ctx, const cm_unsub_msg *m)
 {
 	const cm_links *l = cm_policy_links(m->policy);
-	char dir[4096], tok[CM_TOKEN_TEXT_MAX], url[1024], mailto[1024];
+	char dir[4096], tok[CM_TOKEN_TEXT_MAX], url[1024];
 	char value[2200], q[80];
 	const char *rcpt = NULL;
 	size_t kept = 0;
@@ -119,10 +119,12 @@ cm_unsub_eom(SMFICTX *ctx, const cm_unsub_msg *m)
 	}
 	if (!cm_links_url(l, CM_TOKEN_UNSUBSCRIBE, tok, url, sizeof url))
 		return;
-	if (cm_links_mailto(l, tok, mailto, sizeof mailto))
-		snprintf(value, sizeof value, "<%s>,\n\t<%s>", url, mailto);
-	else
-		snprintf(value, sizeof value, "<%s>", url);
+	/*
+	 * The mailto form (links.mailto_*) is not offered yet: nothing
+	 * records a mail to LOCAL+TOKEN@DOMAIN as a withdrawal, and a link
+	 * that seems to unsubscribe and does not is worse than none.
+	 */
+	snprintf(value, sizeof value, "<%s>", url);
 	/* the sender's own, replaced: delete them (last first) */
 	for (int i = m->sender_hdrs; i >= 1; i--) {
 		(void)smfi_chgheader(ctx, (char *)HDR_LU, i, NULL);
