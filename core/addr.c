@@ -461,8 +461,9 @@ build(const unsigned char *loc, size_t ln, bool routable, const unsigned char *d
 
 	if ((st = norm_domain(dom, dn, dbuf, &dlen)) != CM_OK)
 		return st;
-	if (routable && (memchr(loc, '%', ln) != NULL ||
-	    memchr(loc, '!', ln) != NULL)) {
+	if (routable && (opts == NULL ||
+	    opts->route_local != CM_ADDR_ROUTE_LITERAL) &&
+	    (memchr(loc, '%', ln) != NULL || memchr(loc, '!', ln) != NULL)) {
 		const unsigned char *site;
 
 		if (opts != NULL && opts->route_local == CM_ADDR_ROUTE_REFUSE)

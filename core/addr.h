@@ -76,7 +76,10 @@
 /* Routing forms ('%', '!') in an unquoted local part. */
 typedef enum cm_addr_route {
 	CM_ADDR_ROUTE_RESOLVE = 0,	/* key = the routed address (default) */
-	CM_ADDR_ROUTE_REFUSE		/* CM_ADDR_ROUTED */
+	CM_ADDR_ROUTE_REFUSE,		/* CM_ADDR_ROUTED */
+	CM_ADDR_ROUTE_LITERAL		/* '%' and '!' are plain characters:
+					 * the address as written (decide.c
+					 * checks it beside the routed one) */
 } cm_addr_route;
 
 /* A zeroed struct means: no folding, no sub-addressing, Unicode

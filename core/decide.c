@@ -77,10 +77,36 @@ cm_decide_raw(cm_index *idx, const cm_type_policy *const *tps, size_t n,
 	if (raw == NULL || addr == NULL || addr_st == NULL || out == NULL ||
 	    tps == NULL || n == 0)
 		return CM_EINVAL;
+	cm_addr_opts lit;
+	cm_addr as_written;
+	cm_status st;
+
 	*addr_st = cm_addr_normalize(raw, len, opts, addr);
 	if (*addr_st != CM_OK)
 		return cm_rules_unnormalized(*addr_st, out);
 	if (idx == NULL)
 		return CM_EIO;
-	return cm_multi_decide(idx, tps, n, addr, now_us, out, which);
+	st = cm_multi_decide(idx, tps, n, addr, now_us, out, which);
+	if (st != CM_OK || out->verdict != CM_ALLOW ||
+	    (memchr(raw, '%', len) == NULL && memchr(raw, '!', len) == NULL))
+		return st;
+	/*
+	 * A routing form resolved ("x%gmail.com@b.example" is x@gmail.com):
+	 * Postfix resolves it only for a domain of its own, and otherwise
+	 * delivers to the address as written, at b.example.  The milter
+	 * cannot know which, so the address as written must allow too
+	 * (its domain may be suppressed, its local part withdrawn).
+	 */
+	if (opts != NULL)
+		lit = *opts;
+	else
+		cm_addr_opts_default(&lit);
+	if (lit.route_local != CM_ADDR_ROUTE_RESOLVE)
+		return st;
+	lit.route_local = CM_ADDR_ROUTE_LITERAL;
+	if ((st = cm_addr_normalize(raw, len, &lit, &as_written)) != CM_OK)
+		return cm_rules_unnormalized(st, out);
+	if (strcmp(as_written.key, addr->key) == 0)
+		return CM_OK;
+	return cm_multi_decide(idx, tps, n, &as_written, now_us, out, which);
 }

@@ -496,6 +496,16 @@ test_raw(void **state)
 		  DENY(NO_CONSENT) },
 		{ "", false, CM_OK, CM_ADDR_EMPTY, DENY(NO_CONSENT) },
 		{ "bob@example.org", false, CM_EIO, CM_OK, 0, CM_REASON_NONE },
+		/* a routing form: the routed address and the address as
+		 * written (delivered there where the domain is not local)
+		 * must both allow */
+		{ "bob%example.org@suppressed.example", true, CM_OK, CM_OK,
+		  DENY(SUPPRESSED) },
+		{ "<example.org!bob@other.example>", true, CM_OK, CM_OK,
+		  DENY(NO_CONSENT) },
+		{ "dave%example.org@example.net", true, CM_OK, CM_OK, ALLOW },
+		{ "dave%example.org@elsewhere.example", true, CM_OK, CM_OK,
+		  DENY(NO_CONSENT) },
 	};
 	char *dir = cmt_mkdtemp();
 	cm_index *idx = cmt_open(dir, 0);
@@ -514,6 +524,17 @@ test_raw(void **state)
 	ev.type = "news";
 	assert_int_equal(cm_index_apply(idx, &ev), CM_OK);
 	ev.type = "offers";
+	assert_int_equal(cm_index_apply(idx, &ev), CM_OK);
+	for (int i = 0; i < 4; i++) {
+		ev.addr = i < 2 ? "dave@example.org" :
+		    "dave%example.org@example.net";
+		ev.type = i % 2 ? "offers" : "news";
+		assert_int_equal(cm_index_apply(idx, &ev), CM_OK);
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = CM_EV_SUPPRESS_DOMAIN;
+	ev.addr = "suppressed.example";
+	ev.at_us = T0;
 	assert_int_equal(cm_index_apply(idx, &ev), CM_OK);
 	for (size_t i = 0; i < NELEM(rows); i++) {
 		cm_status st = cm_decide_raw(rows[i].idx ? idx : NULL, tps, 2,
