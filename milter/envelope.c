@@ -127,17 +127,34 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		auth = NULL;
 	if (m->ref != c->neg_ref && c->hdrs_off &&
 	    cm_policy_needs_headers(cm_live_policy(m->ref))) {
+		const cm_policy *np = cm_live_policy(m->ref);
 		cm_typeset t;
 
 		cm_class_clear(&t);
-		(void)cm_class_envelope(cm_live_policy(m->ref), argv[0],
-		    strlen(argv[0]), auth, &t);
-		if (t.n == 0) {
-			/* Reloaded since this connection was negotiated: the
-			 * MTA sends no headers here, so the new policy cannot
-			 * classify this message by its headers.  Decide it by
-			 * the negotiated one; a message the new policy types
-			 * by its envelope is decided by the new policy. */
+		(void)cm_class_envelope(np, argv[0], strlen(argv[0]), auth, &t);
+		if (t.n == 0 || cm_class_headers_may_add(np, &t)) {
+			/*
+			 * Reloaded since this connection was negotiated: the
+			 * MTA sends no headers here, and the new policy could
+			 * type this message (or add a type) by its headers.
+			 * It cannot be classified on this connection: on_error
+			 * (tempfail by default; the client's next session is
+			 * negotiated with headers).  Where on_error or monitor
+			 * lets it pass, it is decided by the negotiated policy.
+			 */
+			cm_action a = cm_msg_action(m, CM_STAGE_MAIL,
+			    CM_FAULT_ERROR);
+			char q[80];
+
+			cm_log(LOG_WARNING, "queue_id=%s: reloaded policy "
+			    "types mail by headers this connection does not "
+			    "send; action=%s", cm_log_clean(m->qid, q,
+			    sizeof(q)), a.word);
+			if (!cm_reply_passes(&a)) {
+				r = cm_reply_send(ctx, a.kind, NULL, NULL, NULL);
+				cm_msg_reset(m);
+				return r;
+			}
 			cm_live_put(m->ref);
 			m->ref = cm_live_dup(c->neg_ref);
 		}
