@@ -29,6 +29,7 @@ static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t watch_cv;
 static bool watch_stop;			/* under watch_mu */
 static cm_status last_fail = CM_OK;	/* watcher thread only */
+static cm_status last_check = CM_OK;	/* watcher thread only */
 
 static cm_status
 open_ro(cm_index **out)
@@ -72,6 +73,15 @@ check_once(void)
 	idx = db_idx;
 	st = idx != NULL ? cm_index_check_file(idx) : CM_NOTFOUND;
 	pthread_rwlock_unlock(&db_lock);
+	if (idx != NULL && st != CM_OK && st != CM_ESTALE &&
+	    st != CM_NOTFOUND && last_check != st) {
+		/* a check that cannot look (e.g. the directory's permissions
+		 * changed): the handle stays; said once */
+		cm_log(LOG_WARNING, "index %s: cannot check whether data.mdb "
+		    "was replaced: %s", db_dir, cm_strerror((int)st));
+	}
+	if (idx != NULL)
+		last_check = st;
 	if (idx != NULL && st != CM_ESTALE && st != CM_NOTFOUND)
 		return;		/* the same file (or the check failed) */
 	replaced = idx != NULL && st == CM_ESTALE;
@@ -170,11 +180,19 @@ cm_db_open(const char *dir, size_t map_size, unsigned max_readers)
 	pthread_cond_init(&watch_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	watch_stop = false;
-	if (pthread_create(&watch_tid, NULL, watch_main, NULL) == 0)
-		watching = true;
-	else
-		cm_log(LOG_ERR, "cannot start the index watcher thread: a "
-		    "replaced index is noticed only after a restart");
+	if (pthread_create(&watch_tid, NULL, watch_main, NULL) != 0) {
+		/* without it a replaced index (and every opt-out recorded
+		 * in the new one) would go unnoticed: do not start */
+		cm_log(LOG_ERR, "cannot start the index watcher thread");
+		db_idx = NULL;
+		cm_index_close(idx);
+		pthread_rwlock_destroy(&db_lock);
+		pthread_cond_destroy(&watch_cv);
+		free(db_dir);
+		db_dir = NULL;
+		return CM_ENOMEM;
+	}
+	watching = true;
 	return CM_OK;
 }
 
