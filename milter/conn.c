@@ -11,11 +11,28 @@
 #include "../core/tmpl.h"
 #include "log.h"
 
+/* Log the decision lines M holds, with its queue id if known, in order. */
+static void
+held_flush(struct cm_msg *m)
+{
+	const char *q = m->qid[0] != '\0' ? m->qid : NULL;
+	size_t off = 0;
+
+	while (off < m->held_len) {
+		const char *tail = m->held + off;
+
+		cm_log_decision_tail(q, tail);
+		off += strlen(tail) + 1;
+	}
+	m->held_len = 0;
+}
+
 void
 cm_msg_reset(struct cm_msg *m)
 {
 	size_t i;
 
+	held_flush(m);
 	cm_fb_msg_end(m->fb, m->qid, m->types.n > 0 ? m->type_ids : NULL);
 	for (i = 0; i < m->nrcpts; i++)
 		free(m->rcpts[i]);
@@ -65,8 +82,10 @@ cm_msg_take_qid(SMFICTX *ctx, struct cm_msg *m)
 {
 	const char *q = smfi_getsymval(ctx, "i");
 
-	if (q != NULL && *q != '\0')
+	if (q != NULL && *q != '\0') {
 		snprintf(m->qid, sizeof(m->qid), "%s", q);
+		held_flush(m);
+	}
 }
 
 cm_action
@@ -121,7 +140,29 @@ cm_msg_tmpl_vals(const struct cm_msg *m, const char *rcpt,
 }
 
 void
-cm_msg_log_result(const struct cm_msg *m, const char *raw,
+cm_msg_log_decision(struct cm_msg *m, const char *type, const char *rcpt,
+    const char *verdict, const char *reason, const char *extra)
+{
+	char tail[CM_LOG_LINE_MAX];
+	size_t n;
+
+	n = cm_log_decision_fmt(tail, sizeof(tail), type, rcpt, verdict,
+	    reason, extra);
+	if (m->qid[0] == '\0') {
+		if (m->held_len + n + 1 > sizeof(m->held))
+			held_flush(m);	/* bounded: log as they are */
+		if (n + 1 <= sizeof(m->held)) {
+			memcpy(m->held + m->held_len, tail, n + 1);
+			m->held_len += n + 1;
+			return;
+		}
+	}
+	held_flush(m);		/* none held once the id is known */
+	cm_log_decision_tail(m->qid, tail);
+}
+
+void
+cm_msg_log_result(struct cm_msg *m, const char *raw,
     const cm_verdict_res *res, const char *stage, const char *action)
 {
 	char extra[512];
@@ -150,7 +191,6 @@ cm_msg_log_result(const struct cm_msg *m, const char *raw,
 	    res->st != CM_OK ? cm_strerror((int)res->st) : "",
 	    res->detail[0] != '\0' ? ": " : "", res->detail,
 	    res->st != CM_OK ? "\"" : "");
-	cm_log_decision(m->qid[0] != '\0' ? m->qid : NULL, m->type_ids, rcpt,
-	    verdict, reason, extra);
+	cm_msg_log_decision(m, m->type_ids, rcpt, verdict, reason, extra);
 	cm_fb_decision(m->fb, rcpt, verdict, reason, action);
 }

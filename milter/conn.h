@@ -30,6 +30,10 @@
 #define CM_CONN_QID_MAX 64
 #define CM_CONN_SENDER_MAX 1024
 #define CM_CONN_TYPES_MAX 512	/* the type ids or names of a message */
+/* Decision lines held until the queue id is known: at most this many
+ * octets (two lines of the longest kind at least); beyond, the held
+ * lines are logged as they are, with queue_id=- . */
+#define CM_CONN_HELD_MAX 4096
 
 enum cm_msg_mode {
 	CM_MSG_IDLE = 0,	/* no message, or nothing left to do */
@@ -63,6 +67,11 @@ struct cm_msg {
 	int own_hdrs;		/* X-Consent-Milter headers present */
 	int own_lu;		/* List-Unsubscribe headers the client sent (unsub.h) */
 	cm_fb_msg *fb;		/* decision log records and DSN data */
+	/* decision lines without "queue_id=Q ", each NUL-terminated, in
+	 * order, while the MTA has not sent the queue id (Postfix sends it
+	 * from the second RCPT on) */
+	size_t held_len;
+	char held[CM_CONN_HELD_MAX];
 };
 
 struct cm_conn {
@@ -86,11 +95,15 @@ struct cm_conn *cm_conn_get(SMFICTX *ctx);
 /* Free C (NULL is allowed) and its message. */
 void cm_conn_free(struct cm_conn *c);
 
-/* End message M: its decision-log records are handed on, everything it
- * kept is freed, and M is zeroed (CM_MSG_IDLE, no policy). */
+/* End message M: its held decision lines are logged (with the queue id
+ * if known, else queue_id=-), its decision-log records are handed on,
+ * everything it kept is freed, and M is zeroed (CM_MSG_IDLE, no
+ * policy).  Called at MAIL, end of message, abort and close, so no held
+ * line is lost. */
 void cm_msg_reset(struct cm_msg *m);
 
-/* Take the queue id from the "i" macro once the MTA sends it. */
+/* Take the queue id from the "i" macro once the MTA sends it; the
+ * decision lines held for it are then logged with it, in order. */
 void cm_msg_take_qid(SMFICTX *ctx, struct cm_msg *m);
 
 /* The policy message M is decided by (M must hold one).  Inline: on
@@ -121,10 +134,23 @@ cm_action cm_msg_action(const struct cm_msg *m, cm_stage stage,
     cm_fault fault);
 
 /*
- * Log the decision RES for recipient RAW at STAGE ("rcpt", "eom") with
- * the log's ACTION word (NULL: none) and record it for the decision log.
+ * A decision line of message M (the arguments of cm_log_decision() but
+ * the queue id, which is M's): logged now if M's queue id is known,
+ * else held in M until it is (cm_msg_take_qid) or M ends
+ * (cm_msg_reset), so that every line of a message carries its queue id
+ * when the MTA sends one at any stage.  No allocation: a full hold is
+ * logged as it is first.
  */
-void cm_msg_log_result(const struct cm_msg *m, const char *raw,
+void cm_msg_log_decision(struct cm_msg *m, const char *type,
+    const char *rcpt, const char *verdict, const char *reason,
+    const char *extra);
+
+/*
+ * Log the decision RES for recipient RAW at STAGE ("rcpt", "eom") with
+ * the log's ACTION word (NULL: none) as cm_msg_log_decision() does and
+ * record it for the decision log.
+ */
+void cm_msg_log_result(struct cm_msg *m, const char *raw,
     const cm_verdict_res *res, const char *stage, const char *action);
 
 /*

@@ -152,7 +152,7 @@ cm_content_eoh(SMFICTX *ctx)
 		    cm_policy_unclassified_bulk(p) == CM_BULK_REJECT) {
 			bool mon = cm_msg_monitor(m);
 
-			cm_log_decision(m->qid, NULL, NULL, "deny",
+			cm_msg_log_decision(m, NULL, NULL, "deny",
 			    "unclassified-bulk", mon ?
 			    "stage=eoh mode=monitor action=none" :
 			    "stage=eoh action=reject");
@@ -169,8 +169,8 @@ cm_content_eoh(SMFICTX *ctx)
 	    !cm_msg_monitor(m)) {
 		sfsistat r;
 
-		cm_log_decision(m->qid, m->type_ids, NULL, "deny", "ambiguous",
-		    "stage=eoh action=reject");
+		cm_msg_log_decision(m, m->type_ids, NULL, "deny",
+		    "ambiguous", "stage=eoh action=reject");
 		r = cm_reply_send(ctx, CM_REPLY_MSG_AMBIGUOUS, NULL,
 		    m->type_ids, NULL);
 		cm_msg_reset(m);

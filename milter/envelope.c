@@ -175,8 +175,8 @@ cm_env_from(SMFICTX *ctx, char **argv)
 	if (m->types.n > 1 &&
 	    cm_policy_multiple_types(p) == CM_MULTI_REFUSE &&
 	    !cm_msg_monitor(m)) {
-		cm_log_decision(m->qid[0] != '\0' ? m->qid : NULL, m->type_ids,
-		    NULL, "deny", "ambiguous", "stage=mail action=reject");
+		cm_msg_log_decision(m, m->type_ids, NULL, "deny", "ambiguous",
+		    "stage=mail action=reject");
 		r = cm_reply_send(ctx, CM_REPLY_MSG_AMBIGUOUS, NULL,
 		    m->type_ids, NULL);
 		cm_msg_reset(m);

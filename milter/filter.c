@@ -27,9 +27,11 @@
  * to end of data) over the state of conn.h; every fault is answered by
  * the one error policy of reply.h.
  *
- * Queue id: Postfix knows "i" only after the first accepted RCPT, so
- * RCPT-time decision lines may carry queue_id=- ; the id is taken as soon
- * as the MTA sends it (RCPT, DATA, EOH, EOM) and used from then on.
+ * Queue id: Postfix knows "i" only after the first accepted RCPT and
+ * sends it from the next stage on; the id is taken as soon as the MTA
+ * sends it (MAIL, RCPT, DATA, EOH, EOM), and decision lines wait for it
+ * in the message (conn.h: bounded, logged at the latest when the
+ * message ends), so that they all carry it.
  */
 #include "filter.h"
 

@@ -181,15 +181,41 @@ cm_log_clean(const char *s, char *buf, size_t size)
 	return buf;
 }
 
+size_t
+cm_log_decision_fmt(char *buf, size_t size, const char *type,
+    const char *rcpt, const char *verdict, const char *reason,
+    const char *extra)
+{
+	char t[80], r[700];
+	int n;
+
+	n = snprintf(buf, size, "type=%s rcpt=%s verdict=%s reason=%s%s%s",
+	    cm_log_clean(type, t, sizeof(t)),
+	    cm_log_clean(rcpt, r, sizeof(r)), verdict, reason,
+	    extra != NULL ? " " : "", extra != NULL ? extra : "");
+	if (n < 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+void
+cm_log_decision_tail(const char *queue_id, const char *tail)
+{
+	char q[80];
+
+	cm_log(LOG_INFO, "queue_id=%s %s", cm_log_clean(queue_id, q,
+	    sizeof(q)), tail);
+}
+
 void
 cm_log_decision(const char *queue_id, const char *type, const char *rcpt,
     const char *verdict, const char *reason, const char *extra)
 {
-	char q[80], t[80], r[700];
+	char tail[CM_LOG_LINE_MAX];
 
-	cm_log(LOG_INFO, "queue_id=%s type=%s rcpt=%s verdict=%s reason=%s%s%s",
-	    cm_log_clean(queue_id, q, sizeof(q)),
-	    cm_log_clean(type, t, sizeof(t)),
-	    cm_log_clean(rcpt, r, sizeof(r)), verdict, reason,
-	    extra != NULL ? " " : "", extra != NULL ? extra : "");
+	cm_log_decision_fmt(tail, sizeof(tail), type, rcpt, verdict, reason,
+	    extra);
+	cm_log_decision_tail(queue_id, tail);
 }

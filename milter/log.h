@@ -13,7 +13,8 @@
  *
  * Decision lines have a fixed, parseable shape:
  *   queue_id=Q type=T rcpt=R verdict=allow|deny|error reason=X [more]
- * where Q is "-" while the MTA has not told the queue id yet.
+ * where Q is "-" while the MTA has not told the queue id yet (the filter
+ * holds a message's lines until it has, within a bound: milter/conn.h).
  */
 #ifndef CM_LOG_H
 #define CM_LOG_H
@@ -54,5 +55,21 @@ char *cm_log_clean(const char *s, char *buf, size_t size);
 void cm_log_decision(const char *queue_id, const char *type,
     const char *rcpt, const char *verdict, const char *reason,
     const char *extra);
+
+/*
+ * The decision line without its leading "queue_id=Q " into BUF (SIZE
+ * octets, >= 1): "type=T rcpt=R verdict=V reason=X [EXTRA]", the
+ * arguments as for cm_log_decision().  Truncated to fit BUF.  Returns
+ * its length (< SIZE).
+ */
+size_t cm_log_decision_fmt(char *buf, size_t size, const char *type,
+    const char *rcpt, const char *verdict, const char *reason,
+    const char *extra);
+
+/*
+ * Log "queue_id=Q TAIL" as a decision line: QUEUE_ID raw (cleaned here;
+ * NULL or "" become "-"), TAIL made by cm_log_decision_fmt().
+ */
+void cm_log_decision_tail(const char *queue_id, const char *tail);
 
 #endif

@@ -115,6 +115,13 @@ e2e_assert_eq "$WEEKLY_FROM" "$(e2e_q senders "$SINK_DIR" "$mid_env")" "envelope
 grep -Eq 'type=weekly-news.*rcpt=<?bob@example\.com>?.*verdict=deny.*reason=withdrawn' "$MILTER_LOG" ||
 	e2e_fail "no decision log line for bob@example.com"
 echo "ok - decision logged: type, rcpt, verdict, reason"
+# Postfix sends the queue id only from the second RCPT on: the first
+# recipient's line is held for it and carries it all the same.
+qid_env=$(e2e_q data "$CM_TMP/env.json" | sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p')
+[ -n "$qid_env" ] || e2e_fail "no queue id in the reply to DATA"
+grep -Eq "queue_id=$qid_env type=weekly-news rcpt=alice@example\.com verdict=allow" "$MILTER_LOG" ||
+	e2e_fail "the first recipient's decision line lacks queue_id=$qid_env"
+echo "ok - the first recipient's decision line carries the queue id ($qid_env)"
 
 # ------------------------------------ 2. type known only from a header
 e2e_send "$CM_TMP/hdr.json" --from campaigns@shop.example \

@@ -8,7 +8,7 @@ prints the text too.  Usage:
             [--macro STAGE NAME VALUE]...
             [--prot HEX] [--neg]
             [--mail ADDR] [--rcpt ADDR]... [--data] [--header NAME VALUE]...
-            [--eoh] [--eom]
+            [--eoh] [--eom] [--abort] [--then-macro STAGE NAME VALUE]
 
 SOCKET is unix:PATH or inet:PORT@HOST.  One line per step is printed:
   STEP ARG REPLY [TEXT]
@@ -19,6 +19,9 @@ that sends none would), and prints the final reply as "EOM - R [TEXT]",
 after one line per recipient removed ("DELRCPT <addr>") and header
 added ("ADDHEADER Name: value").  --port: the client port of CONNECT
 (default 25; Postfix's non-SMTP emulation sends 0).
+--abort aborts the message (SMFIC_ABORT, no reply).  --then-macro is a
+step too: from there on, the macro is sent at STAGE as well (Postfix
+sends the queue id "i" only from the second RCPT on).
 The steps are sent in the order given (several messages per connection
 are fine).  --data, --header and --eoh are sent as Postfix sends them:
 the stage's macros first (also for a step the filter negotiated away),
@@ -93,6 +96,12 @@ def main(argv):
         elif a == "--eom":
             steps.append(("EOM", "-"))
             i += 1
+        elif a == "--abort":
+            steps.append(("ABORT", "-"))
+            i += 1
+        elif a == "--then-macro":
+            steps.append(("MACRO", (argv[i + 1], argv[i + 2], argv[i + 3])))
+            i += 4
         elif a == "--prot":
             offer = int(argv[i + 1], 16)
             i += 2
@@ -116,6 +125,7 @@ def main(argv):
 
 
 def session(sockspec, ip, port, macros, steps, offer, neg):
+    macros = list(macros)   # --then-macro adds to this session's only
     if sockspec.startswith("unix:"):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(sockspec[5:])
@@ -162,6 +172,13 @@ def session(sockspec, ip, port, macros, steps, offer, neg):
         s.close()
         return
     for name, arg in steps:
+        if name == "MACRO":
+            macros.append(arg)
+            continue
+        if name == "ABORT":
+            send(s, "A")
+            print("ABORT -")
+            continue
         if name == "EOM":
             send(s, "E")
             while True:
