@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../core/importer.h"
+#include "../core/timefmt.h"
 #include "cmd.h"
 #include "diag.h"
 #include "parse.h"
@@ -38,7 +39,11 @@
 #define BATCH_DEFAULT 100000
 #define BATCH_MAX 1000000
 
-enum { O_FORMAT = 256, O_DRY_RUN, O_SKIP, O_BATCH };
+enum {
+	O_FORMAT = 256, O_DRY_RUN, O_SKIP, O_BATCH, O_DELIM, O_MAP,
+	O_DEF_TYPE, O_DEF_STATE, O_DEF_TIME, O_DEF_SOURCE, O_DEF_BASIS,
+	O_DEF_PURPOSE, O_DEF_EVIDENCE,
+};
 
 typedef struct imp {
 	ctl_ctx *c;
@@ -52,20 +57,32 @@ typedef struct imp {
 	char merge_label[300];
 	bool memstats;		/* CONSENTCTL_MEMSTATS set: report memory */
 	unsigned long anon_peak_kib;
+	ctl_rows_csvopts csv;	/* --delimiter, --map, --type, --state... */
 } imp;
 
 static const char import_help[] =
 "usage: consentctl [-c FILE | -d DBDIR] import FILE|- [--format csv|jsonl|yaml]\n"
 "           [--dry-run] [--skip-invalid] [--batch N]\n"
+"           [--delimiter ,|;|tab] [--map FIELD=NAME[,...]] [--time TIME]\n"
+"           [--type T] [--state S] [--source S] [--basis B] [--purpose P]\n"
+"           [--evidence E]\n"
 "\n"
 "Import consent rows from FILE (- = standard input; then --format is\n"
 "required).  The format follows the extension (.csv, .jsonl/.ndjson,\n"
 ".yaml/.yml) unless --format is given.\n"
 "\n"
-"CSV: the header line is exactly\n"
+"CSV: the header line names the columns\n"
 "    email,type,state,time,source,basis,purpose,evidence\n"
-"optionally followed by ,granted,confirmed,withdrawn (as export writes\n"
-"it); RFC 4180 quoting (fields may contain commas, quotes, newlines).\n"
+"and optionally granted,confirmed,withdrawn (as export writes it), in\n"
+"any order and case; other columns are ignored (each named once on\n"
+"stderr); RFC 4180 quoting (fields may contain commas, quotes, newlines).\n"
+"Fields are separated by ',', ';' or a tab, whichever the header line\n"
+"uses most (--delimiter gives it).  --map email=E-Mail,type=Newsletter\n"
+"reads the column E-Mail as email, and so on (repeatable).  --type,\n"
+"--state, --source, --basis, --purpose, --evidence and --time give the\n"
+"value of every row without its own (no column, or an empty field).\n"
+"email, type, state, time and source must each be a column or given.\n"
+"A row is never dated \"now\": a row without a time needs --time TIME.\n"
 "JSON Lines: one object per line with those keys; YAML: a list of\n"
 "mappings with those keys.  email, type, state and time are required;\n"
 "empty or null values mean none.\n"
@@ -301,6 +318,46 @@ copy_to_tempfile(imp *im, int in)
 	return 0;
 }
 
+/* --map FIELD=NAME[,FIELD=NAME...] into CO (ARG is changed in place:
+ * the names point into it).  0 or the exit code after a message. */
+static int
+parse_map(ctl_rows_csvopts *co, char *arg)
+{
+	char *save = NULL;
+
+	for (char *it = strtok_r(arg, ",", &save); it != NULL;
+	    it = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(it, '=');
+		int f;
+
+		if (eq == NULL || eq == it || eq[1] == '\0')
+			return ctl_cmd_usage("import", "--map '%s': FIELD=NAME "
+			    "expected (e.g. email=E-Mail)", it);
+		*eq = '\0';
+		for (f = 0; f < CTL_F_COUNT; f++)
+			if (strcmp(it, ctl_rows_field_name((ctl_field)f)) == 0)
+				break;
+		if (f == CTL_F_COUNT)
+			return ctl_cmd_usage("import", "--map: unknown field "
+			    "'%s' (email, type, state, time, source, basis, "
+			    "purpose, evidence, granted, confirmed, withdrawn)",
+			    it);
+		co->map[f] = eq + 1;
+	}
+	return 0;
+}
+
+static bool
+csv_opts_given(const ctl_rows_csvopts *co)
+{
+	if (co->delim != 0)
+		return true;
+	for (int f = 0; f < CTL_F_COUNT; f++)
+		if (co->map[f] != NULL || co->def[f] != NULL)
+			return true;
+	return false;
+}
+
 int
 ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 {
@@ -309,6 +366,15 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, O_DRY_RUN },
 		{ "skip-invalid", no_argument, NULL, O_SKIP },
 		{ "batch", required_argument, NULL, O_BATCH },
+		{ "delimiter", required_argument, NULL, O_DELIM },
+		{ "map", required_argument, NULL, O_MAP },
+		{ "type", required_argument, NULL, O_DEF_TYPE },
+		{ "state", required_argument, NULL, O_DEF_STATE },
+		{ "time", required_argument, NULL, O_DEF_TIME },
+		{ "source", required_argument, NULL, O_DEF_SOURCE },
+		{ "basis", required_argument, NULL, O_DEF_BASIS },
+		{ "purpose", required_argument, NULL, O_DEF_PURPOSE },
+		{ "evidence", required_argument, NULL, O_DEF_EVIDENCE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -347,6 +413,44 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 				    "count from 1 to %d expected", optarg,
 				    BATCH_MAX);
 			break;
+		case O_DELIM:
+			if (strcmp(optarg, "tab") == 0 ||
+			    strcmp(optarg, "\t") == 0)
+				im.csv.delim = '\t';
+			else if (strcmp(optarg, ",") == 0 ||
+			    strcmp(optarg, ";") == 0 || strcmp(optarg, "|") == 0)
+				im.csv.delim = optarg[0];
+			else
+				return ctl_cmd_usage("import", "--delimiter "
+				    "'%s': ',', ';', '|' or tab expected",
+				    optarg);
+			break;
+		case O_MAP:
+			if ((rc = parse_map(&im.csv, optarg)) != 0)
+				return rc;
+			break;
+		case O_DEF_TIME: {
+			int64_t us;
+			cm_status st = cm_time_parse(optarg, strlen(optarg),
+			    &us);
+
+			if (st != CM_OK) {
+				ctl_diag_err("import: --time '%s': %s", optarg,
+				    cm_strerror(st));
+				return EX_DATAERR;
+			}
+			im.csv.def[CTL_F_TIME] = optarg;
+			break;
+		}
+		case O_DEF_TYPE: case O_DEF_STATE: case O_DEF_SOURCE:
+		case O_DEF_BASIS: case O_DEF_PURPOSE: case O_DEF_EVIDENCE:
+			im.csv.def[ch == O_DEF_TYPE ? CTL_F_TYPE :
+			    ch == O_DEF_STATE ? CTL_F_STATE :
+			    ch == O_DEF_SOURCE ? CTL_F_SOURCE :
+			    ch == O_DEF_BASIS ? CTL_F_BASIS :
+			    ch == O_DEF_PURPOSE ? CTL_F_PURPOSE :
+			    CTL_F_EVIDENCE] = optarg;
+			break;
 		default:
 			return ctl_cmd_usage("import", "invalid option");
 		}
@@ -376,6 +480,11 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 			    EX_NOPERM : EX_IOERR;
 		}
 	}
+	if (im.fmt != CTL_FMT_CSV && csv_opts_given(&im.csv)) {
+		rc = ctl_cmd_usage("import", "%s: --delimiter, --map and the "
+		    "column defaults are for CSV files only", im.name);
+		goto out;
+	}
 	if ((rc = ctl_ctx_load_policy(c)) != 0)
 		goto out;
 	if (fstat(in, &sb) == 0 && S_ISREG(sb.st_mode)) {
@@ -391,6 +500,7 @@ ctl_cmd_import(ctl_ctx *c, int argc, char **argv)
 	ro.total = im.total;
 	ro.skip = im.skip;
 	ro.dry = im.dry;
+	ro.csv = &im.csv;
 	if ((rows = ctl_rowev_new(c, &ro)) == NULL) {
 		ctl_diag_err("%s", cm_strerror(CM_ENOMEM));
 		rc = EX_OSERR;

@@ -28,6 +28,9 @@ struct ctl_csv {
 
 	char err[160];
 	unsigned long err_line, err_col;
+
+	int delim;		/* ',' unless set */
+	unsigned char stop[256];	/* run() stops: 1 unquoted, 2 quoted */
 };
 
 ctl_csv *
@@ -41,6 +44,7 @@ ctl_csv_new(int fd)
 	r->line = 1;
 	r->col = 1;
 	r->rec_cap = 4096;
+	ctl_csv_set_delim(r, ',');
 	r->buf = malloc(CSV_BUFSZ);
 	r->rec = malloc(r->rec_cap);
 	if (r->buf == NULL || r->rec == NULL) {
@@ -150,10 +154,17 @@ put(ctl_csv *r, char c)
 
 enum { F_START, F_UNQUOTED, F_QUOTED, F_QUOTE, F_CR };
 
-/* Octets that end a run inside an unquoted (1) or a quoted (2) field. */
-static const unsigned char stop[256] = {
-	[','] = 1, ['\r'] = 1, ['"'] = 3, ['\n'] = 3,
-};
+void
+ctl_csv_set_delim(ctl_csv *r, char delim)
+{
+	/* octets that end a run inside an unquoted (1) or a quoted (2) field */
+	memset(r->stop, 0, sizeof(r->stop));
+	r->stop[(unsigned char)delim] = 1;
+	r->stop['\r'] = 1;
+	r->stop['"'] = 3;
+	r->stop['\n'] = 3;
+	r->delim = (unsigned char)delim;
+}
 
 /*
  * Copy the run of ordinary octets at the read position into the record
@@ -166,7 +177,7 @@ run(ctl_csv *r, unsigned mask)
 	const unsigned char *p = r->buf + r->pos, *e = r->buf + r->len, *q;
 	size_t n;
 
-	for (q = p; q < e && (stop[*q] & mask) == 0; q++)
+	for (q = p; q < e && (r->stop[*q] & mask) == 0; q++)
 		;
 	n = (size_t)(q - p);
 	if (n == 0)
@@ -219,7 +230,7 @@ ctl_csv_next(ctl_csv *r)
 		case F_START:
 		case F_UNQUOTED:
 		case F_QUOTE:
-			if (c == ',' || c == '\n' || c == '\r' || c == -1) {
+			if (c == r->delim || c == '\n' || c == '\r' || c == -1) {
 				if (c == -1 && !in_record)
 					return CTL_CSV_EOF;
 				if (c == '\r') {
@@ -318,7 +329,7 @@ end_field:
 		r->nfields++;
 		fstart = r->rec_len;
 		in_record = true;
-		if (c == ',') {
+		if (c == r->delim) {
 			state = F_START;
 			r->col++;
 			continue;

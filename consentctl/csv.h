@@ -3,7 +3,8 @@
  *
  * Reads records from a file descriptor in constant memory (one record at
  * a time, at most CTL_CSV_RECORD_MAX octets and CTL_CSV_FIELDS_MAX
- * fields).  Fields are separated by ',', records end with LF or CRLF;
+ * fields).  Fields are separated by ',' (or
+ * another delimiter, ctl_csv_set_delim), records end with LF or CRLF;
  * a field in double quotes may contain ',', CR, LF and "" (one quote).
  * Nothing is trimmed.  Empty lines between records are skipped.  A UTF-8
  * byte order mark at the very start is skipped.
@@ -26,6 +27,10 @@ typedef struct ctl_csv ctl_csv;
 /* A reader of FD (not closed by the reader); NULL on out of memory. */
 ctl_csv *ctl_csv_new(int fd);
 void ctl_csv_free(ctl_csv *r);
+
+/* Separate fields with DELIM (',' by default; ';', '\t', '|'...; not
+ * '"', CR or LF) from the next record on. */
+void ctl_csv_set_delim(ctl_csv *r, char delim);
 
 typedef enum ctl_csv_res {
 	CTL_CSV_RECORD = 1,	/* a record was read */

@@ -83,7 +83,8 @@ row_time(const ctl_rowev *im, const ctl_row *row, ctl_field f, bool required,
 	if (row->v[f] == NULL) {
 		if (required)
 			return perr(err, errsz, "%s: missing (an RFC 3339 "
-			    "time is required)", ctl_rows_field_name(f));
+			    "time is required; --time TIME gives one to the "
+			    "rows without)", ctl_rows_field_name(f));
 		return true;
 	}
 	st = cm_time_parse(row->v[f], row->len[f], us);
@@ -339,10 +340,22 @@ rewind_rows(void *arg, unsigned pass)
 		    strerror(errno));
 		return stop(r, EX_IOERR);
 	}
-	if ((r->r = ctl_rows_open(r->o.fd, r->o.fmt)) == NULL) {
+	if ((r->r = ctl_rows_open_csv(r->o.fd, r->o.fmt, r->o.csv)) ==
+	    NULL) {
 		ctl_diag_err("%s: %s", r->o.name, cm_strerror(CM_ENOMEM));
 		return stop(r, EX_OSERR);
 	}
+	if (ctl_rows_header(r->r) != CTL_ROWS_ROW) {
+		ctl_diag_err("%s:%s", r->o.name, ctl_rows_error(r->r));
+		if (!r->o.dry)
+			ctl_diag_err("%s: nothing imported", r->o.name);
+		return stop(r, strstr(ctl_rows_error(r->r), "read error") !=
+		    NULL ? EX_IOERR : EX_DATAERR);
+	}
+	for (size_t i = 0; !r->quiet && ctl_rows_ignored(r->r, i) != NULL;
+	    i++)
+		ctl_diag_err("%s: column '%s' ignored", r->o.name,
+		    ctl_rows_ignored(r->r, i));
 	snprintf(r->label, sizeof(r->label), "import %s", r->o.name);
 	ctl_progress_start(&r->pg, r->label, r->o.total);
 	return CM_OK;

@@ -6,7 +6,8 @@
  * it is read and turned into one to CTL_ROWEV_MAX events (consentctl(8),
  * import).  A bad row is listed on stderr as FILE:LINE: reason (not
  * again in a later pass over the file); without --skip-invalid it ends
- * the import.  On a terminal a progress line is shown while the file is
+ * the import.  The columns a CSV header names that no field takes are
+ * named once on stderr (FILE: column 'NAME' ignored).  On a terminal a progress line is shown while the file is
  * read.  The file is read again from its start at each rewind.
  */
 #ifndef CTL_ROWEVENTS_H
@@ -28,6 +29,7 @@ typedef struct ctl_rowev_opts {
 	uint64_t total;		/* octets of the file (progress, reserve) */
 	bool skip;		/* --skip-invalid: list and skip bad rows */
 	bool dry;		/* --dry-run: validate only */
+	const ctl_rows_csvopts *csv;	/* CSV header options, or NULL */
 } ctl_rowev_opts;
 
 typedef struct ctl_rowev ctl_rowev;

@@ -1,5 +1,6 @@
 /* rows.c - import rows from CSV, JSON Lines or YAML. */
 #include <stdarg.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,12 @@ struct ctl_rows {
 	ctl_yaml *yaml;
 	FILE *yf;
 	size_t ncols;		/* CSV: columns in the header; 0 before */
+	int fd;
+	ctl_rows_csvopts co;
+	size_t deflen[CTL_F_COUNT];
+	signed char colmap[CTL_CSV_FIELDS_MAX];	/* column -> field or -1 */
+	char ign[1024];		/* ignored columns' names, NUL-separated */
+	size_t ign_len, nign;
 	char err[512];
 };
 
@@ -87,12 +94,24 @@ ctl_rows_fmt_sniff(const char *head, size_t len)
 ctl_rows *
 ctl_rows_open(int fd, ctl_fmt fmt)
 {
+	return ctl_rows_open_csv(fd, fmt, NULL);
+}
+
+ctl_rows *
+ctl_rows_open_csv(int fd, ctl_fmt fmt, const ctl_rows_csvopts *co)
+{
 	ctl_rows *r = calloc(1, sizeof(*r));
 	int fd2;
 
 	if (r == NULL)
 		return NULL;
 	r->fmt = fmt;
+	r->fd = fd;
+	if (co != NULL)
+		r->co = *co;
+	for (int i = 0; i < CTL_F_COUNT; i++)
+		if (r->co.def[i] != NULL)
+			r->deflen[i] = strlen(r->co.def[i]);
 	switch (fmt) {
 	case CTL_FMT_CSV:
 		r->csv = ctl_csv_new(fd);
@@ -166,12 +185,87 @@ clear_row(ctl_row *row, unsigned long line)
 static const char header_text[] = "email,type,state,time,source,basis,"
     "purpose,evidence[,granted[,confirmed[,withdrawn]]]";
 
+/* The delimiter of the header line: the most frequent of ',', ';' and
+ * tab outside quotes (',' when none or a tie with ','). */
+static char
+detect_delim(int fd)
+{
+	char buf[8192];
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+	size_t comma = 0, semi = 0, tab = 0;
+	bool q = false;
+
+	for (ssize_t i = 0; i < n && (q || buf[i] != '\n'); i++) {
+		if (buf[i] == '"')
+			q = !q;
+		else if (!q && buf[i] == ',')
+			comma++;
+		else if (!q && buf[i] == ';')
+			semi++;
+		else if (!q && buf[i] == '\t')
+			tab++;
+	}
+	if (semi > comma && semi >= tab)
+		return ';';
+	if (tab > comma && tab > semi)
+		return '\t';
+	return ',';
+}
+
+/* Header name NAME (LEN octets, blanks around it ignored) is S? */
+static bool
+name_is(const char *name, size_t len, const char *s)
+{
+	while (len > 0 && (*name == ' ' || *name == '\t'))
+		name++, len--;
+	while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t' ||
+	    name[len - 1] == '\r'))
+		len--;
+	return strlen(s) == len && strncasecmp(name, s, len) == 0;
+}
+
+static int
+header_field(const ctl_rows *r, const char *name, size_t len)
+{
+	for (int f = 0; f < CTL_F_COUNT; f++)
+		if (r->co.map[f] != NULL && name_is(name, len, r->co.map[f]))
+			return f;
+	for (int f = 0; f < CTL_F_COUNT; f++)
+		if (name_is(name, len, field_names[f]))
+			return f;
+	return -1;
+}
+
+static void
+add_ignored(ctl_rows *r, const char *name, size_t len)
+{
+	const char *p = r->ign;
+
+	for (size_t i = 0; i < r->nign; i++, p += strlen(p) + 1)
+		if (strlen(p) == len && memcmp(p, name, len) == 0)
+			return;		/* named once */
+	if (len > 200)
+		len = 200;
+	if (r->ign_len + len + 1 > sizeof(r->ign))
+		return;
+	memcpy(r->ign + r->ign_len, name, len);
+	r->ign[r->ign_len + len] = '\0';
+	r->ign_len += len + 1;
+	r->nign++;
+}
+
 static ctl_rows_res
 csv_header(ctl_rows *r)
 {
-	ctl_csv_res res = ctl_csv_next(r->csv);
-	size_t n;
+	static const ctl_field required[] = {
+		CTL_F_EMAIL, CTL_F_TYPE, CTL_F_STATE, CTL_F_TIME, CTL_F_SOURCE,
+	};
+	ctl_csv_res res;
+	size_t n, at[CTL_F_COUNT] = { 0 };
 
+	ctl_csv_set_delim(r->csv, r->co.delim != 0 ? r->co.delim :
+	    detect_delim(r->fd));
+	res = ctl_csv_next(r->csv);
 	if (res == CTL_CSV_EOF)
 		return err(r, CTL_ROWS_FATAL, 1, 0, "empty file: a header "
 		    "line '%s' expected", header_text);
@@ -179,21 +273,61 @@ csv_header(ctl_rows *r)
 		return err(r, CTL_ROWS_FATAL, ctl_csv_errline(r->csv),
 		    ctl_csv_errcol(r->csv), "%s", ctl_csv_errmsg(r->csv));
 	n = ctl_csv_nfields(r->csv);
-	if (n < CTL_F_REQUIRED_CSV || n > CTL_F_COUNT)
-		goto bad;
 	for (size_t i = 0; i < n; i++) {
 		size_t len;
-		const char *f = ctl_csv_field(r->csv, i, &len);
+		const char *name = ctl_csv_field(r->csv, i, &len);
+		int f = header_field(r, name, len);
 
-		if (len != strlen(field_names[i]) ||
-		    memcmp(f, field_names[i], len) != 0)
-			goto bad;
+		r->colmap[i] = (signed char)f;
+		if (f < 0) {
+			add_ignored(r, name, len);
+			continue;
+		}
+		if (at[f] != 0)
+			return err(r, CTL_ROWS_FATAL, ctl_csv_line(r->csv), 0,
+			    "columns %zu and %zu are both '%s'", at[f], i + 1,
+			    field_names[f]);
+		at[f] = i + 1;
+	}
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]);
+	    i++) {
+		ctl_field f = required[i];
+
+		if (at[f] != 0 || r->co.def[f] != NULL)
+			continue;
+		if (f == CTL_F_TIME)
+			return err(r, CTL_ROWS_FATAL, ctl_csv_line(r->csv), 0,
+			    "no column 'time': a row without a time is not "
+			    "imported as of now; give --time TIME (the time "
+			    "of every row without one)");
+		return err(r, CTL_ROWS_FATAL, ctl_csv_line(r->csv), 0, "the "
+		    "header must be '%s' (in any order and case, or mapped "
+		    "with --map): no column '%s' (or give --%s VALUE)",
+		    header_text, field_names[f], field_names[f]);
 	}
 	r->ncols = n;
 	return CTL_ROWS_ROW;
-bad:
-	return err(r, CTL_ROWS_FATAL, ctl_csv_line(r->csv), 0, "the header "
-	    "must be '%s'", header_text);
+}
+
+ctl_rows_res
+ctl_rows_header(ctl_rows *r)
+{
+	r->err[0] = '\0';
+	if (r->fmt != CTL_FMT_CSV || r->ncols != 0)
+		return CTL_ROWS_ROW;
+	return csv_header(r);
+}
+
+const char *
+ctl_rows_ignored(const ctl_rows *r, size_t i)
+{
+	const char *p = r->ign;
+
+	if (i >= r->nign)
+		return NULL;
+	while (i-- > 0)
+		p += strlen(p) + 1;
+	return p;
 }
 
 static ctl_rows_res
@@ -229,12 +363,19 @@ csv_next(ctl_rows *r, ctl_row *row)
 	for (size_t i = 0; i < n; i++) {
 		size_t len;
 		const char *f = ctl_csv_field(r->csv, i, &len);
+		int k = r->colmap[i];
 
-		if (len > 0) {
-			row->v[i] = f;
-			row->len[i] = len;
+		if (len > 0 && k >= 0) {
+			row->v[k] = f;
+			row->len[k] = len;
 		}
 	}
+	for (int k = 0; k < CTL_F_COUNT; k++)
+		if (row->v[k] == NULL && r->co.def[k] != NULL &&
+		    r->deflen[k] > 0) {
+			row->v[k] = r->co.def[k];
+			row->len[k] = r->deflen[k];
+		}
 	return CTL_ROWS_ROW;
 }
 
