@@ -18,7 +18,7 @@ run frobnicate; rc_is 64; err_has "unknown command 'frobnicate'"
 run --bogus; rc_is 64
 c grant; rc_is 64; err_has "ADDR and TYPE expected"
 c grant a@b.example weekly-news --bogus; rc_is 64
-c grant a@b.example weekly-news --at yesterday; rc_is 64; err_has "--at 'yesterday'"
+c grant a@b.example weekly-news --at yesterday; rc_is 65; err_has "--at 'yesterday'"
 c grant a@b.example weekly-news --pending --confirmed; rc_is 64
 c withdraw a@b.example weekly-news --all; rc_is 64
 c check a@b.example; rc_is 64
@@ -68,7 +68,11 @@ c check bob@example.net weekly-news --at 2028-01-10T09:00:00Z; rc_is 1; out_is "
 step="check errors are not decisions"
 c check bob@example.net no-such-type; rc_is 65; err_has "no-such-type"
 c check 'not an address' weekly-news; rc_is 65; err_has "not an address"; err_has "deny no-consent"
-c check bob@example.net weekly-news --at 2026-13-01; rc_is 64
+c check bob@example.net weekly-news --at 2026-13-01; rc_is 65; err_has "check: --at '2026-13-01'"
+# a bad time in any time option is a data error (65) naming option and value
+c report --since 2026-02-30T00:00:00Z; rc_is 65; err_has "--since '2026-02-30T00:00:00Z'"
+c future --after soon; rc_is 65; err_has "--after 'soon'"
+c link a@b.example c@b.example --at 2026-1-1; rc_is 65; err_has "--at '2026-1-1'"
 run -d "$T/nonexistent" check bob@example.net weekly-news --requirement opt-in; rc_is 66
 
 step="check with -d and --requirement"
