@@ -215,6 +215,9 @@ try_one(cm_dsnq *q, struct item *it)
 		q->st.retried++;
 		it->next_ms = mono_ms() + d;
 		pthread_mutex_unlock(&q->mu);
+		/* for consentctl dsn list; the queue keeps its own count */
+		(void)cm_dsnq_spool_note_attempt(q->spool, it->id, err,
+		    cm_time_now() + d * 1000);
 		snprintf(text, sizeof(text), "attempt %u failed, retry in %s: "
 		    "%s", it->attempts, cm_duration_format_ms((uint64_t)d, db),
 		    err);
