@@ -35,9 +35,14 @@ ctl_cmd_time_opt(const char *cmd, const char *opt, const char *s,
 {
 	cm_status st = ctl_parse_time(s, us);
 
-	if (st != CM_OK)
-		return ctl_cmd_usage(cmd, "%s '%s': %s (expected e.g. "
-		    "2026-11-23T10:00:00Z)", opt, s, cm_strerror(st));
+	if (st != CM_OK) {
+		/* a bad value, not a bad command line: EX_DATAERR (65) */
+		fflush(stdout);
+		fprintf(stderr, "consentctl: %s: %s '%s': %s (expected e.g. "
+		    "2026-11-23T10:00:00Z or now)\n", cmd, opt, s,
+		    cm_strerror(st));
+		return EX_DATAERR;
+	}
 	return 0;
 }
 

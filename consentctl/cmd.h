@@ -58,8 +58,8 @@ int ctl_cmd_usage(const char *cmd, const char *fmt, ...)
 /* Print HELP on stdout; returns 0. */
 int ctl_cmd_help(const char *help);
 
-/* Parse a --at style time option (or "now"); prints and returns
- * EX_USAGE on error. */
+/* Parse a --at style time option (or "now") into *US; 0, or on a bad
+ * time prints an error naming CMD, OPT and S and returns EX_DATAERR. */
 int ctl_cmd_time_opt(const char *cmd, const char *opt, const char *s,
     int64_t *us);
 

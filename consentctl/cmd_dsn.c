@@ -20,7 +20,8 @@ static const char dsn_help[] =
 "spooled (dsn.spool) and sent by the milter in the background.  One that\n"
 "could not be sent after dsn.attempts attempts stays in the spool as\n"
 "failed.  list shows every spooled DSN (pending: the milter is still\n"
-"trying; failed: given up, with the last error).  resend sends the\n"
+"trying; failed: given up) with its failed attempts so far, the next\n"
+"retry of a pending one and the last error.  resend sends the\n"
 "given DSNs, or with --all every failed one, now, to dsn.target (or\n"
 "--target inet:PORT@HOST | unix:PATH) and removes each one accepted.\n"
 "Exit status 0 if every one was sent, 75 if any was not.\n";
@@ -39,7 +40,7 @@ static int
 list_cb(void *arg, const cm_dsnq_entry *e)
 {
 	struct lst *l = arg;
-	char tb[CM_TIME_BUFSZ], size[32];
+	char tb[CM_TIME_BUFSZ], nb[CM_TIME_BUFSZ], size[32], att[16];
 
 	l->n++;
 	if (l->collect) {
@@ -64,6 +65,7 @@ list_cb(void *arg, const cm_dsnq_entry *e)
 		return 0;
 	}
 	snprintf(size, sizeof(size), "%zu", e->size);
+	snprintf(att, sizeof(att), "%u", e->attempts);
 	if (l->json) {
 		fputs("{\"id\":", stdout);
 		ctl_out_json_str(stdout, e->id);
@@ -71,14 +73,15 @@ list_cb(void *arg, const cm_dsnq_entry *e)
 		    "pending");
 		ctl_out_json_time(stdout, e->created_us);
 		ctl_out_json_member(stdout, "rcpt", e->rcpt);
-		printf(",\"smtputf8\":%s,\"size\":%s,\"error\":",
-		    e->smtputf8 ? "true" : "false", size);
-		ctl_out_json_str(stdout, e->error);
+		printf(",\"smtputf8\":%s,\"size\":%s,\"attempts\":%s",
+		    e->smtputf8 ? "true" : "false", size, att);
+		ctl_out_json_member_time(stdout, "next_retry", e->next_us);
+		ctl_out_json_member(stdout, "error", e->error);
 		fputs("}\n", stdout);
 	} else {
 		const char *cells[] = { e->id, e->failed ? "failed" : "pending",
-		    ctl_out_time(e->created_us, tb), e->rcpt, size,
-		    e->error ? e->error : "" };
+		    ctl_out_time(e->created_us, tb), e->rcpt, size, att,
+		    ctl_out_time(e->next_us, nb), e->error ? e->error : "" };
 
 		return ctl_cmd_row(l->t, cells, &l->oom);
 	}
@@ -141,12 +144,12 @@ ctl_cmd_dsn(ctl_ctx *c, int argc, char **argv)
 
 	if (strcmp(sub, "list") == 0) {
 		static const char *const hdr[] = { "ID", "STATE", "CREATED",
-		    "RCPT", "SIZE", "ERROR" };
+		    "RCPT", "SIZE", "ATTEMPTS", "NEXT-RETRY", "ERROR" };
 
 		if (optind != argc || all)
 			return ctl_cmd_usage("dsn", "list takes no arguments");
 		l.json = json;
-		if (!json && (l.t = ctl_out_table_new(6, hdr)) == NULL)
+		if (!json && (l.t = ctl_out_table_new(8, hdr)) == NULL)
 			return spool_error(spool, CM_ENOMEM);
 		st = cm_dsnq_list(spool, list_cb, &l);
 		if (st == CM_OK && l.oom)

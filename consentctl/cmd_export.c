@@ -30,10 +30,10 @@
 #include "out.h"
 #include "rows.h"
 
-enum { O_FORMAT = 256, O_FULL };
+enum { O_FORMAT = 256, O_FULL, O_JSON };
 
 static const char export_help[] =
-"usage: consentctl [-c FILE | -d DBDIR] export [--format csv|jsonl]\n"
+"usage: consentctl [-c FILE | -d DBDIR] export [--format csv|jsonl | --json]\n"
 "           [-o FILE]\n"
 "       consentctl [-c FILE | -d DBDIR] export --full [-o FILE]\n"
 "\n"
@@ -212,6 +212,7 @@ ctl_cmd_export(ctl_ctx *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "full", no_argument, NULL, O_FULL },
+		{ "json", no_argument, NULL, O_JSON },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -237,6 +238,10 @@ ctl_cmd_export(ctl_ctx *c, int argc, char **argv)
 			break;
 		case O_FULL:
 			full = true;
+			break;
+		case O_JSON:	/* as every command with a list: JSON Lines */
+			fmt_given = true;
+			x.fmt = CTL_FMT_JSONL;
 			break;
 		case O_FORMAT:
 			fmt_given = true;

@@ -16,7 +16,7 @@ static const char report_help[] =
 "usage: consentctl report [--since TIME] [--until TIME] [--type TYPE]\n"
 "         [--campaign ID] [--reason REASON] [--verdict allow|deny|error]\n"
 "         [--action ACTION] [--rcpt ADDR] [--format table|csv|jsonl]\n"
-"         [--csv | --jsonl] [--summary]\n"
+"         [--csv | --json | --jsonl] [--summary]\n"
 "         [--log-dir DIR]\n"
 "\n"
 "The decisions of the milter, from the decision log (log.path of the\n"
@@ -27,7 +27,7 @@ static const char report_help[] =
 "ACTION is refused, removed, monitored, allowed or tempfailed.\n"
 "Output (--format): an aligned table (default), csv (RFC 4180, with a\n"
 "header line; also --csv) or jsonl (one JSON object per line; also\n"
-"--jsonl); --summary counts the\n"
+"--json or --jsonl); --summary counts the\n"
 "decisions by type, reason and action instead of listing them.\n";
 
 enum { FMT_TABLE, FMT_CSV, FMT_JSONL };
@@ -216,6 +216,7 @@ ctl_cmd_report(ctl_ctx *c, int argc, char **argv)
 		{ "rcpt", required_argument, NULL, 'R' },
 		{ "csv", no_argument, NULL, 'x' },
 		{ "jsonl", no_argument, NULL, 'j' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "format", required_argument, NULL, 'F' },
 		{ "summary", no_argument, NULL, 'S' },
 		{ "log-dir", required_argument, NULL, 'L' },

@@ -13,6 +13,7 @@
 
 #include "dsnq.h"
 #include "dsnq_spool.h"
+#include "duration.h"
 #include "smtp.h"
 #include "timefmt.h"
 #include "util.h"
@@ -206,6 +207,7 @@ try_one(cm_dsnq *q, struct item *it)
 		it->next_ms = -1;
 		pthread_mutex_unlock(&q->mu);
 	} else {
+		char db[CM_DURATION_BUFSZ];
 		int64_t d;
 
 		pthread_mutex_lock(&q->mu);
@@ -213,8 +215,12 @@ try_one(cm_dsnq *q, struct item *it)
 		q->st.retried++;
 		it->next_ms = mono_ms() + d;
 		pthread_mutex_unlock(&q->mu);
-		snprintf(text, sizeof(text), "attempt %u failed, retry in %lld "
-		    "ms: %s", it->attempts, (long long)d, err);
+		/* for consentctl dsn list; the queue keeps its own count */
+		(void)cm_dsnq_spool_note_attempt(q->spool, it->id, err,
+		    cm_time_now() + d * 1000);
+		snprintf(text, sizeof(text), "attempt %u failed, retry in %s: "
+		    "%s", it->attempts, cm_duration_format_ms((uint64_t)d, db),
+		    err);
 		qlog(q, CM_REPORT_WARNING, CM_EIO, it->id, text);
 	}
 	free(target);

@@ -107,7 +107,9 @@ typedef struct cm_dsnq_entry {
 	const char *rcpt;
 	bool smtputf8;
 	int64_t created_us;
-	const char *error;	/* last error of a failed one, or NULL */
+	const char *error;	/* last error, or NULL (none failed yet) */
+	unsigned attempts;	/* failed attempts so far */
+	int64_t next_us;	/* a pending one's planned retry, or 0 */
 	size_t size;		/* message octets */
 } cm_dsnq_entry;
 

@@ -24,32 +24,60 @@ cm_dsnq_spool_path(const char *spool, const char *id, const char *suffix)
 	return p;
 }
 
+/* cm_dsnq_spool_write with the attempt count and next retry time */
+static cm_status
+spool_write(const char *spool, const char *id, const char *suffix,
+    const cm_dsnq_spooled *s)
+{
+	char hdr[2048], *path, *data;
+	const char *error = s->error;
+	int n = snprintf(hdr, sizeof(hdr), MAGIC "rcpt: %s\nsmtputf8: %d\n"
+	    "created: %lld\n", s->rcpt, s->smtputf8 ? 1 : 0,
+	    (long long)s->created);
+	cm_status st;
+
+	if (n >= 0 && (size_t)n < sizeof(hdr) && s->attempts > 0)
+		n += snprintf(hdr + n, sizeof(hdr) - (size_t)n,
+		    "attempts: %u\n", s->attempts);
+	if (n >= 0 && (size_t)n < sizeof(hdr) && s->next > 0)
+		n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, "next: %lld\n",
+		    (long long)s->next);
+	if (n >= 0 && (size_t)n < sizeof(hdr))
+		n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, "%s%s%s\n",
+		    error ? "error: " : "", error ? error : "",
+		    error ? "\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return CM_ETOOLONG;
+	if ((data = malloc((size_t)n + s->len)) == NULL)
+		return CM_ENOMEM;
+	memcpy(data, hdr, (size_t)n);
+	if (s->len > 0)
+		memcpy(data + n, s->msg, s->len);
+	if ((path = cm_dsnq_spool_path(spool, id, suffix)) == NULL) {
+		free(data);
+		return CM_ENOMEM;
+	}
+	st = cm_write_file_atomic(path, data, (size_t)n + s->len, 0600, true);
+	free(path);
+	free(data);
+	return st;
+}
+
 cm_status
 cm_dsnq_spool_write(const char *spool, const char *id, const char *suffix,
     const char *rcpt, bool smtputf8, int64_t created, const char *error,
     const char *msg, size_t len)
 {
-	char hdr[2048], *path, *data;
-	int n = snprintf(hdr, sizeof(hdr), MAGIC "rcpt: %s\nsmtputf8: %d\n"
-	    "created: %lld\n%s%s%s\n", rcpt, smtputf8 ? 1 : 0,
-	    (long long)created, error ? "error: " : "", error ? error : "",
-	    error ? "\n" : "");
-	cm_status st;
+	cm_dsnq_spooled s;
 
-	if (n < 0 || (size_t)n >= sizeof(hdr))
-		return CM_ETOOLONG;
-	if ((data = malloc((size_t)n + len)) == NULL)
-		return CM_ENOMEM;
-	memcpy(data, hdr, (size_t)n);
-	memcpy(data + n, msg, len);
-	if ((path = cm_dsnq_spool_path(spool, id, suffix)) == NULL) {
-		free(data);
-		return CM_ENOMEM;
-	}
-	st = cm_write_file_atomic(path, data, (size_t)n + len, 0600, true);
-	free(path);
-	free(data);
-	return st;
+	memset(&s, 0, sizeof(s));
+	s.rcpt = (char *)rcpt;
+	s.smtputf8 = smtputf8;
+	s.created = created;
+	s.error = (char *)error;
+	s.msg = msg;
+	s.len = len;
+	return spool_write(spool, id, suffix, &s);
 }
 
 cm_status
@@ -82,6 +110,10 @@ cm_dsnq_spool_read(const char *path, cm_dsnq_spooled *s)
 			s->created = strtoll(p + 9, NULL, 10);
 		else if (strncmp(p, "error: ", 7) == 0)
 			s->error = p + 7;
+		else if (strncmp(p, "attempts: ", 10) == 0)
+			s->attempts = (unsigned)strtoul(p + 10, NULL, 10);
+		else if (strncmp(p, "next: ", 6) == 0)
+			s->next = strtoll(p + 6, NULL, 10);
 		p = nl + 1;
 	}
 	if (p >= end || s->rcpt == NULL)
@@ -116,13 +148,37 @@ cm_dsnq_spool_mark_failed(const char *spool, const char *id,
 		st = cm_dsnq_spool_read(src, &s);
 	}
 	if (st == CM_OK) {
-		st = cm_dsnq_spool_write(spool, id, CM_DSNQ_SUF_FAILED, s.rcpt,
-		    s.smtputf8, s.created, error, s.msg, s.len);
+		s.attempts++;
+		s.next = 0;
+		s.error = (char *)error;
+		st = spool_write(spool, id, CM_DSNQ_SUF_FAILED, &s);
 		if (st == CM_OK && pending)
 			unlink(src);
 		free(s.data);
 	}
 	free(src);
+	return st;
+}
+
+cm_status
+cm_dsnq_spool_note_attempt(const char *spool, const char *id,
+    const char *error, int64_t next)
+{
+	char *path = cm_dsnq_spool_path(spool, id, CM_DSNQ_SUF_PENDING);
+	cm_dsnq_spooled s;
+	cm_status st;
+
+	if (path == NULL)
+		return CM_ENOMEM;
+	st = cm_dsnq_spool_read(path, &s);
+	free(path);
+	if (st != CM_OK)
+		return st;
+	s.attempts++;
+	s.next = next;
+	s.error = (char *)error;
+	st = spool_write(spool, id, CM_DSNQ_SUF_PENDING, &s);
+	free(s.data);
 	return st;
 }
 
@@ -249,6 +305,8 @@ cm_dsnq_list(const char *spool, int (*fn)(void *, const cm_dsnq_entry *),
 			e.smtputf8 = s.smtputf8;
 			e.created_us = s.created;
 			e.error = s.error;
+			e.attempts = s.attempts;
+			e.next_us = failed ? 0 : s.next;
 			e.size = s.len;
 			if (fn(arg, &e) != 0)
 				st = CM_EEXIST;	/* stop */

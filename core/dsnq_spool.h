@@ -5,9 +5,12 @@
  *
  * One file per DSN in the spool directory: ID.dsn while pending,
  * ID.failed once given up.  Its format (dsnq.h): "CM-DSN 1\n", then
- * "rcpt: ADDR\n", "smtputf8: 0|1\n", "created: MICROSECONDS\n", for a
- * failed one "error: TEXT\n", an empty line, then the message (CRLF
- * line ends, not dot-stuffed).  Files are written atomically
+ * "rcpt: ADDR\n", "smtputf8: 0|1\n", "created: MICROSECONDS\n", once
+ * an attempt failed "attempts: N\n" (attempts made, counted across
+ * restarts), while pending "next: MICROSECONDS\n" (the planned retry,
+ * wall clock) and "error: TEXT\n" (the last error), an empty line,
+ * then the message (CRLF line ends, not dot-stuffed).  Readers ignore
+ * header lines they do not know.  Files are written atomically
  * (cm_write_file_atomic) and at most CM_DSNQ_SPOOL_FILE_MAX octets are
  * read back.
  */
@@ -28,9 +31,11 @@
 /* A spooled DSN read back (cm_dsnq_spool_read). */
 typedef struct cm_dsnq_spooled {
 	char *data;		/* whole file, NUL-terminated; fields point in */
-	char *rcpt, *error;	/* error: NULL unless given up */
+	char *rcpt, *error;	/* error: NULL until an attempt failed */
 	bool smtputf8;
 	int64_t created;	/* microseconds */
+	unsigned attempts;	/* failed attempts so far */
+	int64_t next;		/* planned retry, microseconds; 0: none */
 	const char *msg;	/* the message, LEN octets */
 	size_t len;
 } cm_dsnq_spooled;
@@ -57,9 +62,19 @@ cm_status cm_dsnq_spool_write(const char *spool, const char *id,
 cm_status cm_dsnq_spool_read(const char *path, cm_dsnq_spooled *s);
 
 /* Rewrite pending DSN ID as ID.failed with ERROR (or update the error of
- * a failed one).  CM_OK, CM_NOTFOUND, or as cm_dsnq_spool_write. */
+ * a failed one), counting one more attempt.  CM_OK, CM_NOTFOUND, or as
+ * cm_dsnq_spool_write. */
 cm_status cm_dsnq_spool_mark_failed(const char *spool, const char *id,
     const char *error);
+
+/*
+ * Note a failed attempt of pending DSN ID in its file: one attempt more,
+ * ERROR the last error, NEXT (microseconds, wall clock) the planned
+ * retry.  CM_OK, CM_NOTFOUND (delivered, given up or erased meanwhile),
+ * or as cm_dsnq_spool_read and cm_dsnq_spool_write.
+ */
+cm_status cm_dsnq_spool_note_attempt(const char *spool, const char *id,
+    const char *error, int64_t next);
 
 /* Is NAME a spool file's name (not starting with '.', ending in
  * CM_DSNQ_SUF_PENDING or CM_DSNQ_SUF_FAILED)?  *FAILED tells which. */

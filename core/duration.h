@@ -26,4 +26,15 @@
  */
 cm_status cm_duration_parse(const char *s, uint64_t *out_s, const char **why);
 
+/* Room for any cm_duration_format_ms() text, NUL included. */
+#define CM_DURATION_BUFSZ 40
+
+/*
+ * Write MS milliseconds for a human into BUF (CM_DURATION_BUFSZ octets):
+ * under a second as "250ms", otherwise rounded to the second in days,
+ * hours, minutes and seconds with the zero ones left out: "1s",
+ * "2m30s", "1h", "1d2h".  Returns BUF.  No errors.
+ */
+char *cm_duration_format_ms(uint64_t ms, char *buf);
+
 #endif

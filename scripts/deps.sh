@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config
 libmilter-dev liblmdb-dev lmdb-utils libyaml-dev libcmocka-dev libidn2-dev
 libssl-dev libsystemd-dev libunistring-dev libmicrohttpd-dev
-miltertest postfix python3 valgrind groff-base man-db systemd m4
+miltertest postfix python3 valgrind groff-base man-db mandoc systemd m4
 clang libclang-rt-14-dev
 opendkim opendkim-tools python3-dkim curl
 dpkg-dev debhelper lintian"

@@ -18,7 +18,7 @@ run frobnicate; rc_is 64; err_has "unknown command 'frobnicate'"
 run --bogus; rc_is 64
 c grant; rc_is 64; err_has "ADDR and TYPE expected"
 c grant a@b.example weekly-news --bogus; rc_is 64
-c grant a@b.example weekly-news --at yesterday; rc_is 64; err_has "--at 'yesterday'"
+c grant a@b.example weekly-news --at yesterday; rc_is 65; err_has "--at 'yesterday'"
 c grant a@b.example weekly-news --pending --confirmed; rc_is 64
 c withdraw a@b.example weekly-news --all; rc_is 64
 c check a@b.example; rc_is 64
@@ -68,7 +68,11 @@ c check bob@example.net weekly-news --at 2028-01-10T09:00:00Z; rc_is 1; out_is "
 step="check errors are not decisions"
 c check bob@example.net no-such-type; rc_is 65; err_has "no-such-type"
 c check 'not an address' weekly-news; rc_is 65; err_has "not an address"; err_has "deny no-consent"
-c check bob@example.net weekly-news --at 2026-13-01; rc_is 64
+c check bob@example.net weekly-news --at 2026-13-01; rc_is 65; err_has "check: --at '2026-13-01'"
+# a bad time in any time option is a data error (65) naming option and value
+c report --since 2026-02-30T00:00:00Z; rc_is 65; err_has "--since '2026-02-30T00:00:00Z'"
+c future --after soon; rc_is 65; err_has "--after 'soon'"
+c link a@b.example c@b.example --at 2026-1-1; rc_is 65; err_has "--at '2026-1-1'"
 run -d "$T/nonexistent" check bob@example.net weekly-news --requirement opt-in; rc_is 66
 
 step="check with -d and --requirement"
@@ -161,6 +165,35 @@ step="stats"
 c stats; rc_is 0; out_has "records:"; out_has "map used:"; out_has "weekly-news"
 c stats --json; rc_is 0
 json_check 'j["records"] >= 6 and j["addresses"] >= 6 and j["map_size"] > 0 and j["map_used"] > 0 and sum(t["records"] for t in j["by_type"]) == j["records"] and {"type": "offers", "state": "granted", "records": 1} in j["by_type"] and {"type": "customer-updates", "state": "withdrawn", "records": 1} in j["by_type"]'
+
+step="JSON shapes (man page: JSON OUTPUT)"
+# one thing: exactly one line, one object
+one_object() {
+	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "$1: not one line"
+	printf '%s' "$out" | "$PY" -c 'import json,sys; assert isinstance(json.load(sys.stdin), dict)' ||
+		fail "$1: not one JSON object"
+}
+# a list: JSON Lines, every line an object, at least one
+lines_of_objects() {
+	[ -n "$out" ] || fail "$1: empty"
+	printf '%s\n' "$out" | "$PY" -c 'import json,sys
+for l in sys.stdin: assert isinstance(json.loads(l), dict), l' || fail "$1: not JSON Lines of objects"
+}
+c check bob@example.net weekly-news --json; one_object check
+c show bob@example.net --json; one_object show
+c stats --json; one_object stats
+c history bob@example.net --json; rc_is 0; lines_of_objects history
+c types --json; rc_is 0; lines_of_objects types
+c export --json; rc_is 0; lines_of_objects "export --json"
+json_export=$out
+c export --format jsonl; rc_is 0; [ "$out" = "$json_export" ] || fail "export --json differs from --format jsonl"
+# an empty list prints nothing and exits 0
+mkdir -p "$T/emptylog" "$T/emptyspool"
+c future --after 2999-01-01T00:00:00Z --json; rc_is 0; out_is ""
+c expiring --within 1s --type offers --json; rc_is 0; out_is ""
+c report --log-dir "$T/emptylog" --json; rc_is 0; out_is ""
+c report --log-dir "$T/emptylog" --summary --json; rc_is 0; out_is ""
+c dsn list --spool "$T/emptyspool" --json; rc_is 0; out_is ""
 
 step="bulk-update"
 c bulk-update --type weekly-news --basis legitimate-interest --dry-run; rc_is 0; out_has "match"

@@ -32,22 +32,26 @@ YAML
 # Spool files as the milter writes them (core/dsnq.h): one given up on,
 # one still pending.
 MSG=$'From: Mail Delivery System <MAILER-DAEMON@mx.example>\r\nTo: <news@shop.example>\r\nSubject: Undelivered Mail\r\n\r\n.leading dot\r\nbody\r\n'
-printf 'CM-DSN 1\nrcpt: news@shop.example\nsmtputf8: 0\ncreated: 1795168800000000\nerror: RCPT TO:<news@shop.example>: 451 try later\n\n%s' "$MSG" \
+printf 'CM-DSN 1\nrcpt: news@shop.example\nsmtputf8: 0\ncreated: 1795168800000000\nattempts: 8\nerror: RCPT TO:<news@shop.example>: 451 try later\n\n%s' "$MSG" \
 	>"$SPOOL/20261120T100000.000000-aaaa-1.failed"
-printf 'CM-DSN 1\nrcpt: other@shop.example\nsmtputf8: 0\ncreated: 1795168801000000\n\n%s' "$MSG" \
+printf 'CM-DSN 1\nrcpt: other@shop.example\nsmtputf8: 0\ncreated: 1795168801000000\nattempts: 2\nnext: 1795169100000000\nerror: connect to 127.0.0.1 port 25: Connection refused\n\n%s' "$MSG" \
 	>"$SPOOL/20261120T100001.000000-bbbb-2.dsn"
 
 out=$("$CTL" -c "$CM_TMP/c.yaml" dsn list) || fail "dsn list"
-grep -Eq '^20261120T100000\.000000-aaaa-1 +failed +2026-11-20T10:00:00Z +news@shop\.example +[0-9]+ +RCPT TO:<news@shop\.example>: 451 try later$' <<<"$out" ||
+grep -Eq '^ID +STATE +CREATED +RCPT +SIZE +ATTEMPTS +NEXT-RETRY +ERROR$' <<<"$out" || fail "list header: $out"
+grep -Eq '^20261120T100000\.000000-aaaa-1 +failed +2026-11-20T10:00:00Z +news@shop\.example +[0-9]+ +8 +- +RCPT TO:<news@shop\.example>: 451 try later$' <<<"$out" ||
 	fail "list (failed): $out"
-grep -Eq '^20261120T100001\.000000-bbbb-2 +pending +2026-11-20T10:00:01Z +other@shop\.example' <<<"$out" || fail "list (pending): $out"
+grep -Eq '^20261120T100001\.000000-bbbb-2 +pending +2026-11-20T10:00:01Z +other@shop\.example +[0-9]+ +2 +2026-11-20T10:05:00Z +connect to 127\.0\.0\.1 port 25: Connection refused$' <<<"$out" || fail "list (pending): $out"
 "$CTL" -c "$CM_TMP/c.yaml" dsn list --json | "$PY" -c '
 import json, sys
 rs = [json.loads(l) for l in sys.stdin]
 assert [r["state"] for r in rs] == ["failed", "pending"], rs
-assert rs[0]["error"].endswith("451 try later") and rs[1]["error"] is None, rs
+assert rs[0]["error"].endswith("451 try later"), rs
+assert rs[0]["attempts"] == 8 and rs[0]["next_retry"] is None, rs
+assert rs[1]["attempts"] == 2 and rs[1]["next_retry"] == "2026-11-20T10:05:00Z", rs
+assert rs[1]["error"].endswith("Connection refused"), rs
 ' || fail "dsn list --json"
-echo "ok - dsn list shows failed and pending DSNs"
+echo "ok - dsn list shows failed and pending DSNs, their attempts, next retry and last error"
 
 # target refuses: kept, exit 75, error updated
 echo "450 4.2.0 mailbox busy" >"$CM_TMP/sink/ctl/rcpt"
@@ -56,6 +60,7 @@ echo "450 4.2.0 mailbox busy" >"$CM_TMP/sink/ctl/rcpt"
 grep -q "450 4.2.0 mailbox busy" "$CM_TMP/err" || fail "resend error not shown: $(cat "$CM_TMP/err")"
 [ -f "$SPOOL/20261120T100000.000000-aaaa-1.failed" ] || fail "refused DSN not kept"
 grep -q '^error: .*450 4.2.0 mailbox busy' "$SPOOL/20261120T100000.000000-aaaa-1.failed" || fail "error not updated"
+grep -q '^attempts: 9$' "$SPOOL/20261120T100000.000000-aaaa-1.failed" || fail "attempt not counted"
 echo "ok - refused: kept in the spool, exit 75"
 
 # target accepts: delivered, removed; the pending one is left to the milter

@@ -55,6 +55,20 @@ $out"
 		err "$p: roff request in the rendered text"
 done
 
+# mandoc (if installed): no error-level finding, and a .TH date it
+# parses (YYYY-MM-DD or "Month DD, YYYY"; "November 2026" is not one).
+if command -v mandoc >/dev/null; then
+	for p in $PAGES; do
+		out=$(mandoc -Tlint -Werror "$MAN/$p" 2>&1)
+		[ -z "$out" ] || err "$p: mandoc -Tlint errors:
+$out"
+		out=$(mandoc -Tlint -Wwarning "$MAN/$p" 2>&1 | grep 'cannot parse date')
+		[ -z "$out" ] || err "$p: $out"
+	done
+else
+	echo "man.sh: mandoc not installed, its lint skipped" >&2
+fi
+
 # consent-milter.yaml(5): every key of the example configuration, as
 # section.key for the four sections and plain for newsletter keys.
 yaml5=$(text consent-milter.yaml.5)

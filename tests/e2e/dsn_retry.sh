@@ -95,7 +95,7 @@ wait_for() {
 
 # logged_retry: 1 once the log says that a second attempt failed, and why
 logged_retry() {
-	grep -q 'dsn id=.*: attempt 2 failed, retry in 1000 ms: connect to 127.0.0.1 .*refused' "$MILTER_LOG" &&
+	grep -q 'dsn id=.*: attempt 2 failed, retry in 1s: connect to 127.0.0.1 .*refused' "$MILTER_LOG" &&
 		echo 1
 }
 # logged_sent: 1 once the log says that one DSN was delivered

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/dsnq.h"
+#include "core/timefmt.h"
 
 /* ------------------------------------------------------------ fake MTA */
 
@@ -410,6 +411,30 @@ on_report(void *arg, const cm_report *r)
 	pthread_mutex_unlock(&l->mu);
 }
 
+struct listing {
+	int n, failed;
+	char id[CM_DSNQ_ID_MAX];
+	char rcpt[128];
+	char error[CM_DSNQ_ERR_MAX];
+	unsigned attempts;
+	int64_t next_us;
+};
+
+static int
+list_cb(void *arg, const cm_dsnq_entry *e)
+{
+	struct listing *l = arg;
+
+	l->n++;
+	l->failed += e->failed;
+	snprintf(l->id, sizeof(l->id), "%s", e->id);
+	snprintf(l->rcpt, sizeof(l->rcpt), "%s", e->rcpt);
+	snprintf(l->error, sizeof(l->error), "%s", e->error ? e->error : "");
+	l->attempts = e->attempts;
+	l->next_us = e->next_us;
+	return 0;
+}
+
 static void
 test_queue_retry_until_back(void **state)
 {
@@ -423,6 +448,7 @@ test_queue_retry_until_back(void **state)
 	cm_dsnq_stats st;
 	struct srv *s;
 	struct stat sb;
+	struct listing l = { 0 };
 
 	(void)state;
 	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
@@ -440,6 +466,20 @@ test_queue_retry_until_back(void **state)
 	assert_true(st.retried >= 2);
 	assert_int_equal(st.delivered, 0);
 	assert_int_equal(count_suffix(".dsn"), 1);
+	/* the spool file tells consentctl dsn list how it goes; the log
+	 * gives the delay in human units */
+	assert_int_equal(cm_dsnq_list(spool, list_cb, &l), CM_OK);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.failed, 0);
+	assert_true(l.attempts >= 2);
+	assert_true(l.next_us > cm_time_now() - 5000000);
+	assert_true(l.next_us < cm_time_now() + 5000000);
+	assert_true(l.error[0] != '\0');
+	pthread_mutex_lock(&lg.mu);
+	assert_non_null(strstr(lg.last, "retry in "));
+	assert_non_null(strstr(lg.last, "ms: "));
+	assert_null(strstr(lg.last, " ms"));
+	pthread_mutex_unlock(&lg.mu);
 	/* the target comes back */
 	s = srv_start(port, NULL);
 	assert_true(cm_dsnq_wait_idle(q, 5000));
@@ -453,26 +493,6 @@ test_queue_retry_until_back(void **state)
 	assert_int_equal(lg.info, 1);
 	cm_dsnq_close(q);
 	srv_stop(s);
-}
-
-struct listing {
-	int n, failed;
-	char id[CM_DSNQ_ID_MAX];
-	char rcpt[128];
-	char error[CM_DSNQ_ERR_MAX];
-};
-
-static int
-list_cb(void *arg, const cm_dsnq_entry *e)
-{
-	struct listing *l = arg;
-
-	l->n++;
-	l->failed += e->failed;
-	snprintf(l->id, sizeof(l->id), "%s", e->id);
-	snprintf(l->rcpt, sizeof(l->rcpt), "%s", e->rcpt);
-	snprintf(l->error, sizeof(l->error), "%s", e->error ? e->error : "");
-	return 0;
 }
 
 static void
@@ -512,6 +532,8 @@ test_queue_gives_up_and_resend(void **state)
 	assert_string_equal(l.id, id);
 	assert_string_equal(l.rcpt, "news@x.example");
 	assert_non_null(strstr(l.error, "451"));
+	assert_int_equal(l.attempts, 3);
+	assert_int_equal(l.next_us, 0);
 
 	/* a failed DSN is not retried by the next start */
 	assert_int_equal(cm_dsnq_open(&o, &q), CM_OK);

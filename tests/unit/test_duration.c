@@ -141,12 +141,31 @@ test_type_id(void **state)
 	assert_true(cm_type_id_valid("ab\0c", 2));
 }
 
+static void
+test_format_ms(void **state)
+{
+	static const struct { uint64_t ms; const char *out; } cases[] = {
+		{ 0, "0ms" }, { 250, "250ms" }, { 999, "999ms" },
+		{ 1000, "1s" }, { 1499, "1s" }, { 1500, "2s" },
+		{ 10000, "10s" }, { 60000, "1m" }, { 150000, "2m30s" },
+		{ 3600000, "1h" }, { 3661000, "1h1m1s" }, { 93600000, "1d2h" },
+		{ UINT64_MAX, "213503982334d14h25m52s" },
+	};
+	char buf[CM_DURATION_BUFSZ];
+
+	(void)state;
+	for (size_t i = 0; i < NELEM(cases); i++)
+		assert_string_equal(cm_duration_format_ms(cases[i].ms, buf),
+		    cases[i].out);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration_table),
 		cmocka_unit_test(test_number),
+		cmocka_unit_test(test_format_ms),
 		cmocka_unit_test(test_type_id),
 	};
 
