@@ -46,20 +46,27 @@ cm_dsnq_scrub_run(const char *spool, const cm_erasure *e, size_t *n)
 		return cm_status_errno(errno);
 	while (st == CM_OK && (de = readdir(d)) != NULL) {
 		bool hit, failed;
+		int fd;
 
 		if (!cm_dsnq_spool_name(de->d_name, &failed))
 			continue;
-		st = file_matches(dirfd(d), de->d_name, e, &hit);
-		if (st == CM_NOTFOUND) {	/* delivered meanwhile */
-			st = CM_OK;
+		/* under the file's lock (dsnq_spool.h): the queue noting an
+		 * attempt cannot write it back after it is deleted */
+		if ((fd = cm_dsnq_spool_lock(dirfd(d), de->d_name)) < 0) {
+			if (errno != ENOENT)	/* ENOENT: delivered meanwhile */
+				st = cm_status_errno(errno);
 			continue;
 		}
-		if (st != CM_OK || !hit)
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-			(*n)++;
-		else if (errno != ENOENT)
-			st = cm_status_errno(errno);
+		st = file_matches(dirfd(d), de->d_name, e, &hit);
+		if (st == CM_NOTFOUND)
+			st = CM_OK;
+		else if (st == CM_OK && hit) {
+			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+				(*n)++;
+			else if (errno != ENOENT)
+				st = cm_status_errno(errno);
+		}
+		close(fd);
 	}
 	closedir(d);
 	if (*n > 0)

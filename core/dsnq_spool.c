@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dsnq_spool.h"
@@ -127,6 +129,45 @@ bad:
 	return CM_EFORMAT;
 }
 
+int
+cm_dsnq_spool_lock(int dfd, const char *name)
+{
+	struct stat sb;
+	int fd;
+
+	for (;;) {
+		fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return -1;
+		if (flock(fd, LOCK_EX) != 0 || fstat(fd, &sb) != 0) {
+			int e = errno;
+
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (sb.st_nlink > 0)
+			return fd;
+		close(fd);	/* replaced or removed while we waited */
+	}
+}
+
+/* The spool file PATH, read into *S under its lock (*FD, to be closed
+ * once the update is written); CM_NOTFOUND if it is gone. */
+static cm_status
+read_locked(const char *path, cm_dsnq_spooled *s, int *fd)
+{
+	cm_status st;
+
+	if ((*fd = cm_dsnq_spool_lock(AT_FDCWD, path)) < 0)
+		return cm_status_errno(errno);
+	if ((st = cm_dsnq_spool_read(path, s)) != CM_OK) {
+		close(*fd);
+		*fd = -1;
+	}
+	return st;
+}
+
 cm_status
 cm_dsnq_spool_mark_failed(const char *spool, const char *id,
     const char *error)
@@ -135,17 +176,18 @@ cm_dsnq_spool_mark_failed(const char *spool, const char *id,
 	cm_dsnq_spooled s;
 	cm_status st;
 	bool pending = true;
+	int fd = -1;
 
 	if (src == NULL)
 		return CM_ENOMEM;
-	st = cm_dsnq_spool_read(src, &s);
+	st = read_locked(src, &s, &fd);
 	if (st == CM_NOTFOUND) {	/* already failed: update the error */
 		pending = false;
 		free(src);
 		src = cm_dsnq_spool_path(spool, id, CM_DSNQ_SUF_FAILED);
 		if (src == NULL)
 			return CM_ENOMEM;
-		st = cm_dsnq_spool_read(src, &s);
+		st = read_locked(src, &s, &fd);
 	}
 	if (st == CM_OK) {
 		s.attempts++;
@@ -155,6 +197,7 @@ cm_dsnq_spool_mark_failed(const char *spool, const char *id,
 		if (st == CM_OK && pending)
 			unlink(src);
 		free(s.data);
+		close(fd);
 	}
 	free(src);
 	return st;
@@ -167,10 +210,13 @@ cm_dsnq_spool_note_attempt(const char *spool, const char *id,
 	char *path = cm_dsnq_spool_path(spool, id, CM_DSNQ_SUF_PENDING);
 	cm_dsnq_spooled s;
 	cm_status st;
+	int fd;
 
 	if (path == NULL)
 		return CM_ENOMEM;
-	st = cm_dsnq_spool_read(path, &s);
+	/* under the file's lock, which an erasure also takes: a DSN it
+	 * deletes meanwhile is not written back */
+	st = read_locked(path, &s, &fd);
 	free(path);
 	if (st != CM_OK)
 		return st;
@@ -179,6 +225,7 @@ cm_dsnq_spool_note_attempt(const char *spool, const char *id,
 	s.error = (char *)error;
 	st = spool_write(spool, id, CM_DSNQ_SUF_PENDING, &s);
 	free(s.data);
+	close(fd);
 	return st;
 }
 

@@ -61,6 +61,17 @@ cm_status cm_dsnq_spool_write(const char *spool, const char *id,
  */
 cm_status cm_dsnq_spool_read(const char *path, cm_dsnq_spooled *s);
 
+/*
+ * Open spool file NAME (relative to directory DFD, or a path with
+ * AT_FDCWD) and take its exclusive flock, waiting for another holder;
+ * a file that was replaced or removed meanwhile is opened again.
+ * Every change of a spool file (an attempt noted, a DSN marked failed,
+ * an erasure deleting it) holds this lock, so an update never writes
+ * back a DSN an erasure deleted.  Returns the descriptor (close it to
+ * release), or -1 with errno (ENOENT: the file is gone).
+ */
+int cm_dsnq_spool_lock(int dfd, const char *name);
+
 /* Rewrite pending DSN ID as ID.failed with ERROR (or update the error of
  * a failed one), counting one more attempt.  CM_OK, CM_NOTFOUND, or as
  * cm_dsnq_spool_write. */

@@ -20,7 +20,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include "core/dsnq.h"
+#include "core/dsnq_spool.h"
 #include "core/timefmt.h"
 
 /* ------------------------------------------------------------ fake MTA */
@@ -673,6 +676,60 @@ test_queue_reconfigure(void **state)
 	srv_stop(s);
 }
 
+/* The lock every change of a spool file holds: it follows a file
+ * replaced while it was held (the queue writes a DSN back by rename), and
+ * a DSN deleted under it (an erasure) is gone for the next holder, which
+ * therefore writes nothing back. */
+static void
+test_spool_lock(void **state)
+{
+	const char *id = "lock-test";
+	char path[256], tmp[300];
+	struct stat a, b;
+	int fd, fd2;
+
+	(void)state;
+	assert_int_equal(mkdir(spool, 0700), 0);
+	assert_int_equal(cm_dsnq_spool_write(spool, id, CM_DSNQ_SUF_PENDING,
+	    "eve@example.com", false, 1, NULL, "m\r\n", 3), CM_OK);
+	snprintf(path, sizeof(path), "%s/%s%s", spool, id,
+	    CM_DSNQ_SUF_PENDING);
+	fd = cm_dsnq_spool_lock(AT_FDCWD, path);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &a), 0);
+	/* replaced while held: the next holder gets the new file */
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	assert_int_equal(link(path, tmp), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rename(tmp, path), 0);
+	close(fd);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &b), 0);
+	close(fd);
+	/* a lock taken on the unlinked inode is not returned: reopen by name */
+	fd = open(path, O_RDONLY);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(cm_dsnq_spool_write(spool, id, CM_DSNQ_SUF_PENDING,
+	    "eve@example.com", false, 1, NULL, "m\r\n", 3), CM_OK);
+	fd2 = cm_dsnq_spool_lock(AT_FDCWD, path);
+	assert_true(fd2 >= 0);
+	assert_int_equal(fstat(fd2, &b), 0);
+	assert_int_equal(fstat(fd, &a), 0);
+	assert_true(a.st_ino != b.st_ino || a.st_nlink == 0);
+	assert_true(b.st_nlink > 0);
+	close(fd);
+	/* deleted under the lock (an erasure): the update finds nothing and
+	 * writes nothing back */
+	assert_int_equal(unlink(path), 0);
+	close(fd2);
+	assert_int_equal(cm_dsnq_spool_note_attempt(spool, id, "down", 1),
+	    CM_NOTFOUND);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(cm_dsnq_spool_lock(AT_FDCWD, path), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
 int
 main(void)
 {
@@ -688,6 +745,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_reconfigure,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_lock, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
