@@ -11,6 +11,7 @@
 #include "../core/timefmt.h"
 #include "cmd.h"
 #include "diag.h"
+#include "expiry.h"
 #include "out.h"
 #include "parse.h"
 
@@ -51,23 +52,13 @@ entry_cb(const cm_entry *e, void *arg)
 
 	for (size_t i = 0; i < e->nrecords && !x->oom; i++) {
 		const cm_record *r = &e->records[i];
-		const cm_ntype *nt = cm_policy_find_type(x->p, r->type);
-		const cm_type_policy *tp;
 		int64_t from, until;
 
-		if (nt == NULL || r->state != CM_STATE_GRANTED ||
-		    (x->only && strcmp(x->only, r->type) != 0))
+		if ((x->only && strcmp(x->only, r->type) != 0) ||
+		    ctl_expiry(x->p, r, &from, &until) != CTL_EXPIRY_AT)
 			continue;
-		tp = cm_ntype_policy(nt);
-		if (tp->validity_us <= 0 ||
-		    (tp->requirement == CM_REQ_DOUBLE_OPT_IN &&
-		    r->confirmed_us == 0))
-			continue;
-		from = r->granted_us > r->confirmed_us ? r->granted_us :
-		    r->confirmed_us;
 		if (e->objection && e->objection_us >= from)
 			continue;
-		until = from + tp->validity_us;
 		if (until <= x->now || until > x->until)
 			continue;
 		if (x->n == x->cap) {
@@ -84,7 +75,8 @@ entry_cb(const cm_entry *e, void *arg)
 			x->oom = true;
 			break;
 		}
-		x->rows[x->n].type = cm_ntype_id(nt);
+		x->rows[x->n].type = cm_ntype_id(cm_policy_find_type(x->p,
+		    r->type));
 		x->rows[x->n].expires = until;
 		x->n++;
 	}

@@ -11,6 +11,7 @@
 #include "../core/timefmt.h"
 #include "cmd.h"
 #include "diag.h"
+#include "expiry.h"
 #include "out.h"
 #include "parse.h"
 
@@ -190,13 +191,40 @@ static const char show_help[] =
 "  {\"address\", \"found\", \"erased\", \"objection\", \"objection_time\",\n"
 "   \"domain_suppressed_since\", \"records\": [{\"type\", \"state\",\n"
 "   \"confirmed\" (bool), \"granted\", \"confirmed_time\", \"withdrawn\",\n"
-"   \"updated\", \"source\", \"basis\", \"purpose\", \"evidence\"}]}\n"
+"   \"updated\", \"expires\", \"source\", \"basis\", \"purpose\",\n"
+"   \"evidence\"}]}\n"
+"EXPIRES: when the consent expires (the later of granted and confirmed\n"
+"plus the type's valid_for), \"never\" for a type without valid_for, empty\n"
+"(null) when no consent is in force or without a configuration (-d).\n"
 "Exit 0 if records or an objection are stored, 1 if nothing is (also when\n"
 "the address is erased).\n";
 
-static void
-json_record(const cm_record *r)
+/* The expiry of R for a table cell or JSON: "never", a time, or NULL
+ * (no consent in force, or no policy loaded). */
+static const char *
+record_expiry(const cm_policy *p, const cm_record *r, char *buf)
 {
+	int64_t until;
+
+	if (p == NULL)
+		return NULL;
+	switch (ctl_expiry(p, r, NULL, &until)) {
+	case CTL_EXPIRY_NEVER:
+		return "never";
+	case CTL_EXPIRY_AT:
+		return cm_time_format(until, buf);
+	case CTL_EXPIRY_NONE:
+		break;
+	}
+	return NULL;
+}
+
+static void
+json_record(const cm_policy *p, const cm_record *r)
+{
+	char tb[CM_TIME_BUFSZ];
+	const char *exp = record_expiry(p, r, tb);
+
 	fputs("{\"type\":", stdout);
 	ctl_out_json_str(stdout, r->type);
 	printf(",\"state\":\"%s\",\"confirmed\":%s,\"granted\":",
@@ -205,6 +233,11 @@ json_record(const cm_record *r)
 	ctl_out_json_member_time(stdout, "confirmed_time", r->confirmed_us);
 	ctl_out_json_member_time(stdout, "withdrawn", r->withdrawn_us);
 	ctl_out_json_member_time(stdout, "updated", r->updated_us);
+	fputs(",\"expires\":", stdout);
+	if (exp != NULL)
+		ctl_out_json_str(stdout, exp);
+	else
+		fputs("null", stdout);
 	ctl_out_json_member(stdout, "source", r->source);
 	ctl_out_json_member(stdout, "basis", r->basis);
 	ctl_out_json_member(stdout, "purpose", r->purpose);
@@ -267,12 +300,12 @@ ctl_cmd_show(ctl_ctx *c, int argc, char **argv)
 		for (size_t i = 0; e != NULL && i < e->nrecords; i++) {
 			if (i > 0)
 				fputc(',', stdout);
-			json_record(&e->records[i]);
+			json_record(c->policy, &e->records[i]);
 		}
 		fputs("]}\n", stdout);
 	} else {
 		char t1[CM_TIME_BUFSZ], t2[CM_TIME_BUFSZ], t3[CM_TIME_BUFSZ],
-		    t4[CM_TIME_BUFSZ];
+		    t4[CM_TIME_BUFSZ], t5[CM_TIME_BUFSZ];
 
 		printf("address:    %s\n", a.key);
 		if (erased)
@@ -292,8 +325,9 @@ ctl_cmd_show(ctl_ctx *c, int argc, char **argv)
 		} else {
 			static const char *const hdr[] = { "TYPE", "STATE",
 			    "GRANTED", "CONFIRMED", "WITHDRAWN", "UPDATED",
-			    "SOURCE", "BASIS", "PURPOSE", "EVIDENCE" };
-			ctl_table *t = ctl_out_table_new(10, hdr);
+			    "EXPIRES", "SOURCE", "BASIS", "PURPOSE",
+			    "EVIDENCE" };
+			ctl_table *t = ctl_out_table_new(11, hdr);
 
 			if (t == NULL) {
 				cm_entry_free(e);
@@ -301,12 +335,15 @@ ctl_cmd_show(ctl_ctx *c, int argc, char **argv)
 			}
 			for (size_t i = 0; i < e->nrecords; i++) {
 				const cm_record *r = &e->records[i];
-				const char *row[10] = { r->type,
+				const char *exp = record_expiry(c->policy, r,
+				    t5);
+				const char *row[11] = { r->type,
 				    cm_state_name(r->state),
 				    ctl_out_time(r->granted_us, t1),
 				    ctl_out_time(r->confirmed_us, t2),
 				    ctl_out_time(r->withdrawn_us, t3),
 				    ctl_out_time(r->updated_us, t4),
+				    exp != NULL ? exp : "",
 				    r->source, r->basis, r->purpose,
 				    r->evidence };
 

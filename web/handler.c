@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "../core/index.h"
 #include "../core/timefmt.h"
+#include "request.h"
 #include "writer.h"
 
 static const web_conf *conf;
@@ -68,6 +68,7 @@ ring_reload(const cm_token_ring *old)
 }
 
 typedef struct req {
+	unsigned nhdr;
 	size_t len;
 	bool too_big;
 	char body[WEB_BODY_MAX + 1];
@@ -155,83 +156,21 @@ bad_token(struct MHD_Connection *conn, cm_status st)
 	}
 }
 
-/* ---- evidence --------------------------------------------------------- */
-
-/* Append " NAME=VALUE" to OUT, VALUE cut to MAX octets of printable
- * ASCII ('"' and '\\' and others replaced by '_'). */
-static void
-ev_add(char *out, size_t size, const char *name, const char *val,
-    size_t max)
-{
-	size_t n = strlen(out);
-	int m;
-
-	if (!val || !*val)
-		return;
-	m = snprintf(out + n, size - n, "%s%s=\"", n ? " " : "", name);
-	if (m < 0 || (size_t)m >= size - n)
-		return;
-	n += (size_t)m;
-	for (size_t i = 0; val[i] && i < max && n + 2 < size; i++) {
-		unsigned char c = (unsigned char)val[i];
-		out[n++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ?
-		    (char)c : '_';
-	}
-	if (n + 1 < size)
-		out[n++] = '"';
-	out[n] = '\0';
-}
-
-/* The client address as the trusted proxy gives it: the last entry of
- * the configured header (the one the proxy appended), trimmed. */
-static void
-client_addr(struct MHD_Connection *conn, char *out, size_t size)
-{
-	const char *v, *last;
-	size_t n;
-
-	out[0] = '\0';
-	if (!conf->client_header)
-		return;
-	v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    conf->client_header);
-	if (!v)
-		return;
-	last = strrchr(v, ',');
-	last = last ? last + 1 : v;
-	while (*last == ' ' || *last == '\t')
-		last++;
-	n = strcspn(last, " \t");
-	if (n >= size)
-		n = size - 1;
-	for (size_t i = 0; i < n; i++) {
-		char c = last[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-		    (c >= 'A' && c <= 'F') || c == '.' || c == ':'))
-			return;		/* not an address: record none */
-	}
-	memcpy(out, last, n);
-	out[n] = '\0';
-}
-
 /* ---- recording -------------------------------------------------------- */
 
 /* Record T's withdrawal or confirmation (writer.h: group commit). */
 static web_outcome
 record(struct MHD_Connection *conn, const cm_token *t)
 {
-	char evidence[CM_FIELD_MAX], ip[64], when[40];
+	char evidence[CM_FIELD_MAX];
 	cm_event ev = { 0 };
 	web_outcome out;
 
-	evidence[0] = '\0';
-	ev_add(evidence, sizeof evidence, "token-issued",
-	    cm_time_format(t->issued_us, when), 40);
-	client_addr(conn, ip, sizeof ip);
-	ev_add(evidence, sizeof evidence, "client", ip, 63);
-	ev_add(evidence, sizeof evidence, "user-agent",
+	web_req_evidence(t, conf->client_header ?
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_USER_AGENT), 200);
+	    conf->client_header) : NULL,
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_USER_AGENT), evidence, sizeof evidence);
 	ev.kind = t->purpose == CM_TOKEN_CONFIRM ? CM_EV_CONFIRM :
 	    CM_EV_WITHDRAW;
 	ev.addr = t->addr;
@@ -258,33 +197,6 @@ count_header(void *cls, enum MHD_ValueKind kind, const char *k,
 	return MHD_YES;
 }
 
-/* The POST body asks for a one-click unsubscribe (RFC 8058): exactly
- * List-Unsubscribe=One-Click urlencoded, or that field in a
- * multipart/form-data body. */
-static bool
-body_ok(struct MHD_Connection *conn, const req *r, cm_token_purpose p)
-{
-	const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_TYPE);
-	const char *want = p == CM_TOKEN_CONFIRM ? "confirm=yes" :
-	    "List-Unsubscribe=One-Click";
-	const char *f;
-	size_t n = r->len;
-
-	while (n > 0 && (r->body[n - 1] == '\n' || r->body[n - 1] == '\r'))
-		n--;
-	if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0) {
-		const char *name = p == CM_TOKEN_CONFIRM ? "name=\"confirm\"" :
-		    "name=\"List-Unsubscribe\"";
-		const char *val = p == CM_TOKEN_CONFIRM ? "yes" : "One-Click";
-		if (!(f = strstr(r->body, name)) || !(f = strstr(f, "\r\n\r\n")))
-			return false;
-		return strncmp(f + 4, val, strlen(val)) == 0 &&
-		    (f[4 + strlen(val)] == '\r' || f[4 + strlen(val)] == '\0');
-	}
-	return n == strlen(want) && memcmp(r->body, want, n) == 0;
-}
-
 static const char u_form[] =
     "<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" "
     "value=\"One-Click\"><button type=\"submit\">Unsubscribe</button>"
@@ -299,28 +211,24 @@ web_handle(void *cls, struct MHD_Connection *conn, const char *url,
     size_t *upload_size, void **req_cls)
 {
 	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-	cm_token_purpose purpose;
+	cm_token_purpose purpose = CM_TOKEN_UNSUBSCRIBE;
 	req *r = *req_cls;
-	unsigned nhdr = 0;
+	web_req in;
 	cm_token t;
-	const cm_token_ring *ring, *newer;
 	cm_status st;
 	web_outcome o;
 
 	(void)cls; (void)version;
 	if (r == NULL) {
 		/* first call: headers only */
-		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header,
-		    &nhdr);
 		if (!(r = calloc(1, sizeof *r)))
 			return MHD_NO;
 		*req_cls = r;
-		if (nhdr > WEB_HEADERS_MAX)
-			return page(conn, 431, "Too many header fields",
-			    "The request has too many header fields.", NULL);
-		if (!post)
-			goto respond;
-		return MHD_YES;
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header,
+		    &r->nhdr);
+		if (post && r->nhdr <= WEB_HEADERS_MAX)
+			return MHD_YES;
+		goto respond;
 	}
 	if (post && *upload_size != 0) {
 		if (r->len + *upload_size > WEB_BODY_MAX)
@@ -334,40 +242,43 @@ web_handle(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 respond:
-	if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+	in.method = method;
+	in.url = url;
+	in.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	in.body = r->body;
+	in.len = r->len;
+	in.too_big = r->too_big;
+	in.nheaders = r->nhdr;
+	switch (web_req_decide(&in, ring_get(), ring_reload, cm_time_now(),
+	    conf->max_age_us, &purpose, &t, &st)) {
+	case WEB_V_HEADERS:
+		return page(conn, 431, "Too many header fields",
+		    "The request has too many header fields.", NULL);
+	case WEB_V_METHOD:
 		return page(conn, 405, "Method not allowed", "Use GET or POST.",
 		    NULL);
-	if (strncmp(url, "/u/", 3) == 0)
-		purpose = CM_TOKEN_UNSUBSCRIBE;
-	else if (strncmp(url, "/c/", 3) == 0)
-		purpose = CM_TOKEN_CONFIRM;
-	else
+	case WEB_V_NOTFOUND:
 		return page(conn, 404, "Not found", "There is nothing here.",
 		    NULL);
-	ring = ring_get();
-	st = cm_token_open(ring, url + 3, strlen(url + 3), cm_time_now(),
-	    conf->max_age_us, &t);
-	if (st == CM_NOTFOUND && (newer = ring_reload(ring)) != ring)
-		st = cm_token_open(newer, url + 3, strlen(url + 3),
-		    cm_time_now(), conf->max_age_us, &t);
-	if (st == CM_OK && t.purpose != purpose)
-		st = CM_EINVAL;
-	if (st != CM_OK)
+	case WEB_V_TOKEN:
 		return bad_token(conn, st);
-	if (!post)
+	case WEB_V_PAGE:
 		return purpose == CM_TOKEN_CONFIRM ?
 		    page(conn, 200, "Confirm your subscription", "Please "
 		    "confirm that you want to receive this newsletter.", c_form) :
 		    page(conn, 200, "Unsubscribe", "Do you want to stop "
 		    "receiving this newsletter?", u_form);
-	if (r->too_big)
+	case WEB_V_TOOBIG:
 		return page(conn, 413, "Request too large", "The request is "
 		    "too large.", NULL);
-	if (!body_ok(conn, r, purpose))
+	case WEB_V_BODY:
 		return page(conn, 400, "Bad request", purpose ==
 		    CM_TOKEN_CONFIRM ? "Expected confirm=yes." :
 		    "Expected List-Unsubscribe=One-Click.", NULL);
+	case WEB_V_RECORD:
+		break;
+	}
 	o = record(conn, &t);
 	switch (o) {
 	case WEB_DONE:

@@ -26,10 +26,9 @@
 #include <microhttpd.h>
 
 #include "../core/token.h"
+#include "request.h"
 
-/* Request limits. */
-#define WEB_BODY_MAX 1024	/* octets of a POST body */
-#define WEB_HEADERS_MAX 64	/* header fields of a request */
+/* Request limits: request.h. */
 
 typedef struct web_conf {
 	const char *db_dir;		/* the consent index */

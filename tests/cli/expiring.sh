@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # consentctl expiring: consents of types with valid_for (weekly-news: 730d
 # in the example) that expire within a duration, soonest first; pending,
-# withdrawn, objected and no-validity records are left out; CSV and JSON.
+# withdrawn, objected and no-validity records are left out; CSV and JSON;
+# `show` prints the same expiry per record ("never" without valid_for).
 source "$(dirname "$0")/ctl-lib.bash"
 
 now=$("$PY" -c 'import time; print(int(time.time()))')
@@ -33,6 +34,22 @@ c expiring --within 30d --csv; rc_is 0
 grep -qE '^b@example\.org,weekly-news,[0-9-]+T[0-9:]+' <<<"$out" || fail "csv row"
 c expiring --within 30d --json; rc_is 0
 jsonl_check 'len(L) == 2 and L[0]["address"] == "b@example.org" and L[0]["type"] == "weekly-news" and L[0]["expires"] < L[1]["expires"]'
+
+step="show prints each record's expiry (the same as expiring's)"
+c expiring --within 30d --json; rc_is 0
+a_exp=$("$PY" -c 'import json, sys; print([r["expires"] for r in map(json.loads, sys.stdin) if r["address"] == "a@example.org"][0])' <<<"$out")
+c show a@example.org --json; rc_is 0
+json_check "j['records'][0]['expires'] == '$a_exp'"
+c show a@example.org; rc_is 0; out_has EXPIRES; out_has "$a_exp"
+c show g@example.org --json; rc_is 0
+json_check "j['records'][0]['expires'] == 'never'"
+c show g@example.org; rc_is 0; out_has never
+c show e@example.org --json; rc_is 0				# withdrawn: nothing in force
+json_check "j['records'][0]['expires'] is None"
+c show h@example.org --json; rc_is 0				# pending double opt-in
+json_check "j['records'][0]['expires'] is None"
+c show d@example.org --json; rc_is 0				# expired already: still its time
+json_check "j['records'][0]['expires'] < '$a_exp'"
 
 step="errors"
 c expiring; rc_is 64; err_has "--within DURATION is required"

@@ -5,7 +5,10 @@
 # List-Unsubscribe-Post; a GET of its link changes nothing; a POST of
 # List-Unsubscribe=One-Click answers 200, and the next newsletter of that
 # type to that recipient is refused 550 at RCPT while another type still
-# reaches them; a replay adds no history event.
+# reaches them; a replay adds no history event.  A confirm link: a
+# newsletter of a double opt-in type (digest) to a pending recipient is
+# refused at RCPT; after `consentctl link confirm` and a POST of that link
+# (a GET changes nothing) the next one is delivered.
 set -u
 . "$SRCDIR/tests/e2e/lib/common.sh"
 e2e_init
@@ -18,6 +21,7 @@ WEB=$BUILD/consent-web
 command -v curl >/dev/null || e2e_skip "curl not installed"
 
 WEEKLY_FROM=weekly@news.example.com
+DIGEST_FROM=digest@news.example.com
 MPORT=$(e2e_freeport)
 WPORT=$(e2e_freeport)
 DB=$CM_TMP/db
@@ -32,12 +36,21 @@ links:
   listen: "inet:$WPORT@127.0.0.1"
 EOF
 	e2e_cm_newsletters "$WEEKLY_FROM"
+	cat <<EOF
+  - id: digest
+    name: "Monthly digest"
+    consent: double-opt-in
+    match:
+      - envelope_sender: "$DIGEST_FROM"
+EOF
 } >"$CONF"
 "$CTL" -c "$CONF" init >"$CM_TMP/ctl.out" 2>&1 || { cat "$CM_TMP/ctl.out" >&2; e2e_fail "consentctl init"; }
 for t in weekly-news offers; do
 	"$CTL" -c "$CONF" grant alice@example.com "$t" >"$CM_TMP/ctl.out" 2>&1 ||
 		{ cat "$CM_TMP/ctl.out" >&2; e2e_fail "consentctl grant $t"; }
 done
+"$CTL" -c "$CONF" grant alice@example.com digest --pending >"$CM_TMP/ctl.out" 2>&1 ||
+	{ cat "$CM_TMP/ctl.out" >&2; e2e_fail "consentctl grant digest --pending"; }
 
 e2e_start_milter "$MPORT" "$CM" -f -c "$CONF"
 "$WEB" -c "$CONF" >>"$CM_TMP/web.log" 2>&1 &
@@ -101,8 +114,29 @@ e2e_wait_delivered 2
 e2e_assert_match '^<https://news\.example\.com/consent/u/' \
 	"$(e2e_q header "$SINK_DIR" "$mid" List-Unsubscribe)" "offers carries its link"
 
+# 6. a confirm link: the pending digest is refused until its link is POSTed
+e2e_send "$CM_TMP/d1.json" --from "$DIGEST_FROM" --rcpt alice@example.com --subject "Digest 1"
+e2e_assert_match '^550 5\.7\.1 .*"digest" \(unconfirmed\)' \
+	"$(e2e_q rcpt "$CM_TMP/d1.json" alice@example.com)" "pending digest refused"
+link=$("$CTL" -c "$CONF" link confirm alice@example.com digest 2>"$CM_TMP/ctl.err") ||
+	{ cat "$CM_TMP/ctl.err" >&2; e2e_fail "consentctl link confirm"; }
+e2e_assert_match '^https://news\.example\.com/consent/c/[A-Za-z0-9_-]+$' "$link" "confirm link"
+ctok=${link##*/c/}
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$WPORT/c/$ctok")
+e2e_assert_eq 200 "$code" "GET the confirm link"
+"$CTL" -c "$CONF" check alice@example.com digest >/dev/null && e2e_fail "GET confirmed"
+code=$(curl -s -o /dev/null -w '%{http_code}' -d 'confirm=yes' "http://127.0.0.1:$WPORT/c/$ctok")
+e2e_assert_eq 200 "$code" "POST the confirm link"
+"$CTL" -c "$CONF" check alice@example.com digest >/dev/null || e2e_fail "POST did not confirm"
+e2e_send "$CM_TMP/d2.json" --from "$DIGEST_FROM" --rcpt alice@example.com --subject "Digest 2"
+e2e_assert_eq "250 2.1.5 Ok" "$(e2e_q rcpt "$CM_TMP/d2.json" alice@example.com)" "confirmed digest: RCPT"
+e2e_assert_match '^250 2\.0\.0 Ok' "$(e2e_q data "$CM_TMP/d2.json")" "confirmed digest: DATA"
+mid=$(e2e_q field "$CM_TMP/d2.json" message_id)
+e2e_wait_delivered 3
+e2e_assert_eq "Digest 2" "$(e2e_q header "$SINK_DIR" "$mid" Subject)" "the digest reached alice"
+
 e2e_stop_milter
 e2e_check_sanitizers
 e2e_kill_pid "$WEB_PID" 10 || e2e_fail "consent-web exit status"
 grep -qE 'AddressSanitizer|runtime error:' "$CM_TMP/web.log" && e2e_fail "sanitizer report in consent-web's log"
-echo "ok - one-click unsubscribe through Postfix"
+echo "ok - one-click unsubscribe and a confirm link through Postfix"

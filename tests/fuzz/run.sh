@@ -11,7 +11,8 @@
 # sources of core/ and config/ are compiled here with clang and
 # -fsanitize=fuzzer-no-link,address,undefined (the build/*.a archives are
 # built by gcc without instrumentation), so adding a target is only
-# dropping a file.  Crashes are kept in FUZZ_BUILD/artifacts/.
+# dropping a file.  Of web/, only request.c (no HTTP library) goes in.
+# Crashes are kept in FUZZ_BUILD/artifacts/.
 set -eu -o pipefail
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${FUZZ_BUILD:-$SRCDIR/build/fuzz}
@@ -49,13 +50,13 @@ fi
 # the libraries, instrumented, as one archive (only what a target uses is linked)
 mkdir -p "$OUT/obj" "$OUT/artifacts"
 objs=()
-for src in "$SRCDIR"/core/*.c "$SRCDIR"/config/*.c; do
+for src in "$SRCDIR"/core/*.c "$SRCDIR"/config/*.c "$SRCDIR"/web/request.c; do
 	[ -f "$src" ] || continue
 	rel=${src#"$SRCDIR"/}
 	obj="$OUT/obj/${rel%.c}.o"
 	mkdir -p "$(dirname "$obj")"
 	if [ ! -f "$obj" ] || [ -n "$(find "$src" "$SRCDIR"/core/*.h "$SRCDIR"/config/*.h \
-	    -newer "$obj" 2>/dev/null | head -1)" ]; then
+	    "$SRCDIR"/web/request.h -newer "$obj" 2>/dev/null | head -1)" ]; then
 		$CLANG $CFLAGS -fsanitize=fuzzer-no-link -c -o "$obj" "$src"
 	fi
 	objs+=("$obj")
