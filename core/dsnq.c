@@ -294,6 +294,19 @@ queue_free(cm_dsnq *q)
 	free(q);
 }
 
+/* Q's attempts, delays and timeout from O, 0 meaning the default (at
+ * open and at a reconfiguration alike). */
+static void
+set_timing(struct cm_dsnq *q, const cm_dsnq_opts *o)
+{
+	q->attempts = o->attempts ? o->attempts : 8;
+	q->first_delay_ms = o->first_delay_ms ? o->first_delay_ms : 10000;
+	q->max_delay_ms = o->max_delay_ms ? o->max_delay_ms : 3600000;
+	if (q->max_delay_ms < q->first_delay_ms)
+		q->max_delay_ms = q->first_delay_ms;
+	q->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
+}
+
 cm_status
 cm_dsnq_open(const cm_dsnq_opts *o, cm_dsnq **out)
 {
@@ -320,12 +333,7 @@ cm_dsnq_open(const cm_dsnq_opts *o, cm_dsnq **out)
 	q->spool = strdup(o->spool);
 	q->target = strdup(o->target);
 	q->helo = strdup(o->helo && *o->helo ? o->helo : "localhost");
-	q->attempts = o->attempts ? o->attempts : 8;
-	q->first_delay_ms = o->first_delay_ms ? o->first_delay_ms : 10000;
-	q->max_delay_ms = o->max_delay_ms ? o->max_delay_ms : 3600000;
-	if (q->max_delay_ms < q->first_delay_ms)
-		q->max_delay_ms = q->first_delay_ms;
-	q->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
+	set_timing(q, o);
 	q->report = o->report;
 	q->report_arg = o->report_arg;
 	if (q->spool == NULL || q->target == NULL || q->helo == NULL ||
@@ -382,12 +390,7 @@ cm_dsnq_reconfigure(cm_dsnq *q, const cm_dsnq_opts *o)
 	free(q->helo);
 	q->target = target;
 	q->helo = helo;
-	q->attempts = o->attempts ? o->attempts : 8;
-	q->first_delay_ms = o->first_delay_ms ? o->first_delay_ms : 10000;
-	q->max_delay_ms = o->max_delay_ms ? o->max_delay_ms : 3600000;
-	if (q->max_delay_ms < q->first_delay_ms)
-		q->max_delay_ms = q->first_delay_ms;
-	q->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
+	set_timing(q, o);
 	if (moved) {
 		/* what waited for the old target goes to the new one now,
 		 * with all its attempts */
