@@ -16,14 +16,9 @@ set -u
 . "$SRCDIR/tests/e2e/lib/common.sh"
 e2e_init
 
-CM=$BUILD/consent-milter
-CTL=$BUILD/consentctl
-[ -x "$CM" ] && [ -x "$CTL" ] || e2e_fail "$CM or $CTL not built"
+e2e_programs
 
-DB=$CM_TMP/db
-mkdir -p "$DB"
-"$CTL" -d "$DB" init >/dev/null && "$CTL" -d "$DB" grant alice@example.com offers --source e2e >/dev/null ||
-	e2e_fail "consentctl grant"
+e2e_index_granted alice@example.com offers
 
 e2e_start_sink
 MPORT=$(e2e_freeport)

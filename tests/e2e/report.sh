@@ -9,9 +9,7 @@ set -u
 . "$SRCDIR/tests/e2e/lib/common.sh"
 e2e_init
 
-CM=$BUILD/consent-milter
-CTL=$BUILD/consentctl
-[ -x "$CM" ] && [ -x "$CTL" ] || e2e_fail "$CM or $CTL not built"
+e2e_programs
 
 DB=$CM_TMP/db
 mkdir -p "$DB"

@@ -94,6 +94,23 @@ e2e_diag() {
 # e2e_fail MSG: fail the test (diagnostics are printed by the exit trap).
 e2e_fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# e2e_programs: CM and CTL, the milter and consentctl of this build.
+e2e_programs() {
+	CM=$BUILD/consent-milter
+	CTL=$BUILD/consentctl
+	[ -x "$CM" ] && [ -x "$CTL" ] || e2e_fail "$CM or $CTL not built"
+}
+
+# e2e_index_granted ADDR TYPE: DB = a new consent index in $CM_TMP/db
+# (consentctl init) where ADDR has consent for TYPE.
+e2e_index_granted() {
+	DB=$CM_TMP/db
+	mkdir -p "$DB"
+	"$CTL" -d "$DB" init >/dev/null &&
+		"$CTL" -d "$DB" grant "$1" "$2" --source e2e >/dev/null ||
+		e2e_fail "consentctl grant"
+}
+
 # The protocol tests' seed tool (tests/milter/seed.c, built by make) as
 # $CM_TMP/seed: it writes known records into a consent index.
 e2e_seed_tool() {
