@@ -21,8 +21,8 @@ static const web_conf *conf;
  * milter signs with at once; a token under a key id this ring lacks
  * makes the ring be read again (at most once a second), so one-click
  * links of new mail keep working without a restart.  A ring replaced is
- * kept until exit (another thread may still use it; a few hundred
- * octets a rotation, and a ring holds at most 256 keys).
+ * kept until exit (another thread may still use it); one is kept only
+ * when its newest key is new, so at most one a rotation.
  */
 static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
 static const cm_token_ring *ring_now;
@@ -57,9 +57,19 @@ ring_reload(const cm_token_ring *old)
 	    now - ring_tried_us >= 1000000) {
 		ring_tried_us = now;
 		if (ring_nloaded < sizeof(ring_loaded) / sizeof(ring_loaded[0])
-		    && cm_token_ring_load(conf->key_dir, &fresh, &ep) == CM_OK)
-			r = ring_now = ring_loaded[ring_nloaded++] = fresh;
-		else if (conf->verbose)
+		    && cm_token_ring_load(conf->key_dir, &fresh, &ep) == CM_OK) {
+			unsigned now_id = 0, fresh_id = 0;
+
+			/* kept only when a key was added (ids only grow), so
+			 * tokens of unknown ids cannot use up the slots */
+			(void)cm_token_ring_current(r, &now_id);
+			(void)cm_token_ring_current(fresh, &fresh_id);
+			if (fresh_id != now_id)
+				r = ring_now = ring_loaded[ring_nloaded++] =
+				    fresh;
+			else
+				cm_token_ring_free(fresh);
+		} else if (conf->verbose)
 			fprintf(stderr, "consent-web: %s: cannot reload the "
 			    "link keys\n", ep != NULL ? ep : conf->key_dir);
 	}
