@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -29,6 +30,37 @@ file_matches(int dfd, const char *name, const cm_erasure *e, bool *hit)
 	return CM_OK;
 }
 
+/* Delete spool file NAME (in DFD) if it matches E, under its lock
+ * (dsnq_spool.h): the queue noting an attempt cannot write it back after
+ * it is deleted.  *GONE when there is no such file (delivered, or moved
+ * from pending to failed meanwhile). */
+static cm_status
+scrub_one(int dfd, const char *name, const cm_erasure *e, size_t *n,
+    bool *gone)
+{
+	cm_status st;
+	bool hit;
+	int fd;
+
+	*gone = false;
+	if ((fd = cm_dsnq_spool_lock(dfd, name)) < 0) {
+		*gone = errno == ENOENT;
+		return *gone ? CM_OK : cm_status_errno(errno);
+	}
+	st = file_matches(dfd, name, e, &hit);
+	if (st == CM_NOTFOUND) {
+		*gone = true;
+		st = CM_OK;
+	} else if (st == CM_OK && hit) {
+		if (unlinkat(dfd, name, 0) == 0)
+			(*n)++;
+		else if (errno != ENOENT)
+			st = cm_status_errno(errno);
+	}
+	close(fd);
+	return st;
+}
+
 cm_status
 cm_dsnq_scrub_run(const char *spool, const cm_erasure *e, size_t *n)
 {
@@ -45,28 +77,20 @@ cm_dsnq_scrub_run(const char *spool, const cm_erasure *e, size_t *n)
 	if ((d = opendir(spool)) == NULL)
 		return cm_status_errno(errno);
 	while (st == CM_OK && (de = readdir(d)) != NULL) {
-		bool hit, failed;
-		int fd;
+		char id[CM_DSNQ_ID_MAX], name[CM_DSNQ_ID_MAX + 16];
+		bool failed, gone;
 
 		if (!cm_dsnq_spool_name(de->d_name, &failed))
 			continue;
-		/* under the file's lock (dsnq_spool.h): the queue noting an
-		 * attempt cannot write it back after it is deleted */
-		if ((fd = cm_dsnq_spool_lock(dirfd(d), de->d_name)) < 0) {
-			if (errno != ENOENT)	/* ENOENT: delivered meanwhile */
-				st = cm_status_errno(errno);
-			continue;
+		st = scrub_one(dirfd(d), de->d_name, e, n, &gone);
+		/* a DSN given up while we waited for its lock moved to a
+		 * name readdir need not show: look there too */
+		if (st == CM_OK && gone && !failed &&
+		    cm_dsnq_spool_id_of(de->d_name, id, &failed) == 0) {
+			snprintf(name, sizeof(name), "%s%s", id,
+			    CM_DSNQ_SUF_FAILED);
+			st = scrub_one(dirfd(d), name, e, n, &gone);
 		}
-		st = file_matches(dirfd(d), de->d_name, e, &hit);
-		if (st == CM_NOTFOUND)
-			st = CM_OK;
-		else if (st == CM_OK && hit) {
-			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-				(*n)++;
-			else if (errno != ENOENT)
-				st = cm_status_errno(errno);
-		}
-		close(fd);
 	}
 	closedir(d);
 	if (*n > 0)
