@@ -370,6 +370,13 @@ csv_next(ctl_rows *r, ctl_row *row)
 			row->len[k] = len;
 		}
 	}
+	/* a row that records a withdrawal says its state itself: a
+	 * --state default must not turn it into another grant */
+	if (row->v[CTL_F_STATE] == NULL && row->v[CTL_F_WITHDRAWN] != NULL &&
+	    r->co.def[CTL_F_STATE] != NULL)
+		return err(r, CTL_ROWS_BAD, row->line, 0, "no state, but a "
+		    "withdrawn time: give the row's state (--state is not "
+		    "used for a row that records a withdrawal)");
 	for (int k = 0; k < CTL_F_COUNT; k++)
 		if (row->v[k] == NULL && r->co.def[k] != NULL &&
 		    r->deflen[k] > 0) {

@@ -90,6 +90,14 @@ c import "$T/n.csv" --time 2026-04-02T00:00:00Z; rc_is 0
 c check n1@example.com weekly-news; rc_is 0
 c import "$T/n.csv" --time yesterday; rc_is 65; err_has "--time 'yesterday'"
 
+step="a --state default never turns a recorded withdrawal into a grant"
+printf 'email,type,state,time,source,withdrawn\nw1@example.com,weekly-news,,2026-05-01T00:00:00Z,crm,2026-01-01T00:00:00Z\n' >"$T/wd.csv"
+c export; rc_is 0; printf '%s\n' "$out" >"$T/before"
+c import "$T/wd.csv" --state granted; rc_is 65
+err_has "$T/wd.csv:2: no state, but a withdrawn time"
+c export; rc_is 0; printf '%s\n' "$out" >"$T/after"
+cmp -s "$T/before" "$T/after" || fail "the index changed"
+
 step="a column twice"
 printf 'email,Email,type,state,time,source\nx@example.com,x@example.com,weekly-news,granted,2026-01-01T00:00:00Z,crm\n' >"$T/dup.csv"
 c import "$T/dup.csv"; rc_is 65; err_has "$T/dup.csv:1: columns 1 and 2 are both 'email'"
