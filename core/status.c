@@ -19,6 +19,7 @@ static const char *const messages[CM_STATUS_MAX] = {
 	[CM_EBUSY] = "index busy (another writer holds it)",
 	[CM_EUPGRADE] = ("consent index of format 1, keyed before Unicode "
 	    "address normalization: run 'consentctl upgrade'"),
+	[CM_EUPSTREAM] = "shared consent store (upstream) unavailable",
 	[CM_ADDR_EMPTY] = "empty address",
 	[CM_ADDR_NO_AT] = "address has no '@'",
 	[CM_ADDR_LOCAL_EMPTY] = "empty local part",

@@ -29,6 +29,8 @@ typedef enum cm_status {
 	CM_EBUSY,		/* another writer holds the index (not waited for) */
 	CM_EUPGRADE,		/* index of format 1: needs cm_migrate_keys
 				 * (consentctl upgrade) before use */
+	CM_EUPSTREAM,		/* the shared store (upstream: PostgreSQL) cannot
+				 * be reached or refused the request */
 
 	/* address normalization (core/addr.h) */
 	CM_ADDR_EMPTY,		/* empty address, or "<>" */
