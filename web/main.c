@@ -6,7 +6,9 @@
  *
  * Reads the links: section of the configuration, loads the key ring,
  * listens on links.listen (loopback by default; TLS is left to a
- * reverse proxy), switches to milter.user when started as root, and
+ * reverse proxy) and, with links.mailto_domain set, on the internal
+ * unix socket links.mailto_socket for the milter (mailsock.h),
+ * switches to milter.user when started as root, and
  * serves until SIGTERM or SIGINT.  -n checks the configuration and the
  * key ring and exits.  Logs to standard error.
  */
@@ -29,6 +31,7 @@
 #include "../config/policy.h"
 #include "../core/token.h"
 #include "handler.h"
+#include "mailsock.h"
 #include "writer.h"
 
 #define DEFAULT_CONFIG "/etc/consent-milter/consent-milter.yaml"
@@ -86,6 +89,26 @@ parse_listen(const char *s, struct sockaddr_storage *ss)
 			snprintf(host, sizeof host, "127.0.0.1");
 		return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
 	}
+}
+
+/* The ids drop_privileges() switches to, for the mailto socket's owner;
+ * (uid_t)-1 and (gid_t)-1 when not root or unknown. */
+static void
+target_ids(const cm_policy *p, uid_t *uid, gid_t *gid)
+{
+	const char *user = cm_policy_user(p), *group = cm_policy_group(p);
+	struct passwd *pw;
+	struct group *gr;
+
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (geteuid() != 0 || user == NULL || *user == '\0' ||
+	    (pw = getpwnam(user)) == NULL)
+		return;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (group != NULL && *group != '\0' && (gr = getgrnam(group)) != NULL)
+		*gid = gr->gr_gid;
 }
 
 /* Switch to milter.user (and milter.group) when root. */
@@ -234,7 +257,23 @@ main(int argc, char **argv)
 		    l->listen, strerror(errno));
 		return EX_UNAVAILABLE;
 	}
+	if (cm_links_mailto_enabled(l)) {
+		uid_t uid;
+		gid_t gid;
+
+		target_ids(p, &uid, &gid);
+		if (web_mailsock_start(l->mailto_socket, l->max_connections,
+		    l->timeout, uid, gid, &wc) != 0) {
+			fprintf(stderr, "consent-web: cannot listen on %s: %s\n",
+			    l->mailto_socket, strerror(errno));
+			MHD_stop_daemon(d);
+			return EX_UNAVAILABLE;
+		}
+		fprintf(stderr, "consent-web: mailto unsubscribes on %s\n",
+		    l->mailto_socket);
+	}
 	if (drop_privileges(p) != 0) {
+		web_mailsock_stop();
 		MHD_stop_daemon(d);
 		return EX_NOPERM;
 	}
@@ -245,6 +284,7 @@ main(int argc, char **argv)
 			break;
 	} while (sig == SIGHUP);
 	MHD_stop_daemon(d);
+	web_mailsock_stop();
 	web_writer_stop();
 	web_handler_fini();
 	cm_token_ring_free(ring);
