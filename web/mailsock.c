@@ -44,21 +44,23 @@ read_line(int fd, char *buf)
 	while (got < CM_MAILREQ_LINE_MAX) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int64_t left = deadline - cm_time_now() / 1000;
+		const char *nl;
 		ssize_t n;
+		int r;
 
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
-			if (left > 0 && errno == EINTR)
-				continue;
+		if (left <= 0)
 			return 0;
-		}
+		if ((r = poll(&p, 1, (int)left)) < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return 0;
 		n = recv(fd, buf + got, CM_MAILREQ_LINE_MAX - got, 0);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			return 0;
-		if (memchr(buf + got, '\n', (size_t)n) != NULL)
-			return got + (size_t)((char *)memchr(buf + got, '\n',
-			    (size_t)n) - (buf + got)) + 1;
+		if ((nl = memchr(buf + got, '\n', (size_t)n)) != NULL)
+			return (size_t)(nl - buf) + 1;
 		got += (size_t)n;
 	}
 	return (size_t)-1;

@@ -168,7 +168,7 @@ main(int argc, char **argv)
 	bool check = false;
 	sigset_t set;
 	cm_status st;
-	int ch, sig;
+	int ch, sig, rc = 0;
 
 	while ((ch = getopt(argc, argv, "c:nvh")) != -1) {
 		switch (ch) {
@@ -255,7 +255,8 @@ main(int argc, char **argv)
 	if (d == NULL) {
 		fprintf(stderr, "consent-web: cannot listen on %s: %s\n",
 		    l->listen, strerror(errno));
-		return EX_UNAVAILABLE;
+		rc = EX_UNAVAILABLE;
+		goto out;
 	}
 	if (cm_links_mailto_enabled(l)) {
 		uid_t uid;
@@ -266,16 +267,15 @@ main(int argc, char **argv)
 		    l->timeout, uid, gid, &wc) != 0) {
 			fprintf(stderr, "consent-web: cannot listen on %s: %s\n",
 			    l->mailto_socket, strerror(errno));
-			MHD_stop_daemon(d);
-			return EX_UNAVAILABLE;
+			rc = EX_UNAVAILABLE;
+			goto out;
 		}
 		fprintf(stderr, "consent-web: mailto unsubscribes on %s\n",
 		    l->mailto_socket);
 	}
 	if (drop_privileges(p) != 0) {
-		web_mailsock_stop();
-		MHD_stop_daemon(d);
-		return EX_NOPERM;
+		rc = EX_NOPERM;
+		goto out;
 	}
 	fprintf(stderr, "consent-web: listening on %s (uid %ld)\n", l->listen,
 	    (long)geteuid());
@@ -283,11 +283,13 @@ main(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			break;
 	} while (sig == SIGHUP);
-	MHD_stop_daemon(d);
+out:
+	if (d != NULL)
+		MHD_stop_daemon(d);
 	web_mailsock_stop();
 	web_writer_stop();
 	web_handler_fini();
 	cm_token_ring_free(ring);
 	cm_policy_free(p);
-	return 0;
+	return rc;
 }
