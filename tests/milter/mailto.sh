@@ -8,7 +8,8 @@
 # adds no history event; other recipients stay (only the token one is
 # removed); links.mailto_deliver_to redirects it; mail from outside the
 # scope is captured too; the List-Unsubscribe header offers the mailto
-# form.
+# form; at most 8 token recipients a message; monitor mode records too;
+# an unreadable key ring gives 451 at RCPT.
 . "$SRCDIR/tests/milter/common.bash"
 CTL=$BUILD/consentctl
 WEB=$BUILD/consent-web
@@ -157,6 +158,32 @@ out=$(proto --macro M i U1 --mail "<shop@example.com>" --rcpt "<alice@example.ne
 	--header X-Newsletter-Type customer-updates --eoh --eom) || die "mproto failed"
 grep -qE "^ADDHEADER List-Unsubscribe: <https://news\.example\.com/consent/u/([A-Za-z0-9_-]+)>, <mailto:unsubscribe\+\1@Example\.COM>\$" <<<"$out" ||
 	die "no mailto form in List-Unsubscribe: $out"
+stop_milter
+
+# 9. bounds: at most 8 token recipients a message (the 9th: 452)
+args=()
+for i in $(seq 9); do args+=(--rcpt "<unsubscribe+$TOK@example.com>"); done
+write_config "$CM_TMP/cm.yaml" monitor tempfail reject
+links "$CM_TMP/cm.yaml"
+start_milter "$CM_TMP/cm.yaml"
+out=$(proto --ip 192.0.2.7 --macro M i M6 --mail "<bob@example.net>" "${args[@]}" --data \
+	--header Subject x --eoh --eom) || die "mproto failed"
+[ "$(grep -c "^RCPT <unsubscribe+$TOK@example.com> c\$" <<<"$out")" = 8 ] || die "not 8 kept: $out"
+grep -q "^RCPT <unsubscribe+$TOK@example.com> y 452 4.5.3" <<<"$out" || die "9th not 452: $out"
+# 10. monitor mode records too (a withdrawal is a request to honour)
+expect_line "$out" "EOM - d"
+expect_log "queue_id=M6 type=offers rcpt=bob@example.net: mailto unsubscribe recorded"
+stop_milter
+
+# 11. the key ring cannot be read: 451 at RCPT
+write_config "$CM_TMP/cm.yaml" enforce tempfail reject
+links "$CM_TMP/cm.yaml"
+echo "  key_dir: \"$CM_TMP/no-such-keys\"" >>"$CM_TMP/cm.yaml"
+start_milter "$CM_TMP/cm.yaml"
+out=$(proto --ip 192.0.2.7 --macro M i K1 --mail "<bob@example.net>" \
+	--rcpt "<unsubscribe+$TOK@example.com>") || die "mproto failed"
+grep -q "^RCPT <unsubscribe+$TOK@example.com> y 451 4.3.0 <unsubscribe+$TOK@example.com>: unsubscribe address cannot be checked now" <<<"$out" ||
+	die "no 451 without a key ring: $out"
 stop_milter
 stop_web
 echo "mailto: all checks passed"
