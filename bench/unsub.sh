@@ -14,6 +14,7 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.clos
 sed -e "s#\"/var/lib/consent-milter\"#\"$T/db\"#" \
     -e 's#^  enabled: false  #  enabled: true   #' \
     -e "s#listen: \"inet:8025@127.0.0.1\"#listen: \"inet:$PORT@127.0.0.1\"#" \
+    -e "s#mailto_socket: \"/run/consent-web/mailto.sock\"#mailto_socket: \"$T/mailto.sock\"#" \
     "$SRCDIR/examples/consent-milter.yaml" >"$T/c.yaml"
 "$BUILD/consentctl" -c "$T/c.yaml" init >/dev/null || exit 1
 # tokens sealed by consentctl, one per address

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../core/token.h"
 #include "errlist.h"
@@ -20,6 +21,10 @@ static void check_base_url(cm_sch_ctx *, const cm_sch_item *,
     const cm_ynode *, void *);
 static void check_local(cm_sch_ctx *, const cm_sch_item *,
     const cm_ynode *, void *);
+static void check_deliver(cm_sch_ctx *, const cm_sch_item *,
+    const cm_ynode *, void *);
+static void check_socket(cm_sch_ctx *, const cm_sch_item *,
+    const cm_ynode *, void *);
 
 const cm_sch_item cm_links_items[] = {
 	{ .name = "enabled", .type = CM_SCH_BOOL, .def = "true",
@@ -30,6 +35,12 @@ const cm_sch_item cm_links_items[] = {
 	  .max = 32, .off = S(cm_links, mailto_local), .check = check_local },
 	{ .name = "mailto_domain", .type = CM_SCH_STR, .flags = CM_SCH_NONEMPTY,
 	  .max = 253, .off = S(cm_links, mailto_domain), .check = check_local },
+	{ .name = "mailto_socket", .type = CM_SCH_PATH,
+	  .def = "/run/consent-web/mailto.sock",
+	  .off = S(cm_links, mailto_socket), .check = check_socket },
+	{ .name = "mailto_deliver_to", .type = CM_SCH_STR,
+	  .flags = CM_SCH_NONEMPTY, .max = 254,
+	  .off = S(cm_links, mailto_deliver_to), .check = check_deliver },
 	{ .name = "key_dir", .type = CM_SCH_PATH, .off = S(cm_links, key_dir) },
 	{ .name = "max_age", .type = CM_SCH_DURATION, .def = "730d",
 	  .min = 3600, .max = (int64_t)36500 * 86400,
@@ -105,6 +116,46 @@ bad:
 	    "'-', '_' (no '+')", cm_errlist_quote(q, sizeof(q), node->str));
 }
 
+/* mailto_socket: a unix socket path fits sun_path (108 octets). */
+static void
+check_socket(cm_sch_ctx *ctx, const cm_sch_item *it, const cm_ynode *node,
+    void *base)
+{
+	const cm_links *l = base;
+	char q[300];
+
+	if (l->mailto_socket == NULL || node == NULL ||
+	    strlen(l->mailto_socket) < 100)
+		return;
+	cm_sch_error(ctx, node, it->name, "expected a socket path of at most "
+	    "99 octets, got '%s'", cm_errlist_quote(q, sizeof(q), node->str));
+}
+
+/* mailto_deliver_to: LOCAL@DOMAIN, printable ASCII without spaces,
+ * quotes, brackets or a second '@'. */
+static void
+check_deliver(cm_sch_ctx *ctx, const cm_sch_item *it, const cm_ynode *node,
+    void *base)
+{
+	const cm_links *l = base;
+	const char *s = l->mailto_deliver_to, *at;
+	char q[300];
+
+	if (s == NULL || node == NULL)
+		return;
+	at = strchr(s, '@');
+	if (at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@'))
+		goto bad;
+	for (const char *p = s; *p; p++)
+		if (*p <= ' ' || *p > '~' || strchr("\"<>()[],;:\\", *p))
+			goto bad;
+	return;
+bad:
+	cm_sch_error(ctx, node, it->name, "expected a mail address "
+	    "LOCAL@DOMAIN, got '%s'", cm_errlist_quote(q, sizeof(q),
+	    node->str));
+}
+
 void
 cm_links_check(cm_sch_ctx *ctx, const cm_sch_item *it, const cm_ynode *node,
     void *base)
@@ -158,4 +209,46 @@ cm_links_mailto(const cm_links *l, const char *token, char *buf, size_t size)
 	n = snprintf(buf, size, "mailto:%s+%s@%s", l->mailto_local, token,
 	    l->mailto_domain);
 	return n >= 0 && (size_t)n < size ? buf : NULL;
+}
+
+bool
+cm_links_mailto_enabled(const cm_links *l)
+{
+	return cm_links_enabled(l) && l->mailto_domain != NULL &&
+	    l->mailto_local != NULL;
+}
+
+bool
+cm_links_mailto_match(const cm_links *l, const char *rcpt, size_t len,
+    const char **token, size_t *toklen)
+{
+	size_t ll, dl;
+	const char *at, *tok;
+
+	if (!cm_links_mailto_enabled(l))
+		return false;
+	if (len >= 2 && rcpt[0] == '<' && rcpt[len - 1] == '>') {
+		rcpt++;
+		len -= 2;
+	}
+	ll = strlen(l->mailto_local);
+	dl = strlen(l->mailto_domain);
+	if (len < ll + 3 || strncasecmp(rcpt, l->mailto_local, ll) != 0 ||
+	    rcpt[ll] != '+')
+		return false;
+	tok = rcpt + ll + 1;
+	at = memchr(tok, '@', len - ll - 1);
+	if (at == NULL || at == tok)
+		return false;
+	/* the domain, a trailing dot allowed */
+	{
+		size_t rest = len - (size_t)(at + 1 - rcpt);
+		if (rest == dl + 1 && at[1 + dl] == '.')
+			rest = dl;
+		if (rest != dl || strncasecmp(at + 1, l->mailto_domain, dl) != 0)
+			return false;
+	}
+	*token = tok;
+	*toklen = (size_t)(at - tok);
+	return true;
 }

@@ -31,7 +31,9 @@ typedef struct cm_links {
 	bool enabled;
 	const char *base_url;	/* https://HOST[:PORT][/PATH], no '/' at the end */
 	const char *mailto_local;
-	const char *mailto_domain;	/* NULL: no mailto form */
+	const char *mailto_domain;	/* NULL: no mailto form, no capture */
+	const char *mailto_socket;	/* consent-web's internal socket */
+	const char *mailto_deliver_to;	/* NULL: a mailto message is discarded */
 	const char *key_dir;	/* NULL: DBDIR/link-keys */
 	int64_t max_age;	/* microseconds */
 	int sender_header;	/* cm_links_sender */
@@ -71,5 +73,22 @@ const char *cm_links_url(const cm_links *l, int p, const char *token,
     char *buf, size_t size);
 const char *cm_links_mailto(const cm_links *l, const char *token, char *buf,
     size_t size);
+
+/*
+ * Mailto unsubscribe is on: links are enabled and links.mailto_domain is
+ * set.  The milter then captures mail to LOCAL+TOKEN@DOMAIN and
+ * consent-web listens on links.mailto_socket.
+ */
+bool cm_links_mailto_enabled(const cm_links *l);
+
+/*
+ * Is the address RCPT (LEN octets; angle brackets allowed) a mailto
+ * unsubscribe address of L: LOCAL+X@DOMAIN with LOCAL and DOMAIN
+ * compared without regard to case (a trailing dot of the domain
+ * ignored) and X not empty?  Then *TOKEN and *TOKLEN get X, as written
+ * (tokens are case-sensitive).  False when mailto is not enabled.
+ */
+bool cm_links_mailto_match(const cm_links *l, const char *rcpt, size_t len,
+    const char **token, size_t *toklen);
 
 #endif

@@ -43,8 +43,20 @@ cm_msg_reset(struct cm_msg *m)
 	}
 	free(m->hnames);
 	free(m->hvalues);
+	cm_mailto_free(m->mailto);
 	cm_live_put(m->ref);
 	memset(m, 0, sizeof(*m));
+}
+
+sfsistat
+cm_msg_pass(struct cm_msg *m)
+{
+	if (m->mailto != NULL) {
+		m->mode = CM_MSG_IDLE;
+		return SMFIS_CONTINUE;
+	}
+	cm_msg_reset(m);
+	return SMFIS_ACCEPT;
 }
 
 void
@@ -69,7 +81,8 @@ cm_conn_get(SMFICTX *ctx)
 	if (c == NULL)
 		return NULL;
 	c->neg_ref = cm_live_get();
-	c->can_delrcpt = c->can_addhdr = c->can_chghdr = true;
+	c->can_delrcpt = c->can_addhdr = c->can_chghdr = c->can_addrcpt =
+	    true;
 	if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
 		cm_conn_free(c);
 		return NULL;

@@ -24,6 +24,7 @@
 #include "../config/policy.h"
 #include "feedback.h"
 #include "live.h"
+#include "mailto.h"
 #include "reply.h"
 #include "verdict.h"
 
@@ -67,6 +68,11 @@ struct cm_msg {
 	int own_hdrs;		/* X-Consent-Milter headers present */
 	int own_lu;		/* List-Unsubscribe headers the client sent (unsub.h) */
 	cm_fb_msg *fb;		/* decision log records and DSN data */
+	/* mailto unsubscribe (mailto.h): watched on this message, the
+	 * tokens kept, the other recipients let pass */
+	bool mailto_on;
+	cm_mailto *mailto;
+	size_t plain_rcpts;
 	/* decision lines without "queue_id=Q ", each NUL-terminated, in
 	 * order, while the MTA has not sent the queue id (Postfix sends it
 	 * from the second RCPT on) */
@@ -79,7 +85,7 @@ struct cm_conn {
 	bool hdrs_off;		/* MTA sends no headers here */
 	bool nr_hdr;		/* header callbacks send no reply */
 	bool nr_data;		/* DATA is not sent, or needs no reply */
-	bool can_delrcpt, can_addhdr, can_chghdr;
+	bool can_delrcpt, can_addhdr, can_chghdr, can_addrcpt;
 	bool have_addr;
 	bool non_smtp;		/* no refusal at RCPT (verdict.h) */
 	struct sockaddr_storage addr;
@@ -101,6 +107,14 @@ void cm_conn_free(struct cm_conn *c);
  * policy).  Called at MAIL, end of message, abort and close, so no held
  * line is lost. */
 void cm_msg_reset(struct cm_msg *m);
+
+/*
+ * Message M needs nothing more of the filter: reset it and answer
+ * SMFIS_ACCEPT; or, when it holds a mailto unsubscribe to record at end
+ * of data (mailto.h), drop its newsletter state (CM_MSG_IDLE) and
+ * answer SMFIS_CONTINUE.
+ */
+sfsistat cm_msg_pass(struct cm_msg *m);
 
 /* Take the queue id from the "i" macro once the MTA sends it; the
  * decision lines held for it are then logged with it, in order. */

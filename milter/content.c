@@ -17,6 +17,7 @@
 #include "feedback.h"
 #include "filter.h"
 #include "log.h"
+#include "mailto.h"	/* mailto unsubscribe */
 #include "mtext.h"
 #include "reply.h"
 #include "trace.h"
@@ -84,6 +85,7 @@ cm_content_header(SMFICTX *ctx, char *name, char *value)
 	if (strcasecmp(name, CM_FILTER_TRACE_HEADER) == 0)
 		m->own_hdrs++;
 	m->own_lu += strcasecmp(name, "List-Unsubscribe") == 0;	/* unsub.h */
+	cm_mailto_header(m->mailto, name, value);	/* its Message-ID */
 	cm_fb_msg_header(m->fb, name, value);
 	if (m->mode != CM_MSG_HEADERS &&
 	    !(m->mode == CM_MSG_ENVELOPE && m->keep_rcpts))
@@ -124,11 +126,11 @@ cm_content_eoh(SMFICTX *ctx)
 	m->eoh_seen = true;
 	cm_msg_take_qid(ctx, m);
 	if (m->mode == CM_MSG_ENVELOPE && !m->keep_rcpts &&
-	    !cm_msg_monitor(m)) {
+	    !cm_msg_monitor(m))
 		/* Headers were wanted only for the decision log. */
-		cm_msg_reset(m);
-		return SMFIS_ACCEPT;
-	}
+		return cm_msg_pass(m);
+	if (m->mode == CM_MSG_IDLE && m->mailto_on)
+		return cm_msg_pass(m);	/* mailto.h: EOM if it holds one */
 	if (m->mode != CM_MSG_HEADERS && m->mode != CM_MSG_ENVELOPE)
 		return SMFIS_CONTINUE;
 	if (m->mode == CM_MSG_ENVELOPE && !m->keep_rcpts)
@@ -156,14 +158,13 @@ cm_content_eoh(SMFICTX *ctx)
 			    "unclassified-bulk", mon ?
 			    "stage=eoh mode=monitor action=none" :
 			    "stage=eoh action=reject");
-			cm_msg_reset(m);
 			if (mon)
-				return SMFIS_ACCEPT;
+				return cm_msg_pass(m);
+			cm_msg_reset(m);
 			return cm_reply_send(ctx, CM_REPLY_MSG_UNCLASSIFIED,
 			    NULL, NULL, NULL);
 		}
-		cm_msg_reset(m);
-		return SMFIS_ACCEPT;
+		return cm_msg_pass(m);
 	}
 	if (m->types.n > 1 && cm_policy_multiple_types(p) == CM_MULTI_REFUSE &&
 	    !cm_msg_monitor(m)) {
@@ -177,11 +178,9 @@ cm_content_eoh(SMFICTX *ctx)
 		return r;
 	}
 	cm_class_minus(&more, &m->types, &m->rcpt_types);
-	if (more.n == 0 && !cm_msg_monitor(m) && !cm_unsub_wanted(p)) {
+	if (more.n == 0 && !cm_msg_monitor(m) && !cm_unsub_wanted(p))
 		/* Every type was decided at RCPT. */
-		cm_msg_reset(m);
-		return SMFIS_ACCEPT;
-	}
+		return cm_msg_pass(m);
 	if (more.n > 0 && m->rcpt_overflow)
 		return eoh_fail(ctx, m, CM_FAULT_TOO_MANY_RCPTS, "more "
 		    "recipients than can be kept for the end-of-data check",
@@ -361,6 +360,14 @@ cm_content_eom(SMFICTX *ctx)
 		return SMFIS_CONTINUE;
 	m = &c->msg;
 	cm_msg_take_qid(ctx, m);
+	/* mailto unsubscribes first: recorded, or the message is tempfailed */
+	if (m->mailto != NULL && (r = cm_mailto_record(ctx, cm_msg_policy(m),
+	    m->mailto, m->sender, c->have_addr ?
+	    (const struct sockaddr *)&c->addr : NULL, m->qid)) !=
+	    SMFIS_CONTINUE) {
+		cm_msg_reset(m);
+		return r;
+	}
 	if (m->mode == CM_MSG_ENVELOPE && c->non_smtp)
 		r = eom_headers(ctx, c, m);	/* EOH never came */
 	else if (m->mode == CM_MSG_ENVELOPE && m->keep_rcpts &&
@@ -375,6 +382,9 @@ cm_content_eom(SMFICTX *ctx)
 		r = eom_headers(ctx, c, m);
 	else if (m->mode == CM_MSG_HEADERS)
 		r = eom_unclassified(ctx, m);
+	if (m->mailto != NULL && r == SMFIS_CONTINUE)
+		r = cm_mailto_finish(ctx, cm_msg_policy(m), m->mailto,
+		    m->plain_rcpts, c->can_delrcpt, c->can_addrcpt, m->qid);
 	cm_msg_reset(m);
 	return r;
 }

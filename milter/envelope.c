@@ -16,6 +16,7 @@
 #include "feedback.h"
 #include "filter.h"
 #include "log.h"
+#include "mailto.h"	/* mailto unsubscribe */
 #include "mtext.h"
 #include "reply.h"
 #include "unsub.h"	/* one-click unsubscribe headers */
@@ -68,10 +69,24 @@ cm_env_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostaddr)
 	c->non_smtp = cm_verdict_non_smtp(cm_live_policy(c->neg_ref), hostaddr,
 	    c->daemon_name);
 	/* Out of scope even if the client authenticates later: nothing on
-	 * this connection needs the filter. */
-	if (!in_scope(c, cm_live_policy(c->neg_ref), true))
+	 * this connection needs the filter (but a mailto unsubscribe). */
+	if (!in_scope(c, cm_live_policy(c->neg_ref), true) &&
+	    (c->non_smtp || !cm_mailto_wanted(cm_live_policy(c->neg_ref))))
 		return SMFIS_ACCEPT;
 	return SMFIS_CONTINUE;
+}
+
+/* MAIL: no newsletter check for message M.  Accept it, or watch its
+ * recipients for mailto unsubscribes (mailto.h). */
+static sfsistat
+mail_pass(struct cm_msg *m)
+{
+	if (m->mailto_on) {
+		m->mode = CM_MSG_IDLE;
+		return SMFIS_CONTINUE;
+	}
+	cm_msg_reset(m);
+	return SMFIS_ACCEPT;
 }
 
 /* Envelope classification of message M; false (and a reply in *R) if
@@ -163,11 +178,10 @@ cm_env_from(SMFICTX *ctx, char **argv)
 	cm_msg_take_qid(ctx, m);
 	if (sender_ok)
 		memcpy(m->sender, sender, strlen(sender) + 1);
+	m->mailto_on = !c->non_smtp && cm_mailto_wanted(p);
 
-	if (!in_scope(c, p, auth != NULL)) {
-		cm_msg_reset(m);
-		return SMFIS_ACCEPT;
-	}
+	if (!in_scope(c, p, auth != NULL))
+		return mail_pass(m);
 	if (!envfrom_classify(ctx, m, argv[0], auth, &r)) {
 		cm_msg_reset(m);
 		return r;
@@ -200,8 +214,7 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		m->fb = cm_fb_msg_new(p, argv);
 		return SMFIS_CONTINUE;
 	}
-	cm_msg_reset(m);
-	return SMFIS_ACCEPT;
+	return mail_pass(m);
 }
 
 /* 550 5.7.1 for a denied recipient, in the configured words. */
@@ -305,20 +318,13 @@ nomem:
 	return cm_reply_send(ctx, a.kind, raw, NULL, NULL);
 }
 
-sfsistat
-cm_env_rcpt(SMFICTX *ctx, char **argv)
+/* RCPT of a recipient that is no mailto unsubscribe. */
+static sfsistat
+rcpt_check(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m, char **argv)
 {
-	struct cm_conn *c = smfi_getpriv(ctx);
-	struct cm_msg *m;
 	size_t before;
 	sfsistat r;
 
-	if (argv == NULL || argv[0] == NULL)
-		return SMFIS_CONTINUE;
-	if (c == NULL)
-		return cm_conn_fail_current(ctx, argv[0], "RCPT");
-	m = &c->msg;
-	cm_msg_take_qid(ctx, m);
 	if (m->mode == CM_MSG_IDLE)
 		return SMFIS_CONTINUE;
 	/* Non-SMTP: never refused here, only removed at end of data. */
@@ -336,6 +342,28 @@ cm_env_rcpt(SMFICTX *ctx, char **argv)
 }
 
 sfsistat
+cm_env_rcpt(SMFICTX *ctx, char **argv)
+{
+	struct cm_conn *c = smfi_getpriv(ctx);
+	struct cm_msg *m;
+	sfsistat r;
+
+	if (argv == NULL || argv[0] == NULL)
+		return SMFIS_CONTINUE;
+	if (c == NULL)
+		return cm_conn_fail_current(ctx, argv[0], "RCPT");
+	m = &c->msg;
+	cm_msg_take_qid(ctx, m);
+	if (m->mailto_on && cm_mailto_rcpt(ctx, cm_msg_policy(m), &m->mailto,
+	    argv[0], m->qid, &r))
+		return r;
+	r = rcpt_check(ctx, c, m, argv);
+	if (r == SMFIS_CONTINUE)
+		m->plain_rcpts++;	/* mailto.h: other recipients */
+	return r;
+}
+
+sfsistat
 cm_env_data(SMFICTX *ctx)
 {
 	struct cm_conn *c = smfi_getpriv(ctx);
@@ -347,21 +375,17 @@ cm_env_data(SMFICTX *ctx)
 	cm_msg_take_qid(ctx, m);
 	if (c->nr_data) {
 		/* No reply possible here: end of headers accepts. */
-		if (m->mode == CM_MSG_IDLE)
+		if (m->mode == CM_MSG_IDLE && m->mailto == NULL)
 			cm_msg_reset(m);
 		return SMFIS_NOREPLY;
 	}
 	if (m->mode == CM_MSG_ENVELOPE && !cm_msg_monitor(m) &&
 	    !m->keep_rcpts &&
-	    (c->hdrs_off || !cm_fb_needs_headers(cm_msg_policy(m)))) {
+	    (c->hdrs_off || !cm_fb_needs_headers(cm_msg_policy(m))))
 		/* Every recipient is decided; nothing to do at end of data. */
-		cm_msg_reset(m);
-		return SMFIS_ACCEPT;
-	}
-	if (m->mode == CM_MSG_IDLE) {
-		cm_msg_reset(m);
-		return SMFIS_ACCEPT;
-	}
+		return cm_msg_pass(m);
+	if (m->mode == CM_MSG_IDLE)
+		return cm_msg_pass(m);
 	return SMFIS_CONTINUE;
 }
 

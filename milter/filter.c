@@ -27,6 +27,12 @@
  * to end of data) over the state of conn.h; every fault is answered by
  * the one error policy of reply.h.
  *
+ * Mailto unsubscribe (mailto.h), when links.mailto_domain is set: the
+ * connect and MAIL stages do not accept early (out of scope or no
+ * newsletter) but go on to RCPT, where LOCAL+TOKEN@DOMAIN is taken
+ * out of the newsletter check; end of data records it through
+ * consent-web before anything else, and removes it last.
+ *
  * Queue id: Postfix knows "i" only after the first accepted RCPT and
  * sends it from the next stage on; the id is taken as soon as the MTA
  * sends it (MAIL, RCPT, DATA, EOH, EOM), and decision lines wait for it
@@ -64,7 +70,8 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	if (c == NULL || c->neg_ref == NULL) {
 		cm_log(LOG_ERR, "negotiate: out of memory; asking for every "
 		    "step");
-		*pf0 = f0 & (SMFIF_DELRCPT | SMFIF_ADDHDRS | SMFIF_CHGHDRS);
+		*pf0 = f0 & (SMFIF_DELRCPT | SMFIF_ADDHDRS | SMFIF_CHGHDRS |
+		    SMFIF_ADDRCPT);
 		*pf1 = 0;
 		*pf2 = *pf3 = 0;
 		return SMFIS_CONTINUE;
@@ -72,8 +79,10 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	p = cm_live_policy(c->neg_ref);
 
 	want_acts = SMFIF_DELRCPT | SMFIF_ADDHDRS | SMFIF_CHGHDRS |
+	    SMFIF_ADDRCPT |	/* mailto.h: links.mailto_deliver_to */
 	    SMFIF_SETSYMLIST;
 	*pf0 = f0 & want_acts;
+	c->can_addrcpt = (*pf0 & SMFIF_ADDRCPT) != 0;
 	c->can_delrcpt = (*pf0 & SMFIF_DELRCPT) != 0;
 	c->can_addhdr = (*pf0 & SMFIF_ADDHDRS) != 0;
 	c->can_chghdr = (*pf0 & SMFIF_CHGHDRS) != 0;
@@ -147,7 +156,7 @@ cm_filter_register(void)
 	desc.xxfi_name = (char *)CM_FILTER_NAME;
 	desc.xxfi_version = SMFI_VERSION;
 	desc.xxfi_flags = SMFIF_DELRCPT | SMFIF_ADDHDRS | SMFIF_CHGHDRS |
-	    SMFIF_SETSYMLIST;
+	    SMFIF_ADDRCPT | SMFIF_SETSYMLIST;
 	desc.xxfi_connect = cm_env_connect;
 	desc.xxfi_envfrom = cm_env_from;
 	desc.xxfi_envrcpt = cm_env_rcpt;

@@ -94,6 +94,14 @@ static const struct reply_row {
 	{ CM_REPLY_MSG_TOO_LARGE, SMFIS_TEMPFAIL, "451", "4.3.0", false,
 	  "Headers too large for the consent check, try again later", NULL,
 	  false },
+	{ CM_REPLY_MAILTO_BAD, SMFIS_REJECT, "550", "5.1.1", true,
+	  ": not a valid unsubscribe address", NULL, false },
+	{ CM_REPLY_MAILTO_TEMPFAIL, SMFIS_TEMPFAIL, "451", "4.3.0", true,
+	  ": unsubscribe address cannot be checked now, try again later",
+	  NULL, false },
+	{ CM_REPLY_MSG_UNSUB_TEMPFAIL, SMFIS_TEMPFAIL, "451", "4.3.0", false,
+	  "Unsubscribe not recorded yet, try again later", NULL, false },
+	{ CM_REPLY_DISCARD, SMFIS_DISCARD, NULL, NULL, false, "", NULL, false },
 };
 
 void

@@ -21,6 +21,10 @@
  *   MSG_AMBIGUOUS         550 5.7.1 Message matches several newsletter types "T,U"
  *   MSG_UNCLASSIFIED      550 5.7.1 Bulk mail that matches no known newsletter type
  *   MSG_TOO_LARGE         451 4.3.0 Headers too large for the consent check, try again later
+ *   MAILTO_BAD            550 5.1.1 <rcpt>: not a valid unsubscribe address
+ *   MAILTO_TEMPFAIL       451 4.3.0 <rcpt>: unsubscribe address cannot be checked now, try again later
+ *   MSG_UNSUB_TEMPFAIL    451 4.3.0 Unsubscribe not recorded yet, try again later
+ *   DISCARD               (no text) SMFIS_DISCARD: a mailto unsubscribe, recorded
  */
 #ifndef CM_REPLY_H
 #define CM_REPLY_H
@@ -49,7 +53,11 @@ typedef enum cm_reply_kind {
 	CM_REPLY_MSG_NO_RCPT,
 	CM_REPLY_MSG_UNCLASSIFIED,
 	CM_REPLY_MSG_AMBIGUOUS,
-	CM_REPLY_MSG_TOO_LARGE
+	CM_REPLY_MSG_TOO_LARGE,
+	CM_REPLY_MAILTO_BAD,		/* mailto.h */
+	CM_REPLY_MAILTO_TEMPFAIL,
+	CM_REPLY_MSG_UNSUB_TEMPFAIL,
+	CM_REPLY_DISCARD
 } cm_reply_kind;
 
 typedef struct cm_reply {

@@ -25,39 +25,71 @@ static cm_token_ring *ring;
 static char ring_dir[4096];
 static struct timespec ring_mtime;
 
+/* The ring of directory DIR, loaded again when the directory changed;
+ * under ring_mu.  CM_OK or why not (logged). */
+static cm_status
+ring_use(const char *dir)
+{
+	struct stat st;
+	cm_token_ring *r = NULL;
+	const char *ep = NULL;
+	cm_status rc;
+
+	if (stat(dir, &st) != 0)
+		return CM_NOTFOUND;
+	if (ring != NULL && strcmp(dir, ring_dir) == 0 &&
+	    st.st_mtim.tv_sec == ring_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == ring_mtime.tv_nsec)
+		return CM_OK;
+	if ((rc = cm_token_ring_load(dir, &r, &ep)) != CM_OK) {
+		cm_log(LOG_ERR, "%s: cannot load the link keys: %s", ep,
+		    cm_strerror(rc));
+		return rc;
+	}
+	cm_token_ring_free(ring);
+	ring = r;
+	snprintf(ring_dir, sizeof ring_dir, "%s", dir);
+	ring_mtime = st.st_mtim;
+	return CM_OK;
+}
+
 /* Seal a token under ring_mu; CM_OK or why not. */
 static cm_status
 seal(const char *dir, const char *addr, const char *type, char *tok,
     size_t size)
 {
-	struct stat st;
 	cm_status rc;
 
 	pthread_mutex_lock(&ring_mu);
-	if (stat(dir, &st) != 0) {
-		rc = CM_NOTFOUND;
-		goto out;
-	}
-	if (ring == NULL || strcmp(dir, ring_dir) != 0 ||
-	    st.st_mtim.tv_sec != ring_mtime.tv_sec ||
-	    st.st_mtim.tv_nsec != ring_mtime.tv_nsec) {
-		cm_token_ring *r = NULL;
-		const char *ep = NULL;
+	if ((rc = ring_use(dir)) == CM_OK)
+		rc = cm_token_seal(ring, CM_TOKEN_UNSUBSCRIBE, addr, type,
+		    cm_time_now(), tok, size);
+	pthread_mutex_unlock(&ring_mu);
+	return rc;
+}
 
-		rc = cm_token_ring_load(dir, &r, &ep);
-		if (rc != CM_OK) {
-			cm_log(LOG_ERR, "%s: cannot load the link keys: %s", ep,
-			    cm_strerror(rc));
-			goto out;
-		}
-		cm_token_ring_free(ring);
-		ring = r;
-		snprintf(ring_dir, sizeof ring_dir, "%s", dir);
-		ring_mtime = st.st_mtim;
+cm_status
+cm_unsub_open(const cm_policy *p, const char *text, size_t len,
+    cm_token *out)
+{
+	const cm_links *l = cm_policy_links(p);
+	char dir[4096];
+	cm_status rc;
+
+	if (!cm_links_key_dir(l, cm_policy_db_path(p), dir, sizeof dir)) {
+		cm_log(LOG_ERR, "links.key_dir: path too long");
+		return CM_EIO;
 	}
-	rc = cm_token_seal(ring, CM_TOKEN_UNSUBSCRIBE, addr, type,
-	    cm_time_now(), tok, size);
-out:
+	pthread_mutex_lock(&ring_mu);
+	if ((rc = ring_use(dir)) != CM_OK) {
+		if (rc == CM_NOTFOUND)
+			cm_log(LOG_ERR, "%s: cannot load the link keys: %s", dir,
+			    cm_strerror(rc));
+		rc = CM_EIO;
+	} else {
+		rc = cm_token_open(ring, text, len, cm_time_now(), l->max_age,
+		    out);
+	}
 	pthread_mutex_unlock(&ring_mu);
 	return rc;
 }
@@ -73,7 +105,7 @@ cm_unsub_eom(SMFICTX *ctx, const cm_unsub_msg *m)
 {
 	const cm_links *l = cm_policy_links(m->policy);
 	char dir[4096], tok[CM_TOKEN_TEXT_MAX], url[1024];
-	char value[2200], q[80];
+	char value[2200], mailto[1024], q[80];
 	const char *rcpt = NULL;
 	size_t kept = 0;
 	cm_status st;
@@ -119,12 +151,12 @@ cm_unsub_eom(SMFICTX *ctx, const cm_unsub_msg *m)
 	}
 	if (!cm_links_url(l, CM_TOKEN_UNSUBSCRIBE, tok, url, sizeof url))
 		return;
-	/*
-	 * The mailto form (links.mailto_*) is not offered yet: nothing
-	 * records a mail to LOCAL+TOKEN@DOMAIN as a withdrawal, and a link
-	 * that seems to unsubscribe and does not is worse than none.
-	 */
-	snprintf(value, sizeof value, "<%s>", url);
+	/* the mailto form when links.mailto_domain is set: mail to it is
+	 * captured by this filter (mailto.h) */
+	if (cm_links_mailto(l, tok, mailto, sizeof mailto))
+		snprintf(value, sizeof value, "<%s>, <%s>", url, mailto);
+	else
+		snprintf(value, sizeof value, "<%s>", url);
 	/* the sender's own, replaced: delete them (last first) */
 	for (int i = m->sender_hdrs; i >= 1; i--) {
 		(void)smfi_chgheader(ctx, (char *)HDR_LU, i, NULL);

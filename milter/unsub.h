@@ -6,7 +6,9 @@
  * recipient gets
  *   List-Unsubscribe: <BASE/u/TOKEN>, <mailto:LOCAL+TOKEN@DOMAIN>
  *   List-Unsubscribe-Post: List-Unsubscribe=One-Click
- * with a token (core/token.h) for that recipient and type.  A message
+ * with a token (core/token.h) for that recipient and type (the mailto
+ * form only when links.mailto_domain is set: mail to it is captured by
+ * milter/mailto.h).  A message
  * with several recipients cannot carry a link per recipient: it is left
  * as it is and the log says so.  Settings: the links: section
  * (config/links.h).
@@ -19,6 +21,7 @@
 #include <libmilter/mfapi.h>
 
 #include "../config/policy.h"
+#include "../core/token.h"
 
 /* What the filter knows of a message at end of data. */
 typedef struct cm_unsub_msg {
@@ -51,5 +54,17 @@ bool cm_unsub_wanted(const cm_policy *p);
  * on without the headers.  Thread-safe.
  */
 void cm_unsub_eom(SMFICTX *ctx, const cm_unsub_msg *m);
+
+/*
+ * Open the token TEXT (LEN octets) under the key ring of P's links:
+ * section (the ring this module seals with, loaded again when its
+ * directory changes) at the current time, refused when older than
+ * links.max_age.  CM_OK (*OUT holds the token), cm_token_open's
+ * failures (CM_EINVAL, CM_NOTFOUND for an unknown key id, CM_ESTALE,
+ * CM_EFUTURE), or CM_EIO when the key ring cannot be loaded (logged).
+ * Thread-safe.
+ */
+cm_status cm_unsub_open(const cm_policy *p, const char *text, size_t len,
+    cm_token *out);
 
 #endif

@@ -30,8 +30,8 @@ static int64_t ring_tried_us;
 static cm_token_ring *ring_loaded[256];	/* freed by web_handler_fini */
 static size_t ring_nloaded;
 
-static const cm_token_ring *
-ring_get(void)
+const cm_token_ring *
+web_ring(void)
 {
 	const cm_token_ring *r;
 
@@ -43,8 +43,8 @@ ring_get(void)
 
 /* Read the ring again if it was not tried in the last second; the ring
  * to try now (the same one if nothing new could be loaded). */
-static const cm_token_ring *
-ring_reload(const cm_token_ring *old)
+const cm_token_ring *
+web_ring_reload(const cm_token_ring *old)
 {
 	cm_token_ring *fresh = NULL;
 	const char *ep = NULL;
@@ -260,7 +260,7 @@ respond:
 	in.len = r->len;
 	in.too_big = r->too_big;
 	in.nheaders = r->nhdr;
-	switch (web_req_decide(&in, ring_get(), ring_reload, cm_time_now(),
+	switch (web_req_decide(&in, web_ring(), web_ring_reload, cm_time_now(),
 	    conf->max_age_us, &purpose, &t, &st)) {
 	case WEB_V_HEADERS:
 		return page(conn, 431, "Too many header fields",

@@ -48,6 +48,12 @@ void web_handler_init(const web_conf *conf);
 /* Free the key rings read again since (after the daemon stopped). */
 void web_handler_fini(void);
 
+/* The key ring in use (a reloaded one after a key was added), and its
+ * reload on a token of an unknown key id (request.h's
+ * web_req_reload_fn).  Thread-safe; after web_handler_init. */
+const cm_token_ring *web_ring(void);
+const cm_token_ring *web_ring_reload(const cm_token_ring *old);
+
 /* libmicrohttpd's access handler and request-completed callback. */
 enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn,
     const char *url, const char *method, const char *version,

@@ -6,7 +6,9 @@
  *
  * Reads the links: section of the configuration, loads the key ring,
  * listens on links.listen (loopback by default; TLS is left to a
- * reverse proxy), switches to milter.user when started as root, and
+ * reverse proxy) and, with links.mailto_domain set, on the internal
+ * unix socket links.mailto_socket for the milter (mailsock.h),
+ * switches to milter.user when started as root, and
  * serves until SIGTERM or SIGINT.  -n checks the configuration and the
  * key ring and exits.  Logs to standard error.
  */
@@ -29,6 +31,7 @@
 #include "../config/policy.h"
 #include "../core/token.h"
 #include "handler.h"
+#include "mailsock.h"
 #include "writer.h"
 
 #define DEFAULT_CONFIG "/etc/consent-milter/consent-milter.yaml"
@@ -88,6 +91,26 @@ parse_listen(const char *s, struct sockaddr_storage *ss)
 	}
 }
 
+/* The ids drop_privileges() switches to, for the mailto socket's owner;
+ * (uid_t)-1 and (gid_t)-1 when not root or unknown. */
+static void
+target_ids(const cm_policy *p, uid_t *uid, gid_t *gid)
+{
+	const char *user = cm_policy_user(p), *group = cm_policy_group(p);
+	struct passwd *pw;
+	struct group *gr;
+
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (geteuid() != 0 || user == NULL || *user == '\0' ||
+	    (pw = getpwnam(user)) == NULL)
+		return;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (group != NULL && *group != '\0' && (gr = getgrnam(group)) != NULL)
+		*gid = gr->gr_gid;
+}
+
 /* Switch to milter.user (and milter.group) when root. */
 static int
 drop_privileges(const cm_policy *p)
@@ -145,7 +168,7 @@ main(int argc, char **argv)
 	bool check = false;
 	sigset_t set;
 	cm_status st;
-	int ch, sig;
+	int ch, sig, rc = 0;
 
 	while ((ch = getopt(argc, argv, "c:nvh")) != -1) {
 		switch (ch) {
@@ -232,11 +255,27 @@ main(int argc, char **argv)
 	if (d == NULL) {
 		fprintf(stderr, "consent-web: cannot listen on %s: %s\n",
 		    l->listen, strerror(errno));
-		return EX_UNAVAILABLE;
+		rc = EX_UNAVAILABLE;
+		goto out;
+	}
+	if (cm_links_mailto_enabled(l)) {
+		uid_t uid;
+		gid_t gid;
+
+		target_ids(p, &uid, &gid);
+		if (web_mailsock_start(l->mailto_socket, l->max_connections,
+		    l->timeout, uid, gid, &wc) != 0) {
+			fprintf(stderr, "consent-web: cannot listen on %s: %s\n",
+			    l->mailto_socket, strerror(errno));
+			rc = EX_UNAVAILABLE;
+			goto out;
+		}
+		fprintf(stderr, "consent-web: mailto unsubscribes on %s\n",
+		    l->mailto_socket);
 	}
 	if (drop_privileges(p) != 0) {
-		MHD_stop_daemon(d);
-		return EX_NOPERM;
+		rc = EX_NOPERM;
+		goto out;
 	}
 	fprintf(stderr, "consent-web: listening on %s (uid %ld)\n", l->listen,
 	    (long)geteuid());
@@ -244,10 +283,13 @@ main(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			break;
 	} while (sig == SIGHUP);
-	MHD_stop_daemon(d);
+out:
+	if (d != NULL)
+		MHD_stop_daemon(d);
+	web_mailsock_stop();
 	web_writer_stop();
 	web_handler_fini();
 	cm_token_ring_free(ring);
 	cm_policy_free(p);
-	return 0;
+	return rc;
 }

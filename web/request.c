@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../core/mailreq.h"
 #include "../core/timefmt.h"
 
 bool
@@ -142,4 +143,43 @@ web_req_evidence(const cm_token *t, const char *client_hdr,
 	client_addr(client_hdr, ip, sizeof ip);
 	ev_add(out, size, "client", ip, 63);
 	ev_add(out, size, "user-agent", user_agent, 200);
+}
+
+web_mverdict
+web_mailto_decide(const char *line, size_t len, const cm_token_ring *ring,
+    web_req_reload_fn reload, int64_t now_us, int64_t max_age_us,
+    cm_token *t, cm_status *tokst, char *evidence, size_t size)
+{
+	const cm_token_ring *newer;
+	cm_mailreq r;
+	char when[40];
+	cm_status st;
+
+	if (size > 0)
+		evidence[0] = '\0';
+	if ((st = cm_mailreq_parse(line, len, &r)) != CM_OK) {
+		*tokst = st;
+		return WEB_M_BAD;
+	}
+	st = cm_token_open(ring, r.token, strlen(r.token), now_us, max_age_us,
+	    t);
+	if (st == CM_NOTFOUND && reload != NULL &&
+	    (newer = reload(ring)) != ring)
+		st = cm_token_open(newer, r.token, strlen(r.token), now_us,
+		    max_age_us, t);
+	if (st == CM_OK && t->purpose != CM_TOKEN_UNSUBSCRIBE)
+		st = CM_EINVAL;
+	*tokst = st;
+	if (st != CM_OK)
+		return WEB_M_TOKEN;
+	if (size > 0) {
+		ev_add(evidence, size, "token-issued",
+		    cm_time_format(t->issued_us, when), 40);
+		ev_add(evidence, size, "sender", r.sender,
+		    CM_MAILREQ_SENDER_MAX);
+		ev_add(evidence, size, "client", r.client,
+		    CM_MAILREQ_CLIENT_MAX);
+		ev_add(evidence, size, "message-id", r.msgid, 200);
+	}
+	return WEB_M_RECORD;
 }

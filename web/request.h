@@ -80,4 +80,27 @@ bool web_req_body_ok(const web_req *r, cm_token_purpose purpose);
 void web_req_evidence(const cm_token *t, const char *client_hdr,
     const char *user_agent, char *out, size_t size);
 
+/* What to answer a mailto unsubscribe request (core/mailreq.h). */
+typedef enum web_mverdict {
+	WEB_M_BAD = 1,		/* 500: not a request line */
+	WEB_M_TOKEN,		/* 550: the token failed (see *TOKST) */
+	WEB_M_RECORD		/* record *T's withdrawal */
+} web_mverdict;
+
+/*
+ * Decide the mailto request LINE (LEN octets, the line read from the
+ * internal socket): parse it (cm_mailreq_parse), open its token as
+ * web_req_decide does (RING, RELOAD, NOW_US, MAX_AGE_US; a token that
+ * is not an unsubscribe token is CM_EINVAL).  For WEB_M_RECORD, *T is
+ * the token and EVIDENCE (SIZE octets, always NUL-terminated) gets
+ * token-issued="TIME" sender="<S>" client="ADDR" message-id="<M>"
+ * (printable ASCII without '"' and '\\', each value cut).  *TOKST gets
+ * the token's status (CM_OK, or cm_token_open's failure), or the
+ * parse failure for WEB_M_BAD.
+ */
+web_mverdict web_mailto_decide(const char *line, size_t len,
+    const cm_token_ring *ring, web_req_reload_fn reload, int64_t now_us,
+    int64_t max_age_us, cm_token *t, cm_status *tokst, char *evidence,
+    size_t size);
+
 #endif

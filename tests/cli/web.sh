@@ -12,8 +12,10 @@ command -v curl >/dev/null || { echo "curl not installed" >&2; exit 77; }
 PORT=$("$PY" -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 sed -i -e 's#^  enabled: false  #  enabled: true   #' \
-    -e "s#listen: \"inet:8025@127.0.0.1\"#listen: \"inet:$PORT@127.0.0.1\"#" "$CONF"
+    -e "s#listen: \"inet:8025@127.0.0.1\"#listen: \"inet:$PORT@127.0.0.1\"#" \
+    -e "s#mailto_socket: \"/run/consent-web/mailto.sock\"#mailto_socket: \"$T/mailto.sock\"#" "$CONF"
 grep -q "inet:$PORT@" "$CONF" || { echo "could not set links.listen" >&2; exit 1; }
+grep -q "$T/mailto.sock" "$CONF" || { echo "could not set links.mailto_socket" >&2; exit 1; }
 URL=http://127.0.0.1:$PORT
 A=reader@example.org
 

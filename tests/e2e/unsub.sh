@@ -33,6 +33,7 @@ CONF=$CM_TMP/consent-milter.yaml
 links:
   base_url: "https://news.example.com/consent"
   mailto_domain: "example.com"
+  mailto_socket: "$CM_TMP/mailto.sock"
   listen: "inet:$WPORT@127.0.0.1"
 EOF
 	e2e_cm_newsletters "$WEEKLY_FROM"
@@ -69,8 +70,8 @@ e2e_assert_match '^250 2\.0\.0 Ok' "$(e2e_q data "$CM_TMP/w1.json")" "DATA 1"
 mid=$(e2e_q field "$CM_TMP/w1.json" message_id)
 e2e_wait_delivered 1
 lu=$(e2e_q header "$SINK_DIR" "$mid" List-Unsubscribe)
-e2e_assert_match '^<https://news\.example\.com/consent/u/[A-Za-z0-9_-]+>$' \
-	"$lu" "List-Unsubscribe with the https form only (no mailto form until it is recorded)"
+e2e_assert_match '^<https://news\.example\.com/consent/u/[A-Za-z0-9_-]+>, <mailto:unsubscribe\+[A-Za-z0-9_-]+@example\.com>$' \
+	"$lu" "List-Unsubscribe with the https and the mailto form (tests/e2e/mailto.sh)"
 e2e_assert_eq "List-Unsubscribe=One-Click" "$(e2e_q header "$SINK_DIR" "$mid" List-Unsubscribe-Post)" \
 	"List-Unsubscribe-Post"
 tok=$(sed -nE 's#^<https://[^>]*/u/([A-Za-z0-9_-]+)>.*#\1#p' <<<"$lu")

@@ -16,8 +16,8 @@ e.g. "RCPT <bob@x> y 550 5.7.1 <bob@x>: no consent ..." (y = replycode,
 c = continue, a = accept, r = reject, t = tempfail).  --eom ends the
 message right after the recipients, without DATA or headers (as an MTA
 that sends none would), and prints the final reply as "EOM - R [TEXT]",
-after one line per recipient removed ("DELRCPT <addr>") and header
-added ("ADDHEADER Name: value").  --port: the client port of CONNECT
+after one line per recipient removed ("DELRCPT <addr>") or added
+("ADDRCPT <addr>") and header added ("ADDHEADER Name: value").  --port: the client port of CONNECT
 (default 25; Postfix's non-SMTP emulation sends 0).
 --abort aborts the message (SMFIC_ABORT, no reply).  --then-macro is a
 step too: from there on, the macro is sent at STAGE as well (Postfix
@@ -188,6 +188,8 @@ def session(sockspec, ip, port, macros, steps, offer, neg):
                 parts = body.rstrip(b"\0").decode("utf-8", "replace")
                 if r == "-":
                     print("DELRCPT", parts)
+                elif r == "+":
+                    print("ADDRCPT", parts)
                 elif r == "h":
                     name, _, value = parts.partition("\0")
                     print("ADDHEADER %s: %s" % (name, value))

@@ -2,6 +2,7 @@
  * setting, errors with line and column, the URLs built from it. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -79,6 +80,22 @@ static const struct lcase cases[] = {
 	  "8:18: key 'sender_header': expected one of replace, keep" },
 	{ "links:\n  base_url: \"https://a.example\"\n  listen: \"nowhere\"\n",
 	  "8:11: key 'listen': expected" },
+	{ "links:\n  base_url: \"https://a.example\"\n  mailto_socket: rel.sock\n",
+	  "8:18: key 'mailto_socket': expected an absolute path" },
+	{ "links:\n  base_url: \"https://a.example\"\n  mailto_socket: \"/"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n",
+	  "8:18: key 'mailto_socket': expected a socket path of at most 99" },
+	{ "links:\n  base_url: \"https://a.example\"\n  mailto_deliver_to: box\n",
+	  "8:22: key 'mailto_deliver_to': expected a mail address" },
+	{ "links:\n  base_url: \"https://a.example\"\n"
+	  "  mailto_deliver_to: \"a@b@c\"\n",
+	  "8:22: key 'mailto_deliver_to': expected a mail address" },
+	{ "links:\n  base_url: \"https://a.example\"\n"
+	  "  mailto_deliver_to: \"a b@c\"\n",
+	  "8:22: key 'mailto_deliver_to': expected a mail address" },
+	{ "links:\n  base_url: \"https://a.example\"\n"
+	  "  mailto_deliver_to: \"unsub-box@example.com\"\n", NULL },
 	{ "links:\n  base_url: \"https://a.example\"\n  colour: red\n",
 	  "8:3: key 'colour': unknown key, expected one of enabled, base_url" },
 };
@@ -138,10 +155,75 @@ test_defaults_and_urls(void **state)
 	assert_null(cm_links_url(l, CM_TOKEN_CONFIRM, "TOK", buf, 10));
 	cm_policy_free(p);
 
-	/* without mailto_domain: no mailto form */
+	/* without mailto_domain: no mailto form, no capture */
 	assert_non_null(p = load("links:\n  base_url: \"https://a.example\"\n",
 	    err, sizeof err));
 	assert_null(cm_links_mailto(cm_policy_links(p), "T", buf, sizeof buf));
+	assert_false(cm_links_mailto_enabled(cm_policy_links(p)));
+	cm_policy_free(p);
+}
+
+/* Which recipients are mailto unsubscribe addresses, and their token. */
+static void
+test_mailto_match(void **state)
+{
+	static const struct {
+		const char *rcpt, *token;	/* NULL: no match */
+	} m[] = {
+		{ "<unsubscribe+TOK_-9@b.example>", "TOK_-9" },
+		{ "unsubscribe+TOK@b.example", "TOK" },
+		{ "<UnSubscribe+TOK@B.Example>", "TOK" },
+		{ "<unsubscribe+TOK@b.example.>", "TOK" },
+		{ "<unsubscribe+a+b@b.example>", "a+b" },	/* refused later */
+		{ "<unsubscribe+@b.example>", NULL },
+		{ "<unsubscribe@b.example>", NULL },
+		{ "<unsubscribe-TOK@b.example>", NULL },
+		{ "<unsubscribex+TOK@b.example>", NULL },
+		{ "<xunsubscribe+TOK@b.example>", NULL },
+		{ "<unsubscribe+TOK@b.example.org>", NULL },
+		{ "<unsubscribe+TOK@ab.example>", NULL },
+		{ "<unsubscribe+TOK@b.exampl>", NULL },
+		{ "<unsubscribe+TOK>", NULL },
+		{ "<unsubscribe+TOK@b.example..>", NULL },
+		{ "", NULL },
+		{ "<>", NULL },
+	};
+	char err[1024];
+	const cm_links *l;
+	cm_policy *p;
+	(void)state;
+
+	assert_non_null(p = load("links:\n  base_url: \"https://a.example\"\n"
+	    "  mailto_domain: b.example\n  mailto_deliver_to: box@c.example\n",
+	    err, sizeof err));
+	l = cm_policy_links(p);
+	assert_true(cm_links_mailto_enabled(l));
+	assert_string_equal(l->mailto_socket, "/run/consent-web/mailto.sock");
+	assert_string_equal(l->mailto_deliver_to, "box@c.example");
+	for (size_t i = 0; i < NELEM(m); i++) {
+		const char *tok = NULL;
+		size_t n = 0;
+		bool hit = cm_links_mailto_match(l, m[i].rcpt,
+		    strlen(m[i].rcpt), &tok, &n);
+
+		if (hit != (m[i].token != NULL))
+			fail_msg("%s: match %d", m[i].rcpt, hit);
+		if (hit && (n != strlen(m[i].token) ||
+		    memcmp(tok, m[i].token, n) != 0))
+			fail_msg("%s: token %.*s", m[i].rcpt, (int)n, tok);
+	}
+	cm_policy_free(p);
+
+	/* links disabled: nothing is a mailto address */
+	assert_non_null(p = load("links:\n  base_url: \"https://a.example\"\n"
+	    "  enabled: false\n  mailto_domain: b.example\n", err, sizeof err));
+	{
+		const char *tok = NULL;
+		size_t n = 0;
+
+		assert_false(cm_links_mailto_match(cm_policy_links(p),
+		    "<unsubscribe+T@b.example>", 25, &tok, &n));
+	}
 	cm_policy_free(p);
 }
 
@@ -151,6 +233,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_defaults_and_urls),
+		cmocka_unit_test(test_mailto_match),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,6 +70,15 @@ static const struct row rows[] = {
 	{ CM_REPLY_MSG_TOO_LARGE, NULL, NULL, NULL, SMFIS_TEMPFAIL, "451",
 	  "4.3.0",
 	  "Headers too large for the consent check, try again later" },
+	{ CM_REPLY_MAILTO_BAD, "<unsubscribe+x@example.com>", NULL, NULL,
+	  SMFIS_REJECT, "550", "5.1.1",
+	  "<unsubscribe+x@example.com>: not a valid unsubscribe address" },
+	{ CM_REPLY_MAILTO_TEMPFAIL, "<u+x@e>", NULL, NULL, SMFIS_TEMPFAIL,
+	  "451", "4.3.0", "<u+x@e>: unsubscribe address cannot be checked "
+	  "now, try again later" },
+	{ CM_REPLY_MSG_UNSUB_TEMPFAIL, NULL, NULL, NULL, SMFIS_TEMPFAIL, "451",
+	  "4.3.0", "Unsubscribe not recorded yet, try again later" },
+	{ CM_REPLY_DISCARD, NULL, NULL, NULL, SMFIS_DISCARD, NULL, NULL, "" },
 	{ CM_REPLY_CONTINUE, NULL, NULL, NULL, SMFIS_CONTINUE, NULL, NULL, "" },
 	{ CM_REPLY_ACCEPT, NULL, NULL, NULL, SMFIS_ACCEPT, NULL, NULL, "" },
 };

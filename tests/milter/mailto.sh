@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Mailto unsubscribe (milter/mailto.c, consent-web's internal socket):
+# a recipient LOCAL+TOKEN@DOMAIN with a forged, damaged or confirm token
+# is refused 550 at RCPT and nothing changes; with consent-web down a
+# valid one is tempfailed 451 at end of data and nothing is recorded;
+# with consent-web up the withdrawal is recorded (source mailto, evidence:
+# sender, client, Message-ID) before the message is discarded; a replay
+# adds no history event; other recipients stay (only the token one is
+# removed); links.mailto_deliver_to redirects it; mail from outside the
+# scope is captured too; the List-Unsubscribe header offers the mailto
+# form; at most 8 token recipients a message; monitor mode records too;
+# an unreadable key ring gives 451 at RCPT.
+. "$SRCDIR/tests/milter/common.bash"
+CTL=$BUILD/consentctl
+WEB=$BUILD/consent-web
+[ -x "$WEB" ] || { echo "skip: consent-web not built"; exit 77; }
+WEB_PID=
+WLOG=$CM_TMP/web.log
+MSOCK=$CM_TMP/mailto.sock
+
+build_seed
+seed_standard
+"$CTL" -d "$DB" link new-key >/dev/null || die "cannot create a link key"
+WPORT=$(/usr/bin/python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+
+links() {	# links CONFIG [DELIVER_TO]
+	cat >>"$1" <<YAML
+links:
+  base_url: "https://news.example.com/consent"
+  mailto_domain: "Example.COM"
+  mailto_socket: "$MSOCK"
+  listen: "inet:$WPORT@127.0.0.1"
+  timeout: 5s
+YAML
+	[ -z "${2:-}" ] || echo "  mailto_deliver_to: \"$2\"" >>"$1"
+}
+start_web() {
+	"$WEB" -v -c "$1" >>"$WLOG" 2>&1 &
+	WEB_PID=$!
+	for _ in $(seq 100); do
+		[ -S "$MSOCK" ] && return 0
+		kill -0 "$WEB_PID" 2>/dev/null || die "consent-web exited: $(tail -5 "$WLOG")"
+		sleep 0.05
+	done
+	die "consent-web socket $MSOCK did not appear"
+}
+stop_web() {
+	local rc
+	kill -TERM "$WEB_PID" || die "consent-web not running"
+	wait "$WEB_PID"
+	rc=$?
+	WEB_PID=
+	[ "$rc" -eq 0 ] || die "consent-web exited with $rc"
+	[ ! -e "$MSOCK" ] || die "consent-web left its socket behind"
+	! grep -qE "AddressSanitizer|runtime error:|LeakSanitizer" "$WLOG" ||
+		die "sanitizer report in consent-web's log"
+}
+trap 'cleanup; [ -z "$WEB_PID" ] || { kill "$WEB_PID"; wait "$WEB_PID"; }' EXIT
+
+# mail QID IP FROM RCPT... : one message with a Message-ID
+mail() {
+	local qid=$1 ip=$2 from=$3 args=(); shift 3
+	for r in "$@"; do args+=(--rcpt "$r"); done
+	proto --ip "$ip" --macro M i "$qid" --mail "$from" "${args[@]}" --data \
+		--header Message-ID "<$qid@mua.example>" --header Subject unsubscribe \
+		--eoh --eom || die "mproto failed"
+}
+hist() { "$CTL" -c "$CM_TMP/cm.yaml" history bob@example.net 2>/dev/null | grep -c .; }
+
+write_config "$CM_TMP/cm.yaml" enforce tempfail reject
+links "$CM_TMP/cm.yaml"
+"$CTL" -c "$CM_TMP/cm.yaml" link unsubscribe bob@example.net offers >"$CM_TMP/link.out" ||
+	die "consentctl link unsubscribe"
+MAILTO=$(sed -n 's/^mailto://p' "$CM_TMP/link.out")
+grep -qE '^unsubscribe\+[A-Za-z0-9_-]{60,90}@Example\.COM$' <<<"$MAILTO" || die "mailto link: $MAILTO"
+TOK=${MAILTO#unsubscribe+}
+TOK=${TOK%@*}
+CTOK=$("$CTL" -c "$CM_TMP/cm.yaml" link confirm bob@example.net offers --token) || die "link confirm"
+BAD=${TOK:0:30}$([ "${TOK:30:1}" = A ] && echo B || echo A)${TOK:31}
+"$CTL" -c "$CM_TMP/cm.yaml" check bob@example.net offers >/dev/null || die "bob must have consent to offers"
+h0=$(hist)
+start_milter "$CM_TMP/cm.yaml"
+
+# 1. bad tokens: 550 5.1.1 at RCPT, nothing recorded
+for t in "$BAD" "$CTOK" "x"; do
+	out=$(proto --ip 192.0.2.7 --macro M i B1 --mail "<bob@example.net>" \
+		--rcpt "<unsubscribe+$t@example.com>") || die "mproto failed"
+	grep -qE "^RCPT <unsubscribe\+$t@example\.com> y 550 5\.1\.1 <unsubscribe\+$t@example\.com>: not a valid unsubscribe address\$" <<<"$out" ||
+		die "bad token $t not refused: $out"
+done
+expect_log 'mailto unsubscribe: invalid token; action=reject'
+expect_log 'mailto unsubscribe: not an unsubscribe token; action=reject'
+# another local part or domain is no mailto address: passes as usual
+# (accepted at DATA: nothing to record)
+out=$(proto --ip 192.0.2.7 --macro M i B2 --mail "<bob@example.net>" --rcpt "<other+$TOK@example.com>" \
+	--rcpt "<unsubscribe+$TOK@example.org>" --data) || die "mproto failed"
+grep -q " y 550" <<<"$out" && die "not a mailto address but refused: $out"
+expect_line "$out" "DATA - a"
+[ "$(hist)" = "$h0" ] || die "a bad token changed the history"
+
+# 2. consent-web down: accepted at RCPT, 451 at end of data, nothing recorded
+out=$(mail D1 192.0.2.7 "<bob@example.net>" "<unsubscribe+$TOK@example.com>")
+expect_line "$out" "RCPT <unsubscribe+$TOK@example.com> c"
+expect_line "$out" "EOM - y 451 4.3.0 Unsubscribe not recorded yet, try again later"
+expect_log "queue_id=D1 type=offers rcpt=bob@example.net: mailto unsubscribe not recorded: consent-web"
+[ "$(hist)" = "$h0" ] || die "recorded while consent-web was down"
+"$CTL" -c "$CM_TMP/cm.yaml" check bob@example.net offers >/dev/null || die "withdrawn while consent-web was down"
+
+# 3. consent-web up: recorded, then the message is discarded; from
+# outside the scope (192.0.2.7), with the address's case and the
+# domain's trailing dot as a sender's MTA may write them
+start_web "$CM_TMP/cm.yaml"
+out=$(mail M1 192.0.2.7 "<Bob@Example.NET>" "<UNSUBSCRIBE+$TOK@example.com.>")
+expect_line "$out" "RCPT <UNSUBSCRIBE+$TOK@example.com.> c"
+expect_line "$out" "EOM - d"
+expect_log "queue_id=M1 type=offers rcpt=bob@example.net: mailto unsubscribe recorded"
+[ "$(hist)" = $((h0 + 1)) ] || die "not one history event: $("$CTL" -c "$CM_TMP/cm.yaml" history bob@example.net)"
+"$CTL" -c "$CM_TMP/cm.yaml" history bob@example.net | tail -1 >"$CM_TMP/h.out"
+grep -q "mailto" "$CM_TMP/h.out" || die "source mailto not in: $(cat "$CM_TMP/h.out")"
+for ev in 'sender=\\?"<Bob@Example.NET>' 'client=\\?"192.0.2.7' 'message-id=\\?"<M1@mua.example>'; do
+	grep -qE "$ev" "$CM_TMP/h.out" || die "evidence $ev not in: $(cat "$CM_TMP/h.out")"
+done
+"$CTL" -c "$CM_TMP/cm.yaml" check bob@example.net offers >/dev/null && die "not withdrawn"
+
+# 4. a replay: discarded again, no second event
+out=$(mail M2 192.0.2.7 "<bob@example.net>" "<unsubscribe+$TOK@example.com>")
+expect_line "$out" "EOM - d"
+[ "$(hist)" = $((h0 + 1)) ] || die "a replay added an event"
+
+# 5. another recipient too: only the token recipient is removed
+out=$(mail M3 192.0.2.7 "<bob@example.net>" "<unsubscribe+$TOK@example.com>" "<list-owner@example.com>")
+expect_line "$out" "DELRCPT <unsubscribe+$TOK@example.com>"
+expect_line "$out" "EOM - c"
+grep -q "DELRCPT <list-owner" <<<"$out" && die "the other recipient was removed: $out"
+
+# 6. in scope, beside a newsletter check: the token recipient is not
+# checked as a newsletter recipient, the other one is
+out=$(proto --macro M i M4 --mail "<weekly@news.example.com>" --rcpt "<unsubscribe+$TOK@example.com>" \
+	--rcpt "<dave@example.net>" --data --header Subject x --eoh --eom) || die "mproto failed"
+expect_line "$out" "RCPT <unsubscribe+$TOK@example.com> c"
+grep -q "^RCPT <dave@example.net> y 550 5.7.1" <<<"$out" || die "dave not refused: $out"
+expect_line "$out" "EOM - d"
+stop_milter
+
+# 7. links.mailto_deliver_to: the message goes to that mailbox instead
+write_config "$CM_TMP/cm.yaml" enforce tempfail reject
+links "$CM_TMP/cm.yaml" "unsub-archive@example.com"
+start_milter "$CM_TMP/cm.yaml"
+out=$(mail M5 192.0.2.7 "<bob@example.net>" "<unsubscribe+$TOK@example.com>")
+expect_line "$out" "ADDRCPT <unsub-archive@example.com>"
+expect_line "$out" "DELRCPT <unsubscribe+$TOK@example.com>"
+expect_line "$out" "EOM - c"
+expect_log "queue_id=M5: mailto unsubscribe message delivered to unsub-archive@example.com"
+
+# 8. the header offers the mailto form beside the https link
+out=$(proto --macro M i U1 --mail "<shop@example.com>" --rcpt "<alice@example.net>" --data \
+	--header X-Newsletter-Type customer-updates --eoh --eom) || die "mproto failed"
+grep -qE "^ADDHEADER List-Unsubscribe: <https://news\.example\.com/consent/u/([A-Za-z0-9_-]+)>, <mailto:unsubscribe\+\1@Example\.COM>\$" <<<"$out" ||
+	die "no mailto form in List-Unsubscribe: $out"
+stop_milter
+
+# 9. bounds: at most 8 token recipients a message (the 9th: 452)
+args=()
+for i in $(seq 9); do args+=(--rcpt "<unsubscribe+$TOK@example.com>"); done
+write_config "$CM_TMP/cm.yaml" monitor tempfail reject
+links "$CM_TMP/cm.yaml"
+start_milter "$CM_TMP/cm.yaml"
+out=$(proto --ip 192.0.2.7 --macro M i M6 --mail "<bob@example.net>" "${args[@]}" --data \
+	--header Subject x --eoh --eom) || die "mproto failed"
+[ "$(grep -c "^RCPT <unsubscribe+$TOK@example.com> c\$" <<<"$out")" = 8 ] || die "not 8 kept: $out"
+grep -q "^RCPT <unsubscribe+$TOK@example.com> y 452 4.5.3" <<<"$out" || die "9th not 452: $out"
+# 10. monitor mode records too (a withdrawal is a request to honour)
+expect_line "$out" "EOM - d"
+expect_log "queue_id=M6 type=offers rcpt=bob@example.net: mailto unsubscribe recorded"
+stop_milter
+
+# 11. the key ring cannot be read: 451 at RCPT
+write_config "$CM_TMP/cm.yaml" enforce tempfail reject
+links "$CM_TMP/cm.yaml"
+echo "  key_dir: \"$CM_TMP/no-such-keys\"" >>"$CM_TMP/cm.yaml"
+start_milter "$CM_TMP/cm.yaml"
+out=$(proto --ip 192.0.2.7 --macro M i K1 --mail "<bob@example.net>" \
+	--rcpt "<unsubscribe+$TOK@example.com>") || die "mproto failed"
+grep -q "^RCPT <unsubscribe+$TOK@example.com> y 451 4.3.0 <unsubscribe+$TOK@example.com>: unsubscribe address cannot be checked now" <<<"$out" ||
+	die "no 451 without a key ring: $out"
+stop_milter
+stop_web
+echo "mailto: all checks passed"
