@@ -65,6 +65,10 @@ CONFIG_SRC := $(wildcard config/*.c)
 MILTER_SRC := $(wildcard milter/*.c)
 CTL_SRC    := $(wildcard consentctl/*.c)
 WEB_SRC    := $(wildcard web/*.c)
+POLICYD_SRC := $(wildcard policyd/*.c)
+# consent-policy shares these milter modules (none of them calls
+# libmilter; reply.c's text builder is used, its smfi_setreply() is not)
+POLICYD_MILTER := $(addprefix milter/,db.c live.c log.c reply.c verdict.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TESTLIB_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 BENCH_SRC  := $(wildcard bench/*.c)
@@ -76,12 +80,14 @@ LIBCONFIG := $(BUILD)/libcmconfig.a
 MILTER    := $(BUILD)/consent-milter
 CTL       := $(BUILD)/consentctl
 WEB       := $(BUILD)/consent-web
+POLICYD   := $(BUILD)/consent-policy
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # not $(BUILD)/consentctl/: that is the program's own path
 CTL_OBJ   := $(patsubst consentctl/%.c,$(BUILD)/consentctl.o/%.o,$(CTL_SRC))
 
-PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL)) $(if $(WEB_SRC),$(WEB))
+PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL)) $(if $(WEB_SRC),$(WEB)) \
+	$(if $(POLICYD_SRC),$(POLICYD))
 
 .PHONY: all check valgrind soak bench deps run install uninstall clean unit deb
 .SECONDARY:
@@ -116,7 +122,7 @@ $(call obj,$(CONFIG_SRC)): $(BUILD)/config/%.o: config/%.c | $(POISON_CONFIG)
 	$(CC) -I$(POISON)/config $(ALL_CFLAGS) -c -o $@ $<
 
 # The programs print the version (-V, --version).
-$(BUILD)/milter/main.o $(BUILD)/consentctl.o/main.o: VERSION
+$(BUILD)/milter/main.o $(BUILD)/consentctl.o/main.o $(BUILD)/policyd/main.o: VERSION
 
 $(LIBCORE): $(call obj,$(CORE_SRC))
 	@mkdir -p $(dir $@); rm -f $@
@@ -127,6 +133,9 @@ $(LIBCONFIG): $(call obj,$(CONFIG_SRC))
 	ar rcs $@ $^
 
 $(MILTER): $(call obj,$(MILTER_SRC)) $(LIBCONFIG) $(LIBCORE)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MILTER_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
+$(POLICYD): $(call obj,$(POLICYD_SRC) $(POLICYD_MILTER)) $(LIBCONFIG) $(LIBCORE)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MILTER_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
 $(BUILD)/consentctl.o/%.o: consentctl/%.c
