@@ -201,8 +201,10 @@ TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
 CONFDIR        := $(SYSCONFDIR)/consent-milter
 INST_CONFIG    := etc/consent-milter.yaml
 MAN5 := man/consent-milter.yaml.5
-MAN8 := man/consent-milter.8 man/consentctl.8 $(wildcard man/consent-web.8)
-INST_PROGRAMS := $(strip $(if $(MILTER_SRC),consent-milter) $(if $(CTL_SRC),consentctl) $(if $(WEB_SRC),consent-web))
+MAN8 := man/consent-milter.8 man/consentctl.8 $(wildcard man/consent-web.8) \
+	$(wildcard man/consent-policy.8)
+INST_PROGRAMS := $(strip $(if $(MILTER_SRC),consent-milter) $(if $(CTL_SRC),consentctl) $(if $(WEB_SRC),consent-web) \
+	$(if $(POLICYD_SRC),consent-policy))
 
 install:
 	@for p in $(INST_PROGRAMS); do \
@@ -226,6 +228,11 @@ install:
 		systemd/consent-web.service > $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp
 	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service
+	sed -e 's|/usr/sbin/consent-policy|$(SBINDIR)/consent-policy|g' \
+	    -e 's|/etc/consent-milter/|$(CONFDIR)/|g' \
+		systemd/consent-policy.service > $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service.tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service.tmp
+	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service
 	$(INSTALL) -m 0644 systemd/consent-milter.sysusers $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf
 	$(INSTALL) -m 0644 systemd/consent-milter.tmpfiles $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
 	@if [ -e $(DESTDIR)$(CONFDIR)/consent-milter.yaml ]; then \
@@ -238,10 +245,12 @@ install:
 # Removes what install put in place.  The configuration is removed only
 # if it is still unmodified; the index is never touched.
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/consent-milter $(DESTDIR)$(SBINDIR)/consentctl $(DESTDIR)$(SBINDIR)/consent-web
+	rm -f $(DESTDIR)$(SBINDIR)/consent-milter $(DESTDIR)$(SBINDIR)/consentctl $(DESTDIR)$(SBINDIR)/consent-web \
+	      $(DESTDIR)$(SBINDIR)/consent-policy
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
 	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service \
+	      $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service \
 	      $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
 	@f=$(DESTDIR)$(CONFDIR)/consent-milter.yaml; \
 	if [ -e "$$f" ]; then \
