@@ -152,6 +152,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBCONFIG
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
+# consent-policy's decision, with the modules it is linked with
+$(BUILD)/tests/test_pddec: $(BUILD)/tests/unit/test_pddec.o $(call obj,$(TESTLIB_SRC)) \
+		$(call obj,policyd/decide.c policyd/request.c $(POLICYD_MILTER)) $(LIBCONFIG) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
 $(SEED): $(BUILD)/tests/milter/seed.o $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CORE_LIBS)
