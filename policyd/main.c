@@ -56,6 +56,7 @@
 
 static const char *cfg_path = DEFAULT_CONFIG;
 static bool log_to_stderr, running;
+static bool log_is_stderr;	/* cm_log writes to standard error (-f, -n) */
 static sigset_t sig_set;
 static cm_declog *declog;
 
@@ -85,10 +86,13 @@ startup_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (running || !log_to_stderr)
+	if (running) {
 		cm_log(LOG_ERR, "%s", buf);
-	if (!running)
-		fprintf(stderr, PROG ": %s\n", buf);
+		return;
+	}
+	fprintf(stderr, PROG ": %s\n", buf);
+	if (!log_is_stderr)
+		cm_log(LOG_ERR, "%s", buf);
 }
 
 /* Load the file; NULL after reporting every error (*CODE: exit code). */
@@ -370,7 +374,8 @@ main(int argc, char **argv)
 	sigaddset(&sig_set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sig_set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	cm_log_open(log_to_stderr || check);
+	log_is_stderr = log_to_stderr || check;
+	cm_log_open(log_is_stderr);
 	if (!log_to_stderr && !check)	/* syslog under this program's name */
 		openlog(PROG, LOG_PID | LOG_NDELAY, LOG_MAIL);
 	if ((p = load(&code)) == NULL)
