@@ -65,6 +65,10 @@ CONFIG_SRC := $(wildcard config/*.c)
 MILTER_SRC := $(wildcard milter/*.c)
 CTL_SRC    := $(wildcard consentctl/*.c)
 WEB_SRC    := $(wildcard web/*.c)
+POLICYD_SRC := $(wildcard policyd/*.c)
+# consent-policy shares these milter modules (none of them calls
+# libmilter; reply.c's text builder is used, its smfi_setreply() is not)
+POLICYD_MILTER := $(addprefix milter/,db.c live.c log.c reply.c verdict.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TESTLIB_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 BENCH_SRC  := $(wildcard bench/*.c)
@@ -76,12 +80,14 @@ LIBCONFIG := $(BUILD)/libcmconfig.a
 MILTER    := $(BUILD)/consent-milter
 CTL       := $(BUILD)/consentctl
 WEB       := $(BUILD)/consent-web
+POLICYD   := $(BUILD)/consent-policy
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # not $(BUILD)/consentctl/: that is the program's own path
 CTL_OBJ   := $(patsubst consentctl/%.c,$(BUILD)/consentctl.o/%.o,$(CTL_SRC))
 
-PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL)) $(if $(WEB_SRC),$(WEB))
+PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL)) $(if $(WEB_SRC),$(WEB)) \
+	$(if $(POLICYD_SRC),$(POLICYD))
 
 .PHONY: all check valgrind soak bench deps run install uninstall clean unit deb
 .SECONDARY:
@@ -116,7 +122,7 @@ $(call obj,$(CONFIG_SRC)): $(BUILD)/config/%.o: config/%.c | $(POISON_CONFIG)
 	$(CC) -I$(POISON)/config $(ALL_CFLAGS) -c -o $@ $<
 
 # The programs print the version (-V, --version).
-$(BUILD)/milter/main.o $(BUILD)/consentctl.o/main.o: VERSION
+$(BUILD)/milter/main.o $(BUILD)/consentctl.o/main.o $(BUILD)/policyd/main.o: VERSION
 
 $(LIBCORE): $(call obj,$(CORE_SRC))
 	@mkdir -p $(dir $@); rm -f $@
@@ -127,6 +133,9 @@ $(LIBCONFIG): $(call obj,$(CONFIG_SRC))
 	ar rcs $@ $^
 
 $(MILTER): $(call obj,$(MILTER_SRC)) $(LIBCONFIG) $(LIBCORE)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MILTER_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
+$(POLICYD): $(call obj,$(POLICYD_SRC) $(POLICYD_MILTER)) $(LIBCONFIG) $(LIBCORE)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MILTER_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
 $(BUILD)/consentctl.o/%.o: consentctl/%.c
@@ -140,6 +149,12 @@ $(WEB): $(call obj,$(WEB_SRC)) $(LIBCONFIG) $(LIBCORE)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(WEB_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBCONFIG) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
+# consent-policy's decision, with the modules it is linked with
+$(BUILD)/tests/test_pddec: $(BUILD)/tests/unit/test_pddec.o $(call obj,$(TESTLIB_SRC)) \
+		$(call obj,policyd/decide.c policyd/request.c $(POLICYD_MILTER)) $(LIBCONFIG) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
@@ -192,8 +207,10 @@ TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
 CONFDIR        := $(SYSCONFDIR)/consent-milter
 INST_CONFIG    := etc/consent-milter.yaml
 MAN5 := man/consent-milter.yaml.5
-MAN8 := man/consent-milter.8 man/consentctl.8 $(wildcard man/consent-web.8)
-INST_PROGRAMS := $(strip $(if $(MILTER_SRC),consent-milter) $(if $(CTL_SRC),consentctl) $(if $(WEB_SRC),consent-web))
+MAN8 := man/consent-milter.8 man/consentctl.8 $(wildcard man/consent-web.8) \
+	$(wildcard man/consent-policy.8)
+INST_PROGRAMS := $(strip $(if $(MILTER_SRC),consent-milter) $(if $(CTL_SRC),consentctl) $(if $(WEB_SRC),consent-web) \
+	$(if $(POLICYD_SRC),consent-policy))
 
 install:
 	@for p in $(INST_PROGRAMS); do \
@@ -217,6 +234,11 @@ install:
 		systemd/consent-web.service > $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp
 	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service
+	sed -e 's|/usr/sbin/consent-policy|$(SBINDIR)/consent-policy|g' \
+	    -e 's|/etc/consent-milter/|$(CONFDIR)/|g' \
+		systemd/consent-policy.service > $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service.tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service.tmp
+	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service
 	$(INSTALL) -m 0644 systemd/consent-milter.sysusers $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf
 	$(INSTALL) -m 0644 systemd/consent-milter.tmpfiles $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
 	@if [ -e $(DESTDIR)$(CONFDIR)/consent-milter.yaml ]; then \
@@ -229,10 +251,12 @@ install:
 # Removes what install put in place.  The configuration is removed only
 # if it is still unmodified; the index is never touched.
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/consent-milter $(DESTDIR)$(SBINDIR)/consentctl $(DESTDIR)$(SBINDIR)/consent-web
+	rm -f $(DESTDIR)$(SBINDIR)/consent-milter $(DESTDIR)$(SBINDIR)/consentctl $(DESTDIR)$(SBINDIR)/consent-web \
+	      $(DESTDIR)$(SBINDIR)/consent-policy
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
 	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service \
+	      $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service \
 	      $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
 	@f=$(DESTDIR)$(CONFDIR)/consent-milter.yaml; \
 	if [ -e "$$f" ]; then \

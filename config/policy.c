@@ -245,3 +245,51 @@ cm_policy_in_scope(const cm_policy *p, const struct sockaddr *client,
 				return true;
 	return cm_policy_non_smtp_daemon(p, daemon_name);
 }
+
+bool
+cm_policy_pd_present(const cm_policy *p)
+{
+	return p->c.policy.present;
+}
+
+const char *
+cm_policy_pd_socket(const cm_policy *p)
+{
+	return p->c.policy.present ? p->c.policy.socket : NULL;
+}
+
+unsigned
+cm_policy_pd_socket_mode(const cm_policy *p)
+{
+	return p->c.policy.socket_mode;
+}
+
+const char *
+cm_policy_pd_socket_group(const cm_policy *p)
+{
+	return nonempty(p->c.policy.socket_group);
+}
+
+unsigned
+cm_policy_pd_max_connections(const cm_policy *p)
+{
+	return p->c.policy.max_connections;
+}
+
+int64_t
+cm_policy_pd_idle_timeout(const cm_policy *p)
+{
+	return p->c.policy.idle_timeout;
+}
+
+bool
+cm_policy_pd_decides_envelope(const cm_policy *p)
+{
+	return p->c.policy.present && p->c.policy.decides_envelope_types;
+}
+
+bool
+cm_policy_scope_has_daemon_names(const cm_policy *p)
+{
+	return p->c.scope.ndaemon_names > 0;
+}

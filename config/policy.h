@@ -109,6 +109,27 @@ const cm_tmpl *cm_policy_tmpl_dsn_text(const cm_policy *p);
 const cm_tmpl *cm_policy_tmpl_dsn_rcpt(const cm_policy *p);
 
 /*
+ * policy: section (consent-policy, the Postfix policy-delegation server;
+ * policyd/).  Only meaningful when cm_policy_pd_present(); then the
+ * socket is non-NULL.  IDLE_TIMEOUT in microseconds.
+ */
+bool cm_policy_pd_present(const cm_policy *p);
+const char *cm_policy_pd_socket(const cm_policy *p);	/* as milter.socket */
+unsigned cm_policy_pd_socket_mode(const cm_policy *p);
+const char *cm_policy_pd_socket_group(const cm_policy *p); /* NULL = unchanged */
+unsigned cm_policy_pd_max_connections(const cm_policy *p);
+int64_t cm_policy_pd_idle_timeout(const cm_policy *p);
+/*
+ * policy.decides_envelope_types: consent-policy decides every recipient
+ * of mail typed by its envelope (check_policy_service), so the milter
+ * accepts such mail at MAIL FROM when nothing else of it needs the milter.
+ * False when the section is absent.
+ */
+bool cm_policy_pd_decides_envelope(const cm_policy *p);
+/* Does scope.daemon_names list any name? */
+bool cm_policy_scope_has_daemon_names(const cm_policy *p);
+
+/*
  * Scope: is a message from this client outgoing mail to be checked?
  * True if AUTHENTICATED and scope.authenticated is on, or CLIENT (may be
  * NULL) is in scope.networks, or DAEMON_NAME (may be NULL) is in

@@ -138,6 +138,8 @@ cm_policy_check_present(cm_sch_ctx *ctx, const cm_sch_item *it,
 	(void)ctx;
 	if (strcmp(it->name, "log") == 0)
 		c->log.present = node != NULL;
+	else if (strcmp(it->name, "policy") == 0)
+		c->policy.present = node != NULL;
 	else
 		c->dsn.present = node != NULL;
 }

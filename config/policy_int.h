@@ -59,6 +59,17 @@ struct milter_conf {
 	int on_error;
 };
 
+/* policy: the policy-delegation server consent-policy (policyd/) */
+struct pd_conf {
+	bool present;		/* the section is in the file */
+	const char *socket;
+	unsigned socket_mode;
+	const char *socket_group;
+	unsigned max_connections;
+	int64_t idle_timeout;	/* microseconds */
+	bool decides_envelope_types;
+};
+
 struct db_conf {
 	const char *path;
 	size_t map_size;
@@ -117,6 +128,7 @@ struct conf {
 	struct addr_conf addresses;
 	struct log_conf log;
 	struct dsn_conf dsn;
+	struct pd_conf policy;
 	struct tmpl_conf templates;
 	cm_links links;		/* links.c */
 	int unclassified_bulk;
@@ -149,7 +161,8 @@ extern const char cm_policy_schema_keys[];
  *   _type     no validity period with no-objection; fills ntype.tp
  *   _types    newsletter ids are unique
  *   _scope    some mail is in scope
- *   _present  log: and dsn: take effect only when present in the file
+ *   _present  log:, dsn: and policy: take effect only when present in
+ *             the file
  *   _dsn      _present, and retry_delay <= max_delay
  *   _tmpl     a template compiles
  */

@@ -147,6 +147,23 @@ static const cm_sch_item dsn_items[] = {
 	{ .name = NULL }
 };
 
+/* policy: consent-policy, the Postfix policy-delegation server */
+static const cm_sch_item policy_items[] = {
+	{ .name = "socket", .type = CM_SCH_SOCKET, .flags = CM_SCH_REQUIRED,
+	  .off = S(struct pd_conf, socket) },
+	{ .name = "socket_mode", .type = CM_SCH_MODE, .def = "0660",
+	  .off = S(struct pd_conf, socket_mode) },
+	{ .name = "socket_group", .type = CM_SCH_STR, .max = 64,
+	  .off = S(struct pd_conf, socket_group) },
+	{ .name = "max_connections", .type = CM_SCH_UINT, .def = "256",
+	  .min = 1, .max = 10000, .off = S(struct pd_conf, max_connections) },
+	{ .name = "idle_timeout", .type = CM_SCH_DURATION, .def = "10m",
+	  .min = 1, .max = 86400, .off = S(struct pd_conf, idle_timeout) },
+	{ .name = "decides_envelope_types", .type = CM_SCH_BOOL,
+	  .def = "false", .off = S(struct pd_conf, decides_envelope_types) },
+	{ .name = NULL }
+};
+
 static const cm_sch_item templates_items[] = {
 	{ .name = "reply", .type = CM_SCH_STR, .max = CM_TMPL_MAX,
 	  .def = CM_TMPL_DEFAULT_REPLY, .check = cm_policy_check_tmpl,
@@ -240,6 +257,8 @@ const cm_sch_item cm_policy_schema[] = {
 	  .size = sizeof(struct cm_ntype), .max = 1000, .noun = "type",
 	  .off = S(struct conf, types), .count_off = S(struct conf, ntypes),
 	  .check = cm_policy_check_types },
+	{ .name = "policy", .type = CM_SCH_MAP, .sub = policy_items,
+	  .off = S(struct conf, policy), .check = cm_policy_check_present },
 	{ .name = NULL }
 };
 
@@ -247,4 +266,4 @@ const cm_sch_item cm_policy_schema[] = {
 
 const char cm_policy_schema_keys[] = "milter, database, scope, addresses, "
     "unclassified_bulk, multiple_types, log, dsn, templates, links, "
-    "newsletters";
+    "newsletters, policy";

@@ -204,6 +204,13 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		m->keep_rcpts = c->non_smtp || (!c->hdrs_off &&
 		    cm_class_headers_may_add(p, &m->types)) ||
 		    cm_unsub_wanted(p);	/* unsub.h: headers at EOM */
+		/* policy.decides_envelope_types: consent-policy decides each
+		 * recipient at RCPT; nothing else here needs the milter */
+		if (cm_policy_pd_decides_envelope(p) && !c->non_smtp &&
+		    !m->keep_rcpts && !cm_msg_monitor(m)) {
+			cm_msg_reset(m);
+			return SMFIS_ACCEPT;
+		}
 		m->fb = cm_fb_msg_new(p, argv);
 		return SMFIS_CONTINUE;
 	}

@@ -76,6 +76,8 @@ fi
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$CM_TMP/files"
 for f in /usr/sbin/consent-milter /usr/sbin/consentctl /usr/sbin/consent-web \
 	/usr/share/man/man8/consent-web.8.gz /lib/systemd/system/consent-web.service \
+	/usr/sbin/consent-policy /usr/share/man/man8/consent-policy.8.gz \
+	/lib/systemd/system/consent-policy.service \
 	/usr/share/man/man8/consent-milter.8.gz /usr/share/man/man8/consentctl.8.gz \
 	/usr/share/man/man5/consent-milter.yaml.5.gz \
 	/lib/systemd/system/consent-milter.service \
@@ -107,6 +109,8 @@ dpkg -i "$deb" >"$CM_TMP/install.log" 2>&1 || { cat "$CM_TMP/install.log" >&2; e
 getent passwd consent-milter >/dev/null || err "no user consent-milter after install"
 [ -e /etc/systemd/system/multi-user.target.wants/consent-web.service ] &&
 	err "dpkg -i enabled consent-web (it needs a links: section first)"
+[ -e /etc/systemd/system/multi-user.target.wants/consent-policy.service ] &&
+	err "dpkg -i enabled consent-policy (it needs a policy: section first)"
 for d in /var/lib/consent-milter /var/spool/consent-milter /run/consent-milter; do
 	[ "$(stat -c %U:%G "$d" 2>/dev/null)" = consent-milter:consent-milter ] ||
 		err "$d is not a directory of consent-milter"
@@ -145,6 +149,7 @@ installed=
 for p in /etc/consent-milter /var/lib/consent-milter /var/spool/consent-milter /run/consent-milter \
 	/lib/systemd/system/consent-milter.service /lib/systemd/system/consent-web.service \
 	/usr/sbin/consent-web /usr/lib/sysusers.d/consent-milter.conf \
+	/usr/sbin/consent-policy /lib/systemd/system/consent-policy.service \
 	/usr/lib/tmpfiles.d/consent-milter.conf /usr/share/doc/consent-milter \
 	/etc/systemd/system/multi-user.target.wants/consent-milter.service; do
 	[ -e "$p" ] && err "purge left $p"

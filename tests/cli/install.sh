@@ -17,6 +17,7 @@ progs=
 ls "$SRCDIR"/milter/*.c >/dev/null 2>&1 && progs="$progs consent-milter"
 ls "$SRCDIR"/consentctl/*.c >/dev/null 2>&1 && progs="$progs consentctl"
 ls "$SRCDIR"/web/*.c >/dev/null 2>&1 && progs="$progs consent-web"
+ls "$SRCDIR"/policyd/*.c >/dev/null 2>&1 && progs="$progs consent-policy"
 for p in $progs; do
 	[ -x "$BUILD/$p" ] || { err "$BUILD/$p not built (run make first)"; exit 1; }
 done
@@ -34,6 +35,9 @@ expected() {	# PREFIX SYSCONFDIR (without leading /)
 		echo "$1/lib/systemd/system/consent-milter.service 644"
 		[ -f "$SRCDIR/systemd/consent-web.service" ] &&
 			echo "$1/lib/systemd/system/consent-web.service 644"
+		[ -f "$SRCDIR/man/consent-policy.8" ] && echo "$1/share/man/man8/consent-policy.8 644"
+		[ -f "$SRCDIR/systemd/consent-policy.service" ] &&
+			echo "$1/lib/systemd/system/consent-policy.service 644"
 		echo "$1/lib/sysusers.d/consent-milter.conf 644"
 		echo "$1/lib/tmpfiles.d/consent-milter.conf 644"
 		echo "$2/consent-milter/consent-milter.yaml 644"

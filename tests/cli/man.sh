@@ -6,7 +6,8 @@ set -u
 SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 CM_TMP=${CM_TMP:-$(mktemp -d)}
 MAN=$SRCDIR/man
-PAGES="consent-milter.8 consentctl.8 consent-milter.yaml.5 $( [ -f "$MAN/consent-web.8" ] && echo consent-web.8)"
+PAGES="consent-milter.8 consentctl.8 consent-milter.yaml.5 $( [ -f "$MAN/consent-web.8" ] && echo consent-web.8) \
+	$( [ -f "$MAN/consent-policy.8" ] && echo consent-policy.8)"
 fail=0
 err() { echo "man.sh: $*" >&2; fail=1; }
 

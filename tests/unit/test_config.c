@@ -270,7 +270,7 @@ static const struct bad_case {
 	    "1:9: YAML anchors are not supported: 'm'",
 	    "5:1: key 'other': unknown key, expected one of milter, "
 	      "database, scope, addresses, unclassified_bulk, "
-	      "multiple_types, log, dsn, templates, links, newsletters",
+	      "multiple_types, log, dsn, templates, links, newsletters, policy",
 	    "5:8: YAML aliases are not supported: 'm'",
 	    NULL } },
 	{ "bad-bool.yaml", {
@@ -302,7 +302,7 @@ static const struct bad_case {
 	{ "bad-comments-only.yaml", {
 	    "1:1: empty file, expected a mapping with the keys milter, "
 	      "database, scope, addresses, unclassified_bulk, "
-	      "multiple_types, log, dsn, templates, links, newsletters",
+	      "multiple_types, log, dsn, templates, links, newsletters, policy",
 	    NULL } },
 	{ "bad-complex-key.yaml", {
 	    "3:5: expected a key name, got a sequence",
@@ -357,7 +357,7 @@ static const struct bad_case {
 	{ "bad-empty.yaml", {
 	    "1:1: empty file, expected a mapping with the keys milter, "
 	      "database, scope, addresses, unclassified_bulk, "
-	      "multiple_types, log, dsn, templates, links, newsletters",
+	      "multiple_types, log, dsn, templates, links, newsletters, policy",
 	    NULL } },
 	{ "bad-feedback.yaml", {
 	    "6:3: key 'path': required key is missing",
@@ -466,7 +466,7 @@ static const struct bad_case {
 	{ "bad-not-mapping.yaml", {
 	    "1:1: expected a mapping with the keys milter, database, "
 	      "scope, addresses, unclassified_bulk, multiple_types, log, "
-	      "dsn, templates, links, newsletters at the top level, got a sequence",
+	      "dsn, templates, links, newsletters, policy at the top level, got a sequence",
 	    NULL } },
 	{ "bad-rule-empty.yaml", {
 	    "10:26: key 'envelope_sender': expected a non-empty text "
@@ -488,7 +488,7 @@ static const struct bad_case {
 	{ "bad-scalar-top.yaml", {
 	    "1:1: expected a mapping with the keys milter, database, "
 	      "scope, addresses, unclassified_bulk, multiple_types, log, "
-	      "dsn, templates, links, newsletters at the top level, got a scalar",
+	      "dsn, templates, links, newsletters, policy at the top level, got a scalar",
 	    NULL } },
 	{ "bad-scope-nothing.yaml", {
 	    "6:3: key 'scope': expected at least one of authenticated: "
@@ -576,7 +576,7 @@ static const struct bad_case {
 	{ "bad-unknown-top.yaml", {
 	    "5:1: key 'colour': unknown key, expected one of milter, "
 	      "database, scope, addresses, unclassified_bulk, "
-	      "multiple_types, log, dsn, templates, links, newsletters",
+	      "multiple_types, log, dsn, templates, links, newsletters, policy",
 	    NULL } },
 	{ "bad-utf8.yaml", {
 	    "4:19: invalid leading UTF-8 octet",

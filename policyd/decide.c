@@ -1,0 +1,256 @@
+/*
+ * decide.c - one policy-delegation request decided (decide.h).
+ */
+#include "decide.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../config/classify.h"
+#include "../milter/log.h"
+#include "../milter/reply.h"
+#include "../milter/verdict.h"
+
+#define TYPES_MAX 512
+
+/* REPLY as an action value: "DUNNO" when it has no code, else CODE
+ * XCODE TEXT with the '%' that smfi_setreply wants doubled made single
+ * again (reply.h doubles every one). */
+static void
+action_of_reply(const cm_reply *r, char *out, size_t size)
+{
+	size_t o;
+
+	if (r->rcode == NULL) {
+		snprintf(out, size, "DUNNO");
+		return;
+	}
+	o = (size_t)snprintf(out, size, "%s %s ", r->rcode, r->xcode);
+	for (const char *t = r->text; *t != '\0' && o + 1 < size; t++) {
+		out[o++] = *t;
+		if (t[0] == '%' && t[1] == '%')
+			t++;
+	}
+	out[o < size ? o : size - 1] = '\0';
+}
+
+static cm_declog_action
+declog_action(const char *verdict, const char *action)
+{
+	if (action == NULL)
+		return CM_DECLOG_ALLOWED;
+	if (strcmp(action, "none") == 0)
+		return strcmp(verdict, "allow") == 0 ? CM_DECLOG_ALLOWED :
+		    CM_DECLOG_MONITORED;
+	if (strcmp(action, "reject") == 0)
+		return CM_DECLOG_REFUSED;
+	if (strcmp(action, "tempfail") == 0)
+		return CM_DECLOG_TEMPFAILED;
+	return CM_DECLOG_ALLOWED;	/* "accept" */
+}
+
+/* What one request knows, for the log lines and records. */
+struct rq {
+	const cm_policy *p;
+	cm_declog *log;
+	const char *qid;	/* NULL when Postfix sent none */
+	const char *sender;
+	const char *types;	/* the type ids, "a,b" */
+	bool monitor;
+};
+
+/* One decision: the log line (the milter's shape) and the record. */
+static void
+record(const struct rq *q, const char *rcpt, const char *verdict,
+    const char *reason, const char *action, cm_status st,
+    const char *detail)
+{
+	char extra[512];
+
+	snprintf(extra, sizeof(extra), "stage=rcpt via=policy%s%s%s%s%s%s%s%s",
+	    q->monitor ? " mode=monitor" : "",
+	    action != NULL ? " action=" : "", action != NULL ? action : "",
+	    st != CM_OK ? " error=\"" : "",
+	    st != CM_OK ? cm_strerror((int)st) : "",
+	    detail != NULL && *detail != '\0' ? ": " : "",
+	    detail != NULL ? detail : "", st != CM_OK ? "\"" : "");
+	cm_log_decision(q->qid, q->types, rcpt, verdict, reason, extra);
+	if (q->log != NULL) {
+		cm_declog_rec rec = {
+			.queue_id = q->qid,
+			.sender = q->sender,
+			.type = q->types,
+			.rcpt = rcpt,
+			.verdict = verdict,
+			.reason = reason,
+			.action = declog_action(verdict, action),
+		};
+
+		(void)cm_declog_add(q->log, &rec);	/* drops are counted */
+	}
+}
+
+/* The error policy at RCPT for recipient RCPT (may be NULL). */
+static void
+error_action(const struct rq *q, const char *rcpt, const char *why,
+    char *out, size_t size, cm_status st)
+{
+	cm_action a = cm_reply_action(cm_policy_mode(q->p),
+	    cm_policy_on_error(q->p), rcpt != NULL ? CM_STAGE_RCPT :
+	    CM_STAGE_MAIL, CM_FAULT_ERROR);
+	cm_reply r;
+
+	record(q, rcpt, "error", why, a.word, st, NULL);
+	cm_reply_build(a.kind, rcpt, NULL, NULL, &r);
+	action_of_reply(&r, out, size);
+}
+
+static bool
+client_addr(const char *s, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s == NULL)
+		return false;
+	if (inet_pton(AF_INET, s, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, s, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+static bool
+in_scope(const cm_policy *p, const cm_pdreq *req, bool authenticated)
+{
+	struct sockaddr_storage ss;
+	const char *ctx = cm_pdreq_get(req, "policy_context");
+	bool have = client_addr(cm_pdreq_get(req, "client_address"), &ss);
+
+	if (ctx != NULL && *ctx == '\0')
+		ctx = NULL;
+	/* No daemon name to match scope.daemon_names against: checked. */
+	if (ctx == NULL && cm_policy_scope_has_daemon_names(p))
+		return true;
+	return cm_policy_in_scope(p, have ? (struct sockaddr *)&ss : NULL,
+	    ctx, authenticated);
+}
+
+static const char *
+nonempty(const char *s)
+{
+	return s != NULL && *s != '\0' ? s : NULL;
+}
+
+void
+cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
+    char *out, size_t size)
+{
+	const char *state = cm_pdreq_get(req, "protocol_state");
+	const char *request = cm_pdreq_get(req, "request");
+	const char *sender = cm_pdreq_get(req, "sender");
+	const char *auth = nonempty(cm_pdreq_get(req, "sasl_username"));
+	const char *rcpt = nonempty(cm_pdreq_get(req, "recipient"));
+	char types[TYPES_MAX];
+	struct rq q = {
+		.p = p, .log = log, .types = NULL,
+		.qid = nonempty(cm_pdreq_get(req, "queue_id")),
+		.monitor = cm_policy_mode(p) == CM_MODE_MONITOR,
+	};
+	cm_verdict_res res;
+	cm_typeset ts;
+	cm_status st;
+	cm_reply r;
+
+	if (request == NULL || strcmp(request, "smtpd_access_policy") != 0) {
+		cm_pddec_malformed(p, "not an smtpd_access_policy request",
+		    out, size);
+		return;
+	}
+	snprintf(out, size, "DUNNO");
+	if (state == NULL || strcmp(state, "RCPT") != 0)
+		return;
+	if (!in_scope(p, req, auth != NULL))
+		return;
+	q.sender = sender != NULL ? sender : "";
+	cm_class_clear(&ts);
+	st = cm_class_envelope(p, q.sender, strlen(q.sender), auth, &ts);
+	q.types = ts.n > 0 ? cm_class_join(p, &ts, false, types,
+	    sizeof(types)) : NULL;
+	if (st != CM_OK && ts.n == 0) {
+		/* never "no newsletter" for a sender that cannot be read */
+		error_action(&q, rcpt, "sender-unreadable", out, size, st);
+		return;
+	}
+	if (ts.n == 0)		/* no newsletter, or typed by headers */
+		return;
+	if (rcpt == NULL) {
+		error_action(&q, NULL, "no-recipient", out, size, CM_EINVAL);
+		return;
+	}
+	if (ts.n > 1 && cm_policy_multiple_types(p) == CM_MULTI_REFUSE &&
+	    !q.monitor) {
+		record(&q, rcpt, "deny", "ambiguous", "reject", CM_OK, NULL);
+		cm_reply_build(CM_REPLY_MSG_AMBIGUOUS, NULL, types, NULL, &r);
+		action_of_reply(&r, out, size);
+		return;
+	}
+	cm_verdict_decide(p, &ts, rcpt, &res);
+	if (res.out == CM_OUT_ALLOW) {
+		record(&q, res.normalized ? res.addr.key : rcpt, "allow",
+		    cm_reason_name(CM_REASON_NONE), NULL, res.st, NULL);
+		return;
+	}
+	if (res.out == CM_OUT_DENY) {
+		const char *vals[CM_TMPL_NVARS] = { NULL };
+		char names[TYPES_MAX];
+
+		record(&q, res.normalized ? res.addr.key : rcpt, "deny",
+		    cm_reason_name(res.reason), q.monitor ? "none" : "reject",
+		    res.st, NULL);
+		if (q.monitor)
+			return;
+		vals[CM_TMPL_RCPT] = rcpt;
+		vals[CM_TMPL_TYPE] = types;
+		vals[CM_TMPL_NAME] = cm_class_join(p, &ts, true, names,
+		    sizeof(names));
+		vals[CM_TMPL_REASON] = cm_reason_name(res.reason);
+		vals[CM_TMPL_MODE] = "enforce";
+		vals[CM_TMPL_SENDER] = nonempty(sender);
+		vals[CM_TMPL_QUEUE_ID] = q.qid;
+		cm_reply_build_deny(cm_policy_tmpl_reply(p), vals, &r);
+		action_of_reply(&r, out, size);
+		return;
+	}
+	{
+		cm_action a = cm_reply_action(cm_policy_mode(p),
+		    cm_policy_on_error(p), CM_STAGE_RCPT, CM_FAULT_ERROR);
+
+		record(&q, res.normalized ? res.addr.key : rcpt, "error",
+		    "lookup-failed", a.word, res.st, res.detail);
+		cm_reply_build(a.kind, rcpt, NULL, NULL, &r);
+		action_of_reply(&r, out, size);
+	}
+}
+
+void
+cm_pddec_malformed(const cm_policy *p, const char *why, char *out,
+    size_t size)
+{
+	cm_action a = cm_reply_action(cm_policy_mode(p), cm_policy_on_error(p),
+	    CM_STAGE_MAIL, CM_FAULT_ERROR);
+	cm_reply r;
+
+	cm_log(LOG_WARNING, "policy request cannot be read: %s; action=%s",
+	    why, a.word);
+	cm_reply_build(a.kind, NULL, NULL, NULL, &r);
+	action_of_reply(&r, out, size);
+}

@@ -1,0 +1,65 @@
+/*
+ * decide.h - the answer of consent-policy to one policy-delegation
+ * request (prefix cm_pddec_).
+ *
+ * The same decision as the milter's at RCPT (milter/envelope.c), over the
+ * same configuration and core functions: the request's client and SASL
+ * login against scope (config/policy.h; Postfix sends no daemon name, so
+ * the request's policy_context stands for it -- set
+ * smtpd_policy_service_policy_context per service; with
+ * scope.daemon_names set and no policy_context the mail is checked), the
+ * envelope sender ("sender") and SASL login ("sasl_username") classified
+ * by config/classify.h, each type of the message decided for the
+ * recipient by milter/verdict.h (core/decide.h underneath), the reply
+ * kind and text of milter/reply.h and its error policy (cm_reply_action
+ * at the RCPT stage).  Action values, after "action=":
+ *
+ *   not RCPT, out of scope, no type by envelope       DUNNO
+ *   consent for every type                            DUNNO
+ *   denied, enforce                                   550 5.7.1 <rcpt>: no consent for newsletter "T" (reason)
+ *                                                     (templates.reply)
+ *   several types and multiple_types: refuse          550 5.7.1 Message matches several newsletter types "T,U"
+ *   error (no index, failed lookup, a sender that     on_error: tempfail 451 4.3.0 <rcpt>: consent check
+ *     cannot be read and no type, no recipient)         failed, try again later; reject 550 5.7.1
+ *                                                       <rcpt>: consent check failed; accept DUNNO
+ *   monitor mode                                      DUNNO (the decision is logged)
+ *
+ * The codes are given as numbers ("550", "451"), as access(5) allows, so
+ * the client gets the milter's codes (REJECT would be
+ * access_map_reject_code, 554 by default).  Mail typed only by headers
+ * cannot be decided here: DUNNO, and the milter decides it.
+ *
+ * Every decision is logged as the milter logs it (milter/log.h, with
+ * "stage=rcpt via=policy") and recorded in the decision log, with the
+ * request's queue_id when Postfix sends one.
+ */
+#ifndef CM_PDDEC_H
+#define CM_PDDEC_H
+
+#include <stddef.h>
+
+#include "../config/policy.h"
+#include "../core/declog.h"
+#include "request.h"
+
+/* Room for any action value (a reply text and its codes). */
+#define CM_PDDEC_ACTION_MAX 1024
+
+/*
+ * The action for complete request REQ under policy P into OUT (SIZE >=
+ * CM_PDDEC_ACTION_MAX octets; no CR or LF in it).  LOG (may be NULL) is
+ * the decision log.  Never fails: a fault gets the error policy's action.
+ */
+void cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
+    char *out, size_t size);
+
+/*
+ * The action for a request that cannot be read (WHY: the parser's
+ * account) under P: the error policy for the whole message (451 4.3.0
+ * "Consent check failed, try again later" under on_error: tempfail).
+ * Logged.
+ */
+void cm_pddec_malformed(const cm_policy *p, const char *why, char *out,
+    size_t size);
+
+#endif

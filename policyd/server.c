@@ -1,0 +1,359 @@
+/*
+ * server.c - listener and connection threads (server.h).
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../milter/log.h"
+#include "decide.h"
+
+#define READ_CHUNK 4096
+#define THREAD_STACK (256 * 1024)
+
+struct conn {
+	int fd;
+	struct conn *prev, *next;
+	const cm_pdsrv_opts *o;
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static struct conn *conns;	/* live connections */
+static unsigned nconns;
+static bool stopping;
+static int stop_pipe[2] = { -1, -1 };
+
+const char *
+cm_pdsrv_unix_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	return NULL;
+}
+
+int
+cm_pdsrv_listen(const char *spec, int *fd, char *err, size_t size)
+{
+	const char *path = cm_pdsrv_unix_path(spec), *at, *full = spec;
+	struct addrinfo hints, *res = NULL;
+	char port[16], host[256];
+	int s, one = 1, family;
+
+	if (path != NULL) {
+		struct sockaddr_un un;
+
+		memset(&un, 0, sizeof(un));
+		un.sun_family = AF_UNIX;
+		if (strlen(path) >= sizeof(un.sun_path)) {
+			snprintf(err, size, "%s: path too long", spec);
+			return -1;
+		}
+		memcpy(un.sun_path, path, strlen(path) + 1);
+		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0)
+			goto fail;
+		(void)unlink(path);	/* a stale socket */
+		if (bind(s, (struct sockaddr *)&un, sizeof(un)) != 0 ||
+		    listen(s, 128) != 0) {
+			close(s);
+			goto fail;
+		}
+		*fd = s;
+		return 0;
+	}
+	if (strncmp(spec, "inet:", 5) == 0)
+		family = AF_INET;
+	else if (strncmp(spec, "inet6:", 6) == 0)
+		family = AF_INET6;
+	else {
+		snprintf(err, size, "%s: not unix:PATH, inet:PORT@HOST or "
+		    "inet6:PORT@HOST", spec);
+		return -1;
+	}
+	spec = strchr(spec, ':') + 1;
+	at = strchr(spec, '@');
+	if (at == NULL || (size_t)(at - spec) >= sizeof(port) ||
+	    strlen(at + 1) >= sizeof(host)) {
+		snprintf(err, size, "%s: expected PORT@HOST", full);
+		return -1;
+	}
+	memcpy(port, spec, (size_t)(at - spec));
+	port[at - spec] = '\0';
+	snprintf(host, sizeof(host), "%s", at + 1);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL) {
+		snprintf(err, size, "%s: cannot resolve", full);
+		return -1;
+	}
+	s = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		freeaddrinfo(res);
+		goto fail;
+	}
+	(void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s, res->ai_addr, res->ai_addrlen) != 0 || listen(s, 128) != 0) {
+		int e = errno;
+
+		close(s);
+		freeaddrinfo(res);
+		errno = e;
+		goto fail;
+	}
+	freeaddrinfo(res);
+	*fd = s;
+	return 0;
+fail:
+	snprintf(err, size, "%s: %s", full, strerror(errno));
+	return -1;
+}
+
+/* Send all of BUF; false on error or timeout. */
+static bool
+send_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static bool
+answer(int fd, const char *action)
+{
+	char line[CM_PDDEC_ACTION_MAX + 16];
+	int n = snprintf(line, sizeof(line), "action=%s\n\n", action);
+
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = snprintf(line, sizeof(line), "action=451 4.3.0 Consent "
+		    "check failed, try again later\n\n");
+	return send_all(fd, line, (size_t)n);
+}
+
+/* Serve one connection until it ends, idles out or errs. */
+static void
+serve(struct conn *c, cm_pdreq *req)
+{
+	const cm_pdsrv_opts *o = c->o;
+	char in[READ_CHUNK], action[CM_PDDEC_ACTION_MAX];
+	size_t off = 0, have = 0, used;
+
+	for (;;) {
+		cm_pdreq_rc rc;
+
+		if (off == have) {
+			ssize_t n = recv(c->fd, in, sizeof(in), 0);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)	/* closed, idle timeout, error */
+				return;
+			off = 0;
+			have = (size_t)n;
+		}
+		rc = cm_pdreq_feed(req, in + off, have - off, &used);
+		if (rc == CM_PDREQ_MORE) {
+			off = have;
+			continue;
+		}
+		if (rc == CM_PDREQ_BAD) {
+			o->malformed(o->arg, cm_pdreq_error(req), action,
+			    sizeof(action));
+			(void)answer(c->fd, action);
+			return;
+		}
+		off += used;
+		o->decide(o->arg, req, action, sizeof(action));
+		cm_pdreq_reset(req);
+		if (!answer(c->fd, action))
+			return;
+	}
+}
+
+static void *
+conn_main(void *arg)
+{
+	struct conn *c = arg;
+	cm_pdreq *req = cm_pdreq_new();
+
+	if (req == NULL)
+		cm_log(LOG_ERR, "policy connection: out of memory; closed");
+	else
+		serve(c, req);
+	cm_pdreq_free(req);
+	pthread_mutex_lock(&mu);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	close(c->fd);
+	nconns--;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	free(c);
+	return NULL;
+}
+
+/* Start a thread for accepted FD; false (FD closed) if it cannot. */
+static bool
+start_conn(int fd, const cm_pdsrv_opts *o, pthread_attr_t *attr)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	struct timeval tv;
+	pthread_t tid;
+	int rc;
+
+	tv.tv_sec = (time_t)(o->idle_timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(o->idle_timeout_ms % 1000) * 1000;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (c == NULL) {
+		close(fd);
+		return false;
+	}
+	c->fd = fd;
+	c->o = o;
+	pthread_mutex_lock(&mu);
+	c->next = conns;
+	if (conns != NULL)
+		conns->prev = c;
+	conns = c;
+	nconns++;
+	rc = pthread_create(&tid, attr, conn_main, c);
+	if (rc != 0) {
+		conns = c->next;
+		if (conns != NULL)
+			conns->prev = NULL;
+		nconns--;
+		pthread_mutex_unlock(&mu);
+		close(fd);
+		free(c);
+		return false;
+	}
+	pthread_mutex_unlock(&mu);
+	return true;
+}
+
+/* Wait for a free slot; false when stopping. */
+static bool
+wait_slot(unsigned max)
+{
+	bool full_logged = false, ok;
+
+	pthread_mutex_lock(&mu);
+	while (!stopping && nconns >= max) {
+		if (!full_logged) {
+			cm_log(LOG_WARNING, "policy.max_connections (%u) "
+			    "reached; new connections wait", max);
+			full_logged = true;
+		}
+		pthread_cond_wait(&cv, &mu);
+	}
+	ok = !stopping;
+	pthread_mutex_unlock(&mu);
+	return ok;
+}
+
+int
+cm_pdsrv_run(int lfd, const cm_pdsrv_opts *o)
+{
+	pthread_attr_t attr;
+
+	if (pipe2(stop_pipe, O_CLOEXEC) != 0) {
+		cm_log(LOG_ERR, "pipe: %s", strerror(errno));
+		close(lfd);
+		return -1;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, THREAD_STACK);
+	for (;;) {
+		struct pollfd pf[2] = {
+			{ .fd = lfd, .events = POLLIN },
+			{ .fd = stop_pipe[0], .events = POLLIN },
+		};
+		int fd;
+
+		if (!wait_slot(o->max_conns))
+			break;
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			cm_log(LOG_ERR, "poll: %s", strerror(errno));
+			break;
+		}
+		if (pf[1].revents != 0)
+			break;
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EINTR && errno != EAGAIN &&
+			    errno != ECONNABORTED)
+				cm_log(LOG_WARNING, "accept: %s",
+				    strerror(errno));
+			if (errno == EMFILE || errno == ENFILE) {
+				/* let a connection end first */
+				struct pollfd w = { .fd = stop_pipe[0],
+					.events = POLLIN };
+
+				(void)poll(&w, 1, 100);
+			}
+			continue;
+		}
+		if (!start_conn(fd, o, &attr))
+			cm_log(LOG_ERR, "policy connection: cannot start a "
+			    "thread; closed");
+	}
+	pthread_attr_destroy(&attr);
+	close(lfd);
+	/* end every connection: a thread answering finishes its reply */
+	pthread_mutex_lock(&mu);
+	stopping = true;
+	for (struct conn *c = conns; c != NULL; c = c->next)
+		(void)shutdown(c->fd, SHUT_RD);
+	while (nconns > 0)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	close(stop_pipe[0]);
+	close(stop_pipe[1]);
+	stop_pipe[0] = stop_pipe[1] = -1;
+	return 0;
+}
+
+void
+cm_pdsrv_stop(void)
+{
+	char b = 0;
+
+	pthread_mutex_lock(&mu);
+	stopping = true;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	if (stop_pipe[1] >= 0 && write(stop_pipe[1], &b, 1) < 0)
+		cm_log(LOG_ERR, "stop: %s", strerror(errno));
+}

@@ -1,0 +1,58 @@
+/*
+ * server.h - the policy-delegation listener and its connections (prefix
+ * cm_pdsrv_).
+ *
+ * One thread per client connection (Postfix keeps one per smtpd
+ * process and sends many requests over it in sequence), at most
+ * max_conns at once: beyond, new connections wait in the listen backlog
+ * until one ends (Postfix's smtpd_policy_service_timeout then applies).
+ * A connection that sends nothing for idle_timeout_ms is closed.  Each
+ * request is read by request.h and answered "action=VALUE" followed by an
+ * empty line; a malformed request gets the MALFORMED callback's answer
+ * and the connection is closed (it cannot be resynchronised).  Nothing
+ * a client sends can make the server fail: every read is bounded.
+ */
+#ifndef CM_PDSRV_H
+#define CM_PDSRV_H
+
+#include <stddef.h>
+
+#include "request.h"
+
+/* Write the action value for REQ into OUT (SIZE octets). */
+typedef void cm_pdsrv_decide_fn(void *arg, const cm_pdreq *req, char *out,
+    size_t size);
+/* Write the action value for a request refused for WHY into OUT. */
+typedef void cm_pdsrv_bad_fn(void *arg, const char *why, char *out,
+    size_t size);
+
+typedef struct cm_pdsrv_opts {
+	unsigned max_conns;	/* >= 1 */
+	unsigned idle_timeout_ms;	/* >= 1 */
+	cm_pdsrv_decide_fn *decide;
+	cm_pdsrv_bad_fn *malformed;
+	void *arg;
+} cm_pdsrv_opts;
+
+/*
+ * Open the listening socket SPEC: "unix:/PATH" (a stale socket file is
+ * removed first; mode and group are the caller's), "inet:PORT@HOST" or
+ * "inet6:PORT@HOST".  0 and *FD, or -1 with a message in ERR (SIZE
+ * octets).
+ */
+int cm_pdsrv_listen(const char *spec, int *fd, char *err, size_t size);
+
+/* The path of a "unix:" SPEC, or NULL. */
+const char *cm_pdsrv_unix_path(const char *spec);
+
+/*
+ * Serve LFD with O until cm_pdsrv_stop(): then stop accepting, end
+ * every connection (a request being answered is answered first) and
+ * return 0; -1 if the server could not start (threads).  Closes LFD.
+ */
+int cm_pdsrv_run(int lfd, const cm_pdsrv_opts *o);
+
+/* Make cm_pdsrv_run return (from any thread; not from a signal handler). */
+void cm_pdsrv_stop(void);
+
+#endif

@@ -1,0 +1,318 @@
+/*
+ * test_pddec.c - consent-policy's decision (policyd/decide.h) on a real
+ * LMDB index in a temporary directory: request text in, action value
+ * out, under each mode, on_error and multiple_types, and with the index
+ * gone.
+ *
+ * Linked with policyd/decide.o, policyd/request.o and the milter modules
+ * it uses (Makefile); reply.c's smfi_setreply() is never called and is
+ * stubbed here, so no libmilter is needed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libmilter/mfapi.h>
+
+#include "cmtest.h"
+#include "config/policy.h"
+#include "milter/db.h"
+#include "milter/log.h"
+#include "policyd/decide.h"
+#include "policyd/request.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define T0 INT64_C(1700000000000000)
+
+int
+smfi_setreply(SMFICTX *ctx, char *rcode, char *xcode, char *message)
+{
+	(void)ctx;
+	(void)rcode;
+	(void)xcode;
+	(void)message;
+	fail_msg("smfi_setreply called by consent-policy");
+	return MI_FAILURE;
+}
+
+enum conf { ENFORCE, MONITOR, ONERR_REJECT, ONERR_ACCEPT, REFUSE_MULTI,
+	DAEMONS, NCONF };
+
+static const char *const conf_extra[NCONF][2] = {
+	[ENFORCE] = { "", "" },
+	[MONITOR] = { "  mode: monitor\n", "" },
+	[ONERR_REJECT] = { "  on_error: reject\n", "" },
+	[ONERR_ACCEPT] = { "  on_error: accept\n", "" },
+	[REFUSE_MULTI] = { "", "multiple_types: refuse\n" },
+	[DAEMONS] = { "", "" },
+};
+
+struct tcase {
+	const char *what;
+	enum conf conf;
+	const char *req;	/* attribute lines after request= */
+	const char *want;	/* the action value */
+};
+
+#define RCPT "protocol_state=RCPT\nclient_address=192.0.2.10\n"
+#define WEEKLY "sender=weekly@news.example.com\n"
+#define DENY(r, t, why) "550 5.7.1 <" r ">: no consent for newsletter \"" \
+	t "\" (" why ")"
+#define DEFER(r) "451 4.3.0 <" r ">: consent check failed, try again later"
+
+static const struct tcase cases[] = {
+	{ "granted", ENFORCE, RCPT WEEKLY "recipient=alice@example.com\n",
+	  "DUNNO" },
+	{ "granted, other spelling", ENFORCE, RCPT
+	  "sender=Weekly+x@NEWS.example.com.\nrecipient=Alice@Example.COM\n",
+	  "DUNNO" },
+	{ "withdrawn", ENFORCE, RCPT WEEKLY "recipient=bob@example.com\n",
+	  DENY("bob@example.com", "weekly-news", "withdrawn") },
+	{ "no record", ENFORCE, RCPT WEEKLY "recipient=dave@example.net\n",
+	  DENY("dave@example.net", "weekly-news", "no-consent") },
+	{ "'%' is sent single", ENFORCE, RCPT WEEKLY
+	  "recipient=a%b@example.net\n",
+	  DENY("a%b@example.net", "weekly-news", "no-consent") },
+	{ "typed by SASL login", ENFORCE, RCPT
+	  "sender=x@y.example\nsasl_username=promo-bot\n"
+	  "recipient=bob@example.com\n",
+	  DENY("bob@example.com", "promo", "no-consent") },
+	{ "SASL login, granted", ENFORCE, RCPT
+	  "sender=x@y.example\nsasl_username=promo-bot\n"
+	  "recipient=alice@example.com\n", "DUNNO" },
+	{ "two types: consent for both needed", ENFORCE, RCPT WEEKLY
+	  "sasl_username=promo-bot\nrecipient=carol@example.com\n",
+	  DENY("carol@example.com", "weekly-news,promo", "no-consent") },
+	{ "two types, refused as ambiguous", REFUSE_MULTI, RCPT WEEKLY
+	  "sasl_username=promo-bot\nrecipient=alice@example.com\n",
+	  "550 5.7.1 Message matches several newsletter types "
+	  "\"weekly-news,promo\"" },
+	{ "no newsletter", ENFORCE, RCPT
+	  "sender=someone@example.org\nrecipient=bob@example.com\n", "DUNNO" },
+	{ "null sender", ENFORCE, RCPT
+	  "sender=\nrecipient=bob@example.com\n", "DUNNO" },
+	{ "not RCPT", ENFORCE, "protocol_state=DATA\n" WEEKLY
+	  "recipient=bob@example.com\n", "DUNNO" },
+	{ "out of scope", ENFORCE, "protocol_state=RCPT\n"
+	  "client_address=198.51.100.7\n" WEEKLY "recipient=bob@example.com\n",
+	  "DUNNO" },
+	{ "out of scope, but authenticated", ENFORCE, "protocol_state=RCPT\n"
+	  "client_address=198.51.100.7\nsasl_username=someone\n" WEEKLY
+	  "recipient=bob@example.com\n",
+	  DENY("bob@example.com", "weekly-news", "withdrawn") },
+	{ "daemon names: no policy_context, checked", DAEMONS,
+	  "protocol_state=RCPT\nclient_address=198.51.100.7\n" WEEKLY
+	  "recipient=bob@example.com\n",
+	  DENY("bob@example.com", "weekly-news", "withdrawn") },
+	{ "daemon names: another service", DAEMONS,
+	  "protocol_state=RCPT\nclient_address=198.51.100.7\n"
+	  "policy_context=inbound\n" WEEKLY "recipient=bob@example.com\n",
+	  "DUNNO" },
+	{ "daemon names: the campaign service", DAEMONS,
+	  "protocol_state=RCPT\nclient_address=198.51.100.7\n"
+	  "policy_context=campaigns\n" WEEKLY "recipient=bob@example.com\n",
+	  DENY("bob@example.com", "weekly-news", "withdrawn") },
+	{ "monitor", MONITOR, RCPT WEEKLY "recipient=bob@example.com\n",
+	  "DUNNO" },
+	{ "monitor, ambiguous not refused", MONITOR, RCPT WEEKLY
+	  "sasl_username=promo-bot\nrecipient=alice@example.com\n", "DUNNO" },
+	{ "sender unreadable", ENFORCE, RCPT
+	  "sender=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxx@news.example.com\nrecipient=alice@example.com\n",
+	  DEFER("alice@example.com") },
+	{ "sender unreadable, on_error reject", ONERR_REJECT, RCPT
+	  "sender=a@b@c@\nrecipient=alice@example.com\n",
+	  "550 5.7.1 <alice@example.com>: consent check failed" },
+	{ "sender unreadable, on_error accept", ONERR_ACCEPT, RCPT
+	  "sender=a@b@c@\nrecipient=alice@example.com\n", "DUNNO" },
+	{ "no recipient", ENFORCE, RCPT WEEKLY,
+	  "451 4.3.0 Consent check failed, try again later" },
+	/* core's rule, as in the milter: denied, not an error */
+	{ "recipient that cannot be normalized: denied", ENFORCE, RCPT WEEKLY
+	  "recipient=no-at-sign\n",
+	  DENY("no-at-sign", "weekly-news", "no-consent") },
+};
+
+static char *dir, *dbdir;
+static cm_policy *pol[NCONF];
+
+static void
+write_conf(enum conf c, const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fprintf(f, "milter:\n  socket: \"inet:1@127.0.0.1\"\n%s"
+	    "policy:\n  socket: \"inet:2@127.0.0.1\"\n"
+	    "database:\n  path: \"%s\"\n"
+	    "scope:\n  authenticated: true\n  networks: [192.0.2.0/24]\n%s"
+	    "%s"
+	    "newsletters:\n"
+	    "  - id: weekly-news\n    name: Weekly news\n    consent: opt-in\n"
+	    "    match:\n      - envelope_sender: weekly@news.example.com\n"
+	    "  - id: promo\n    name: Promotions\n    consent: opt-in\n"
+	    "    match:\n      - sasl_login: promo-bot\n"
+	    "  - id: offers\n    name: Offers\n    consent: opt-in\n"
+	    "    match:\n      - header: { name: X-Type, value: offers }\n",
+	    conf_extra[c][0], dbdir,
+	    c == DAEMONS ? "  daemon_names: [campaigns]\n" : "",
+	    conf_extra[c][1]);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int
+setup(void **state)
+{
+	cm_index *idx;
+	char path[4096];
+
+	(void)state;
+	cm_log_open(true);
+	dir = cmt_mkdtemp();
+	snprintf(path, sizeof(path), "%s/db", dir);
+	dbdir = strdup(path);
+	assert_int_equal(mkdir(dbdir, 0700), 0);
+	idx = cmt_open(dbdir, 0);
+	assert_int_equal(cmt_grant(idx, "alice@example.com", "weekly-news",
+	    CM_STATE_GRANTED, T0), CM_OK);
+	assert_int_equal(cmt_grant(idx, "alice@example.com", "promo",
+	    CM_STATE_GRANTED, T0), CM_OK);
+	assert_int_equal(cmt_grant(idx, "bob@example.com", "weekly-news",
+	    CM_STATE_GRANTED, T0), CM_OK);
+	assert_int_equal(cmt_ev(idx, CM_EV_WITHDRAW, "bob@example.com",
+	    "weekly-news", T0 + 1), CM_OK);
+	assert_int_equal(cmt_grant(idx, "carol@example.com", "weekly-news",
+	    CM_STATE_GRANTED, T0), CM_OK);
+	cm_index_close(idx);
+	for (int c = 0; c < NCONF; c++) {
+		snprintf(path, sizeof(path), "%s/c%d.yaml", dir, c);
+		write_conf((enum conf)c, path);
+		assert_int_equal(cm_policy_load(path, &pol[c], NULL), CM_OK);
+	}
+	assert_int_equal(cm_db_open(dbdir, 0, 0), CM_OK);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char path[4096];
+
+	(void)state;
+	cm_db_close();
+	for (int c = 0; c < NCONF; c++) {
+		cm_policy_free(pol[c]);
+		snprintf(path, sizeof(path), "%s/c%d.yaml", dir, c);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/data.mdb", dbdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/lock.mdb", dbdir);
+	unlink(path);
+	cmt_rmdir(dbdir);
+	cmt_rmdir(dir);
+	return 0;
+}
+
+/* The action for request text REQ (without request= and the end). */
+static void
+decide(const cm_policy *p, const char *req, char *out, size_t size)
+{
+	char text[4096];
+	cm_pdreq *r = cm_pdreq_new();
+	size_t used;
+
+	assert_non_null(r);
+	snprintf(text, sizeof(text), "request=smtpd_access_policy\n%s\n", req);
+	assert_int_equal(cm_pdreq_feed(r, text, strlen(text), &used),
+	    CM_PDREQ_DONE);
+	cm_pddec_decide(p, NULL, r, out, size);
+	cm_pdreq_free(r);
+}
+
+static void
+test_table(void **state)
+{
+	char out[CM_PDDEC_ACTION_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		decide(pol[cases[i].conf], cases[i].req, out, sizeof(out));
+		if (strcmp(out, cases[i].want) != 0)
+			fail_msg("%s: got '%s', want '%s'", cases[i].what, out,
+			    cases[i].want);
+	}
+}
+
+/* Not an smtpd_access_policy request; a malformed one. */
+static void
+test_malformed(void **state)
+{
+	char out[CM_PDDEC_ACTION_MAX];
+	const char *junk = "request=junk\nprotocol_state=RCPT\n\n";
+	cm_pdreq *r = cm_pdreq_new();
+	size_t used;
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(cm_pdreq_feed(r, junk, strlen(junk), &used),
+	    CM_PDREQ_DONE);
+	cm_pddec_decide(pol[ENFORCE], NULL, r, out, sizeof(out));
+	assert_string_equal(out, "451 4.3.0 Consent check failed, try again "
+	    "later");
+	cm_pddec_malformed(pol[ONERR_REJECT], "test", out, sizeof(out));
+	assert_string_equal(out, "550 5.7.1 Consent check failed");
+	cm_pddec_malformed(pol[MONITOR], "test", out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	cm_pdreq_free(r);
+}
+
+/* The index removed: every newsletter recipient gets on_error, mail of
+ * no type still DUNNO. */
+static void
+test_no_index(void **state)
+{
+	char out[CM_PDDEC_ACTION_MAX];
+
+	(void)state;
+	cm_db_close();
+	decide(pol[ENFORCE], RCPT WEEKLY "recipient=alice@example.com\n", out,
+	    sizeof(out));
+	assert_string_equal(out, DEFER("alice@example.com"));
+	decide(pol[ONERR_REJECT], RCPT WEEKLY "recipient=alice@example.com\n",
+	    out, sizeof(out));
+	assert_string_equal(out, "550 5.7.1 <alice@example.com>: consent "
+	    "check failed");
+	decide(pol[ONERR_ACCEPT], RCPT WEEKLY "recipient=alice@example.com\n",
+	    out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	decide(pol[MONITOR], RCPT WEEKLY "recipient=alice@example.com\n", out,
+	    sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	decide(pol[ENFORCE], RCPT "sender=someone@example.org\n"
+	    "recipient=alice@example.com\n", out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	assert_int_equal(cm_db_open(dbdir, 0, 0), CM_OK);
+	decide(pol[ENFORCE], RCPT WEEKLY "recipient=alice@example.com\n", out,
+	    sizeof(out));
+	assert_string_equal(out, "DUNNO");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_no_index),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
