@@ -12,7 +12,11 @@
  * message's Message-ID must: what that costs the MTA, beside the same
  * milter accepting at DATA, is the floor of consent-milter's decision log.
  *
- *   noop_milter -s SOCKET -d DIR [-b DBNAME] [-e]
+ * With -m it accepts every message at MAIL FROM, without a lookup, as a
+ * milter must that lets mail through once its sender says it is no
+ * newsletter: the floor of consent-milter for such mail.
+ *
+ *   noop_milter -s SOCKET -d DIR [-b DBNAME] [-e | -m]
  *                                              run (SOCKET: inet:PORT@HOST,
  *                                              unix:PATH); SIGTERM stops
  *   noop_milter -d DIR [-b DBNAME] -l < KEYS   create DIR's environment and
@@ -40,6 +44,7 @@ static MDB_env *env;
 static MDB_dbi dbi;
 static atomic_ulong n_lookups, n_hits, n_errors;
 static bool at_eoh;		/* -e: read the headers, accept at their end */
+static bool at_mail;		/* -m: accept at MAIL FROM */
 static atomic_bool nr_hdr;	/* the MTA expects no reply to a header */
 
 /* "<Foo@Bar>" -> "foo@bar" into BUF (size KEY_MAX + 1); 0 if unusable. */
@@ -78,6 +83,10 @@ nm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	if (at_eoh)
 		want = (want & ~(SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NR_EOH)) |
 		    SMFIP_NODATA | SMFIP_NR_DATA;
+	/* -m: MAIL with a reply; nothing after it comes */
+	if (at_mail)
+		want = (want & ~(SMFIP_NOMAIL | SMFIP_NR_MAIL)) |
+		    SMFIP_NORCPT | SMFIP_NR_RCPT | SMFIP_NODATA | SMFIP_NR_DATA;
 
 	(void)f2;
 	(void)f3;
@@ -96,6 +105,15 @@ nm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		(void)smfi_setsymlist(ctx, SMFIM_EOM, "i");
 	}
 	return SMFIS_CONTINUE;
+}
+
+/* -m: the message is no newsletter; nothing more to do for it */
+static sfsistat
+nm_envfrom(SMFICTX *ctx, char **argv)
+{
+	(void)ctx;
+	(void)argv;
+	return SMFIS_ACCEPT;
 }
 
 static sfsistat
@@ -157,6 +175,7 @@ static struct smfiDesc desc = {
 	.xxfi_name = "noop-milter",
 	.xxfi_version = SMFI_VERSION,
 	.xxfi_flags = 0,
+	.xxfi_envfrom = nm_envfrom,
 	.xxfi_envrcpt = nm_envrcpt,
 	.xxfi_data = nm_data,
 	.xxfi_header = nm_header,
@@ -238,7 +257,7 @@ open_env(const char *dir, const char *dbname, bool load)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: noop_milter -s SOCKET -d DIR [-b DBNAME] [-e]\n"
+	fprintf(stderr, "usage: noop_milter -s SOCKET -d DIR [-b DBNAME] [-e | -m]\n"
 	    "       noop_milter -d DIR [-b DBNAME] -l < KEYS\n");
 	exit(2);
 }
@@ -250,7 +269,7 @@ main(int argc, char **argv)
 	bool load = false;
 	int c, rc;
 
-	while ((c = getopt(argc, argv, "s:d:b:le")) != -1) {
+	while ((c = getopt(argc, argv, "s:d:b:lem")) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -267,11 +286,15 @@ main(int argc, char **argv)
 		case 'e':
 			at_eoh = true;
 			break;
+		case 'm':
+			at_mail = true;
+			break;
 		default:
 			usage();
 		}
 	}
-	if (dir == NULL || (!load && sock == NULL) || optind != argc)
+	if (dir == NULL || (!load && sock == NULL) || optind != argc ||
+	    (at_eoh && at_mail))
 		usage();
 	if (open_env(dir, dbname, load) != 0)
 		return 1;

@@ -11,19 +11,14 @@
 #include "../core/tmpl.h"
 #include "log.h"
 
-/* Log the decision lines M holds, with its queue id if known, in order. */
+/* Log the decision lines M holds, with its queue id if known, in order
+ * (on standard error in one write). */
 static void
 held_flush(struct cm_msg *m)
 {
-	const char *q = m->qid[0] != '\0' ? m->qid : NULL;
-	size_t off = 0;
-
-	while (off < m->held_len) {
-		const char *tail = m->held + off;
-
-		cm_log_decision_tail(q, tail);
-		off += strlen(tail) + 1;
-	}
+	if (m->held_len > 0)
+		cm_log_decision_tails(m->qid[0] != '\0' ? m->qid : NULL,
+		    m->held, m->held_len);
 	m->held_len = 0;
 }
 
@@ -95,10 +90,9 @@ cm_msg_take_qid(SMFICTX *ctx, struct cm_msg *m)
 {
 	const char *q = smfi_getsymval(ctx, "i");
 
-	if (q != NULL && *q != '\0') {
+	/* the held lines get it when the message ends (cm_msg_reset) */
+	if (q != NULL && *q != '\0' && m->qid[0] == '\0')
 		snprintf(m->qid, sizeof(m->qid), "%s", q);
-		held_flush(m);
-	}
 }
 
 cm_action
@@ -161,16 +155,13 @@ cm_msg_log_decision(struct cm_msg *m, const char *type, const char *rcpt,
 
 	n = cm_log_decision_fmt(tail, sizeof(tail), type, rcpt, verdict,
 	    reason, extra);
-	if (m->qid[0] == '\0') {
-		if (m->held_len + n + 1 > sizeof(m->held))
-			held_flush(m);	/* bounded: log as they are */
-		if (n + 1 <= sizeof(m->held)) {
-			memcpy(m->held + m->held_len, tail, n + 1);
-			m->held_len += n + 1;
-			return;
-		}
+	if (m->held_len + n + 1 > sizeof(m->held))
+		held_flush(m);	/* bounded: log what is held first */
+	if (n + 1 <= sizeof(m->held)) {
+		memcpy(m->held + m->held_len, tail, n + 1);
+		m->held_len += n + 1;
+		return;
 	}
-	held_flush(m);		/* none held once the id is known */
 	cm_log_decision_tail(m->qid, tail);
 }
 

@@ -31,9 +31,9 @@
 #define CM_CONN_QID_MAX 64
 #define CM_CONN_SENDER_MAX 1024
 #define CM_CONN_TYPES_MAX 512	/* the type ids or names of a message */
-/* Decision lines held until the queue id is known: at most this many
+/* Decision lines held until the message ends: at most this many
  * octets (two lines of the longest kind at least); beyond, the held
- * lines are logged as they are, with queue_id=- . */
+ * lines are logged as they are (queue_id=- while it is not known). */
 #define CM_CONN_HELD_MAX 4096
 
 enum cm_msg_mode {
@@ -74,8 +74,8 @@ struct cm_msg {
 	cm_mailto *mailto;
 	size_t plain_rcpts;
 	/* decision lines without "queue_id=Q ", each NUL-terminated, in
-	 * order, while the MTA has not sent the queue id (Postfix sends it
-	 * from the second RCPT on) */
+	 * order, until the message ends (the MTA may send the queue id
+	 * late: Postfix from the second RCPT on) */
 	size_t held_len;
 	char held[CM_CONN_HELD_MAX];
 };
@@ -117,7 +117,7 @@ void cm_msg_reset(struct cm_msg *m);
 sfsistat cm_msg_pass(struct cm_msg *m);
 
 /* Take the queue id from the "i" macro once the MTA sends it; the
- * decision lines held for it are then logged with it, in order. */
+ * decision lines held are logged with it when the message ends. */
 void cm_msg_take_qid(SMFICTX *ctx, struct cm_msg *m);
 
 /* The policy message M is decided by (M must hold one).  Inline: on
@@ -149,11 +149,11 @@ cm_action cm_msg_action(const struct cm_msg *m, cm_stage stage,
 
 /*
  * A decision line of message M (the arguments of cm_log_decision() but
- * the queue id, which is M's): logged now if M's queue id is known,
- * else held in M until it is (cm_msg_take_qid) or M ends
- * (cm_msg_reset), so that every line of a message carries its queue id
+ * the queue id, which is M's): held in M until M ends (cm_msg_reset),
+ * then all of them logged at once (one write on standard error) with
+ * the queue id, so that every line of a message carries its queue id
  * when the MTA sends one at any stage.  No allocation: a full hold is
- * logged as it is first.
+ * logged as it is first (with the queue id if known by then).
  */
 void cm_msg_log_decision(struct cm_msg *m, const char *type,
     const char *rcpt, const char *verdict, const char *reason,

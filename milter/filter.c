@@ -36,8 +36,8 @@
  * Queue id: Postfix knows "i" only after the first accepted RCPT and
  * sends it from the next stage on; the id is taken as soon as the MTA
  * sends it (MAIL, RCPT, DATA, EOH, EOM), and decision lines wait for it
- * in the message (conn.h: bounded, logged at the latest when the
- * message ends), so that they all carry it.
+ * in the message (conn.h: bounded, logged together when the message
+ * ends, one write on standard error), so that they all carry it.
  */
 #include "filter.h"
 

@@ -15,6 +15,7 @@
 
 static bool log_stderr;
 static bool log_journal;	/* stderr is the journal: "<N>" prefixes */
+static long log_pid;		/* for the stderr prefix: no fork follows */
 
 /* Parse a decimal number of S up to END (exclusive); false if not one. */
 static bool
@@ -58,6 +59,7 @@ cm_log_open(bool to_stderr)
 {
 	log_stderr = to_stderr;
 	log_journal = to_stderr && stderr_is_journal();
+	log_pid = (long)getpid();
 	if (!log_stderr)
 		openlog("consent-milter", LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
@@ -96,19 +98,20 @@ prio_name(int priority)
 	}
 }
 
-void
-cm_log(int priority, const char *fmt, ...)
+/* The prefix of a line at PRIORITY into LINE (SIZE octets): "<N>" for
+ * the journal, time, program, PID and priority's name for plain stderr,
+ * nothing for syslog.  Returns its length (< SIZE). */
+static size_t
+line_prefix(char *line, size_t size, int priority)
 {
-	char line[CM_LOG_LINE_MAX];
 	size_t off = 0;
-	va_list ap;
 	int n;
 
 	if (log_journal) {
 		/* sd-daemon(3) prefix; the journal adds time, PID and
 		 * identifier itself. */
-		n = snprintf(line, sizeof(line), "<%d>", priority & LOG_PRIMASK);
-		if (n > 0 && (size_t)n < sizeof(line))
+		n = snprintf(line, size, "<%d>", priority & LOG_PRIMASK);
+		if (n > 0 && (size_t)n < size)
 			off = (size_t)n;
 	} else if (log_stderr) {
 		struct timespec ts;
@@ -116,19 +119,29 @@ cm_log(int priority, const char *fmt, ...)
 
 		if (clock_gettime(CLOCK_REALTIME, &ts) == 0 &&
 		    gmtime_r(&ts.tv_sec, &tm) != NULL) {
-			off = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S",
-			    &tm);
-			n = snprintf(line + off, sizeof(line) - off,
-			    ".%03ldZ ", ts.tv_nsec / 1000000);
-			if (n > 0 && (size_t)n < sizeof(line) - off)
+			off = strftime(line, size, "%Y-%m-%dT%H:%M:%S", &tm);
+			n = snprintf(line + off, size - off, ".%03ldZ ",
+			    ts.tv_nsec / 1000000);
+			if (n > 0 && (size_t)n < size - off)
 				off += (size_t)n;
 		}
-		n = snprintf(line + off, sizeof(line) - off,
-		    "consent-milter[%ld]: %s: ", (long)getpid(),
-		    prio_name(priority));
-		if (n > 0 && (size_t)n < sizeof(line) - off)
+		n = snprintf(line + off, size - off, "consent-milter[%ld]: %s: ",
+		    log_pid, prio_name(priority));
+		if (n > 0 && (size_t)n < size - off)
 			off += (size_t)n;
 	}
+	return off;
+}
+
+void
+cm_log(int priority, const char *fmt, ...)
+{
+	char line[CM_LOG_LINE_MAX];
+	size_t off;
+	va_list ap;
+	int n;
+
+	off = line_prefix(line, sizeof(line), priority);
 	va_start(ap, fmt);
 	n = vsnprintf(line + off, sizeof(line) - off, fmt, ap);
 	va_end(ap);
@@ -218,4 +231,43 @@ cm_log_decision(const char *queue_id, const char *type, const char *rcpt,
 	cm_log_decision_fmt(tail, sizeof(tail), type, rcpt, verdict, reason,
 	    extra);
 	cm_log_decision_tail(queue_id, tail);
+}
+
+void
+cm_log_decision_tails(const char *queue_id, const char *tails, size_t len)
+{
+	char buf[2 * CM_LOG_LINE_MAX], pre[256];
+	size_t off = 0, used = 0, plen;
+	char q[80];
+
+	if (!log_stderr) {
+		for (; off < len; off += strlen(tails + off) + 1)
+			cm_log_decision_tail(queue_id, tails + off);
+		return;
+	}
+	/* the lines are written at once: one prefix (time) for all */
+	plen = line_prefix(pre, sizeof(pre), LOG_INFO);
+	cm_log_clean(queue_id, q, sizeof(q));
+	while (off < len) {
+		const char *tail = tails + off;
+		size_t n;
+		int w;
+
+		if (sizeof(buf) - used < CM_LOG_LINE_MAX) {
+			(void)cm_write_all(STDERR_FILENO, buf, used);
+			used = 0;
+		}
+		/* one line as cm_log() makes it, truncated alike */
+		memcpy(buf + used, pre, plen);
+		w = snprintf(buf + used + plen, CM_LOG_LINE_MAX - plen,
+		    "queue_id=%s %s", q, tail);
+		n = plen + (w > 0 ? (size_t)w : 0);
+		if (n > CM_LOG_LINE_MAX - 2)
+			n = CM_LOG_LINE_MAX - 2;
+		buf[used + n++] = '\n';
+		used += n;
+		off += strlen(tail) + 1;
+	}
+	if (used > 0)
+		(void)cm_write_all(STDERR_FILENO, buf, used);
 }

@@ -2,7 +2,9 @@
  * log.h - daemon logging (prefix cm_log_).
  *
  * Lines go to syslog (facility LOG_MAIL, ident "consent-milter") or, in
- * the foreground (-f), to standard error, one write(2) per line: there
+ * the foreground (-f), to standard error, one write(2) per line (the
+ * decision lines of one message: one write for all, see
+ * cm_log_decision_tails()): there
  * each line starts with a UTC timestamp, "consent-milter[PID]: " and the
  * priority's name, unless standard error is the systemd journal (the
  * environment variable JOURNAL_STREAM names its device and inode), where
@@ -71,5 +73,15 @@ size_t cm_log_decision_fmt(char *buf, size_t size, const char *type,
  * NULL or "" become "-"), TAIL made by cm_log_decision_fmt().
  */
 void cm_log_decision_tail(const char *queue_id, const char *tail);
+
+/*
+ * Log the decision lines TAILS (LEN octets: tails made by
+ * cm_log_decision_fmt(), each NUL-terminated, in order) with QUEUE_ID as
+ * cm_log_decision_tail() does for each, the same lines; to standard
+ * error in as few write(2)s as fit a buffer of two maximal lines (one
+ * for a message's usual lines), to syslog one call each.
+ */
+void cm_log_decision_tails(const char *queue_id, const char *tails,
+    size_t len);
 
 #endif
