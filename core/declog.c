@@ -22,6 +22,7 @@
 
 #define US_PER_SEC INT64_C(1000000)
 #define PRUNE_EVERY_US (INT64_C(3600) * US_PER_SEC)
+#define RUN_MAX ((size_t)256 * 1024)	/* octets written (and synced) at once */
 
 /* ---------------------------------------------------------------- writer */
 
@@ -224,6 +225,11 @@ write_batch(cm_declog *log, struct node *list)
 
 		/* one run: consecutive records of one day */
 		for (; p != NULL && p->day == day; p = p->next) {
+			/* runs of at most RUN_MAX octets: a backlog is
+			 * written in several, not gathered into one buffer
+			 * as large as the queue */
+			if (len > 0 && len + p->len > RUN_MAX)
+				break;
 			if (buf_reserve(log, len + p->len) != 0)
 				break;
 			memcpy(log->buf + len, p->line, p->len);
