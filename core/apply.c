@@ -181,9 +181,12 @@ erase_sub_fn(void *arg, const unsigned char *key, const char *addr,
 	erase_sub *e = arg;
 	cm_status st = erase_key(e->w, addr, len, key, e->at);
 
+	/* the outbox keeps no address of an erased person: AKEY only */
+	if (st == CM_OK)
+		st = cm_outbox_forget(e->w, key);
 	if (st == CM_OK)
 		st = cm_outbox_put(e->w, CM_EV_ERASE, CM_STATE_NONE, e->at,
-		    key, addr, len, NULL, 0, e->ev);
+		    key, NULL, 0, NULL, 0, e->ev);
 	if (st == CM_OK && e->ev->erased != NULL)
 		e->ev->erased(e->ev->erased_arg, addr, len);
 	return st;
@@ -594,8 +597,11 @@ cm_apply_finish(cm_apply *w)
 {
 	MDB_val k = { 3, "seq" }, v;
 	unsigned char b[8];
+	cm_status st;
 	int rc;
 
+	if ((st = cm_outbox_txn_finish(w)) != CM_OK)
+		return st;
 	if (!w->seq_dirty)
 		return CM_OK;
 	cm_codec_put64(b, w->seq);

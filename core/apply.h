@@ -62,8 +62,9 @@ typedef struct cm_apply {
 	 * index is attached to a shared store ("": not attached, or an
 	 * event applied from the shared store, which is not sent back) */
 	char upnode[CM_UPEVENT_NODE_MAX + 1];
-	MDB_dbi db_outbox;
+	MDB_dbi db_outbox, db_upstate;
 	uint64_t outbox_seq;	/* next outbox key; 0 = not looked up */
+	bool outbox_dirty;	/* outbox_seq to be stored at the end */
 } cm_apply;
 
 /*

@@ -203,6 +203,8 @@ cm_outbox_txn_begin(cm_apply *w)
 		return cm_store_fmt_err(w->idx->st, "node name");
 	memcpy(w->upnode, v.mv_data, v.mv_size);
 	w->upnode[v.mv_size] = '\0';
+	w->db_upstate = st;
+	w->outbox_dirty = false;
 	if (cm_outbox_dbi(w->txn, CM_OUTBOX_DB, true, &w->db_outbox, &rc) !=
 	    CM_OK)
 		return cm_store_db_err(w->idx->st, "open outbox", rc);
@@ -219,6 +221,15 @@ next_seq(cm_apply *w)
 
 	if (w->outbox_seq != 0)
 		return CM_OK;
+	k.mv_size = 4;
+	k.mv_data = "oseq";
+	rc = mdb_get(w->txn, w->db_upstate, &k, &v);
+	if (rc == 0 && v.mv_size == 8) {
+		w->outbox_seq = cm_codec_get64(v.mv_data);
+		return CM_OK;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return cm_store_db_err(w->idx->st, "outbox seq", rc);
 	if ((rc = mdb_cursor_open(w->txn, w->db_outbox, &c)) != 0)
 		return cm_store_db_err(w->idx->st, "outbox cursor", rc);
 	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
@@ -282,6 +293,50 @@ cm_outbox_put(cm_apply *w, cm_event_kind kind, cm_state state, int64_t at,
 		return CM_EINVAL;
 	}
 	w->outbox_seq++;
+	w->outbox_dirty = true;
+	return CM_OK;
+}
+
+cm_status
+cm_outbox_txn_finish(cm_apply *w)
+{
+	unsigned char b[8];
+	MDB_val k = { 4, "oseq" }, v = { 8, b };
+	int rc;
+
+	if (w->upnode[0] == '\0' || !w->outbox_dirty)
+		return CM_OK;
+	cm_codec_put64(b, w->outbox_seq);
+	if ((rc = mdb_put(w->txn, w->db_upstate, &k, &v, 0)) != 0)
+		return cm_store_db_err(w->idx->st, "write outbox seq", rc);
+	w->outbox_dirty = false;
+	return CM_OK;
+}
+
+cm_status
+cm_outbox_forget(cm_apply *w, const unsigned char *ak)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (w->upnode[0] == '\0')
+		return CM_OK;
+	if ((rc = mdb_cursor_open(w->txn, w->db_outbox, &c)) != 0)
+		return cm_store_db_err(w->idx->st, "outbox cursor", rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const unsigned char *p = v.mv_data;
+
+		if (v.mv_size < HDR_LEN || memcmp(p + 12 + CM_UPEVENT_UUID_LEN,
+		    ak, CM_UPEVENT_AKEY_LEN) != 0)
+			continue;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return cm_store_db_err(w->idx->st, "outbox forget", rc);
 	return CM_OK;
 }
 

@@ -9,8 +9,12 @@
  * in the SAME transaction, one cm_upevent per change into the named
  * LMDB database "outbox": a fresh random UUID, the event's time
  * resolved (never 0), the origin (the node), AKEY of the address.  An
- * ERASE is written once per address it erased (sub-addresses too).  A
- * bulk update writes one UPDATE per record it changed.  Events applied
+ * ERASE is written once per address it erased (sub-addresses too), with
+ * AKEY and no address, and first drops the unsent rows of that AKEY
+ * (they hold the address; the erasure undoes them on every node
+ * anyway), so the outbox keeps no trace of an erased person.  A bulk
+ * update writes one UPDATE per record it changed.  Row keys are never
+ * made twice (the next one is kept in "upstate").  Events applied
  * from the shared store (upsync.h) are not written there.
  *
  * Key of an outbox row: a sequence number, 8 octets big-endian,

@@ -26,6 +26,12 @@ cm_status cm_outbox_dbi(MDB_txn *txn, const char *name, bool create,
  * index is attached (w->upnode set, else empty).  CM_OK, CM_EDB. */
 cm_status cm_outbox_txn_begin(cm_apply *w);
 
+/* Before W's transaction commits: store the next outbox key, which is
+ * never used twice (a push removes rows up to the key it read: a key
+ * made again after the outbox emptied would lose a row).  CM_OK,
+ * CM_EDB. */
+cm_status cm_outbox_txn_finish(cm_apply *w);
+
 /*
  * In W's transaction, if attached: add one event to the outbox.  KIND,
  * STATE (GRANT), AT (resolved), AK (AKEY, or NULL for a domain event),
@@ -36,5 +42,13 @@ cm_status cm_outbox_txn_begin(cm_apply *w);
 cm_status cm_outbox_put(cm_apply *w, cm_event_kind kind, cm_state state,
     int64_t at, const unsigned char *ak, const char *addr, size_t alen,
     const char *type, size_t tlen, const cm_event *fields);
+
+/*
+ * In W's transaction, if attached: delete the outbox rows of AKEY AK
+ * (before an ERASE of it is added: they hold the address, and the
+ * erasure removes their effect everywhere anyway).  The octets they
+ * leave are zeroed by the erasure's scrub (scrub.h).  CM_OK, CM_EDB.
+ */
+cm_status cm_outbox_forget(cm_apply *w, const unsigned char *ak);
 
 #endif
