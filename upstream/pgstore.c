@@ -1,0 +1,729 @@
+/*
+ * pgstore.c - the shared consent store on PostgreSQL (pgstore.h):
+ * connection, password file, push, fetch, snapshot, head and wait.  The
+ * schema and its SQL are in pgschema.c.
+ *
+ * Every statement with values is parameterized (binary parameters and
+ * results: raw UTF-8 text, 16-octet uuid and bytea, big-endian int8);
+ * nothing a caller passes is ever put into SQL text.  Error texts come
+ * from libpq at terse verbosity: the server's DETAIL, which may quote a
+ * row and with it an address, is never asked for.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pg_int.h"
+#include "pgstore.h"
+
+#define FETCH_BATCH 5000	/* rows per round trip of fetch and snapshot */
+#define FETCH_BATCH_S "5000"
+#define PASSWORD_MAX 1024
+#define CONNECT_TIMEOUT "5"	/* seconds, unless the conninfo says */
+
+/* type OIDs (catalog/pg_type.h, stable) */
+#define OID_BOOL 16
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_TEXT 25
+#define OID_UUID 2950
+
+#define COLS "id, uuid, kind, addr, akey, type, state, at_us, source, " \
+	"basis, purpose, evidence, actor, origin, stored_us"
+
+static const unsigned char zero_key[CM_UPEVENT_AKEY_LEN];
+
+/* --- errors ------------------------------------------------------------ */
+
+/* PG->err as one line: newlines and tabs become spaces, no trailing
+ * blanks. */
+static void
+one_line(char *s)
+{
+	size_t n;
+
+	for (char *p = s; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+	n = strlen(s);
+	while (n > 0 && s[n - 1] == ' ')
+		s[--n] = '\0';
+}
+
+cm_status
+cm_pg_failf(struct cm_pg *pg, cm_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(pg->err, sizeof(pg->err), fmt, ap);
+	va_end(ap);
+	one_line(pg->err);
+	return st;
+}
+
+cm_status
+cm_pg_fail(struct cm_pg *pg, const char *what, const PGresult *res)
+{
+	const char *msg = NULL, *state = NULL;
+
+	if (res != NULL) {
+		msg = PQresultErrorMessage(res);
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	}
+	if ((msg == NULL || *msg == '\0') && pg->conn != NULL)
+		msg = PQerrorMessage(pg->conn);
+	if (msg == NULL || *msg == '\0')
+		msg = res == NULL ? "no connection" :
+		    PQresStatus(PQresultStatus(res));
+	/* a table or function of the schema is missing */
+	if (state != NULL && (strcmp(state, "42P01") == 0 ||
+	    strcmp(state, "42883") == 0))
+		return cm_pg_failf(pg, CM_EFORMAT, "%s: %s (run 'consentctl "
+		    "upstream init')", what, msg);
+	return cm_pg_failf(pg, CM_EUPSTREAM, "%s: %s", what, msg);
+}
+
+const char *
+cm_pg_error(const cm_pg *pg)
+{
+	if (pg == NULL)
+		return "out of memory";
+	return pg->err[0] != '\0' ? pg->err : "no error";
+}
+
+cm_status
+cm_pg_exec(struct cm_pg *pg, const char *sql, const char *what)
+{
+	PGresult *res = PQexec(pg->conn, sql);
+	cm_status st = CM_OK;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK)
+		st = cm_pg_fail(pg, what, res);
+	PQclear(res);
+	return st;
+}
+
+void
+cm_pg_rollback(struct cm_pg *pg)
+{
+	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(pg->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(pg->conn, "ROLLBACK"));
+}
+
+/* --- connection -------------------------------------------------------- */
+
+/* The server's notices (e.g. "relation ... already exists, skipping")
+ * are not errors: not printed. */
+static void
+no_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/*
+ * Read the password: the first line of PATH, which must be a regular
+ * file that neither group nor others may access (as libpq asks of
+ * ~/.pgpass).
+ */
+static cm_status
+read_password(struct cm_pg *pg, const char *path, char *pw, size_t size)
+{
+	struct stat sb;
+	size_t len = 0;
+	ssize_t r;
+	char *nl;
+	int fd, e;
+
+	fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		return cm_pg_failf(pg, cm_status_errno(e), "password file %s: "
+		    "%s", path, strerror(e));
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return cm_pg_failf(pg, CM_EINVAL, "password file %s: not a "
+		    "regular file", path);
+	}
+	if ((sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		close(fd);
+		return cm_pg_failf(pg, CM_EPERM, "password file %s: group or "
+		    "others may access it (mode %04o); it holds a password: "
+		    "chmod 600 it", path, (unsigned)(sb.st_mode & 07777));
+	}
+	while (len < size - 1) {
+		r = read(fd, pw + len, size - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			e = errno;
+			close(fd);
+			return cm_pg_failf(pg, CM_EIO, "password file %s: %s",
+			    path, strerror(e));
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	pw[len] = '\0';
+	if ((nl = strchr(pw, '\n')) != NULL)
+		*nl = '\0';
+	else if (len == size - 1)
+		return cm_pg_failf(pg, CM_ETOOLONG, "password file %s: first "
+		    "line longer than %d octets", path, PASSWORD_MAX);
+	len = strlen(pw);
+	if (len > 0 && pw[len - 1] == '\r')
+		pw[--len] = '\0';
+	if (len == 0)
+		return cm_pg_failf(pg, CM_EINVAL, "password file %s: the first "
+		    "line is empty", path);
+	return CM_OK;
+}
+
+/* Check CONNINFO's syntax; *HAS_TIMEOUT: it or the environment sets
+ * connect_timeout. */
+static cm_status
+check_conninfo(struct cm_pg *pg, const char *conninfo, bool *has_timeout)
+{
+	PQconninfoOption *opts;
+	char *errmsg = NULL;
+	const char *env = getenv("PGCONNECT_TIMEOUT");
+
+	*has_timeout = env != NULL && *env != '\0';
+	/* a plain database name is a conninfo too (expand_dbname) */
+	if (strchr(conninfo, '=') == NULL &&
+	    strncmp(conninfo, "postgresql://", 13) != 0 &&
+	    strncmp(conninfo, "postgres://", 11) != 0)
+		return CM_OK;
+	opts = PQconninfoParse(conninfo, &errmsg);
+	if (opts == NULL) {
+		if (errmsg == NULL)
+			return cm_pg_failf(pg, CM_ENOMEM, "connection string: "
+			    "out of memory");
+		cm_pg_failf(pg, CM_EUPSTREAM, "connection string: %s", errmsg);
+		PQfreemem(errmsg);
+		return CM_EUPSTREAM;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "connect_timeout") == 0 &&
+		    o->val != NULL && *o->val != '\0')
+			*has_timeout = true;
+	PQconninfoFree(opts);
+	return CM_OK;
+}
+
+cm_status
+cm_pg_open(const char *conninfo, const char *password_file, cm_pg **out)
+{
+	const char *kw[6], *val[6];
+	char pw[PASSWORD_MAX + 2];
+	bool has_timeout;
+	cm_status st;
+	int n = 0;
+	cm_pg *pg;
+
+	if (out == NULL)
+		return CM_EINVAL;
+	if ((*out = pg = calloc(1, sizeof(*pg))) == NULL)
+		return CM_ENOMEM;
+	if (conninfo == NULL)
+		conninfo = "";
+	if ((st = check_conninfo(pg, conninfo, &has_timeout)) != CM_OK)
+		return st;
+	pw[0] = '\0';
+	if (password_file != NULL &&
+	    (st = read_password(pg, password_file, pw, sizeof(pw))) != CM_OK) {
+		explicit_bzero(pw, sizeof(pw));
+		return st;
+	}
+	/* keywords before dbname are defaults the conninfo may override;
+	 * those after it are forced */
+	if (!has_timeout) {
+		kw[n] = "connect_timeout";
+		val[n++] = CONNECT_TIMEOUT;
+	}
+	kw[n] = "fallback_application_name";
+	val[n++] = "consent-milter";
+	kw[n] = "dbname";
+	val[n++] = conninfo;
+	kw[n] = "client_encoding";
+	val[n++] = "UTF8";
+	if (pw[0] != '\0') {
+		kw[n] = "password";
+		val[n++] = pw;
+	}
+	kw[n] = val[n] = NULL;
+	pg->conn = PQconnectdbParams(kw, val, 1);
+	explicit_bzero(pw, sizeof(pw));
+	if (pg->conn == NULL)
+		return cm_pg_failf(pg, CM_ENOMEM, "connect: out of memory");
+	if (PQstatus(pg->conn) != CONNECTION_OK)
+		return cm_pg_fail(pg, "connect", NULL);
+	PQsetErrorVerbosity(pg->conn, PQERRORS_TERSE);
+	PQsetNoticeProcessor(pg->conn, no_notice, NULL);
+	return CM_OK;
+}
+
+void
+cm_pg_close(cm_pg *pg)
+{
+	if (pg == NULL)
+		return;
+	if (pg->conn != NULL)
+		PQfinish(pg->conn);
+	explicit_bzero(pg, sizeof(*pg));
+	free(pg);
+}
+
+cm_status
+cm_pg_connected(struct cm_pg *pg)
+{
+	if (pg->conn == NULL)
+		return CM_EUPSTREAM;	/* pg->err says why (open) */
+	if (PQstatus(pg->conn) == CONNECTION_OK)
+		return CM_OK;
+	pg->ready = pg->listening = false;
+	PQreset(pg->conn);
+	if (PQstatus(pg->conn) != CONNECTION_OK)
+		return cm_pg_fail(pg, "connect", NULL);
+	PQsetErrorVerbosity(pg->conn, PQERRORS_TERSE);
+	PQsetNoticeProcessor(pg->conn, no_notice, NULL);
+	pg->reconnected = true;
+	return CM_OK;
+}
+
+/* Connected, schema checked and statements prepared. */
+static cm_status
+ready(struct cm_pg *pg)
+{
+	static const Oid push_types[13] = { OID_UUID, OID_TEXT, OID_TEXT,
+	    OID_BYTEA, OID_TEXT, OID_TEXT, OID_INT8, OID_TEXT, OID_TEXT,
+	    OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT };
+	static const Oid fetch_types[2] = { OID_INT8, OID_INT8 };
+	PGresult *res;
+	cm_status st;
+	int v;
+
+	if ((st = cm_pg_connected(pg)) != CM_OK || pg->ready)
+		return st;
+	if ((st = cm_pg_schema_check(pg, &v)) != CM_OK)
+		return st;
+	if ((st = cm_pg_exec(pg, "DEALLOCATE ALL", "prepare")) != CM_OK)
+		return st;
+	res = PQprepare(pg->conn, "cm_push", "SELECT consent_push($1, $2, "
+	    "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", 13, push_types);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		st = cm_pg_fail(pg, "prepare push", res);
+	PQclear(res);
+	if (st != CM_OK)
+		return st;
+	res = PQprepare(pg->conn, "cm_fetch", "SELECT " COLS " FROM "
+	    "consent_events WHERE id > $1 ORDER BY id LIMIT $2", 2,
+	    fetch_types);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		st = cm_pg_fail(pg, "prepare fetch", res);
+	PQclear(res);
+	if (st == CM_OK)
+		pg->ready = true;
+	return st;
+}
+
+/* --- events ------------------------------------------------------------ */
+
+static void
+put_be64(unsigned char *p, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+
+	for (int i = 7; i >= 0; i--, u >>= 8)
+		p[i] = (unsigned char)u;
+}
+
+static int64_t
+get_be64(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint64_t u = 0;
+
+	for (int i = 0; i < 8; i++)
+		u = (u << 8) | p[i];
+	return (int64_t)u;
+}
+
+static bool
+node_name_ok(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return false;
+	for (; s[n] != '\0'; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' &&
+		    s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') ||
+		    s[n] == '.' || s[n] == '_' || s[n] == '-'))
+			return false;
+	return n >= 1 && n <= CM_UPEVENT_NODE_MAX;
+}
+
+/* Is EV fit to be pushed?  The message names the event by its position
+ * I only: never by its address. */
+static cm_status
+check_event(struct cm_pg *pg, size_t i, const cm_upevent *ue)
+{
+	const cm_event *ev = &ue->ev;
+	const char *f[] = { ev->addr, ev->type, ev->source, ev->basis,
+	    ev->purpose, ev->evidence, ev->actor };
+	bool domain = ev->kind == CM_EV_SUPPRESS_DOMAIN ||
+	    ev->kind == CM_EV_UNSUPPRESS_DOMAIN;
+
+	if (ev->kind < CM_EV_GRANT || ev->kind > CM_EV_ERASE)
+		return cm_pg_failf(pg, CM_EINVAL, "push: event %zu: unknown "
+		    "kind %d", i, (int)ev->kind);
+	if ((int)ev->state < CM_STATE_NONE || ev->state > CM_STATE_WITHDRAWN)
+		return cm_pg_failf(pg, CM_EINVAL, "push: event %zu: unknown "
+		    "state %d", i, (int)ev->state);
+	if (!node_name_ok(ue->origin))
+		return cm_pg_failf(pg, CM_EINVAL, "push: event %zu: the origin "
+		    "is not a node name ([A-Za-z0-9._-], 1 to %d)", i,
+		    CM_UPEVENT_NODE_MAX);
+	if (ev->at_us == 0)
+		return cm_pg_failf(pg, CM_EINVAL, "push: event %zu: no time", i);
+	if (ev->kind != CM_EV_ERASE && (ev->addr == NULL || *ev->addr == '\0'))
+		return cm_pg_failf(pg, CM_EINVAL, "push: event %zu: %s without "
+		    "address or domain", i, cm_event_kind_name(ev->kind));
+	if (!domain && memcmp(ue->akey, zero_key, sizeof(zero_key)) == 0)
+		return cm_pg_failf(pg, CM_EINVAL, "push: event %zu: %s without "
+		    "address key", i, cm_event_kind_name(ev->kind));
+	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
+		if (f[k] != NULL && strlen(f[k]) > CM_FIELD_MAX)
+			return cm_pg_failf(pg, CM_EINVAL, "push: event %zu: a "
+			    "field is longer than %d octets", i, CM_FIELD_MAX);
+	return CM_OK;
+}
+
+/* Store one event (within the caller's transaction); *STORED: whether it
+ * was stored (not a duplicate, not superseded by an erasure). */
+static cm_status
+push_one(struct cm_pg *pg, const cm_upevent *ue, bool *stored)
+{
+	static const int fmts[13] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+	const cm_event *ev = &ue->ev;
+	const char *vals[13];
+	int lens[13];
+	unsigned char at[8];
+	PGresult *res;
+	cm_status st = CM_OK;
+
+	vals[0] = (const char *)ue->uuid;
+	lens[0] = CM_UPEVENT_UUID_LEN;
+	vals[1] = cm_event_kind_name(ev->kind);
+	vals[2] = ev->kind == CM_EV_ERASE ? NULL : ev->addr;
+	vals[3] = (const char *)ue->akey;
+	lens[3] = CM_UPEVENT_AKEY_LEN;
+	vals[4] = ev->type;
+	vals[5] = cm_state_name(ev->state);
+	put_be64(at, ev->at_us);
+	vals[6] = (const char *)at;
+	lens[6] = 8;
+	vals[7] = ev->source;
+	vals[8] = ev->basis;
+	vals[9] = ev->purpose;
+	vals[10] = ev->evidence;
+	vals[11] = ev->actor;
+	vals[12] = ue->origin;
+	for (int k = 1; k < 13; k++)
+		if (k != 3 && k != 6)
+			lens[k] = vals[k] != NULL ? (int)strlen(vals[k]) : 0;
+	res = PQexecPrepared(pg->conn, "cm_push", 13, vals, lens, fmts, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    PQgetlength(res, 0, 0) != 1)
+		st = cm_pg_fail(pg, "push", res);
+	else
+		*stored = PQgetvalue(res, 0, 0)[0] != 0;
+	PQclear(res);
+	return st;
+}
+
+cm_status
+cm_pg_push(cm_pg *pg, const cm_upevent *evs, size_t n, size_t *stored)
+{
+	size_t count = 0;
+	cm_status st;
+	bool one;
+
+	if (stored != NULL)
+		*stored = 0;
+	if (pg == NULL || (evs == NULL && n > 0))
+		return CM_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((st = check_event(pg, i, &evs[i])) != CM_OK)
+			return st;
+	if (n == 0)
+		return CM_OK;
+	if ((st = ready(pg)) != CM_OK)
+		return st;
+	st = cm_pg_exec(pg, "BEGIN", "push");
+	for (size_t i = 0; st == CM_OK && i < n; i++) {
+		one = false;
+		st = push_one(pg, &evs[i], &one);
+		count += one;
+	}
+	if (st == CM_OK && count > 0)
+		st = cm_pg_exec(pg, "NOTIFY " CM_PG_CHANNEL, "push notify");
+	if (st == CM_OK)
+		st = cm_pg_exec(pg, "COMMIT", "push commit");
+	if (st != CM_OK) {
+		cm_pg_rollback(pg);
+		return st;
+	}
+	if (stored != NULL)
+		*stored = count;
+	return CM_OK;
+}
+
+/* Row R of RES (columns COLS, binary) as *UE; pointers into RES. */
+static cm_status
+row_event(struct cm_pg *pg, const PGresult *res, int r, cm_upevent *ue)
+{
+	static const int sizes[15] = { 8, CM_UPEVENT_UUID_LEN, -1, -1,
+	    CM_UPEVENT_AKEY_LEN, -1, -1, 8, -1, -1, -1, -1, -1, -1, 8 };
+	const char *s[15];
+	int kind = 0, state = -1;
+
+	for (int c = 0; c < 15; c++) {
+		s[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+		if (sizes[c] >= 0 && (s[c] == NULL ||
+		    PQgetlength(res, r, c) != sizes[c]))
+			return cm_pg_failf(pg, CM_EFORMAT, "read: row %d: column "
+			    "%d is not what schema %d stores", r, c,
+			    CM_PG_SCHEMA_VERSION);
+	}
+	memset(ue, 0, sizeof(*ue));
+	ue->id = get_be64(s[0]);
+	memcpy(ue->uuid, s[1], CM_UPEVENT_UUID_LEN);
+	for (int k = CM_EV_GRANT; k <= CM_EV_ERASE && s[2] != NULL; k++)
+		if (strcmp(s[2], cm_event_kind_name((cm_event_kind)k)) == 0)
+			kind = k;
+	for (int k = CM_STATE_NONE; k <= CM_STATE_WITHDRAWN && s[6] != NULL; k++)
+		if (strcmp(s[6], cm_state_name((cm_state)k)) == 0)
+			state = k;
+	if (kind == 0 || state < 0 || s[13] == NULL)
+		return cm_pg_failf(pg, CM_EFORMAT, "read: event id %lld: "
+		    "unknown kind or state, or no origin", (long long)ue->id);
+	ue->ev.kind = (cm_event_kind)kind;
+	ue->ev.state = (cm_state)state;
+	ue->ev.addr = s[3];
+	memcpy(ue->akey, s[4], CM_UPEVENT_AKEY_LEN);
+	ue->ev.type = s[5];
+	ue->ev.at_us = get_be64(s[7]);
+	ue->ev.source = s[8];
+	ue->ev.basis = s[9];
+	ue->ev.purpose = s[10];
+	ue->ev.evidence = s[11];
+	ue->ev.actor = s[12];
+	ue->origin = s[13];
+	ue->stored_us = get_be64(s[14]);
+	return CM_OK;
+}
+
+/* Pass the rows of RES to CB; *LAST: the id of the last one it took;
+ * *STOPPED: CB asked to stop. */
+static cm_status
+deliver(struct cm_pg *pg, const PGresult *res, cm_pg_event_cb cb,
+    void *arg, int64_t *last, bool *stopped)
+{
+	cm_upevent ue;
+	cm_status st;
+
+	for (int r = 0; r < PQntuples(res); r++) {
+		if ((st = row_event(pg, res, r, &ue)) != CM_OK)
+			return st;
+		if (cb(&ue, arg) != 0) {
+			*stopped = true;
+			return CM_OK;
+		}
+		*last = ue.id;
+	}
+	return CM_OK;
+}
+
+cm_status
+cm_pg_fetch(cm_pg *pg, int64_t after, size_t limit, cm_pg_event_cb cb,
+    void *arg, int64_t *last)
+{
+	static const int fmts[2] = { 1, 1 }, lens[2] = { 8, 8 };
+	unsigned char p0[8], p1[8];
+	const char *vals[2] = { (const char *)p0, (const char *)p1 };
+	bool stopped = false;
+	PGresult *res;
+	cm_status st;
+	size_t want;
+	int rows;
+
+	if (last != NULL)
+		*last = after;
+	if (pg == NULL || cb == NULL || last == NULL)
+		return CM_EINVAL;
+	if ((st = ready(pg)) != CM_OK)
+		return st;
+	while (limit > 0 && !stopped) {
+		want = limit < FETCH_BATCH ? limit : FETCH_BATCH;
+		put_be64(p0, *last);
+		put_be64(p1, (int64_t)want);
+		res = PQexecPrepared(pg->conn, "cm_fetch", 2, vals, lens, fmts,
+		    1);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			st = cm_pg_fail(pg, "fetch", res);
+			PQclear(res);
+			return st;
+		}
+		rows = PQntuples(res);
+		st = deliver(pg, res, cb, arg, last, &stopped);
+		PQclear(res);
+		if (st != CM_OK)
+			return st;
+		if ((size_t)rows < want)
+			break;
+		limit -= want;
+	}
+	return CM_OK;
+}
+
+cm_status
+cm_pg_snapshot(cm_pg *pg, cm_pg_event_cb cb, void *arg, int64_t *upto)
+{
+	bool stopped = false;
+	PGresult *res;
+	cm_status st;
+	int rows;
+
+	if (upto != NULL)
+		*upto = 0;
+	if (pg == NULL || cb == NULL || upto == NULL)
+		return CM_EINVAL;
+	if ((st = ready(pg)) != CM_OK)
+		return st;
+	st = cm_pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	    "snapshot");
+	if (st == CM_OK)
+		st = cm_pg_exec(pg, "DECLARE cm_snapshot NO SCROLL CURSOR FOR "
+		    "SELECT " COLS " FROM consent_events ORDER BY id",
+		    "snapshot");
+	while (st == CM_OK && !stopped) {
+		res = PQexecParams(pg->conn, "FETCH " FETCH_BATCH_S
+		    " FROM cm_snapshot", 0, NULL, NULL, NULL, NULL, 1);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			st = cm_pg_fail(pg, "snapshot", res);
+			PQclear(res);
+			break;
+		}
+		rows = PQntuples(res);
+		st = deliver(pg, res, cb, arg, upto, &stopped);
+		PQclear(res);
+		if (rows == 0)
+			break;
+	}
+	if (st == CM_OK)
+		st = cm_pg_exec(pg, "COMMIT", "snapshot");
+	if (st != CM_OK)
+		cm_pg_rollback(pg);
+	return st;
+}
+
+cm_status
+cm_pg_head(cm_pg *pg, int64_t *id, int64_t *stored_us)
+{
+	PGresult *res;
+	cm_status st;
+
+	if (id != NULL)
+		*id = 0;
+	if (stored_us != NULL)
+		*stored_us = 0;
+	if (pg == NULL)
+		return CM_EINVAL;
+	if ((st = ready(pg)) != CM_OK)
+		return st;
+	res = PQexecParams(pg->conn, "SELECT id, stored_us FROM "
+	    "consent_events ORDER BY id DESC LIMIT 1", 0, NULL, NULL, NULL,
+	    NULL, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		st = cm_pg_fail(pg, "head", res);
+	else if (PQntuples(res) == 1 && PQgetlength(res, 0, 0) == 8 &&
+	    PQgetlength(res, 0, 1) == 8) {
+		if (id != NULL)
+			*id = get_be64(PQgetvalue(res, 0, 0));
+		if (stored_us != NULL)
+			*stored_us = get_be64(PQgetvalue(res, 0, 1));
+	} else if (PQntuples(res) != 0)
+		st = cm_pg_failf(pg, CM_EFORMAT, "head: not what schema %d "
+		    "stores", CM_PG_SCHEMA_VERSION);
+	PQclear(res);
+	return st;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+cm_status
+cm_pg_wait(cm_pg *pg, int timeout_ms)
+{
+	struct pollfd pfd;
+	PGnotify *nf;
+	int64_t deadline;
+	bool woken;
+	cm_status st;
+	int left;
+
+	if (pg == NULL)
+		return CM_EINVAL;
+	if ((st = cm_pg_connected(pg)) != CM_OK)
+		return st;
+	/* connected again: notifications may have been missed */
+	woken = pg->reconnected;
+	pg->reconnected = false;
+	if (!pg->listening) {
+		if ((st = cm_pg_exec(pg, "LISTEN " CM_PG_CHANNEL, "listen")) !=
+		    CM_OK)
+			return st;
+		pg->listening = true;
+	}
+	deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		if (!PQconsumeInput(pg->conn))
+			return cm_pg_fail(pg, "wait", NULL);
+		while ((nf = PQnotifies(pg->conn)) != NULL) {
+			woken = true;
+			PQfreemem(nf);
+		}
+		if (woken)
+			return CM_OK;
+		if ((left = (int)(deadline - now_ms())) <= 0)
+			return CM_NOTFOUND;
+		if ((pfd.fd = PQsocket(pg->conn)) < 0)
+			return cm_pg_fail(pg, "wait", NULL);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
+			return cm_pg_failf(pg, CM_EUPSTREAM, "wait: poll: %s",
+			    strerror(errno));
+	}
+}
