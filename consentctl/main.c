@@ -58,6 +58,8 @@ static const struct {
 	{ "expiring", ctl_cmd_expiring, "list consents that expire soon" },
 	{ "upgrade", ctl_cmd_upgrade, "re-key the index for today's "
 	    "address normalization" },
+	{ "sync", ctl_cmd_sync, "exchange changes with the shared store "
+	    "(upstream:)" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
