@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # consentctl upstream init|check against a real PostgreSQL (tests/lib/pg.sh):
 # create, idempotent init, check, a newer schema left alone, the password
-# file's permissions, and the store stopped.
+# file's permissions, and the store stopped; and that neither the milter
+# nor consent-web links libpq.
 set -u
 . "$SRCDIR/tests/lib/pg.sh"
 CTL=$BUILD/consentctl
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ -x "$CTL" ] || fail "$CTL is not built (make)"
+
+# only consentctl links libpq: a mail decision never waits on the network
+ldd "$CTL" | grep -q 'libpq\.so' || fail "consentctl does not link libpq"
+for p in consent-milter consent-web; do
+	[ -x "$BUILD/$p" ] || continue
+	! ldd "$BUILD/$p" | grep -q 'libpq\.so' || fail "$p links libpq"
+done
+echo "ok - libpq is linked into consentctl only"
 pg_start
 
 # expect RC PATTERN ARG...: consentctl ARG... exits RC and its output
