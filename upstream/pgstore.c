@@ -231,7 +231,7 @@ check_conninfo(struct cm_pg *pg, const char *conninfo, bool *has_timeout)
 cm_status
 cm_pg_open(const char *conninfo, const char *password_file, cm_pg **out)
 {
-	const char *kw[6], *val[6];
+	const char *kw[12], *val[12];
 	char pw[PASSWORD_MAX + 2];
 	bool has_timeout;
 	cm_status st;
@@ -260,6 +260,16 @@ cm_pg_open(const char *conninfo, const char *password_file, cm_pg **out)
 	}
 	kw[n] = "fallback_application_name";
 	val[n++] = "consent-milter";
+	/* a server that vanished without closing (TCP) is noticed within
+	 * about a minute, not after the kernel's hours */
+	kw[n] = "keepalives_idle";
+	val[n++] = "30";
+	kw[n] = "keepalives_interval";
+	val[n++] = "10";
+	kw[n] = "keepalives_count";
+	val[n++] = "3";
+	kw[n] = "tcp_user_timeout";
+	val[n++] = "60000";
 	kw[n] = "dbname";
 	val[n++] = conninfo;
 	kw[n] = "client_encoding";
