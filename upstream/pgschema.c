@@ -38,6 +38,12 @@
  *                each event in array order (one round trip for many
  *                events); returns how many it stored.
  *
+ * What an erasure cannot reach: like any database, PostgreSQL keeps the
+ * bytes of deleted rows in its data files until VACUUM (autovacuum)
+ * reuses their space, and in its WAL, WAL archive, replicas' WAL and
+ * backups until they age out.  The rows themselves, every query and
+ * pg_dump hold no address of an erased person from the commit on.
+ *
  * Upgrades: each version's steps run once, in order, in one
  * transaction holding the schema lock; the version row says which ran.
  * A store of a newer version than this code knows is refused
