@@ -241,6 +241,11 @@ install:
 		systemd/consent-web.service > $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp
 	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service
+	sed -e 's|/usr/sbin/consentctl|$(SBINDIR)/consentctl|g' \
+	    -e 's|/etc/consent-milter/|$(CONFDIR)/|g' \
+		systemd/consent-sync.service > $(DESTDIR)$(SYSTEMDUNITDIR)/consent-sync.service.tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/consent-sync.service.tmp
+	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-sync.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/consent-sync.service
 	$(INSTALL) -m 0644 systemd/consent-milter.sysusers $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf
 	$(INSTALL) -m 0644 systemd/consent-milter.tmpfiles $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
 	@if [ -e $(DESTDIR)$(CONFDIR)/consent-milter.yaml ]; then \
@@ -256,7 +261,7 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/consent-milter $(DESTDIR)$(SBINDIR)/consentctl $(DESTDIR)$(SBINDIR)/consent-web
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
 	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
-	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service \
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service $(DESTDIR)$(SYSTEMDUNITDIR)/consent-sync.service \
 	      $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
 	@f=$(DESTDIR)$(CONFDIR)/consent-milter.yaml; \
 	if [ -e "$$f" ]; then \
