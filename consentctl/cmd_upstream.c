@@ -3,16 +3,16 @@
  * schema of the shared consent store (PostgreSQL, upstream/pgstore.h)
  * and prints its version; `consentctl upstream check` checks it.
  *
- * The connection comes from --conninfo and --password-file.  (The
- * upstream: section of the configuration, upstream.conninfo and
- * upstream.password_file, is read in their place once the configuration
- * has it; the options stay as overrides.)
+ * The connection comes from upstream.conninfo and upstream.password_file
+ * of the configuration, or from --conninfo (and --password-file), which
+ * override them.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
 
+#include "../config/policy.h"
 #include "../upstream/pgstore.h"
 #include "cmd.h"
 #include "cmd_upstream.h"
@@ -32,6 +32,9 @@ static const char upstream_help[] =
 "check: connect and check that the schema is this version's: exit 0, or\n"
 "75 (store unreachable or refusing: try again), 78 (no schema or another\n"
 "version: run init, or upgrade consent-milter).\n"
+"\n"
+"The store is the one the upstream: section of the configuration (-c)\n"
+"names, unless --conninfo is given.\n"
 "\n"
 "  --conninfo CONNINFO   libpq connection string (key=value pairs or a\n"
 "                        postgresql:// URI), instead of upstream.conninfo;\n"
@@ -79,7 +82,6 @@ ctl_cmd_upstream(ctl_ctx *c, int argc, char **argv)
 	bool init;
 	int ch, v = 0, before = 0;
 
-	(void)c;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -102,8 +104,17 @@ ctl_cmd_upstream(ctl_ctx *c, int argc, char **argv)
 		    "check)", action);
 	init = action[0] == 'i';
 	if (conninfo == NULL) {
-		ctl_diag_err("upstream %s: no connection string: give "
-		    "--conninfo", action);
+		int rc = ctl_ctx_require_policy(c);
+
+		if (rc != 0)
+			return rc;
+		conninfo = cm_policy_upstream_conninfo(c->policy);
+		if (pwfile == NULL)
+			pwfile = cm_policy_upstream_password_file(c->policy);
+	}
+	if (conninfo == NULL) {
+		ctl_diag_err("upstream %s: %s has no upstream: section (and "
+		    "no --conninfo was given)", action, c->config_path);
 		return EX_CONFIG;
 	}
 

@@ -47,7 +47,7 @@ pg_psql -qc 'UPDATE consent_schema SET version = 1'
 # usage and configuration errors
 expect 64 'init, check' -d "$CM_TMP/db" upstream "${C[@]}"
 expect 64 "unknown action 'drop'" -d "$CM_TMP/db" upstream drop "${C[@]}"
-expect 78 'no connection string' -d "$CM_TMP/db" upstream check
+expect 66 'configuration file not found' -c "$CM_TMP/nosuch.yaml" upstream check
 expect 0 'usage: consentctl upstream init' upstream --help
 cp "$PG_PWFILE" "$CM_TMP/pw"
 chmod 0644 "$CM_TMP/pw"
@@ -58,6 +58,25 @@ chmod 0600 "$CM_TMP/pw"
 expect 75 'password authentication failed' \
 	-d "$CM_TMP/db" upstream check --conninfo "$PG_CONNINFO" --password-file "$CM_TMP/pw"
 expect 75 'connection string' -d "$CM_TMP/db" upstream check --conninfo "host=127.0.0.1 nosuch=1"
+# the upstream: section of the configuration; --conninfo overrides it
+cat >"$CM_TMP/c.yaml" <<EOC
+milter:
+  socket: "inet:8891@127.0.0.1"
+database:
+  path: $CM_TMP/db
+upstream:
+  conninfo: "$PG_CONNINFO"
+  password_file: $PG_PWFILE
+  node: mx1.example
+newsletters: []
+EOC
+expect 0 '^upstream: schema version 1, current$' -c "$CM_TMP/c.yaml" upstream check
+expect 0 '^upstream: schema version 1, current$' -c "$CM_TMP/c.yaml" upstream init
+expect 75 'connect' -c "$CM_TMP/c.yaml" upstream check --conninfo "host=127.0.0.1 port=1 dbname=x user=y"
+sed '/^upstream:/,/node:/d' "$CM_TMP/c.yaml" >"$CM_TMP/none.yaml"
+expect 78 'none.yaml has no upstream: section' -c "$CM_TMP/none.yaml" upstream check
+expect 0 'current' -c "$CM_TMP/none.yaml" upstream check "${C[@]}"
+
 # libpq's own means: PGPASSWORD
 PGPASSWORD=$(cat "$PG_PWFILE") expect 0 'current' -d "$CM_TMP/db" upstream check --conninfo "$PG_CONNINFO"
 
