@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "cmd_dsn.h"
 #include "cmd_report.h"
+#include "cmd_upstream.h"
 #include "ctx.h"
 #include "diag.h"
 #include "parse.h"
@@ -60,6 +61,8 @@ static const struct {
 	    "address normalization" },
 	{ "sync", ctl_cmd_sync, "exchange changes with the shared store "
 	    "(upstream:)" },
+	{ "upstream", ctl_cmd_upstream, "create or check the schema of the "
+	    "shared store (PostgreSQL)" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -27,12 +27,22 @@
  *     stored_us  bigint, default the server's clock when stored
  * consent_push(...)  a PL/pgSQL function, the only writer: it takes the
  *                push lock (pg_advisory_xact_lock), so ids become
- *                visible in increasing order; skips an event whose UUID
- *                is stored and one not newer than a stored erasure of
- *                its AKEY (it would change nothing on a node and would
- *                store the address again); for "erase" deletes every
+ *                visible in increasing order; skips an event not newer
+ *                than a stored erasure of its AKEY (it would change
+ *                nothing on a node and would store the address again;
+ *                an erasure pushed again is such an event) and one whose
+ *                UUID is stored (ON CONFLICT); for "erase" deletes every
  *                event of its AKEY not newer than it, then stores it
  *                without address.  Returns whether it stored the event.
+ * consent_push_many(arrays of the same 13 parameters)  consent_push for
+ *                each event in array order (one round trip for many
+ *                events); returns how many it stored.
+ *
+ * What an erasure cannot reach: like any database, PostgreSQL keeps the
+ * bytes of deleted rows in its data files until VACUUM (autovacuum)
+ * reuses their space, and in its WAL, WAL archive, replicas' WAL and
+ * backups until they age out.  The rows themselves, every query and
+ * pg_dump hold no address of an erased person from the commit on.
  *
  * Upgrades: each version's steps run once, in order, in one
  * transaction holding the schema lock; the version row says which ran.
@@ -79,9 +89,6 @@ static const char schema_v1[] =
 " p_origin text) RETURNS boolean LANGUAGE plpgsql AS $f$\n"
 "BEGIN\n"
 "  PERFORM pg_advisory_xact_lock(" CM_PG_LOCK_PUSH ");\n"
-"  IF EXISTS (SELECT 1 FROM consent_events WHERE uuid = p_uuid) THEN\n"
-"    RETURN false;\n"
-"  END IF;\n"
 "  IF p_akey <> '\\x00000000000000000000000000000000'::bytea AND EXISTS\n"
 "      (SELECT 1 FROM consent_events WHERE akey = p_akey\n"
 "       AND kind = 'erase' AND at_us >= p_at) THEN\n"
@@ -94,8 +101,32 @@ static const char schema_v1[] =
 "  INSERT INTO consent_events (uuid, kind, addr, akey, type, state, at_us,"
 "   source, basis, purpose, evidence, actor, origin)\n"
 "   VALUES (p_uuid, p_kind, p_addr, p_akey, p_type, p_state, p_at,"
-"   p_source, p_basis, p_purpose, p_evidence, p_actor, p_origin);\n"
-"  RETURN true;\n"
+"   p_source, p_basis, p_purpose, p_evidence, p_actor, p_origin)\n"
+"   ON CONFLICT (uuid) DO NOTHING;\n"
+"  RETURN FOUND;\n"
+"END\n"
+"$f$;\n"
+"CREATE FUNCTION consent_push_many(p_uuid uuid[], p_kind text[],"
+" p_addr text[], p_akey bytea[], p_type text[], p_state text[],"
+" p_at bigint[], p_source text[], p_basis text[], p_purpose text[],"
+" p_evidence text[], p_actor text[], p_origin text[]) RETURNS bigint"
+" LANGUAGE plpgsql AS $f$\n"
+"DECLARE\n"
+"  r record;\n"
+"  n bigint := 0;\n"
+"BEGIN\n"
+"  FOR r IN SELECT * FROM unnest(p_uuid, p_kind, p_addr, p_akey, p_type,"
+"   p_state, p_at, p_source, p_basis, p_purpose, p_evidence, p_actor,"
+"   p_origin) WITH ORDINALITY AS u(uuid, kind, addr, akey, type, state,"
+"   at_us, source, basis, purpose, evidence, actor, origin, ord)"
+"   ORDER BY ord LOOP\n"
+"    IF consent_push(r.uuid, r.kind, r.addr, r.akey, r.type, r.state,"
+"     r.at_us, r.source, r.basis, r.purpose, r.evidence, r.actor,"
+"     r.origin) THEN\n"
+"      n := n + 1;\n"
+"    END IF;\n"
+"  END LOOP;\n"
+"  RETURN n;\n"
 "END\n"
 "$f$";
 
@@ -104,7 +135,10 @@ static const char *const steps[CM_PG_SCHEMA_VERSION] = { schema_v1 };
 static const char check_sql[] =
 "SELECT version, to_regclass('consent_events') IS NOT NULL,"
 " to_regprocedure('consent_push(uuid,text,text,bytea,text,text,bigint,"
-"text,text,text,text,text,text)') IS NOT NULL FROM consent_schema";
+"text,text,text,text,text,text)') IS NOT NULL AND"
+" to_regprocedure('consent_push_many(uuid[],text[],text[],bytea[],text[],"
+"text[],bigint[],text[],text[],text[],text[],text[],text[])') IS NOT NULL"
+" FROM consent_schema";
 
 /* The version row of the store, and whether its objects exist: CM_OK
  * (*VERSION 0 when there is no row), CM_NOTFOUND (no consent_schema

@@ -25,15 +25,19 @@
 
 #define FETCH_BATCH 5000	/* rows per round trip of fetch and snapshot */
 #define FETCH_BATCH_S "5000"
+#define PUSH_BATCH 1000		/* events per round trip of push */
 #define PASSWORD_MAX 1024
 #define CONNECT_TIMEOUT "5"	/* seconds, unless the conninfo says */
 
 /* type OIDs (catalog/pg_type.h, stable) */
-#define OID_BOOL 16
 #define OID_BYTEA 17
 #define OID_INT8 20
 #define OID_TEXT 25
 #define OID_UUID 2950
+#define OID_BYTEA_ARRAY 1001
+#define OID_TEXT_ARRAY 1009
+#define OID_INT8_ARRAY 1016
+#define OID_UUID_ARRAY 2951
 
 #define COLS "id, uuid, kind, addr, akey, type, state, at_us, source, " \
 	"basis, purpose, evidence, actor, origin, stored_us"
@@ -227,7 +231,7 @@ check_conninfo(struct cm_pg *pg, const char *conninfo, bool *has_timeout)
 cm_status
 cm_pg_open(const char *conninfo, const char *password_file, cm_pg **out)
 {
-	const char *kw[6], *val[6];
+	const char *kw[12], *val[12];
 	char pw[PASSWORD_MAX + 2];
 	bool has_timeout;
 	cm_status st;
@@ -256,6 +260,16 @@ cm_pg_open(const char *conninfo, const char *password_file, cm_pg **out)
 	}
 	kw[n] = "fallback_application_name";
 	val[n++] = "consent-milter";
+	/* a server that vanished without closing (TCP) is noticed within
+	 * about a minute, not after the kernel's hours */
+	kw[n] = "keepalives_idle";
+	val[n++] = "30";
+	kw[n] = "keepalives_interval";
+	val[n++] = "10";
+	kw[n] = "keepalives_count";
+	val[n++] = "3";
+	kw[n] = "tcp_user_timeout";
+	val[n++] = "60000";
 	kw[n] = "dbname";
 	val[n++] = conninfo;
 	kw[n] = "client_encoding";
@@ -308,9 +322,10 @@ cm_pg_connected(struct cm_pg *pg)
 static cm_status
 ready(struct cm_pg *pg)
 {
-	static const Oid push_types[13] = { OID_UUID, OID_TEXT, OID_TEXT,
-	    OID_BYTEA, OID_TEXT, OID_TEXT, OID_INT8, OID_TEXT, OID_TEXT,
-	    OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT };
+	static const Oid push_types[13] = { OID_UUID_ARRAY, OID_TEXT_ARRAY,
+	    OID_TEXT_ARRAY, OID_BYTEA_ARRAY, OID_TEXT_ARRAY, OID_TEXT_ARRAY,
+	    OID_INT8_ARRAY, OID_TEXT_ARRAY, OID_TEXT_ARRAY, OID_TEXT_ARRAY,
+	    OID_TEXT_ARRAY, OID_TEXT_ARRAY, OID_TEXT_ARRAY };
 	static const Oid fetch_types[2] = { OID_INT8, OID_INT8 };
 	PGresult *res;
 	cm_status st;
@@ -322,7 +337,7 @@ ready(struct cm_pg *pg)
 		return st;
 	if ((st = cm_pg_exec(pg, "DEALLOCATE ALL", "prepare")) != CM_OK)
 		return st;
-	res = PQprepare(pg->conn, "cm_push", "SELECT consent_push($1, $2, "
+	res = PQprepare(pg->conn, "cm_push", "SELECT consent_push_many($1, $2, "
 	    "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", 13, push_types);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		st = cm_pg_fail(pg, "prepare push", res);
@@ -413,45 +428,125 @@ check_event(struct cm_pg *pg, size_t i, const cm_upevent *ue)
 	return CM_OK;
 }
 
-/* Store one event (within the caller's transaction); *STORED: whether it
- * was stored (not a duplicate, not superseded by an erasure). */
+/* A one-dimensional array in PostgreSQL's binary format (array_recv):
+ * ndim, has-null flag, element type, then the dimension and lower
+ * bound, then each element as a length (-1: NULL) and its octets. */
+struct arr {
+	unsigned char *p;
+	size_t len, cap;
+};
+
+static bool
+arr_put(struct arr *a, const void *d, size_t n)
+{
+	unsigned char *np;
+	size_t cap;
+
+	if (a->len + n > a->cap) {
+		cap = a->cap != 0 ? a->cap : 4096;
+		while (cap < a->len + n)
+			cap *= 2;
+		if ((np = realloc(a->p, cap)) == NULL)
+			return false;
+		a->p = np;
+		a->cap = cap;
+	}
+	memcpy(a->p + a->len, d, n);
+	a->len += n;
+	return true;
+}
+
+static bool
+arr_be32(struct arr *a, int32_t v)
+{
+	uint32_t u = (uint32_t)v;
+	unsigned char b[4] = { (unsigned char)(u >> 24),
+	    (unsigned char)(u >> 16), (unsigned char)(u >> 8),
+	    (unsigned char)u };
+
+	return arr_put(a, b, 4);
+}
+
+static bool
+arr_begin(struct arr *a, Oid elem, size_t count)
+{
+	a->len = 0;
+	return arr_be32(a, 1) && arr_be32(a, 1) && arr_be32(a, (int32_t)elem) &&
+	    arr_be32(a, (int32_t)count) && arr_be32(a, 1);
+}
+
+/* element D of N octets; D NULL: a NULL element */
+static bool
+arr_elem(struct arr *a, const void *d, size_t n)
+{
+	if (d == NULL)
+		return arr_be32(a, -1);
+	return arr_be32(a, (int32_t)n) && arr_put(a, d, n);
+}
+
+static bool
+arr_str(struct arr *a, const char *s)
+{
+	return arr_elem(a, s, s != NULL ? strlen(s) : 0);
+}
+
+/* The 13 arrays of consent_push_many for EVS[0..N). */
+static bool
+fill_arrays(struct arr *a, const cm_upevent *evs, size_t n)
+{
+	static const Oid elem[13] = { OID_UUID, OID_TEXT, OID_TEXT, OID_BYTEA,
+	    OID_TEXT, OID_TEXT, OID_INT8, OID_TEXT, OID_TEXT, OID_TEXT,
+	    OID_TEXT, OID_TEXT, OID_TEXT };
+	unsigned char at[8];
+	bool ok = true;
+
+	for (int k = 0; k < 13; k++)
+		ok = ok && arr_begin(&a[k], elem[k], n);
+	for (size_t i = 0; ok && i < n; i++) {
+		const cm_upevent *ue = &evs[i];
+		const cm_event *ev = &ue->ev;
+
+		put_be64(at, ev->at_us);
+		ok = arr_elem(&a[0], ue->uuid, CM_UPEVENT_UUID_LEN) &&
+		    arr_str(&a[1], cm_event_kind_name(ev->kind)) &&
+		    arr_str(&a[2], ev->kind == CM_EV_ERASE ? NULL : ev->addr) &&
+		    arr_elem(&a[3], ue->akey, CM_UPEVENT_AKEY_LEN) &&
+		    arr_str(&a[4], ev->type) &&
+		    arr_str(&a[5], cm_state_name(ev->state)) &&
+		    arr_elem(&a[6], at, 8) &&
+		    arr_str(&a[7], ev->source) && arr_str(&a[8], ev->basis) &&
+		    arr_str(&a[9], ev->purpose) &&
+		    arr_str(&a[10], ev->evidence) &&
+		    arr_str(&a[11], ev->actor) && arr_str(&a[12], ue->origin);
+	}
+	return ok;
+}
+
+/* Store EVS[0..N) (within the caller's transaction) in one round trip;
+ * *STORED += how many were stored (not duplicates, not superseded by
+ * an erasure). */
 static cm_status
-push_one(struct cm_pg *pg, const cm_upevent *ue, bool *stored)
+push_chunk(struct cm_pg *pg, struct arr *a, const cm_upevent *evs, size_t n,
+    size_t *stored)
 {
 	static const int fmts[13] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
-	const cm_event *ev = &ue->ev;
 	const char *vals[13];
 	int lens[13];
-	unsigned char at[8];
 	PGresult *res;
 	cm_status st = CM_OK;
 
-	vals[0] = (const char *)ue->uuid;
-	lens[0] = CM_UPEVENT_UUID_LEN;
-	vals[1] = cm_event_kind_name(ev->kind);
-	vals[2] = ev->kind == CM_EV_ERASE ? NULL : ev->addr;
-	vals[3] = (const char *)ue->akey;
-	lens[3] = CM_UPEVENT_AKEY_LEN;
-	vals[4] = ev->type;
-	vals[5] = cm_state_name(ev->state);
-	put_be64(at, ev->at_us);
-	vals[6] = (const char *)at;
-	lens[6] = 8;
-	vals[7] = ev->source;
-	vals[8] = ev->basis;
-	vals[9] = ev->purpose;
-	vals[10] = ev->evidence;
-	vals[11] = ev->actor;
-	vals[12] = ue->origin;
-	for (int k = 1; k < 13; k++)
-		if (k != 3 && k != 6)
-			lens[k] = vals[k] != NULL ? (int)strlen(vals[k]) : 0;
+	if (!fill_arrays(a, evs, n))
+		return cm_pg_failf(pg, CM_ENOMEM, "push: out of memory");
+	for (int k = 0; k < 13; k++) {
+		vals[k] = (const char *)a[k].p;
+		lens[k] = (int)a[k].len;
+	}
 	res = PQexecPrepared(pg->conn, "cm_push", 13, vals, lens, fmts, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
-	    PQgetlength(res, 0, 0) != 1)
+	    PQgetlength(res, 0, 0) != 8)
 		st = cm_pg_fail(pg, "push", res);
 	else
-		*stored = PQgetvalue(res, 0, 0)[0] != 0;
+		*stored += (size_t)get_be64(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return st;
 }
@@ -459,9 +554,9 @@ push_one(struct cm_pg *pg, const cm_upevent *ue, bool *stored)
 cm_status
 cm_pg_push(cm_pg *pg, const cm_upevent *evs, size_t n, size_t *stored)
 {
-	size_t count = 0;
+	struct arr a[13];
+	size_t count = 0, k;
 	cm_status st;
-	bool one;
 
 	if (stored != NULL)
 		*stored = 0;
@@ -474,12 +569,14 @@ cm_pg_push(cm_pg *pg, const cm_upevent *evs, size_t n, size_t *stored)
 		return CM_OK;
 	if ((st = ready(pg)) != CM_OK)
 		return st;
+	memset(a, 0, sizeof(a));
 	st = cm_pg_exec(pg, "BEGIN", "push");
-	for (size_t i = 0; st == CM_OK && i < n; i++) {
-		one = false;
-		st = push_one(pg, &evs[i], &one);
-		count += one;
+	for (size_t i = 0; st == CM_OK && i < n; i += k) {
+		k = n - i < PUSH_BATCH ? n - i : PUSH_BATCH;
+		st = push_chunk(pg, a, &evs[i], k, &count);
 	}
+	for (int j = 0; j < 13; j++)
+		free(a[j].p);
 	if (st == CM_OK && count > 0)
 		st = cm_pg_exec(pg, "NOTIFY " CM_PG_CHANNEL, "push notify");
 	if (st == CM_OK)

@@ -45,7 +45,9 @@ typedef struct cm_pg cm_pg;
  * Connect with libpq connection string CONNINFO (key=value pairs, a
  * postgresql:// URI or a database name; NULL = libpq's defaults);
  * connect_timeout is 5 seconds unless CONNINFO or PGCONNECT_TIMEOUT
- * says.  PASSWORD_FILE, if not NULL, holds the password (its first line;
+ * says; TCP keepalives (30 s idle, 3 probes 10 s apart) and a
+ * tcp_user_timeout of 60 s unless CONNINFO says, so a server gone
+ * without closing the connection is noticed within about a minute.  PASSWORD_FILE, if not NULL, holds the password (its first line;
  * a regular file that group and others may not access, as libpq wants
  * of ~/.pgpass), else libpq's usual means apply (~/.pgpass, PGPASSWORD,
  * ...).  Does not check the schema.

@@ -97,7 +97,7 @@ static void
 drop_schema(void)
 {
 	sql("DROP TABLE IF EXISTS consent_events, consent_schema; "
-	    "DROP FUNCTION IF EXISTS consent_push", NULL);
+	    "DROP FUNCTION IF EXISTS consent_push, consent_push_many", NULL);
 }
 
 static cm_pg *
