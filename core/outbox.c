@@ -3,6 +3,7 @@
  * written in the write transactions of the index, read, counted and
  * removed by the push.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,23 @@
 #include "outbox.h"
 #include "outbox_int.h"
 #include "store.h"
+
+/* Outbox keys are big-endian: their octet order is their number's. */
+static inline void
+key_put(unsigned char *p, uint64_t v)
+{
+	v = htobe64(v);
+	memcpy(p, &v, 8);
+}
+
+static inline uint64_t
+key_get(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return be64toh(v);
+}
 
 #define HDR_LEN (4 + 8 + CM_UPEVENT_UUID_LEN + CM_UPEVENT_AKEY_LEN)
 #define NSTR 8
@@ -235,7 +253,7 @@ next_seq(cm_apply *w)
 	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
 	mdb_cursor_close(c);
 	if (rc == 0 && k.mv_size == 8)
-		w->outbox_seq = cm_codec_get64(k.mv_data) + 1;
+		w->outbox_seq = key_get(k.mv_data) + 1;
 	else if (rc == 0 || rc == MDB_NOTFOUND)
 		w->outbox_seq = 1;
 	else
@@ -282,7 +300,7 @@ cm_outbox_put(cm_apply *w, cm_event_kind kind, cm_state state, int64_t at,
 	if ((st = next_seq(w)) != CM_OK)
 		return st;
 	sz = enc_size(s);
-	cm_codec_put64(kb, w->outbox_seq);
+	key_put(kb, w->outbox_seq);
 	v.mv_size = sz;
 	v.mv_data = NULL;
 	if ((rc = mdb_put(w->txn, w->db_outbox, &k, &v, MDB_RESERVE |
@@ -471,7 +489,7 @@ read_fn(cm_index *idx, MDB_txn *txn, MDB_dbi d, void *arg)
 	size_t n = 0;
 	int rc;
 
-	cm_codec_put64(kb, a->after + 1);
+	key_put(kb, a->after + 1);
 	if ((rc = mdb_cursor_open(txn, d, &c)) != 0)
 		return cm_store_db_err(idx->st, "outbox cursor", rc);
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -486,7 +504,7 @@ read_fn(cm_index *idx, MDB_txn *txn, MDB_dbi d, void *arg)
 			break;
 		}
 		n++;
-		if (a->cb(cm_codec_get64(k.mv_data), &ev, a->arg) != 0)
+		if (a->cb(key_get(k.mv_data), &ev, a->arg) != 0)
 			break;
 	}
 	mdb_cursor_close(c);
@@ -531,7 +549,7 @@ remove_fn(MDB_txn *txn, void *arg)
 	if ((rc = mdb_cursor_open(txn, d, &c)) != 0)
 		return cm_store_db_err(a->idx->st, "outbox cursor", rc);
 	while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
-		if (k.mv_size == 8 && cm_codec_get64(k.mv_data) > a->upto)
+		if (k.mv_size == 8 && key_get(k.mv_data) > a->upto)
 			break;
 		if ((rc = mdb_cursor_del(c, 0)) != 0)
 			break;

@@ -18,10 +18,11 @@
  * from the shared store (upsync.h) are not written there.
  *
  * Key of an outbox row: a sequence number, 8 octets big-endian,
- * increasing.  Value: version 1 (1 octet), kind, state, 0, at_us
- * (8, big-endian), UUID (16), AKEY (16), then eight strings (origin,
- * addr, type, source, basis, purpose, evidence, actor), each a 2-octet
- * length L (0: NULL) followed by L octets, the last of which is a NUL.
+ * increasing.  Value: version 1 (1 octet), kind, state, 0, at_us (8,
+ * little-endian as in codec.c), UUID (16), AKEY (16), then eight
+ * strings (origin, addr, type, source, basis, purpose, evidence, actor),
+ * each a 2-octet length L (big-endian; 0: NULL) followed by L octets,
+ * the last of which is a NUL.
  *
  * The push (consentctl) reads the rows in order, stores them in the
  * shared store (idempotent by UUID) and removes the rows it stored.

@@ -3,7 +3,8 @@
  * and the sync state of the node (upsync.h).
  *
  * "upstate" keys: "node" (outbox.c), "pos" and "pos_us" (8 octets
- * big-endian each), "ok_us", "err_us" (8 octets), "err" (text).
+ * little-endian each, as in codec.c), "ok_us", "err_us" (8 octets), "err"
+ * (text); "oseq", the next outbox key (outbox.c).
  */
 #include <stdio.h>
 #include <string.h>
