@@ -22,6 +22,7 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	[ -f "$PG_BASE/log" ] && grep -E "FATAL|PANIC|terminated" "$PG_BASE/log" | tail -5
 	pg_cleanup
 	rm -rf "$CM_TMP"
 }
@@ -86,10 +87,14 @@ ctl A import "$CM_TMP/p.csv" >/dev/null
 "$CTL" -c "$CM_TMP/B.yaml" sync --follow >"$CM_TMP/sync-B.log" 2>&1 &
 syncb=$!
 PIDS+=($syncb)
+# as deployed: A's service sends what a command could not
+"$CTL" -c "$CM_TMP/A.yaml" sync --follow >"$CM_TMP/sync-A.log" 2>&1 &
+synca=$!
+PIDS+=($synca)
 wait_for 60 lag0 B || { echo "B did not catch up"; exit 1; }
 python3 "$SRCDIR/bench/upstream_prop.py" "$CTL" "$CM_TMP/A.yaml" \
 	"$CM_TMP/B/milter.sock" "$NPROP" || exit 1
-kill -TERM "$syncb"; wait "$syncb" 2>/dev/null
+kill -TERM "$syncb" "$synca"; wait "$syncb" "$synca" 2>/dev/null
 
 # ---- apply throughput: B receives NTHRU events in one sync
 csv t "$NTHRU" granted 2026-01-02T00:00:00Z > "$CM_TMP/t.csv"
