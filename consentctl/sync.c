@@ -357,9 +357,19 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch, volatile const sig_atomic_t *
 		return idx_err(c, st, err, sz);
 	cnt->pos = us.pos;
 	if (us.pos == 0 && index_empty(c->idx)) {
-		/* a new node: everything, its own events too */
+		/* a new node: everything, its own events too; if this is
+		 * interrupted, what its name stored until now is still
+		 * applied when following (upsync.h) */
+		int64_t head, head_us;
+
 		p.own = NULL;
 		p.st = CM_OK;
+		if ((st = cm_pg_head(pg, &head, &head_us)) != CM_OK) {
+			snprintf(err, sz, "%s", cm_pg_error(pg));
+			return st;
+		}
+		if ((st = cm_upsync_set_boot(c->idx, head)) != CM_OK)
+			return idx_err(c, st, err, sz);
 		st = cm_pg_snapshot(pg, snap_cb, &p, &upto);
 		if (st == CM_OK && p.st == CM_OK)
 			st = apply_held(&p, upto, 0);

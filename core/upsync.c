@@ -4,7 +4,8 @@
  *
  * "upstate" keys: "node" (outbox.c), "pos" and "pos_us" (8 octets
  * little-endian each, as in codec.c), "ok_us", "err_us" (8 octets), "err"
- * (text); "oseq", the next outbox key (outbox.c).
+ * (text); "oseq", the next outbox key (outbox.c); "boot", the store's
+ * head when a bootstrap began (8 octets).
  */
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +94,7 @@ cm_upsync_state_get(cm_index *idx, cm_upsync_state *out)
 typedef struct note_arg {
 	cm_index *idx;
 	const char *err;
+	int64_t boot;
 } note_arg;
 
 static cm_status
@@ -122,10 +124,42 @@ note_fn(MDB_txn *txn, void *arg)
 	    rc);
 }
 
+static cm_status
+boot_fn(MDB_txn *txn, void *arg)
+{
+	note_arg *a = arg;
+	int64_t pos;
+	MDB_dbi d;
+	int rc;
+
+	if (cm_outbox_dbi(txn, CM_UPSTATE_DB, true, &d, &rc) != CM_OK)
+		return cm_store_db_err(a->idx->st, "open upstate", rc);
+	if ((rc = get_i64(txn, d, "pos", &pos)) == 0 && pos == 0)
+		rc = put_i64(txn, d, "boot", a->boot);
+	return rc == 0 ? CM_OK : cm_store_db_err(a->idx->st, "write upstate",
+	    rc);
+}
+
+cm_status
+cm_upsync_set_boot(cm_index *idx, int64_t boot)
+{
+	note_arg a = { idx, NULL, boot };
+	cm_status st;
+
+	if (idx == NULL)
+		return CM_EINVAL;
+	if (idx->readonly)
+		return CM_EPERM;
+	cm_store_writer_lock(idx->st);
+	st = cm_store_write(idx->st, boot_fn, &a, false);
+	cm_store_writer_unlock(idx->st);
+	return st;
+}
+
 cm_status
 cm_upsync_note(cm_index *idx, const char *err)
 {
-	note_arg a = { idx, err };
+	note_arg a = { idx, err, 0 };
 	cm_status st;
 
 	if (idx == NULL)
@@ -226,7 +260,7 @@ apply_fn(cm_apply *w, void *arg)
 {
 	apply_arg *a = arg;
 	MDB_dbi d;
-	int64_t stored;
+	int64_t stored, boot;
 	cm_status st;
 	int rc;
 
@@ -235,13 +269,15 @@ apply_fn(cm_apply *w, void *arg)
 	memset(&a->res, 0, sizeof(a->res));
 	if (cm_outbox_dbi(w->txn, CM_UPSTATE_DB, true, &d, &rc) != CM_OK)
 		return cm_store_db_err(w->idx->st, "open upstate", rc);
-	if ((rc = get_i64(w->txn, d, "pos", &stored)) != 0)
+	if ((rc = get_i64(w->txn, d, "pos", &stored)) != 0 ||
+	    (rc = get_i64(w->txn, d, "boot", &boot)) != 0)
 		return cm_store_db_err(w->idx->st, "read position", rc);
 	for (size_t i = 0; i < a->n; i++) {
 		const cm_upevent *e = &a->evs[i];
 
 		if ((e->id != 0 && e->id <= stored) || (a->own != NULL &&
-		    e->origin != NULL && strcmp(e->origin, a->own) == 0)) {
+		    e->origin != NULL && strcmp(e->origin, a->own) == 0 &&
+		    e->id > boot)) {
 			a->res.skipped++;
 			continue;
 		}

@@ -13,7 +13,10 @@
  * OWN EVENTS: an event whose origin is this node was applied locally
  * when it was made (in the transaction that wrote it to the outbox,
  * outbox.h); it is skipped when it comes back, unless the caller asks
- * for them (the bootstrap of an empty index).
+ * for them (the bootstrap of an empty index) or its id is not above the
+ * BOOT mark (cm_upsync_set_boot: the shared store's head when the
+ * bootstrap began; what this node's name stored before is a former
+ * index's, which a bootstrap interrupted by a crash must still apply).
  *
  * Events are applied under the normal rules (rules.h): the newer event
  * wins, a stale one changes nothing and adds no history.  An ERASE
@@ -53,6 +56,11 @@ cm_status cm_upsync_state_get(cm_index *idx, cm_upsync_state *out);
  * (ok_us = now, the error cleared); else it failed with text ERR
  * (err_us = now).  CM_OK, CM_EPERM, CM_EDB. */
 cm_status cm_upsync_note(cm_index *idx, const char *err);
+
+/* Before a bootstrap: the own events up to id BOOT (the shared store's
+ * head now) are a former index's and are applied when they come.  Only
+ * while the position is 0.  CM_OK, CM_EPERM, CM_EDB. */
+cm_status cm_upsync_set_boot(cm_index *idx, int64_t boot);
 
 typedef struct cm_upsync_result {
 	size_t applied;		/* events that changed the index */

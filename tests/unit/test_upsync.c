@@ -250,6 +250,38 @@ test_apply_remote(void **state)
 	assert_int_equal(cm_upsync_apply(b, r.ev, 1, "B", 3, t0, NULL, NULL,
 	    &res), CM_OK);
 	assert_int_equal(res.skipped, 1);
+	/* own events up to the boot mark are a former index's: applied */
+	r.ev[0].id = 5;
+	r.ev[0].ev.at_us = t0 + 2 * SEC;
+	r.ev[0].ev.kind = CM_EV_GRANT;
+	r.ev[0].ev.state = CM_STATE_GRANTED;
+	assert_int_equal(cm_upsync_set_boot(b, 10), CM_OK);	/* pos != 0 */
+	assert_int_equal(cm_upsync_apply(b, r.ev, 1, "B", 3, t0, NULL, NULL,
+	    &res), CM_OK);
+	assert_int_equal(res.skipped, 1);	/* below the position */
+	{
+		char dc[512];
+		cm_index *c;
+		cm_upsync_result rc;
+		char *dir = cmt_mkdtemp();
+
+		snprintf(dc, sizeof(dc), "cp %s/erasure.key %s/", da, dir);
+		assert_int_equal(system(dc), 0);
+		c = cmt_open(dir, 0);
+		assert_int_equal(cm_upsync_set_boot(c, 5), CM_OK);
+		assert_int_equal(cm_upsync_apply(c, r.ev, 1, "B", 5, t0, NULL,
+		    NULL, &rc), CM_OK);
+		assert_int_equal(rc.applied, 1);
+		r.ev[0].id = 6;
+		r.ev[0].ev.at_us = t0 + 3 * SEC;
+		assert_int_equal(cm_upsync_apply(c, r.ev, 1, "B", 6, t0, NULL,
+		    NULL, &rc), CM_OK);
+		assert_int_equal(rc.skipped, 1);
+		cm_index_close(c);
+		cmt_rmdir(dir);
+	}
+	r.ev[0].id = 3;
+
 	/* erase by AKEY only */
 	r.ev[1].id = 4;
 	r.ev[1].ev.kind = CM_EV_ERASE;
