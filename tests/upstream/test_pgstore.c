@@ -18,9 +18,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
@@ -58,18 +60,15 @@ now_us(void)
 	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
-/* Run SQL on a connection of the test role of its own; the value of the
- * first row's first column (a static buffer), or "" */
-static const char *
-sql(const char *q, const char *param)
+/* A connection of the test role of its own (libpq directly). */
+static PGconn *
+role_connect(void)
 {
-	static char out[256];
 	const char *kw[] = { "dbname", "password", NULL };
 	const char *val[3] = { conninfo, NULL, NULL };
 	char pw[128] = "";
 	FILE *f;
 	PGconn *c;
-	PGresult *r;
 
 	f = fopen(pwfile, "r");
 	assert_non_null(f);
@@ -80,6 +79,17 @@ sql(const char *q, const char *param)
 	c = PQconnectdbParams(kw, val, 1);
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
 	PQsetNoticeProcessor(c, quiet, NULL);
+	return c;
+}
+
+/* Run Q on C; the value of the first row's first column (a static
+ * buffer), or "" */
+static const char *
+sql_on(PGconn *c, const char *q, const char *param)
+{
+	static char out[256];
+	PGresult *r;
+
 	r = param != NULL ? PQexecParams(c, q, 1, NULL, &param, NULL, NULL, 0) :
 	    PQexec(c, q);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
@@ -89,14 +99,27 @@ sql(const char *q, const char *param)
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
 		snprintf(out, sizeof(out), "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
+	return out;
+}
+
+/* Run Q on a connection of its own. */
+static const char *
+sql(const char *q, const char *param)
+{
+	PGconn *c = role_connect();
+	const char *out = sql_on(c, q, param);
+
 	PQfinish(c);
 	return out;
 }
 
+/* (a test that failed holding a transaction open makes this fail, not
+ * hang: lock_timeout) */
 static void
 drop_schema(void)
 {
-	sql("DROP TABLE IF EXISTS consent_events, consent_schema; "
+	sql("SET lock_timeout = '20s'; "
+	    "DROP TABLE IF EXISTS consent_events, consent_schema; "
 	    "DROP FUNCTION IF EXISTS consent_push, consent_push_many", NULL);
 }
 
@@ -480,6 +503,71 @@ test_wait(void **state)
 	cm_pg_close(listener);
 }
 
+
+/* Pushes are serialized: while one push's transaction is open (its id
+ * taken, not yet committed), a second push waits for it, so a follower
+ * never sees a later id before an earlier one commits and skips it. */
+struct pusher {
+	cm_pg *pg;
+	cm_upevent ev;
+	cm_status st;
+};
+
+static void *
+push_thread(void *arg)
+{
+	struct pusher *p = arg;
+
+	p->st = cm_pg_push(p->pg, &p->ev, 1, NULL);
+	return NULL;
+}
+
+static void
+test_serialized(void **state)
+{
+	cm_pg *pg = *state;
+	PGconn *x = role_connect();
+	struct pusher p = { open_ok(), mkev(2, CM_EV_GRANT, "second@example.com",
+	    0x82, now_us()), CM_OK };
+	struct timespec ts = { 0, 20 * 1000000 };
+	struct seen s;
+	pthread_t th;
+	int64_t last;
+	int i;
+
+	/* if the test fails, the server ends X's transaction */
+	sql_on(x, "SET idle_in_transaction_session_timeout = '10s'", NULL);
+	sql_on(x, "BEGIN", NULL);
+	sql_on(x, "SELECT consent_push('00000000-0000-4000-8000-000000000001',"
+	    " 'grant', 'first@example.com', '\\x81818181818181818181818181818181',"
+	    " 'news', 'granted', 1000, NULL, NULL, NULL, NULL, NULL, 'node-x')",
+	    NULL);
+	assert_int_equal(pthread_create(&th, NULL, push_thread, &p), 0);
+	/* the second push waits on the push lock (bounded) */
+	for (i = 0; i < 500; i++) {
+		if (strcmp(sql("SELECT count(*) FROM pg_stat_activity WHERE "
+		    "wait_event_type = 'Lock' AND wait_event = 'advisory'",
+		    NULL), "1") == 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	assert_true(i < 500);
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, 0, 10, seen_cb, &s, &last));
+	assert_int_equal(s.n, 0);
+	sql_on(x, "COMMIT", NULL);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(p.st, CM_OK);
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, 0, 10, seen_cb, &s, &last));
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.addr[0], "first@example.com");
+	assert_string_equal(s.addr[1], "second@example.com");
+	assert_string_equal(s.origin[0], "node-x");
+	PQfinish(x);
+	cm_pg_close(p.pg);
+}
+
 static void
 write_file(const char *path, const char *text, mode_t mode)
 {
@@ -700,6 +788,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_invalid, setup_store,
 		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_wait, setup_store,
+		    teardown_store),
+		cmocka_unit_test_setup_teardown(test_serialized, setup_store,
 		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_erase, setup_store,
 		    teardown_store),
