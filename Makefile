@@ -71,6 +71,7 @@ CTL_SRC    := $(wildcard consentctl/*.c)
 WEB_SRC    := $(wildcard web/*.c)
 UPSTREAM_SRC := $(wildcard upstream/*.c)
 UPTEST_SRC := $(wildcard tests/upstream/test_*.c)
+UPTESTLIB_SRC := $(filter-out $(UPTEST_SRC),$(wildcard tests/upstream/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TESTLIB_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 BENCH_SRC  := $(wildcard bench/*.c)
@@ -138,7 +139,7 @@ $(LIBCONFIG): $(call obj,$(CONFIG_SRC))
 	ar rcs $@ $^
 
 # upstream/: the only objects compiled with libpq's include flags
-$(call obj,$(UPSTREAM_SRC)) $(call obj,$(UPTEST_SRC)): $(BUILD)/%.o: %.c
+$(call obj,$(UPSTREAM_SRC) $(UPTEST_SRC) $(UPTESTLIB_SRC)): $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(PG_CFLAGS) -c -o $@ $<
 
@@ -163,7 +164,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBCONFIG
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
-$(BUILD)/tests/upstream/%: $(BUILD)/tests/upstream/%.o $(LIBUPSTREAM) $(LIBCORE)
+$(BUILD)/tests/upstream/%: $(BUILD)/tests/upstream/%.o $(call obj,$(UPTESTLIB_SRC)) \
+		$(LIBUPSTREAM) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PG_LIBS) $(CORE_LIBS)
 

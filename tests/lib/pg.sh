@@ -16,7 +16,8 @@
 #   pg_ctl_script FILE  write FILE, a script a test program can run to stop
 #               (FILE stop) or start again (FILE start) this server
 #   pg_cleanup  pg_stop and remove the cluster; set as the EXIT trap by
-#               pg_start (a script with an EXIT trap of its own calls it)
+#               pg_start, which also makes SIGINT and SIGTERM exit through
+#               it (a script with an EXIT trap of its own calls it)
 #
 # After pg_start: PG_PORT, PG_PID, PG_BASE (the cluster's directory),
 # PG_SOCK (socket directory), PG_DB and PG_USER (a database owned by a
@@ -87,6 +88,8 @@ pg_start() {
 	fi
 	PG_BASE=$(mktemp -d /tmp/cm-pg.XXXXXX) || exit 1
 	trap pg_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 	PG_SOCK=$PG_BASE/sock
 	mkdir -p "$PG_SOCK"
 	chmod 0700 "$PG_BASE"

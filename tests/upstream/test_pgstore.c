@@ -1,16 +1,10 @@
 /*
  * test_pgstore.c - the shared consent store (upstream/pgstore.h) against a
- * real PostgreSQL, started by tests/upstream/pgstore.sh (tests/lib/pg.sh).
- *
- *   test_pgstore          the store: schema, push, fetch, snapshot, head,
- *                         wait, erasure, password file; ends with the
- *                         erasure test's rows in place (the script then
- *                         searches pg_dump for the erased address)
- *   test_pgstore stopped  the server stopped and started again under
- *                         open connections ($CM_PG_CTL stop|start)
- *
- * Environment: CM_PG_CONNINFO, CM_PG_PWFILE (the test role's password
- * file), CM_PG_CTL, CM_TMP.
+ * real PostgreSQL, started by tests/upstream/pgstore.sh (tests/lib/pg.sh):
+ * schema, push, fetch, snapshot, head, duplicates, invalid events and the
+ * erasure.  Ends with the erasure test's rows in place: the script then
+ * searches pg_dump's output for the erased addresses.  (The connection,
+ * the wait and the server stopped: test_pgconn.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,190 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/time.h>
 
 #include <cmocka.h>
-#include <libpq-fe.h>
 
-#include "upstream/pgstore.h"
+#include "pgtest.h"
 
 /* the erasure test's addresses: pgstore.sh searches the dump for them */
 #define ERASED "erased.person@example.org"
 #define ERASED2 "erased.twice@example.org"
 #define KEPT "kept.person@example.net"
-
-static const char *conninfo, *pwfile, *tmpdir;
-
-/* CALL on PG returns CM_OK, else the test fails with PG's error */
-#define assert_pg_ok(pg, call) do { \
-	cm_status st_ = (call); \
-	if (st_ != CM_OK) \
-		fail_msg("%s: %s: %s", #call, cm_strerror(st_), \
-		    cm_pg_error(pg)); \
-} while (0)
-
-static void
-quiet(void *arg, const char *msg)
-{
-	(void)arg;
-	(void)msg;
-}
-
-static int64_t
-now_us(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
-
-/* Run SQL on a connection of the test role of its own; the value of the
- * first row's first column (a static buffer), or "" */
-static const char *
-sql(const char *q, const char *param)
-{
-	static char out[256];
-	const char *kw[] = { "dbname", "password", NULL };
-	const char *val[3] = { conninfo, NULL, NULL };
-	char pw[128] = "";
-	FILE *f;
-	PGconn *c;
-	PGresult *r;
-
-	f = fopen(pwfile, "r");
-	assert_non_null(f);
-	assert_non_null(fgets(pw, sizeof(pw), f));
-	fclose(f);
-	pw[strcspn(pw, "\n")] = '\0';
-	val[1] = pw;
-	c = PQconnectdbParams(kw, val, 1);
-	assert_int_equal(PQstatus(c), CONNECTION_OK);
-	PQsetNoticeProcessor(c, quiet, NULL);
-	r = param != NULL ? PQexecParams(c, q, 1, NULL, &param, NULL, NULL, 0) :
-	    PQexec(c, q);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
-	    PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", q, PQresultErrorMessage(r));
-	out[0] = '\0';
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
-		snprintf(out, sizeof(out), "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	PQfinish(c);
-	return out;
-}
-
-static void
-drop_schema(void)
-{
-	sql("DROP TABLE IF EXISTS consent_events, consent_schema; "
-	    "DROP FUNCTION IF EXISTS consent_push, consent_push_many", NULL);
-}
-
-static cm_pg *
-open_ok(void)
-{
-	cm_pg *pg = NULL;
-	cm_status st = cm_pg_open(conninfo, pwfile, &pg);
-
-	if (st != CM_OK)
-		fail_msg("open: %s: %s", cm_strerror(st), cm_pg_error(pg));
-	return pg;
-}
-
-/* a store with a fresh schema */
-static int
-setup_store(void **state)
-{
-	cm_pg *pg;
-	int v = 0;
-
-	drop_schema();
-	pg = open_ok();
-	assert_pg_ok(pg, cm_pg_schema(pg, true, &v));
-	assert_int_equal(v, 1);
-	*state = pg;
-	return 0;
-}
-
-static int
-teardown_store(void **state)
-{
-	cm_pg_close(*state);
-	return 0;
-}
-
-/* An event: KIND on ADDR (NULL for erase) under key byte K, at AT. */
-static cm_upevent
-mkev(unsigned seq, cm_event_kind kind, const char *addr, unsigned char k,
-    int64_t at)
-{
-	cm_upevent e;
-
-	memset(&e, 0, sizeof(e));
-	for (int i = 0; i < CM_UPEVENT_UUID_LEN; i++)
-		e.uuid[i] = (unsigned char)(seq >> (8 * (i % 4)));
-	e.uuid[12] = 0x40;	/* version 4 */
-	e.uuid[15] = (unsigned char)kind;
-	e.uuid[14] = k;
-	if (kind != CM_EV_SUPPRESS_DOMAIN && kind != CM_EV_UNSUPPRESS_DOMAIN)
-		memset(e.akey, k, sizeof(e.akey));
-	e.origin = "node-a";
-	e.ev.kind = kind;
-	e.ev.addr = addr;
-	e.ev.at_us = at;
-	if (kind == CM_EV_GRANT || kind == CM_EV_WITHDRAW ||
-	    kind == CM_EV_CONFIRM || kind == CM_EV_UPDATE)
-		e.ev.type = "news";
-	e.ev.state = kind == CM_EV_GRANT ? CM_STATE_GRANTED : CM_STATE_NONE;
-	e.ev.source = "test";
-	e.ev.actor = "tester";
-	return e;
-}
-
-/* fetch callback: copies what it sees */
-struct seen {
-	size_t n, stop_at;
-	int64_t ids[16];
-	cm_upevent ev[16];
-	char addr[16][64], origin[16][CM_UPEVENT_NODE_MAX + 1], type[16][16];
-	bool addr_null[16];
-	cm_pg *other;		/* pushes an event from here at the first row */
-};
-
-static int
-seen_cb(const cm_upevent *ue, void *arg)
-{
-	struct seen *s = arg;
-	size_t i = s->n;
-
-	if (s->stop_at != 0 && i + 1 == s->stop_at)
-		return 1;
-	if (i > 0 && ue->id <= s->ids[(i - 1) % 16])
-		fail_msg("ids not increasing: %lld after %lld",
-		    (long long)ue->id, (long long)s->ids[(i - 1) % 16]);
-	if (s->other != NULL && i == 0) {
-		cm_upevent e = mkev(9999, CM_EV_GRANT, "late@example.com", 0x99,
-		    now_us());
-		size_t stored = 0;
-
-		assert_pg_ok(s->other, cm_pg_push(s->other, &e, 1, &stored));
-		assert_int_equal(stored, 1);
-	}
-	s->ids[i % 16] = ue->id;
-	if (i < 16) {
-		s->ev[i] = *ue;
-		s->addr_null[i] = ue->ev.addr == NULL;
-		snprintf(s->addr[i], sizeof(s->addr[i]), "%s",
-		    ue->ev.addr != NULL ? ue->ev.addr : "");
-		snprintf(s->origin[i], sizeof(s->origin[i]), "%s", ue->origin);
-		snprintf(s->type[i], sizeof(s->type[i]), "%s",
-		    ue->ev.type != NULL ? ue->ev.type : "");
-	}
-	s->n++;
-	return 0;
-}
 
 static void
 test_schema(void **state)
@@ -457,109 +276,6 @@ test_invalid(void **state)
 	assert_int_equal(stored, 2);
 }
 
-static void
-test_wait(void **state)
-{
-	cm_pg *pg = *state, *listener = open_ok();
-	cm_upevent e = mkev(1, CM_EV_GRANT, "w@example.com", 0x81, now_us());
-	size_t stored;
-
-	/* the first wait LISTENs */
-	assert_int_equal(cm_pg_wait(listener, 0), CM_NOTFOUND);
-	assert_int_equal(cm_pg_wait(listener, 20), CM_NOTFOUND);
-	assert_pg_ok(pg, cm_pg_push(pg, &e, 1, &stored));
-	assert_pg_ok(listener, cm_pg_wait(listener, 10000));
-	assert_int_equal(cm_pg_wait(listener, 0), CM_NOTFOUND);
-	/* a push that stores nothing wakes nobody; a second one does */
-	assert_pg_ok(pg, cm_pg_push(pg, &e, 1, &stored));
-	assert_int_equal(stored, 0);
-	e = mkev(2, CM_EV_WITHDRAW, "w@example.com", 0x81, now_us());
-	assert_pg_ok(pg, cm_pg_push(pg, &e, 1, &stored));
-	assert_pg_ok(listener, cm_pg_wait(listener, 10000));
-	assert_int_equal(cm_pg_wait(listener, 0), CM_NOTFOUND);
-	cm_pg_close(listener);
-}
-
-static void
-write_file(const char *path, const char *text, mode_t mode)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
-static cm_status
-try_open(const char *ci, const char *pw, char *err, size_t size)
-{
-	cm_pg *pg = NULL;
-	cm_status st = cm_pg_open(ci, pw, &pg);
-
-	assert_non_null(pg);
-	snprintf(err, size, "%s", cm_pg_error(pg));
-	cm_pg_close(pg);
-	return st;
-}
-
-static void
-test_password_file(void **state)
-{
-	char path[512], err[512], pw[128];
-	FILE *f;
-
-	(void)state;
-	f = fopen(pwfile, "r");
-	assert_non_null(f);
-	assert_non_null(fgets(pw, sizeof(pw), f));
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/pw", tmpdir);
-	write_file(path, pw, 0644);
-	assert_int_equal(try_open(conninfo, path, err, sizeof(err)), CM_EPERM);
-	assert_non_null(strstr(err, path));
-	assert_non_null(strstr(err, "0644"));
-	assert_non_null(strstr(err, "chmod 600"));
-	assert_int_equal(chmod(path, 0640), 0);
-	assert_int_equal(try_open(conninfo, path, err, sizeof(err)), CM_EPERM);
-	assert_int_equal(chmod(path, 0600), 0);
-	assert_int_equal(try_open(conninfo, path, err, sizeof(err)), CM_OK);
-	/* no newline at the end, CRLF */
-	pw[strcspn(pw, "\n")] = '\0';
-	write_file(path, pw, 0600);
-	assert_int_equal(try_open(conninfo, path, err, sizeof(err)), CM_OK);
-	strcat(pw, "\r\nsecond line\n");
-	write_file(path, pw, 0600);
-	assert_int_equal(try_open(conninfo, path, err, sizeof(err)), CM_OK);
-	/* a wrong password: the server refuses */
-	write_file(path, "wrong-password\n", 0600);
-	assert_int_equal(try_open(conninfo, path, err, sizeof(err)),
-	    CM_EUPSTREAM);
-	assert_non_null(strstr(err, "password authentication failed"));
-	assert_null(strchr(err, '\n'));
-	write_file(path, "\nsecond\n", 0600);
-	assert_int_equal(try_open(conninfo, path, err, sizeof(err)), CM_EINVAL);
-	assert_non_null(strstr(err, "empty"));
-	snprintf(path, sizeof(path), "%s/none", tmpdir);
-	assert_int_equal(try_open(conninfo, path, err, sizeof(err)),
-	    CM_NOTFOUND);
-	assert_int_equal(try_open(conninfo, tmpdir, err, sizeof(err)),
-	    CM_EINVAL);
-	/* no password at all (nor ~/.pgpass nor PGPASSWORD) */
-	setenv("PGPASSFILE", path, 1);
-	unsetenv("PGPASSWORD");
-	assert_int_equal(try_open(conninfo, NULL, err, sizeof(err)),
-	    CM_EUPSTREAM);
-	assert_non_null(strstr(err, "password"));
-	/* a bad connection string */
-	assert_int_equal(try_open("host=127.0.0.1 bogus=1", NULL, err,
-	    sizeof(err)), CM_EUPSTREAM);
-	assert_non_null(strstr(err, "connection string"));
-	assert_int_equal(try_open("host=127.0.0.1 port", NULL, err,
-	    sizeof(err)), CM_EUPSTREAM);
-	assert_non_null(strstr(err, "connection string"));
-}
-
 /* Erasure; runs last: pgstore.sh then searches the dump for ERASED. */
 static void
 test_erase(void **state)
@@ -630,67 +346,13 @@ test_erase(void **state)
 	    "position('request 17' in t::text) > 0", NULL), "0");
 }
 
-/* --- the server stopped and started again ----------------------------- */
-
-static void
-pgctl(const char *what)
-{
-	char cmd[1024];
-
-	snprintf(cmd, sizeof(cmd), "'%s' %s", getenv("CM_PG_CTL"), what);
-	assert_int_equal(system(cmd), 0);
-}
-
-static void
-test_server_stopped(void **state)
-{
-	cm_pg *pg = *state, *listener = open_ok(), *late = NULL;
-	cm_upevent e = mkev(1, CM_EV_GRANT, "s@example.com", 0x81, now_us());
-	struct seen s;
-	int64_t head, last;
-	size_t stored;
-
-	assert_int_equal(cm_pg_wait(listener, 0), CM_NOTFOUND);
-	assert_pg_ok(pg, cm_pg_head(pg, &head, NULL));
-	pgctl("stop");
-	assert_int_equal(cm_pg_head(pg, &head, NULL), CM_EUPSTREAM);
-	assert_true(strlen(cm_pg_error(pg)) > 10);
-	assert_null(strchr(cm_pg_error(pg), '\n'));
-	assert_int_equal(cm_pg_push(pg, &e, 1, &stored), CM_EUPSTREAM);
-	assert_non_null(strstr(cm_pg_error(pg), "connect"));
-	assert_int_equal(cm_pg_wait(listener, 5000), CM_EUPSTREAM);
-	assert_int_equal(cm_pg_open(conninfo, pwfile, &late), CM_EUPSTREAM);
-	assert_non_null(strstr(cm_pg_error(late), "connect"));
-	assert_int_equal(cm_pg_fetch(late, 0, 10, seen_cb, &s, &last),
-	    CM_EUPSTREAM);
-
-	/* back: every handle connects again */
-	pgctl("start");
-	assert_pg_ok(late, cm_pg_push(late, &e, 1, &stored));
-	assert_int_equal(stored, 1);
-	/* a wait after a reconnect says "fetch": notifications were lost */
-	assert_pg_ok(listener, cm_pg_wait(listener, 0));
-	assert_int_equal(cm_pg_wait(listener, 0), CM_NOTFOUND);
-	assert_pg_ok(pg, cm_pg_push(pg, &e, 1, &stored));
-	assert_int_equal(stored, 0);
-	e = mkev(2, CM_EV_WITHDRAW, "s@example.com", 0x81, now_us());
-	assert_pg_ok(pg, cm_pg_push(pg, &e, 1, &stored));
-	assert_pg_ok(listener, cm_pg_wait(listener, 10000));
-	memset(&s, 0, sizeof(s));
-	assert_pg_ok(late, cm_pg_fetch(late, 0, 10, seen_cb, &s, &last));
-	assert_int_equal(s.n, 2);
-	cm_pg_close(late);
-	cm_pg_close(listener);
-}
-
 int
-main(int argc, char **argv)
+main(void)
 {
-	const struct CMUnitTest store[] = {
+	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test_setup_teardown(test_version_mismatch,
 		    setup_store, teardown_store),
-		cmocka_unit_test(test_password_file),
 		cmocka_unit_test_setup_teardown(test_push_fetch, setup_store,
 		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_many_snapshot, setup_store,
@@ -699,29 +361,11 @@ main(int argc, char **argv)
 		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_invalid, setup_store,
 		    teardown_store),
-		cmocka_unit_test_setup_teardown(test_wait, setup_store,
-		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_erase, setup_store,
 		    teardown_store),
 	};
-	const struct CMUnitTest stopped[] = {
-		cmocka_unit_test_setup_teardown(test_server_stopped,
-		    setup_store, teardown_store),
-	};
 
-	conninfo = getenv("CM_PG_CONNINFO");
-	pwfile = getenv("CM_PG_PWFILE");
-	tmpdir = getenv("CM_TMP");
-	if (conninfo == NULL || pwfile == NULL || tmpdir == NULL) {
-		fprintf(stderr, "test_pgstore: run by tests/upstream/pgstore.sh "
-		    "(CM_PG_CONNINFO, CM_PG_PWFILE, CM_TMP)\n");
+	if (pgtest_init() != 0)
 		return 77;
-	}
-	if (argc > 1 && strcmp(argv[1], "stopped") == 0) {
-		if (getenv("CM_PG_CTL") == NULL)
-			return 77;
-		return cmocka_run_group_tests_name("pgstore stopped", stopped,
-		    NULL, NULL);
-	}
-	return cmocka_run_group_tests_name("pgstore", store, NULL, NULL);
+	return cmocka_run_group_tests_name("pgstore", tests, NULL, NULL);
 }
