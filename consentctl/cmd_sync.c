@@ -256,7 +256,8 @@ sync_status(ctl_ctx *c, bool json)
 		ctl_out_json_member(stdout, "error", pst == CM_OK ? NULL : err);
 		printf("}\n");
 	} else {
-		printf("node:          %s%s\n", cm_policy_upstream_node(c->policy),
+		printf("node:          %s%s\n",
+		    cm_policy_upstream_node(c->policy),
 		    us.node[0] ? "" : " (index not attached yet)");
 		printf("position:      %lld%s%s\n", (long long)us.pos,
 		    us.pos_stored_us ? ", stored " : "",

@@ -340,7 +340,8 @@ idx_err(ctl_ctx *c, cm_status st, char *err, size_t sz)
 }
 
 cm_status
-ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch, volatile const sig_atomic_t *stop,
+ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
+    volatile const sig_atomic_t *stop,
     ctl_sync_counts *cnt, char *err, size_t sz)
 {
 	pull p = { 0 };

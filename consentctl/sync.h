@@ -52,7 +52,8 @@ typedef struct ctl_sync_counts {
  * erased are scrubbed from the decision log and the DSN spool.  CM_OK;
  * CM_EUPSTREAM (ERR), or the index's status. */
 cm_status ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
-    volatile const sig_atomic_t *stop, ctl_sync_counts *cnt, char *err, size_t sz);
+    volatile const sig_atomic_t *stop, ctl_sync_counts *cnt, char *err,
+    size_t sz);
 
 /* When a change command ends (from ctl_ctx_fini): if C->idx is attached
  * and its outbox holds rows, push them; if that fails, say that the

@@ -43,7 +43,7 @@ typedef struct cm_upsync_state {
 	char node[CM_UPEVENT_NODE_MAX + 1];	/* "" if not attached */
 	int64_t pos;		/* last shared-store id applied (0: none) */
 	int64_t pos_stored_us;	/* its stored time (0: unknown) */
-	int64_t ok_us;		/* last exchange that succeeded (0: never) */
+	int64_t ok_us;		/* last good exchange (0: never) */
 	int64_t err_us;		/* last failure (0: none since) */
 	char err[256];		/* its text ("" if none) */
 } cm_upsync_state;
@@ -65,7 +65,7 @@ cm_status cm_upsync_set_boot(cm_index *idx, int64_t boot);
 typedef struct cm_upsync_result {
 	size_t applied;		/* events that changed the index */
 	size_t stale;		/* older than the stored state: nothing */
-	size_t skipped;		/* own events, or at/below the position */
+	size_t skipped;		/* own, or not above the position */
 	size_t refused;		/* not applicable here (see above) */
 } cm_upsync_result;
 

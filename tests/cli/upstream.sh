@@ -170,7 +170,16 @@ is_denied A carol@example.net || fail "carol not refused at A at once"
 is_allowed B carol@example.net || fail "B changed without the store"
 [ "$(outbox A)" = 1 ] || fail "A's outbox: $(outbox A)"
 ctl A sync --status >"$CM_TMP/status" 2>&1
+[ $? -eq 75 ] || fail "sync --status with the store down: not exit 75"
 grep -q "unreachable" "$CM_TMP/status" || fail "status: $(cat "$CM_TMP/status")"
+ctl A sync --status --json 2>/dev/null | python3 -c "import json,sys
+s = json.load(sys.stdin)
+assert s['reachable'] is False and s['lag_events'] is None, s
+assert s['outbox'] == 1 and s['outbox_oldest'], s
+assert s['last_error'] and s['last_error_at'] and s['node'] == 'node-A', s" ||
+	fail "sync --status --json with the store down"
+ctl A sync --once >/dev/null 2>&1
+[ $? -eq 75 ] || fail "sync --once with the store down: not exit 75"
 pg_start
 wait_for 20 is_denied B carol@example.net || fail "B did not catch up"
 wait_for 10 converged || fail "nodes differ after PostgreSQL came back"
@@ -211,12 +220,19 @@ wait_for 30 converged || fail "nodes differ after kill -9 of the sync"
 } > "$CM_TMP/bulk2.csv"
 "$CTL" -c "$CM_TMP/A.yaml" import "$CM_TMP/bulk2.csv" >/dev/null 2>&1 &
 imp=$!
-sleep 0.2	# not a wait for a result: a point at which to kill the writer
+# killed once it has read its input: while it applies, commits or pushes
+read_input() {
+	! kill -0 "$imp" 2>/dev/null ||
+		[ "$(awk '/^rchar/ { print $2 }' "/proc/$imp/io" 2>/dev/null || echo 0)" -ge \
+		  "$(stat -c %s "$CM_TMP/bulk2.csv")" ]
+}
+wait_for 20 read_input || fail "the import never read its input"
 kill -KILL "$imp" 2>/dev/null
 wait "$imp" 2>/dev/null
-ctl A sync --once >/dev/null 2>&1 || true
+imp_rc=$?
+ctl A sync --once >/dev/null 2>&1
 wait_for 30 converged || fail "nodes differ after kill -9 of consentctl"
-echo "ok - kill -9 of a sync mid-batch and of consentctl mid-import: both nodes equal"
+echo "ok - kill -9 of a sync mid-batch and of consentctl mid-import (exit $imp_rc): both nodes equal"
 
 # ---- erase at A: no trace in PostgreSQL or at B
 ctl A grant erin.secret@example.net weekly-news --evidence "form=erin-signup" >/dev/null ||

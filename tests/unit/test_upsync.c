@@ -255,7 +255,8 @@ test_apply_remote(void **state)
 	r.ev[0].ev.at_us = t0 + 2 * SEC;
 	r.ev[0].ev.kind = CM_EV_GRANT;
 	r.ev[0].ev.state = CM_STATE_GRANTED;
-	assert_int_equal(cm_upsync_set_boot(b, 10), CM_OK);	/* pos != 0 */
+	/* the position is not 0: no boot mark */
+	assert_int_equal(cm_upsync_set_boot(b, 10), CM_OK);
 	assert_int_equal(cm_upsync_apply(b, r.ev, 1, "B", 3, t0, NULL, NULL,
 	    &res), CM_OK);
 	assert_int_equal(res.skipped, 1);	/* below the position */
