@@ -23,6 +23,7 @@
 static const char sync_help[] =
 "usage: consentctl [-c FILE] sync [--once | --follow | --status [--json]]\n"
 "                  [--batch N]\n"
+"       consentctl [-c FILE | -d DBDIR] sync --detach\n"
 "\n"
 "Exchange changes with the shared consent store of the upstream: section:\n"
 "send this node's outbox (the changes made here, applied locally at once),\n"
@@ -37,6 +38,8 @@ static const char sync_help[] =
 "            delay (1 s to 60 s) while the store cannot be reached\n"
 "  --status  the position, the lag behind the store in events and\n"
 "            seconds, the outbox, the last error; --json: one object\n"
+"  --detach  the index stops writing an outbox (after the upstream:\n"
+"            section was removed); what the outbox holds is dropped\n"
 "\n"
 "Exit status: 0; 75 when the shared store cannot be reached (--once,\n"
 "--status: the change stays queued); 78 without an upstream: section.\n";
@@ -200,6 +203,27 @@ sync_follow(ctl_ctx *c, size_t batch)
 	return 0;
 }
 
+/* --detach: the index writes no outbox any more; its rows are dropped. */
+static int
+sync_detach(ctl_ctx *c)
+{
+	size_t n = 0;
+	cm_status st;
+	int rc;
+
+	c->up_no_flush = true;
+	if ((rc = ctl_ctx_open(c, CTL_OPEN_RW)) != 0)
+		return rc;
+	if ((st = cm_outbox_attach(c->idx, NULL)) != CM_OK ||
+	    (st = cm_outbox_count(c->idx, &n, NULL)) != CM_OK ||
+	    (st = cm_outbox_remove(c->idx, UINT64_MAX)) != CM_OK)
+		return ctl_cmd_index_error(c, st, "sync --detach");
+	c->up_attached = false;
+	printf("%s: detached from the shared store; %zu unsent event%s "
+	    "dropped\n", c->db_dir, n, n == 1 ? "" : "s");
+	return 0;
+}
+
 static void
 json_i64(const char *key, int64_t v, bool null)
 {
@@ -291,6 +315,7 @@ ctl_cmd_sync(ctl_ctx *c, int argc, char **argv)
 		{ "status", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "detach", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int ch, rc, mode = 'o';
@@ -305,6 +330,7 @@ ctl_cmd_sync(ctl_ctx *c, int argc, char **argv)
 		case 'o':
 		case 'f':
 		case 's':
+		case 'd':
 			mode = ch;
 			break;
 		case 'j':
@@ -326,6 +352,8 @@ ctl_cmd_sync(ctl_ctx *c, int argc, char **argv)
 		return ctl_cmd_usage("sync", "no arguments expected");
 	if (json && mode != 's')
 		return ctl_cmd_usage("sync", "--json goes with --status");
+	if (mode == 'd')
+		return sync_detach(c);
 	if ((rc = ctl_ctx_require_policy(c)) != 0)
 		return rc;
 	if (!ctl_sync_configured(c)) {

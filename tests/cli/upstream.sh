@@ -274,5 +274,16 @@ is_denied A dana@example.net && is_denied B dana@example.net || fail "a tie not 
 is_denied A fred@example.net && is_denied B fred@example.net || fail "the newer withdrawal lost"
 echo "ok - conflicting events converge"
 
+# ---- detach: the index writes no outbox any more
+stop_pid "$SYNC_A"
+"$CTL" -d "$CM_TMP/A/db" sync --detach >"$CM_TMP/out" 2>&1 || fail "sync --detach: $(cat "$CM_TMP/out")"
+grep -q "detached from the shared store; 0 unsent events dropped" "$CM_TMP/out" ||
+	fail "sync --detach said: $(cat "$CM_TMP/out")"
+"$CTL" -d "$CM_TMP/A/db" grant zed@example.net weekly-news >/dev/null || fail "grant after detach"
+ctl A sync --status --json | python3 -c "import json,sys
+s = json.load(sys.stdin); assert s['attached'] is False and s['outbox'] == 0, s" ||
+	fail "still attached after sync --detach"
+echo "ok - sync --detach"
+
 grep -qE "AddressSanitizer|runtime error:|LeakSanitizer" "$CM_TMP"/*.log && fail "sanitizer report"
 exit 0
