@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 
@@ -33,9 +34,10 @@ static const char sync_help[] =
 "consistent snapshot of the whole store.\n"
 "\n"
 "  --once    one exchange, then exit (the default)\n"
-"  --follow  run until SIGTERM: woken by the store's notifications, and\n"
-"            every upstream.poll_interval; reconnects with a growing\n"
-"            delay (1 s to 60 s) while the store cannot be reached\n"
+"  --follow  run until SIGTERM: woken by the store's notifications and\n"
+"            by changes to the index (consent-web's), and every\n"
+"            upstream.poll_interval; reconnects with a growing delay\n"
+"            (1 s to 60 s) while the store cannot be reached\n"
 "  --status  the position, the lag behind the store in events and\n"
 "            seconds, the outbox, the last error; --json: one object\n"
 "  --detach  the index stops writing an outbox (after the upstream:\n"
@@ -82,6 +84,26 @@ close_index(ctl_ctx *c)
 		cm_index_close(c->idx);
 	c->idx = NULL;
 	c->up_attached = false;
+}
+
+/* The modification time of DIR/data.mdb (every commit writes it), or
+ * zero: another program's change (consent-web's, to the outbox) shows
+ * as a new time. */
+static struct timespec
+data_mtime(const char *dir)
+{
+	struct timespec none = { 0, 0 };
+	char p[4096];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/data.mdb", dir);
+	return stat(p, &sb) == 0 ? sb.st_mtim : none;
+}
+
+static bool
+same_time(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
 /* One exchange on an open index: push, then pull.  Prints what it did
@@ -141,6 +163,7 @@ sync_follow(ctl_ctx *c, size_t batch)
 	char err[512] = "", lasterr[512] = "";
 	int64_t poll_us = cm_policy_upstream_poll(c->policy);
 	long backoff = 1000;
+	struct timespec seen;
 	cm_pg *pg = NULL;
 	cm_status st;
 	int rc;
@@ -167,6 +190,7 @@ sync_follow(ctl_ctx *c, size_t batch)
 		else
 			(void)cm_upsync_note(c->idx, err);
 		close_index(c);
+		seen = data_mtime(c->db_dir);
 		if (st != CM_OK && st != CM_EUPSTREAM && st != CM_EFORMAT) {
 			ctl_diag_err("sync: %s", err);
 			cm_pg_close(pg);
@@ -186,11 +210,13 @@ sync_follow(ctl_ctx *c, size_t batch)
 			printf("sync: the shared store is back\n");
 		lasterr[0] = '\0';
 		backoff = 1000;
-		/* wait for a notification, at most poll_interval */
+		/* wait for a notification, or a change made here by
+		 * another program, at most poll_interval */
 		for (int64_t waited = 0; !stop_flag && waited < poll_us;
 		    waited += 250000) {
 			st = cm_pg_wait(pg, 250);
-			if (st != CM_NOTFOUND)
+			if (st != CM_NOTFOUND ||
+			    !same_time(seen, data_mtime(c->db_dir)))
 				break;
 		}
 		if (st == CM_EUPSTREAM) {

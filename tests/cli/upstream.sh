@@ -64,7 +64,7 @@ upstream:
   conninfo: "$PG_CONNINFO"
   password_file: "$PG_PWFILE"
   node: node-$n
-  poll_interval: 1s
+  poll_interval: 1h
 newsletters:
   - id: weekly-news
     name: "Weekly news"
@@ -143,6 +143,16 @@ ctl A withdraw alice@example.net weekly-news >/dev/null || fail "withdraw at A"
 is_denied A alice@example.net || fail "A's withdrawal not refused at A"
 wait_for 10 is_denied B alice@example.net || fail "A's withdrawal not refused at B"
 echo "ok - withdrawal at A refused at B"
+
+# ---- a change another program writes (as consent-web does): the index
+# is attached, the change goes to the outbox, A's sync sends it (woken by
+# the change, long before its poll)
+ctl A grant web@example.net weekly-news >/dev/null || fail "grant web"
+wait_for 10 is_allowed B web@example.net || fail "web@ not at B"
+"$CTL" -d "$CM_TMP/A/db" withdraw web@example.net weekly-news >/dev/null 2>&1 ||
+	fail "withdraw with -d"
+wait_for 10 is_denied B web@example.net || fail "a change without consentctl's push not sent"
+echo "ok - a change made by another program reaches B through A's outbox"
 
 # ---- import at B -> decided at A
 {
