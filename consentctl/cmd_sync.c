@@ -177,10 +177,19 @@ sync_follow(ctl_ctx *c, size_t batch)
 	    cm_policy_upstream_node(c->policy));
 	fflush(stdout);
 	while (!stop_flag) {
-		if (pg == NULL)
+		if (pg == NULL) {
 			st = ctl_sync_connect(c, &pg, err, sizeof(err));
-		else
+			/* LISTEN before the first fetch: a push between the
+			 * two would otherwise wake no one until the poll */
+			if (st == CM_OK && (st = cm_pg_wait(pg, 0)) ==
+			    CM_NOTFOUND)
+				st = CM_OK;
+			if (st != CM_OK && pg != NULL)
+				snprintf(err, sizeof(err), "%s",
+				    cm_pg_error(pg));
+		} else {
 			st = CM_OK;
+		}
 		if ((rc = open_index(c)) != 0) {
 			cm_pg_close(pg);
 			return rc;
