@@ -50,6 +50,10 @@ CONFIG_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null)
 MILTER_LIBS := $(shell $(PKG_CONFIG) --libs milter libsystemd 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 WEB_LIBS    := $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null)
+# libpq: upstream/ (the shared store) only; linked into consentctl, never
+# into the milter
+PG_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null)
+PG_LIBS     := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null)
 
 WARN   := -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 CFLAGS ?= $(OPT) -g
@@ -69,6 +73,9 @@ POLICYD_SRC := $(wildcard policyd/*.c)
 # consent-policy shares these milter modules (none of them calls
 # libmilter; reply.c's text builder is used, its smfi_setreply() is not)
 POLICYD_MILTER := $(addprefix milter/,db.c live.c log.c reply.c verdict.c)
+UPSTREAM_SRC := $(wildcard upstream/*.c)
+UPTEST_SRC := $(wildcard tests/upstream/test_*.c)
+UPTESTLIB_SRC := $(filter-out $(UPTEST_SRC),$(wildcard tests/upstream/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TESTLIB_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 BENCH_SRC  := $(wildcard bench/*.c)
@@ -77,12 +84,15 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 LIBCORE   := $(BUILD)/libcmcore.a
 LIBCONFIG := $(BUILD)/libcmconfig.a
+LIBUPSTREAM := $(BUILD)/libcmupstream.a
 MILTER    := $(BUILD)/consent-milter
 CTL       := $(BUILD)/consentctl
 WEB       := $(BUILD)/consent-web
 POLICYD   := $(BUILD)/consent-policy
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+# tests against a real PostgreSQL (tests/upstream/*.sh start it)
+UPTEST_BIN := $(patsubst tests/upstream/%.c,$(BUILD)/tests/upstream/%,$(UPTEST_SRC))
 # not $(BUILD)/consentctl/: that is the program's own path
 CTL_OBJ   := $(patsubst consentctl/%.c,$(BUILD)/consentctl.o/%.o,$(CTL_SRC))
 
@@ -94,24 +104,26 @@ PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL)) $(if $(WEB_SRC
 # The protocol and end-to-end tests write known records with this tool
 SEED := $(BUILD)/tests/seed
 
-all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN) $(SEED)
+all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN) $(SEED) $(UPTEST_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-# The layering is checked by the build: core/ compiles without libmilter's
-# and libyaml's include flags and with stand-ins for
-# libmilter's, libyaml's and syslog's headers that stop the build with
+# The layering is checked by the build: core/ compiles without libmilter's,
+# libyaml's and libpq's include flags and with stand-ins for
+# libmilter's, libyaml's, libpq's and syslog's headers that stop the build with
 # #error, found before the system's through -I; config/ gets the libmilter
 # and syslog ones.  (libmilter and libyaml install into /usr/include, so
 # leaving out their -I flags alone would not catch an include.)
 POISON := $(BUILD)/poison
-POISON_CORE   := $(addprefix $(POISON)/core/,yaml.h libmilter/mfapi.h syslog.h)
-POISON_CONFIG := $(addprefix $(POISON)/config/,libmilter/mfapi.h syslog.h)
+POISON_CORE   := $(addprefix $(POISON)/core/,yaml.h libmilter/mfapi.h syslog.h \
+	libpq-fe.h postgresql/libpq-fe.h)
+POISON_CONFIG := $(addprefix $(POISON)/config/,libmilter/mfapi.h syslog.h \
+	libpq-fe.h postgresql/libpq-fe.h)
 $(POISON_CORE) $(POISON_CONFIG):
 	@mkdir -p $(dir $@)
-	@echo '#error "this layer must not include $(@F): core/ uses neither libmilter, libyaml nor syslog; config/ neither libmilter nor syslog"' > $@
+	@echo '#error "this layer must not include $(@F): core/ uses neither libmilter, libyaml, libpq nor syslog; config/ neither libmilter, libpq nor syslog"' > $@
 
 $(call obj,$(CORE_SRC)): $(BUILD)/core/%.o: core/%.c | $(POISON_CORE)
 	@mkdir -p $(dir $@)
@@ -132,6 +144,15 @@ $(LIBCONFIG): $(call obj,$(CONFIG_SRC))
 	@mkdir -p $(dir $@); rm -f $@
 	ar rcs $@ $^
 
+# upstream/: the only objects compiled with libpq's include flags
+$(call obj,$(UPSTREAM_SRC) $(UPTEST_SRC) $(UPTESTLIB_SRC)): $(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PG_CFLAGS) -c -o $@ $<
+
+$(LIBUPSTREAM): $(call obj,$(UPSTREAM_SRC))
+	@mkdir -p $(dir $@); rm -f $@
+	ar rcs $@ $^
+
 $(MILTER): $(call obj,$(MILTER_SRC)) $(LIBCONFIG) $(LIBCORE)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MILTER_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
@@ -142,8 +163,8 @@ $(BUILD)/consentctl.o/%.o: consentctl/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(CTL): $(CTL_OBJ) $(LIBCONFIG) $(LIBCORE)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS)
+$(CTL): $(CTL_OBJ) $(LIBUPSTREAM) $(LIBCONFIG) $(LIBCORE)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PG_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
 $(WEB): $(call obj,$(WEB_SRC)) $(LIBCONFIG) $(LIBCORE)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(WEB_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
@@ -157,6 +178,10 @@ $(BUILD)/tests/test_pddec: $(BUILD)/tests/unit/test_pddec.o $(call obj,$(TESTLIB
 		$(call obj,policyd/decide.c policyd/request.c $(POLICYD_MILTER)) $(LIBCONFIG) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+$(BUILD)/tests/upstream/%: $(BUILD)/tests/upstream/%.o $(call obj,$(UPTESTLIB_SRC)) \
+		$(LIBUPSTREAM) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PG_LIBS) $(CORE_LIBS)
 
 $(SEED): $(BUILD)/tests/milter/seed.o $(LIBCORE)
 	@mkdir -p $(dir $@)
@@ -239,6 +264,11 @@ install:
 		systemd/consent-policy.service > $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service.tmp
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service.tmp
 	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service
+	sed -e 's|/usr/sbin/consentctl|$(SBINDIR)/consentctl|g' \
+	    -e 's|/etc/consent-milter/|$(CONFDIR)/|g' \
+		systemd/consent-sync.service > $(DESTDIR)$(SYSTEMDUNITDIR)/consent-sync.service.tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/consent-sync.service.tmp
+	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-sync.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/consent-sync.service
 	$(INSTALL) -m 0644 systemd/consent-milter.sysusers $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf
 	$(INSTALL) -m 0644 systemd/consent-milter.tmpfiles $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
 	@if [ -e $(DESTDIR)$(CONFDIR)/consent-milter.yaml ]; then \
@@ -255,7 +285,7 @@ uninstall:
 	      $(DESTDIR)$(SBINDIR)/consent-policy
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
 	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
-	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service \
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/consent-milter.service $(DESTDIR)$(SYSTEMDUNITDIR)/consent-web.service $(DESTDIR)$(SYSTEMDUNITDIR)/consent-sync.service \
 	      $(DESTDIR)$(SYSTEMDUNITDIR)/consent-policy.service \
 	      $(DESTDIR)$(SYSUSERSDIR)/consent-milter.conf $(DESTDIR)$(TMPFILESDIR)/consent-milter.conf
 	@f=$(DESTDIR)$(CONFDIR)/consent-milter.yaml; \

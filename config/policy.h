@@ -196,4 +196,16 @@ const cm_ntype *cm_policy_match_headers(const cm_policy *p, size_t n,
  * Precedence: bulk / list / junk)? */
 bool cm_policy_header_is_bulk(const char *name, const char *value);
 
+/*
+ * upstream: section, the shared consent store of several nodes
+ * (core/outbox.h, core/upsync.h, upstream/pgstore.h).  Without the
+ * section a node works alone: cm_policy_upstream_conninfo() returns
+ * NULL.  NODE is this node's name ([A-Za-z0-9._-], 1..64), POLL the
+ * interval of the sync's poll when no notification comes (microseconds).
+ */
+const char *cm_policy_upstream_conninfo(const cm_policy *p);
+const char *cm_policy_upstream_password_file(const cm_policy *p);
+const char *cm_policy_upstream_node(const cm_policy *p);
+int64_t cm_policy_upstream_poll(const cm_policy *p);
+
 #endif

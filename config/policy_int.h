@@ -121,6 +121,15 @@ struct tmpl_conf {
 	const char *text[NTMPL];
 };
 
+/* upstream: the shared consent store (upstream_conf.c) */
+struct upstream_conf {
+	bool present;		/* the section is in the file */
+	const char *conninfo;	/* libpq connection string */
+	const char *password_file;
+	const char *node;	/* this node's name */
+	int64_t poll_interval;	/* microseconds */
+};
+
 struct conf {
 	struct milter_conf milter;
 	struct db_conf database;
@@ -131,6 +140,7 @@ struct conf {
 	struct pd_conf policy;
 	struct tmpl_conf templates;
 	cm_links links;		/* links.c */
+	struct upstream_conf upstream;
 	int unclassified_bulk;
 	int multiple_types;
 	struct cm_ntype *types;
@@ -177,6 +187,9 @@ void cm_policy_check_scope(cm_sch_ctx *ctx, const cm_sch_item *it,
 void cm_policy_check_present(cm_sch_ctx *ctx, const cm_sch_item *it,
     const cm_ynode *node, void *base);
 void cm_policy_check_dsn(cm_sch_ctx *ctx, const cm_sch_item *it,
+    const cm_ynode *node, void *base);
+/* upstream: present, and a valid node name (upstream_conf.c). */
+void cm_policy_check_upstream(cm_sch_ctx *ctx, const cm_sch_item *it,
     const cm_ynode *node, void *base);
 void cm_policy_check_tmpl(cm_sch_ctx *ctx, const cm_sch_item *it,
     const cm_ynode *node, void *base);

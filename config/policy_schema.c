@@ -229,6 +229,21 @@ static const cm_sch_item type_elem = {
 	.check = cm_policy_check_type
 };
 
+static const cm_sch_item upstream_items[] = {
+	{ .name = "conninfo", .type = CM_SCH_STR,
+	  .flags = CM_SCH_REQUIRED | CM_SCH_NONEMPTY, .max = 4096,
+	  .off = S(struct upstream_conf, conninfo) },
+	{ .name = "password_file", .type = CM_SCH_PATH,
+	  .off = S(struct upstream_conf, password_file) },
+	{ .name = "node", .type = CM_SCH_STR,
+	  .flags = CM_SCH_REQUIRED | CM_SCH_NONEMPTY, .max = 64,
+	  .off = S(struct upstream_conf, node) },
+	{ .name = "poll_interval", .type = CM_SCH_DURATION, .def = "5s",
+	  .min = 1, .max = 3600, .off = S(struct upstream_conf,
+	  poll_interval) },
+	{ .name = NULL }
+};
+
 const cm_sch_item cm_policy_schema[] = {
 	{ .name = "milter", .type = CM_SCH_MAP, .flags = CM_SCH_REQUIRED,
 	  .sub = milter_items, .off = S(struct conf, milter) },
@@ -252,6 +267,9 @@ const cm_sch_item cm_policy_schema[] = {
 	  .off = S(struct conf, templates) },
 	{ .name = "links", .type = CM_SCH_MAP, .sub = cm_links_items,
 	  .off = S(struct conf, links), .check = cm_links_check },
+	{ .name = "upstream", .type = CM_SCH_MAP, .sub = upstream_items,
+	  .off = S(struct conf, upstream),
+	  .check = cm_policy_check_upstream },
 	{ .name = "newsletters", .type = CM_SCH_LIST, .flags =
 	  CM_SCH_REQUIRED | CM_SCH_CHECK_ALWAYS, .elem = &type_elem,
 	  .size = sizeof(struct cm_ntype), .max = 1000, .noun = "type",
@@ -266,4 +284,4 @@ const cm_sch_item cm_policy_schema[] = {
 
 const char cm_policy_schema_keys[] = "milter, database, scope, addresses, "
     "unclassified_bulk, multiple_types, log, dsn, templates, links, "
-    "newsletters, policy";
+    "upstream, newsletters, policy";

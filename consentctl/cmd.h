@@ -49,6 +49,7 @@ int ctl_cmd_upgrade(ctl_ctx *c, int argc, char **argv);
 int ctl_cmd_link(ctl_ctx *c, int argc, char **argv);	/* cmd_link.c */
 int ctl_link_init_key(ctl_ctx *c);	/* cmd_link.c: init's first link key */
 int ctl_cmd_expiring(ctl_ctx *c, int argc, char **argv);	/* cmd_expiring.c */
+int ctl_cmd_sync(ctl_ctx *c, int argc, char **argv);	/* cmd_sync.c */
 
 /* Print "consentctl: CMD: MSG" and "Try 'consentctl CMD --help'."; returns
  * EX_USAGE. */

@@ -15,6 +15,7 @@
 #include "ctx.h"
 #include "diag.h"
 #include "parse.h"
+#include "sync.h"
 
 static void
 set_actor(ctl_ctx *c)
@@ -49,8 +50,10 @@ ctl_ctx_init(ctl_ctx *c, const char *config, const char *dbdir)
 void
 ctl_ctx_fini(ctl_ctx *c)
 {
-	if (c->idx != NULL)
+	if (c->idx != NULL) {
+		ctl_sync_flush(c);
 		cm_index_close(c->idx);
+	}
 	if (c->policy != NULL)
 		cm_policy_free(c->policy);
 	c->idx = NULL;
@@ -200,8 +203,11 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 		o.no_wait = false;
 		st = cm_index_open(c->db_dir, &o, &c->idx);
 	}
+	if (st == CM_OK && mode == CTL_OPEN_RO)
+		return 0;
 	if (st == CM_OK)
-		return mode == CTL_OPEN_RO ? 0 : give_to_milter_user(c);
+		return (rc = give_to_milter_user(c)) != 0 ? rc :
+		    ctl_sync_attach(c);
 	c->idx = NULL;
 	if (st == CM_EBUSY) {
 		ctl_diag_err("%s: index busy: another writer holds it (try "

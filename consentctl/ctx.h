@@ -36,6 +36,8 @@ typedef struct ctl_ctx {
 	cm_addr_opts addr_opts;
 	char actor[256];
 	int64_t clock_skew_opt;		/* --clock-skew, 0 = not given */
+	bool up_attached;		/* the index writes the outbox (sync.h) */
+	bool up_no_flush;		/* the command pushes it itself */
 } ctl_ctx;
 
 /* Fill C from the global options -c CONFIG and -d DBDIR (either may be

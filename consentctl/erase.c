@@ -155,6 +155,25 @@ ctl_erase_finish(ctl_ctx *c, ctl_erase *x)
 	return 0;
 }
 
+int
+ctl_erase_remote(ctl_ctx *c, const char *addr)
+{
+	ctl_erase *x = calloc(1, sizeof(*x));
+	int rc;
+
+	if (x == NULL || cm_erasure_new(addr, c->addr_opts.subaddr_sep,
+	    &x->match) != CM_OK) {
+		free(x);
+		ctl_diag_err("erase %s: out of memory", addr);
+		return EX_OSERR;
+	}
+	snprintf(x->input, sizeof(x->input), "%s", addr);
+	/* the address is not printed: a sync's output goes to a journal */
+	rc = c->policy != NULL ? ctl_erase_finish(c, x) : 0;
+	ctl_erase_free(x);
+	return rc;
+}
+
 void
 ctl_erase_free(ctl_erase *x)
 {

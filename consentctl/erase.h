@@ -27,6 +27,12 @@ int ctl_erase_begin(ctl_ctx *c, const cm_addr *a, cm_event *ev,
  * index erasure stands).  Prints a line per place reached. */
 int ctl_erase_finish(ctl_ctx *c, ctl_erase *x);
 
+/* After an erasure that came from the shared store (sync.h), which
+ * carries no address: the decision log lines and the spooled DSNs of
+ * ADDR, the address the erased entry held, as ctl_erase_finish does.
+ * 0, or the exit code after printing what could not be reached. */
+int ctl_erase_remote(ctl_ctx *c, const char *addr);
+
 /* NULL is a no-op. */
 void ctl_erase_free(ctl_erase *x);
 

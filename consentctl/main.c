@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "cmd_dsn.h"
 #include "cmd_report.h"
+#include "cmd_upstream.h"
 #include "ctx.h"
 #include "diag.h"
 #include "parse.h"
@@ -58,6 +59,10 @@ static const struct {
 	{ "expiring", ctl_cmd_expiring, "list consents that expire soon" },
 	{ "upgrade", ctl_cmd_upgrade, "re-key the index for today's "
 	    "address normalization" },
+	{ "sync", ctl_cmd_sync, "exchange changes with the shared store "
+	    "(upstream:)" },
+	{ "upstream", ctl_cmd_upstream, "create or check the schema of the "
+	    "shared store (PostgreSQL)" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -15,6 +15,7 @@
 #include "apply.h"
 #include "codec.h"
 #include "index_impl.h"
+#include "outbox_int.h"
 #include "store.h"
 #include "subaddr.h"
 #include "timefmt.h"
@@ -180,6 +181,12 @@ erase_sub_fn(void *arg, const unsigned char *key, const char *addr,
 	erase_sub *e = arg;
 	cm_status st = erase_key(e->w, addr, len, key, e->at);
 
+	/* the outbox keeps no address of an erased person: AKEY only */
+	if (st == CM_OK)
+		st = cm_outbox_forget(e->w, key);
+	if (st == CM_OK)
+		st = cm_outbox_put(e->w, CM_EV_ERASE, CM_STATE_NONE, e->at,
+		    key, NULL, 0, NULL, 0, e->ev);
 	if (st == CM_OK && e->ev->erased != NULL)
 		e->ev->erased(e->ev->erased_arg, addr, len);
 	return st;
@@ -202,6 +209,32 @@ do_erase(cm_apply *w, const cm_event *ev, const unsigned char *ak, int64_t at)
 	if (st == CM_EDB && rc != 0)
 		return cm_store_db_err(w->idx->st, "erase sub-addresses", rc);
 	return st;
+}
+
+cm_status
+cm_apply_erase_akey(cm_apply *w, const unsigned char *ak, int64_t at,
+    char *addr, size_t sz)
+{
+	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val;
+	size_t len = 0;
+	int rc;
+
+	addr[0] = '\0';
+	rc = mdb_get(w->txn, w->idx->db_index, &key, &val);
+	if (rc == 0 && !cm_codec_is_tomb(val.mv_data, val.mv_size)) {
+		if (cm_codec_entry_decode(val.mv_data, val.mv_size,
+		    &w->ent) != CM_OK || w->ent.addr.n >= sz)
+			return cm_store_fmt_err(w->idx->st, "entry");
+		len = w->ent.addr.n;
+		memcpy(addr, w->ent.addr.p, len);
+		addr[len] = '\0';
+	} else if (rc != 0 && rc != MDB_NOTFOUND) {
+		return cm_store_db_err(w->idx->st, "erase lookup", rc);
+	}
+	if (memcmp(ak, w->last, AKEY_LEN) > 0)
+		memcpy(w->last, ak, AKEY_LEN);
+	/* no address to scrub when there was no entry: nothing held it */
+	return erase_key(w, addr, len, ak, at);
 }
 
 static cm_status
@@ -250,6 +283,9 @@ do_domain(cm_apply *w, const cm_event *ev, const evlen *el,
 	st = hist_put(w, hk, ev->kind, NULL, 0,
 	    was ? CM_STATE_WITHDRAWN : CM_STATE_NONE,
 	    sup ? CM_STATE_WITHDRAWN : CM_STATE_NONE, at, ev, el);
+	if (st == CM_OK)
+		st = cm_outbox_put(w, ev->kind, CM_STATE_NONE, at, NULL,
+		    ev->addr, dl, NULL, 0, ev);
 	*applied = st == CM_OK;
 	return st;
 }
@@ -401,6 +437,9 @@ cm_apply_event(cm_apply *w, const cm_event *ev, const evlen *el,
 	}
 	if ((st = put_entry(w, ak)) != CM_OK)
 		return st;
+	if ((st = cm_outbox_put(w, ev->kind, ev->state, ro->at, ak, ev->addr,
+	    alen, ev->type, el->type, ev)) != CM_OK)
+		return st;
 	*applied = true;
 	return CM_OK;
 }
@@ -477,6 +516,11 @@ cm_apply_bulk(cm_apply *w, const cm_selection *sel, const cm_event *set,
 			set_fields(r, set, &el, true);
 			if ((st = hist_put(w, ak, CM_EV_UPDATE, r->type.p,
 			    r->type.n, r->state, r->state, at, set, &el)) !=
+			    CM_OK ||
+			    (st = cm_outbox_put(w, CM_EV_UPDATE,
+			    CM_STATE_NONE, at, ak,
+			    (const char *)w->ent.addr.p, w->ent.addr.n,
+			    (const char *)r->type.p, r->type.n, set)) !=
 			    CM_OK)
 				break;
 		}
@@ -542,7 +586,7 @@ cm_apply_begin(cm_apply *w, cm_index *idx, MDB_txn *txn, cm_scrub *sc)
 	rc = mdb_get(txn, idx->db_meta, &k, &v);
 	if (rc == 0 && v.mv_size == 8) {
 		w->seq = cm_codec_get64(v.mv_data);
-		return CM_OK;
+		return cm_outbox_txn_begin(w);
 	}
 	return rc == 0 ? cm_store_fmt_err(idx->st, "seq") :
 	    cm_store_db_err(idx->st, "read seq", rc);
@@ -553,8 +597,11 @@ cm_apply_finish(cm_apply *w)
 {
 	MDB_val k = { 3, "seq" }, v;
 	unsigned char b[8];
+	cm_status st;
 	int rc;
 
+	if ((st = cm_outbox_txn_finish(w)) != CM_OK)
+		return st;
 	if (!w->seq_dirty)
 		return CM_OK;
 	cm_codec_put64(b, w->seq);

@@ -20,6 +20,7 @@
 #include "prefault.h"
 #include "rules.h"
 #include "scrub.h"
+#include "upevent.h"
 
 /* The state of one write transaction (zero it before first use). */
 typedef struct cm_apply {
@@ -57,6 +58,13 @@ typedef struct cm_apply {
 	 * allocates, PF_PAGES0 the pages in use when it started */
 	cm_prefault *pf;
 	size_t pf_pages0, psize;
+	/* the outbox (outbox_int.h): UPNODE is the node name while the
+	 * index is attached to a shared store ("": not attached, or an
+	 * event applied from the shared store, which is not sent back) */
+	char upnode[CM_UPEVENT_NODE_MAX + 1];
+	MDB_dbi db_outbox, db_upstate;
+	uint64_t outbox_seq;	/* next outbox key; 0 = not looked up */
+	bool outbox_dirty;	/* outbox_seq to be stored at the end */
 } cm_apply;
 
 /*
@@ -91,6 +99,18 @@ cm_status cm_apply_event(cm_apply *w, const cm_event *ev,
  */
 cm_status cm_apply_bulk(cm_apply *w, const cm_selection *sel,
     const cm_event *set, bool dry, size_t *count);
+
+/*
+ * ERASE of the address stored under AKEY AK (an erasure from the shared
+ * store, which carries no address): the entry and its history are
+ * zeroed and deleted and a tombstone dated AT written, as an ERASE of
+ * the address does (sub-addresses are erased by events of their own).
+ * ADDR (SZ octets) receives the address the entry held ("" when there
+ * was no entry: only the tombstone is written).  Statuses as
+ * cm_apply_event.
+ */
+cm_status cm_apply_erase_akey(cm_apply *w, const unsigned char *ak,
+    int64_t at, char *addr, size_t sz);
 
 /* The body of a write transaction on W. */
 typedef cm_status (*cm_apply_fn)(cm_apply *w, void *arg);

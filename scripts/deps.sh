@@ -1,13 +1,13 @@
 #!/bin/sh
 # Install the Debian 12 packages that consent-milter needs to build and to
 # run its tests, if any is missing.  Idempotent and silent when all are
-# present.  Never starts the system's Postfix.
+# present.  Never starts the system's Postfix or PostgreSQL (policy-rc.d).
 set -eu
 
 PKGS="build-essential pkg-config
 libmilter-dev liblmdb-dev lmdb-utils libyaml-dev libcmocka-dev libidn2-dev
-libssl-dev libsystemd-dev libunistring-dev libmicrohttpd-dev
-miltertest postfix python3 valgrind groff-base man-db mandoc systemd m4
+libssl-dev libsystemd-dev libunistring-dev libmicrohttpd-dev libpq-dev
+miltertest postfix postgresql python3 valgrind groff-base man-db mandoc systemd m4
 clang libclang-rt-14-dev
 opendkim opendkim-tools python3-dkim curl
 dpkg-dev debhelper lintian"

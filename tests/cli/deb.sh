@@ -77,7 +77,7 @@ dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$CM_TMP/files"
 for f in /usr/sbin/consent-milter /usr/sbin/consentctl /usr/sbin/consent-web \
 	/usr/share/man/man8/consent-web.8.gz /lib/systemd/system/consent-web.service \
 	/usr/sbin/consent-policy /usr/share/man/man8/consent-policy.8.gz \
-	/lib/systemd/system/consent-policy.service \
+	/lib/systemd/system/consent-policy.service /lib/systemd/system/consent-sync.service \
 	/usr/share/man/man8/consent-milter.8.gz /usr/share/man/man8/consentctl.8.gz \
 	/usr/share/man/man5/consent-milter.yaml.5.gz \
 	/lib/systemd/system/consent-milter.service \
@@ -111,6 +111,8 @@ getent passwd consent-milter >/dev/null || err "no user consent-milter after ins
 	err "dpkg -i enabled consent-web (it needs a links: section first)"
 [ -e /etc/systemd/system/multi-user.target.wants/consent-policy.service ] &&
 	err "dpkg -i enabled consent-policy (it needs a policy: section first)"
+[ -e /etc/systemd/system/multi-user.target.wants/consent-sync.service ] &&
+	err "dpkg -i enabled consent-sync (it needs an upstream: section first)"
 for d in /var/lib/consent-milter /var/spool/consent-milter /run/consent-milter; do
 	[ "$(stat -c %U:%G "$d" 2>/dev/null)" = consent-milter:consent-milter ] ||
 		err "$d is not a directory of consent-milter"
@@ -150,6 +152,7 @@ for p in /etc/consent-milter /var/lib/consent-milter /var/spool/consent-milter /
 	/lib/systemd/system/consent-milter.service /lib/systemd/system/consent-web.service \
 	/usr/sbin/consent-web /usr/lib/sysusers.d/consent-milter.conf \
 	/usr/sbin/consent-policy /lib/systemd/system/consent-policy.service \
+	/lib/systemd/system/consent-sync.service \
 	/usr/lib/tmpfiles.d/consent-milter.conf /usr/share/doc/consent-milter \
 	/etc/systemd/system/multi-user.target.wants/consent-milter.service; do
 	[ -e "$p" ] && err "purge left $p"

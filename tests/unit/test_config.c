@@ -150,6 +150,22 @@ test_example(void **state)
 	cm_policy_free(p);
 }
 
+/* upstream: the shared store's settings and the poll's default. */
+static void
+test_upstream(void **state)
+{
+	cm_policy *p = load_ok("tests/unit/config/upstream.yaml");
+
+	(void)state;
+	assert_string_equal(cm_policy_upstream_conninfo(p),
+	    "host=127.0.0.1 port=5432 dbname=consent");
+	assert_string_equal(cm_policy_upstream_password_file(p),
+	    "/etc/consent-milter/pg.password");
+	assert_string_equal(cm_policy_upstream_node(p), "mx1.example");
+	assert_int_equal(cm_policy_upstream_poll(p), 5 * 1000000);
+	cm_policy_free(p);
+}
+
 /* Only the required keys: the defaults documented in the example. */
 static void
 test_defaults(void **state)
@@ -175,6 +191,9 @@ test_defaults(void **state)
 	assert_false(cm_policy_header_relevant(p, "List-Unsubscribe"));
 	assert_true(cm_policy_in_scope(p, NULL, NULL, true));
 	assert_null(cm_policy_match_envelope(p, "a@b.example", "login"));
+	/* no upstream: a node alone */
+	assert_null(cm_policy_upstream_conninfo(p));
+	assert_null(cm_policy_upstream_node(p));
 	/* no log: and no dsn: section: neither is active */
 	assert_null(cm_policy_log_path(p));
 	assert_null(cm_policy_log_key_file(p));
@@ -270,8 +289,18 @@ static const struct bad_case {
 	    "1:9: YAML anchors are not supported: 'm'",
 	    "5:1: key 'other': unknown key, expected one of milter, "
 	      "database, scope, addresses, unclassified_bulk, "
-	      "multiple_types, log, dsn, templates, links, newsletters, policy",
+	      "multiple_types, log, dsn, templates, links, upstream, "
+	      "newsletters, policy",
 	    "5:8: YAML aliases are not supported: 'm'",
+	    NULL } },
+	{ "bad-upstream.yaml", {
+	    "6:13: key 'conninfo': expected a non-empty string, got ''",
+	    "8:18: key 'poll_interval': expected a duration from 1s to 1h "
+	      "(a number followed by s, m, h, d or w), got '0s'",
+	    NULL } },
+	{ "bad-upstream-node.yaml", {
+	    "7:9: key 'node': expected a node name ([A-Za-z0-9._-], 1 to "
+	      "64 characters), got 'mx 1'",
 	    NULL } },
 	{ "bad-bool.yaml", {
 	    "6:18: key 'authenticated': expected true or false, got "
@@ -302,7 +331,8 @@ static const struct bad_case {
 	{ "bad-comments-only.yaml", {
 	    "1:1: empty file, expected a mapping with the keys milter, "
 	      "database, scope, addresses, unclassified_bulk, "
-	      "multiple_types, log, dsn, templates, links, newsletters, policy",
+	      "multiple_types, log, dsn, templates, links, upstream, "
+	      "newsletters, policy",
 	    NULL } },
 	{ "bad-complex-key.yaml", {
 	    "3:5: expected a key name, got a sequence",
@@ -357,7 +387,8 @@ static const struct bad_case {
 	{ "bad-empty.yaml", {
 	    "1:1: empty file, expected a mapping with the keys milter, "
 	      "database, scope, addresses, unclassified_bulk, "
-	      "multiple_types, log, dsn, templates, links, newsletters, policy",
+	      "multiple_types, log, dsn, templates, links, upstream, "
+	      "newsletters, policy",
 	    NULL } },
 	{ "bad-feedback.yaml", {
 	    "6:3: key 'path': required key is missing",
@@ -466,7 +497,8 @@ static const struct bad_case {
 	{ "bad-not-mapping.yaml", {
 	    "1:1: expected a mapping with the keys milter, database, "
 	      "scope, addresses, unclassified_bulk, multiple_types, log, "
-	      "dsn, templates, links, newsletters, policy at the top level, got a sequence",
+	      "dsn, templates, links, upstream, newsletters, policy at the top "
+	      "level, got a sequence",
 	    NULL } },
 	{ "bad-rule-empty.yaml", {
 	    "10:26: key 'envelope_sender': expected a non-empty text "
@@ -488,7 +520,8 @@ static const struct bad_case {
 	{ "bad-scalar-top.yaml", {
 	    "1:1: expected a mapping with the keys milter, database, "
 	      "scope, addresses, unclassified_bulk, multiple_types, log, "
-	      "dsn, templates, links, newsletters, policy at the top level, got a scalar",
+	      "dsn, templates, links, upstream, newsletters, policy at the top "
+	      "level, got a scalar",
 	    NULL } },
 	{ "bad-scope-nothing.yaml", {
 	    "6:3: key 'scope': expected at least one of authenticated: "
@@ -576,7 +609,8 @@ static const struct bad_case {
 	{ "bad-unknown-top.yaml", {
 	    "5:1: key 'colour': unknown key, expected one of milter, "
 	      "database, scope, addresses, unclassified_bulk, "
-	      "multiple_types, log, dsn, templates, links, newsletters, policy",
+	      "multiple_types, log, dsn, templates, links, upstream, "
+	      "newsletters, policy",
 	    NULL } },
 	{ "bad-utf8.yaml", {
 	    "4:19: invalid leading UTF-8 octet",
@@ -1198,6 +1232,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_example),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_upstream),
 		cmocka_unit_test(test_feedback_keys),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_all_errors_reported),

@@ -1,0 +1,445 @@
+/* sync.c - a consentctl node and the shared consent store (sync.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "../core/outbox.h"
+#include "../core/upsync.h"
+#include "diag.h"
+#include "erase.h"
+#include "sync.h"
+
+#define PUSH_CHUNK 1000
+
+bool
+ctl_sync_configured(const ctl_ctx *c)
+{
+	return c->policy != NULL && cm_policy_upstream_conninfo(c->policy) !=
+	    NULL;
+}
+
+int
+ctl_sync_attach(ctl_ctx *c)
+{
+	const char *node;
+	cm_status st;
+
+	if (!ctl_sync_configured(c) || c->idx == NULL)
+		return 0;
+	node = cm_policy_upstream_node(c->policy);
+	if ((st = cm_outbox_attach(c->idx, node)) != CM_OK) {
+		ctl_diag_err("%s: cannot attach the index to the shared store "
+		    "as node %s: %s (%s)", c->db_dir, node, cm_strerror(st),
+		    cm_index_last_error(c->idx));
+		return ctl_diag_exit(st);
+	}
+	c->up_attached = true;
+	return 0;
+}
+
+cm_status
+ctl_sync_connect(ctl_ctx *c, cm_pg **pg, char *err, size_t sz)
+{
+	cm_status st;
+	int ver;
+
+	*pg = NULL;
+	st = cm_pg_open(cm_policy_upstream_conninfo(c->policy),
+	    cm_policy_upstream_password_file(c->policy), pg);
+	if (st == CM_OK)
+		st = cm_pg_schema(*pg, false, &ver);
+	if (st != CM_OK) {
+		snprintf(err, sz, "%s", *pg != NULL ? cm_pg_error(*pg) :
+		    cm_strerror(st));
+		if (st == CM_EFORMAT)
+			snprintf(err, sz, "no schema of this version in the "
+			    "shared store (run 'consentctl upstream init'): %s",
+			    *pg != NULL ? cm_pg_error(*pg) : "");
+		cm_pg_close(*pg);
+		*pg = NULL;
+	}
+	return st;
+}
+
+/* ---------------------------------------------------------------- */
+/* events held in memory: a growing array and an arena for strings */
+
+typedef struct achunk {
+	struct achunk *next;
+	size_t used, cap;
+	char data[];
+} achunk;
+
+typedef struct evbuf {
+	cm_upevent *ev;
+	size_t n, cap;
+	achunk *chunks;
+	uint64_t last_seq;	/* push: the outbox key of the last row */
+} evbuf;
+
+static const char *
+ev_str(evbuf *b, const char *s)
+{
+	size_t n;
+	achunk *c = b->chunks;
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	if (c == NULL || c->cap - c->used < n) {
+		size_t cap = n > 262144 ? n : 262144;
+
+		if ((c = malloc(sizeof(*c) + cap)) == NULL)
+			return NULL;
+		c->next = b->chunks;
+		c->used = 0;
+		c->cap = cap;
+		b->chunks = c;
+	}
+	p = c->data + c->used;
+	memcpy(p, s, n);
+	c->used += n;
+	return p;
+}
+
+static void
+evbuf_clear(evbuf *b)
+{
+	achunk *c;
+
+	while ((c = b->chunks) != NULL) {
+		b->chunks = c->next;
+		free(c);
+	}
+	b->n = 0;
+}
+
+static void
+evbuf_free(evbuf *b)
+{
+	evbuf_clear(b);
+	free(b->ev);
+	b->ev = NULL;
+	b->cap = 0;
+}
+
+/* Copy EV into B.  false: out of memory. */
+static bool
+evbuf_add(evbuf *b, const cm_upevent *ev)
+{
+	cm_upevent *e;
+
+	if (b->n == b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 1024;
+		cm_upevent *ne = realloc(b->ev, nc * sizeof(*ne));
+
+		if (ne == NULL)
+			return false;
+		b->ev = ne;
+		b->cap = nc;
+	}
+	e = &b->ev[b->n];
+	*e = *ev;
+#define CP(f) do { if (ev->f != NULL && (e->f = ev_str(b, ev->f)) == NULL) \
+	return false; } while (0)
+	CP(origin);
+	CP(ev.addr);
+	CP(ev.type);
+	CP(ev.source);
+	CP(ev.basis);
+	CP(ev.purpose);
+	CP(ev.evidence);
+	CP(ev.actor);
+#undef CP
+	e->ev.erased = NULL;
+	e->ev.erased_arg = NULL;
+	b->n++;
+	return true;
+}
+
+/* ---------------------------------------------------------------- */
+/* push */
+
+static int
+outbox_cb(uint64_t seq, const cm_upevent *ev, void *arg)
+{
+	evbuf *b = arg;
+
+	if (!evbuf_add(b, ev))
+		return 1;
+	b->last_seq = seq;
+	return 0;
+}
+
+cm_status
+ctl_sync_push(ctl_ctx *c, cm_pg *pg, size_t *sent, char *err, size_t sz)
+{
+	evbuf b = { 0 };
+	cm_status st = CM_OK;
+	uint64_t after = 0;
+	size_t total = 0, stored;
+
+	for (;;) {
+		evbuf_clear(&b);
+		b.last_seq = after;
+		st = cm_outbox_read(c->idx, after, PUSH_CHUNK, outbox_cb, &b);
+		if (st != CM_OK) {
+			snprintf(err, sz, "outbox: %s (%s)", cm_strerror(st),
+			    cm_index_last_error(c->idx));
+			break;
+		}
+		if (b.n == 0)
+			break;
+		if ((st = cm_pg_push(pg, b.ev, b.n, &stored)) != CM_OK) {
+			snprintf(err, sz, "%s", cm_pg_error(pg));
+			break;
+		}
+		if ((st = cm_outbox_remove(c->idx, b.last_seq)) != CM_OK) {
+			snprintf(err, sz, "outbox: %s (%s)", cm_strerror(st),
+			    cm_index_last_error(c->idx));
+			break;
+		}
+		total += b.n;
+		after = b.last_seq;
+		if (b.n < PUSH_CHUNK)
+			break;
+	}
+	evbuf_free(&b);
+	if (sent != NULL)
+		*sent = total;
+	return st;
+}
+
+/* ---------------------------------------------------------------- */
+/* pull */
+
+typedef struct pull {
+	ctl_ctx *c;
+	evbuf b;
+	size_t batch;
+	const char *own;
+	ctl_sync_counts *cnt;
+	cm_status st;
+	char **erased;
+	size_t nerased, caperased;
+	bool oom;
+} pull;
+
+static void
+erased_cb(void *arg, const char *addr)
+{
+	pull *p = arg;
+	char **na;
+
+	for (size_t i = 0; i < p->nerased; i++)
+		if (strcmp(p->erased[i], addr) == 0)
+			return;
+	if (p->nerased == p->caperased) {
+		size_t nc = p->caperased ? p->caperased * 2 : 8;
+
+		if ((na = realloc(p->erased, nc * sizeof(*na))) == NULL) {
+			p->oom = true;
+			return;
+		}
+		p->erased = na;
+		p->caperased = nc;
+	}
+	if ((p->erased[p->nerased] = strdup(addr)) == NULL) {
+		p->oom = true;
+		return;
+	}
+	p->nerased++;
+}
+
+/* Scrub the decision log and the DSN spool of the addresses erased. */
+static void
+scrub_erased(pull *p)
+{
+	for (size_t i = 0; i < p->nerased; i++) {
+		(void)ctl_erase_remote(p->c, p->erased[i]);
+		free(p->erased[i]);
+	}
+	p->cnt->erased += p->nerased;
+	p->nerased = 0;
+	if (p->oom)
+		ctl_diag_err("sync: out of memory: an erased address's "
+		    "decision log lines may remain (run consentctl erase)");
+	p->oom = false;
+}
+
+/* Apply what P holds, the position moving to POS. */
+static cm_status
+apply_held(pull *p, int64_t pos, int64_t pos_us)
+{
+	cm_upsync_result r;
+	cm_status st;
+
+	st = cm_upsync_apply(p->c->idx, p->b.ev, p->b.n, p->own, pos, pos_us,
+	    erased_cb, p, &r);
+	if (st == CM_OK) {
+		p->cnt->fetched += p->b.n;
+		p->cnt->applied += r.applied;
+		p->cnt->stale += r.stale;
+		p->cnt->skipped += r.skipped;
+		p->cnt->refused += r.refused;
+		if (pos > p->cnt->pos)
+			p->cnt->pos = pos;
+	}
+	scrub_erased(p);
+	evbuf_clear(&p->b);
+	return st;
+}
+
+static int
+fetch_cb(const cm_upevent *ev, void *arg)
+{
+	pull *p = arg;
+
+	if (!evbuf_add(&p->b, ev)) {
+		p->st = CM_ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+snap_cb(const cm_upevent *ev, void *arg)
+{
+	pull *p = arg;
+
+	if (fetch_cb(ev, arg) != 0)
+		return 1;
+	if (p->b.n >= p->batch) {
+		const cm_upevent *l = &p->b.ev[p->b.n - 1];
+
+		if ((p->st = apply_held(p, l->id, l->stored_us)) != CM_OK)
+			return 1;
+	}
+	return 0;
+}
+
+/* Is the index empty (a new node)? */
+static bool
+index_empty(cm_index *idx)
+{
+	cm_index_stats s;
+
+	return cm_index_stats_get(idx, &s) == CM_OK && s.addresses == 0 &&
+	    s.records == 0 && s.history_events == 0 && s.domains == 0 &&
+	    s.tombstones == 0;
+}
+
+static cm_status
+idx_err(ctl_ctx *c, cm_status st, char *err, size_t sz)
+{
+	snprintf(err, sz, "%s: %s (%s)", c->db_dir, cm_strerror(st),
+	    cm_index_last_error(c->idx));
+	return st;
+}
+
+cm_status
+ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
+    volatile const sig_atomic_t *stop,
+    ctl_sync_counts *cnt, char *err, size_t sz)
+{
+	pull p = { 0 };
+	cm_upsync_state us;
+	cm_status st;
+	int64_t last, upto;
+	size_t n;
+
+	memset(cnt, 0, sizeof(*cnt));
+	p.c = c;
+	p.batch = batch > 0 ? batch : 10000;
+	p.cnt = cnt;
+	if ((st = cm_upsync_state_get(c->idx, &us)) != CM_OK)
+		return idx_err(c, st, err, sz);
+	cnt->pos = us.pos;
+	if (us.pos == 0 && index_empty(c->idx)) {
+		/* a new node: everything, its own events too; if this is
+		 * interrupted, what its name stored until now is still
+		 * applied when following (upsync.h) */
+		int64_t head, head_us;
+
+		p.own = NULL;
+		p.st = CM_OK;
+		if ((st = cm_pg_head(pg, &head, &head_us)) != CM_OK) {
+			snprintf(err, sz, "%s", cm_pg_error(pg));
+			return st;
+		}
+		if ((st = cm_upsync_set_boot(c->idx, head)) != CM_OK)
+			return idx_err(c, st, err, sz);
+		st = cm_pg_snapshot(pg, snap_cb, &p, &upto);
+		if (st == CM_OK && p.st == CM_OK)
+			st = apply_held(&p, upto, 0);
+		else if (st == CM_OK)
+			st = p.st;
+		else
+			snprintf(err, sz, "%s", cm_pg_error(pg));
+		if (st != CM_OK && st != CM_EUPSTREAM)
+			(void)idx_err(c, st, err, sz);
+		evbuf_free(&p.b);
+		free(p.erased);
+		return st;
+	}
+	p.own = cm_policy_upstream_node(c->policy);
+	for (;;) {
+		p.st = CM_OK;
+		st = cm_pg_fetch(pg, cnt->pos, p.batch, fetch_cb, &p, &last);
+		if (st != CM_OK) {
+			snprintf(err, sz, "%s", cm_pg_error(pg));
+			break;
+		}
+		if ((st = p.st) != CM_OK || p.b.n == 0) {
+			if (st != CM_OK)
+				snprintf(err, sz, "sync: out of memory");
+			break;
+		}
+		n = p.b.n;
+		if ((st = apply_held(&p, last, p.b.ev[n - 1].stored_us)) !=
+		    CM_OK) {
+			(void)idx_err(c, st, err, sz);
+			break;
+		}
+		if (cnt->pos < last)
+			cnt->pos = last;
+		if ((stop != NULL && *stop) || n < p.batch)
+			break;
+	}
+	evbuf_free(&p.b);
+	free(p.erased);
+	return st;
+}
+
+/* ---------------------------------------------------------------- */
+/* after a change */
+
+void
+ctl_sync_flush(ctl_ctx *c)
+{
+	char err[512] = "";
+	size_t n = 0, sent = 0;
+	cm_pg *pg = NULL;
+	cm_status st;
+
+	if (!c->up_attached || c->idx == NULL || c->up_no_flush)
+		return;
+	if (cm_outbox_count(c->idx, &n, NULL) != CM_OK || n == 0)
+		return;
+	st = ctl_sync_connect(c, &pg, err, sizeof(err));
+	if (st == CM_OK)
+		st = ctl_sync_push(c, pg, &sent, err, sizeof(err));
+	cm_pg_close(pg);
+	if (st == CM_OK) {
+		(void)cm_upsync_note(c->idx, NULL);
+		return;
+	}
+	(void)cm_upsync_note(c->idx, err);
+	(void)cm_outbox_count(c->idx, &n, NULL);
+	ctl_diag_err("shared store: %s", err);
+	ctl_diag_err("the change is applied locally and queued (%zu event%s "
+	    "in the outbox); the sync service or the next consentctl command "
+	    "sends it", n, n == 1 ? "" : "s");
+}

@@ -1,0 +1,63 @@
+/*
+ * sync.h - a consentctl node and the shared consent store (prefix
+ * ctl_sync_): attaching the index, pushing its outbox, applying what the
+ * other nodes stored (core/outbox.h, core/upsync.h, upstream/pgstore.h).
+ *
+ * With an upstream: section every command that opens the index for
+ * writing attaches it (ctl_sync_attach, from ctl_ctx_open): its changes,
+ * and consent-web's, are then written to the outbox in the same
+ * transaction as the change.  When the command ends, ctl_sync_flush
+ * pushes the outbox; when the shared store cannot be reached it says
+ * that the change is applied locally and queued, and exits 0 (the next
+ * command, or consentctl sync, sends it; the UUIDs make a second push
+ * harmless).
+ */
+#ifndef CTL_SYNC_H
+#define CTL_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include "ctx.h"
+#include "../upstream/pgstore.h"
+
+/* Is an upstream: section configured (policy loaded)? */
+bool ctl_sync_configured(const ctl_ctx *c);
+
+/* After opening C->idx for writing: attach it as this node.  0, or the
+ * exit code after printing why. */
+int ctl_sync_attach(ctl_ctx *c);
+
+/* Connect to the shared store and check its schema.  CM_OK with *PG;
+ * else a status, with the reason in ERR (SZ octets). */
+cm_status ctl_sync_connect(ctl_ctx *c, cm_pg **pg, char *err, size_t sz);
+
+/* Push C->idx's outbox to PG and remove what was stored.  *SENT (may be
+ * NULL) = rows pushed.  CM_OK; CM_EUPSTREAM (the reason in ERR), or the
+ * index's status. */
+cm_status ctl_sync_push(ctl_ctx *c, cm_pg *pg, size_t *sent, char *err,
+    size_t sz);
+
+typedef struct ctl_sync_counts {
+	size_t fetched, applied, stale, skipped, refused, erased;
+	int64_t pos;		/* the position after */
+} ctl_sync_counts;
+
+/* Fetch the events after C->idx's position from PG and apply them in
+ * transactions of at most BATCH events, each moving the position; until
+ * none is left or *STOP.  With a bootstrap (an empty index) the node's
+ * own events are applied too, from a consistent snapshot.  Addresses
+ * erased are scrubbed from the decision log and the DSN spool.  CM_OK;
+ * CM_EUPSTREAM (ERR), or the index's status. */
+cm_status ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
+    volatile const sig_atomic_t *stop, ctl_sync_counts *cnt, char *err,
+    size_t sz);
+
+/* When a change command ends (from ctl_ctx_fini): if C->idx is attached
+ * and its outbox holds rows, push them; if that fails, say that the
+ * change is queued.  Never fails the command. */
+void ctl_sync_flush(ctl_ctx *c);
+
+#endif
