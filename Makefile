@@ -103,8 +103,11 @@ PROGRAMS := $(if $(MILTER_SRC),$(MILTER)) $(if $(CTL_SRC),$(CTL)) $(if $(WEB_SRC
 .SECONDARY:
 # The protocol and end-to-end tests write known records with this tool
 SEED := $(BUILD)/tests/seed
+# and make the daemon run out of memory at a chosen point with this
+# LD_PRELOAD shim (never installed; built without the sanitizers)
+FAILALLOC := $(BUILD)/tests/failalloc.so
 
-all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN) $(SEED) $(UPTEST_BIN)
+all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN) $(SEED) $(UPTEST_BIN) $(FAILALLOC)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -186,6 +189,10 @@ $(BUILD)/tests/upstream/%: $(BUILD)/tests/upstream/%.o $(call obj,$(UPTESTLIB_SR
 $(SEED): $(BUILD)/tests/milter/seed.o $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CORE_LIBS)
+
+$(FAILALLOC): tests/milter/failalloc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) $(OPT) -g -D_GNU_SOURCE -fPIC -shared -o $@ $< -ldl
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCONFIG) $(LIBCORE)
 	@mkdir -p $(dir $@)

@@ -85,6 +85,9 @@ struct cm_conn {
 	bool hdrs_off;		/* MTA sends no headers here */
 	bool nr_hdr;		/* header callbacks send no reply */
 	bool nr_data;		/* DATA is not sent, or needs no reply */
+	bool nr_conn;		/* connect needs no reply (SMFIP_NR_CONN) */
+	bool conn_failed;	/* connect failed with nr_conn: every MAIL on
+				 * this connection gets the error policy */
 	bool can_delrcpt, can_addhdr, can_chghdr, can_addrcpt;
 	bool have_addr;
 	bool non_smtp;		/* no refusal at RCPT (verdict.h) */

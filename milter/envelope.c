@@ -36,6 +36,26 @@ in_scope(const struct cm_conn *c, const cm_policy *p, bool authenticated)
 	    authenticated);
 }
 
+bool
+cm_env_connect_may_accept(const cm_policy *p)
+{
+	/* in scope with a login whatever the client: scope.authenticated */
+	return !cm_policy_in_scope(p, NULL, NULL, true) &&
+	    !cm_mailto_wanted(p);
+}
+
+/* Connect failed (out of memory, no policy).  Without a reply to give
+ * (SMFIP_NR_CONN), MAIL answers it (cm_env_from). */
+static sfsistat
+connect_fail(SMFICTX *ctx, struct cm_conn *c)
+{
+	if (c != NULL && c->nr_conn) {
+		c->conn_failed = true;
+		return SMFIS_NOREPLY;
+	}
+	return cm_conn_fail_current(ctx, NULL, "connect");
+}
+
 sfsistat
 cm_env_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostaddr)
 {
@@ -44,7 +64,7 @@ cm_env_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostaddr)
 
 	(void)hostname;
 	if (c == NULL || c->neg_ref == NULL)
-		return cm_conn_fail_current(ctx, NULL, "connect");
+		return connect_fail(ctx, c);
 	c->have_addr = false;
 	if (hostaddr != NULL) {
 		size_t len = 0;
@@ -64,16 +84,17 @@ cm_env_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostaddr)
 	if (dn != NULL && strlen(dn) < DAEMON_NAME_MAX) {
 		c->daemon_name = strdup(dn);
 		if (c->daemon_name == NULL)
-			return cm_conn_fail_current(ctx, NULL, "connect");
+			return connect_fail(ctx, c);
 	}
 	c->non_smtp = cm_verdict_non_smtp(cm_live_policy(c->neg_ref), hostaddr,
 	    c->daemon_name);
 	/* Out of scope even if the client authenticates later: nothing on
-	 * this connection needs the filter (but a mailto unsubscribe). */
+	 * this connection needs the filter (but a mailto unsubscribe).
+	 * Never so with nr_conn (cm_env_connect_may_accept()). */
 	if (!in_scope(c, cm_live_policy(c->neg_ref), true) &&
 	    (c->non_smtp || !cm_mailto_wanted(cm_live_policy(c->neg_ref))))
-		return SMFIS_ACCEPT;
-	return SMFIS_CONTINUE;
+		return c->nr_conn ? SMFIS_NOREPLY : SMFIS_ACCEPT;
+	return c->nr_conn ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 /* MAIL: no newsletter check for message M.  Accept it, or watch its
@@ -129,6 +150,8 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	m = &c->msg;
 	cm_msg_reset(m);
+	if (c->conn_failed)	/* connect's failure, answered here */
+		return cm_conn_fail_current(ctx, NULL, "connect");
 	if (argv == NULL || argv[0] == NULL)	/* not from a real MTA */
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	sender_ok = cm_mtext_sender_bare(argv[0], sender, sizeof(sender));

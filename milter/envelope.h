@@ -10,13 +10,27 @@
 #ifndef CM_ENVELOPE_H
 #define CM_ENVELOPE_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <libmilter/mfapi.h>
 
+#include "../config/policy.h"
+
 /* Connect: notes the client's address and daemon name, whether this is
- * a non-SMTP submission; ACCEPT when the connection is out of scope. */
+ * a non-SMTP submission; ACCEPT when the connection is out of scope.
+ * Negotiated without a reply (SMFIP_NR_CONN, cm_env_connect_may_accept()
+ * false): SMFIS_NOREPLY, and a failure here (out of memory) is noted on
+ * the connection and answered at each MAIL by the error policy instead,
+ * as cm_conn_fail_current() answers it (fail closed). */
 sfsistat cm_env_connect(SMFICTX *ctx, char *hostname,
     struct sockaddr *hostaddr);
+
+/* Can connect accept a connection under policy P?  Only one out of scope
+ * even if the client authenticates later, where no mailto unsubscribe
+ * is watched: false when scope.authenticated is on (every client may
+ * authenticate) or links.mailto_domain is set.  False: connect always
+ * answers CONTINUE (or fails), so it is negotiated without a reply. */
+bool cm_env_connect_may_accept(const cm_policy *p);
 
 /* MAIL: starts a message, classifies it by its envelope (and SASL
  * login); ACCEPT when nothing of it needs checking. */

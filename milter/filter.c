@@ -4,7 +4,10 @@
  * Flow of one message (SPEC §5); a message has a set of types (all that
  * match: config/classify.h), each recipient needs consent for every one:
  *   connect  out of scope even if the client authenticated later -> ACCEPT;
- *            a non-SMTP submission is noted (verdict.h)
+ *            a non-SMTP submission is noted (verdict.h); where that
+ *            cannot happen (scope.authenticated, mailto unsubscribe)
+ *            negotiated without a reply (SMFIP_NR_CONN), and a failure
+ *            there is answered at MAIL
  *   MAIL     sender normalized (core/addr.h) before matching; one that
  *            cannot be and matches nothing -> on_error; out of scope, or
  *            no type and no header rules (or null sender and no header
@@ -106,10 +109,16 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	 * the round trips per message the same as without the log. */
 	if (cm_fb_needs_headers(p))
 		want_steps |= SMFIP_NODATA | SMFIP_NR_DATA;
+	/* Connect can only ever answer CONTINUE under this policy (every
+	 * client may log in, or mailto unsubscribes are watched): no round
+	 * trip for it; a failure there is answered at MAIL (envelope.h). */
+	if (!cm_env_connect_may_accept(p))
+		want_steps |= SMFIP_NR_CONN;
 	*pf1 = f1 & want_steps;
 	c->hdrs_off = (*pf1 & SMFIP_NOHDRS) != 0;
 	c->nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
 	c->nr_data = (*pf1 & (SMFIP_NODATA | SMFIP_NR_DATA)) != 0;
+	c->nr_conn = (*pf1 & SMFIP_NR_CONN) != 0;
 	*pf2 = 0;
 	*pf3 = 0;
 

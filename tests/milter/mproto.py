@@ -26,7 +26,9 @@ The steps are sent in the order given (several messages per connection
 are fine).  --data, --header and --eoh are sent as Postfix sends them:
 the stage's macros first (also for a step the filter negotiated away),
 and a step the filter negotiated away is not sent ("STEP ARG n"); a step
-that needs no reply prints "-".  --prot: the protocol flags the MTA
+that needs no reply (SMFIP_NR_*, connect included) is sent without
+waiting for one, as Postfix does, and prints "-".  exchange() does the
+same for hand-written clients.  --prot: the protocol flags the MTA
 offers (default all of version 6); --neg prints "NEG" and the names of
 the SMFIP_NO*/NR_* flags the filter asked for.
 """
@@ -39,7 +41,7 @@ ACTS = 0x1FF
 PROT = 0x1FFFFF
 NR = {"C": 0x1000, "H": 0x2000, "M": 0x4000, "R": 0x8000, "T": 0x10000,
       "L": 0x80, "N": 0x40000}
-NO = {"T": 0x200, "L": 0x20, "N": 0x40}
+NO = {"C": 0x1, "M": 0x4, "R": 0x8, "T": 0x200, "L": 0x20, "N": 0x40}
 FLAGS = [(0x1, "NOCONNECT"), (0x2, "NOHELO"), (0x4, "NOMAIL"),
          (0x8, "NORCPT"), (0x10, "NOBODY"), (0x20, "NOHDRS"), (0x40, "NOEOH"),
          (0x80, "NR_HDR"), (0x100, "NOUNKNOWN"), (0x200, "NODATA"),
@@ -50,6 +52,19 @@ FLAGS = [(0x1, "NOCONNECT"), (0x2, "NOHELO"), (0x4, "NOMAIL"),
 
 def send(s, cmd, data=b""):
     s.sendall(struct.pack(">I", len(data) + 1) + cmd.encode() + data)
+
+
+def exchange(s, prot, code, data=b""):
+    """Send step CODE as Postfix does under the negotiated flags PROT:
+    None for a step negotiated away (not sent), or for one that needs no
+    reply (SMFIP_NR_*: sent, no reply awaited); else the reply as
+    recv() gives it."""
+    if prot & NO.get(code, 0):
+        return None
+    send(s, code, data)
+    if prot & NR.get(code, 0):
+        return None
+    return recv(s)
 
 
 def recv(s):
@@ -152,6 +167,9 @@ def session(sockspec, ip, port, macros, steps, offer, neg):
             send(s, "D", payload)
 
     def step(name, code, payload, arg):
+        if prot & NO.get(code, 0):
+            print(name, arg, "n")
+            return None
         if prot & NR.get(code, 0):
             send(s, code, payload)
             print(name, arg, "-")

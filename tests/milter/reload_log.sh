@@ -35,14 +35,15 @@ start_milter "$cfg"
 /usr/bin/python3 - "$SOCK" "$CM_TMP/go" "$HERE" >"$CM_TMP/out" 2>&1 <<'PY' &
 import os, struct, sys, time, socket
 sys.path.insert(0, sys.argv[3])
-from mproto import send, recv
+from mproto import send, recv, exchange
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
 s.settimeout(10)
 send(s, "O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF))
-recv(s)
-send(s, "C", b"client.example\0" + b"4" + struct.pack(">H", 25) + b"127.0.0.1\0")
-recv(s)
+_, data = recv(s)
+_, _, prot = struct.unpack(">III", data[:12])
+# no reply awaited where connect is negotiated without one (as Postfix)
+exchange(s, prot, "C", b"client.example\0" + b"4" + struct.pack(">H", 25) + b"127.0.0.1\0")
 send(s, "M", b"<weekly@news.example.com>\0")
 print("MAIL", recv(s)[0])
 for r in (b"<alice@example.net>", b"<carol@example.net>"):
