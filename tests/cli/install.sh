@@ -38,6 +38,8 @@ expected() {	# PREFIX SYSCONFDIR (without leading /)
 		[ -f "$SRCDIR/man/consent-policy.8" ] && echo "$1/share/man/man8/consent-policy.8 644"
 		[ -f "$SRCDIR/systemd/consent-policy.service" ] &&
 			echo "$1/lib/systemd/system/consent-policy.service 644"
+		[ -f "$SRCDIR/systemd/consent-sync.service" ] &&
+			echo "$1/lib/systemd/system/consent-sync.service 644"
 		echo "$1/lib/sysusers.d/consent-milter.conf 644"
 		echo "$1/lib/tmpfiles.d/consent-milter.conf 644"
 		echo "$2/consent-milter/consent-milter.yaml 644"
