@@ -158,6 +158,12 @@ $(BUILD)/tests/test_pddec: $(BUILD)/tests/unit/test_pddec.o $(call obj,$(TESTLIB
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
+# consent-web's group commit, on its own
+$(BUILD)/tests/test_webwriter: $(BUILD)/tests/unit/test_webwriter.o $(call obj,$(TESTLIB_SRC)) \
+		$(call obj,web/writer.c) $(LIBCONFIG) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS) -ldl
+
 $(SEED): $(BUILD)/tests/milter/seed.o $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CORE_LIBS)
