@@ -22,6 +22,9 @@
  *         recorded once).  Then the token recipients are removed: the
  *         message is discarded when it has no other recipient, or
  *         delivered to links.mailto_deliver_to instead when that is set.
+ *   EOH   a message the newsletter check refuses at end of headers has
+ *         its tokens recorded first (a 451 if they cannot be); one it
+ *         lets through there (monitor, on_error: accept) goes on to EOM.
  *
  * The capture works on every SMTP connection, in scope or not (the
  * mail comes from outside), and in monitor mode too (a withdrawal is a

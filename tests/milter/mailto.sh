@@ -185,5 +185,65 @@ out=$(proto --ip 192.0.2.7 --macro M i K1 --mail "<bob@example.net>" \
 grep -q "^RCPT <unsubscribe+$TOK@example.com> y 451 4.3.0 <unsubscribe+$TOK@example.com>: unsubscribe address cannot be checked now" <<<"$out" ||
 	die "no 451 without a key ring: $out"
 stop_milter
+
+# tok ADDR TYPE: a mailto unsubscribe token; nmailto ADDR: its mailto events
+tok() {
+	"$CTL" -c "$CM_TMP/cm.yaml" link unsubscribe "$1" "$2" | sed -n 's/^mailto:unsubscribe+\(.*\)@.*/\1/p'
+}
+nmailto() { "$CTL" -c "$CM_TMP/cm.yaml" history "$1" 2>/dev/null | grep -c ' mailto '; }
+
+# 12. a message refused or let through at end of headers still records
+# its mailto unsubscribe: never a refusal (or an accept) that loses it
+many=()
+for _ in $(seq 70); do many+=(--header X-Newsletter-Type offers); done
+write_config "$CM_TMP/cm.yaml" monitor tempfail reject
+links "$CM_TMP/cm.yaml"
+start_milter "$CM_TMP/cm.yaml"
+# monitor, too many classification headers: let through at EOH
+T=$(tok eoh1@example.net offers)
+out=$(proto --macro M i E1 --mail "<eoh1@example.net>" --rcpt "<unsubscribe+$T@example.com>" \
+	--rcpt "<carol@example.net>" --data --header Message-ID "<e1@x>" "${many[@]}" --eoh --eom) ||
+	die "mproto failed"
+expect_line "$out" "DELRCPT <unsubscribe+$T@example.com>"
+expect_line "$out" "EOM - c"
+expect_log "queue_id=E1 type=offers rcpt=eoh1@example.net: mailto unsubscribe recorded"
+[ "$(nmailto eoh1@example.net)" = 1 ] || die "E1: not recorded"
+stop_milter
+# on_error: accept, a List-Id that cannot be read: let through at EOH
+write_config "$CM_TMP/cm.yaml" enforce accept reject
+links "$CM_TMP/cm.yaml"
+start_milter "$CM_TMP/cm.yaml"
+T=$(tok eoh2@example.net offers)
+out=$(proto --macro M i E2 --macro M "{auth_authen}" someuser --mail "<eoh2@example.net>" \
+	--rcpt "<unsubscribe+$T@example.com>" --data --header Message-ID "<e2@x>" \
+	--header List-Id "no identifier here" --eoh --eom) || die "mproto failed"
+expect_line "$out" "EOM - d"
+[ "$(nmailto eoh2@example.net)" = 1 ] || die "E2: not recorded: $out"
+stop_milter
+# refused at EOH (unclassified bulk, several types): recorded first
+write_config "$CM_TMP/cm.yaml" enforce tempfail reject
+links "$CM_TMP/cm.yaml"
+echo "multiple_types: refuse" >>"$CM_TMP/cm.yaml"
+start_milter "$CM_TMP/cm.yaml"
+T=$(tok eoh3@example.net offers)
+out=$(proto --macro M i E3 --mail "<eoh3@example.net>" --rcpt "<unsubscribe+$T@example.com>" \
+	--rcpt "<carol@example.net>" --data --header Message-ID "<e3@x>" --header Precedence bulk \
+	--eoh) || die "mproto failed"
+grep -q "^EOH - y 550 5.7.1 Bulk mail" <<<"$out" || die "E3 not refused: $out"
+[ "$(nmailto eoh3@example.net)" = 1 ] || die "E3: refused, not recorded"
+T=$(tok eoh4@example.net offers)
+out=$(proto --macro M i E4 --mail "<eoh4@example.net>" --rcpt "<unsubscribe+$T@example.com>" \
+	--rcpt "<carol@example.net>" --data --header Message-ID "<e4@x>" \
+	--header X-Newsletter-Type offers --header X-Newsletter-Type customer-x --eoh) || die "mproto failed"
+grep -q "^EOH - y 550 5.7.1 Message matches several" <<<"$out" || die "E4 not refused: $out"
+[ "$(nmailto eoh4@example.net)" = 1 ] || die "E4: refused, not recorded"
+stop_milter
+# ... and with consent-web down, the refusal is a 451 (nothing lost)
 stop_web
+start_milter "$CM_TMP/cm.yaml"
+T=$(tok eoh5@example.net offers)
+out=$(proto --macro M i E5 --mail "<eoh5@example.net>" --rcpt "<unsubscribe+$T@example.com>" \
+	--data --header Message-ID "<e5@x>" --header Precedence bulk --eoh) || die "mproto failed"
+expect_line "$out" "EOH - y 451 4.3.0 Unsubscribe not recorded yet, try again later"
+stop_milter
 echo "mailto: all checks passed"
