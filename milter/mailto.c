@@ -164,6 +164,17 @@ cm_mailto_record(SMFICTX *ctx, const cm_policy *p, cm_mailto *m,
 			code = cm_mailreq_call(l->mailto_socket, (unsigned)left,
 			    line, len, reply, sizeof reply);
 		cm_log_clean(m->r[i].addr, a, sizeof a);
+		if (code >= 500 && code <= 599) {
+			/* consent-web refuses it for good (a token it does
+			 * not accept, a request it cannot read): a retry
+			 * would not change that */
+			cm_log(LOG_ERR, "queue_id=%s type=%s rcpt=%s: mailto "
+			    "unsubscribe refused by consent-web %s: %s; "
+			    "action=reject", q, m->r[i].type, a,
+			    l->mailto_socket, reply);
+			return cm_reply_send(ctx, CM_REPLY_MSG_UNSUB_BAD,
+			    NULL, NULL, NULL);
+		}
 		if (code != 250) {
 			cm_log(LOG_ERR, "queue_id=%s type=%s rcpt=%s: mailto "
 			    "unsubscribe not recorded: consent-web %s: %s; "

@@ -19,7 +19,8 @@
  *         the answer (at most links.timeout in all): only when every
  *         one is committed does the message go on; else 451 4.3.0 for
  *         the whole message, and the sending MTA retries (a replay is
- *         recorded once).  Then the token recipients are removed: the
+ *         recorded once); but 550 5.1.1 when consent-web refuses a
+ *         token for good (its 5xx: e.g. expired since RCPT).  Then the token recipients are removed: the
  *         message is discarded when it has no other recipient, or
  *         delivered to links.mailto_deliver_to instead when that is set.
  *   EOH   a message the newsletter check refuses at end of headers has
@@ -69,7 +70,9 @@ void cm_mailto_header(cm_mailto *m, const char *name, const char *value);
  * SENDER (bare envelope sender, "" for the null sender) and CLIENT (the
  * SMTP client's address, or NULL), and wait for the answers.
  * SMFIS_CONTINUE when every withdrawal is committed; otherwise the
- * 451 reply's code (logged with the reason).
+ * reply's code (logged with the reason): 550 5.1.1 when consent-web
+ * refuses a token for good (a 5xx answer: invalid, expired, malformed),
+ * 451 4.3.0 for a 4xx answer or none.
  */
 sfsistat cm_mailto_record(SMFICTX *ctx, const cm_policy *p, cm_mailto *m,
     const char *sender, const struct sockaddr *client, const char *qid);

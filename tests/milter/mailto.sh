@@ -56,7 +56,8 @@ stop_web() {
 	! grep -qE "AddressSanitizer|runtime error:|LeakSanitizer" "$WLOG" ||
 		die "sanitizer report in consent-web's log"
 }
-trap 'cleanup; [ -z "$WEB_PID" ] || { kill "$WEB_PID"; wait "$WEB_PID"; }' EXIT
+FAKE_PID=
+trap 'cleanup; [ -z "$WEB_PID" ] || { kill "$WEB_PID"; wait "$WEB_PID"; }; [ -z "$FAKE_PID" ] || kill "$FAKE_PID"' EXIT
 
 # mail QID IP FROM RCPT... : one message with a Message-ID
 mail() {
@@ -245,5 +246,34 @@ T=$(tok eoh5@example.net offers)
 out=$(proto --macro M i E5 --mail "<eoh5@example.net>" --rcpt "<unsubscribe+$T@example.com>" \
 	--data --header Message-ID "<e5@x>" --header Precedence bulk --eoh) || die "mproto failed"
 expect_line "$out" "EOH - y 451 4.3.0 Unsubscribe not recorded yet, try again later"
+stop_milter
+
+# 13. consent-web refuses a token for good (5xx: here a stand-in that
+# answers 550, as for a token expired since RCPT): 550 for the message,
+# not a 451 retried until the queue lifetime ends; a 4xx stays 451
+fake_web() {	# fake_web REPLY: answer every request with REPLY
+	rm -f "$MSOCK"
+	/usr/bin/python3 - "$MSOCK" "$1" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+while True:
+    c, _ = s.accept(); c.recv(4096); c.sendall((sys.argv[2] + "\n").encode()); c.close()
+PY
+	FAKE_PID=$!
+	for _ in $(seq 100); do [ -S "$MSOCK" ] && return 0; sleep 0.05; done
+	die "the stand-in did not listen"
+}
+start_milter "$CM_TMP/cm.yaml"
+T=$(tok f7@example.net offers)
+for reply in "550 expired token" "500 malformed request" "451 not recorded"; do
+	fake_web "$reply"
+	out=$(mail F7 192.0.2.7 "<f7@example.net>" "<unsubscribe+$T@example.com>")
+	case $reply in
+	5*) expect_line "$out" "EOM - y 550 5.1.1 Not a valid unsubscribe address, nothing recorded"
+	    expect_log "queue_id=F7 type=offers rcpt=f7@example.net: mailto unsubscribe refused by consent-web $MSOCK: $reply; action=reject" ;;
+	*) expect_line "$out" "EOM - y 451 4.3.0 Unsubscribe not recorded yet, try again later" ;;
+	esac
+	kill "$FAKE_PID"; wait "$FAKE_PID" 2>/dev/null; FAKE_PID=
+done
 stop_milter
 echo "mailto: all checks passed"
