@@ -31,6 +31,8 @@ struct cm_mailto {
 		char addr[CM_ADDR_KEY_MAX];
 	} r[CM_MAILTO_MAX];
 	char msgid[CM_MAILREQ_MSGID_MAX + 1];
+	/* non-SMTP: what RCPT could not refuse, refused at EOM */
+	bool late_bad, late_tempfail;
 };
 
 bool
@@ -56,14 +58,45 @@ why(cm_status st)
 	}
 }
 
+/* Keep a note in *MP (created if needed) for end of data: a bad token
+ * (BAD) or one that cannot be checked now.  False on out of memory. */
+static bool
+late_note(cm_mailto **mp, bool bad)
+{
+	if (*mp == NULL && (*mp = calloc(1, sizeof **mp)) == NULL)
+		return false;
+	if (bad)
+		(*mp)->late_bad = true;
+	else
+		(*mp)->late_tempfail = true;
+	return true;
+}
+
+/* RCPT cannot take recipient RAW now (KIND: CM_REPLY_MAILTO_BAD, or a
+ * tempfail).  Refused here, or with LATE (non-SMTP) noted for end of
+ * data. */
+static sfsistat
+rcpt_refuse(SMFICTX *ctx, cm_mailto **mp, bool late, cm_reply_kind kind,
+    const char *raw)
+{
+	if (!late)
+		return cm_reply_send(ctx, kind, raw, NULL, NULL);
+	if (late_note(mp, kind == CM_REPLY_MAILTO_BAD))
+		return SMFIS_CONTINUE;
+	cm_log(LOG_ERR, "RCPT: out of memory keeping a mailto unsubscribe; "
+	    "action=tempfail");
+	return SMFIS_TEMPFAIL;
+}
+
 bool
 cm_mailto_rcpt(SMFICTX *ctx, const cm_policy *p, cm_mailto **mp,
-    const char *raw, const char *qid, sfsistat *r)
+    const char *raw, bool late, const char *qid, sfsistat *r)
 {
 	const char *tok;
 	size_t toklen, len = strlen(raw);
 	char q[80], rc[400];
-	cm_mailto *m = *mp;
+	const char *when = late ? " at end of data" : "";
+	cm_mailto *m;
 	cm_status st;
 	cm_token t;
 
@@ -76,29 +109,30 @@ cm_mailto_rcpt(SMFICTX *ctx, const cm_policy *p, cm_mailto **mp,
 	    CM_EINVAL;
 	if (st == CM_EIO) {
 		cm_log(LOG_ERR, "queue_id=%s rcpt=%s: mailto unsubscribe: the "
-		    "link keys cannot be loaded; action=tempfail", q, rc);
-		*r = cm_reply_send(ctx, CM_REPLY_MAILTO_TEMPFAIL, raw, NULL,
-		    NULL);
+		    "link keys cannot be loaded; action=tempfail%s", q, rc,
+		    when);
+		*r = rcpt_refuse(ctx, mp, late, CM_REPLY_MAILTO_TEMPFAIL, raw);
 		return true;
 	}
 	if (st != CM_OK || t.purpose != CM_TOKEN_UNSUBSCRIBE) {
 		cm_log(LOG_NOTICE, "queue_id=%s rcpt=%s: mailto unsubscribe: "
-		    "%s; action=reject", q, rc, why(st));
-		*r = cm_reply_send(ctx, CM_REPLY_MAILTO_BAD, raw, NULL, NULL);
+		    "%s; action=reject%s", q, rc, why(st), when);
+		*r = rcpt_refuse(ctx, mp, late, CM_REPLY_MAILTO_BAD, raw);
 		return true;
 	}
+	m = *mp;
 	if (len >= RAW_MAX || (m != NULL && m->n >= CM_MAILTO_MAX)) {
 		cm_log(LOG_WARNING, "queue_id=%s: more than %d mailto "
-		    "unsubscribes in one message; action=tempfail", q,
-		    CM_MAILTO_MAX);
-		*r = cm_reply_send(ctx, CM_REPLY_RCPT_TOO_MANY, raw, NULL, NULL);
+		    "unsubscribes in one message; action=tempfail%s", q,
+		    CM_MAILTO_MAX, when);
+		*r = rcpt_refuse(ctx, mp, late, CM_REPLY_RCPT_TOO_MANY, raw);
 		return true;
 	}
 	if (m == NULL && (m = *mp = calloc(1, sizeof *m)) == NULL) {
 		cm_log(LOG_ERR, "RCPT: out of memory keeping a mailto "
 		    "unsubscribe; action=tempfail");
-		*r = cm_reply_send(ctx, CM_REPLY_MAILTO_TEMPFAIL, raw, NULL,
-		    NULL);
+		*r = late ? SMFIS_TEMPFAIL : cm_reply_send(ctx,
+		    CM_REPLY_MAILTO_TEMPFAIL, raw, NULL, NULL);
 		return true;
 	}
 	memcpy(m->r[m->n].raw, raw, len + 1);
@@ -187,6 +221,13 @@ cm_mailto_record(SMFICTX *ctx, const cm_policy *p, cm_mailto *m,
 		    "unsubscribe recorded (consent-web: %s)", q, m->r[i].type,
 		    a, reply);
 	}
+	/* non-SMTP: the token recipients RCPT could not refuse */
+	if (m != NULL && m->late_tempfail)
+		return cm_reply_send(ctx, CM_REPLY_MSG_UNSUB_TEMPFAIL, NULL,
+		    NULL, NULL);
+	if (m != NULL && m->late_bad)
+		return cm_reply_send(ctx, CM_REPLY_MSG_UNSUB_BAD, NULL, NULL,
+		    NULL);
 	return SMFIS_CONTINUE;
 }
 

@@ -187,6 +187,25 @@ grep -q "^RCPT <unsubscribe+$TOK@example.com> y 451 4.3.0 <unsubscribe+$TOK@exam
 	die "no 451 without a key ring: $out"
 stop_milter
 
+# 11b. non-SMTP submissions (sendmail(1), pickup: client port 0) are
+# captured too; what RCPT cannot refuse there is refused at end of data
+write_config "$CM_TMP/cm.yaml" enforce tempfail reject
+links "$CM_TMP/cm.yaml"
+start_milter "$CM_TMP/cm.yaml"
+T=$("$CTL" -c "$CM_TMP/cm.yaml" link unsubscribe ns@example.net offers | sed -n 's/^mailto:unsubscribe+\(.*\)@.*/\1/p')
+out=$(proto --port 0 --macro M i N1 --mail "<ns@example.net>" --rcpt "<unsubscribe+$T@example.com>" --data \
+	--header Message-ID "<n1@x>" --eoh --eom) || die "mproto failed"
+expect_line "$out" "RCPT <unsubscribe+$T@example.com> c"
+expect_line "$out" "EOM - d"
+expect_log "queue_id=N1 type=offers rcpt=ns@example.net: mailto unsubscribe recorded"
+"$CTL" -c "$CM_TMP/cm.yaml" history ns@example.net | grep -q ' mailto ' || die "N1 not recorded"
+out=$(proto --port 0 --macro M i N2 --mail "<ns@example.net>" --rcpt "<unsubscribe+$BAD@example.com>" \
+	--rcpt "<carol@example.net>" --data --header Message-ID "<n2@x>" --eoh --eom) || die "mproto failed"
+expect_line "$out" "RCPT <unsubscribe+$BAD@example.com> c"
+expect_line "$out" "EOM - y 550 5.1.1 Not a valid unsubscribe address, nothing recorded"
+expect_log "queue_id=N2 rcpt=.*: mailto unsubscribe: invalid token; action=reject at end of data"
+stop_milter
+
 # tok ADDR TYPE: a mailto unsubscribe token; nmailto ADDR: its mailto events
 tok() {
 	"$CTL" -c "$CM_TMP/cm.yaml" link unsubscribe "$1" "$2" | sed -n 's/^mailto:unsubscribe+\(.*\)@.*/\1/p'
