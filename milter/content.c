@@ -238,7 +238,8 @@ eom_envelope(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 		    m->denied);
 	cm_unsub_eom(ctx, &(cm_unsub_msg){ cm_msg_policy(m), m->types.n,
 	    m->type_ids, (const char *const *)m->rcpts, NULL, m->nrcpts,
-	    m->rcpt_overflow || m->rcpts_dropped, m->own_lu,
+	    m->rcpt_overflow || m->rcpts_dropped || m->mailto != NULL,
+	    m->own_lu,
 	    cm_msg_monitor(m), c->can_addhdr, c->can_chghdr, m->qid });
 	return SMFIS_CONTINUE;
 }
@@ -303,8 +304,10 @@ eom_remove(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m,
 	}
 	cm_unsub_eom(ctx, &(cm_unsub_msg){ cm_msg_policy(m), m->types.n,
 	    m->type_ids, (const char *const *)m->rcpts, deny, m->nrcpts,
-	    m->rcpt_overflow, m->own_lu, cm_msg_monitor(m), c->can_addhdr,
-	    c->can_chghdr, m->qid });	/* unsub.h */
+	    m->rcpt_overflow || m->mailto != NULL, m->own_lu,
+	    cm_msg_monitor(m), c->can_addhdr, c->can_chghdr, m->qid });
+	/* unsub.h; token recipients (mailto.h) are recipients too: never
+	 * a personal link with another one beside it */
 	trace(ctx, c, m, ndeny, m->nrcpts - ndeny, ndeny);
 	if (ndeny > 0)
 		cm_fb_dsn(m->fb, m->type_ids, m->type_names, m->qid, m->rcpts,

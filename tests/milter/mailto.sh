@@ -159,6 +159,14 @@ out=$(proto --macro M i U1 --mail "<shop@example.com>" --rcpt "<alice@example.ne
 	--header X-Newsletter-Type customer-updates --eoh --eom) || die "mproto failed"
 grep -qE "^ADDHEADER List-Unsubscribe: <https://news\.example\.com/consent/u/([A-Za-z0-9_-]+)>, <mailto:unsubscribe\+\1@Example\.COM>\$" <<<"$out" ||
 	die "no mailto form in List-Unsubscribe: $out"
+# 8b. a newsletter to alice and a token address: two recipients, so no
+# personal link (alice's token would reach the unsubscribe mailbox)
+out=$(proto --macro M i U2 --mail "<shop@example.com>" --rcpt "<alice@example.net>" \
+	--rcpt "<unsubscribe+$TOK@example.com>" --data --header X-Newsletter-Type customer-updates \
+	--header Message-ID "<u2@x>" --eoh --eom) || die "mproto failed"
+grep -q "List-Unsubscribe" <<<"$out" && die "a personal link beside a token recipient: $out"
+expect_line "$out" "ADDRCPT <unsub-archive@example.com>"
+expect_log "queue_id=U2 type=customer-updates: .* no List-Unsubscribe link added"
 stop_milter
 
 # 9. bounds: at most 8 token recipients a message (the 9th: 452)
