@@ -92,7 +92,7 @@ bool
 cm_mailto_rcpt(SMFICTX *ctx, const cm_policy *p, cm_mailto **mp,
     const char *raw, bool late, const char *qid, sfsistat *r)
 {
-	const char *tok;
+	char tok[CM_TOKEN_TEXT_MAX];
 	size_t toklen, len = strlen(raw);
 	char q[80], rc[400];
 	const char *when = late ? " at end of data" : "";
@@ -100,13 +100,13 @@ cm_mailto_rcpt(SMFICTX *ctx, const cm_policy *p, cm_mailto **mp,
 	cm_status st;
 	cm_token t;
 
-	if (!cm_links_mailto_match(cm_policy_links(p), raw, len, &tok,
-	    &toklen))
+	if (!cm_links_mailto_match(cm_policy_links(p), raw, len, tok,
+	    sizeof tok, &toklen))
 		return false;
 	cm_log_clean(qid, q, sizeof q);
 	cm_log_clean(raw, rc, sizeof rc);
-	st = toklen < CM_TOKEN_TEXT_MAX ? cm_unsub_open(p, tok, toklen, &t) :
-	    CM_EINVAL;
+	st = toklen > 0 && toklen < sizeof tok ?
+	    cm_unsub_open(p, tok, toklen, &t) : CM_EINVAL;
 	if (st == CM_EIO) {
 		cm_log(LOG_ERR, "queue_id=%s rcpt=%s: mailto unsubscribe: the "
 		    "link keys cannot be loaded; action=tempfail%s", q, rc,

@@ -91,6 +91,13 @@ for t in "$BAD" "$CTOK" "x"; do
 		die "bad token $t not refused: $out"
 done
 expect_log 'mailto unsubscribe: invalid token; action=reject'
+# the forms a sender's MTA may write (quoted local part, source route,
+# white space) or a broken one never escape the capture
+for r in "<\"unsubscribe+$BAD\"@example.com>" "<@relay.example:unsubscribe+$BAD@example.com>" \
+	"< unsubscribe+$BAD@example.com>" "<\"unsubscribe+$TOK@example.com>"; do
+	out=$(proto --ip 192.0.2.7 --macro M i B3 --mail "<bob@example.net>" --rcpt "$r") || die "mproto failed"
+	grep -qF "RCPT $r y 550 5.1.1" <<<"$out" || die "$r not refused: $out"
+done
 expect_log 'mailto unsubscribe: not an unsubscribe token; action=reject'
 # another local part or domain is no mailto address: passes as usual
 # (accepted at DATA: nothing to record)
