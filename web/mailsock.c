@@ -217,7 +217,8 @@ web_mailsock_start(const char *path, unsigned max_conns, int64_t timeout_us,
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
-	int e;
+	mode_t old_mask;
+	int e, r;
 
 	if (strlen(path) >= sizeof sock_path) {
 		errno = ENAMETOOLONG;
@@ -238,11 +239,25 @@ web_mailsock_start(const char *path, unsigned max_conns, int64_t timeout_us,
 		return fail(errno);
 	if ((lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return fail(errno);
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0)
-		return fail(errno);
-	if (chmod(path, 0660) != 0 ||
-	    ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-	    chown(path, uid, gid) != 0) || listen(lfd, 64) != 0) {
+	/*
+	 * The socket is created with its mode (umask), never chmod'ed or
+	 * chown'ed through a path that could have become a symbolic link
+	 * since bind (whoever can write the directory could swap it, and
+	 * consent-web started as root would give the link's target to the
+	 * milter's user).  umask is the process's: the window only ever
+	 * makes another thread's new file less accessible.
+	 */
+	old_mask = umask(0117);
+	r = bind(lfd, (struct sockaddr *)&sa, sizeof sa);
+	e = errno;
+	(void)umask(old_mask);
+	if (r != 0)
+		return fail(e);
+	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return fail(EEXIST);	/* swapped since bind: not ours */
+	if (((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) ||
+	    listen(lfd, 64) != 0) {
 		e = errno;
 		(void)unlink(path);
 		return fail(e);

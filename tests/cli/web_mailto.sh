@@ -124,6 +124,18 @@ kill "$pid"; wait "$pid"; rc=$?; pid=
 [ "$rc" = 69 ] || fail "exit $rc with a file at the socket path"
 grep -q "cannot listen on $MSOCK" "$T/web2.log" || fail "$(cat "$T/web2.log")"
 [ -f "$MSOCK" ] || fail "the file was removed"
-! grep -qE "AddressSanitizer|runtime error:|LeakSanitizer" "$T/web.log" "$T/web2.log" ||
+rm -f "$MSOCK"
+
+step="the socket swapped for a symbolic link after bind: its target is not touched"
+cc -shared -fPIC -o "$T/bindswap.so" "$SRCDIR/tests/cli/bindswap.c" -ldl ||
+	fail "cannot build the bind hook"
+echo secret >"$T/victim"; chmod 0600 "$T/victim"
+LD_PRELOAD=$T/bindswap.so BINDSWAP_TARGET=$T/victim ASAN_OPTIONS=verify_asan_link_order=0 \
+	timeout 30 "$WEB" -c "$CONF" 2>"$T/web3.log"; rc=$?
+[ "$(stat -c %a "$T/victim")" = 600 ] || fail "the link's target became mode $(stat -c %a "$T/victim")"
+[ "$rc" = 69 ] || fail "exit $rc with the socket swapped: $(cat "$T/web3.log")"
+grep -q "cannot listen on $MSOCK" "$T/web3.log" || fail "$(cat "$T/web3.log")"
+rm -f "$MSOCK"
+! grep -qE "AddressSanitizer|runtime error:|LeakSanitizer" "$T/web.log" "$T/web2.log" "$T/web3.log" ||
 	fail "sanitizer report: $(cat "$T/web.log")"
 echo "consent-web: mailto socket: record, replay, bad tokens, malformed lines, limits"
