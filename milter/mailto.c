@@ -197,7 +197,12 @@ cm_mailto_record(SMFICTX *ctx, const cm_policy *p, cm_mailto *m,
 		else
 			code = cm_mailreq_call(l->mailto_socket, (unsigned)left,
 			    line, len, reply, sizeof reply);
-		cm_log_clean(m->r[i].addr, a, sizeof a);
+		/* the address a token hides stays out of the log when
+		 * addresses are hashed (log.hash_recipients) */
+		if (cm_policy_log_hash_recipients(p))
+			snprintf(a, sizeof a, "-");
+		else
+			cm_log_clean(m->r[i].addr, a, sizeof a);
 		if (code >= 500 && code <= 599) {
 			/* consent-web refuses it for good (a token it does
 			 * not accept, a request it cannot read): a retry

@@ -111,7 +111,7 @@ expect_line "$out" "DATA - a"
 out=$(mail D1 192.0.2.7 "<bob@example.net>" "<unsubscribe+$TOK@example.com>")
 expect_line "$out" "RCPT <unsubscribe+$TOK@example.com> c"
 expect_line "$out" "EOM - y 451 4.3.0 Unsubscribe not recorded yet, try again later"
-expect_log "queue_id=D1 type=offers rcpt=bob@example.net: mailto unsubscribe not recorded: consent-web"
+expect_log "queue_id=D1 type=offers rcpt=-: mailto unsubscribe not recorded: consent-web"
 [ "$(hist)" = "$h0" ] || die "recorded while consent-web was down"
 "$CTL" -c "$CM_TMP/cm.yaml" check bob@example.net offers >/dev/null || die "withdrawn while consent-web was down"
 
@@ -122,7 +122,9 @@ start_web "$CM_TMP/cm.yaml"
 out=$(mail M1 192.0.2.7 "<Bob@Example.NET>" "<UNSUBSCRIBE+$TOK@example.com.>")
 expect_line "$out" "RCPT <UNSUBSCRIBE+$TOK@example.com.> c"
 expect_line "$out" "EOM - d"
-expect_log "queue_id=M1 type=offers rcpt=bob@example.net: mailto unsubscribe recorded"
+expect_log "queue_id=M1 type=offers rcpt=-: mailto unsubscribe recorded"
+# log.hash_recipients (the default): the address the token hides is not logged
+grep -q "rcpt=bob@example.net: mailto" "$LOG" && die "the token's address in the log"
 [ "$(hist)" = $((h0 + 1)) ] || die "not one history event: $("$CTL" -c "$CM_TMP/cm.yaml" history bob@example.net)"
 "$CTL" -c "$CM_TMP/cm.yaml" history bob@example.net | tail -1 >"$CM_TMP/h.out"
 grep -q "mailto" "$CM_TMP/h.out" || die "source mailto not in: $(cat "$CM_TMP/h.out")"
@@ -181,6 +183,7 @@ args=()
 for i in $(seq 9); do args+=(--rcpt "<unsubscribe+$TOK@example.com>"); done
 write_config "$CM_TMP/cm.yaml" monitor tempfail reject
 links "$CM_TMP/cm.yaml"
+mkdir -p "$CM_TMP/declog"; printf 'log:\n  path: "%s"\n  hash_recipients: false\n' "$CM_TMP/declog" >>"$CM_TMP/cm.yaml"	# the address in clear
 start_milter "$CM_TMP/cm.yaml"
 out=$(proto --ip 192.0.2.7 --macro M i M6 --mail "<bob@example.net>" "${args[@]}" --data \
 	--header Subject x --eoh --eom) || die "mproto failed"
@@ -212,7 +215,7 @@ out=$(proto --port 0 --macro M i N1 --mail "<ns@example.net>" --rcpt "<unsubscri
 	--header Message-ID "<n1@x>" --eoh --eom) || die "mproto failed"
 expect_line "$out" "RCPT <unsubscribe+$T@example.com> c"
 expect_line "$out" "EOM - d"
-expect_log "queue_id=N1 type=offers rcpt=ns@example.net: mailto unsubscribe recorded"
+expect_log "queue_id=N1 type=offers rcpt=-: mailto unsubscribe recorded"
 "$CTL" -c "$CM_TMP/cm.yaml" history ns@example.net | grep -q ' mailto ' || die "N1 not recorded"
 out=$(proto --port 0 --macro M i N2 --mail "<ns@example.net>" --rcpt "<unsubscribe+$BAD@example.com>" \
 	--rcpt "<carol@example.net>" --data --header Message-ID "<n2@x>" --eoh --eom) || die "mproto failed"
@@ -241,7 +244,7 @@ out=$(proto --macro M i E1 --mail "<eoh1@example.net>" --rcpt "<unsubscribe+$T@e
 	die "mproto failed"
 expect_line "$out" "DELRCPT <unsubscribe+$T@example.com>"
 expect_line "$out" "EOM - c"
-expect_log "queue_id=E1 type=offers rcpt=eoh1@example.net: mailto unsubscribe recorded"
+expect_log "queue_id=E1 type=offers rcpt=-: mailto unsubscribe recorded"
 [ "$(nmailto eoh1@example.net)" = 1 ] || die "E1: not recorded"
 stop_milter
 # on_error: accept, a List-Id that cannot be read: let through at EOH
@@ -304,7 +307,7 @@ for reply in "550 expired token" "500 malformed request" "451 not recorded"; do
 	out=$(mail F7 192.0.2.7 "<f7@example.net>" "<unsubscribe+$T@example.com>")
 	case $reply in
 	5*) expect_line "$out" "EOM - y 550 5.1.1 Not a valid unsubscribe address, nothing recorded"
-	    expect_log "queue_id=F7 type=offers rcpt=f7@example.net: mailto unsubscribe refused by consent-web $MSOCK: $reply; action=reject" ;;
+	    expect_log "queue_id=F7 type=offers rcpt=-: mailto unsubscribe refused by consent-web $MSOCK: $reply; action=reject" ;;
 	*) expect_line "$out" "EOM - y 451 4.3.0 Unsubscribe not recorded yet, try again later" ;;
 	esac
 	kill "$FAKE_PID"; wait "$FAKE_PID" 2>/dev/null; FAKE_PID=
