@@ -151,8 +151,8 @@ cm_mailto_header(cm_mailto *m, const char *name, const char *value)
 	if (m == NULL || m->msgid[0] != '\0' || name == NULL || value == NULL ||
 	    strcasecmp(name, "Message-ID") != 0)
 		return;
-	while (*value == ' ' || *value == '\t')
-		value++;
+	/* folded after the colon: "Message-ID:" CRLF WSP "<id>" */
+	value += strspn(value, " \t\r\n");
 	snprintf(m->msgid, sizeof m->msgid, "%s", value);
 	/* one token: up to the first white space */
 	m->msgid[strcspn(m->msgid, " \t\r\n")] = '\0';

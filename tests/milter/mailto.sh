@@ -133,6 +133,14 @@ for ev in 'sender=\\?"<Bob@Example.NET>' 'client=\\?"192.0.2.7' 'message-id=\\?"
 done
 "$CTL" -c "$CM_TMP/cm.yaml" check bob@example.net offers >/dev/null && die "not withdrawn"
 
+# 3b. a Message-ID folded after its colon is kept as evidence
+T=$("$CTL" -c "$CM_TMP/cm.yaml" link unsubscribe fold@example.net offers | sed -n 's/^mailto:unsubscribe+\(.*\)@.*/\1/p')
+out=$(proto --ip 192.0.2.7 --macro M i M7 --mail "<fold@example.net>" --rcpt "<unsubscribe+$T@example.com>" \
+	--data --header Message-ID $'\r\n\t<folded@mua.example>' --eoh --eom) || die "mproto failed"
+expect_line "$out" "EOM - d"
+"$CTL" -c "$CM_TMP/cm.yaml" history fold@example.net | grep -qE 'message-id=\\?"<folded@mua.example>' ||
+	die "folded Message-ID lost: $("$CTL" -c "$CM_TMP/cm.yaml" history fold@example.net)"
+
 # 4. a replay: discarded again, no second event
 out=$(mail M2 192.0.2.7 "<bob@example.net>" "<unsubscribe+$TOK@example.com>")
 expect_line "$out" "EOM - d"
