@@ -115,6 +115,24 @@ PY
 )
 [ "$r" = "451 too many connections" ] || fail "4th connection: $r"
 
+step="a second consent-web leaves the live socket alone"
+PORT2=$("$PY" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+sed "s#listen: \"inet:$PORT@127.0.0.1\"#listen: \"inet:$PORT2@127.0.0.1\"#" "$CONF" >"$T/second.yaml"
+ino=$(stat -c %i "$MSOCK")
+timeout 30 "$WEB" -c "$T/second.yaml" 2>"$T/web4.log"; rc=$?
+[ "$rc" = 69 ] || fail "a second instance: exit $rc"
+grep -q "cannot listen on $MSOCK: Address already in use" "$T/web4.log" || fail "$(cat "$T/web4.log")"
+[ "$(stat -c %i "$MSOCK")" = "$ino" ] || fail "the live socket was replaced"
+r=$(say "MAILTO $tok <> - -\n"); [ "$r" = "250 already recorded" ] || fail "first instance after the second: $r"
+# the first one, stopping, removes only its own socket: not one put there since
+mv "$MSOCK" "$T/first.sock"
+"$PY" -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$MSOCK"
+kill "$pid"; wait "$pid"; pid=
+[ -S "$MSOCK" ] || fail "a socket not its own was removed at stop"
+rm -f "$MSOCK" "$T/first.sock"
+start
+
 step="stop: socket removed; a file at the path stops the start"
 kill "$pid"; wait "$pid"; rc=$?; pid=
 [ "$rc" = 0 ] || fail "consent-web exited with $rc"
