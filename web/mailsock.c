@@ -152,6 +152,24 @@ conn_main(void *arg)
 	return NULL;
 }
 
+static bool paused;	/* accept failed for want of resources */
+
+/* accept() failed with E for want of descriptors or memory: the
+ * connection stays pending and poll() reports it at once again, so
+ * wait PAUSE_MS (or for the stop) instead of spinning. */
+#define PAUSE_MS 100
+static void
+pause_accepting(int e)
+{
+	struct pollfd p = { .fd = stop_pipe[0], .events = POLLIN };
+
+	if (!paused)
+		fprintf(stderr, "consent-web: mailto socket: cannot accept a "
+		    "connection: %s; pausing\n", strerror(e));
+	paused = true;
+	(void)poll(&p, 1, PAUSE_MS);
+}
+
 static void *
 listen_main(void *arg)
 {
@@ -174,8 +192,13 @@ listen_main(void *arg)
 		}
 		if (p[1].revents != 0)
 			break;
-		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				pause_accepting(errno);
 			continue;
+		}
+		paused = false;
 		pthread_mutex_lock(&mu);
 		full = active >= max_active;
 		if (!full)

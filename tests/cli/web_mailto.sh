@@ -133,6 +133,21 @@ kill "$pid"; wait "$pid"; pid=
 rm -f "$MSOCK" "$T/first.sock"
 start
 
+step="out of descriptors at accept: paced retries, then served"
+kill "$pid"; wait "$pid"; pid=
+cc -shared -fPIC -o "$T/acceptfail.so" "$SRCDIR/tests/cli/acceptfail.c" -ldl ||
+	fail "cannot build the accept hook"
+: >"$T/accept.log"
+LD_PRELOAD=$T/acceptfail.so ACCEPTFAIL_N=4 ACCEPTFAIL_LOG=$T/accept.log \
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 start
+r=$(say "MAILTO $tok <> - -\n"); [ "$r" = "250 already recorded" ] || fail "after EMFILE: $r"
+[ "$(wc -l <"$T/accept.log")" = 4 ] || fail "accept4 failed $(wc -l <"$T/accept.log") times, not 4"
+# each failed accept is followed by a pause (>= 50 ms), not a busy loop
+awk 'NR > 1 && $1 - prev < 50000000 { bad = 1 } { prev = $1 } END { exit bad }' "$T/accept.log" ||
+	fail "accept retried without a pause: $(cat "$T/accept.log")"
+grep -q "cannot accept a connection: Too many open files; pausing" "$T/web.log" ||
+	fail "no log line for the pause"
+
 step="stop: socket removed; a file at the path stops the start"
 kill "$pid"; wait "$pid"; rc=$?; pid=
 [ "$rc" = 0 ] || fail "consent-web exited with $rc"
