@@ -296,11 +296,14 @@ stop_milter
 # 13. consent-web refuses a token for good (5xx: here a stand-in that
 # answers 550, as for a token expired since RCPT): 550 for the message,
 # not a 451 retried until the queue lifetime ends; a 4xx stays 451
-fake_web() {	# fake_web REPLY: answer every request with REPLY
+fake_web() {	# fake_web REPLY [UID]: answer every request with REPLY
 	rm -f "$MSOCK"
-	/usr/bin/python3 - "$MSOCK" "$1" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+	/usr/bin/python3 - "$MSOCK" "$1" "${2:-}" <<'PY' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])
+if sys.argv[3]:
+    os.setgid(int(sys.argv[3])); os.setuid(int(sys.argv[3]))
+s.listen(8)
 while True:
     c, _ = s.accept(); c.recv(4096); c.sendall((sys.argv[2] + "\n").encode()); c.close()
 PY
@@ -320,5 +323,14 @@ for reply in "550 expired token" "500 malformed request" "451 not recorded"; do
 	esac
 	kill "$FAKE_PID"; wait "$FAKE_PID" 2>/dev/null; FAKE_PID=
 done
+# a server of another user on the socket's path (its directory writable
+# by someone else) is not consent-web: nothing is sent, 451
+if [ "$(id -u)" = 0 ]; then
+	fake_web "250 recorded" 65534
+	out=$(mail F8 192.0.2.7 "<f7@example.net>" "<unsubscribe+$T@example.com>")
+	expect_line "$out" "EOM - y 451 4.3.0 Unsubscribe not recorded yet, try again later"
+	expect_log "queue_id=F8 type=offers rcpt=-: mailto unsubscribe not recorded: consent-web $MSOCK: the server is not of this user or root"
+	kill "$FAKE_PID"; wait "$FAKE_PID" 2>/dev/null; FAKE_PID=
+fi
 stop_milter
 echo "mailto: all checks passed"
