@@ -6,7 +6,10 @@
 # nothing changes; malformed and over-long lines 500; a silent client is
 # dropped after links.timeout; beyond links.max_connections 451; the
 # socket is mode 0660 and removed at exit; a file that is no socket at
-# its path stops the start (exit 69).
+# its path stops the start (exit 69); so do a live socket of another
+# instance (left in place, and not removed by the other at stop) and a
+# socket swapped for a symbolic link right after bind (its target left
+# alone); accept failing for want of descriptors is retried with pauses.
 source "$(dirname "$0")/ctl-lib.bash"
 WEB=$BUILD/consent-web
 [ -x "$WEB" ] || { echo "consent-web not built" >&2; exit 77; }

@@ -9,7 +9,13 @@
 # removed); links.mailto_deliver_to redirects it; mail from outside the
 # scope is captured too; the List-Unsubscribe header offers the mailto
 # form; at most 8 token recipients a message; monitor mode records too;
-# an unreadable key ring gives 451 at RCPT.
+# an unreadable key ring gives 451 at RCPT; quoted, source-routed or
+# spaced token addresses are captured; non-SMTP submissions are captured
+# (bad tokens refused at end of data); a message decided at end of
+# headers still records its token; a token recipient beside another
+# gets no personal link; consent-web's 5xx gives 550, a server of
+# another user 451; the token's address is not logged when hashed; a
+# folded Message-ID is kept.
 . "$SRCDIR/tests/milter/common.bash"
 CTL=$BUILD/consentctl
 WEB=$BUILD/consent-web
