@@ -218,37 +218,131 @@ cm_links_mailto_enabled(const cm_links *l)
 	    l->mailto_local != NULL;
 }
 
+/* Does S (LEN octets) end in "@" DOMAIN, a trailing dot allowed? */
+static bool
+at_domain(const char *s, size_t len, const char *domain)
+{
+	size_t dl = strlen(domain);
+
+	if (len > 0 && s[len - 1] == '.')
+		len--;
+	return len >= dl + 1 && s[len - dl - 1] == '@' &&
+	    strncasecmp(s + len - dl, domain, dl) == 0;
+}
+
+/* Does S (LEN octets) contain NEEDLE, without regard to case? */
+static bool
+has_ci(const char *s, size_t len, const char *needle)
+{
+	size_t nl = strlen(needle);
+
+	for (size_t i = 0; i + nl <= len; i++)
+		if (strncasecmp(s + i, needle, nl) == 0)
+			return true;
+	return false;
+}
+
+/* The local part of RCPT (angle brackets, white space and source route
+ * taken off) decoded into OUT (SIZE octets, NUL-terminated); *DOM gets
+ * what follows its '@'.  False when RCPT cannot be read so. */
+static bool
+local_part(const char *rcpt, size_t len, char *out, size_t size,
+    const char **dom, size_t *domlen)
+{
+	const char *p = rcpt, *end = rcpt + len;
+	size_t n = 0;
+
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (p < end && *p == '<') {
+		if (end[-1] != '>')
+			return false;
+		p++;
+		end--;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+	}
+	if (p < end && *p == '@') {	/* source route: @a,@b:addr */
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+
+		if (colon == NULL)
+			return false;
+		p = colon + 1;
+	}
+	if (p < end && *p == '"') {
+		for (p++; p < end && *p != '"'; p++) {
+			if (*p == '\\' && ++p == end)
+				return false;
+			if (n + 1 >= size)
+				return false;
+			out[n++] = *p;
+		}
+		if (p == end)
+			return false;
+		p++;	/* the closing quote */
+		if (p == end || *p != '@')
+			return false;
+	} else {
+		const char *at = memchr(p, '@', (size_t)(end - p));
+
+		if (at == NULL || (size_t)(at - p) + 1 > size)
+			return false;
+		for (; p < at; p++) {
+			if (*p == '"' || *p == '\\' || *p == ' ')
+				return false;
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+	*dom = p + 1;
+	*domlen = (size_t)(end - *dom);
+	return memchr(*dom, '@', *domlen) == NULL;
+}
+
 bool
 cm_links_mailto_match(const cm_links *l, const char *rcpt, size_t len,
-    const char **token, size_t *toklen)
+    char *token, size_t size, size_t *toklen)
 {
-	size_t ll, dl;
-	const char *at, *tok;
+	char lp[512];
+	const char *dom;
+	size_t ll, dl, domlen;
+	char needle[128];
 
-	if (!cm_links_mailto_enabled(l))
+	if (!cm_links_mailto_enabled(l) || size == 0)
 		return false;
-	if (len >= 2 && rcpt[0] == '<' && rcpt[len - 1] == '>') {
-		rcpt++;
-		len -= 2;
-	}
 	ll = strlen(l->mailto_local);
 	dl = strlen(l->mailto_domain);
-	if (len < ll + 3 || strncasecmp(rcpt, l->mailto_local, ll) != 0 ||
-	    rcpt[ll] != '+')
-		return false;
-	tok = rcpt + ll + 1;
-	at = memchr(tok, '@', len - ll - 1);
-	if (at == NULL || at == tok)
-		return false;
-	/* the domain, a trailing dot allowed */
-	{
-		size_t rest = len - (size_t)(at + 1 - rcpt);
-		if (rest == dl + 1 && at[1 + dl] == '.')
-			rest = dl;
-		if (rest != dl || strncasecmp(at + 1, l->mailto_domain, dl) != 0)
+	if (local_part(rcpt, len, lp, sizeof lp, &dom, &domlen)) {
+		if (strncasecmp(lp, l->mailto_local, ll) != 0 || lp[ll] != '+')
 			return false;
+		if (domlen > 0 && dom[domlen - 1] == '.')
+			domlen--;
+		if (domlen != dl || strncasecmp(dom, l->mailto_domain, dl) != 0)
+			return false;
+		*toklen = strlen(lp + ll + 1);
+		if (*toklen >= size) {
+			*toklen = size;
+			token[0] = '\0';
+		} else {
+			memcpy(token, lp + ll + 1, *toklen + 1);
+		}
+		return true;
 	}
-	*token = tok;
-	*toklen = (size_t)(at - tok);
+	/* unreadable: refused if it looks like one of ours */
+	while (len > 0 && (rcpt[len - 1] == '>' || rcpt[len - 1] == ' ' ||
+	    rcpt[len - 1] == '\t'))
+		len--;
+	if (ll + 2 > sizeof needle)
+		return false;
+	snprintf(needle, sizeof needle, "%s+", l->mailto_local);
+	if (!has_ci(rcpt, len, needle) || !at_domain(rcpt, len,
+	    l->mailto_domain))
+		return false;
+	token[0] = '\0';
+	*toklen = 0;
 	return true;
 }

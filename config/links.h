@@ -82,13 +82,21 @@ const char *cm_links_mailto(const cm_links *l, const char *token, char *buf,
 bool cm_links_mailto_enabled(const cm_links *l);
 
 /*
- * Is the address RCPT (LEN octets; angle brackets allowed) a mailto
+ * Is the address RCPT (LEN octets, as the MTA sent it) a mailto
  * unsubscribe address of L: LOCAL+X@DOMAIN with LOCAL and DOMAIN
  * compared without regard to case (a trailing dot of the domain
- * ignored) and X not empty?  Then *TOKEN and *TOKLEN get X, as written
- * (tokens are case-sensitive).  False when mailto is not enabled.
+ * ignored)?  RCPT is read as RFC 5321 allows a sender's MTA to write
+ * it: angle brackets, white space inside them, a source route
+ * ("@relay:"), a quoted local part ("\"LOCAL+X\"@DOMAIN", backslash
+ * escapes) -- none of them escapes the capture.  Then true and X, as
+ * decoded (tokens are case-sensitive), goes into TOKEN (SIZE octets,
+ * NUL-terminated) with its length in *TOKLEN; X empty, too long for
+ * TOKEN (*TOKLEN is then SIZE) or an address that looks like one (it
+ * names LOCAL+ and ends in @DOMAIN) but cannot be read also give true
+ * with *TOKLEN 0 or SIZE: the caller refuses it as an invalid token.
+ * False when it is no such address or mailto is not enabled.
  */
 bool cm_links_mailto_match(const cm_links *l, const char *rcpt, size_t len,
-    const char **token, size_t *toklen);
+    char *token, size_t size, size_t *toklen);
 
 #endif

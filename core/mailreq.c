@@ -223,6 +223,19 @@ cm_mailreq_call(const char *path, unsigned timeout_ms, const char *req,
 		close(fd);
 		return fail(reply, rsize, "connect", e);
 	}
+	{
+		/* only consent-web: a server of our own user or root (the
+		 * socket's directory could be writable by someone else) */
+		struct ucred cr;
+		socklen_t cl = sizeof cr;
+
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
+		    (cr.uid != geteuid() && cr.uid != 0)) {
+			close(fd);
+			return fail(reply, rsize, "the server is not of this "
+			    "user or root", EPERM);
+		}
+	}
 	while (off < len) {
 		ssize_t w;
 

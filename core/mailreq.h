@@ -83,8 +83,10 @@ int cm_mailreq_reply_code(const char *line, size_t len);
  * all.  The reply line (without LF, NUL-terminated, cut to RSIZE - 1
  * octets) goes into REPLY.  Returns the reply's code, or -1 (connection
  * refused, no such socket, timeout, closed without a full reply, a
- * malformed reply; REPLY then says why, from errno).  SIGPIPE is not
- * raised (MSG_NOSIGNAL).
+ * malformed reply, a server that runs neither as this process's
+ * effective user nor as root (SO_PEERCRED: the request is not sent);
+ * REPLY then says why, from errno).  SIGPIPE is not raised
+ * (MSG_NOSIGNAL).
  */
 int cm_mailreq_call(const char *path, unsigned timeout_ms, const char *req,
     size_t len, char *reply, size_t rsize);

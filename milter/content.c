@@ -97,6 +97,29 @@ cm_content_header(SMFICTX *ctx, char *name, char *value)
 	return ok;
 }
 
+/*
+ * M is refused at end of headers: the mailto unsubscribes it holds
+ * (mailto.h) are recorded first, so that no refusal loses a withdrawal.
+ * M is reset.  The refusal KIND (with TYPES for its text), or the 451
+ * when a withdrawal is not recorded.
+ */
+static sfsistat
+eoh_refuse(SMFICTX *ctx, struct cm_msg *m, cm_reply_kind kind,
+    const char *types)
+{
+	struct cm_conn *c = smfi_getpriv(ctx);
+	sfsistat r = SMFIS_CONTINUE;
+
+	if (m->mailto != NULL)
+		r = cm_mailto_record(ctx, cm_msg_policy(m), m->mailto,
+		    m->sender, c != NULL && c->have_addr ?
+		    (const struct sockaddr *)&c->addr : NULL, m->qid);
+	if (r == SMFIS_CONTINUE)
+		r = cm_reply_send(ctx, kind, NULL, types, NULL);
+	cm_msg_reset(m);
+	return r;
+}
+
 /* End of headers: the message cannot be classified (fail closed). */
 static sfsistat
 eoh_fail(SMFICTX *ctx, struct cm_msg *m, cm_fault fault, const char *why,
@@ -107,8 +130,11 @@ eoh_fail(SMFICTX *ctx, struct cm_msg *m, cm_fault fault, const char *why,
 
 	cm_log(prio, "queue_id=%s: %s; action=%s", cm_log_clean(m->qid, q,
 	    sizeof(q)), why, a.word);
-	cm_msg_reset(m);
-	return cm_reply_send(ctx, a.kind, NULL, NULL, NULL);
+	/* let through (monitor, on_error: accept): but a mailto
+	 * unsubscribe it holds is still recorded at end of data */
+	if (cm_reply_passes(&a) && m->mailto != NULL)
+		return cm_msg_pass(m);
+	return eoh_refuse(ctx, m, a.kind, NULL);
 }
 
 sfsistat
@@ -160,22 +186,19 @@ cm_content_eoh(SMFICTX *ctx)
 			    "stage=eoh action=reject");
 			if (mon)
 				return cm_msg_pass(m);
-			cm_msg_reset(m);
-			return cm_reply_send(ctx, CM_REPLY_MSG_UNCLASSIFIED,
-			    NULL, NULL, NULL);
+			return eoh_refuse(ctx, m, CM_REPLY_MSG_UNCLASSIFIED,
+			    NULL);
 		}
 		return cm_msg_pass(m);
 	}
 	if (m->types.n > 1 && cm_policy_multiple_types(p) == CM_MULTI_REFUSE &&
 	    !cm_msg_monitor(m)) {
-		sfsistat r;
+		char ids[CM_CONN_TYPES_MAX];
 
 		cm_msg_log_decision(m, m->type_ids, NULL, "deny",
 		    "ambiguous", "stage=eoh action=reject");
-		r = cm_reply_send(ctx, CM_REPLY_MSG_AMBIGUOUS, NULL,
-		    m->type_ids, NULL);
-		cm_msg_reset(m);
-		return r;
+		memcpy(ids, m->type_ids, sizeof ids);	/* M is reset */
+		return eoh_refuse(ctx, m, CM_REPLY_MSG_AMBIGUOUS, ids);
 	}
 	cm_class_minus(&more, &m->types, &m->rcpt_types);
 	if (more.n == 0 && !cm_msg_monitor(m) && !cm_unsub_wanted(p))
@@ -215,7 +238,8 @@ eom_envelope(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 		    m->denied);
 	cm_unsub_eom(ctx, &(cm_unsub_msg){ cm_msg_policy(m), m->types.n,
 	    m->type_ids, (const char *const *)m->rcpts, NULL, m->nrcpts,
-	    m->rcpt_overflow || m->rcpts_dropped, m->own_lu,
+	    m->rcpt_overflow || m->rcpts_dropped || m->mailto != NULL,
+	    m->own_lu,
 	    cm_msg_monitor(m), c->can_addhdr, c->can_chghdr, m->qid });
 	return SMFIS_CONTINUE;
 }
@@ -280,8 +304,10 @@ eom_remove(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m,
 	}
 	cm_unsub_eom(ctx, &(cm_unsub_msg){ cm_msg_policy(m), m->types.n,
 	    m->type_ids, (const char *const *)m->rcpts, deny, m->nrcpts,
-	    m->rcpt_overflow, m->own_lu, cm_msg_monitor(m), c->can_addhdr,
-	    c->can_chghdr, m->qid });	/* unsub.h */
+	    m->rcpt_overflow || m->mailto != NULL, m->own_lu,
+	    cm_msg_monitor(m), c->can_addhdr, c->can_chghdr, m->qid });
+	/* unsub.h; token recipients (mailto.h) are recipients too: never
+	 * a personal link with another one beside it */
 	trace(ctx, c, m, ndeny, m->nrcpts - ndeny, ndeny);
 	if (ndeny > 0)
 		cm_fb_dsn(m->fb, m->type_ids, m->type_names, m->qid, m->rcpts,

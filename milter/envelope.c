@@ -201,7 +201,7 @@ cm_env_from(SMFICTX *ctx, char **argv)
 	cm_msg_take_qid(ctx, m);
 	if (sender_ok)
 		memcpy(m->sender, sender, strlen(sender) + 1);
-	m->mailto_on = !c->non_smtp && cm_mailto_wanted(p);
+	m->mailto_on = cm_mailto_wanted(p);	/* non-SMTP too */
 
 	if (!in_scope(c, p, auth != NULL))
 		return mail_pass(m);
@@ -385,7 +385,7 @@ cm_env_rcpt(SMFICTX *ctx, char **argv)
 	m = &c->msg;
 	cm_msg_take_qid(ctx, m);
 	if (m->mailto_on && cm_mailto_rcpt(ctx, cm_msg_policy(m), &m->mailto,
-	    argv[0], m->qid, &r))
+	    argv[0], c->non_smtp, m->qid, &r))
 		return r;
 	r = rcpt_check(ctx, c, m, argv);
 	if (r == SMFIS_CONTINUE)

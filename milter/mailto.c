@@ -31,6 +31,8 @@ struct cm_mailto {
 		char addr[CM_ADDR_KEY_MAX];
 	} r[CM_MAILTO_MAX];
 	char msgid[CM_MAILREQ_MSGID_MAX + 1];
+	/* non-SMTP: what RCPT could not refuse, refused at EOM */
+	bool late_bad, late_tempfail;
 };
 
 bool
@@ -56,49 +58,81 @@ why(cm_status st)
 	}
 }
 
+/* Keep a note in *MP (created if needed) for end of data: a bad token
+ * (BAD) or one that cannot be checked now.  False on out of memory. */
+static bool
+late_note(cm_mailto **mp, bool bad)
+{
+	if (*mp == NULL && (*mp = calloc(1, sizeof **mp)) == NULL)
+		return false;
+	if (bad)
+		(*mp)->late_bad = true;
+	else
+		(*mp)->late_tempfail = true;
+	return true;
+}
+
+/* RCPT cannot take recipient RAW now (KIND: CM_REPLY_MAILTO_BAD, or a
+ * tempfail).  Refused here, or with LATE (non-SMTP) noted for end of
+ * data. */
+static sfsistat
+rcpt_refuse(SMFICTX *ctx, cm_mailto **mp, bool late, cm_reply_kind kind,
+    const char *raw)
+{
+	if (!late)
+		return cm_reply_send(ctx, kind, raw, NULL, NULL);
+	if (late_note(mp, kind == CM_REPLY_MAILTO_BAD))
+		return SMFIS_CONTINUE;
+	cm_log(LOG_ERR, "RCPT: out of memory keeping a mailto unsubscribe; "
+	    "action=tempfail");
+	return SMFIS_TEMPFAIL;
+}
+
 bool
 cm_mailto_rcpt(SMFICTX *ctx, const cm_policy *p, cm_mailto **mp,
-    const char *raw, const char *qid, sfsistat *r)
+    const char *raw, bool late, const char *qid, sfsistat *r)
 {
-	const char *tok;
+	char tok[CM_TOKEN_TEXT_MAX];
 	size_t toklen, len = strlen(raw);
 	char q[80], rc[400];
-	cm_mailto *m = *mp;
+	const char *when = late ? " at end of data" : "";
+	cm_mailto *m;
 	cm_status st;
 	cm_token t;
 
-	if (!cm_links_mailto_match(cm_policy_links(p), raw, len, &tok,
-	    &toklen))
+	if (!cm_links_mailto_match(cm_policy_links(p), raw, len, tok,
+	    sizeof tok, &toklen))
 		return false;
 	cm_log_clean(qid, q, sizeof q);
 	cm_log_clean(raw, rc, sizeof rc);
-	st = toklen < CM_TOKEN_TEXT_MAX ? cm_unsub_open(p, tok, toklen, &t) :
-	    CM_EINVAL;
+	st = toklen > 0 && toklen < sizeof tok ?
+	    cm_unsub_open(p, tok, toklen, &t) : CM_EINVAL;
 	if (st == CM_EIO) {
 		cm_log(LOG_ERR, "queue_id=%s rcpt=%s: mailto unsubscribe: the "
-		    "link keys cannot be loaded; action=tempfail", q, rc);
-		*r = cm_reply_send(ctx, CM_REPLY_MAILTO_TEMPFAIL, raw, NULL,
-		    NULL);
+		    "link keys cannot be loaded; action=tempfail%s", q, rc,
+		    when);
+		*r = rcpt_refuse(ctx, mp, late, CM_REPLY_MAILTO_TEMPFAIL, raw);
 		return true;
 	}
 	if (st != CM_OK || t.purpose != CM_TOKEN_UNSUBSCRIBE) {
 		cm_log(LOG_NOTICE, "queue_id=%s rcpt=%s: mailto unsubscribe: "
-		    "%s; action=reject", q, rc, why(st));
-		*r = cm_reply_send(ctx, CM_REPLY_MAILTO_BAD, raw, NULL, NULL);
+		    "%s; action=reject%s", q, rc, why(st), when);
+		*r = rcpt_refuse(ctx, mp, late, CM_REPLY_MAILTO_BAD, raw);
 		return true;
 	}
+	m = *mp;
 	if (len >= RAW_MAX || (m != NULL && m->n >= CM_MAILTO_MAX)) {
 		cm_log(LOG_WARNING, "queue_id=%s: more than %d mailto "
-		    "unsubscribes in one message; action=tempfail", q,
-		    CM_MAILTO_MAX);
-		*r = cm_reply_send(ctx, CM_REPLY_RCPT_TOO_MANY, raw, NULL, NULL);
+		    "unsubscribes in one message; action=tempfail%s", q,
+		    CM_MAILTO_MAX, when);
+		*r = rcpt_refuse(ctx, mp, late, CM_REPLY_RCPT_TOO_MANY, raw);
 		return true;
 	}
 	if (m == NULL && (m = *mp = calloc(1, sizeof *m)) == NULL) {
 		cm_log(LOG_ERR, "RCPT: out of memory keeping a mailto "
 		    "unsubscribe; action=tempfail");
-		*r = cm_reply_send(ctx, CM_REPLY_MAILTO_TEMPFAIL, raw, NULL,
-		    NULL);
+		*r = late ? SMFIS_TEMPFAIL : cm_reply_send(ctx,
+		    CM_REPLY_MAILTO_TEMPFAIL, raw, NULL, NULL);
 		return true;
 	}
 	memcpy(m->r[m->n].raw, raw, len + 1);
@@ -117,8 +151,8 @@ cm_mailto_header(cm_mailto *m, const char *name, const char *value)
 	if (m == NULL || m->msgid[0] != '\0' || name == NULL || value == NULL ||
 	    strcasecmp(name, "Message-ID") != 0)
 		return;
-	while (*value == ' ' || *value == '\t')
-		value++;
+	/* folded after the colon: "Message-ID:" CRLF WSP "<id>" */
+	value += strspn(value, " \t\r\n");
 	snprintf(m->msgid, sizeof m->msgid, "%s", value);
 	/* one token: up to the first white space */
 	m->msgid[strcspn(m->msgid, " \t\r\n")] = '\0';
@@ -163,7 +197,23 @@ cm_mailto_record(SMFICTX *ctx, const cm_policy *p, cm_mailto *m,
 		else
 			code = cm_mailreq_call(l->mailto_socket, (unsigned)left,
 			    line, len, reply, sizeof reply);
-		cm_log_clean(m->r[i].addr, a, sizeof a);
+		/* the address a token hides stays out of the log when
+		 * addresses are hashed (log.hash_recipients) */
+		if (cm_policy_log_hash_recipients(p))
+			snprintf(a, sizeof a, "-");
+		else
+			cm_log_clean(m->r[i].addr, a, sizeof a);
+		if (code >= 500 && code <= 599) {
+			/* consent-web refuses it for good (a token it does
+			 * not accept, a request it cannot read): a retry
+			 * would not change that */
+			cm_log(LOG_ERR, "queue_id=%s type=%s rcpt=%s: mailto "
+			    "unsubscribe refused by consent-web %s: %s; "
+			    "action=reject", q, m->r[i].type, a,
+			    l->mailto_socket, reply);
+			return cm_reply_send(ctx, CM_REPLY_MSG_UNSUB_BAD,
+			    NULL, NULL, NULL);
+		}
 		if (code != 250) {
 			cm_log(LOG_ERR, "queue_id=%s type=%s rcpt=%s: mailto "
 			    "unsubscribe not recorded: consent-web %s: %s; "
@@ -176,6 +226,13 @@ cm_mailto_record(SMFICTX *ctx, const cm_policy *p, cm_mailto *m,
 		    "unsubscribe recorded (consent-web: %s)", q, m->r[i].type,
 		    a, reply);
 	}
+	/* non-SMTP: the token recipients RCPT could not refuse */
+	if (m != NULL && m->late_tempfail)
+		return cm_reply_send(ctx, CM_REPLY_MSG_UNSUB_TEMPFAIL, NULL,
+		    NULL, NULL);
+	if (m != NULL && m->late_bad)
+		return cm_reply_send(ctx, CM_REPLY_MSG_UNSUB_BAD, NULL, NULL,
+		    NULL);
 	return SMFIS_CONTINUE;
 }
 

@@ -19,14 +19,22 @@
  *         the answer (at most links.timeout in all): only when every
  *         one is committed does the message go on; else 451 4.3.0 for
  *         the whole message, and the sending MTA retries (a replay is
- *         recorded once).  Then the token recipients are removed: the
+ *         recorded once); but 550 5.1.1 when consent-web refuses a
+ *         token for good (its 5xx: e.g. expired since RCPT).  Then the token recipients are removed: the
  *         message is discarded when it has no other recipient, or
  *         delivered to links.mailto_deliver_to instead when that is set.
+ *   EOH   a message the newsletter check refuses at end of headers has
+ *         its tokens recorded first (a 451 if they cannot be); one it
+ *         lets through there (monitor, on_error: accept) goes on to EOM.
  *
  * The capture works on every SMTP connection, in scope or not (the
  * mail comes from outside), and in monitor mode too (a withdrawal is a
- * request to honour, not a check of outgoing mail); not for non-SMTP
- * submissions (they cannot be refused at RCPT).
+ * request to honour, not a check of outgoing mail).  Non-SMTP
+ * submissions (sendmail(1), pickup: webmail, PHP mail()) are captured
+ * too; as they cannot be refused at RCPT, what RCPT would refuse
+ * (a bad token, a key ring that cannot be read, beyond the cap) is
+ * noted and refused at EOM for the whole message (550 5.1.1, or 451
+ * 4.3.0), after the valid tokens were recorded.
  */
 #ifndef CM_MAILTO_H
 #define CM_MAILTO_H
@@ -53,10 +61,12 @@ bool cm_mailto_wanted(const cm_policy *p);
  * If not, false: the caller goes on.  If so, true, and *R is the
  * callback's answer (see above); a valid token is kept in *M (created
  * at the first one; NULL on failure to allocate, then *R tempfails).
- * QID names the message in the log.
+ * LATE (non-SMTP: no refusal at RCPT): what would be refused is noted
+ * in *M for cm_mailto_record and *R is SMFIS_CONTINUE.  QID names the
+ * message in the log.
  */
 bool cm_mailto_rcpt(SMFICTX *ctx, const cm_policy *p, cm_mailto **m,
-    const char *raw, const char *qid, sfsistat *r);
+    const char *raw, bool late, const char *qid, sfsistat *r);
 
 /* A header field of the message: its Message-ID is kept as evidence. */
 void cm_mailto_header(cm_mailto *m, const char *name, const char *value);
@@ -65,8 +75,11 @@ void cm_mailto_header(cm_mailto *m, const char *name, const char *value);
  * EOM, first: send every kept token to consent-web with the evidence
  * SENDER (bare envelope sender, "" for the null sender) and CLIENT (the
  * SMTP client's address, or NULL), and wait for the answers.
- * SMFIS_CONTINUE when every withdrawal is committed; otherwise the
- * 451 reply's code (logged with the reason).
+ * SMFIS_CONTINUE when every withdrawal is committed and nothing was
+ * noted at RCPT (LATE of cm_mailto_rcpt); otherwise the
+ * reply's code (logged with the reason): 550 5.1.1 when consent-web
+ * refuses a token for good (a 5xx answer: invalid, expired, malformed),
+ * 451 4.3.0 for a 4xx answer or none.
  */
 sfsistat cm_mailto_record(SMFICTX *ctx, const cm_policy *p, cm_mailto *m,
     const char *sender, const struct sockaddr *client, const char *qid);

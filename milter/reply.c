@@ -101,6 +101,8 @@ static const struct reply_row {
 	  NULL, false },
 	{ CM_REPLY_MSG_UNSUB_TEMPFAIL, SMFIS_TEMPFAIL, "451", "4.3.0", false,
 	  "Unsubscribe not recorded yet, try again later", NULL, false },
+	{ CM_REPLY_MSG_UNSUB_BAD, SMFIS_REJECT, "550", "5.1.1", false,
+	  "Not a valid unsubscribe address, nothing recorded", NULL, false },
 	{ CM_REPLY_DISCARD, SMFIS_DISCARD, NULL, NULL, false, "", NULL, false },
 };
 

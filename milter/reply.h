@@ -57,6 +57,7 @@ typedef enum cm_reply_kind {
 	CM_REPLY_MAILTO_BAD,		/* mailto.h */
 	CM_REPLY_MAILTO_TEMPFAIL,
 	CM_REPLY_MSG_UNSUB_TEMPFAIL,
+	CM_REPLY_MSG_UNSUB_BAD,
 	CM_REPLY_DISCARD
 } cm_reply_kind;
 

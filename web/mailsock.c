@@ -30,6 +30,8 @@ static int64_t timeout_ms;
 static pthread_t listener;
 static bool started;
 static char sock_path[108];
+static dev_t sock_dev;		/* the socket file we made */
+static ino_t sock_ino;
 static const web_conf *conf;
 
 /* Read one line (up to LF, at most CM_MAILREQ_LINE_MAX octets) from FD
@@ -150,6 +152,24 @@ conn_main(void *arg)
 	return NULL;
 }
 
+static bool paused;	/* accept failed for want of resources */
+
+/* accept() failed with E for want of descriptors or memory: the
+ * connection stays pending and poll() reports it at once again, so
+ * wait PAUSE_MS (or for the stop) instead of spinning. */
+#define PAUSE_MS 100
+static void
+pause_accepting(int e)
+{
+	struct pollfd p = { .fd = stop_pipe[0], .events = POLLIN };
+
+	if (!paused)
+		fprintf(stderr, "consent-web: mailto socket: cannot accept a "
+		    "connection: %s; pausing\n", strerror(e));
+	paused = true;
+	(void)poll(&p, 1, PAUSE_MS);
+}
+
 static void *
 listen_main(void *arg)
 {
@@ -172,8 +192,13 @@ listen_main(void *arg)
 		}
 		if (p[1].revents != 0)
 			break;
-		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				pause_accepting(errno);
 			continue;
+		}
+		paused = false;
 		pthread_mutex_lock(&mu);
 		full = active >= max_active;
 		if (!full)
@@ -198,6 +223,21 @@ listen_main(void *arg)
 	return NULL;
 }
 
+/* Does a server answer on the unix socket PATH (SA)? */
+static bool
+alive(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool up;
+
+	if (fd < 0)
+		return false;
+	up = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 ||
+	    errno == EAGAIN;	/* listening, its backlog full */
+	close(fd);
+	return up;
+}
+
 static int
 fail(int e)
 {
@@ -217,7 +257,8 @@ web_mailsock_start(const char *path, unsigned max_conns, int64_t timeout_us,
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
-	int e;
+	mode_t old_mask;
+	int e, r;
 
 	if (strlen(path) >= sizeof sock_path) {
 		errno = ENAMETOOLONG;
@@ -226,23 +267,43 @@ web_mailsock_start(const char *path, unsigned max_conns, int64_t timeout_us,
 	conf = c;
 	max_active = max_conns > 0 ? max_conns : 1;
 	timeout_ms = timeout_us / 1000 > 0 ? timeout_us / 1000 : 1;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			errno = EEXIST;
 			return -1;
 		}
+		if (alive(&sa)) {	/* another consent-web: not ours */
+			errno = EADDRINUSE;
+			return -1;
+		}
 		(void)unlink(path);	/* left by an earlier run */
 	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (pipe2(stop_pipe, O_CLOEXEC) != 0)
 		return fail(errno);
 	if ((lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return fail(errno);
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0)
-		return fail(errno);
-	if (chmod(path, 0660) != 0 ||
-	    ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-	    chown(path, uid, gid) != 0) || listen(lfd, 64) != 0) {
+	/*
+	 * The socket is created with its mode (umask), never chmod'ed or
+	 * chown'ed through a path that could have become a symbolic link
+	 * since bind (whoever can write the directory could swap it, and
+	 * consent-web started as root would give the link's target to the
+	 * milter's user).  umask is the process's: the window only ever
+	 * makes another thread's new file less accessible.
+	 */
+	old_mask = umask(0117);
+	r = bind(lfd, (struct sockaddr *)&sa, sizeof sa);
+	e = errno;
+	(void)umask(old_mask);
+	if (r != 0)
+		return fail(e);
+	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return fail(EEXIST);	/* swapped since bind: not ours */
+	sock_dev = st.st_dev;
+	sock_ino = st.st_ino;
+	if (((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) ||
+	    listen(lfd, 64) != 0) {
 		e = errno;
 		(void)unlink(path);
 		return fail(e);
@@ -259,11 +320,16 @@ web_mailsock_start(const char *path, unsigned max_conns, int64_t timeout_us,
 void
 web_mailsock_stop(void)
 {
+	struct stat st;
+
 	if (!started)
 		return;
 	(void)!write(stop_pipe[1], "x", 1);
 	pthread_join(listener, NULL);
-	(void)unlink(sock_path);
+	/* only the socket we made: not one another instance put there */
+	if (lstat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == sock_dev && st.st_ino == sock_ino)
+		(void)unlink(sock_path);
 	pthread_mutex_lock(&mu);
 	while (active > 0)
 		pthread_cond_wait(&cv_idle, &mu);

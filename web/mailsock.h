@@ -24,19 +24,22 @@
 #include "handler.h"
 
 /*
- * Listen on the unix socket PATH (an old socket there is replaced; any
- * other file is an error), mode 0660, owned by UID:GID unless they are
+ * Listen on the unix socket PATH (an old socket there is replaced,
+ * unless a server answers on it: EADDRINUSE, another consent-web runs;
+ * any other file is an error), mode 0660, owned by UID:GID unless they are
  * (uid_t)-1, and serve requests with the key ring and token age of
  * CONF (web_handler_init's, kept by pointer) from a thread of its own.
- * 0, or -1 with errno set (ENAMETOOLONG, EEXIST for a file that is no
- * socket, or that of socket(), bind(), listen(), chmod(), chown(),
- * pthread_create()).
+ * The socket is created with mode 0660 (umask around bind) and its
+ * owner set without following a symbolic link.  0, or -1 with errno set
+ * (ENAMETOOLONG, EADDRINUSE, EEXIST for a file that is no socket, or for a path no
+ * longer our socket right after bind, or that of socket(), bind(),
+ * listen(), fchownat(), pthread_create()).
  */
 int web_mailsock_start(const char *path, unsigned max_conns,
     int64_t timeout_us, uid_t uid, gid_t gid, const web_conf *conf);
 
 /* Stop listening, wait for the connections in progress, remove the
- * socket.  Before web_writer_stop().  Harmless when not started. */
+ * socket if the path still names the one made at start.  Before web_writer_stop().  Harmless when not started. */
 void web_mailsock_stop(void);
 
 #endif

@@ -15,6 +15,7 @@ typedef struct job {
 	const cm_event *ev;
 	web_outcome out;
 	bool done, pending;
+	struct job *dup_of;	/* same change as this earlier job */
 	struct job *next;
 } job;
 
@@ -22,6 +23,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv_work = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t cv_done = PTHREAD_COND_INITIALIZER;
 static job *queue;		/* newest first */
+static size_t nqueued;		/* jobs in queue */
 static bool stopping, running;
 static pthread_t thread;
 static const char *dbdir;
@@ -106,17 +108,21 @@ run_batch(job *list)
 		b = NULL;
 	for (job *j = list; j; j = j->next) {
 		const cm_event *ev = j->ev;
-		bool dup = false;
 
 		if (ev->kind != CM_EV_WITHDRAW || b == NULL) {
 			j->out = already(idx, ev) ? WEB_ALREADY :
 			    apply_one(idx, ev);
 			continue;
 		}
-		for (job *k = list; k != j && !dup; k = k->next)
-			dup = k->pending && strcmp(k->ev->addr, ev->addr) == 0 &&
-			    strcmp(k->ev->type, ev->type) == 0;
-		if (dup || already(idx, ev)) {
+		/* the same withdrawal twice in one batch: the second follows
+		 * the first's outcome, known only after the commit */
+		for (job *k = list; k != j && j->dup_of == NULL; k = k->next)
+			if (k->pending && strcmp(k->ev->addr, ev->addr) == 0 &&
+			    strcmp(k->ev->type, ev->type) == 0)
+				j->dup_of = k;
+		if (j->dup_of != NULL)
+			continue;
+		if (already(idx, ev)) {
 			j->out = WEB_ALREADY;
 		} else if (cm_batch_add(b, ev) == CM_OK) {
 			j->pending = true;
@@ -133,6 +139,12 @@ run_batch(job *list)
 			/* on failure nothing was applied: one by one */
 			j->out = st == CM_OK ? WEB_DONE : apply_one(idx, j->ev);
 		}
+		/* a duplicate is recorded only if its first was */
+		for (job *j = list; j; j = j->next)
+			if (j->dup_of != NULL)
+				j->out = j->dup_of->out == WEB_DONE ||
+				    j->dup_of->out == WEB_ALREADY ? WEB_ALREADY :
+				    j->dup_of->out;
 	}
 	cm_batch_free(b);
 	cm_index_close(idx);
@@ -155,6 +167,7 @@ writer_main(void *arg)
 		while (queue != NULL) {
 			j = queue;
 			queue = j->next;
+			nqueued--;
 			j->next = list;
 			list = j;
 			n++;
@@ -170,6 +183,7 @@ writer_main(void *arg)
 				job *nx = j->next;
 				j->next = queue;
 				queue = j;
+				nqueued++;
 				j = nx;
 			}
 			list = keep;
@@ -192,6 +206,7 @@ web_writer_start(const char *db_dir, int64_t clock_skew_us)
 
 	dbdir = db_dir;
 	skew = clock_skew_us;
+	stopping = false;	/* started again after a stop */
 	if ((e = pthread_create(&thread, NULL, writer_main, NULL)) != 0) {
 		errno = e;
 		return -1;
@@ -225,9 +240,21 @@ web_writer_submit(const cm_event *ev)
 	}
 	j.next = queue;
 	queue = &j;
+	nqueued++;
 	pthread_cond_signal(&cv_work);
 	while (!j.done)
 		pthread_cond_wait(&cv_done, &mu);
 	pthread_mutex_unlock(&mu);
 	return j.out;
+}
+
+size_t
+web_writer_waiting(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&mu);
+	n = nqueued;
+	pthread_mutex_unlock(&mu);
+	return n;
 }

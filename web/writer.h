@@ -13,6 +13,7 @@
 #define WEB_WRITER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../core/index.h"
@@ -34,5 +35,9 @@ void web_writer_stop(void);
 /* Record EV (CM_EV_WITHDRAW or CM_EV_CONFIRM; its strings stay valid
  * until the call returns) and wait for the outcome.  Thread-safe. */
 web_outcome web_writer_submit(const cm_event *ev);
+
+/* The number of jobs submitted and not yet taken by the writer thread
+ * (for tests and diagnostics).  Thread-safe. */
+size_t web_writer_waiting(void);
 
 #endif

@@ -6,7 +6,10 @@
 # nothing changes; malformed and over-long lines 500; a silent client is
 # dropped after links.timeout; beyond links.max_connections 451; the
 # socket is mode 0660 and removed at exit; a file that is no socket at
-# its path stops the start (exit 69).
+# its path stops the start (exit 69); so do a live socket of another
+# instance (left in place, and not removed by the other at stop) and a
+# socket swapped for a symbolic link right after bind (its target left
+# alone); accept failing for want of descriptors is retried with pauses.
 source "$(dirname "$0")/ctl-lib.bash"
 WEB=$BUILD/consent-web
 [ -x "$WEB" ] || { echo "consent-web not built" >&2; exit 77; }
@@ -115,6 +118,39 @@ PY
 )
 [ "$r" = "451 too many connections" ] || fail "4th connection: $r"
 
+step="a second consent-web leaves the live socket alone"
+PORT2=$("$PY" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+sed "s#listen: \"inet:$PORT@127.0.0.1\"#listen: \"inet:$PORT2@127.0.0.1\"#" "$CONF" >"$T/second.yaml"
+ino=$(stat -c %i "$MSOCK")
+timeout 30 "$WEB" -c "$T/second.yaml" 2>"$T/web4.log"; rc=$?
+[ "$rc" = 69 ] || fail "a second instance: exit $rc"
+grep -q "cannot listen on $MSOCK: Address already in use" "$T/web4.log" || fail "$(cat "$T/web4.log")"
+[ "$(stat -c %i "$MSOCK")" = "$ino" ] || fail "the live socket was replaced"
+r=$(say "MAILTO $tok <> - -\n"); [ "$r" = "250 already recorded" ] || fail "first instance after the second: $r"
+# the first one, stopping, removes only its own socket: not one put there since
+mv "$MSOCK" "$T/first.sock"
+"$PY" -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$MSOCK"
+kill "$pid"; wait "$pid"; pid=
+[ -S "$MSOCK" ] || fail "a socket not its own was removed at stop"
+rm -f "$MSOCK" "$T/first.sock"
+start
+
+step="out of descriptors at accept: paced retries, then served"
+kill "$pid"; wait "$pid"; pid=
+cc -shared -fPIC -o "$T/acceptfail.so" "$SRCDIR/tests/cli/acceptfail.c" -ldl ||
+	fail "cannot build the accept hook"
+: >"$T/accept.log"
+LD_PRELOAD=$T/acceptfail.so ACCEPTFAIL_N=4 ACCEPTFAIL_LOG=$T/accept.log \
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 start
+r=$(say "MAILTO $tok <> - -\n"); [ "$r" = "250 already recorded" ] || fail "after EMFILE: $r"
+[ "$(wc -l <"$T/accept.log")" = 4 ] || fail "accept4 failed $(wc -l <"$T/accept.log") times, not 4"
+# each failed accept is followed by a pause (>= 50 ms), not a busy loop
+awk 'NR > 1 && $1 - prev < 50000000 { bad = 1 } { prev = $1 } END { exit bad }' "$T/accept.log" ||
+	fail "accept retried without a pause: $(cat "$T/accept.log")"
+grep -q "cannot accept a connection: Too many open files; pausing" "$T/web.log" ||
+	fail "no log line for the pause"
+
 step="stop: socket removed; a file at the path stops the start"
 kill "$pid"; wait "$pid"; rc=$?; pid=
 [ "$rc" = 0 ] || fail "consent-web exited with $rc"
@@ -124,6 +160,18 @@ kill "$pid"; wait "$pid"; rc=$?; pid=
 [ "$rc" = 69 ] || fail "exit $rc with a file at the socket path"
 grep -q "cannot listen on $MSOCK" "$T/web2.log" || fail "$(cat "$T/web2.log")"
 [ -f "$MSOCK" ] || fail "the file was removed"
-! grep -qE "AddressSanitizer|runtime error:|LeakSanitizer" "$T/web.log" "$T/web2.log" ||
+rm -f "$MSOCK"
+
+step="the socket swapped for a symbolic link after bind: its target is not touched"
+cc -shared -fPIC -o "$T/bindswap.so" "$SRCDIR/tests/cli/bindswap.c" -ldl ||
+	fail "cannot build the bind hook"
+echo secret >"$T/victim"; chmod 0600 "$T/victim"
+LD_PRELOAD=$T/bindswap.so BINDSWAP_TARGET=$T/victim ASAN_OPTIONS=verify_asan_link_order=0 \
+	timeout 30 "$WEB" -c "$CONF" 2>"$T/web3.log"; rc=$?
+[ "$(stat -c %a "$T/victim")" = 600 ] || fail "the link's target became mode $(stat -c %a "$T/victim")"
+[ "$rc" = 69 ] || fail "exit $rc with the socket swapped: $(cat "$T/web3.log")"
+grep -q "cannot listen on $MSOCK" "$T/web3.log" || fail "$(cat "$T/web3.log")"
+rm -f "$MSOCK"
+! grep -qE "AddressSanitizer|runtime error:|LeakSanitizer" "$T/web.log" "$T/web2.log" "$T/web3.log" ||
 	fail "sanitizer report: $(cat "$T/web.log")"
 echo "consent-web: mailto socket: record, replay, bad tokens, malformed lines, limits"

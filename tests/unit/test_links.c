@@ -175,7 +175,21 @@ test_mailto_match(void **state)
 		{ "<UnSubscribe+TOK@B.Example>", "TOK" },
 		{ "<unsubscribe+TOK@b.example.>", "TOK" },
 		{ "<unsubscribe+a+b@b.example>", "a+b" },	/* refused later */
-		{ "<unsubscribe+@b.example>", NULL },
+		{ "<unsubscribe+@b.example>", "" },	/* refused later */
+		/* what a sender's MTA may write: never escapes the capture */
+		{ "<\"unsubscribe+TOK\"@b.example>", "TOK" },
+		{ "<\"unsub\\scribe+T\\\"K\"@b.example>", "T\"K" },
+		{ "<@relay.example:unsubscribe+TOK@b.example>", "TOK" },
+		{ "<@r1.example,@r2.example:unsubscribe+TOK@b.example>", "TOK" },
+		{ "< unsubscribe+TOK@b.example >", "TOK" },
+		{ " <unsubscribe+TOK@b.example>", "TOK" },
+		/* unreadable but ours: an empty token, refused later */
+		{ "<\"unsubscribe+TOK@b.example>", "" },
+		{ "<unsubscribe+T\"OK@b.example>", "" },
+		{ "<@relay.example unsubscribe+TOK@b.example>", "" },
+		{ "<\"x\"@b.example>", NULL },
+		{ "<@relay.example:other+TOK@b.example>", NULL },
+		{ "<\"unsubscribe+TOK\"@b.example.org>", NULL },
 		{ "<unsubscribe@b.example>", NULL },
 		{ "<unsubscribe-TOK@b.example>", NULL },
 		{ "<unsubscribex+TOK@b.example>", NULL },
@@ -201,10 +215,10 @@ test_mailto_match(void **state)
 	assert_string_equal(l->mailto_socket, "/run/consent-web/mailto.sock");
 	assert_string_equal(l->mailto_deliver_to, "box@c.example");
 	for (size_t i = 0; i < NELEM(m); i++) {
-		const char *tok = NULL;
+		char tok[128] = "";
 		size_t n = 0;
 		bool hit = cm_links_mailto_match(l, m[i].rcpt,
-		    strlen(m[i].rcpt), &tok, &n);
+		    strlen(m[i].rcpt), tok, sizeof tok, &n);
 
 		if (hit != (m[i].token != NULL))
 			fail_msg("%s: match %d", m[i].rcpt, hit);
@@ -218,11 +232,11 @@ test_mailto_match(void **state)
 	assert_non_null(p = load("links:\n  base_url: \"https://a.example\"\n"
 	    "  enabled: false\n  mailto_domain: b.example\n", err, sizeof err));
 	{
-		const char *tok = NULL;
+		char tok[128];
 		size_t n = 0;
 
 		assert_false(cm_links_mailto_match(cm_policy_links(p),
-		    "<unsubscribe+T@b.example>", 25, &tok, &n));
+		    "<unsubscribe+T@b.example>", 25, tok, sizeof tok, &n));
 	}
 	cm_policy_free(p);
 }

@@ -78,6 +78,8 @@ static const struct row rows[] = {
 	  "now, try again later" },
 	{ CM_REPLY_MSG_UNSUB_TEMPFAIL, NULL, NULL, NULL, SMFIS_TEMPFAIL, "451",
 	  "4.3.0", "Unsubscribe not recorded yet, try again later" },
+	{ CM_REPLY_MSG_UNSUB_BAD, NULL, NULL, NULL, SMFIS_REJECT, "550",
+	  "5.1.1", "Not a valid unsubscribe address, nothing recorded" },
 	{ CM_REPLY_DISCARD, NULL, NULL, NULL, SMFIS_DISCARD, NULL, NULL, "" },
 	{ CM_REPLY_CONTINUE, NULL, NULL, NULL, SMFIS_CONTINUE, NULL, NULL, "" },
 	{ CM_REPLY_ACCEPT, NULL, NULL, NULL, SMFIS_ACCEPT, NULL, NULL, "" },
