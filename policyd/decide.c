@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../config/classify.h"
+#include "../core/addr.h"
 #include "../milter/log.h"
 #include "../milter/reply.h"
 #include "../milter/verdict.h"
@@ -150,15 +151,35 @@ nonempty(const char *s)
 	return s != NULL && *s != '\0' ? s : NULL;
 }
 
+/*
+ * Postfix sends addresses in its internal form, the local part
+ * unquoted ("john doe@x" for <"john doe"@x>); the classifier and the
+ * verdict take the external form the milter receives.  Quote S (may be
+ * NULL) again into BUF (CM_ADDR_TEXT_MAX octets); S itself when it has
+ * no local part and domain (normalizing it then fails as before).
+ */
+static const char *
+external(const char *s, char *buf)
+{
+	size_t n;
+
+	if (s == NULL || *s == '\0' ||
+	    cm_addr_format(s, strlen(s), buf, CM_ADDR_TEXT_MAX, &n) != CM_OK)
+		return s;
+	return buf;
+}
+
 void
 cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
     char *out, size_t size)
 {
 	const char *state = cm_pdreq_get(req, "protocol_state");
 	const char *request = cm_pdreq_get(req, "request");
-	const char *sender = cm_pdreq_get(req, "sender");
+	char sbuf[CM_ADDR_TEXT_MAX], rbuf[CM_ADDR_TEXT_MAX];
+	const char *sender = external(cm_pdreq_get(req, "sender"), sbuf);
 	const char *auth = nonempty(cm_pdreq_get(req, "sasl_username"));
-	const char *rcpt = nonempty(cm_pdreq_get(req, "recipient"));
+	const char *rcpt = external(nonempty(cm_pdreq_get(req, "recipient")),
+	    rbuf);
 	char types[TYPES_MAX];
 	struct rq q = {
 		.p = p, .log = log, .types = NULL,

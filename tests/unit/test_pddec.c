@@ -134,6 +134,19 @@ static const struct tcase cases[] = {
 	  "sender=a@b@c@\nrecipient=alice@example.com\n", "DUNNO" },
 	{ "no recipient", ENFORCE, RCPT WEEKLY,
 	  "451 4.3.0 Consent check failed, try again later" },
+	/* Postfix sends the internal form: the local part unquoted */
+	{ "internal form: quoted local part, granted", ENFORCE, RCPT WEEKLY
+	  "recipient=john doe@example.com\n", "DUNNO" },
+	{ "internal form: quoted local part, withdrawn", ENFORCE, RCPT WEEKLY
+	  "recipient=bob smith@example.com\n",
+	  DENY("\"bob smith\"@example.com", "weekly-news", "withdrawn") },
+	{ "internal form: quotes are part of the local part", ENFORCE, RCPT
+	  WEEKLY "recipient=\"alice\"@example.com\n",
+	  DENY("\"\\\"alice\\\"\"@example.com", "weekly-news",
+	  "no-consent") },
+	{ "internal form: sender with a quoted local part", ENFORCE, RCPT
+	  "sender=john doe@example.org\nrecipient=bob@example.com\n",
+	  "DUNNO" },
 	/* core's rule, as in the milter: denied, not an error */
 	{ "recipient that cannot be normalized: denied", ENFORCE, RCPT WEEKLY
 	  "recipient=no-at-sign\n",
@@ -190,6 +203,13 @@ setup(void **state)
 	    "weekly-news", T0 + 1), CM_OK);
 	assert_int_equal(cmt_grant(idx, "carol@example.com", "weekly-news",
 	    CM_STATE_GRANTED, T0), CM_OK);
+	assert_int_equal(cmt_grant(idx, "john doe@example.com",
+	    "weekly-news", CM_STATE_GRANTED, T0), CM_OK);
+	assert_int_equal(cmt_grant(idx, "bob smith@example.com",
+	    "weekly-news", CM_STATE_GRANTED, T0), CM_OK);
+	assert_int_equal(cmt_ev(idx, CM_EV_WITHDRAW, "bob smith@example.com",
+	    "weekly-news", T0 + 1), CM_OK);
+	/* index keys: the local part unquoted */
 	cm_index_close(idx);
 	for (int c = 0; c < NCONF; c++) {
 		snprintf(path, sizeof(path), "%s/c%d.yaml", dir, c);
