@@ -5,9 +5,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../config/classify.h"
 #include "../core/addr.h"
@@ -169,11 +171,52 @@ external(const char *s, char *buf)
 	return buf;
 }
 
+static void
+seen_set(cm_pddec_seen *seen, const char *instance)
+{
+	snprintf(seen->instance, sizeof(seen->instance), "%s",
+	    instance != NULL && strlen(instance) < sizeof(seen->instance) ?
+	    instance : "");
+}
+
+static bool
+seen_is(const cm_pddec_seen *seen, const char *instance)
+{
+	return instance != NULL && seen->instance[0] != '\0' &&
+	    strcmp(seen->instance, instance) == 0;
+}
+
+/* Newsletter mail whose recipients this server did not see at RCPT:
+ * check_policy_service is missing from smtpd_recipient_restrictions.
+ * At most one warning a minute. */
+static void
+late_warning(const char *state)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static time_t last;
+	time_t now = time(NULL);
+	bool say;
+
+	pthread_mutex_lock(&mu);
+	say = last == 0 || now - last >= 60 || now < last;
+	if (say)
+		last = now;
+	pthread_mutex_unlock(&mu);
+	if (say)
+		cm_log(LOG_WARNING, "newsletter mail whose recipients were "
+		    "not checked at RCPT reached the policy service at %s: "
+		    "put check_policy_service first in "
+		    "smtpd_recipient_restrictions; decided here (the whole "
+		    "message: its only recipient, or on_error without one)",
+		    state);
+}
+
 void
 cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
-    char *out, size_t size)
+    cm_pddec_seen *seen, char *out, size_t size)
 {
 	const char *state = cm_pdreq_get(req, "protocol_state");
+	const char *instance = nonempty(cm_pdreq_get(req, "instance"));
 	const char *request = cm_pdreq_get(req, "request");
 	char sbuf[CM_ADDR_TEXT_MAX], rbuf[CM_ADDR_TEXT_MAX];
 	const char *sender = external(cm_pdreq_get(req, "sender"), sbuf);
@@ -190,6 +233,7 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 	cm_typeset ts;
 	cm_status st;
 	cm_reply r;
+	bool late = false;
 
 	if (request == NULL || strcmp(request, "smtpd_access_policy") != 0) {
 		cm_pddec_malformed(p, "not an smtpd_access_policy request",
@@ -197,8 +241,19 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 		return;
 	}
 	snprintf(out, size, "DUNNO");
-	if (state == NULL || strcmp(state, "RCPT") != 0)
+	if (state == NULL)
 		return;
+	if (strcmp(state, "RCPT") == 0) {
+		if (seen != NULL)
+			seen_set(seen, instance);
+	} else if (strcmp(state, "DATA") == 0 ||
+	    strcmp(state, "END-OF-MESSAGE") == 0) {
+		/* decided at RCPT on this connection: nothing more */
+		if (seen != NULL && seen_is(seen, instance))
+			return;
+		late = true;
+	} else
+		return;		/* CONNECT, HELO, MAIL, ...: RCPT follows */
 	if (!in_scope(p, req, auth != NULL))
 		return;
 	q.sender = sender != NULL ? sender : "";
@@ -213,6 +268,8 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 	}
 	if (ts.n == 0)		/* no newsletter, or typed by headers */
 		return;
+	if (late)
+		late_warning(state);
 	if (rcpt == NULL) {
 		error_action(&q, NULL, "no-recipient", out, size, CM_EINVAL);
 		return;

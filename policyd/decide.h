@@ -14,7 +14,18 @@
  * kind and text of milter/reply.h and its error policy (cm_reply_action
  * at the RCPT stage).  Action values, after "action=":
  *
- *   not RCPT, out of scope, no type by envelope       DUNNO
+ *   CONNECT, HELO, MAIL, VRFY, ETRN; out of scope;
+ *     no type by envelope                             DUNNO
+ *   DATA, END-OF-MESSAGE after RCPT requests of the
+ *     same message (instance) on this connection      DUNNO
+ *   DATA, END-OF-MESSAGE otherwise (the service is
+ *     missing from smtpd_recipient_restrictions)      decided as at RCPT for
+ *                                                     its only recipient (a
+ *                                                     refusal refuses the
+ *                                                     message); with several
+ *                                                     recipients (Postfix
+ *                                                     sends none) on_error;
+ *                                                     a warning a minute
  *   consent for every type                            DUNNO
  *   denied, enforce                                   550 5.7.1 <rcpt>: no consent for newsletter "T" (reason)
  *                                                     (templates.reply)
@@ -45,13 +56,21 @@
 /* Room for any action value (a reply text and its codes). */
 #define CM_PDDEC_ACTION_MAX 1024
 
+/* What one connection remembers between requests: the message
+ * ("instance") whose recipients it decided at RCPT.  Zero it at the
+ * start of a connection. */
+typedef struct cm_pddec_seen {
+	char instance[64];
+} cm_pddec_seen;
+
 /*
  * The action for complete request REQ under policy P into OUT (SIZE >=
  * CM_PDDEC_ACTION_MAX octets; no CR or LF in it).  LOG (may be NULL) is
- * the decision log.  Never fails: a fault gets the error policy's action.
+ * the decision log; SEEN (may be NULL: nothing seen) the connection's
+ * memory, updated.  Never fails: a fault gets the error policy's action.
  */
 void cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
-    char *out, size_t size);
+    cm_pddec_seen *seen, char *out, size_t size);
 
 /*
  * The action for a request that cannot be read (WHY: the parser's

@@ -231,12 +231,13 @@ open_declog(const cm_policy *p)
 }
 
 static void
-pd_decide(void *arg, const cm_pdreq *req, char *out, size_t size)
+pd_decide(void *arg, const cm_pdreq *req, cm_pddec_seen *seen, char *out,
+    size_t size)
 {
 	cm_live_ref *ref = cm_live_get();
 
 	(void)arg;
-	cm_pddec_decide(cm_live_policy(ref), declog, req, out, size);
+	cm_pddec_decide(cm_live_policy(ref), declog, req, seen, out, size);
 	cm_live_put(ref);
 }
 

@@ -27,6 +27,7 @@ struct conn {
 	int fd;
 	struct conn *prev, *next;
 	const cm_pdsrv_opts *o;
+	cm_pddec_seen seen;
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -187,7 +188,7 @@ serve(struct conn *c, cm_pdreq *req)
 			return;
 		}
 		off += used;
-		o->decide(o->arg, req, action, sizeof(action));
+		o->decide(o->arg, req, &c->seen, action, sizeof(action));
 		cm_pdreq_reset(req);
 		if (!answer(c->fd, action))
 			return;

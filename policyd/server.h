@@ -17,11 +17,13 @@
 
 #include <stddef.h>
 
+#include "decide.h"
 #include "request.h"
 
-/* Write the action value for REQ into OUT (SIZE octets). */
-typedef void cm_pdsrv_decide_fn(void *arg, const cm_pdreq *req, char *out,
-    size_t size);
+/* Write the action value for REQ into OUT (SIZE octets); SEEN is the
+ * connection's memory (decide.h), zeroed when it opens. */
+typedef void cm_pdsrv_decide_fn(void *arg, const cm_pdreq *req,
+    cm_pddec_seen *seen, char *out, size_t size);
 /* Write the action value for a request refused for WHY into OUT. */
 typedef void cm_pdsrv_bad_fn(void *arg, const char *why, char *out,
     size_t size);

@@ -98,8 +98,23 @@ static const struct tcase cases[] = {
 	  "sender=someone@example.org\nrecipient=bob@example.com\n", "DUNNO" },
 	{ "null sender", ENFORCE, RCPT
 	  "sender=\nrecipient=bob@example.com\n", "DUNNO" },
-	{ "not RCPT", ENFORCE, "protocol_state=DATA\n" WEEKLY
-	  "recipient=bob@example.com\n", "DUNNO" },
+	{ "MAIL: RCPT follows", ENFORCE, "protocol_state=MAIL\n"
+	  "client_address=192.0.2.10\n" WEEKLY, "DUNNO" },
+	/* the service not at RCPT: decided at DATA and END-OF-MESSAGE */
+	{ "DATA, not seen at RCPT, one recipient", ENFORCE,
+	  "protocol_state=DATA\nclient_address=192.0.2.10\n" WEEKLY
+	  "recipient=bob@example.com\n",
+	  DENY("bob@example.com", "weekly-news", "withdrawn") },
+	{ "END-OF-MESSAGE, not seen at RCPT, granted", ENFORCE,
+	  "protocol_state=END-OF-MESSAGE\nclient_address=192.0.2.10\n"
+	  WEEKLY "recipient=alice@example.com\n", "DUNNO" },
+	{ "END-OF-MESSAGE, several recipients (none sent)", ENFORCE,
+	  "protocol_state=END-OF-MESSAGE\nclient_address=192.0.2.10\n"
+	  WEEKLY "recipient=\n",
+	  "451 4.3.0 Consent check failed, try again later" },
+	{ "DATA, no newsletter", ENFORCE,
+	  "protocol_state=DATA\nclient_address=192.0.2.10\n"
+	  "sender=someone@example.org\nrecipient=\n", "DUNNO" },
 	{ "out of scope", ENFORCE, "protocol_state=RCPT\n"
 	  "client_address=198.51.100.7\n" WEEKLY "recipient=bob@example.com\n",
 	  "DUNNO" },
@@ -241,9 +256,11 @@ teardown(void **state)
 	return 0;
 }
 
-/* The action for request text REQ (without request= and the end). */
+/* The action for request text REQ (without request= and the end) on a
+ * connection that remembers SEEN (may be NULL). */
 static void
-decide(const cm_policy *p, const char *req, char *out, size_t size)
+decide_seen(const cm_policy *p, const char *req, cm_pddec_seen *seen,
+    char *out, size_t size)
 {
 	char text[4096];
 	cm_pdreq *r = cm_pdreq_new();
@@ -253,8 +270,14 @@ decide(const cm_policy *p, const char *req, char *out, size_t size)
 	snprintf(text, sizeof(text), "request=smtpd_access_policy\n%s\n", req);
 	assert_int_equal(cm_pdreq_feed(r, text, strlen(text), &used),
 	    CM_PDREQ_DONE);
-	cm_pddec_decide(p, NULL, r, out, size);
+	cm_pddec_decide(p, NULL, r, seen, out, size);
 	cm_pdreq_free(r);
+}
+
+static void
+decide(const cm_policy *p, const char *req, char *out, size_t size)
+{
+	decide_seen(p, req, NULL, out, size);
 }
 
 static void
@@ -284,7 +307,7 @@ test_malformed(void **state)
 	assert_non_null(r);
 	assert_int_equal(cm_pdreq_feed(r, junk, strlen(junk), &used),
 	    CM_PDREQ_DONE);
-	cm_pddec_decide(pol[ENFORCE], NULL, r, out, sizeof(out));
+	cm_pddec_decide(pol[ENFORCE], NULL, r, NULL, out, sizeof(out));
 	assert_string_equal(out, "451 4.3.0 Consent check failed, try again "
 	    "later");
 	cm_pddec_malformed(pol[ONERR_REJECT], "test", out, sizeof(out));
@@ -292,6 +315,39 @@ test_malformed(void **state)
 	cm_pddec_malformed(pol[MONITOR], "test", out, sizeof(out));
 	assert_string_equal(out, "DUNNO");
 	cm_pdreq_free(r);
+}
+
+/* DATA and END-OF-MESSAGE after RCPT requests of the same message on
+ * the same connection: decided already, DUNNO; another message is not. */
+static void
+test_seen_at_rcpt(void **state)
+{
+	const char *eom = "protocol_state=END-OF-MESSAGE\n"
+	    "client_address=192.0.2.10\n" WEEKLY "recipient=\n";
+	char out[CM_PDDEC_ACTION_MAX], text[1024];
+	cm_pddec_seen seen;
+
+	(void)state;
+	memset(&seen, 0, sizeof(seen));
+	decide_seen(pol[ENFORCE], RCPT WEEKLY "instance=a1.b2.c3\n"
+	    "recipient=alice@example.com\n", &seen, out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	snprintf(text, sizeof(text), "%sinstance=a1.b2.c3\n", eom);
+	decide_seen(pol[ENFORCE], text, &seen, out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	snprintf(text, sizeof(text), "protocol_state=DATA\n"
+	    "client_address=192.0.2.10\n" WEEKLY "recipient=bob@example.com\n"
+	    "instance=a1.b2.c3\n");
+	decide_seen(pol[ENFORCE], text, &seen, out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	snprintf(text, sizeof(text), "%sinstance=a1.b2.c4\n", eom);
+	decide_seen(pol[ENFORCE], text, &seen, out, sizeof(out));
+	assert_string_equal(out, "451 4.3.0 Consent check failed, try again "
+	    "later");
+	/* no instance: never taken as seen */
+	decide_seen(pol[ENFORCE], eom, &seen, out, sizeof(out));
+	assert_string_equal(out, "451 4.3.0 Consent check failed, try again "
+	    "later");
 }
 
 /* The index removed: every newsletter recipient gets on_error, mail of
@@ -331,6 +387,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_seen_at_rcpt),
 		cmocka_unit_test(test_no_index),
 	};
 
