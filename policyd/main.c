@@ -7,8 +7,10 @@
  * file (its policy: section names the socket) and consent index:
  *   1. block SIGUSR1/SIGHUP/SIGTERM/SIGINT before any thread exists;
  *   2. load and validate the configuration (all errors, one per line);
- *   3. open the socket (a stale unix socket is removed), set its mode
- *      and group, then drop root privileges (milter.user, milter.group);
+ *   3. open the socket (a stale unix socket is removed; anything else at
+ *      its path, or a live server on it, is refused), made with its mode,
+ *      set its group, then drop root privileges (milter.user,
+ *      milter.group);
  *   4. fork into the background unless -f (before any thread and before
  *      LMDB is opened);
  *   5. open the index read-only (milter/db.h: reopened when data.mdb is
@@ -59,6 +61,7 @@ static bool log_to_stderr, running;
 static bool log_is_stderr;	/* cm_log writes to standard error (-f, -n) */
 static sigset_t sig_set;
 static cm_declog *declog;
+static char sock_spec[512];	/* the socket listened on (kept over reloads) */
 
 static void
 usage(FILE *f)
@@ -144,16 +147,12 @@ socket_permissions(const cm_policy *p)
 
 	if (path == NULL)
 		return 0;
-	if (chmod(path, (mode_t)cm_policy_pd_socket_mode(p)) != 0) {
-		startup_error("chmod %04o %s: %s", cm_policy_pd_socket_mode(p),
-		    path, strerror(errno));
-		return -1;
-	}
+	/* the mode was set at bind(); never follow a link here */
 	if (group == NULL)
 		return 0;
 	if (group_id(group, "policy.socket_group", &gid) != 0)
 		return -1;
-	if (chown(path, (uid_t)-1, gid) != 0) {
+	if (lchown(path, (uid_t)-1, gid) != 0) {
 		startup_error("chgrp %s %s: %s", group, path, strerror(errno));
 		return -1;
 	}
@@ -338,6 +337,7 @@ serve(cm_policy *p, int lfd)
 	if (rc != 0)	/* the signal thread still waits: stop it */
 		pthread_kill(tid, SIGTERM);
 	pthread_join(tid, NULL);
+	cm_pdsrv_unlink(sock_spec);
 	cm_declog_close(declog);
 	cm_db_close();
 	cm_live_shutdown();
@@ -404,14 +404,16 @@ main(int argc, char **argv)
 		cm_policy_free(p);
 		return 0;
 	}
-	if (cm_pdsrv_listen(cm_policy_pd_socket(p), &lfd, err,
-	    sizeof(err)) != 0) {
+	if (cm_pdsrv_listen(cm_policy_pd_socket(p), cm_policy_pd_socket_mode(p),
+	    &lfd, err, sizeof(err)) != 0) {
 		startup_error("cannot listen: %s", err);
 		cm_policy_free(p);
 		return EX_CANTCREAT;
 	}
+	snprintf(sock_spec, sizeof(sock_spec), "%s", cm_policy_pd_socket(p));
 	if (socket_permissions(p) != 0 || drop_privileges(p) != 0) {
 		close(lfd);
+		cm_pdsrv_unlink(sock_spec);
 		cm_policy_free(p);
 		return EX_OSERR;
 	}

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -47,8 +48,61 @@ cm_pdsrv_unix_path(const char *spec)
 	return NULL;
 }
 
+/* The unix socket this process made (cm_pdsrv_unlink). */
+static dev_t sock_dev;
+static ino_t sock_ino;
+static bool sock_made;
+
+/*
+ * Make room for a unix socket at PATH: nothing there, or a socket no
+ * server answers on (a stale one: removed).  Anything else is refused:
+ * a file that is no socket is never replaced, a live server is never
+ * taken over.  0, or -1 with a message in ERR.
+ */
+static int
+clear_path(const char *spec, const char *path, const struct sockaddr_un *un,
+    char *err, size_t size)
+{
+	struct stat sb;
+	int s, rc;
+
+	if (lstat(path, &sb) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, size, "%s: %s", spec, strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(sb.st_mode)) {
+		snprintf(err, size, "%s: exists and is not a socket; not "
+		    "replaced", spec);
+		return -1;
+	}
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		snprintf(err, size, "%s: %s", spec, strerror(errno));
+		return -1;
+	}
+	rc = connect(s, (const struct sockaddr *)un, sizeof(*un));
+	close(s);
+	if (rc == 0) {
+		snprintf(err, size, "%s: in use by a running server", spec);
+		return -1;
+	}
+	if (errno != ECONNREFUSED && errno != ENOENT) {
+		snprintf(err, size, "%s: %s", spec, strerror(errno));
+		return -1;
+	}
+	if (unlink(path) != 0 && errno != ENOENT) {
+		snprintf(err, size, "%s: removing the stale socket: %s", spec,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
-cm_pdsrv_listen(const char *spec, int *fd, char *err, size_t size)
+cm_pdsrv_listen(const char *spec, unsigned mode, int *fd, char *err,
+    size_t size)
 {
 	const char *path = cm_pdsrv_unix_path(spec), *at, *full = spec;
 	struct addrinfo hints, *res = NULL;
@@ -57,6 +111,9 @@ cm_pdsrv_listen(const char *spec, int *fd, char *err, size_t size)
 
 	if (path != NULL) {
 		struct sockaddr_un un;
+		struct stat sb;
+		mode_t old;
+		int rc, e;
 
 		memset(&un, 0, sizeof(un));
 		un.sun_family = AF_UNIX;
@@ -65,14 +122,28 @@ cm_pdsrv_listen(const char *spec, int *fd, char *err, size_t size)
 			return -1;
 		}
 		memcpy(un.sun_path, path, strlen(path) + 1);
+		if (clear_path(spec, path, &un, err, size) != 0)
+			return -1;
 		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (s < 0)
 			goto fail;
-		(void)unlink(path);	/* a stale socket */
-		if (bind(s, (struct sockaddr *)&un, sizeof(un)) != 0 ||
-		    listen(s, 128) != 0) {
+		/* made with MODE: never a moment more open (bind never
+		 * follows a symbolic link: it fails on anything there) */
+		old = umask((mode_t)(~mode & 0777));
+		rc = bind(s, (struct sockaddr *)&un, sizeof(un));
+		e = errno;
+		(void)umask(old);
+		if (rc != 0 || listen(s, 128) != 0) {
+			if (rc == 0)
+				e = errno;
 			close(s);
+			errno = e;
 			goto fail;
+		}
+		if (lstat(path, &sb) == 0) {
+			sock_dev = sb.st_dev;
+			sock_ino = sb.st_ino;
+			sock_made = true;
 		}
 		*fd = s;
 		return 0;
@@ -344,6 +415,22 @@ cm_pdsrv_run(int lfd, const cm_pdsrv_opts *o)
 	close(stop_pipe[1]);
 	stop_pipe[0] = stop_pipe[1] = -1;
 	return 0;
+}
+
+void
+cm_pdsrv_unlink(const char *spec)
+{
+	const char *path = cm_pdsrv_unix_path(spec);
+	struct stat sb;
+
+	if (path == NULL || !sock_made || lstat(path, &sb) != 0 ||
+	    !S_ISSOCK(sb.st_mode) || sb.st_dev != sock_dev ||
+	    sb.st_ino != sock_ino)
+		return;
+	if (unlink(path) != 0 && errno != ENOENT)
+		cm_log(LOG_NOTICE, "%s: not removed: %s", path,
+		    strerror(errno));
+	sock_made = false;
 }
 
 void

@@ -37,12 +37,21 @@ typedef struct cm_pdsrv_opts {
 } cm_pdsrv_opts;
 
 /*
- * Open the listening socket SPEC: "unix:/PATH" (a stale socket file is
- * removed first; mode and group are the caller's), "inet:PORT@HOST" or
- * "inet6:PORT@HOST".  0 and *FD, or -1 with a message in ERR (SIZE
+ * Open the listening socket SPEC: "unix:/PATH", "inet:PORT@HOST" or
+ * "inet6:PORT@HOST".  A unix socket is made with permissions MODE (no
+ * moment more open; its group is the caller's).  What is at PATH already
+ * is removed only when it is a socket no server answers on: a file that
+ * is not a socket, or a socket a running server accepts on (a second
+ * instance), is refused.  0 and *FD, or -1 with a message in ERR (SIZE
  * octets).
  */
-int cm_pdsrv_listen(const char *spec, int *fd, char *err, size_t size);
+int cm_pdsrv_listen(const char *spec, unsigned mode, int *fd, char *err,
+    size_t size);
+
+/* Remove the unix socket of SPEC when it is still the one
+ * cm_pdsrv_listen made (the same inode); else leave the path alone.
+ * Logs when it cannot (a directory this user may not write to). */
+void cm_pdsrv_unlink(const char *spec);
 
 /* The path of a "unix:" SPEC, or NULL. */
 const char *cm_pdsrv_unix_path(const char *spec);
