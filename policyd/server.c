@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../milter/log.h"
@@ -23,12 +25,19 @@
 
 #define READ_CHUNK 4096
 #define THREAD_STACK (256 * 1024)
+/* A request must arrive whole within this (or idle_timeout if shorter),
+ * counted from its first byte: Postfix writes one in a single go. */
+#define REQUEST_TIMEOUT_MS 10000
 
 struct conn {
 	int fd;
 	struct conn *prev, *next;
 	const cm_pdsrv_opts *o;
 	cm_pddec_seen seen;
+	/* under mu: */
+	int64_t since_ms;	/* last answer (or accept), or request start */
+	bool in_request;	/* bytes of a request read, not yet answered */
+	bool evicted;		/* shut down to make room */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -37,6 +46,24 @@ static struct conn *conns;	/* live connections */
 static unsigned nconns;
 static bool stopping;
 static int stop_pipe[2] = { -1, -1 };
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+mark(struct conn *c, bool in_request)
+{
+	pthread_mutex_lock(&mu);
+	c->in_request = in_request;
+	c->since_ms = now_ms();
+	pthread_mutex_unlock(&mu);
+}
 
 const char *
 cm_pdsrv_unix_path(const char *spec)
@@ -226,26 +253,63 @@ answer(int fd, const char *action)
 	return send_all(fd, line, (size_t)n);
 }
 
-/* Serve one connection until it ends, idles out or errs. */
+/* Wait until FD is readable or DEADLINE_MS (monotonic) passes; false
+ * on timeout or error. */
+static bool
+wait_readable(int fd, int64_t deadline_ms)
+{
+	for (;;) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline_ms - now_ms();
+		int n;
+
+		if (left <= 0)
+			return false;
+		n = poll(&pf, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0)
+			return true;
+		if (n < 0 && errno != EINTR)
+			return false;
+	}
+}
+
+/*
+ * Serve one connection until it ends, errs, idles out (idle_timeout
+ * between requests) or a request takes too long to arrive (counted from
+ * its first byte, so a client sending a byte now and then holds no slot).
+ */
 static void
 serve(struct conn *c, cm_pdreq *req)
 {
 	const cm_pdsrv_opts *o = c->o;
 	char in[READ_CHUNK], action[CM_PDDEC_ACTION_MAX];
 	size_t off = 0, have = 0, used;
+	int64_t idle = o->idle_timeout_ms, whole = REQUEST_TIMEOUT_MS;
+	int64_t deadline = now_ms() + idle;
+	bool started = false;
 
+	if (whole > idle)
+		whole = idle;
 	for (;;) {
 		cm_pdreq_rc rc;
 
 		if (off == have) {
-			ssize_t n = recv(c->fd, in, sizeof(in), 0);
+			ssize_t n;
 
-			if (n < 0 && errno == EINTR)
+			if (!wait_readable(c->fd, deadline))
+				return;
+			n = recv(c->fd, in, sizeof(in), MSG_DONTWAIT);
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
 				continue;
-			if (n <= 0)	/* closed, idle timeout, error */
+			if (n <= 0)	/* closed, evicted, error */
 				return;
 			off = 0;
 			have = (size_t)n;
+		}
+		if (!started) {
+			started = true;
+			deadline = now_ms() + whole;
+			mark(c, true);
 		}
 		rc = cm_pdreq_feed(req, in + off, have - off, &used);
 		if (rc == CM_PDREQ_MORE) {
@@ -263,6 +327,9 @@ serve(struct conn *c, cm_pdreq *req)
 		cm_pdreq_reset(req);
 		if (!answer(c->fd, action))
 			return;
+		started = false;
+		deadline = now_ms() + idle;
+		mark(c, false);
 	}
 }
 
@@ -303,7 +370,6 @@ start_conn(int fd, const cm_pdsrv_opts *o, pthread_attr_t *attr)
 
 	tv.tv_sec = (time_t)(o->idle_timeout_ms / 1000);
 	tv.tv_usec = (suseconds_t)(o->idle_timeout_ms % 1000) * 1000;
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (c == NULL) {
 		close(fd);
@@ -311,6 +377,7 @@ start_conn(int fd, const cm_pdsrv_opts *o, pthread_attr_t *attr)
 	}
 	c->fd = fd;
 	c->o = o;
+	c->since_ms = now_ms();
 	pthread_mutex_lock(&mu);
 	c->next = conns;
 	if (conns != NULL)
@@ -332,24 +399,43 @@ start_conn(int fd, const cm_pdsrv_opts *o, pthread_attr_t *attr)
 	return true;
 }
 
-/* Wait for a free slot; false when stopping. */
-static bool
-wait_slot(unsigned max)
+/*
+ * At MAX connections or more (or out of descriptors, FORCE): end the one
+ * idle longest between requests, else the one whose request started
+ * first.  Postfix reconnects on its next request.  Logged at most once
+ * a minute.
+ */
+static void
+make_room(unsigned max, bool force)
 {
-	bool full_logged = false, ok;
+	static int64_t logged_ms;
+	struct conn *victim = NULL;
+	int64_t now = now_ms();
 
 	pthread_mutex_lock(&mu);
-	while (!stopping && nconns >= max) {
-		if (!full_logged) {
-			cm_log(LOG_WARNING, "policy.max_connections (%u) "
-			    "reached; new connections wait", max);
-			full_logged = true;
+	if (nconns >= max || force)
+		for (struct conn *c = conns; c != NULL; c = c->next) {
+			if (c->evicted)
+				continue;
+			if (victim == NULL ||
+			    (!c->in_request && victim->in_request) ||
+			    (c->in_request == victim->in_request &&
+			    c->since_ms < victim->since_ms))
+				victim = c;
 		}
-		pthread_cond_wait(&cv, &mu);
+	if (victim != NULL) {
+		victim->evicted = true;
+		(void)shutdown(victim->fd, SHUT_RDWR);
 	}
-	ok = !stopping;
 	pthread_mutex_unlock(&mu);
-	return ok;
+	if (victim != NULL && (logged_ms == 0 || now - logged_ms >= 60000)) {
+		logged_ms = now;
+		cm_log(LOG_WARNING, force ? "out of file descriptors; the "
+		    "connection idle longest is closed (raise LimitNOFILE)" :
+		    "policy.max_connections (%u) reached; the connection idle "
+		    "longest is closed (set it to at least the sum of the "
+		    "smtpd process limits)", max);
+	}
 }
 
 int
@@ -372,8 +458,6 @@ cm_pdsrv_run(int lfd, const cm_pdsrv_opts *o)
 		};
 		int fd;
 
-		if (!wait_slot(o->max_conns))
-			break;
 		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -384,19 +468,21 @@ cm_pdsrv_run(int lfd, const cm_pdsrv_opts *o)
 			break;
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EINTR && errno != EAGAIN &&
-			    errno != ECONNABORTED)
-				cm_log(LOG_WARNING, "accept: %s",
-				    strerror(errno));
 			if (errno == EMFILE || errno == ENFILE) {
-				/* let a connection end first */
+				/* make room, and let the connection end */
 				struct pollfd w = { .fd = stop_pipe[0],
 					.events = POLLIN };
 
+				make_room(o->max_conns, true);
 				(void)poll(&w, 1, 100);
-			}
+			} else if (errno != EINTR && errno != EAGAIN &&
+			    errno != ECONNABORTED)
+				cm_log(LOG_WARNING, "accept: %s",
+				    strerror(errno));
 			continue;
 		}
+		/* never leave a client waiting: the new one is served */
+		make_room(o->max_conns, false);
 		if (!start_conn(fd, o, &attr))
 			cm_log(LOG_ERR, "policy connection: cannot start a "
 			    "thread; closed");

@@ -3,10 +3,13 @@
  * cm_pdsrv_).
  *
  * One thread per client connection (Postfix keeps one per smtpd
- * process and sends many requests over it in sequence), at most
- * max_conns at once: beyond, new connections wait in the listen backlog
- * until one ends (Postfix's smtpd_policy_service_timeout then applies).
- * A connection that sends nothing for idle_timeout_ms is closed.  Each
+ * process and sends many requests over it in sequence), max_conns at
+ * once: accepting never waits; beyond the limit (or out of descriptors)
+ * the connection idle longest between requests -- else the one whose
+ * request began first -- is shut down (Postfix reconnects).  A
+ * connection that sends nothing for idle_timeout_ms between requests is
+ * closed, and so is one whose request is not whole within 10 s (or
+ * idle_timeout_ms if shorter) of its first byte.  Each
  * request is read by request.h and answered "action=VALUE" followed by an
  * empty line; a malformed request gets the MALFORMED callback's answer
  * and the connection is closed (it cannot be resynchronised).  Nothing
