@@ -161,6 +161,9 @@ static const cm_sch_item policy_items[] = {
 	  .min = 1, .max = 86400, .off = S(struct pd_conf, idle_timeout) },
 	{ .name = "decides_envelope_types", .type = CM_SCH_BOOL,
 	  .def = "false", .off = S(struct pd_conf, decides_envelope_types) },
+	{ .name = "stamp", .type = CM_SCH_PATH,
+	  .def = "/run/consent-policy/stamp",
+	  .off = S(struct pd_conf, stamp) },
 	{ .name = NULL }
 };
 

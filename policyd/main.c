@@ -43,6 +43,7 @@
 
 #include "../config/policy.h"
 #include "../core/declog.h"
+#include "../core/pdstamp.h"
 #include "../core/index.h"
 #include "../milter/db.h"
 #include "../milter/live.h"
@@ -269,23 +270,63 @@ reload(void)
 	cm_log(LOG_NOTICE, "reloaded %s", cfg_path);
 }
 
+/*
+ * The stamp (core/pdstamp.h): the digest of the configuration in force,
+ * rewritten every CM_PDSTAMP_REFRESH seconds by the signal thread.  A
+ * failure is logged once, until a write succeeds again.
+ */
+static char stamp_path[4096];	/* the stamp last written, "" if none */
+
+static void
+stamp_write(void)
+{
+	static bool failing;
+	cm_live_ref *ref = cm_live_get();
+	const cm_policy *p = cm_live_policy(ref);
+	const char *path = cm_policy_pd_stamp(p);
+	cm_status st;
+
+	if (stamp_path[0] != '\0' && strcmp(stamp_path, path) != 0)
+		(void)unlink(stamp_path);	/* policy.stamp changed */
+	st = cm_pdstamp_write(path, cm_policy_digest(p), (long)getpid());
+	if (st != CM_OK && !failing)
+		cm_log(LOG_ERR, "policy.stamp %s cannot be written: %s; the "
+		    "milter decides envelope-typed mail itself", path,
+		    st == CM_EIO ? strerror(errno) : cm_strerror((int)st));
+	else if (st == CM_OK && failing)
+		cm_log(LOG_NOTICE, "policy.stamp %s written again", path);
+	failing = st != CM_OK;
+	snprintf(stamp_path, sizeof(stamp_path), "%s", st == CM_OK ? path :
+	    "");
+	cm_live_put(ref);
+}
+
 static void *
 sig_main(void *arg)
 {
 	(void)arg;
+	stamp_write();
 	for (;;) {
-		int sig;
+		struct timespec ts = { .tv_sec = CM_PDSTAMP_REFRESH };
+		int sig = sigtimedwait(&sig_set, NULL, &ts);
 
-		if (sigwait(&sig_set, &sig) != 0)
+		if (sig < 0) {
+			if (errno == EAGAIN)
+				stamp_write();
 			continue;
+		}
 		if (sig == SIGUSR1 || sig == SIGHUP) {
 			(void)sd_notify(0, "RELOADING=1");
 			reload();
+			stamp_write();
 			(void)sd_notify(0, "READY=1");
 			continue;
 		}
 		cm_log(LOG_NOTICE, "stopping (signal %d)", sig);
 		(void)sd_notify(0, "STOPPING=1");
+		/* first of all: the milter decides again */
+		if (stamp_path[0] != '\0')
+			(void)unlink(stamp_path);
 		cm_pdsrv_stop();
 		return NULL;
 	}

@@ -39,6 +39,7 @@ conf() {
 		cat <<EOF
 policy:
   socket: "inet:$PPORT@127.0.0.1"
+  stamp: "$CM_TMP/policy.stamp"
 $2
 log:
   path: "$DECLOG"
@@ -228,6 +229,35 @@ echo "ok - fast path: the milter accepted envelope-typed mail at MAIL FROM (no d
 e2e_assert_eq 1 "$(tail -n +$((pd_lines + 1)) "$PD_LOG" |
 	grep -c 'type=weekly-news rcpt=alice@example.com verdict=allow reason=none stage=rcpt via=policy$')" \
 	"fast path: consent-policy decided it"
+wait_log "$MILTER_LOG" "consent-policy enforces this configuration" "the interlock's first check logged"
+# the interlock: consent-policy enforcing another file (one daemon
+# reloaded, the other not): the milter decides every recipient itself
+pd_stop
+{ cat "$CM_TMP/fast.yaml"; echo "# changed, not yet reloaded by the milter"; } >"$CM_TMP/fast2.yaml"
+pd_start "$CM_TMP/fast2.yaml"
+e2e_send "$CM_TMP/fast-other.json" --from "$WEEKLY_FROM" --rcpt alice@example.com --rcpt bob@example.com
+expect_rcpt "$CM_TMP/fast-other.json" alice@example.com "250 2.1.5 Ok"
+expect_rcpt "$CM_TMP/fast-other.json" bob@example.com "$(deny_text bob@example.com weekly-news withdrawn)"
+delivered=$((delivered + 1))
+e2e_wait_delivered $delivered
+wait_log "$MILTER_LOG" "stamp $CM_TMP/policy.stamp is for another configuration; the milter decides" \
+	"interlock: another configuration logged"
+wait_log "$MILTER_LOG" "type=weekly-news rcpt=alice@example.com verdict=allow" \
+	"interlock: the milter decided the recipients itself"
+echo "ok - interlock: consent-policy with another file, the milter decides"
+# the same file again: the fast path again
+pd_stop
+[ -e "$CM_TMP/policy.stamp" ] && e2e_fail "the stamp was left behind by a stopped consent-policy"
+pd_start "$CM_TMP/fast.yaml"
+m_lines=$(grep -c "rcpt=" "$MILTER_LOG")
+e2e_send "$CM_TMP/fast-again.json" --from "$WEEKLY_FROM" --rcpt alice@example.com
+expect_rcpt "$CM_TMP/fast-again.json" alice@example.com "250 2.1.5 Ok"
+delivered=$((delivered + 1))
+e2e_wait_delivered $delivered
+e2e_assert_eq 2 "$(grep -c "consent-policy enforces this configuration" "$MILTER_LOG")" \
+	"interlock: the fast path taken again (logged once more)"
+e2e_assert_eq "$m_lines" "$(grep -c "rcpt=" "$MILTER_LOG")" \
+	"interlock: no decision of the milter's own on the fast path"
 e2e_stop_milter TERM
 # the milter was in the path: without it the same mail is deferred
 e2e_send "$CM_TMP/fast-down.json" --from "$WEEKLY_FROM" --rcpt alice@example.com
