@@ -208,7 +208,7 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		/* policy.decides_envelope_types: consent-policy decides each
 		 * recipient at RCPT; nothing else here needs the milter, and
 		 * its stamp says it runs with this configuration */
-		if (cm_policy_pd_decides_envelope(p) && !c->non_smtp &&
+		if (cm_class_pd_fast(p, &m->types) && !c->non_smtp &&
 		    !m->keep_rcpts && !cm_msg_monitor(m) && cm_pdlock_ok(p)) {
 			cm_msg_reset(m);
 			return SMFIS_ACCEPT;

@@ -233,7 +233,7 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 	cm_typeset ts;
 	cm_status st;
 	cm_reply r;
-	bool late = false;
+	bool late = false, own;
 
 	if (request == NULL || strcmp(request, "smtpd_access_policy") != 0) {
 		cm_pddec_malformed(p, "not an smtpd_access_policy request",
@@ -274,6 +274,9 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 		error_action(&q, NULL, "no-recipient", out, size, CM_EINVAL);
 		return;
 	}
+	/* allowed and monitored recipients are recorded by the milter
+	 * unless it accepts the message at MAIL FROM (the fast path) */
+	own = cm_class_pd_fast(p, &ts);
 	if (ts.n > 1 && cm_policy_multiple_types(p) == CM_MULTI_REFUSE &&
 	    !q.monitor) {
 		record(&q, rcpt, "deny", "ambiguous", "reject", CM_OK, NULL);
@@ -283,19 +286,25 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 	}
 	cm_verdict_decide(p, &ts, rcpt, &res);
 	if (res.out == CM_OUT_ALLOW) {
-		record(&q, res.normalized ? res.addr.key : rcpt, "allow",
-		    cm_reason_name(CM_REASON_NONE), NULL, res.st, NULL);
+		if (own)
+			record(&q, res.normalized ? res.addr.key : rcpt,
+			    "allow", cm_reason_name(CM_REASON_NONE), NULL,
+			    res.st, NULL);
 		return;
 	}
 	if (res.out == CM_OUT_DENY) {
 		const char *vals[CM_TMPL_NVARS] = { NULL };
 		char names[TYPES_MAX];
 
-		record(&q, res.normalized ? res.addr.key : rcpt, "deny",
-		    cm_reason_name(res.reason), q.monitor ? "none" : "reject",
-		    res.st, NULL);
-		if (q.monitor)
+		if (q.monitor) {	/* never the fast path: the milter's */
+			if (own)
+				record(&q, res.normalized ? res.addr.key :
+				    rcpt, "deny", cm_reason_name(res.reason),
+				    "none", res.st, NULL);
 			return;
+		}
+		record(&q, res.normalized ? res.addr.key : rcpt, "deny",
+		    cm_reason_name(res.reason), "reject", res.st, NULL);
 		vals[CM_TMPL_RCPT] = rcpt;
 		vals[CM_TMPL_TYPE] = types;
 		vals[CM_TMPL_NAME] = cm_class_join(p, &ts, true, names,

@@ -40,9 +40,13 @@
  * access_map_reject_code, 554 by default).  Mail typed only by headers
  * cannot be decided here: DUNNO, and the milter decides it.
  *
- * Every decision is logged as the milter logs it (milter/log.h, with
+ * A decision is logged as the milter logs it (milter/log.h, with
  * "stage=rcpt via=policy") and recorded in the decision log, with the
- * request's queue_id when Postfix sends one.
+ * request's queue_id when Postfix sends one, once: refusals and errors
+ * always (the milter never sees those recipients), allowed and monitored
+ * recipients only when the milter accepts the message at MAIL FROM
+ * (config/classify.h cm_class_pd_fast, the one rule both daemons use);
+ * otherwise the milter records them.
  */
 #ifndef CM_PDDEC_H
 #define CM_PDDEC_H

@@ -43,7 +43,7 @@ smfi_setreply(SMFICTX *ctx, char *rcode, char *xcode, char *message)
 }
 
 enum conf { ENFORCE, MONITOR, ONERR_REJECT, ONERR_ACCEPT, REFUSE_MULTI,
-	DAEMONS, NCONF };
+	DAEMONS, FAST, NCONF };
 
 static const char *const conf_extra[NCONF][2] = {
 	[ENFORCE] = { "", "" },
@@ -52,6 +52,8 @@ static const char *const conf_extra[NCONF][2] = {
 	[ONERR_ACCEPT] = { "  on_error: accept\n", "" },
 	[REFUSE_MULTI] = { "", "multiple_types: refuse\n" },
 	[DAEMONS] = { "", "" },
+	/* decides_envelope_types, no header type: the fast path */
+	[FAST] = { "", "" },
 };
 
 struct tcase {
@@ -178,7 +180,7 @@ write_conf(enum conf c, const char *path)
 
 	assert_non_null(f);
 	fprintf(f, "milter:\n  socket: \"inet:1@127.0.0.1\"\n%s"
-	    "policy:\n  socket: \"inet:2@127.0.0.1\"\n"
+	    "policy:\n  socket: \"inet:2@127.0.0.1\"\n%s"
 	    "database:\n  path: \"%s\"\n"
 	    "scope:\n  authenticated: true\n  networks: [192.0.2.0/24]\n%s"
 	    "%s"
@@ -187,11 +189,14 @@ write_conf(enum conf c, const char *path)
 	    "    match:\n      - envelope_sender: weekly@news.example.com\n"
 	    "  - id: promo\n    name: Promotions\n    consent: opt-in\n"
 	    "    match:\n      - sasl_login: promo-bot\n"
-	    "  - id: offers\n    name: Offers\n    consent: opt-in\n"
-	    "    match:\n      - header: { name: X-Type, value: offers }\n",
-	    conf_extra[c][0], dbdir,
+	    "%s",
+	    conf_extra[c][0],
+	    c == FAST ? "  decides_envelope_types: true\n" : "", dbdir,
 	    c == DAEMONS ? "  daemon_names: [campaigns]\n" : "",
-	    conf_extra[c][1]);
+	    conf_extra[c][1],
+	    c == FAST ? "" : "  - id: offers\n    name: Offers\n"
+	    "    consent: opt-in\n"
+	    "    match:\n      - header: { name: X-Type, value: offers }\n");
 	assert_int_equal(fclose(f), 0);
 }
 
@@ -350,6 +355,64 @@ test_seen_at_rcpt(void **state)
 	    "later");
 }
 
+/* Records: refusals and errors always (the milter never sees those
+ * recipients); allowed and monitored recipients only on the fast path,
+ * where the milter accepts the message at MAIL FROM -- else the milter
+ * records them, and two records would count one decision twice. */
+static void
+test_records(void **state)
+{
+	static const struct {
+		enum conf conf;
+		const char *req;
+		uint64_t more;	/* records written */
+	} rows[] = {
+		{ ENFORCE, RCPT WEEKLY "recipient=alice@example.com\n", 0 },
+		{ ENFORCE, RCPT WEEKLY "recipient=bob@example.com\n", 1 },
+		{ ENFORCE, RCPT "sender=a@b@c@\nrecipient=alice@example.com\n",
+		  1 },
+		{ MONITOR, RCPT WEEKLY "recipient=bob@example.com\n", 0 },
+		{ MONITOR, RCPT WEEKLY "recipient=alice@example.com\n", 0 },
+		{ FAST, RCPT WEEKLY "recipient=alice@example.com\n", 1 },
+		{ FAST, RCPT WEEKLY "recipient=bob@example.com\n", 1 },
+		{ ENFORCE, RCPT "sender=someone@example.org\n"
+		  "recipient=bob@example.com\n", 0 },
+	};
+	char out[CM_PDDEC_ACTION_MAX], ldir[4200];
+	cm_declog_opts o = { 0 };
+	cm_declog_stats st;
+	cm_declog *log;
+	uint64_t before;
+
+	(void)state;
+	snprintf(ldir, sizeof(ldir), "%s/declog", dir);
+	o.dir = ldir;
+	assert_int_equal(cm_declog_open(&o, &log), CM_OK);
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		char text[4096];
+		cm_pdreq *r = cm_pdreq_new();
+		size_t used;
+
+		assert_non_null(r);
+		snprintf(text, sizeof(text),
+		    "request=smtpd_access_policy\n%s\n", rows[i].req);
+		assert_int_equal(cm_pdreq_feed(r, text, strlen(text), &used),
+		    CM_PDREQ_DONE);
+		cm_declog_stats_get(log, &st);
+		before = st.added;
+		cm_pddec_decide(pol[rows[i].conf], log, r, NULL, out,
+		    sizeof(out));
+		cm_declog_stats_get(log, &st);
+		if (st.added - before != rows[i].more)
+			fail_msg("row %zu: %llu records, want %llu", i,
+			    (unsigned long long)(st.added - before),
+			    (unsigned long long)rows[i].more);
+		cm_pdreq_free(r);
+	}
+	cm_declog_close(log);
+	cmt_rmdir(strdup(ldir));
+}
+
 /* The index removed: every newsletter recipient gets on_error, mail of
  * no type still DUNNO. */
 static void
@@ -388,6 +451,7 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_seen_at_rcpt),
+		cmocka_unit_test(test_records),
 		cmocka_unit_test(test_no_index),
 	};
 
