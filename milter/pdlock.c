@@ -25,10 +25,12 @@ cm_pdlock_ok(const cm_policy *p)
 	bool say;
 
 	pthread_mutex_lock(&mu);
-	if (checked == now && strcmp(digest, want) == 0) {
-		s = state;
+	/* a fresh stamp holds for the rest of the second; any other
+	 * answer is checked again (the milter decides meanwhile) */
+	if (checked == now && state == CM_PDSTAMP_OK &&
+	    strcmp(digest, want) == 0) {
 		pthread_mutex_unlock(&mu);
-		return s == CM_PDSTAMP_OK;
+		return true;
 	}
 	s = cm_pdstamp_check(cm_policy_pd_stamp(p), want, now);
 	checked = now;

@@ -6,8 +6,10 @@
  * mail at MAIL FROM (config/classify.h cm_class_pd_fast) only while
  * consent-policy's stamp (core/pdstamp.h, at policy.stamp) is fresh and
  * names the digest of the milter's configuration; otherwise it decides
- * the recipients itself at RCPT, as without the setting.  The stamp is
- * read at most once a second; each change of the answer is logged once.
+ * the recipients itself at RCPT, as without the setting.  A fresh stamp
+ * is read again after a second at most; any other answer on every call
+ * (so the fast path resumes with the first message after consent-policy
+ * is back).  Each change of the answer is logged once.
  */
 #ifndef CM_PDLOCK_H
 #define CM_PDLOCK_H

@@ -305,7 +305,6 @@ static void *
 sig_main(void *arg)
 {
 	(void)arg;
-	stamp_write();
 	for (;;) {
 		struct timespec ts = { .tv_sec = CM_PDSTAMP_REFRESH };
 		int sig = sigtimedwait(&sig_set, NULL, &ts);
@@ -344,6 +343,7 @@ serve(cm_policy *p, int lfd)
 	};
 	pthread_t tid;
 	cm_status st;
+	bool live;
 	int rc;
 
 	st = cm_db_open(cm_policy_db_path(p), cm_policy_db_map_size(p),
@@ -361,8 +361,12 @@ serve(cm_policy *p, int lfd)
 		close(lfd);
 		return EX_CANTCREAT;
 	}
-	if (cm_live_init(p) != CM_OK ||
-	    pthread_create(&tid, NULL, sig_main, NULL) != 0) {
+	live = cm_live_init(p) == CM_OK;
+	if (live)
+		stamp_write();	/* before the first request is answered */
+	if (!live || pthread_create(&tid, NULL, sig_main, NULL) != 0) {
+		if (live && stamp_path[0] != '\0')
+			(void)unlink(stamp_path);
 		startup_error("cannot start: out of memory or threads");
 		cm_declog_close(declog);
 		cm_db_close();
