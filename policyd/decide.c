@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../config/classify.h"
+#include "../config/links.h"
 #include "../core/addr.h"
 #include "../milter/log.h"
 #include "../milter/reply.h"
@@ -234,6 +235,8 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 	cm_status st;
 	cm_reply r;
 	bool late = false, own;
+	const char *tok;
+	size_t toklen;
 
 	if (request == NULL || strcmp(request, "smtpd_access_policy") != 0) {
 		cm_pddec_malformed(p, "not an smtpd_access_policy request",
@@ -274,6 +277,10 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 		error_action(&q, NULL, "no-recipient", out, size, CM_EINVAL);
 		return;
 	}
+	/* a mailto unsubscribe (links.mailto_*): the milter's to handle */
+	if (cm_links_mailto_match(cm_policy_links(p), rcpt, strlen(rcpt),
+	    &tok, &toklen))
+		return;
 	/* allowed and monitored recipients are recorded by the milter
 	 * unless it accepts the message at MAIL FROM (the fast path) */
 	own = cm_class_pd_fast(p, &ts);

@@ -26,6 +26,7 @@
  *                                                     recipients (Postfix
  *                                                     sends none) on_error;
  *                                                     a warning a minute
+ *   a mailto unsubscribe address (links.mailto_*)     DUNNO (the milter's)
  *   consent for every type                            DUNNO
  *   denied, enforce                                   550 5.7.1 <rcpt>: no consent for newsletter "T" (reason)
  *                                                     (templates.reply)

@@ -43,7 +43,7 @@ smfi_setreply(SMFICTX *ctx, char *rcode, char *xcode, char *message)
 }
 
 enum conf { ENFORCE, MONITOR, ONERR_REJECT, ONERR_ACCEPT, REFUSE_MULTI,
-	DAEMONS, FAST, NCONF };
+	DAEMONS, FAST, MAILTO, NCONF };
 
 static const char *const conf_extra[NCONF][2] = {
 	[ENFORCE] = { "", "" },
@@ -54,6 +54,8 @@ static const char *const conf_extra[NCONF][2] = {
 	[DAEMONS] = { "", "" },
 	/* decides_envelope_types, no header type: the fast path */
 	[FAST] = { "", "" },
+	[MAILTO] = { "", "links:\n  base_url: \"https://a.example\"\n"
+	    "  mailto_domain: lists.example.com\n" },
 };
 
 struct tcase {
@@ -164,6 +166,12 @@ static const struct tcase cases[] = {
 	{ "internal form: sender with a quoted local part", ENFORCE, RCPT
 	  "sender=john doe@example.org\nrecipient=bob@example.com\n",
 	  "DUNNO" },
+	/* a mailto unsubscribe to links.mailto_domain: the milter's */
+	{ "mailto unsubscribe: not decided here", MAILTO, RCPT WEEKLY
+	  "recipient=unsubscribe+AbCdEf0123@lists.example.com\n", "DUNNO" },
+	{ "mailto domain, not the unsubscribe address", MAILTO, RCPT WEEKLY
+	  "recipient=dave@lists.example.com\n",
+	  DENY("dave@lists.example.com", "weekly-news", "no-consent") },
 	/* core's rule, as in the milter: denied, not an error */
 	{ "recipient that cannot be normalized: denied", ENFORCE, RCPT WEEKLY
 	  "recipient=no-at-sign\n",
