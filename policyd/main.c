@@ -421,9 +421,8 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sig_set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_is_stderr = log_to_stderr || check;
+	cm_log_set_name(PROG);	/* lines and syslog under this program's name */
 	cm_log_open(log_is_stderr);
-	if (!log_to_stderr && !check)	/* syslog under this program's name */
-		openlog(PROG, LOG_PID | LOG_NDELAY, LOG_MAIL);
 	if ((p = load(&code)) == NULL)
 		return code;
 	if (check) {

@@ -97,6 +97,9 @@ mv "$SOCK" "$CM_TMP/moved.sock"
 e2e_kill_pid "$PID" 10
 [ -S "$SOCK" ] || e2e_fail "a socket this server did not make was removed"
 echo "ok - the socket is removed on exit only while it is this server's"
+grep -Eq '^[0-9T:.-]+Z consent-policy\[[0-9]+\]: notice: stopping' "$LOG" ||
+	e2e_fail "log lines on standard error are not tagged consent-policy[PID]"
+echo "ok - log lines tagged consent-policy[PID]"
 if grep -E 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: (Address|Undefined)' "$LOG" >/dev/null; then
 	e2e_fail "sanitizer report in $LOG"
 fi
