@@ -31,6 +31,7 @@ done
 	"$CTL" -d "$DB" withdraw bob@example.com weekly-news --source e2e >/dev/null ||
 	e2e_fail "withdraw bob"
 "$CTL" -d "$DB" grant alice@example.com offers --source e2e >/dev/null || e2e_fail "grant offers"
+"$CTL" -d "$DB" grant '"john doe"@example.com' weekly-news --source e2e >/dev/null || e2e_fail "grant john doe"
 
 # conf FILE [EXTRA-POLICY-LINES]: the configuration, enforce mode
 conf() {
@@ -120,6 +121,21 @@ done
 grep -Eq 'rcpt=(alice|carol)@example.com verdict=allow' "$PD_LOG" &&
 	e2e_fail "consent-policy logged an allowed recipient the milter decides too"
 echo "ok - env: a decision line per refused recipient, none for the allowed"
+
+# Postfix sends the internal form (local part unquoted): quoted again
+# before deciding.  "john doe" consented; "\"alice\"" is not alice.
+e2e_send "$CM_TMP/quoted.json" --from "$WEEKLY_FROM" \
+	--rcpt '"john doe"@example.com' --rcpt '"\"alice\""@example.com'
+expect_rcpt "$CM_TMP/quoted.json" '"john doe"@example.com' "250 2.1.5 Ok"
+e2e_assert_match '^550 5\.7\.1 .*no consent for newsletter "weekly-news" \(no-consent\)' \
+	"$(e2e_q rcpt "$CM_TMP/quoted.json" '"\"alice\""@example.com')" "quoted: \"alice\" is not alice"
+delivered=$((delivered + 1))
+e2e_wait_delivered $delivered
+# a quoted sender of no newsletter type: DUNNO, not deferred
+e2e_send "$CM_TMP/qsender.json" --from '"john doe"@example.org' --rcpt bob@example.com
+expect_rcpt "$CM_TMP/qsender.json" bob@example.com "250 2.1.5 Ok"
+delivered=$((delivered + 1))
+e2e_wait_delivered $delivered
 
 # mail of no newsletter type: DUNNO, delivered
 e2e_send "$CM_TMP/plain.json" --from someone@example.org --rcpt bob@example.com --rcpt dave@example.net
@@ -302,9 +318,28 @@ wait_log "$MILTER_LOG" "type=offers rcpt=bob@example.com verdict=deny reason=no-
 wait_log "$MILTER_LOG" "type=weekly-news,offers rcpt=alice@example.com verdict=allow" \
 	"the milter decided envelope-typed mail a header typed further"
 
+e2e_stop_milter TERM
+
+# ------------------------------------ 6. the service only at END-OF-MESSAGE
+# (misplaced): a newsletter is decided there all the same, never passed
+e2e_pf_conf "smtpd_milters =" "smtpd_recipient_restrictions =" \
+	"smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:$PPORT"
+e2e_pf_reload
+e2e_send "$CM_TMP/eod-one.json" --from "$WEEKLY_FROM" --rcpt bob@example.com
+e2e_assert_match '^550 5\.7\.1 ' "$(e2e_q data "$CM_TMP/eod-one.json")" \
+	"end of data: the only recipient withdrawn, the message refused"
+e2e_send "$CM_TMP/eod-two.json" --from "$WEEKLY_FROM" --rcpt alice@example.com --rcpt bob@example.com
+e2e_assert_match '^451 4\.3\.0 ' "$(e2e_q data "$CM_TMP/eod-two.json")" \
+	"end of data: several recipients (none sent), the message deferred"
+e2e_send "$CM_TMP/eod-ok.json" --from "$WEEKLY_FROM" --rcpt alice@example.com
+e2e_assert_match '^250 ' "$(e2e_q data "$CM_TMP/eod-ok.json")" "end of data: the only recipient consented"
+delivered=$((delivered + 1))
+e2e_wait_delivered $delivered
+wait_log "$PD_LOG" "not checked at RCPT reached the policy service at END-OF-MESSAGE" \
+	"end of data: the misplaced service warned about"
+
 e2e_settle 1
 e2e_assert_eq $delivered "$(e2e_sink_count)" "no unexpected message at the sink"
-e2e_stop_milter TERM
 pd_stop
 echo "ok - consent-policy stopped gracefully on SIGTERM (exit 0)"
 e2e_check_sanitizers
