@@ -49,6 +49,7 @@
 #include "../milter/live.h"
 #include "../milter/log.h"
 #include "decide.h"
+#include "pfcheck.h"
 #include "server.h"
 
 #ifndef CM_VERSION
@@ -377,6 +378,7 @@ serve(cm_policy *p, int lfd)
 	cm_log(LOG_INFO, "consent-policy %s listening on %s (mode %s)",
 	    CM_VERSION, cm_policy_pd_socket(p), cm_policy_mode(p) ==
 	    CM_MODE_MONITOR ? "monitor" : "enforce");
+	cm_pfcheck_warn(cm_policy_pd_socket(p));
 	(void)sd_notify(0, "READY=1\nSTATUS=running");
 	rc = cm_pdsrv_run(lfd, &o);
 	if (rc != 0)	/* the signal thread still waits: stop it */
@@ -443,6 +445,7 @@ main(int argc, char **argv)
 			return EX_IOERR;
 		}
 		cm_index_close(idx);
+		cm_pfcheck_warn(cm_policy_pd_socket(p));
 		printf("%s: OK (policy socket %s, %zu newsletter types)\n",
 		    cfg_path, cm_policy_pd_socket(p), cm_policy_ntypes(p));
 		cm_policy_free(p);

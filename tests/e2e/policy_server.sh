@@ -30,10 +30,29 @@ EOF
 CONF=$CM_TMP/c.yaml
 { base; printf 'policy:\n  socket: "inet:%s@127.0.0.1"\n  max_connections: 2\n  idle_timeout: 2s\n' "$PPORT"; } >"$CONF"
 
+# a stand-in postconf(1): what main.cf's smtpd_recipient_restrictions says
+mkdir -p "$CM_TMP/bin"
+RESTR=$CM_TMP/restrictions
+printf '#!/bin/sh\ncat "%s"\n' "$RESTR" >"$CM_TMP/bin/postconf"
+chmod +x "$CM_TMP/bin/postconf"
+PATH=$CM_TMP/bin:$PATH
+export PATH
+echo "check_policy_service inet:127.0.0.1:$PPORT, permit_mynetworks" >"$RESTR"
+
 # ------------------------------------ -n, -V and start-up errors
 e2e_assert_eq "$CONF: OK (policy socket inet:$PPORT@127.0.0.1, 1 newsletter types)" \
 	"$("$PD" -n -c "$CONF" 2>&1)" "-n on a valid file"
 e2e_assert_match '^consent-policy [0-9]' "$("$PD" -V)" "-V"
+# Postfix asks after a permit_*, or not at all: a warning
+echo "permit_mynetworks, check_policy_service { inet:127.0.0.1:$PPORT, timeout=10s }" >"$RESTR"
+e2e_assert_match "has permit_mynetworks before check_policy_service inet:$PPORT@127.0.0.1" \
+	"$("$PD" -n -c "$CONF" 2>&1)" "-n: a permit_* before the policy service"
+echo "permit_sasl_authenticated, reject_unauth_destination" >"$RESTR"
+e2e_assert_match "has no check_policy_service for inet:$PPORT@127.0.0.1" \
+	"$("$PD" -n -c "$CONF" 2>&1)" "-n: the policy service missing"
+echo "reject_unauth_destination, check_policy_service 127.0.0.1:$PPORT" >"$RESTR"
+e2e_assert_eq "$CONF: OK (policy socket inet:$PPORT@127.0.0.1, 1 newsletter types)" \
+	"$("$PD" -n -c "$CONF" 2>&1)" "-n: asked first: no warning"
 base >"$CM_TMP/nopolicy.yaml"
 out=$("$PD" -n -c "$CM_TMP/nopolicy.yaml" 2>&1)
 e2e_assert_eq 78 "$?" "no policy: section: exit 78"

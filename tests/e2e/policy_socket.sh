@@ -31,6 +31,13 @@ policy:
 EOF
 } >"$CONF"
 LOG=$CM_TMP/policy.log
+# a stand-in postconf(1): Postfix asks over the socket, named relative
+# to its queue directory ($CM_TMP here)
+mkdir -p "$CM_TMP/bin"
+printf '#!/bin/sh\necho "check_policy_service unix:policy.sock, permit_mynetworks"\n' >"$CM_TMP/bin/postconf"
+chmod +x "$CM_TMP/bin/postconf"
+PATH=$CM_TMP/bin:$PATH
+export PATH
 
 # ask: one request over the unix socket; prints the answer
 ask() {
@@ -100,6 +107,9 @@ echo "ok - the socket is removed on exit only while it is this server's"
 grep -Eq '^[0-9T:.-]+Z consent-policy\[[0-9]+\]: notice: stopping' "$LOG" ||
 	e2e_fail "log lines on standard error are not tagged consent-policy[PID]"
 echo "ok - log lines tagged consent-policy[PID]"
+grep -q "smtpd_recipient_restrictions" "$LOG" &&
+	e2e_fail "a warning about smtpd_recipient_restrictions, which ask over this socket"
+echo "ok - unix:REL in smtpd_recipient_restrictions is this socket"
 if grep -E 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: (Address|Undefined)' "$LOG" >/dev/null; then
 	e2e_fail "sanitizer report in $LOG"
 fi
