@@ -178,6 +178,7 @@ if [ -x "$CP" ]; then
 	CP_PORT=$(e2e_freeport) CMP_PORT=$(e2e_freeport)
 	cm_conf "$CMP_PORT" "policy:
   socket: \"inet:$CP_PORT@127.0.0.1\"
+  stamp: \"$CM_TMP/policy.stamp\"
   decides_envelope_types: true" >"$CM_TMP/cm-policy.yaml"
 	if "$CM" -n -c "$CM_TMP/cm-policy.yaml" >"$CM_TMP/cp-check.log" 2>&1 &&
 	    "$CP" -n -c "$CM_TMP/cm-policy.yaml" >>"$CM_TMP/cp-check.log" 2>&1; then

@@ -10,6 +10,7 @@
 #include "../core/addr.h"
 #include "../core/listid.h"
 #include "glob.h"
+#include "links.h"
 
 void
 cm_class_clear(cm_typeset *s)
@@ -231,4 +232,13 @@ cm_class_headers(const cm_policy *p, size_t n, const char *const *names,
 		}
 	}
 	return st;
+}
+
+bool
+cm_class_pd_fast(const cm_policy *p, const cm_typeset *ts)
+{
+	return ts->n > 0 && cm_policy_pd_decides_envelope(p) &&
+	    cm_policy_mode(p) == CM_MODE_ENFORCE &&
+	    !cm_class_headers_may_add(p, ts) &&
+	    !cm_links_enabled(cm_policy_links(p));
 }

@@ -58,6 +58,17 @@ const char *cm_class_join(const cm_policy *p, const cm_typeset *s,
 bool cm_class_headers_may_add(const cm_policy *p, const cm_typeset *have);
 
 /*
+ * The fast path, one rule for both daemons: is SMTP mail of the envelope
+ * types TS (n > 0) decided by consent-policy alone, the milter accepting
+ * it at MAIL FROM?  True when policy.decides_envelope_types is on, mode
+ * is enforce, no header or list_id rule of another type could add a
+ * type, and links: is off (its headers are added at end of data).  The
+ * milter also needs consent-policy's stamp (core/pdstamp.h) to be fresh
+ * and for its configuration before it takes the path.
+ */
+bool cm_class_pd_fast(const cm_policy *p, const cm_typeset *ts);
+
+/*
  * Envelope classification: add to *OUT every type with an
  * envelope_sender rule matching SENDER (LEN octets as the MTA passed it,
  * angle brackets and source route allowed) or a sasl_login rule equal to

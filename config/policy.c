@@ -288,6 +288,18 @@ cm_policy_pd_decides_envelope(const cm_policy *p)
 	return p->c.policy.present && p->c.policy.decides_envelope_types;
 }
 
+const char *
+cm_policy_pd_stamp(const cm_policy *p)
+{
+	return p->c.policy.stamp;
+}
+
+const char *
+cm_policy_digest(const cm_policy *p)
+{
+	return p->digest;
+}
+
 bool
 cm_policy_scope_has_daemon_names(const cm_policy *p)
 {

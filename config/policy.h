@@ -126,6 +126,13 @@ int64_t cm_policy_pd_idle_timeout(const cm_policy *p);
  * False when the section is absent.
  */
 bool cm_policy_pd_decides_envelope(const cm_policy *p);
+/* policy.stamp: the stamp file consent-policy keeps (core/pdstamp.h);
+ * never NULL. */
+const char *cm_policy_pd_stamp(const cm_policy *p);
+/* The digest of the configuration file's bytes as loaded
+ * (CM_PDSTAMP_DIGEST_LEN hex digits): equal for the milter and
+ * consent-policy exactly when both enforce the same file. */
+const char *cm_policy_digest(const cm_policy *p);
 /* Does scope.daemon_names list any name? */
 bool cm_policy_scope_has_daemon_names(const cm_policy *p);
 

@@ -14,6 +14,7 @@
 #ifndef CM_POLICY_INT_H
 #define CM_POLICY_INT_H
 
+#include "../core/pdstamp.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,6 +69,7 @@ struct pd_conf {
 	unsigned max_connections;
 	int64_t idle_timeout;	/* microseconds */
 	bool decides_envelope_types;
+	const char *stamp;	/* the interlock's stamp file (core/pdstamp.h) */
 };
 
 struct db_conf {
@@ -157,6 +159,7 @@ struct cm_policy {
 	size_t nrelevant;
 	const char *log_key_file;	/* log.key_file or its default */
 	cm_tmpl *tmpl[NTMPL];	/* compiled templates */
+	char digest[CM_PDSTAMP_DIGEST_LEN + 1];	/* of the file's bytes */
 };
 
 /* The schema of the whole file (policy_schema.c): the items of the top

@@ -200,6 +200,7 @@ cm_policy_load(const char *path, cm_policy **out, cm_errlist *errs)
 	}
 	if (!finish(p))
 		goto done;
+	cm_pdstamp_digest(buf, len, p->digest);
 	*out = p;
 	p = NULL;
 	ret = CM_OK;

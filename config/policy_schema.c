@@ -155,12 +155,15 @@ static const cm_sch_item policy_items[] = {
 	  .off = S(struct pd_conf, socket_mode) },
 	{ .name = "socket_group", .type = CM_SCH_STR, .max = 64,
 	  .off = S(struct pd_conf, socket_group) },
-	{ .name = "max_connections", .type = CM_SCH_UINT, .def = "256",
+	{ .name = "max_connections", .type = CM_SCH_UINT, .def = "1024",
 	  .min = 1, .max = 10000, .off = S(struct pd_conf, max_connections) },
 	{ .name = "idle_timeout", .type = CM_SCH_DURATION, .def = "10m",
 	  .min = 1, .max = 86400, .off = S(struct pd_conf, idle_timeout) },
 	{ .name = "decides_envelope_types", .type = CM_SCH_BOOL,
 	  .def = "false", .off = S(struct pd_conf, decides_envelope_types) },
+	{ .name = "stamp", .type = CM_SCH_PATH,
+	  .def = "/run/consent-policy/stamp",
+	  .off = S(struct pd_conf, stamp) },
 	{ .name = NULL }
 };
 

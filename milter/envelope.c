@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mailto.h"	/* mailto unsubscribe */
 #include "mtext.h"
+#include "pdlock.h"	/* the fast path's interlock */
 #include "reply.h"
 #include "unsub.h"	/* one-click unsubscribe headers */
 #include "verdict.h"
@@ -228,9 +229,10 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		    cm_class_headers_may_add(p, &m->types)) ||
 		    cm_unsub_wanted(p);	/* unsub.h: headers at EOM */
 		/* policy.decides_envelope_types: consent-policy decides each
-		 * recipient at RCPT; nothing else here needs the milter */
-		if (cm_policy_pd_decides_envelope(p) && !c->non_smtp &&
-		    !m->keep_rcpts && !cm_msg_monitor(m)) {
+		 * recipient at RCPT; nothing else here needs the milter, and
+		 * its stamp says it runs with this configuration */
+		if (cm_class_pd_fast(p, &m->types) && !c->non_smtp &&
+		    !m->keep_rcpts && !cm_msg_monitor(m) && cm_pdlock_ok(p)) {
 			cm_msg_reset(m);
 			return SMFIS_ACCEPT;
 		}

@@ -54,6 +54,14 @@ stderr_is_journal(void)
 	    (unsigned long long)st.st_ino == ino;
 }
 
+static const char *log_name = "consent-milter";
+
+void
+cm_log_set_name(const char *name)
+{
+	log_name = name;
+}
+
 void
 cm_log_open(bool to_stderr)
 {
@@ -61,7 +69,7 @@ cm_log_open(bool to_stderr)
 	log_journal = to_stderr && stderr_is_journal();
 	log_pid = (long)getpid();
 	if (!log_stderr)
-		openlog("consent-milter", LOG_PID | LOG_NDELAY, LOG_MAIL);
+		openlog(log_name, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
 bool
@@ -125,8 +133,8 @@ line_prefix(char *line, size_t size, int priority)
 			if (n > 0 && (size_t)n < size - off)
 				off += (size_t)n;
 		}
-		n = snprintf(line + off, size - off, "consent-milter[%ld]: %s: ",
-		    log_pid, prio_name(priority));
+		n = snprintf(line + off, size - off, "%s[%ld]: %s: ",
+		    log_name, log_pid, prio_name(priority));
 		if (n > 0 && (size_t)n < size - off)
 			off += (size_t)n;
 	}

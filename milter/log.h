@@ -32,6 +32,9 @@
  * decides once whether stderr is the journal (see above).
  */
 void cm_log_open(bool to_stderr);
+/* The program name of the lines and the syslog ident, "consent-milter"
+ * unless set (NAME must stay valid); call before cm_log_open(). */
+void cm_log_set_name(const char *name);
 void cm_log_close(void);
 
 /* True when cm_log_open() found standard error to be the journal. */

@@ -5,11 +5,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../config/classify.h"
+#include "../config/links.h"
+#include "../core/addr.h"
 #include "../milter/log.h"
 #include "../milter/reply.h"
 #include "../milter/verdict.h"
@@ -150,15 +154,76 @@ nonempty(const char *s)
 	return s != NULL && *s != '\0' ? s : NULL;
 }
 
+/*
+ * Postfix sends addresses in its internal form, the local part
+ * unquoted ("john doe@x" for <"john doe"@x>); the classifier and the
+ * verdict take the external form the milter receives.  Quote S (may be
+ * NULL) again into BUF (CM_ADDR_TEXT_MAX octets); S itself when it has
+ * no local part and domain (normalizing it then fails as before).
+ */
+static const char *
+external(const char *s, char *buf)
+{
+	size_t n;
+
+	if (s == NULL || *s == '\0' ||
+	    cm_addr_format(s, strlen(s), buf, CM_ADDR_TEXT_MAX, &n) != CM_OK)
+		return s;
+	return buf;
+}
+
+static void
+seen_set(cm_pddec_seen *seen, const char *instance)
+{
+	snprintf(seen->instance, sizeof(seen->instance), "%s",
+	    instance != NULL && strlen(instance) < sizeof(seen->instance) ?
+	    instance : "");
+}
+
+static bool
+seen_is(const cm_pddec_seen *seen, const char *instance)
+{
+	return instance != NULL && seen->instance[0] != '\0' &&
+	    strcmp(seen->instance, instance) == 0;
+}
+
+/* Newsletter mail whose recipients this server did not see at RCPT:
+ * check_policy_service is missing from smtpd_recipient_restrictions.
+ * At most one warning a minute. */
+static void
+late_warning(const char *state)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static time_t last;
+	time_t now = time(NULL);
+	bool say;
+
+	pthread_mutex_lock(&mu);
+	say = last == 0 || now - last >= 60 || now < last;
+	if (say)
+		last = now;
+	pthread_mutex_unlock(&mu);
+	if (say)
+		cm_log(LOG_WARNING, "newsletter mail whose recipients were "
+		    "not checked at RCPT reached the policy service at %s: "
+		    "put check_policy_service first in "
+		    "smtpd_recipient_restrictions; decided here (the whole "
+		    "message: its only recipient, or on_error without one)",
+		    state);
+}
+
 void
 cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
-    char *out, size_t size)
+    cm_pddec_seen *seen, char *out, size_t size)
 {
 	const char *state = cm_pdreq_get(req, "protocol_state");
+	const char *instance = nonempty(cm_pdreq_get(req, "instance"));
 	const char *request = cm_pdreq_get(req, "request");
-	const char *sender = cm_pdreq_get(req, "sender");
+	char sbuf[CM_ADDR_TEXT_MAX], rbuf[CM_ADDR_TEXT_MAX];
+	const char *sender = external(cm_pdreq_get(req, "sender"), sbuf);
 	const char *auth = nonempty(cm_pdreq_get(req, "sasl_username"));
-	const char *rcpt = nonempty(cm_pdreq_get(req, "recipient"));
+	const char *rcpt = external(nonempty(cm_pdreq_get(req, "recipient")),
+	    rbuf);
 	char types[TYPES_MAX];
 	struct rq q = {
 		.p = p, .log = log, .types = NULL,
@@ -169,6 +234,9 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 	cm_typeset ts;
 	cm_status st;
 	cm_reply r;
+	bool late = false, own;
+	const char *tok;
+	size_t toklen;
 
 	if (request == NULL || strcmp(request, "smtpd_access_policy") != 0) {
 		cm_pddec_malformed(p, "not an smtpd_access_policy request",
@@ -176,8 +244,19 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 		return;
 	}
 	snprintf(out, size, "DUNNO");
-	if (state == NULL || strcmp(state, "RCPT") != 0)
+	if (state == NULL)
 		return;
+	if (strcmp(state, "RCPT") == 0) {
+		if (seen != NULL)
+			seen_set(seen, instance);
+	} else if (strcmp(state, "DATA") == 0 ||
+	    strcmp(state, "END-OF-MESSAGE") == 0) {
+		/* decided at RCPT on this connection: nothing more */
+		if (seen != NULL && seen_is(seen, instance))
+			return;
+		late = true;
+	} else
+		return;		/* CONNECT, HELO, MAIL, ...: RCPT follows */
 	if (!in_scope(p, req, auth != NULL))
 		return;
 	q.sender = sender != NULL ? sender : "";
@@ -192,10 +271,19 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 	}
 	if (ts.n == 0)		/* no newsletter, or typed by headers */
 		return;
+	if (late)
+		late_warning(state);
 	if (rcpt == NULL) {
 		error_action(&q, NULL, "no-recipient", out, size, CM_EINVAL);
 		return;
 	}
+	/* a mailto unsubscribe (links.mailto_*): the milter's to handle */
+	if (cm_links_mailto_match(cm_policy_links(p), rcpt, strlen(rcpt),
+	    &tok, &toklen))
+		return;
+	/* allowed and monitored recipients are recorded by the milter
+	 * unless it accepts the message at MAIL FROM (the fast path) */
+	own = cm_class_pd_fast(p, &ts);
 	if (ts.n > 1 && cm_policy_multiple_types(p) == CM_MULTI_REFUSE &&
 	    !q.monitor) {
 		record(&q, rcpt, "deny", "ambiguous", "reject", CM_OK, NULL);
@@ -205,19 +293,25 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 	}
 	cm_verdict_decide(p, &ts, rcpt, &res);
 	if (res.out == CM_OUT_ALLOW) {
-		record(&q, res.normalized ? res.addr.key : rcpt, "allow",
-		    cm_reason_name(CM_REASON_NONE), NULL, res.st, NULL);
+		if (own)
+			record(&q, res.normalized ? res.addr.key : rcpt,
+			    "allow", cm_reason_name(CM_REASON_NONE), NULL,
+			    res.st, NULL);
 		return;
 	}
 	if (res.out == CM_OUT_DENY) {
 		const char *vals[CM_TMPL_NVARS] = { NULL };
 		char names[TYPES_MAX];
 
-		record(&q, res.normalized ? res.addr.key : rcpt, "deny",
-		    cm_reason_name(res.reason), q.monitor ? "none" : "reject",
-		    res.st, NULL);
-		if (q.monitor)
+		if (q.monitor) {	/* never the fast path: the milter's */
+			if (own)
+				record(&q, res.normalized ? res.addr.key :
+				    rcpt, "deny", cm_reason_name(res.reason),
+				    "none", res.st, NULL);
 			return;
+		}
+		record(&q, res.normalized ? res.addr.key : rcpt, "deny",
+		    cm_reason_name(res.reason), "reject", res.st, NULL);
 		vals[CM_TMPL_RCPT] = rcpt;
 		vals[CM_TMPL_TYPE] = types;
 		vals[CM_TMPL_NAME] = cm_class_join(p, &ts, true, names,

@@ -14,7 +14,19 @@
  * kind and text of milter/reply.h and its error policy (cm_reply_action
  * at the RCPT stage).  Action values, after "action=":
  *
- *   not RCPT, out of scope, no type by envelope       DUNNO
+ *   CONNECT, HELO, MAIL, VRFY, ETRN; out of scope;
+ *     no type by envelope                             DUNNO
+ *   DATA, END-OF-MESSAGE after RCPT requests of the
+ *     same message (instance) on this connection      DUNNO
+ *   DATA, END-OF-MESSAGE otherwise (the service is
+ *     missing from smtpd_recipient_restrictions)      decided as at RCPT for
+ *                                                     its only recipient (a
+ *                                                     refusal refuses the
+ *                                                     message); with several
+ *                                                     recipients (Postfix
+ *                                                     sends none) on_error;
+ *                                                     a warning a minute
+ *   a mailto unsubscribe address (links.mailto_*)     DUNNO (the milter's)
  *   consent for every type                            DUNNO
  *   denied, enforce                                   550 5.7.1 <rcpt>: no consent for newsletter "T" (reason)
  *                                                     (templates.reply)
@@ -29,9 +41,13 @@
  * access_map_reject_code, 554 by default).  Mail typed only by headers
  * cannot be decided here: DUNNO, and the milter decides it.
  *
- * Every decision is logged as the milter logs it (milter/log.h, with
+ * A decision is logged as the milter logs it (milter/log.h, with
  * "stage=rcpt via=policy") and recorded in the decision log, with the
- * request's queue_id when Postfix sends one.
+ * request's queue_id when Postfix sends one, once: refusals and errors
+ * always (the milter never sees those recipients), allowed and monitored
+ * recipients only when the milter accepts the message at MAIL FROM
+ * (config/classify.h cm_class_pd_fast, the one rule both daemons use);
+ * otherwise the milter records them.
  */
 #ifndef CM_PDDEC_H
 #define CM_PDDEC_H
@@ -45,13 +61,21 @@
 /* Room for any action value (a reply text and its codes). */
 #define CM_PDDEC_ACTION_MAX 1024
 
+/* What one connection remembers between requests: the message
+ * ("instance") whose recipients it decided at RCPT.  Zero it at the
+ * start of a connection. */
+typedef struct cm_pddec_seen {
+	char instance[64];
+} cm_pddec_seen;
+
 /*
  * The action for complete request REQ under policy P into OUT (SIZE >=
  * CM_PDDEC_ACTION_MAX octets; no CR or LF in it).  LOG (may be NULL) is
- * the decision log.  Never fails: a fault gets the error policy's action.
+ * the decision log; SEEN (may be NULL: nothing seen) the connection's
+ * memory, updated.  Never fails: a fault gets the error policy's action.
  */
 void cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
-    char *out, size_t size);
+    cm_pddec_seen *seen, char *out, size_t size);
 
 /*
  * The action for a request that cannot be read (WHY: the parser's

@@ -7,8 +7,10 @@
  * file (its policy: section names the socket) and consent index:
  *   1. block SIGUSR1/SIGHUP/SIGTERM/SIGINT before any thread exists;
  *   2. load and validate the configuration (all errors, one per line);
- *   3. open the socket (a stale unix socket is removed), set its mode
- *      and group, then drop root privileges (milter.user, milter.group);
+ *   3. open the socket (a stale unix socket is removed; anything else at
+ *      its path, or a live server on it, is refused), made with its mode,
+ *      set its group, then drop root privileges (milter.user,
+ *      milter.group);
  *   4. fork into the background unless -f (before any thread and before
  *      LMDB is opened);
  *   5. open the index read-only (milter/db.h: reopened when data.mdb is
@@ -41,11 +43,13 @@
 
 #include "../config/policy.h"
 #include "../core/declog.h"
+#include "../core/pdstamp.h"
 #include "../core/index.h"
 #include "../milter/db.h"
 #include "../milter/live.h"
 #include "../milter/log.h"
 #include "decide.h"
+#include "pfcheck.h"
 #include "server.h"
 
 #ifndef CM_VERSION
@@ -59,6 +63,7 @@ static bool log_to_stderr, running;
 static bool log_is_stderr;	/* cm_log writes to standard error (-f, -n) */
 static sigset_t sig_set;
 static cm_declog *declog;
+static char sock_spec[512];	/* the socket listened on (kept over reloads) */
 
 static void
 usage(FILE *f)
@@ -144,16 +149,12 @@ socket_permissions(const cm_policy *p)
 
 	if (path == NULL)
 		return 0;
-	if (chmod(path, (mode_t)cm_policy_pd_socket_mode(p)) != 0) {
-		startup_error("chmod %04o %s: %s", cm_policy_pd_socket_mode(p),
-		    path, strerror(errno));
-		return -1;
-	}
+	/* the mode was set at bind(); never follow a link here */
 	if (group == NULL)
 		return 0;
 	if (group_id(group, "policy.socket_group", &gid) != 0)
 		return -1;
-	if (chown(path, (uid_t)-1, gid) != 0) {
+	if (lchown(path, (uid_t)-1, gid) != 0) {
 		startup_error("chgrp %s %s: %s", group, path, strerror(errno));
 		return -1;
 	}
@@ -231,12 +232,13 @@ open_declog(const cm_policy *p)
 }
 
 static void
-pd_decide(void *arg, const cm_pdreq *req, char *out, size_t size)
+pd_decide(void *arg, const cm_pdreq *req, cm_pddec_seen *seen, char *out,
+    size_t size)
 {
 	cm_live_ref *ref = cm_live_get();
 
 	(void)arg;
-	cm_pddec_decide(cm_live_policy(ref), declog, req, out, size);
+	cm_pddec_decide(cm_live_policy(ref), declog, req, seen, out, size);
 	cm_live_put(ref);
 }
 
@@ -269,23 +271,62 @@ reload(void)
 	cm_log(LOG_NOTICE, "reloaded %s", cfg_path);
 }
 
+/*
+ * The stamp (core/pdstamp.h): the digest of the configuration in force,
+ * rewritten every CM_PDSTAMP_REFRESH seconds by the signal thread.  A
+ * failure is logged once, until a write succeeds again.
+ */
+static char stamp_path[4096];	/* the stamp last written, "" if none */
+
+static void
+stamp_write(void)
+{
+	static bool failing;
+	cm_live_ref *ref = cm_live_get();
+	const cm_policy *p = cm_live_policy(ref);
+	const char *path = cm_policy_pd_stamp(p);
+	cm_status st;
+
+	if (stamp_path[0] != '\0' && strcmp(stamp_path, path) != 0)
+		(void)unlink(stamp_path);	/* policy.stamp changed */
+	st = cm_pdstamp_write(path, cm_policy_digest(p), (long)getpid());
+	if (st != CM_OK && !failing)
+		cm_log(LOG_ERR, "policy.stamp %s cannot be written: %s; the "
+		    "milter decides envelope-typed mail itself", path,
+		    st == CM_EIO ? strerror(errno) : cm_strerror((int)st));
+	else if (st == CM_OK && failing)
+		cm_log(LOG_NOTICE, "policy.stamp %s written again", path);
+	failing = st != CM_OK;
+	snprintf(stamp_path, sizeof(stamp_path), "%s", st == CM_OK ? path :
+	    "");
+	cm_live_put(ref);
+}
+
 static void *
 sig_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		int sig;
+		struct timespec ts = { .tv_sec = CM_PDSTAMP_REFRESH };
+		int sig = sigtimedwait(&sig_set, NULL, &ts);
 
-		if (sigwait(&sig_set, &sig) != 0)
+		if (sig < 0) {
+			if (errno == EAGAIN)
+				stamp_write();
 			continue;
+		}
 		if (sig == SIGUSR1 || sig == SIGHUP) {
 			(void)sd_notify(0, "RELOADING=1");
 			reload();
+			stamp_write();
 			(void)sd_notify(0, "READY=1");
 			continue;
 		}
 		cm_log(LOG_NOTICE, "stopping (signal %d)", sig);
 		(void)sd_notify(0, "STOPPING=1");
+		/* first of all: the milter decides again */
+		if (stamp_path[0] != '\0')
+			(void)unlink(stamp_path);
 		cm_pdsrv_stop();
 		return NULL;
 	}
@@ -303,6 +344,7 @@ serve(cm_policy *p, int lfd)
 	};
 	pthread_t tid;
 	cm_status st;
+	bool live;
 	int rc;
 
 	st = cm_db_open(cm_policy_db_path(p), cm_policy_db_map_size(p),
@@ -320,8 +362,12 @@ serve(cm_policy *p, int lfd)
 		close(lfd);
 		return EX_CANTCREAT;
 	}
-	if (cm_live_init(p) != CM_OK ||
-	    pthread_create(&tid, NULL, sig_main, NULL) != 0) {
+	live = cm_live_init(p) == CM_OK;
+	if (live)
+		stamp_write();	/* before the first request is answered */
+	if (!live || pthread_create(&tid, NULL, sig_main, NULL) != 0) {
+		if (live && stamp_path[0] != '\0')
+			(void)unlink(stamp_path);
 		startup_error("cannot start: out of memory or threads");
 		cm_declog_close(declog);
 		cm_db_close();
@@ -332,11 +378,13 @@ serve(cm_policy *p, int lfd)
 	cm_log(LOG_INFO, "consent-policy %s listening on %s (mode %s)",
 	    CM_VERSION, cm_policy_pd_socket(p), cm_policy_mode(p) ==
 	    CM_MODE_MONITOR ? "monitor" : "enforce");
+	cm_pfcheck_warn(cm_policy_pd_socket(p));
 	(void)sd_notify(0, "READY=1\nSTATUS=running");
 	rc = cm_pdsrv_run(lfd, &o);
 	if (rc != 0)	/* the signal thread still waits: stop it */
 		pthread_kill(tid, SIGTERM);
 	pthread_join(tid, NULL);
+	cm_pdsrv_unlink(sock_spec);
 	cm_declog_close(declog);
 	cm_db_close();
 	cm_live_shutdown();
@@ -375,9 +423,8 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sig_set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_is_stderr = log_to_stderr || check;
+	cm_log_set_name(PROG);	/* lines and syslog under this program's name */
 	cm_log_open(log_is_stderr);
-	if (!log_to_stderr && !check)	/* syslog under this program's name */
-		openlog(PROG, LOG_PID | LOG_NDELAY, LOG_MAIL);
 	if ((p = load(&code)) == NULL)
 		return code;
 	if (check) {
@@ -398,19 +445,22 @@ main(int argc, char **argv)
 			return EX_IOERR;
 		}
 		cm_index_close(idx);
+		cm_pfcheck_warn(cm_policy_pd_socket(p));
 		printf("%s: OK (policy socket %s, %zu newsletter types)\n",
 		    cfg_path, cm_policy_pd_socket(p), cm_policy_ntypes(p));
 		cm_policy_free(p);
 		return 0;
 	}
-	if (cm_pdsrv_listen(cm_policy_pd_socket(p), &lfd, err,
-	    sizeof(err)) != 0) {
+	if (cm_pdsrv_listen(cm_policy_pd_socket(p), cm_policy_pd_socket_mode(p),
+	    &lfd, err, sizeof(err)) != 0) {
 		startup_error("cannot listen: %s", err);
 		cm_policy_free(p);
 		return EX_CANTCREAT;
 	}
+	snprintf(sock_spec, sizeof(sock_spec), "%s", cm_policy_pd_socket(p));
 	if (socket_permissions(p) != 0 || drop_privileges(p) != 0) {
 		close(lfd);
+		cm_pdsrv_unlink(sock_spec);
 		cm_policy_free(p);
 		return EX_OSERR;
 	}

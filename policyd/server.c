@@ -9,12 +9,15 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../milter/log.h"
@@ -22,11 +25,19 @@
 
 #define READ_CHUNK 4096
 #define THREAD_STACK (256 * 1024)
+/* A request must arrive whole within this (or idle_timeout if shorter),
+ * counted from its first byte: Postfix writes one in a single go. */
+#define REQUEST_TIMEOUT_MS 10000
 
 struct conn {
 	int fd;
 	struct conn *prev, *next;
 	const cm_pdsrv_opts *o;
+	cm_pddec_seen seen;
+	/* under mu: */
+	int64_t since_ms;	/* last answer (or accept), or request start */
+	bool in_request;	/* bytes of a request read, not yet answered */
+	bool evicted;		/* shut down to make room */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -35,6 +46,24 @@ static struct conn *conns;	/* live connections */
 static unsigned nconns;
 static bool stopping;
 static int stop_pipe[2] = { -1, -1 };
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+mark(struct conn *c, bool in_request)
+{
+	pthread_mutex_lock(&mu);
+	c->in_request = in_request;
+	c->since_ms = now_ms();
+	pthread_mutex_unlock(&mu);
+}
 
 const char *
 cm_pdsrv_unix_path(const char *spec)
@@ -46,8 +75,61 @@ cm_pdsrv_unix_path(const char *spec)
 	return NULL;
 }
 
+/* The unix socket this process made (cm_pdsrv_unlink). */
+static dev_t sock_dev;
+static ino_t sock_ino;
+static bool sock_made;
+
+/*
+ * Make room for a unix socket at PATH: nothing there, or a socket no
+ * server answers on (a stale one: removed).  Anything else is refused:
+ * a file that is no socket is never replaced, a live server is never
+ * taken over.  0, or -1 with a message in ERR.
+ */
+static int
+clear_path(const char *spec, const char *path, const struct sockaddr_un *un,
+    char *err, size_t size)
+{
+	struct stat sb;
+	int s, rc;
+
+	if (lstat(path, &sb) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, size, "%s: %s", spec, strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(sb.st_mode)) {
+		snprintf(err, size, "%s: exists and is not a socket; not "
+		    "replaced", spec);
+		return -1;
+	}
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		snprintf(err, size, "%s: %s", spec, strerror(errno));
+		return -1;
+	}
+	rc = connect(s, (const struct sockaddr *)un, sizeof(*un));
+	close(s);
+	if (rc == 0) {
+		snprintf(err, size, "%s: in use by a running server", spec);
+		return -1;
+	}
+	if (errno != ECONNREFUSED && errno != ENOENT) {
+		snprintf(err, size, "%s: %s", spec, strerror(errno));
+		return -1;
+	}
+	if (unlink(path) != 0 && errno != ENOENT) {
+		snprintf(err, size, "%s: removing the stale socket: %s", spec,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
-cm_pdsrv_listen(const char *spec, int *fd, char *err, size_t size)
+cm_pdsrv_listen(const char *spec, unsigned mode, int *fd, char *err,
+    size_t size)
 {
 	const char *path = cm_pdsrv_unix_path(spec), *at, *full = spec;
 	struct addrinfo hints, *res = NULL;
@@ -56,6 +138,9 @@ cm_pdsrv_listen(const char *spec, int *fd, char *err, size_t size)
 
 	if (path != NULL) {
 		struct sockaddr_un un;
+		struct stat sb;
+		mode_t old;
+		int rc, e;
 
 		memset(&un, 0, sizeof(un));
 		un.sun_family = AF_UNIX;
@@ -64,14 +149,28 @@ cm_pdsrv_listen(const char *spec, int *fd, char *err, size_t size)
 			return -1;
 		}
 		memcpy(un.sun_path, path, strlen(path) + 1);
+		if (clear_path(spec, path, &un, err, size) != 0)
+			return -1;
 		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (s < 0)
 			goto fail;
-		(void)unlink(path);	/* a stale socket */
-		if (bind(s, (struct sockaddr *)&un, sizeof(un)) != 0 ||
-		    listen(s, 128) != 0) {
+		/* made with MODE: never a moment more open (bind never
+		 * follows a symbolic link: it fails on anything there) */
+		old = umask((mode_t)(~mode & 0777));
+		rc = bind(s, (struct sockaddr *)&un, sizeof(un));
+		e = errno;
+		(void)umask(old);
+		if (rc != 0 || listen(s, 128) != 0) {
+			if (rc == 0)
+				e = errno;
 			close(s);
+			errno = e;
 			goto fail;
+		}
+		if (lstat(path, &sb) == 0) {
+			sock_dev = sb.st_dev;
+			sock_ino = sb.st_ino;
+			sock_made = true;
 		}
 		*fd = s;
 		return 0;
@@ -154,26 +253,63 @@ answer(int fd, const char *action)
 	return send_all(fd, line, (size_t)n);
 }
 
-/* Serve one connection until it ends, idles out or errs. */
+/* Wait until FD is readable or DEADLINE_MS (monotonic) passes; false
+ * on timeout or error. */
+static bool
+wait_readable(int fd, int64_t deadline_ms)
+{
+	for (;;) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline_ms - now_ms();
+		int n;
+
+		if (left <= 0)
+			return false;
+		n = poll(&pf, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0)
+			return true;
+		if (n < 0 && errno != EINTR)
+			return false;
+	}
+}
+
+/*
+ * Serve one connection until it ends, errs, idles out (idle_timeout
+ * between requests) or a request takes too long to arrive (counted from
+ * its first byte, so a client sending a byte now and then holds no slot).
+ */
 static void
 serve(struct conn *c, cm_pdreq *req)
 {
 	const cm_pdsrv_opts *o = c->o;
 	char in[READ_CHUNK], action[CM_PDDEC_ACTION_MAX];
 	size_t off = 0, have = 0, used;
+	int64_t idle = o->idle_timeout_ms, whole = REQUEST_TIMEOUT_MS;
+	int64_t deadline = now_ms() + idle;
+	bool started = false;
 
+	if (whole > idle)
+		whole = idle;
 	for (;;) {
 		cm_pdreq_rc rc;
 
 		if (off == have) {
-			ssize_t n = recv(c->fd, in, sizeof(in), 0);
+			ssize_t n;
 
-			if (n < 0 && errno == EINTR)
+			if (!wait_readable(c->fd, deadline))
+				return;
+			n = recv(c->fd, in, sizeof(in), MSG_DONTWAIT);
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
 				continue;
-			if (n <= 0)	/* closed, idle timeout, error */
+			if (n <= 0)	/* closed, evicted, error */
 				return;
 			off = 0;
 			have = (size_t)n;
+		}
+		if (!started) {
+			started = true;
+			deadline = now_ms() + whole;
+			mark(c, true);
 		}
 		rc = cm_pdreq_feed(req, in + off, have - off, &used);
 		if (rc == CM_PDREQ_MORE) {
@@ -187,10 +323,13 @@ serve(struct conn *c, cm_pdreq *req)
 			return;
 		}
 		off += used;
-		o->decide(o->arg, req, action, sizeof(action));
+		o->decide(o->arg, req, &c->seen, action, sizeof(action));
 		cm_pdreq_reset(req);
 		if (!answer(c->fd, action))
 			return;
+		started = false;
+		deadline = now_ms() + idle;
+		mark(c, false);
 	}
 }
 
@@ -231,7 +370,6 @@ start_conn(int fd, const cm_pdsrv_opts *o, pthread_attr_t *attr)
 
 	tv.tv_sec = (time_t)(o->idle_timeout_ms / 1000);
 	tv.tv_usec = (suseconds_t)(o->idle_timeout_ms % 1000) * 1000;
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (c == NULL) {
 		close(fd);
@@ -239,6 +377,7 @@ start_conn(int fd, const cm_pdsrv_opts *o, pthread_attr_t *attr)
 	}
 	c->fd = fd;
 	c->o = o;
+	c->since_ms = now_ms();
 	pthread_mutex_lock(&mu);
 	c->next = conns;
 	if (conns != NULL)
@@ -260,24 +399,43 @@ start_conn(int fd, const cm_pdsrv_opts *o, pthread_attr_t *attr)
 	return true;
 }
 
-/* Wait for a free slot; false when stopping. */
-static bool
-wait_slot(unsigned max)
+/*
+ * At MAX connections or more (or out of descriptors, FORCE): end the one
+ * idle longest between requests, else the one whose request started
+ * first.  Postfix reconnects on its next request.  Logged at most once
+ * a minute.
+ */
+static void
+make_room(unsigned max, bool force)
 {
-	bool full_logged = false, ok;
+	static int64_t logged_ms;
+	struct conn *victim = NULL;
+	int64_t now = now_ms();
 
 	pthread_mutex_lock(&mu);
-	while (!stopping && nconns >= max) {
-		if (!full_logged) {
-			cm_log(LOG_WARNING, "policy.max_connections (%u) "
-			    "reached; new connections wait", max);
-			full_logged = true;
+	if (nconns >= max || force)
+		for (struct conn *c = conns; c != NULL; c = c->next) {
+			if (c->evicted)
+				continue;
+			if (victim == NULL ||
+			    (!c->in_request && victim->in_request) ||
+			    (c->in_request == victim->in_request &&
+			    c->since_ms < victim->since_ms))
+				victim = c;
 		}
-		pthread_cond_wait(&cv, &mu);
+	if (victim != NULL) {
+		victim->evicted = true;
+		(void)shutdown(victim->fd, SHUT_RDWR);
 	}
-	ok = !stopping;
 	pthread_mutex_unlock(&mu);
-	return ok;
+	if (victim != NULL && (logged_ms == 0 || now - logged_ms >= 60000)) {
+		logged_ms = now;
+		cm_log(LOG_WARNING, force ? "out of file descriptors; the "
+		    "connection idle longest is closed (raise LimitNOFILE)" :
+		    "policy.max_connections (%u) reached; the connection idle "
+		    "longest is closed (set it to at least the sum of the "
+		    "smtpd process limits)", max);
+	}
 }
 
 int
@@ -300,8 +458,6 @@ cm_pdsrv_run(int lfd, const cm_pdsrv_opts *o)
 		};
 		int fd;
 
-		if (!wait_slot(o->max_conns))
-			break;
 		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -312,19 +468,21 @@ cm_pdsrv_run(int lfd, const cm_pdsrv_opts *o)
 			break;
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EINTR && errno != EAGAIN &&
-			    errno != ECONNABORTED)
-				cm_log(LOG_WARNING, "accept: %s",
-				    strerror(errno));
 			if (errno == EMFILE || errno == ENFILE) {
-				/* let a connection end first */
+				/* make room, and let the connection end */
 				struct pollfd w = { .fd = stop_pipe[0],
 					.events = POLLIN };
 
+				make_room(o->max_conns, true);
 				(void)poll(&w, 1, 100);
-			}
+			} else if (errno != EINTR && errno != EAGAIN &&
+			    errno != ECONNABORTED)
+				cm_log(LOG_WARNING, "accept: %s",
+				    strerror(errno));
 			continue;
 		}
+		/* never leave a client waiting: the new one is served */
+		make_room(o->max_conns, false);
 		if (!start_conn(fd, o, &attr))
 			cm_log(LOG_ERR, "policy connection: cannot start a "
 			    "thread; closed");
@@ -343,6 +501,22 @@ cm_pdsrv_run(int lfd, const cm_pdsrv_opts *o)
 	close(stop_pipe[1]);
 	stop_pipe[0] = stop_pipe[1] = -1;
 	return 0;
+}
+
+void
+cm_pdsrv_unlink(const char *spec)
+{
+	const char *path = cm_pdsrv_unix_path(spec);
+	struct stat sb;
+
+	if (path == NULL || !sock_made || lstat(path, &sb) != 0 ||
+	    !S_ISSOCK(sb.st_mode) || sb.st_dev != sock_dev ||
+	    sb.st_ino != sock_ino)
+		return;
+	if (unlink(path) != 0 && errno != ENOENT)
+		cm_log(LOG_NOTICE, "%s: not removed: %s", path,
+		    strerror(errno));
+	sock_made = false;
 }
 
 void

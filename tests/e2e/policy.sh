@@ -31,6 +31,7 @@ done
 	"$CTL" -d "$DB" withdraw bob@example.com weekly-news --source e2e >/dev/null ||
 	e2e_fail "withdraw bob"
 "$CTL" -d "$DB" grant alice@example.com offers --source e2e >/dev/null || e2e_fail "grant offers"
+"$CTL" -d "$DB" grant '"john doe"@example.com' weekly-news --source e2e >/dev/null || e2e_fail "grant john doe"
 
 # conf FILE [EXTRA-POLICY-LINES]: the configuration, enforce mode
 conf() {
@@ -39,6 +40,7 @@ conf() {
 		cat <<EOF
 policy:
   socket: "inet:$PPORT@127.0.0.1"
+  stamp: "$CM_TMP/policy.stamp"
 $2
 log:
   path: "$DECLOG"
@@ -110,13 +112,30 @@ e2e_wait_delivered $delivered
 mid=$(e2e_q field "$CM_TMP/env.json" message_id)
 e2e_assert_eq $'Carol@Example.COM\nalice@example.com' "$(e2e_q delivered "$SINK_DIR" "$mid")" \
 	"env: exactly the consented recipients delivered"
-for r in 'alice@example.com verdict=allow reason=none stage=rcpt via=policy$' \
-	'bob@example.com verdict=deny reason=withdrawn stage=rcpt via=policy action=reject$' \
-	'dave@example.net verdict=deny reason=no-consent stage=rcpt via=policy action=reject$' \
-	'carol@example.com verdict=allow reason=none stage=rcpt via=policy$'; do
+for r in 'bob@example.com verdict=deny reason=withdrawn stage=rcpt via=policy action=reject$' \
+	'dave@example.net verdict=deny reason=no-consent stage=rcpt via=policy action=reject$'; do
 	wait_log "$PD_LOG" "type=weekly-news rcpt=$r" "decision line"
 done
-echo "ok - env: a decision line per recipient"
+# allowed recipients are the milter's to log and record, unless it takes
+# the fast path (decides_envelope_types): one decision, one record
+grep -Eq 'rcpt=(alice|carol)@example.com verdict=allow' "$PD_LOG" &&
+	e2e_fail "consent-policy logged an allowed recipient the milter decides too"
+echo "ok - env: a decision line per refused recipient, none for the allowed"
+
+# Postfix sends the internal form (local part unquoted): quoted again
+# before deciding.  "john doe" consented; "\"alice\"" is not alice.
+e2e_send "$CM_TMP/quoted.json" --from "$WEEKLY_FROM" \
+	--rcpt '"john doe"@example.com' --rcpt '"\"alice\""@example.com'
+expect_rcpt "$CM_TMP/quoted.json" '"john doe"@example.com' "250 2.1.5 Ok"
+e2e_assert_match '^550 5\.7\.1 .*no consent for newsletter "weekly-news" \(no-consent\)' \
+	"$(e2e_q rcpt "$CM_TMP/quoted.json" '"\"alice\""@example.com')" "quoted: \"alice\" is not alice"
+delivered=$((delivered + 1))
+e2e_wait_delivered $delivered
+# a quoted sender of no newsletter type: DUNNO, not deferred
+e2e_send "$CM_TMP/qsender.json" --from '"john doe"@example.org' --rcpt bob@example.com
+expect_rcpt "$CM_TMP/qsender.json" bob@example.com "250 2.1.5 Ok"
+delivered=$((delivered + 1))
+e2e_wait_delivered $delivered
 
 # mail of no newsletter type: DUNNO, delivered
 e2e_send "$CM_TMP/plain.json" --from someone@example.org --rcpt bob@example.com --rcpt dave@example.net
@@ -183,8 +202,8 @@ e2e_wait_delivered $delivered
 mid=$(e2e_q field "$CM_TMP/mon.json" message_id)
 e2e_assert_eq $'alice@example.com\nbob@example.com' "$(e2e_q delivered "$SINK_DIR" "$mid")" \
 	"monitor: everyone delivered"
-wait_log "$PD_LOG" "rcpt=bob@example.com verdict=deny reason=withdrawn stage=rcpt via=policy mode=monitor action=none" \
-	"monitor: the denial logged"
+# monitor mode is never the fast path: the milter logs and records it
+grep -q "mode=monitor" "$PD_LOG" && e2e_fail "monitor: consent-policy logged what the milter decides"
 pd_stop
 
 # ------------------------------------ 4. the decision log
@@ -192,16 +211,17 @@ recs=$(cat "$DECLOG"/decisions-*.jsonl)
 qid=$(e2e_q field "$CM_TMP/env.json" queue_id)
 for want in '"rcpt":"bob@example.com","verdict":"deny","reason":"withdrawn","action":"refused"' \
 	'"rcpt":"dave@example.net","verdict":"deny","reason":"no-consent","action":"refused"' \
-	'"rcpt":"alice@example.com","verdict":"allow","reason":"none","action":"allowed"' \
 	'"rcpt":"carol@example.com","verdict":"error","reason":"sender-unreadable","action":"tempfailed"' \
-	'"rcpt":"bob@example.com","verdict":"error","reason":"lookup-failed","action":"tempfailed"' \
-	'"rcpt":"bob@example.com","verdict":"deny","reason":"withdrawn","action":"monitored"'; do
+	'"rcpt":"bob@example.com","verdict":"error","reason":"lookup-failed","action":"tempfailed"'; do
 	grep -qF "$want" <<<"$recs" || e2e_fail "decision log: no record with $want"
 done
-echo "ok - decision log records for allow, deny, error and monitor"
-# Postfix knows the queue id from the second accepted recipient on
-grep -qF "\"queue_id\":\"$qid\",\"message_id\":null,\"sender\":\"$WEEKLY_FROM\",\"type\":\"weekly-news\",\"campaign\":null,\"rcpt\":\"carol@example.com\"" <<<"$recs" ||
-	e2e_fail "decision log: carol's record without the queue id $qid"
+for unwanted in '"verdict":"allow"' '"action":"monitored"'; do
+	grep -qF "$unwanted" <<<"$recs" && e2e_fail "decision log: a record with $unwanted (the milter's to write)"
+done
+echo "ok - decision log records for deny and error, none for allow and monitor"
+# Postfix knows the queue id once a recipient was accepted
+grep -qF "\"queue_id\":\"$qid\",\"message_id\":null,\"sender\":\"$WEEKLY_FROM\",\"type\":\"weekly-news\",\"campaign\":null,\"rcpt\":\"dave@example.net\"" <<<"$recs" ||
+	e2e_fail "decision log: dave's record without the queue id $qid"
 echo "ok - decision log carries Postfix's queue id"
 
 # ------------------------------------ 5. the milter's fast path
@@ -228,6 +248,45 @@ echo "ok - fast path: the milter accepted envelope-typed mail at MAIL FROM (no d
 e2e_assert_eq 1 "$(tail -n +$((pd_lines + 1)) "$PD_LOG" |
 	grep -c 'type=weekly-news rcpt=alice@example.com verdict=allow reason=none stage=rcpt via=policy$')" \
 	"fast path: consent-policy decided it"
+wait_rec() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		grep -qF "$1" "$DECLOG"/decisions-*.jsonl 2>/dev/null && return 0
+		sleep 0.05
+	done
+	e2e_fail "decision log: no record with $1"
+}
+wait_rec '"rcpt":"alice@example.com","verdict":"allow","reason":"none","action":"allowed"'
+echo "ok - fast path: consent-policy records the allowed recipient"
+wait_log "$MILTER_LOG" "consent-policy enforces this configuration" "the interlock's first check logged"
+# the interlock: consent-policy enforcing another file (one daemon
+# reloaded, the other not): the milter decides every recipient itself
+pd_stop
+{ cat "$CM_TMP/fast.yaml"; echo "# changed, not yet reloaded by the milter"; } >"$CM_TMP/fast2.yaml"
+pd_start "$CM_TMP/fast2.yaml"
+e2e_send "$CM_TMP/fast-other.json" --from "$WEEKLY_FROM" --rcpt alice@example.com --rcpt bob@example.com
+expect_rcpt "$CM_TMP/fast-other.json" alice@example.com "250 2.1.5 Ok"
+expect_rcpt "$CM_TMP/fast-other.json" bob@example.com "$(deny_text bob@example.com weekly-news withdrawn)"
+delivered=$((delivered + 1))
+e2e_wait_delivered $delivered
+wait_log "$MILTER_LOG" "stamp $CM_TMP/policy.stamp is for another configuration; the milter decides" \
+	"interlock: another configuration logged"
+wait_log "$MILTER_LOG" "type=weekly-news rcpt=alice@example.com verdict=allow" \
+	"interlock: the milter decided the recipients itself"
+echo "ok - interlock: consent-policy with another file, the milter decides"
+# the same file again: the fast path again
+pd_stop
+[ -e "$CM_TMP/policy.stamp" ] && e2e_fail "the stamp was left behind by a stopped consent-policy"
+pd_start "$CM_TMP/fast.yaml"
+m_lines=$(grep -c "rcpt=" "$MILTER_LOG")
+e2e_send "$CM_TMP/fast-again.json" --from "$WEEKLY_FROM" --rcpt alice@example.com
+expect_rcpt "$CM_TMP/fast-again.json" alice@example.com "250 2.1.5 Ok"
+delivered=$((delivered + 1))
+e2e_wait_delivered $delivered
+e2e_assert_eq 2 "$(grep -c "consent-policy enforces this configuration" "$MILTER_LOG")" \
+	"interlock: the fast path taken again (logged once more)"
+e2e_assert_eq "$m_lines" "$(grep -c "rcpt=" "$MILTER_LOG")" \
+	"interlock: no decision of the milter's own on the fast path"
 e2e_stop_milter TERM
 # the milter was in the path: without it the same mail is deferred
 e2e_send "$CM_TMP/fast-down.json" --from "$WEEKLY_FROM" --rcpt alice@example.com
@@ -259,9 +318,28 @@ wait_log "$MILTER_LOG" "type=offers rcpt=bob@example.com verdict=deny reason=no-
 wait_log "$MILTER_LOG" "type=weekly-news,offers rcpt=alice@example.com verdict=allow" \
 	"the milter decided envelope-typed mail a header typed further"
 
+e2e_stop_milter TERM
+
+# ------------------------------------ 6. the service only at END-OF-MESSAGE
+# (misplaced): a newsletter is decided there all the same, never passed
+e2e_pf_conf "smtpd_milters =" "smtpd_recipient_restrictions =" \
+	"smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:$PPORT"
+e2e_pf_reload
+e2e_send "$CM_TMP/eod-one.json" --from "$WEEKLY_FROM" --rcpt bob@example.com
+e2e_assert_match '^550 5\.7\.1 ' "$(e2e_q data "$CM_TMP/eod-one.json")" \
+	"end of data: the only recipient withdrawn, the message refused"
+e2e_send "$CM_TMP/eod-two.json" --from "$WEEKLY_FROM" --rcpt alice@example.com --rcpt bob@example.com
+e2e_assert_match '^451 4\.3\.0 ' "$(e2e_q data "$CM_TMP/eod-two.json")" \
+	"end of data: several recipients (none sent), the message deferred"
+e2e_send "$CM_TMP/eod-ok.json" --from "$WEEKLY_FROM" --rcpt alice@example.com
+e2e_assert_match '^250 ' "$(e2e_q data "$CM_TMP/eod-ok.json")" "end of data: the only recipient consented"
+delivered=$((delivered + 1))
+e2e_wait_delivered $delivered
+wait_log "$PD_LOG" "not checked at RCPT reached the policy service at END-OF-MESSAGE" \
+	"end of data: the misplaced service warned about"
+
 e2e_settle 1
 e2e_assert_eq $delivered "$(e2e_sink_count)" "no unexpected message at the sink"
-e2e_stop_milter TERM
 pd_stop
 echo "ok - consent-policy stopped gracefully on SIGTERM (exit 0)"
 e2e_check_sanitizers

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # consent-policy as a server, without Postfix: -n and start-up errors,
-# the connection limit, the idle timeout, oversized and malformed
+# the connection limit (the idlest connection closed, never a client
+# kept waiting), the idle timeout, a request dripped byte by byte, oversized and malformed
 # requests answered and the connection closed, garbage from many
 # clients at once without a crash, graceful stop with connections open.
 set -u
@@ -29,10 +30,29 @@ EOF
 CONF=$CM_TMP/c.yaml
 { base; printf 'policy:\n  socket: "inet:%s@127.0.0.1"\n  max_connections: 2\n  idle_timeout: 2s\n' "$PPORT"; } >"$CONF"
 
+# a stand-in postconf(1): what main.cf's smtpd_recipient_restrictions says
+mkdir -p "$CM_TMP/bin"
+RESTR=$CM_TMP/restrictions
+printf '#!/bin/sh\ncat "%s"\n' "$RESTR" >"$CM_TMP/bin/postconf"
+chmod +x "$CM_TMP/bin/postconf"
+PATH=$CM_TMP/bin:$PATH
+export PATH
+echo "check_policy_service inet:127.0.0.1:$PPORT, permit_mynetworks" >"$RESTR"
+
 # ------------------------------------ -n, -V and start-up errors
 e2e_assert_eq "$CONF: OK (policy socket inet:$PPORT@127.0.0.1, 1 newsletter types)" \
 	"$("$PD" -n -c "$CONF" 2>&1)" "-n on a valid file"
 e2e_assert_match '^consent-policy [0-9]' "$("$PD" -V)" "-V"
+# Postfix asks after a permit_*, or not at all: a warning
+echo "permit_mynetworks, check_policy_service { inet:127.0.0.1:$PPORT, timeout=10s }" >"$RESTR"
+e2e_assert_match "has permit_mynetworks before check_policy_service inet:$PPORT@127.0.0.1" \
+	"$("$PD" -n -c "$CONF" 2>&1)" "-n: a permit_* before the policy service"
+echo "permit_sasl_authenticated, reject_unauth_destination" >"$RESTR"
+e2e_assert_match "has no check_policy_service for inet:$PPORT@127.0.0.1" \
+	"$("$PD" -n -c "$CONF" 2>&1)" "-n: the policy service missing"
+echo "reject_unauth_destination, check_policy_service 127.0.0.1:$PPORT" >"$RESTR"
+e2e_assert_eq "$CONF: OK (policy socket inet:$PPORT@127.0.0.1, 1 newsletter types)" \
+	"$("$PD" -n -c "$CONF" 2>&1)" "-n: asked first: no warning"
 base >"$CM_TMP/nopolicy.yaml"
 out=$("$PD" -n -c "$CM_TMP/nopolicy.yaml" 2>&1)
 e2e_assert_eq 78 "$?" "no policy: section: exit 78"
@@ -99,24 +119,32 @@ while buf.count(b"\n\n") < 2:
     buf += s.recv(4096)
 print(buf.decode().replace("\n\n", "|"))
 
-# the limit: two connections served, a third waits until one ends
+# the limit: two connections; a third is served at once and the one idle
+# longest (s) is closed (Postfix reconnects on its next request)
 s2 = conn()
 print(ask(s2))
 s3 = conn()
-s3.sendall(REQ)
-s3.settimeout(0.5)
-try:
-    got = s3.recv(4096)
-except socket.timeout:
-    got = b"<waiting>"
-print("third:", got.decode())
-s2.close()
-s3.settimeout(10)
-buf = b""
-while not buf.endswith(b"\n\n"):
-    buf += s3.recv(4096)
-print("third after a close:", buf.decode().strip())
-s.close(); s3.close()
+print("third:", ask(s3))
+print("the idlest closed:", closed(s, 5))
+print("second still served:", ask(s2))
+s.close(); s2.close(); s3.close()
+
+# a request dripped a byte at a time holds no slot: closed when it is
+# not whole within idle_timeout (2s) of its first byte
+s = conn()
+t0 = time.time()
+res = False
+for b in REQ[:12]:
+    try:
+        s.sendall(bytes([b]))
+    except OSError:
+        res = True
+        break
+    if closed(s, 0.5):
+        res = True
+        break
+print("dripped request closed:", res, time.time() - t0 < 4)
+s.close()
 
 # idle timeout (2s): closed by the server
 s = conn()
@@ -136,8 +164,10 @@ EOF
 e2e_assert_eq "sequence ok
 action=DUNNO|action=550 5.7.1 <bob@example.com>: no consent for newsletter \"weekly-news\" (no-consent)|
 action=DUNNO
-third: <waiting>
-third after a close: action=DUNNO
+third: action=DUNNO
+the idlest closed: True
+second still served: action=DUNNO
+dripped request closed: True True
 idle closed: True True
 long line: action=451 4.3.0 Consent check failed, try again later True
 too large: action=451 4.3.0 Consent check failed, try again later True

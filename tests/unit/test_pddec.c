@@ -43,7 +43,7 @@ smfi_setreply(SMFICTX *ctx, char *rcode, char *xcode, char *message)
 }
 
 enum conf { ENFORCE, MONITOR, ONERR_REJECT, ONERR_ACCEPT, REFUSE_MULTI,
-	DAEMONS, NCONF };
+	DAEMONS, FAST, MAILTO, NCONF };
 
 static const char *const conf_extra[NCONF][2] = {
 	[ENFORCE] = { "", "" },
@@ -52,6 +52,10 @@ static const char *const conf_extra[NCONF][2] = {
 	[ONERR_ACCEPT] = { "  on_error: accept\n", "" },
 	[REFUSE_MULTI] = { "", "multiple_types: refuse\n" },
 	[DAEMONS] = { "", "" },
+	/* decides_envelope_types, no header type: the fast path */
+	[FAST] = { "", "" },
+	[MAILTO] = { "", "links:\n  base_url: \"https://a.example\"\n"
+	    "  mailto_domain: lists.example.com\n" },
 };
 
 struct tcase {
@@ -98,8 +102,23 @@ static const struct tcase cases[] = {
 	  "sender=someone@example.org\nrecipient=bob@example.com\n", "DUNNO" },
 	{ "null sender", ENFORCE, RCPT
 	  "sender=\nrecipient=bob@example.com\n", "DUNNO" },
-	{ "not RCPT", ENFORCE, "protocol_state=DATA\n" WEEKLY
-	  "recipient=bob@example.com\n", "DUNNO" },
+	{ "MAIL: RCPT follows", ENFORCE, "protocol_state=MAIL\n"
+	  "client_address=192.0.2.10\n" WEEKLY, "DUNNO" },
+	/* the service not at RCPT: decided at DATA and END-OF-MESSAGE */
+	{ "DATA, not seen at RCPT, one recipient", ENFORCE,
+	  "protocol_state=DATA\nclient_address=192.0.2.10\n" WEEKLY
+	  "recipient=bob@example.com\n",
+	  DENY("bob@example.com", "weekly-news", "withdrawn") },
+	{ "END-OF-MESSAGE, not seen at RCPT, granted", ENFORCE,
+	  "protocol_state=END-OF-MESSAGE\nclient_address=192.0.2.10\n"
+	  WEEKLY "recipient=alice@example.com\n", "DUNNO" },
+	{ "END-OF-MESSAGE, several recipients (none sent)", ENFORCE,
+	  "protocol_state=END-OF-MESSAGE\nclient_address=192.0.2.10\n"
+	  WEEKLY "recipient=\n",
+	  "451 4.3.0 Consent check failed, try again later" },
+	{ "DATA, no newsletter", ENFORCE,
+	  "protocol_state=DATA\nclient_address=192.0.2.10\n"
+	  "sender=someone@example.org\nrecipient=\n", "DUNNO" },
 	{ "out of scope", ENFORCE, "protocol_state=RCPT\n"
 	  "client_address=198.51.100.7\n" WEEKLY "recipient=bob@example.com\n",
 	  "DUNNO" },
@@ -134,6 +153,25 @@ static const struct tcase cases[] = {
 	  "sender=a@b@c@\nrecipient=alice@example.com\n", "DUNNO" },
 	{ "no recipient", ENFORCE, RCPT WEEKLY,
 	  "451 4.3.0 Consent check failed, try again later" },
+	/* Postfix sends the internal form: the local part unquoted */
+	{ "internal form: quoted local part, granted", ENFORCE, RCPT WEEKLY
+	  "recipient=john doe@example.com\n", "DUNNO" },
+	{ "internal form: quoted local part, withdrawn", ENFORCE, RCPT WEEKLY
+	  "recipient=bob smith@example.com\n",
+	  DENY("\"bob smith\"@example.com", "weekly-news", "withdrawn") },
+	{ "internal form: quotes are part of the local part", ENFORCE, RCPT
+	  WEEKLY "recipient=\"alice\"@example.com\n",
+	  DENY("\"\\\"alice\\\"\"@example.com", "weekly-news",
+	  "no-consent") },
+	{ "internal form: sender with a quoted local part", ENFORCE, RCPT
+	  "sender=john doe@example.org\nrecipient=bob@example.com\n",
+	  "DUNNO" },
+	/* a mailto unsubscribe to links.mailto_domain: the milter's */
+	{ "mailto unsubscribe: not decided here", MAILTO, RCPT WEEKLY
+	  "recipient=unsubscribe+AbCdEf0123@lists.example.com\n", "DUNNO" },
+	{ "mailto domain, not the unsubscribe address", MAILTO, RCPT WEEKLY
+	  "recipient=dave@lists.example.com\n",
+	  DENY("dave@lists.example.com", "weekly-news", "no-consent") },
 	/* core's rule, as in the milter: denied, not an error */
 	{ "recipient that cannot be normalized: denied", ENFORCE, RCPT WEEKLY
 	  "recipient=no-at-sign\n",
@@ -150,7 +188,7 @@ write_conf(enum conf c, const char *path)
 
 	assert_non_null(f);
 	fprintf(f, "milter:\n  socket: \"inet:1@127.0.0.1\"\n%s"
-	    "policy:\n  socket: \"inet:2@127.0.0.1\"\n"
+	    "policy:\n  socket: \"inet:2@127.0.0.1\"\n%s"
 	    "database:\n  path: \"%s\"\n"
 	    "scope:\n  authenticated: true\n  networks: [192.0.2.0/24]\n%s"
 	    "%s"
@@ -159,11 +197,14 @@ write_conf(enum conf c, const char *path)
 	    "    match:\n      - envelope_sender: weekly@news.example.com\n"
 	    "  - id: promo\n    name: Promotions\n    consent: opt-in\n"
 	    "    match:\n      - sasl_login: promo-bot\n"
-	    "  - id: offers\n    name: Offers\n    consent: opt-in\n"
-	    "    match:\n      - header: { name: X-Type, value: offers }\n",
-	    conf_extra[c][0], dbdir,
+	    "%s",
+	    conf_extra[c][0],
+	    c == FAST ? "  decides_envelope_types: true\n" : "", dbdir,
 	    c == DAEMONS ? "  daemon_names: [campaigns]\n" : "",
-	    conf_extra[c][1]);
+	    conf_extra[c][1],
+	    c == FAST ? "" : "  - id: offers\n    name: Offers\n"
+	    "    consent: opt-in\n"
+	    "    match:\n      - header: { name: X-Type, value: offers }\n");
 	assert_int_equal(fclose(f), 0);
 }
 
@@ -190,6 +231,13 @@ setup(void **state)
 	    "weekly-news", T0 + 1), CM_OK);
 	assert_int_equal(cmt_grant(idx, "carol@example.com", "weekly-news",
 	    CM_STATE_GRANTED, T0), CM_OK);
+	assert_int_equal(cmt_grant(idx, "john doe@example.com",
+	    "weekly-news", CM_STATE_GRANTED, T0), CM_OK);
+	assert_int_equal(cmt_grant(idx, "bob smith@example.com",
+	    "weekly-news", CM_STATE_GRANTED, T0), CM_OK);
+	assert_int_equal(cmt_ev(idx, CM_EV_WITHDRAW, "bob smith@example.com",
+	    "weekly-news", T0 + 1), CM_OK);
+	/* index keys: the local part unquoted */
 	cm_index_close(idx);
 	for (int c = 0; c < NCONF; c++) {
 		snprintf(path, sizeof(path), "%s/c%d.yaml", dir, c);
@@ -221,9 +269,11 @@ teardown(void **state)
 	return 0;
 }
 
-/* The action for request text REQ (without request= and the end). */
+/* The action for request text REQ (without request= and the end) on a
+ * connection that remembers SEEN (may be NULL). */
 static void
-decide(const cm_policy *p, const char *req, char *out, size_t size)
+decide_seen(const cm_policy *p, const char *req, cm_pddec_seen *seen,
+    char *out, size_t size)
 {
 	char text[4096];
 	cm_pdreq *r = cm_pdreq_new();
@@ -233,8 +283,14 @@ decide(const cm_policy *p, const char *req, char *out, size_t size)
 	snprintf(text, sizeof(text), "request=smtpd_access_policy\n%s\n", req);
 	assert_int_equal(cm_pdreq_feed(r, text, strlen(text), &used),
 	    CM_PDREQ_DONE);
-	cm_pddec_decide(p, NULL, r, out, size);
+	cm_pddec_decide(p, NULL, r, seen, out, size);
 	cm_pdreq_free(r);
+}
+
+static void
+decide(const cm_policy *p, const char *req, char *out, size_t size)
+{
+	decide_seen(p, req, NULL, out, size);
 }
 
 static void
@@ -264,7 +320,7 @@ test_malformed(void **state)
 	assert_non_null(r);
 	assert_int_equal(cm_pdreq_feed(r, junk, strlen(junk), &used),
 	    CM_PDREQ_DONE);
-	cm_pddec_decide(pol[ENFORCE], NULL, r, out, sizeof(out));
+	cm_pddec_decide(pol[ENFORCE], NULL, r, NULL, out, sizeof(out));
 	assert_string_equal(out, "451 4.3.0 Consent check failed, try again "
 	    "later");
 	cm_pddec_malformed(pol[ONERR_REJECT], "test", out, sizeof(out));
@@ -272,6 +328,97 @@ test_malformed(void **state)
 	cm_pddec_malformed(pol[MONITOR], "test", out, sizeof(out));
 	assert_string_equal(out, "DUNNO");
 	cm_pdreq_free(r);
+}
+
+/* DATA and END-OF-MESSAGE after RCPT requests of the same message on
+ * the same connection: decided already, DUNNO; another message is not. */
+static void
+test_seen_at_rcpt(void **state)
+{
+	const char *eom = "protocol_state=END-OF-MESSAGE\n"
+	    "client_address=192.0.2.10\n" WEEKLY "recipient=\n";
+	char out[CM_PDDEC_ACTION_MAX], text[1024];
+	cm_pddec_seen seen;
+
+	(void)state;
+	memset(&seen, 0, sizeof(seen));
+	decide_seen(pol[ENFORCE], RCPT WEEKLY "instance=a1.b2.c3\n"
+	    "recipient=alice@example.com\n", &seen, out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	snprintf(text, sizeof(text), "%sinstance=a1.b2.c3\n", eom);
+	decide_seen(pol[ENFORCE], text, &seen, out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	snprintf(text, sizeof(text), "protocol_state=DATA\n"
+	    "client_address=192.0.2.10\n" WEEKLY "recipient=bob@example.com\n"
+	    "instance=a1.b2.c3\n");
+	decide_seen(pol[ENFORCE], text, &seen, out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	snprintf(text, sizeof(text), "%sinstance=a1.b2.c4\n", eom);
+	decide_seen(pol[ENFORCE], text, &seen, out, sizeof(out));
+	assert_string_equal(out, "451 4.3.0 Consent check failed, try again "
+	    "later");
+	/* no instance: never taken as seen */
+	decide_seen(pol[ENFORCE], eom, &seen, out, sizeof(out));
+	assert_string_equal(out, "451 4.3.0 Consent check failed, try again "
+	    "later");
+}
+
+/* Records: refusals and errors always (the milter never sees those
+ * recipients); allowed and monitored recipients only on the fast path,
+ * where the milter accepts the message at MAIL FROM -- else the milter
+ * records them, and two records would count one decision twice. */
+static void
+test_records(void **state)
+{
+	static const struct {
+		enum conf conf;
+		const char *req;
+		uint64_t more;	/* records written */
+	} rows[] = {
+		{ ENFORCE, RCPT WEEKLY "recipient=alice@example.com\n", 0 },
+		{ ENFORCE, RCPT WEEKLY "recipient=bob@example.com\n", 1 },
+		{ ENFORCE, RCPT "sender=a@b@c@\nrecipient=alice@example.com\n",
+		  1 },
+		{ MONITOR, RCPT WEEKLY "recipient=bob@example.com\n", 0 },
+		{ MONITOR, RCPT WEEKLY "recipient=alice@example.com\n", 0 },
+		{ FAST, RCPT WEEKLY "recipient=alice@example.com\n", 1 },
+		{ FAST, RCPT WEEKLY "recipient=bob@example.com\n", 1 },
+		{ ENFORCE, RCPT "sender=someone@example.org\n"
+		  "recipient=bob@example.com\n", 0 },
+	};
+	char out[CM_PDDEC_ACTION_MAX], ldir[4200];
+	cm_declog_opts o = { 0 };
+	cm_declog_stats st;
+	cm_declog *log;
+	uint64_t before;
+
+	(void)state;
+	snprintf(ldir, sizeof(ldir), "%s/declog", dir);
+	o.dir = ldir;
+	assert_int_equal(cm_declog_open(&o, &log), CM_OK);
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		char text[4096];
+		cm_pdreq *r = cm_pdreq_new();
+		size_t used;
+
+		assert_non_null(r);
+		snprintf(text, sizeof(text),
+		    "request=smtpd_access_policy\n%s\n", rows[i].req);
+		assert_int_equal(cm_pdreq_feed(r, text, strlen(text), &used),
+		    CM_PDREQ_DONE);
+		cm_declog_stats_get(log, &st);
+		before = st.added;
+		cm_pddec_decide(pol[rows[i].conf], log, r, NULL, out,
+		    sizeof(out));
+		cm_declog_stats_get(log, &st);
+		if (st.added - before != rows[i].more)
+			fail_msg("row %zu: %llu records, want %llu", i,
+			    (unsigned long long)(st.added - before),
+			    (unsigned long long)rows[i].more);
+		cm_pdreq_free(r);
+	}
+	cm_declog_close(log);
+	cmt_rmdir(strdup(ldir));
 }
 
 /* The index removed: every newsletter recipient gets on_error, mail of
@@ -311,6 +458,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_seen_at_rcpt),
+		cmocka_unit_test(test_records),
 		cmocka_unit_test(test_no_index),
 	};
 
