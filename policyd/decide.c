@@ -14,6 +14,7 @@
 #include "../config/classify.h"
 #include "../config/links.h"
 #include "../core/addr.h"
+#include "../core/token.h"
 #include "../milter/log.h"
 #include "../milter/reply.h"
 #include "../milter/verdict.h"
@@ -235,7 +236,7 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 	cm_status st;
 	cm_reply r;
 	bool late = false, own;
-	const char *tok;
+	char tok[CM_TOKEN_TEXT_MAX];
 	size_t toklen;
 
 	if (request == NULL || strcmp(request, "smtpd_access_policy") != 0) {
@@ -279,7 +280,7 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 	}
 	/* a mailto unsubscribe (links.mailto_*): the milter's to handle */
 	if (cm_links_mailto_match(cm_policy_links(p), rcpt, strlen(rcpt),
-	    &tok, &toklen))
+	    tok, sizeof tok, &toklen))
 		return;
 	/* allowed and monitored recipients are recorded by the milter
 	 * unless it accepts the message at MAIL FROM (the fast path) */
