@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../core/pdstamp.h"
@@ -12,6 +13,7 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static time_t checked;
+static struct stat seen;		/* the stamp file checked then */
 static char digest[CM_PDSTAMP_DIGEST_LEN + 1];
 static cm_pdstamp_state state;
 static int logged = -1;		/* the state last logged */
@@ -22,18 +24,29 @@ cm_pdlock_ok(const cm_policy *p)
 	const char *want = cm_policy_digest(p);
 	time_t now = time(NULL);
 	cm_pdstamp_state s;
-	bool say;
+	struct stat st;
+	bool say, have;
 
+	/* consent-policy replaces the stamp (rename) at every write */
+	have = stat(cm_policy_pd_stamp(p), &st) == 0;
 	pthread_mutex_lock(&mu);
-	/* a fresh stamp holds for the rest of the second; any other
-	 * answer is checked again (the milter decides meanwhile) */
-	if (checked == now && state == CM_PDSTAMP_OK &&
+	/* a fresh stamp holds for the rest of the second while it is the
+	 * same file; any other answer is checked again (the milter
+	 * decides meanwhile) */
+	if (have && checked == now && state == CM_PDSTAMP_OK &&
+	    st.st_ino == seen.st_ino && st.st_dev == seen.st_dev &&
+	    st.st_mtim.tv_sec == seen.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == seen.st_mtim.tv_nsec &&
 	    strcmp(digest, want) == 0) {
 		pthread_mutex_unlock(&mu);
 		return true;
 	}
 	s = cm_pdstamp_check(cm_policy_pd_stamp(p), want, now);
 	checked = now;
+	if (have)
+		seen = st;
+	else
+		memset(&seen, 0, sizeof seen);
 	memcpy(digest, want, sizeof(digest));
 	state = s;
 	say = logged != (int)s;
