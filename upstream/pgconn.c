@@ -195,9 +195,11 @@ check_conninfo(struct cm_pg *pg, const char *conninfo, bool *has_timeout)
 		if (errmsg == NULL)
 			return cm_pg_failf(pg, CM_ENOMEM, "connection string: "
 			    "out of memory");
-		cm_pg_failf(pg, CM_EUPSTREAM, "connection string: %s", errmsg);
+		/* libpq's text quotes part of the string, which may be a
+		 * password: never shown (stderr, the journal, sync --status) */
 		PQfreemem(errmsg);
-		return CM_EUPSTREAM;
+		return cm_pg_failf(pg, CM_EUPSTREAM, "connection string: "
+		    "syntax error (not shown: it may hold a password)");
 	}
 	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
 		if (strcmp(o->keyword, "connect_timeout") == 0 &&

@@ -58,6 +58,13 @@ chmod 0600 "$CM_TMP/pw"
 expect 75 'password authentication failed' \
 	-d "$CM_TMP/db" upstream check --conninfo "$PG_CONNINFO" --password-file "$CM_TMP/pw"
 expect 75 'connection string' -d "$CM_TMP/db" upstream check --conninfo "host=127.0.0.1 nosuch=1"
+# a conninfo that does not parse is not quoted: it may hold a password
+out=$("$CTL" -d "$CM_TMP/db" upstream check --conninfo "host=127.0.0.1 password=correct Sup3rSecret battery" 2>&1)
+rc=$?
+[ "$rc" -eq 75 ] || fail "bad conninfo: exit $rc: $out"
+grep -q 'connection string: syntax error (not shown: it may hold a password)' <<<"$out" || fail "bad conninfo: $out"
+! grep -q 'Sup3rSecret' <<<"$out" || fail "the error quotes the connection string: $out"
+echo "ok - a connection string that does not parse is not shown"
 # the upstream: section of the configuration; --conninfo overrides it
 cat >"$CM_TMP/c.yaml" <<EOC
 milter:
