@@ -12,7 +12,7 @@
 #include "core/status.h"
 
 /* The schema version this code reads and writes (pgschema.c). */
-#define CM_PG_SCHEMA_VERSION 1
+#define CM_PG_SCHEMA_VERSION 2
 /* The channel every push NOTIFYs and followers LISTEN on. */
 #define CM_PG_CHANNEL "consent_events"
 /* pg_advisory_xact_lock keys: pushes ("cm-push"), schema changes

@@ -2,13 +2,13 @@
  * pgschema.c - the schema of the shared consent store on PostgreSQL:
  * created, upgraded and checked (cm_pg_schema, pgstore.h).
  *
- * SCHEMA, version 1
+ * SCHEMA, version 2
  * =================
  *
  * In the first schema of the connection's search_path (usually
  * "public"; set it with options='-c search_path=...' in the conninfo):
  *
- * consent_schema   one row: the schema version (1) and when it was
+ * consent_schema   one row: the schema version (2) and when it was
  *                  last created or upgraded.
  * consent_events   the append-only log of events (core/upevent.h):
  *     id         bigserial primary key: the position of the sync feed
@@ -25,6 +25,9 @@
  *                the event (state as cm_state_name; at_us never 0)
  *     origin     text: the node that made the change
  *     stored_us  bigint, default the server's clock when stored
+ *     (version 2) addr, type, source, basis, purpose, evidence and
+ *     actor at most 1024 octets, origin at most 64 (CHECK): a row is
+ *     at most some 8 KiB, whoever writes it
  * consent_push(...)  a PL/pgSQL function, the only writer: it takes the
  *                push lock (pg_advisory_xact_lock), so ids become
  *                visible in increasing order; skips an event not newer
@@ -130,7 +133,19 @@ static const char schema_v1[] =
 "END\n"
 "$f$";
 
-static const char *const steps[CM_PG_SCHEMA_VERSION] = { schema_v1 };
+/* Version 2: every text field bounded (a peer holding the store's
+ * credentials could otherwise store rows that exhaust a follower's
+ * memory).  An upgrade fails, changing nothing, if a stored row is over
+ * a bound. */
+static const char schema_v2[] =
+"ALTER TABLE consent_events ADD CONSTRAINT consent_events_lengths CHECK ("
+" octet_length(addr) <= 1024 AND octet_length(type) <= 1024 AND"
+" octet_length(source) <= 1024 AND octet_length(basis) <= 1024 AND"
+" octet_length(purpose) <= 1024 AND octet_length(evidence) <= 1024 AND"
+" octet_length(actor) <= 1024 AND octet_length(origin) <= 64)";
+
+static const char *const steps[CM_PG_SCHEMA_VERSION] = { schema_v1,
+    schema_v2 };
 
 static const char check_sql[] =
 "SELECT version, to_regclass('consent_events') IS NOT NULL,"

@@ -15,6 +15,15 @@
 
 #define FETCH_BATCH 5000	/* rows per round trip of fetch and snapshot */
 #define FETCH_BATCH_S "5000"
+/* octets of text per round trip of fetch (the rows that start below it:
+ * schema 2 bounds a row to some 8 KiB) */
+#define FETCH_BYTES_S "4194304"
+#define ROW_OCTETS "coalesce(octet_length(addr), 0) + " \
+	"coalesce(octet_length(type), 0) + coalesce(octet_length(source), 0) " \
+	"+ coalesce(octet_length(basis), 0) + " \
+	"coalesce(octet_length(purpose), 0) + " \
+	"coalesce(octet_length(evidence), 0) + " \
+	"coalesce(octet_length(actor), 0) + octet_length(origin)"
 #define PUSH_BATCH 1000		/* events per round trip of push */
 
 /* type OIDs (catalog/pg_type.h, stable) */
@@ -58,9 +67,14 @@ ready(struct cm_pg *pg)
 	PQclear(res);
 	if (st != CM_OK)
 		return st;
-	res = PQprepare(pg->conn, "cm_fetch", "SELECT " COLS " FROM "
-	    "consent_events WHERE id > $1 ORDER BY id LIMIT $2", 2,
-	    fetch_types);
+	/* at most $2 rows, and only those starting within FETCH_BYTES
+	 * octets of text: a batch's memory is bounded whatever the rows
+	 * hold (the first row always comes) */
+	res = PQprepare(pg->conn, "cm_fetch", "SELECT " COLS " FROM (SELECT "
+	    COLS ", sum(n) OVER (ORDER BY id) - n AS before FROM (SELECT "
+	    COLS ", " ROW_OCTETS " AS n FROM consent_events WHERE id > $1 "
+	    "ORDER BY id LIMIT $2) a) b WHERE before < " FETCH_BYTES_S
+	    " ORDER BY id", 2, fetch_types);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		st = cm_pg_fail(pg, "prepare fetch", res);
 	PQclear(res);
@@ -405,9 +419,10 @@ cm_pg_fetch(cm_pg *pg, int64_t after, size_t limit, cm_pg_event_cb cb,
 		PQclear(res);
 		if (st != CM_OK)
 			return st;
-		if ((size_t)rows < want)
+		/* fewer rows than asked: the end, or the octet bound */
+		if (rows == 0)
 			break;
-		limit -= want;
+		limit -= (size_t)rows;
 	}
 	return CM_OK;
 }

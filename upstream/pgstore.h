@@ -88,7 +88,7 @@ cm_status cm_pg_push(cm_pg *pg, const cm_upevent *evs, size_t n,
  * and its strings are valid during the call only; CB returns non-zero
  * to stop: that event does not count as passed, and the call returns
  * CM_OK).  *LAST: the id of the last event CB took (AFTER if none).
- * Read in batches of some thousand rows. */
+ * Read in batches of at most some thousand rows and some MiB of text. */
 typedef int (*cm_pg_event_cb)(const cm_upevent *ev, void *arg);
 cm_status cm_pg_fetch(cm_pg *pg, int64_t after, size_t limit,
     cm_pg_event_cb cb, void *arg, int64_t *last);

@@ -41,19 +41,19 @@ test_schema(void **state)
 	assert_int_equal(cm_pg_head(pg, &id, NULL), CM_EFORMAT);
 	/* create, then again: idempotent, data kept */
 	assert_pg_ok(pg, cm_pg_schema(pg, true, &v));
-	assert_int_equal(v, 1);
+	assert_int_equal(v, 2);
 	assert_pg_ok(pg, cm_pg_schema(pg, false, &v));
-	assert_int_equal(v, 1);
+	assert_int_equal(v, 2);
 	assert_pg_ok(pg, cm_pg_push(pg, &e, 1, &stored));
 	assert_int_equal(stored, 1);
 	assert_pg_ok(pg, cm_pg_schema(pg, true, &v));
-	assert_int_equal(v, 1);
+	assert_int_equal(v, 2);
 	assert_pg_ok(pg, cm_pg_head(pg, &id, NULL));
 	assert_true(id > 0);
 	assert_string_equal(sql("SELECT count(*) FROM consent_events", NULL),
 	    "1");
 	assert_string_equal(sql("SELECT version FROM consent_schema", NULL),
-	    "1");
+	    "2");
 	cm_pg_close(pg);
 }
 
@@ -79,7 +79,7 @@ test_version_mismatch(void **state)
 	    &(int64_t){ 0 }), CM_EFORMAT);
 	cm_pg_close(pg2);
 	/* a missing function is an incomplete schema */
-	sql("UPDATE consent_schema SET version = 1; DROP FUNCTION "
+	sql("UPDATE consent_schema SET version = 2; DROP FUNCTION "
 	    "consent_push", NULL);
 	assert_int_equal(cm_pg_schema(pg, false, &v), CM_EFORMAT);
 }
@@ -215,6 +215,45 @@ test_many_snapshot(void **state)
 	assert_int_equal(s.n, 10);
 	assert_int_equal(upto, s.ids[9]);
 	cm_pg_close(other);
+}
+
+/* a fetch holds at most some MiB of text per round trip, and still
+ * delivers every row, in order, up to its limit */
+static void
+test_fetch_bytes(void **state)
+{
+	cm_pg *pg = *state;
+	static cm_upevent evs[MANY];
+	static char addrs[MANY][32], big[CM_FIELD_MAX + 1];
+	int64_t t = now_us() - 10000000, last, prev;
+	struct seen s;
+	size_t stored;
+
+	memset(big, 'E', CM_FIELD_MAX);
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(addrs[i], sizeof(addrs[i]), "b%u@example.com", i);
+		evs[i] = mkev(100 + i, CM_EV_GRANT, addrs[i], 0x80 | (i % 64),
+		    t + i);
+		evs[i].akey[1] = (unsigned char)(i >> 8);
+		evs[i].ev.evidence = big;
+		evs[i].ev.source = big;
+	}
+	/* 6000 rows of 2 KiB: 12 MiB, more than one round trip's bound */
+	assert_pg_ok(pg, cm_pg_push(pg, evs, MANY, &stored));
+	assert_int_equal(stored, MANY);
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, 0, MANY + 10, seen_cb, &s, &last));
+	assert_int_equal(s.n, MANY);
+	prev = last;
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, 0, 4500, seen_cb, &s, &last));
+	assert_int_equal(s.n, 4500);
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, last, MANY, seen_cb, &s, &last));
+	assert_int_equal(s.n, MANY - 4500);
+	assert_int_equal(last, prev);
+	assert_string_equal(sql("SELECT max(octet_length(evidence)) FROM "
+	    "consent_events", NULL), "1024");
 }
 
 static void
@@ -356,6 +395,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_push_fetch, setup_store,
 		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_many_snapshot, setup_store,
+		    teardown_store),
+		cmocka_unit_test_setup_teardown(test_fetch_bytes, setup_store,
 		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup_store,
 		    teardown_store),
