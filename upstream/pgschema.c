@@ -35,8 +35,9 @@
  *                nothing on a node and would store the address again;
  *                an erasure pushed again is such an event) and one whose
  *                UUID is stored (ON CONFLICT); for "erase" deletes every
- *                event of its AKEY not newer than it, then stores it
- *                without address.  Returns whether it stored the event.
+ *                event of its AKEY stored before it (version 1: only
+ *                those not newer than it), then stores it without
+ *                address.  Returns whether it stored the event.
  * consent_push_many(arrays of the same 13 parameters)  consent_push for
  *                each event in array order (one round trip for many
  *                events); returns how many it stored.
@@ -142,7 +143,33 @@ static const char schema_v2[] =
 " octet_length(addr) <= 1024 AND octet_length(type) <= 1024 AND"
 " octet_length(source) <= 1024 AND octet_length(basis) <= 1024 AND"
 " octet_length(purpose) <= 1024 AND octet_length(evidence) <= 1024 AND"
-" octet_length(actor) <= 1024 AND octet_length(origin) <= 64)";
+" octet_length(actor) <= 1024 AND octet_length(origin) <= 64);\n"
+/* an erasure deletes every event of its akey stored before it (log
+ * order), whatever its time: nodes apply the log in order, so what an
+ * erasure follows it wipes on every node too */
+"CREATE OR REPLACE FUNCTION consent_push(p_uuid uuid, p_kind text,"
+" p_addr text, p_akey bytea, p_type text, p_state text, p_at bigint,"
+" p_source text, p_basis text, p_purpose text, p_evidence text,"
+" p_actor text, p_origin text) RETURNS boolean LANGUAGE plpgsql AS $f$\n"
+"BEGIN\n"
+"  PERFORM pg_advisory_xact_lock(" CM_PG_LOCK_PUSH ");\n"
+"  IF p_akey <> '\\x00000000000000000000000000000000'::bytea AND EXISTS\n"
+"      (SELECT 1 FROM consent_events WHERE akey = p_akey\n"
+"       AND kind = 'erase' AND at_us >= p_at) THEN\n"
+"    RETURN false;\n"
+"  END IF;\n"
+"  IF p_kind = 'erase' THEN\n"
+"    DELETE FROM consent_events WHERE akey = p_akey;\n"
+"    p_addr := NULL;\n"
+"  END IF;\n"
+"  INSERT INTO consent_events (uuid, kind, addr, akey, type, state, at_us,"
+"   source, basis, purpose, evidence, actor, origin)\n"
+"   VALUES (p_uuid, p_kind, p_addr, p_akey, p_type, p_state, p_at,"
+"   p_source, p_basis, p_purpose, p_evidence, p_actor, p_origin)\n"
+"   ON CONFLICT (uuid) DO NOTHING;\n"
+"  RETURN FOUND;\n"
+"END\n"
+"$f$";
 
 static const char *const steps[CM_PG_SCHEMA_VERSION] = { schema_v1,
     schema_v2 };

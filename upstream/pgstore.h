@@ -13,13 +13,15 @@
  * channel followers LISTEN on.
  *
  * Erasure: pushing a CM_EV_ERASE deletes, in the same transaction, every
- * event stored under its AKEY that is not newer than it (at_us) and
- * stores the erase event with no address (AKEY only): the shared store
- * then holds only the keyed-hash tombstone.  An event pushed later that
+ * event stored under its AKEY before it (log order, whatever their
+ * at_us: a grant dated after the erasure but stored before it goes too,
+ * as it does on every node applying the log in order) and stores the
+ * erase event with no address (AKEY only): the shared store then holds
+ * only the keyed-hash tombstone.  An event pushed later that
  * is not newer than a stored erasure of its AKEY is skipped like a
  * duplicate (on a node it would change nothing; stored, it would bring
- * the address back).  A grant newer than the erasure is kept, as a node
- * keeps it.
+ * the address back).  A grant newer than the erasure, pushed after it,
+ * is kept, as a node keeps it.
  *
  * Every call returns CM_OK or a cm_status; CM_EUPSTREAM when the server
  * cannot be reached or refuses (cm_pg_error says what it said), CM_EFORMAT

@@ -357,6 +357,26 @@ test_erase(void **state)
 	assert_pg_ok(pg, cm_pg_push(pg, back, 2, &stored));
 	assert_pg_ok(pg, cm_pg_push(pg, &newer, 1, &stored));
 	assert_int_equal(stored, 1);
+	/* an erasure wipes every event stored before it, even one dated
+	 * after it (a node that granted again while the eraser was apart):
+	 * log order, as every node applies it */
+	{
+		cm_upevent regrant = mkev(11, CM_EV_GRANT, "racer@example.org",
+		    0xa5, t + 60);
+		cm_upevent erase = mkev(12, CM_EV_ERASE, NULL, 0xa5, t + 55);
+
+		assert_pg_ok(pg, cm_pg_push(pg, &regrant, 1, &stored));
+		assert_int_equal(stored, 1);
+		assert_pg_ok(pg, cm_pg_push(pg, &erase, 1, &stored));
+		assert_int_equal(stored, 1);
+		assert_string_equal(sql("SELECT count(*) FROM consent_events t "
+		    "WHERE position('racer@' in t::text) > 0", NULL), "0");
+		assert_string_equal(sql("SELECT count(*) FROM consent_events "
+		    "WHERE akey = '\\xa5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'", NULL),
+		    "1");
+		sql("DELETE FROM consent_events WHERE akey = "
+		    "'\\xa5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'", NULL);
+	}
 	/* pushing the erasure again changes nothing */
 	assert_pg_ok(pg, cm_pg_push(pg, &evs[3], 1, &stored));
 	assert_int_equal(stored, 0);
