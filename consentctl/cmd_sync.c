@@ -106,23 +106,58 @@ same_time(struct timespec a, struct timespec b)
 	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-/* One exchange on an open index: push, then pull.  Prints what it did
- * when something happened (or VERBOSE). */
+/* Record the outcome of an exchange (ERR NULL: success) in the index,
+ * opened for it when it is not open.  0, or the exit code after
+ * ctl_ctx_open said why. */
+static int
+note(ctl_ctx *c, const char *err)
+{
+	bool opened = c->idx == NULL;
+	int rc;
+
+	if (opened && (rc = open_index(c)) != 0)
+		return rc;
+	(void)cm_upsync_note(c->idx, err);
+	if (opened)
+		close_index(c);
+	return 0;
+}
+
+/* One exchange: push the outbox (C->idx closed: the writer lock is not
+ * held while the store is waited for), then pull, even when the push
+ * failed (the other nodes' opt-outs arrive all the same).  C->idx is
+ * closed on return.  Prints what it did when something happened (or
+ * VERBOSE), and why the push failed.  The push's failure is returned
+ * (ERR) when the pull succeeded; *RC: an exit code when the index could
+ * not be opened (ctl_ctx_open said why), else 0. */
 static cm_status
 exchange(ctl_ctx *c, cm_pg *pg, size_t batch, bool verbose, char *err,
-    size_t sz)
+    size_t sz, int *rc)
 {
 	ctl_sync_counts n;
+	char perr[512] = "";
 	size_t sent = 0;
 	int64_t t0 = cm_time_now();
-	cm_status st;
+	cm_status st, pst;
+	bool pulled;
 
+	*rc = 0;
 	memset(&n, 0, sizeof(n));
-	st = ctl_sync_push(c, pg, &sent, err, sz);
-	if (st == CM_OK)
-		st = ctl_sync_pull(c, pg, batch, &stop_flag, &n, err, sz);
+	close_index(c);
+	pst = ctl_sync_push(c, pg, &sent, perr, sizeof(perr));
+	if ((*rc = open_index(c)) != 0)
+		return CM_EDB;
+	st = ctl_sync_pull(c, pg, batch, &stop_flag, &n, err, sz);
+	pulled = st == CM_OK;
+	if (st == CM_OK && pst != CM_OK) {
+		st = pst;
+		snprintf(err, sz, "push: %s", perr);
+	}
 	(void)cm_upsync_note(c->idx, st == CM_OK ? NULL : err);
-	if (st == CM_OK && (verbose || sent > 0 || n.fetched > 0)) {
+	close_index(c);
+	if (pst != CM_OK && st != pst)
+		ctl_diag_err("sync: push: %s", perr);
+	if (pulled && (verbose || sent > 0 || n.fetched > 0)) {
 		printf("sync: sent %zu, received %zu: %zu applied, %zu stale, "
 		    "%zu own or seen, %zu refused, %zu erased; position %lld "
 		    "(%.3f s)\n", sent, n.fetched, n.applied, n.stale,
@@ -139,16 +174,19 @@ sync_once(ctl_ctx *c, size_t batch)
 	char err[512] = "";
 	cm_pg *pg = NULL;
 	cm_status st;
-	int rc;
+	int rc = 0;
 
 	if ((rc = open_index(c)) != 0)
 		return rc;
+	close_index(c);
 	st = ctl_sync_connect(c, &pg, err, sizeof(err));
 	if (st == CM_OK)
-		st = exchange(c, pg, batch, true, err, sizeof(err));
+		st = exchange(c, pg, batch, true, err, sizeof(err), &rc);
 	else
-		(void)cm_upsync_note(c->idx, err);
+		rc = note(c, err);
 	cm_pg_close(pg);
+	if (rc != 0)
+		return rc;
 	if (st == CM_OK)
 		return 0;
 	ctl_diag_err("sync: %s", err);
@@ -190,15 +228,15 @@ sync_follow(ctl_ctx *c, size_t batch)
 		} else {
 			st = CM_OK;
 		}
-		if ((rc = open_index(c)) != 0) {
+		if (st == CM_OK)
+			st = exchange(c, pg, batch, false, err, sizeof(err),
+			    &rc);
+		else
+			rc = note(c, err);
+		if (rc != 0) {
 			cm_pg_close(pg);
 			return rc;
 		}
-		if (st == CM_OK)
-			st = exchange(c, pg, batch, false, err, sizeof(err));
-		else
-			(void)cm_upsync_note(c->idx, err);
-		close_index(c);
 		seen = data_mtime(c->db_dir);
 		if (st != CM_OK && st != CM_EUPSTREAM && st != CM_EFORMAT) {
 			ctl_diag_err("sync: %s", err);

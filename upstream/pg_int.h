@@ -20,6 +20,22 @@
 #define CM_PG_LOCK_PUSH "7164225788999873648"
 #define CM_PG_LOCK_SCHEMA "7164225789167085933"
 
+/* The bounds of a wait for a lock (the push lock, a row) and of a
+ * statement, unless the role, the database or the conninfo's options set
+ * their own: a stalled or partitioned peer holding the push lock, or a
+ * hung server, makes a call fail (CM_EUPSTREAM) instead of blocking a
+ * command or the sync service for good.  SQL setting them, for the
+ * session (false) or the transaction (true). */
+#define CM_PG_LOCK_TIMEOUT "10s"
+#define CM_PG_STATEMENT_TIMEOUT "60s"
+#define CM_PG_TIMEOUTS(local) \
+	"SELECT set_config('lock_timeout', CASE current_setting(" \
+	"'lock_timeout') WHEN '0' THEN '" CM_PG_LOCK_TIMEOUT "' ELSE " \
+	"current_setting('lock_timeout') END, " local "), " \
+	"set_config('statement_timeout', CASE current_setting(" \
+	"'statement_timeout') WHEN '0' THEN '" CM_PG_STATEMENT_TIMEOUT \
+	"' ELSE current_setting('statement_timeout') END, " local ")"
+
 struct cm_pg {
 	PGconn *conn;		/* NULL when the conninfo or password was bad */
 	bool ready;		/* schema checked, statements prepared */

@@ -247,7 +247,8 @@ schema_create(struct cm_pg *pg, int *version)
 	cm_status st;
 	int v;
 
-	if ((st = cm_pg_exec(pg, "BEGIN", "schema")) != CM_OK)
+	if ((st = cm_pg_exec(pg, "BEGIN; " CM_PG_TIMEOUTS("true"),
+	    "schema")) != CM_OK)
 		return st;
 	st = cm_pg_exec(pg, "SELECT pg_advisory_xact_lock("
 	    CM_PG_LOCK_SCHEMA ")", "schema lock");

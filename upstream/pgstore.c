@@ -58,6 +58,9 @@ ready(struct cm_pg *pg)
 		return st;
 	if ((st = cm_pg_schema_check(pg, &v)) != CM_OK)
 		return st;
+	if ((st = cm_pg_exec(pg, CM_PG_TIMEOUTS("false"), "timeouts")) !=
+	    CM_OK)
+		return st;
 	if ((st = cm_pg_exec(pg, "DEALLOCATE ALL", "prepare")) != CM_OK)
 		return st;
 	res = PQprepare(pg->conn, "cm_push", "SELECT consent_push_many($1, $2, "
@@ -298,7 +301,9 @@ cm_pg_push(cm_pg *pg, const cm_upevent *evs, size_t n, size_t *stored)
 	if ((st = ready(pg)) != CM_OK)
 		return st;
 	memset(a, 0, sizeof(a));
-	st = cm_pg_exec(pg, "BEGIN", "push");
+	/* the timeouts again for the transaction: a pooler (pgbouncer's
+	 * transaction mode) may not keep the session's */
+	st = cm_pg_exec(pg, "BEGIN; " CM_PG_TIMEOUTS("true"), "push");
 	for (size_t i = 0; st == CM_OK && i < n; i += k) {
 		k = n - i < PUSH_BATCH ? n - i : PUSH_BATCH;
 		st = push_chunk(pg, a, &evs[i], k, &count);

@@ -49,8 +49,13 @@ typedef struct cm_pg cm_pg;
  * connect_timeout is 5 seconds unless CONNINFO or PGCONNECT_TIMEOUT
  * says; TCP keepalives (30 s idle, 3 probes 10 s apart) and a
  * tcp_user_timeout of 60 s unless CONNINFO says, so a server gone
- * without closing the connection is noticed within about a minute.  PASSWORD_FILE, if not NULL, holds the password (its first line;
- * a regular file that group and others may not access, as libpq wants
+ * without closing the connection is noticed within about a minute.
+ * Every statement waits at most 10 s for a lock (lock_timeout: the push
+ * lock another node holds) and runs at most 60 s (statement_timeout),
+ * unless the role, the database or CONNINFO's options set their own
+ * (then those apply); past them the call fails with CM_EUPSTREAM.
+ * PASSWORD_FILE, if not NULL, holds the password (its first line; a
+ * regular file that group and others may not access, as libpq wants
  * of ~/.pgpass), else libpq's usual means apply (~/.pgpass, PGPASSWORD,
  * ...).  Does not check the schema.
  *
