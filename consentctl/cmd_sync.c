@@ -190,6 +190,8 @@ sync_once(ctl_ctx *c, size_t batch)
 	if (st == CM_OK)
 		return 0;
 	ctl_diag_err("sync: %s", err);
+	if (st == CM_EINVAL)
+		return EX_CONFIG;	/* another erasure key */
 	return st == CM_EUPSTREAM || st == CM_EFORMAT ? EX_TEMPFAIL :
 	    ctl_diag_exit(st);
 }
@@ -241,7 +243,7 @@ sync_follow(ctl_ctx *c, size_t batch)
 		if (st != CM_OK && st != CM_EUPSTREAM && st != CM_EFORMAT) {
 			ctl_diag_err("sync: %s", err);
 			cm_pg_close(pg);
-			return ctl_diag_exit(st);
+			return st == CM_EINVAL ? EX_CONFIG : ctl_diag_exit(st);
 		}
 		if (st != CM_OK) {
 			if (strcmp(err, lasterr) != 0)
@@ -376,7 +378,7 @@ sync_status(ctl_ctx *c, bool json)
 		else
 			printf("last error:    none\n");
 	}
-	return pst == CM_OK ? 0 : EX_TEMPFAIL;
+	return pst == CM_OK ? 0 : pst == CM_EINVAL ? EX_CONFIG : EX_TEMPFAIL;
 }
 
 int

@@ -4,8 +4,10 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "../core/erasekey.h"
 #include "../core/outbox.h"
 #include "../core/upsync.h"
+#include "cmd_upstream.h"
 #include "diag.h"
 #include "erase.h"
 #include "sync.h"
@@ -49,6 +51,15 @@ ctl_sync_connect(ctl_ctx *c, cm_pg **pg, char *err, size_t sz)
 	    cm_policy_upstream_password_file(c->policy), pg);
 	if (st == CM_OK)
 		st = cm_pg_schema(*pg, false, &ver);
+	if (st == CM_OK && (st = ctl_upstream_key_check(c->db_dir, *pg, err,
+	    sz)) != CM_OK) {
+		if (st == CM_NOTFOUND)
+			snprintf(err, sz, "key check: no %s in %s",
+			    CM_ERASEKEY_NAME, c->db_dir);
+		cm_pg_close(*pg);
+		*pg = NULL;
+		return st == CM_NOTFOUND ? CM_EINVAL : st;
+	}
 	if (st != CM_OK) {
 		snprintf(err, sz, "%s", *pg != NULL ? cm_pg_error(*pg) :
 		    cm_strerror(st));

@@ -30,8 +30,10 @@ bool ctl_sync_configured(const ctl_ctx *c);
  * exit code after printing why. */
 int ctl_sync_attach(ctl_ctx *c);
 
-/* Connect to the shared store and check its schema.  CM_OK with *PG;
- * else a status, with the reason in ERR (SZ octets). */
+/* Connect to the shared store and check its schema and that C's
+ * erasure key is the other nodes' (ctl_upstream_key_check).  CM_OK with
+ * *PG; else a status, with the reason in ERR (SZ octets): CM_EINVAL for
+ * another key (or none). */
 cm_status ctl_sync_connect(ctl_ctx *c, cm_pg **pg, char *err, size_t sz);
 
 /* Push the outbox of C's index to PG and remove what was stored.  C->idx

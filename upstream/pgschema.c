@@ -9,7 +9,10 @@
  * "public"; set it with options='-c search_path=...' in the conninfo):
  *
  * consent_schema   one row: the schema version (2) and when it was
- *                  last created or upgraded.
+ *                  last created or upgraded; (version 2) key_check,
+ *                  bytea (16 octets) or NULL: the fingerprint of the
+ *                  erasure key all nodes share (cm_pg_key_check), set
+ *                  by the first node that connects with one.
  * consent_events   the append-only log of events (core/upevent.h):
  *     id         bigserial primary key: the position of the sync feed
  *                (followers read "id > N ORDER BY id")
@@ -144,6 +147,9 @@ static const char schema_v2[] =
 " octet_length(source) <= 1024 AND octet_length(basis) <= 1024 AND"
 " octet_length(purpose) <= 1024 AND octet_length(evidence) <= 1024 AND"
 " octet_length(actor) <= 1024 AND octet_length(origin) <= 64);\n"
+/* the fingerprint of the nodes' shared erasure key (cm_pg_key_check) */
+"ALTER TABLE consent_schema ADD COLUMN key_check bytea"
+" CHECK (octet_length(key_check) = 16);\n"
 /* an erasure deletes every event of its akey stored before it (log
  * order), whatever its time: nodes apply the log in order, so what an
  * erasure follows it wipes on every node too */
@@ -299,4 +305,53 @@ cm_pg_schema(cm_pg *pg, bool create, int *version)
 	if (version != NULL)
 		*version = v;
 	return st;
+}
+
+cm_status
+cm_pg_key_check(cm_pg *pg, const unsigned char *fp)
+{
+	static const Oid types[1] = { 17 /* bytea */ };
+	static const int fmts[1] = { 1 };
+	const int lens[1] = { CM_PG_KEY_CHECK_LEN };
+	const char *vals[1] = { (const char *)fp };
+	PGresult *res;
+	cm_status st = CM_OK;
+	bool same = false, unset = true;
+
+	if (pg == NULL || fp == NULL)
+		return CM_EINVAL;
+	if ((st = cm_pg_connected(pg)) != CM_OK)
+		return st;
+	/* set it when unset (the first node); a node racing another for
+	 * that sees NULL once (the other's update is after its snapshot):
+	 * read again */
+	for (int i = 0; i < 2 && st == CM_OK && unset; i++) {
+		res = PQexecParams(pg->conn, "WITH u AS (UPDATE consent_schema "
+		    "SET key_check = $1 WHERE key_check IS NULL RETURNING "
+		    "key_check) SELECT coalesce((SELECT key_check FROM u), "
+		    "(SELECT key_check FROM consent_schema)) = $1, "
+		    "coalesce((SELECT key_check FROM u), (SELECT key_check "
+		    "FROM consent_schema)) IS NULL", 1, types, vals, lens,
+		    fmts, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+		    PQntuples(res) != 1) {
+			st = cm_pg_fail(pg, "key check", res);
+		} else {
+			unset = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+			same = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		}
+		PQclear(res);
+	}
+	if (st != CM_OK)
+		return st;
+	if (unset)
+		return cm_pg_failf(pg, CM_EUPSTREAM, "key check: the store's "
+		    "key fingerprint could not be set");
+	if (!same)
+		return cm_pg_failf(pg, CM_EINVAL, "key check: this node's "
+		    "erasure.key is not the one the shared store's nodes use: "
+		    "its address keys would differ and erasures would be "
+		    "missed; copy erasure.key from a node of the store and "
+		    "make this index again (see \"One key for all nodes\")");
+	return CM_OK;
 }

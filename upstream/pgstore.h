@@ -81,6 +81,21 @@ const char *cm_pg_error(const cm_pg *pg);
  * schema version now. */
 cm_status cm_pg_schema(cm_pg *pg, bool create, int *version);
 
+/* The length of a key fingerprint (cm_pg_key_check). */
+#define CM_PG_KEY_CHECK_LEN 16
+
+/*
+ * Check that this node's erasure key is the one of the store's other
+ * nodes: FP (CM_PG_KEY_CHECK_LEN octets) is a fingerprint of the key
+ * (the first 16 octets of HMAC-SHA-256 under the erasure key of
+ * "consent-milter upstream key check"), compared with the one stored
+ * in the schema; the first node to call it (`upstream init` on a node
+ * with an index, else the first connect) stores its own.  CM_OK;
+ * CM_EINVAL (another key: cm_pg_error says what to do), CM_EFORMAT (no
+ * schema of this version), CM_EUPSTREAM.
+ */
+cm_status cm_pg_key_check(cm_pg *pg, const unsigned char *fp);
+
 /* Store EVS[0..N) in one transaction (all or nothing); an event whose
  * UUID is stored already, or that an erasure supersedes (above), is
  * skipped (counted out of *STORED, which may be NULL).  NOTIFYs when

@@ -57,6 +57,33 @@ test_schema(void **state)
 	cm_pg_close(pg);
 }
 
+/* the fingerprint of the shared erasure key: the first one is stored,
+ * another refused */
+static void
+test_key_check(void **state)
+{
+	cm_pg *pg = *state, *other = open_ok();
+	unsigned char a[CM_PG_KEY_CHECK_LEN], b[CM_PG_KEY_CHECK_LEN];
+
+	memset(a, 0x5a, sizeof(a));
+	memset(b, 0x5b, sizeof(b));
+	assert_string_equal(sql("SELECT key_check IS NULL FROM consent_schema",
+	    NULL), "t");
+	assert_pg_ok(pg, cm_pg_key_check(pg, a));
+	assert_string_equal(sql("SELECT encode(key_check, 'hex') FROM "
+	    "consent_schema", NULL), "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a");
+	assert_pg_ok(pg, cm_pg_key_check(pg, a));
+	assert_pg_ok(other, cm_pg_key_check(other, a));
+	assert_int_equal(cm_pg_key_check(other, b), CM_EINVAL);
+	assert_non_null(strstr(cm_pg_error(other), "erasure.key"));
+	assert_string_equal(sql("SELECT encode(key_check, 'hex') FROM "
+	    "consent_schema", NULL), "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a");
+	/* init again keeps it */
+	assert_pg_ok(pg, cm_pg_schema(pg, true, NULL));
+	assert_int_equal(cm_pg_key_check(pg, b), CM_EINVAL);
+	cm_pg_close(other);
+}
+
 static void
 test_version_mismatch(void **state)
 {
@@ -410,6 +437,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_schema),
+		cmocka_unit_test_setup_teardown(test_key_check, setup_store,
+		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_version_mismatch,
 		    setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(test_push_fetch, setup_store,
