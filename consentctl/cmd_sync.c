@@ -313,7 +313,9 @@ sync_status(ctl_ctx *c, bool json)
 {
 	cm_upsync_state us;
 	char err[512] = "", t1[CM_TIME_BUFSZ], t2[CM_TIME_BUFSZ];
-	int64_t head = 0, head_us = 0, oldest = 0, lag_us = 0;
+	int64_t head = 0, head_us = 0, oldest = 0, lag_us = 0, offset = 0,
+	    skew;
+	bool clock_off;
 	size_t nout = 0;
 	cm_pg *pg = NULL;
 	cm_status st, pst;
@@ -327,7 +329,19 @@ sync_status(ctl_ctx *c, bool json)
 	pst = ctl_sync_connect(c, &pg, err, sizeof(err));
 	if (pst == CM_OK && (pst = cm_pg_head(pg, &head, &head_us)) != CM_OK)
 		snprintf(err, sizeof(err), "%s", cm_pg_error(pg));
+	if (pst == CM_OK && (pst = cm_pg_clock_offset(pg, &offset)) != CM_OK)
+		snprintf(err, sizeof(err), "%s", cm_pg_error(pg));
 	cm_pg_close(pg);
+	skew = ctl_ctx_clock_skew(c);
+	if (skew <= 0)
+		skew = 300000000;	/* the index's default, 5 min */
+	clock_off = pst == CM_OK && (offset > skew || offset < -skew);
+	if (clock_off)
+		ctl_diag_err("sync --status: WARNING: this node's clock is "
+		    "%.1f s %s the shared store's, more than the clock skew "
+		    "(%.0f s): keep the nodes' clocks NTP-synced",
+		    (double)(offset < 0 ? -offset : offset) / 1e6,
+		    offset < 0 ? "behind" : "ahead of", (double)skew / 1e6);
 	if (pst == CM_OK && head > us.pos)
 		lag_us = us.pos_stored_us > 0 && head_us > us.pos_stored_us ?
 		    head_us - us.pos_stored_us : 0;
@@ -346,6 +360,12 @@ sync_status(ctl_ctx *c, bool json)
 			printf(",\"lag_seconds\":%.3f", (double)lag_us / 1e6);
 		else
 			printf(",\"lag_seconds\":null");
+		if (pst == CM_OK)
+			printf(",\"clock_offset_seconds\":%.3f",
+			    (double)offset / 1e6);
+		else
+			printf(",\"clock_offset_seconds\":null");
+		printf(",\"clock_warning\":%s", clock_off ? "true" : "false");
 		json_i64("outbox", (int64_t)nout, false);
 		ctl_out_json_member_time(stdout, "outbox_oldest", oldest);
 		ctl_out_json_member_time(stdout, "last_ok", us.ok_us);
@@ -367,6 +387,12 @@ sync_status(ctl_ctx *c, bool json)
 			    us.pos ? head - us.pos : 0), (double)lag_us / 1e6);
 		else
 			printf("shared store:  unreachable: %s\n", err);
+		if (pst == CM_OK)
+			printf("clock:         %.3f s %s the store's%s\n",
+			    (double)(offset < 0 ? -offset : offset) / 1e6,
+			    offset < 0 ? "behind" : "ahead of", clock_off ?
+			    " (beyond the clock skew: keep clocks NTP-synced)" :
+			    "");
 		printf("outbox:        %zu event%s%s%s\n", nout,
 		    nout == 1 ? "" : "s", oldest ? ", oldest " : "",
 		    ctl_out_time(oldest, t1));

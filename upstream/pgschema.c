@@ -40,7 +40,13 @@
  *                UUID is stored (ON CONFLICT); for "erase" deletes every
  *                event of its AKEY stored before it (version 1: only
  *                those not newer than it), then stores it without
- *                address.  Returns whether it stored the event.
+ *                address.  Version 2: an opt-out (withdraw, object,
+ *                erase, suppress-domain, or any event of state
+ *                withdrawn) dated after the server's clock is stored
+ *                dated now (a node whose clock runs ahead would make
+ *                it outrank a later grant for good); nothing is ever
+ *                refused for its time (a refused push would block the
+ *                outbox).  Returns whether it stored the event.
  * consent_push_many(arrays of the same 13 parameters)  consent_push for
  *                each event in array order (one round trip for many
  *                events); returns how many it stored.
@@ -159,6 +165,11 @@ static const char schema_v2[] =
 " p_actor text, p_origin text) RETURNS boolean LANGUAGE plpgsql AS $f$\n"
 "BEGIN\n"
 "  PERFORM pg_advisory_xact_lock(" CM_PG_LOCK_PUSH ");\n"
+"  IF p_kind IN ('withdraw', 'object', 'erase', 'suppress-domain')"
+"   OR p_state = 'withdrawn' THEN\n"
+"    p_at := least(p_at,"
+" (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);\n"
+"  END IF;\n"
 "  IF p_akey <> '\\x00000000000000000000000000000000'::bytea AND EXISTS\n"
 "      (SELECT 1 FROM consent_events WHERE akey = p_akey\n"
 "       AND kind = 'erase' AND at_us >= p_at) THEN\n"

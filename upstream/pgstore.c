@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pg_int.h"
 #include "pgstore.h"
@@ -501,6 +502,43 @@ cm_pg_head(cm_pg *pg, int64_t *id, int64_t *stored_us)
 	} else if (PQntuples(res) != 0)
 		st = cm_pg_failf(pg, CM_EFORMAT, "head: not what schema %d "
 		    "stores", CM_PG_SCHEMA_VERSION);
+	PQclear(res);
+	return st;
+}
+
+static int64_t
+wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+cm_status
+cm_pg_clock_offset(cm_pg *pg, int64_t *offset_us)
+{
+	PGresult *res;
+	cm_status st;
+	int64_t t0, t1;
+
+	if (offset_us != NULL)
+		*offset_us = 0;
+	if (pg == NULL || offset_us == NULL)
+		return CM_EINVAL;
+	if ((st = ready(pg)) != CM_OK)
+		return st;
+	t0 = wall_us();
+	res = PQexecParams(pg->conn, "SELECT (extract(epoch FROM "
+	    "clock_timestamp()) * 1000000)::bigint", 0, NULL, NULL, NULL,
+	    NULL, 1);
+	t1 = wall_us();
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    PQgetlength(res, 0, 0) != 8)
+		st = cm_pg_fail(pg, "clock", res);
+	else
+		*offset_us = t0 + (t1 - t0) / 2 - get_be64(PQgetvalue(res, 0,
+		    0));
 	PQclear(res);
 	return st;
 }

@@ -98,7 +98,8 @@ cm_status cm_pg_key_check(cm_pg *pg, const unsigned char *fp);
 
 /* Store EVS[0..N) in one transaction (all or nothing); an event whose
  * UUID is stored already, or that an erasure supersedes (above), is
- * skipped (counted out of *STORED, which may be NULL).  NOTIFYs when
+ * skipped (counted out of *STORED, which may be NULL).  An opt-out dated
+ * after the server's clock is stored dated by it (pgschema.c).  NOTIFYs when
  * anything was stored.  CM_EINVAL (nothing sent) for an event with an
  * unknown kind or state, an origin that is not a node name, at_us 0, no
  * address (but ERASE), an all-zero AKEY (but the domain events) or a
@@ -122,6 +123,11 @@ cm_status cm_pg_fetch(cm_pg *pg, int64_t after, size_t limit,
  * follow with cm_pg_fetch after *UPTO. */
 cm_status cm_pg_snapshot(cm_pg *pg, cm_pg_event_cb cb, void *arg,
     int64_t *upto);
+
+/* *OFFSET_US = this host's clock minus the server's (positive: this
+ * host runs ahead), measured around one round trip (its half is the
+ * uncertainty).  CM_OK, CM_EUPSTREAM. */
+cm_status cm_pg_clock_offset(cm_pg *pg, int64_t *offset_us);
 
 /* The greatest id and its stored time (0, 0 for an empty store). */
 cm_status cm_pg_head(cm_pg *pg, int64_t *id, int64_t *stored_us);

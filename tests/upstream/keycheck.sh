@@ -69,4 +69,11 @@ ctl C withdraw y2@example.net weekly-news 2>&1 | grep -q queued || fail "C's cha
 key=$(od -An -tx1 "$CM_TMP/A/db/erasure.key" | tr -d ' \n')
 [[ "$key" != *"$first"* ]] || fail "the store holds the key itself"
 echo "ok - the key fingerprint is stored and checked"
+
+# sync --status shows this node's clock against the server's (the same
+# host here: no warning)
+expect 0 'clock: +0\.[0-9]{3} s (ahead of|behind) the store.s$' B sync --status
+ctl B sync --status --json | grep -Eq '"clock_offset_seconds":-?0\.[0-9]{3},"clock_warning":false' ||
+	fail "sync --status --json: no clock offset: $(ctl B sync --status --json)"
+echo "ok - sync --status shows the clock offset"
 exit 0

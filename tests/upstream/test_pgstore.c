@@ -84,6 +84,48 @@ test_key_check(void **state)
 	cm_pg_close(other);
 }
 
+/* an opt-out dated after the server's clock is stored dated now; any
+ * other event as it is; nothing is refused for its time */
+static void
+test_clamp(void **state)
+{
+	cm_pg *pg = *state;
+	int64_t fut = now_us() + 3600000000LL, before = now_us(), last, off;
+	cm_upevent e[5] = {
+		mkev(1, CM_EV_WITHDRAW, "w@example.com", 0xc1, fut),
+		mkev(2, CM_EV_OBJECT, "o@example.com", 0xc2, fut),
+		mkev(3, CM_EV_GRANT, "g@example.com", 0xc3, fut),
+		mkev(4, CM_EV_UPDATE, "u@example.com", 0xc4, fut),
+		mkev(5, CM_EV_ERASE, NULL, 0xc5, fut),
+	};
+	struct seen s;
+	size_t stored;
+
+	e[3].ev.state = CM_STATE_WITHDRAWN;
+	assert_pg_ok(pg, cm_pg_push(pg, e, 5, &stored));
+	assert_int_equal(stored, 5);
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, 0, 10, seen_cb, &s, &last));
+	assert_int_equal(s.n, 5);
+	for (int i = 0; i < 5; i++) {
+		if (i == 2) {
+			assert_int_equal(s.ev[i].ev.at_us, fut);
+			continue;
+		}
+		assert_true(s.ev[i].ev.at_us >= before - 1000000);
+		assert_true(s.ev[i].ev.at_us <= now_us() + 1000000);
+	}
+	/* a past opt-out keeps its time */
+	e[0] = mkev(6, CM_EV_WITHDRAW, "w@example.com", 0xc1, before - 5000000);
+	assert_pg_ok(pg, cm_pg_push(pg, e, 1, &stored));
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, last, 10, seen_cb, &s, &last));
+	assert_int_equal(s.ev[0].ev.at_us, before - 5000000);
+	/* the same host: no offset to speak of */
+	assert_pg_ok(pg, cm_pg_clock_offset(pg, &off));
+	assert_true(off > -1000000 && off < 1000000);
+}
+
 static void
 test_version_mismatch(void **state)
 {
@@ -438,6 +480,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test_setup_teardown(test_key_check, setup_store,
+		    teardown_store),
+		cmocka_unit_test_setup_teardown(test_clamp, setup_store,
 		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_version_mismatch,
 		    setup_store, teardown_store),
