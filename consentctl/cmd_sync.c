@@ -314,7 +314,7 @@ sync_status(ctl_ctx *c, bool json)
 	cm_upsync_state us;
 	char err[512] = "", t1[CM_TIME_BUFSZ], t2[CM_TIME_BUFSZ];
 	int64_t head = 0, head_us = 0, oldest = 0, lag_us = 0, offset = 0,
-	    skew;
+	    first_us = 0, skew;
 	bool clock_off;
 	size_t nout = 0;
 	cm_pg *pg = NULL;
@@ -331,6 +331,9 @@ sync_status(ctl_ctx *c, bool json)
 		snprintf(err, sizeof(err), "%s", cm_pg_error(pg));
 	if (pst == CM_OK && (pst = cm_pg_clock_offset(pg, &offset)) != CM_OK)
 		snprintf(err, sizeof(err), "%s", cm_pg_error(pg));
+	if (pst == CM_OK && head > us.pos && (pst = cm_pg_stored_after(pg,
+	    us.pos, &first_us)) != CM_OK)
+		snprintf(err, sizeof(err), "%s", cm_pg_error(pg));
 	cm_pg_close(pg);
 	skew = ctl_ctx_clock_skew(c);
 	if (skew <= 0)
@@ -342,9 +345,14 @@ sync_status(ctl_ctx *c, bool json)
 		    "(%.0f s): keep the nodes' clocks NTP-synced",
 		    (double)(offset < 0 ? -offset : offset) / 1e6,
 		    offset < 0 ? "behind" : "ahead of", (double)skew / 1e6);
-	if (pst == CM_OK && head > us.pos)
-		lag_us = us.pos_stored_us > 0 && head_us > us.pos_stored_us ?
-		    head_us - us.pos_stored_us : 0;
+	/* the lag in seconds: how long the oldest event not applied here
+	 * has been in the store, by the server's clock (the position's own
+	 * time is not known after a bootstrap) */
+	if (pst == CM_OK && head > us.pos && first_us > 0) {
+		lag_us = cm_time_now() - offset - first_us;
+		if (lag_us < 0)
+			lag_us = 0;
+	}
 	if (json) {
 		printf("{\"node\":");
 		ctl_out_json_str(stdout, cm_policy_upstream_node(c->policy));
@@ -382,8 +390,8 @@ sync_status(ctl_ctx *c, bool json)
 		    us.pos_stored_us ? ", stored " : "",
 		    ctl_out_time(us.pos_stored_us, t1));
 		if (pst == CM_OK)
-			printf("shared store:  head %lld, lag %lld events, "
-			    "%.3f s\n", (long long)head, (long long)(head >
+			printf("shared store:  head %lld, lag at most %lld "
+			    "events, %.3f s\n", (long long)head, (long long)(head >
 			    us.pos ? head - us.pos : 0), (double)lag_us / 1e6);
 		else
 			printf("shared store:  unreachable: %s\n", err);

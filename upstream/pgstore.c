@@ -542,3 +542,31 @@ cm_pg_clock_offset(cm_pg *pg, int64_t *offset_us)
 	PQclear(res);
 	return st;
 }
+
+cm_status
+cm_pg_stored_after(cm_pg *pg, int64_t after, int64_t *stored_us)
+{
+	static const Oid types[1] = { OID_INT8 };
+	static const int fmts[1] = { 1 }, lens[1] = { 8 };
+	unsigned char p0[8];
+	const char *vals[1] = { (const char *)p0 };
+	PGresult *res;
+	cm_status st;
+
+	if (stored_us != NULL)
+		*stored_us = 0;
+	if (pg == NULL || stored_us == NULL)
+		return CM_EINVAL;
+	if ((st = ready(pg)) != CM_OK)
+		return st;
+	put_be64(p0, after);
+	res = PQexecParams(pg->conn, "SELECT stored_us FROM consent_events "
+	    "WHERE id > $1 ORDER BY id LIMIT 1", 1, types, vals, lens, fmts,
+	    1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		st = cm_pg_fail(pg, "stored after", res);
+	else if (PQntuples(res) == 1 && PQgetlength(res, 0, 0) == 8)
+		*stored_us = get_be64(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return st;
+}

@@ -129,6 +129,10 @@ cm_status cm_pg_snapshot(cm_pg *pg, cm_pg_event_cb cb, void *arg,
  * uncertainty).  CM_OK, CM_EUPSTREAM. */
 cm_status cm_pg_clock_offset(cm_pg *pg, int64_t *offset_us);
 
+/* *STORED_US = the stored time of the first event after id AFTER (0
+ * when there is none).  CM_OK, CM_EUPSTREAM. */
+cm_status cm_pg_stored_after(cm_pg *pg, int64_t after, int64_t *stored_us);
+
 /* The greatest id and its stored time (0, 0 for an empty store). */
 cm_status cm_pg_head(cm_pg *pg, int64_t *id, int64_t *stored_us);
 

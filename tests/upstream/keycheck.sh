@@ -76,4 +76,16 @@ expect 0 'clock: +0\.[0-9]{3} s (ahead of|behind) the store.s$' B sync --status
 ctl B sync --status --json | grep -Eq '"clock_offset_seconds":-?0\.[0-9]{3},"clock_warning":false' ||
 	fail "sync --status --json: no clock offset: $(ctl B sync --status --json)"
 echo "ok - sync --status shows the clock offset"
+
+# the lag in seconds: how long the oldest event not applied here has
+# waited (B's position, from a bootstrap, has no time of its own)
+ctl A grant lag@example.net weekly-news >/dev/null 2>&1 || fail "grant at A"
+lagging() { ctl B sync --status --json | grep -Eq '"lag_events":1,"lag_seconds":(0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*\.[0-9]+)'; }
+end=$((SECONDS + 10))
+until lagging; do
+	[ $SECONDS -lt $end ] || fail "lag_seconds stays 0: $(ctl B sync --status --json)"
+	sleep 0.1
+done
+expect 0 'lag at most 1 events, [0-9.]+ s' B sync --status
+echo "ok - sync --status shows the lag after a bootstrap"
 exit 0
