@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
@@ -47,12 +48,30 @@ static const char sync_help[] =
 "--status: the change stays queued); 78 without an upstream: section.\n";
 
 static volatile sig_atomic_t stop_flag;
+/* the socket of the service's connection to the store, or -1 */
+static volatile sig_atomic_t pg_fd = -1;
 
+/* SIGTERM, SIGINT: stop; a call blocked on the store (a lock, a hung
+ * server) ends at once: its socket is shut down (the server rolls the
+ * transaction back; what was applied is committed with its position). */
 static void
 on_signal(int sig)
 {
+	int fd = pg_fd;
+
 	(void)sig;
 	stop_flag = 1;
+	if (fd >= 0)
+		(void)shutdown(fd, SHUT_RDWR);
+}
+
+/* Let on_signal end calls on PG (NULL: none). */
+static void
+arm(const cm_pg *pg)
+{
+	pg_fd = cm_pg_socket(pg);
+	if (stop_flag && pg_fd >= 0)
+		(void)shutdown(pg_fd, SHUT_RDWR);
 }
 
 /* Sleep MS milliseconds, or less when asked to stop. */
@@ -151,12 +170,12 @@ exchange(ctl_ctx *c, cm_pg *pg, size_t batch, bool verbose, char *err,
 	pulled = st == CM_OK;
 	if (st == CM_OK && pst != CM_OK) {
 		st = pst;
-		snprintf(err, sz, "push: %s", perr);
+		snprintf(err, sz, "%s", perr);
 	}
 	(void)cm_upsync_note(c->idx, st == CM_OK ? NULL : err);
 	close_index(c);
 	if (pst != CM_OK && st != pst)
-		ctl_diag_err("sync: push: %s", perr);
+		ctl_diag_err("sync: %s", perr);
 	if (pulled && (verbose || sent > 0 || n.fetched > 0)) {
 		printf("sync: sent %zu, received %zu: %zu applied, %zu stale, "
 		    "%zu own or seen, %zu refused, %zu erased; position %lld "
@@ -230,11 +249,13 @@ sync_follow(ctl_ctx *c, size_t batch)
 		} else {
 			st = CM_OK;
 		}
+		arm(pg);
 		if (st == CM_OK)
 			st = exchange(c, pg, batch, false, err, sizeof(err),
 			    &rc);
 		else
 			rc = note(c, err);
+		arm(NULL);
 		if (rc != 0) {
 			cm_pg_close(pg);
 			return rc;
@@ -246,7 +267,7 @@ sync_follow(ctl_ctx *c, size_t batch)
 			return st == CM_EINVAL ? EX_CONFIG : ctl_diag_exit(st);
 		}
 		if (st != CM_OK) {
-			if (strcmp(err, lasterr) != 0)
+			if (strcmp(err, lasterr) != 0 && !stop_flag)
 				ctl_diag_err("sync: %s (retrying)", err);
 			snprintf(lasterr, sizeof(lasterr), "%s", err);
 			cm_pg_close(pg);

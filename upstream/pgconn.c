@@ -82,6 +82,15 @@ cm_pg_error(const cm_pg *pg)
 	return pg->err[0] != '\0' ? pg->err : "no error";
 }
 
+int
+cm_pg_socket(const cm_pg *pg)
+{
+	if (pg == NULL || pg->conn == NULL ||
+	    PQstatus(pg->conn) != CONNECTION_OK)
+		return -1;
+	return PQsocket(pg->conn);
+}
+
 cm_status
 cm_pg_exec(struct cm_pg *pg, const char *sql, const char *what)
 {

@@ -75,6 +75,11 @@ void cm_pg_close(cm_pg *pg);
 /* What the server or libpq said about the last failure, one line; never
  * NULL (PG NULL: "out of memory"). */
 const char *cm_pg_error(const cm_pg *pg);
+/* The connection's socket, or -1 (none, PG NULL): a signal handler may
+ * shutdown(2) it to end a call blocked on the server at once (the call
+ * fails with CM_EUPSTREAM; the server rolls its transaction back); the
+ * socket changes when a call connects again. */
+int cm_pg_socket(const cm_pg *pg);
 
 /* With CREATE, create or upgrade the schema (idempotent); without, check
  * it (CM_EFORMAT if missing or of another version).  *VERSION: the

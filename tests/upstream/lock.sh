@@ -77,7 +77,7 @@ echo "ok - a push blocked by the push lock gives up, the change is queued ($((SE
 
 # 2. while a push waits on the lock, the index's writer lock is free:
 # another change (an opt-out) with --no-wait goes through at once
-PGOPTIONS='-c lock_timeout=20s' ctl B withdraw other@example.net weekly-news >"$CM_TMP/bg.out" 2>&1 &
+PGOPTIONS='-c lock_timeout=20s' ctl B withdraw other@example.net weekly-news >"$CM_TMP/bg.out" 2>&1 7>&- &
 BG=$!
 waiting() { [ "$(pg_psql -tAc "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%consent_push_many%'")" -ge 1 ]; }
 wait_for 10 waiting || fail "the background push does not wait on the lock"
@@ -112,6 +112,22 @@ deny*) ;;
 *) fail "A did not apply B's withdrawal although its push failed: $out" ;;
 esac
 echo "ok - sync --once pulls when its push fails"
+
+# 4. SIGTERM of the sync service while its push waits on the lock (here
+# for up to 60 s): it stops at once
+PGOPTIONS='-c lock_timeout=60s' "$CTL" -c "$CM_TMP/A.yaml" sync --follow >"$CM_TMP/follow.log" 2>&1 7>&- &
+FP=$!
+wait_for 10 grep -q following "$CM_TMP/follow.log" || fail "sync --follow did not start"
+waiting() { [ "$(pg_psql -tAc "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%consent_push_many%'")" -ge 1 ]; }
+wait_for 20 waiting || fail "the service's push does not wait on the lock: $(cat "$CM_TMP/follow.log")"
+t0=${EPOCHREALTIME/./}
+kill -TERM "$FP"
+gone() { ! kill -0 "$FP" 2>/dev/null; }
+wait_for 5 gone || { kill -KILL "$FP"; wait "$FP"; fail "sync --follow did not stop within 5 s of SIGTERM while blocked"; }
+wait "$FP"; rc=$?
+[ "$rc" -eq 0 ] || fail "sync --follow stopped with exit $rc: $(cat "$CM_TMP/follow.log")"
+grep -q 'sync: stopped' "$CM_TMP/follow.log" || fail "no 'stopped': $(cat "$CM_TMP/follow.log")"
+echo "ok - SIGTERM stops the service at once while a push waits ($(( (${EPOCHREALTIME/./} - t0) / 1000 )) ms)"
 release
 ctl A sync --once >/dev/null || fail "sync A after the lock was released"
 [ "$(ctl A sync --status --json | grep -o '"outbox":[0-9]*')" = '"outbox":0' ] || fail "A's outbox is not empty"
