@@ -154,7 +154,7 @@ static const char schema_v2[] =
 " octet_length(purpose) <= 1024 AND octet_length(evidence) <= 1024 AND"
 " octet_length(actor) <= 1024 AND octet_length(origin) <= 64);\n"
 /* the fingerprint of the nodes' shared erasure key (cm_pg_key_check) */
-"ALTER TABLE consent_schema ADD COLUMN key_check bytea"
+"ALTER TABLE consent_schema ADD COLUMN IF NOT EXISTS key_check bytea"
 " CHECK (octet_length(key_check) = 16);\n"
 /* an erasure deletes every event of its akey stored before it (log
  * order), whatever its time: nodes apply the log in order, so what an

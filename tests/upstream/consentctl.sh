@@ -56,7 +56,7 @@ push_sql "repeat('E', 1024)" "'node-h'" >/dev/null || fail "an evidence of 1024 
 echo "ok - the schema bounds the fields"
 # a store of version 1 (no bounds) is upgraded by init; a row over a
 # bound makes the upgrade fail and change nothing
-pg_psql -qc 'ALTER TABLE consent_events DROP CONSTRAINT consent_events_lengths; UPDATE consent_schema SET version = 1'
+pg_psql -qc 'ALTER TABLE consent_events DROP CONSTRAINT consent_events_lengths; ALTER TABLE consent_schema DROP COLUMN key_check; UPDATE consent_schema SET version = 1'
 expect 78 'version 1.*upstream init' -d "$CM_TMP/db" upstream check "${C[@]}"
 pg_psql -qc "UPDATE consent_events SET evidence = repeat('E', 2000)"
 expect 75 'consent_events_lengths' -d "$CM_TMP/db" upstream init "${C[@]}"
@@ -64,6 +64,9 @@ expect 75 'consent_events_lengths' -d "$CM_TMP/db" upstream init "${C[@]}"
 pg_psql -qc "DELETE FROM consent_events"
 expect 0 '^upstream: schema upgraded from version 1 to 2$' -d "$CM_TMP/db" upstream init "${C[@]}"
 out=$(push_sql "repeat('E', 1025)" "'node-h'") && fail "after the upgrade, an evidence of 1025 octets was stored"
+pg_psql -tAc "SELECT prosrc FROM pg_proc WHERE proname = 'consent_push'" | grep -q 'least(p_at' || fail "the upgrade did not replace consent_push"
+[ "$(pg_psql -tAc "SELECT count(*) FROM information_schema.columns WHERE table_name = 'consent_schema' AND column_name = 'key_check'")" = 1 ] || fail "the upgrade added no key_check"
+echo "ok - a version 1 store is upgraded to 2"
 
 # usage and configuration errors
 expect 64 'init, check' -d "$CM_TMP/db" upstream "${C[@]}"
