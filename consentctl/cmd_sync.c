@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
@@ -47,12 +48,30 @@ static const char sync_help[] =
 "--status: the change stays queued); 78 without an upstream: section.\n";
 
 static volatile sig_atomic_t stop_flag;
+/* the socket of the service's connection to the store, or -1 */
+static volatile sig_atomic_t pg_fd = -1;
 
+/* SIGTERM, SIGINT: stop; a call blocked on the store (a lock, a hung
+ * server) ends at once: its socket is shut down (the server rolls the
+ * transaction back; what was applied is committed with its position). */
 static void
 on_signal(int sig)
 {
+	int fd = pg_fd;
+
 	(void)sig;
 	stop_flag = 1;
+	if (fd >= 0)
+		(void)shutdown(fd, SHUT_RDWR);
+}
+
+/* Let on_signal end calls on PG (NULL: none). */
+static void
+arm(const cm_pg *pg)
+{
+	pg_fd = cm_pg_socket(pg);
+	if (stop_flag && pg_fd >= 0)
+		(void)shutdown(pg_fd, SHUT_RDWR);
 }
 
 /* Sleep MS milliseconds, or less when asked to stop. */
@@ -106,23 +125,58 @@ same_time(struct timespec a, struct timespec b)
 	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-/* One exchange on an open index: push, then pull.  Prints what it did
- * when something happened (or VERBOSE). */
+/* Record the outcome of an exchange (ERR NULL: success) in the index,
+ * opened for it when it is not open.  0, or the exit code after
+ * ctl_ctx_open said why. */
+static int
+note(ctl_ctx *c, const char *err)
+{
+	bool opened = c->idx == NULL;
+	int rc;
+
+	if (opened && (rc = open_index(c)) != 0)
+		return rc;
+	(void)cm_upsync_note(c->idx, err);
+	if (opened)
+		close_index(c);
+	return 0;
+}
+
+/* One exchange: push the outbox (C->idx closed: the writer lock is not
+ * held while the store is waited for), then pull, even when the push
+ * failed (the other nodes' opt-outs arrive all the same).  C->idx is
+ * closed on return.  Prints what it did when something happened (or
+ * VERBOSE), and why the push failed.  The push's failure is returned
+ * (ERR) when the pull succeeded; *RC: an exit code when the index could
+ * not be opened (ctl_ctx_open said why), else 0. */
 static cm_status
 exchange(ctl_ctx *c, cm_pg *pg, size_t batch, bool verbose, char *err,
-    size_t sz)
+    size_t sz, int *rc)
 {
 	ctl_sync_counts n;
+	char perr[512] = "";
 	size_t sent = 0;
 	int64_t t0 = cm_time_now();
-	cm_status st;
+	cm_status st, pst;
+	bool pulled;
 
+	*rc = 0;
 	memset(&n, 0, sizeof(n));
-	st = ctl_sync_push(c, pg, &sent, err, sz);
-	if (st == CM_OK)
-		st = ctl_sync_pull(c, pg, batch, &stop_flag, &n, err, sz);
+	close_index(c);
+	pst = ctl_sync_push(c, pg, &sent, perr, sizeof(perr));
+	if ((*rc = open_index(c)) != 0)
+		return CM_EDB;
+	st = ctl_sync_pull(c, pg, batch, &stop_flag, &n, err, sz);
+	pulled = st == CM_OK;
+	if (st == CM_OK && pst != CM_OK) {
+		st = pst;
+		snprintf(err, sz, "%s", perr);
+	}
 	(void)cm_upsync_note(c->idx, st == CM_OK ? NULL : err);
-	if (st == CM_OK && (verbose || sent > 0 || n.fetched > 0)) {
+	close_index(c);
+	if (pst != CM_OK && st != pst)
+		ctl_diag_err("sync: %s", perr);
+	if (pulled && (verbose || sent > 0 || n.fetched > 0)) {
 		printf("sync: sent %zu, received %zu: %zu applied, %zu stale, "
 		    "%zu own or seen, %zu refused, %zu erased; position %lld "
 		    "(%.3f s)\n", sent, n.fetched, n.applied, n.stale,
@@ -139,19 +193,24 @@ sync_once(ctl_ctx *c, size_t batch)
 	char err[512] = "";
 	cm_pg *pg = NULL;
 	cm_status st;
-	int rc;
+	int rc = 0;
 
 	if ((rc = open_index(c)) != 0)
 		return rc;
+	close_index(c);
 	st = ctl_sync_connect(c, &pg, err, sizeof(err));
 	if (st == CM_OK)
-		st = exchange(c, pg, batch, true, err, sizeof(err));
+		st = exchange(c, pg, batch, true, err, sizeof(err), &rc);
 	else
-		(void)cm_upsync_note(c->idx, err);
+		rc = note(c, err);
 	cm_pg_close(pg);
+	if (rc != 0)
+		return rc;
 	if (st == CM_OK)
 		return 0;
 	ctl_diag_err("sync: %s", err);
+	if (st == CM_EINVAL)
+		return EX_CONFIG;	/* another erasure key */
 	return st == CM_EUPSTREAM || st == CM_EFORMAT ? EX_TEMPFAIL :
 	    ctl_diag_exit(st);
 }
@@ -190,23 +249,25 @@ sync_follow(ctl_ctx *c, size_t batch)
 		} else {
 			st = CM_OK;
 		}
-		if ((rc = open_index(c)) != 0) {
+		arm(pg);
+		if (st == CM_OK)
+			st = exchange(c, pg, batch, false, err, sizeof(err),
+			    &rc);
+		else
+			rc = note(c, err);
+		arm(NULL);
+		if (rc != 0) {
 			cm_pg_close(pg);
 			return rc;
 		}
-		if (st == CM_OK)
-			st = exchange(c, pg, batch, false, err, sizeof(err));
-		else
-			(void)cm_upsync_note(c->idx, err);
-		close_index(c);
 		seen = data_mtime(c->db_dir);
 		if (st != CM_OK && st != CM_EUPSTREAM && st != CM_EFORMAT) {
 			ctl_diag_err("sync: %s", err);
 			cm_pg_close(pg);
-			return ctl_diag_exit(st);
+			return st == CM_EINVAL ? EX_CONFIG : ctl_diag_exit(st);
 		}
 		if (st != CM_OK) {
-			if (strcmp(err, lasterr) != 0)
+			if (strcmp(err, lasterr) != 0 && !stop_flag)
 				ctl_diag_err("sync: %s (retrying)", err);
 			snprintf(lasterr, sizeof(lasterr), "%s", err);
 			cm_pg_close(pg);
@@ -273,7 +334,9 @@ sync_status(ctl_ctx *c, bool json)
 {
 	cm_upsync_state us;
 	char err[512] = "", t1[CM_TIME_BUFSZ], t2[CM_TIME_BUFSZ];
-	int64_t head = 0, head_us = 0, oldest = 0, lag_us = 0;
+	int64_t head = 0, head_us = 0, oldest = 0, lag_us = 0, offset = 0,
+	    first_us = 0, skew;
+	bool clock_off;
 	size_t nout = 0;
 	cm_pg *pg = NULL;
 	cm_status st, pst;
@@ -287,10 +350,30 @@ sync_status(ctl_ctx *c, bool json)
 	pst = ctl_sync_connect(c, &pg, err, sizeof(err));
 	if (pst == CM_OK && (pst = cm_pg_head(pg, &head, &head_us)) != CM_OK)
 		snprintf(err, sizeof(err), "%s", cm_pg_error(pg));
+	if (pst == CM_OK && (pst = cm_pg_clock_offset(pg, &offset)) != CM_OK)
+		snprintf(err, sizeof(err), "%s", cm_pg_error(pg));
+	if (pst == CM_OK && head > us.pos && (pst = cm_pg_stored_after(pg,
+	    us.pos, &first_us)) != CM_OK)
+		snprintf(err, sizeof(err), "%s", cm_pg_error(pg));
 	cm_pg_close(pg);
-	if (pst == CM_OK && head > us.pos)
-		lag_us = us.pos_stored_us > 0 && head_us > us.pos_stored_us ?
-		    head_us - us.pos_stored_us : 0;
+	skew = ctl_ctx_clock_skew(c);
+	if (skew <= 0)
+		skew = 300000000;	/* the index's default, 5 min */
+	clock_off = pst == CM_OK && (offset > skew || offset < -skew);
+	if (clock_off)
+		ctl_diag_err("sync --status: WARNING: this node's clock is "
+		    "%.1f s %s the shared store's, more than the clock skew "
+		    "(%.0f s): keep the nodes' clocks NTP-synced",
+		    (double)(offset < 0 ? -offset : offset) / 1e6,
+		    offset < 0 ? "behind" : "ahead of", (double)skew / 1e6);
+	/* the lag in seconds: how long the oldest event not applied here
+	 * has been in the store, by the server's clock (the position's own
+	 * time is not known after a bootstrap) */
+	if (pst == CM_OK && head > us.pos && first_us > 0) {
+		lag_us = cm_time_now() - offset - first_us;
+		if (lag_us < 0)
+			lag_us = 0;
+	}
 	if (json) {
 		printf("{\"node\":");
 		ctl_out_json_str(stdout, cm_policy_upstream_node(c->policy));
@@ -306,6 +389,12 @@ sync_status(ctl_ctx *c, bool json)
 			printf(",\"lag_seconds\":%.3f", (double)lag_us / 1e6);
 		else
 			printf(",\"lag_seconds\":null");
+		if (pst == CM_OK)
+			printf(",\"clock_offset_seconds\":%.3f",
+			    (double)offset / 1e6);
+		else
+			printf(",\"clock_offset_seconds\":null");
+		printf(",\"clock_warning\":%s", clock_off ? "true" : "false");
 		json_i64("outbox", (int64_t)nout, false);
 		ctl_out_json_member_time(stdout, "outbox_oldest", oldest);
 		ctl_out_json_member_time(stdout, "last_ok", us.ok_us);
@@ -322,11 +411,17 @@ sync_status(ctl_ctx *c, bool json)
 		    us.pos_stored_us ? ", stored " : "",
 		    ctl_out_time(us.pos_stored_us, t1));
 		if (pst == CM_OK)
-			printf("shared store:  head %lld, lag %lld events, "
-			    "%.3f s\n", (long long)head, (long long)(head >
+			printf("shared store:  head %lld, lag at most %lld "
+			    "events, %.3f s\n", (long long)head, (long long)(head >
 			    us.pos ? head - us.pos : 0), (double)lag_us / 1e6);
 		else
 			printf("shared store:  unreachable: %s\n", err);
+		if (pst == CM_OK)
+			printf("clock:         %.3f s %s the store's%s\n",
+			    (double)(offset < 0 ? -offset : offset) / 1e6,
+			    offset < 0 ? "behind" : "ahead of", clock_off ?
+			    " (beyond the clock skew: keep clocks NTP-synced)" :
+			    "");
 		printf("outbox:        %zu event%s%s%s\n", nout,
 		    nout == 1 ? "" : "s", oldest ? ", oldest " : "",
 		    ctl_out_time(oldest, t1));
@@ -338,7 +433,7 @@ sync_status(ctl_ctx *c, bool json)
 		else
 			printf("last error:    none\n");
 	}
-	return pst == CM_OK ? 0 : EX_TEMPFAIL;
+	return pst == CM_OK ? 0 : pst == CM_EINVAL ? EX_CONFIG : EX_TEMPFAIL;
 }
 
 int

@@ -7,12 +7,16 @@
  * of the configuration, or from --conninfo (and --password-file), which
  * override them.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 
 #include "../config/policy.h"
+#include "../core/erasekey.h"
+#include "../core/hmac.h"
 #include "../upstream/pgstore.h"
 #include "cmd.h"
 #include "cmd_upstream.h"
@@ -33,6 +37,10 @@ static const char upstream_help[] =
 "75 (store unreachable or refusing: try again), 78 (no schema or another\n"
 "version: run init, or upgrade consent-milter).\n"
 "\n"
+"Both, on a node with an index (erasure.key), check that its erasure key\n"
+"is the one of the store's other nodes (78 if not); the first node's key\n"
+"is recorded (a fingerprint, not the key).\n"
+"\n"
 "The store is the one the upstream: section of the configuration (-c)\n"
 "names, unless --conninfo is given.\n"
 "\n"
@@ -43,6 +51,42 @@ static const char upstream_help[] =
 "                        0600), instead of upstream.password_file;\n"
 "                        without either, libpq's usual means apply\n"
 "                        (~/.pgpass, PGPASSWORD)\n";
+
+#define KEY_CHECK_TEXT "consent-milter upstream key check"
+
+cm_status
+ctl_upstream_key_check(const char *dir, cm_pg *pg, char *err, size_t sz)
+{
+	unsigned char key[CM_ERASEKEY_LEN], mac[CM_HMAC_OUT_LEN];
+	char path[4096], kerr[512];
+	struct stat sb;
+	cm_hmac *h = NULL;
+	cm_status st;
+
+	if (dir == NULL)
+		return CM_NOTFOUND;
+	snprintf(path, sizeof(path), "%s/" CM_ERASEKEY_NAME, dir);
+	if (stat(path, &sb) != 0 && errno == ENOENT)
+		return CM_NOTFOUND;
+	st = cm_erasekey_load(dir, false, key, kerr, sizeof(kerr));
+	if (st != CM_OK) {
+		snprintf(err, sz, "key check: %s", kerr);
+		return st;
+	}
+	st = cm_hmac_new(key, sizeof(key), &h);
+	explicit_bzero(key, sizeof(key));
+	if (st == CM_OK)
+		st = cm_hmac_sha256(h, KEY_CHECK_TEXT, strlen(KEY_CHECK_TEXT),
+		    mac);
+	cm_hmac_free(h);
+	if (st != CM_OK) {
+		snprintf(err, sz, "key check: %s", cm_strerror(st));
+		return st;
+	}
+	if ((st = cm_pg_key_check(pg, mac)) != CM_OK)
+		snprintf(err, sz, "%s", cm_pg_error(pg));
+	return st;
+}
 
 /* Exit code for a failed call on the store. */
 static int
@@ -77,6 +121,7 @@ ctl_cmd_upstream(ctl_ctx *c, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *conninfo = NULL, *pwfile = NULL, *action;
+	char err[512];
 	cm_pg *pg = NULL;
 	cm_status st;
 	bool init;
@@ -136,7 +181,14 @@ ctl_cmd_upstream(ctl_ctx *c, int argc, char **argv)
 		cm_pg_close(pg);
 		return rc;
 	}
+	/* the key of this node's index, if it has one: the first node's
+	 * is stored, any other refused */
+	st = ctl_upstream_key_check(c->db_dir, pg, err, sizeof(err));
 	cm_pg_close(pg);
+	if (st != CM_OK && st != CM_NOTFOUND) {
+		ctl_diag_err("upstream %s: %s", action, err);
+		return upstream_exit(st);
+	}
 	if (!init || before == v)
 		printf("upstream: schema version %d, current\n", v);
 	else if (before == 0)

@@ -51,8 +51,11 @@ void
 ctl_ctx_fini(ctl_ctx *c)
 {
 	if (c->idx != NULL) {
-		ctl_sync_flush(c);
+		/* the writer lock is dropped before the push: other
+		 * writers (an opt-out) never wait on the network */
 		cm_index_close(c->idx);
+		c->idx = NULL;
+		ctl_sync_flush(c);
 	}
 	if (c->policy != NULL)
 		cm_policy_free(c->policy);

@@ -4,8 +4,10 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "../core/erasekey.h"
 #include "../core/outbox.h"
 #include "../core/upsync.h"
+#include "cmd_upstream.h"
 #include "diag.h"
 #include "erase.h"
 #include "sync.h"
@@ -49,6 +51,15 @@ ctl_sync_connect(ctl_ctx *c, cm_pg **pg, char *err, size_t sz)
 	    cm_policy_upstream_password_file(c->policy), pg);
 	if (st == CM_OK)
 		st = cm_pg_schema(*pg, false, &ver);
+	if (st == CM_OK && (st = ctl_upstream_key_check(c->db_dir, *pg, err,
+	    sz)) != CM_OK) {
+		if (st == CM_NOTFOUND)
+			snprintf(err, sz, "key check: no %s in %s",
+			    CM_ERASEKEY_NAME, c->db_dir);
+		cm_pg_close(*pg);
+		*pg = NULL;
+		return st == CM_NOTFOUND ? CM_EINVAL : st;
+	}
 	if (st != CM_OK) {
 		snprintf(err, sz, "%s", *pg != NULL ? cm_pg_error(*pg) :
 		    cm_strerror(st));
@@ -173,6 +184,25 @@ outbox_cb(uint64_t seq, const cm_upevent *ev, void *arg)
 	return 0;
 }
 
+/* C->idx closed; C's index opened read-only (no writer lock) into it,
+ * or for writing.  CM_OK, or CM_EDB after ctl_ctx_open said why. */
+static cm_status
+idx_open(ctl_ctx *c, ctl_open_mode mode, char *err, size_t sz)
+{
+	if (ctl_ctx_open(c, mode) == 0)
+		return CM_OK;
+	snprintf(err, sz, "outbox: cannot open the index %s", c->db_dir);
+	return CM_EDB;
+}
+
+static void
+idx_close(ctl_ctx *c)
+{
+	if (c->idx != NULL)
+		cm_index_close(c->idx);
+	c->idx = NULL;
+}
+
 cm_status
 ctl_sync_push(ctl_ctx *c, cm_pg *pg, size_t *sent, char *err, size_t sz)
 {
@@ -184,23 +214,33 @@ ctl_sync_push(ctl_ctx *c, cm_pg *pg, size_t *sent, char *err, size_t sz)
 	for (;;) {
 		evbuf_clear(&b);
 		b.last_seq = after;
+		/* read in a read snapshot: no writer lock while the
+		 * network is waited for */
+		if ((st = idx_open(c, CTL_OPEN_RO, err, sz)) != CM_OK)
+			break;
 		st = cm_outbox_read(c->idx, after, PUSH_CHUNK, outbox_cb, &b);
-		if (st != CM_OK) {
+		if (st != CM_OK)
 			snprintf(err, sz, "outbox: %s (%s)", cm_strerror(st),
 			    cm_index_last_error(c->idx));
-			break;
-		}
-		if (b.n == 0)
+		idx_close(c);
+		if (st != CM_OK || b.n == 0)
 			break;
 		if ((st = cm_pg_push(pg, b.ev, b.n, &stored)) != CM_OK) {
 			snprintf(err, sz, "%s", cm_pg_error(pg));
 			break;
 		}
-		if ((st = cm_outbox_remove(c->idx, b.last_seq)) != CM_OK) {
+		/* the writer lock only to remove what was stored (rows
+		 * another process sent meanwhile are gone already: removing
+		 * them again is harmless, as a second push was) */
+		if ((st = idx_open(c, CTL_OPEN_RW, err, sz)) != CM_OK)
+			break;
+		st = cm_outbox_remove(c->idx, b.last_seq);
+		if (st != CM_OK)
 			snprintf(err, sz, "outbox: %s (%s)", cm_strerror(st),
 			    cm_index_last_error(c->idx));
+		idx_close(c);
+		if (st != CM_OK)
 			break;
-		}
 		total += b.n;
 		after = b.last_seq;
 		if (b.n < PUSH_CHUNK)
@@ -419,25 +459,32 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 void
 ctl_sync_flush(ctl_ctx *c)
 {
-	char err[512] = "";
+	char err[512] = "", scratch[256];
 	size_t n = 0, sent = 0;
 	cm_pg *pg = NULL;
 	cm_status st;
 
-	if (!c->up_attached || c->idx == NULL || c->up_no_flush)
+	if (!c->up_attached || c->up_no_flush || c->idx != NULL)
 		return;
-	if (cm_outbox_count(c->idx, &n, NULL) != CM_OK || n == 0)
+	if (idx_open(c, CTL_OPEN_RO, err, sizeof(err)) != CM_OK)
+		return;
+	st = cm_outbox_count(c->idx, &n, NULL);
+	idx_close(c);
+	if (st != CM_OK || n == 0)
 		return;
 	st = ctl_sync_connect(c, &pg, err, sizeof(err));
 	if (st == CM_OK)
 		st = ctl_sync_push(c, pg, &sent, err, sizeof(err));
 	cm_pg_close(pg);
-	if (st == CM_OK) {
-		(void)cm_upsync_note(c->idx, NULL);
-		return;
+	c->up_no_flush = true;	/* the notes below open the index again */
+	if (idx_open(c, CTL_OPEN_RW, scratch, sizeof(scratch)) == CM_OK) {
+		(void)cm_upsync_note(c->idx, st == CM_OK ? NULL : err);
+		if (st != CM_OK)
+			(void)cm_outbox_count(c->idx, &n, NULL);
+		idx_close(c);
 	}
-	(void)cm_upsync_note(c->idx, err);
-	(void)cm_outbox_count(c->idx, &n, NULL);
+	if (st == CM_OK)
+		return;
 	ctl_diag_err("shared store: %s", err);
 	ctl_diag_err("the change is applied locally and queued (%zu event%s "
 	    "in the outbox); the sync service or the next consentctl command "

@@ -30,13 +30,18 @@ bool ctl_sync_configured(const ctl_ctx *c);
  * exit code after printing why. */
 int ctl_sync_attach(ctl_ctx *c);
 
-/* Connect to the shared store and check its schema.  CM_OK with *PG;
- * else a status, with the reason in ERR (SZ octets). */
+/* Connect to the shared store and check its schema and that C's
+ * erasure key is the other nodes' (ctl_upstream_key_check).  CM_OK with
+ * *PG; else a status, with the reason in ERR (SZ octets): CM_EINVAL for
+ * another key (or none). */
 cm_status ctl_sync_connect(ctl_ctx *c, cm_pg **pg, char *err, size_t sz);
 
-/* Push C->idx's outbox to PG and remove what was stored.  *SENT (may be
- * NULL) = rows pushed.  CM_OK; CM_EUPSTREAM (the reason in ERR), or the
- * index's status. */
+/* Push the outbox of C's index to PG and remove what was stored.  C->idx
+ * is closed on entry and on return: the outbox is read with the index
+ * open read-only, and the writer lock is taken only to remove the rows
+ * stored, never while PG is waited for.  *SENT (may be NULL) = rows
+ * pushed.  CM_OK; CM_EUPSTREAM (the reason in ERR), or the index's
+ * status. */
 cm_status ctl_sync_push(ctl_ctx *c, cm_pg *pg, size_t *sent, char *err,
     size_t sz);
 
@@ -55,9 +60,10 @@ cm_status ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
     volatile const sig_atomic_t *stop, ctl_sync_counts *cnt, char *err,
     size_t sz);
 
-/* When a change command ends (from ctl_ctx_fini): if C->idx is attached
- * and its outbox holds rows, push them; if that fails, say that the
- * change is queued.  Never fails the command. */
+/* When a change command ends (from ctl_ctx_fini, after it closed C->idx
+ * and so dropped the writer lock): if the index was attached and its
+ * outbox holds rows, push them; if that fails, say that the change is
+ * queued.  Never fails the command. */
 void ctl_sync_flush(ctl_ctx *c);
 
 #endif

@@ -12,13 +12,29 @@
 #include "core/status.h"
 
 /* The schema version this code reads and writes (pgschema.c). */
-#define CM_PG_SCHEMA_VERSION 1
+#define CM_PG_SCHEMA_VERSION 2
 /* The channel every push NOTIFYs and followers LISTEN on. */
 #define CM_PG_CHANNEL "consent_events"
 /* pg_advisory_xact_lock keys: pushes ("cm-push"), schema changes
  * ("cm-schm"), as 64-bit integers. */
 #define CM_PG_LOCK_PUSH "7164225788999873648"
 #define CM_PG_LOCK_SCHEMA "7164225789167085933"
+
+/* The bounds of a wait for a lock (the push lock, a row) and of a
+ * statement, unless the role, the database or the conninfo's options set
+ * their own: a stalled or partitioned peer holding the push lock, or a
+ * hung server, makes a call fail (CM_EUPSTREAM) instead of blocking a
+ * command or the sync service for good.  SQL setting them, for the
+ * session (false) or the transaction (true). */
+#define CM_PG_LOCK_TIMEOUT "10s"
+#define CM_PG_STATEMENT_TIMEOUT "60s"
+#define CM_PG_TIMEOUTS(local) \
+	"SELECT set_config('lock_timeout', CASE current_setting(" \
+	"'lock_timeout') WHEN '0' THEN '" CM_PG_LOCK_TIMEOUT "' ELSE " \
+	"current_setting('lock_timeout') END, " local "), " \
+	"set_config('statement_timeout', CASE current_setting(" \
+	"'statement_timeout') WHEN '0' THEN '" CM_PG_STATEMENT_TIMEOUT \
+	"' ELSE current_setting('statement_timeout') END, " local ")"
 
 struct cm_pg {
 	PGconn *conn;		/* NULL when the conninfo or password was bad */

@@ -82,6 +82,15 @@ cm_pg_error(const cm_pg *pg)
 	return pg->err[0] != '\0' ? pg->err : "no error";
 }
 
+int
+cm_pg_socket(const cm_pg *pg)
+{
+	if (pg == NULL || pg->conn == NULL ||
+	    PQstatus(pg->conn) != CONNECTION_OK)
+		return -1;
+	return PQsocket(pg->conn);
+}
+
 cm_status
 cm_pg_exec(struct cm_pg *pg, const char *sql, const char *what)
 {
@@ -195,9 +204,11 @@ check_conninfo(struct cm_pg *pg, const char *conninfo, bool *has_timeout)
 		if (errmsg == NULL)
 			return cm_pg_failf(pg, CM_ENOMEM, "connection string: "
 			    "out of memory");
-		cm_pg_failf(pg, CM_EUPSTREAM, "connection string: %s", errmsg);
+		/* libpq's text quotes part of the string, which may be a
+		 * password: never shown (stderr, the journal, sync --status) */
 		PQfreemem(errmsg);
-		return CM_EUPSTREAM;
+		return cm_pg_failf(pg, CM_EUPSTREAM, "connection string: "
+		    "syntax error (not shown: it may hold a password)");
 	}
 	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
 		if (strcmp(o->keyword, "connect_timeout") == 0 &&

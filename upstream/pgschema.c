@@ -2,14 +2,17 @@
  * pgschema.c - the schema of the shared consent store on PostgreSQL:
  * created, upgraded and checked (cm_pg_schema, pgstore.h).
  *
- * SCHEMA, version 1
+ * SCHEMA, version 2
  * =================
  *
  * In the first schema of the connection's search_path (usually
  * "public"; set it with options='-c search_path=...' in the conninfo):
  *
- * consent_schema   one row: the schema version (1) and when it was
- *                  last created or upgraded.
+ * consent_schema   one row: the schema version (2) and when it was
+ *                  last created or upgraded; (version 2) key_check,
+ *                  bytea (16 octets) or NULL: the fingerprint of the
+ *                  erasure key all nodes share (cm_pg_key_check), set
+ *                  by the first node that connects with one.
  * consent_events   the append-only log of events (core/upevent.h):
  *     id         bigserial primary key: the position of the sync feed
  *                (followers read "id > N ORDER BY id")
@@ -25,6 +28,9 @@
  *                the event (state as cm_state_name; at_us never 0)
  *     origin     text: the node that made the change
  *     stored_us  bigint, default the server's clock when stored
+ *     (version 2) addr, type, source, basis, purpose, evidence and
+ *     actor at most 1024 octets, origin at most 64 (CHECK): a row is
+ *     at most some 8 KiB, whoever writes it
  * consent_push(...)  a PL/pgSQL function, the only writer: it takes the
  *                push lock (pg_advisory_xact_lock), so ids become
  *                visible in increasing order; skips an event not newer
@@ -32,8 +38,15 @@
  *                nothing on a node and would store the address again;
  *                an erasure pushed again is such an event) and one whose
  *                UUID is stored (ON CONFLICT); for "erase" deletes every
- *                event of its AKEY not newer than it, then stores it
- *                without address.  Returns whether it stored the event.
+ *                event of its AKEY stored before it (version 1: only
+ *                those not newer than it), then stores it without
+ *                address.  Version 2: an opt-out (withdraw, object,
+ *                erase, suppress-domain, or any event of state
+ *                withdrawn) dated after the server's clock is stored
+ *                dated now (a node whose clock runs ahead would make
+ *                it outrank a later grant for good); nothing is ever
+ *                refused for its time (a refused push would block the
+ *                outbox).  Returns whether it stored the event.
  * consent_push_many(arrays of the same 13 parameters)  consent_push for
  *                each event in array order (one round trip for many
  *                events); returns how many it stored.
@@ -130,7 +143,53 @@ static const char schema_v1[] =
 "END\n"
 "$f$";
 
-static const char *const steps[CM_PG_SCHEMA_VERSION] = { schema_v1 };
+/* Version 2: every text field bounded (a peer holding the store's
+ * credentials could otherwise store rows that exhaust a follower's
+ * memory).  An upgrade fails, changing nothing, if a stored row is over
+ * a bound. */
+static const char schema_v2[] =
+"ALTER TABLE consent_events ADD CONSTRAINT consent_events_lengths CHECK ("
+" octet_length(addr) <= 1024 AND octet_length(type) <= 1024 AND"
+" octet_length(source) <= 1024 AND octet_length(basis) <= 1024 AND"
+" octet_length(purpose) <= 1024 AND octet_length(evidence) <= 1024 AND"
+" octet_length(actor) <= 1024 AND octet_length(origin) <= 64);\n"
+/* the fingerprint of the nodes' shared erasure key (cm_pg_key_check) */
+"ALTER TABLE consent_schema ADD COLUMN IF NOT EXISTS key_check bytea"
+" CHECK (octet_length(key_check) = 16);\n"
+/* an erasure deletes every event of its akey stored before it (log
+ * order), whatever its time: nodes apply the log in order, so what an
+ * erasure follows it wipes on every node too */
+"CREATE OR REPLACE FUNCTION consent_push(p_uuid uuid, p_kind text,"
+" p_addr text, p_akey bytea, p_type text, p_state text, p_at bigint,"
+" p_source text, p_basis text, p_purpose text, p_evidence text,"
+" p_actor text, p_origin text) RETURNS boolean LANGUAGE plpgsql AS $f$\n"
+"BEGIN\n"
+"  PERFORM pg_advisory_xact_lock(" CM_PG_LOCK_PUSH ");\n"
+"  IF p_kind IN ('withdraw', 'object', 'erase', 'suppress-domain')"
+"   OR p_state = 'withdrawn' THEN\n"
+"    p_at := least(p_at,"
+" (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);\n"
+"  END IF;\n"
+"  IF p_akey <> '\\x00000000000000000000000000000000'::bytea AND EXISTS\n"
+"      (SELECT 1 FROM consent_events WHERE akey = p_akey\n"
+"       AND kind = 'erase' AND at_us >= p_at) THEN\n"
+"    RETURN false;\n"
+"  END IF;\n"
+"  IF p_kind = 'erase' THEN\n"
+"    DELETE FROM consent_events WHERE akey = p_akey;\n"
+"    p_addr := NULL;\n"
+"  END IF;\n"
+"  INSERT INTO consent_events (uuid, kind, addr, akey, type, state, at_us,"
+"   source, basis, purpose, evidence, actor, origin)\n"
+"   VALUES (p_uuid, p_kind, p_addr, p_akey, p_type, p_state, p_at,"
+"   p_source, p_basis, p_purpose, p_evidence, p_actor, p_origin)\n"
+"   ON CONFLICT (uuid) DO NOTHING;\n"
+"  RETURN FOUND;\n"
+"END\n"
+"$f$";
+
+static const char *const steps[CM_PG_SCHEMA_VERSION] = { schema_v1,
+    schema_v2 };
 
 static const char check_sql[] =
 "SELECT version, to_regclass('consent_events') IS NOT NULL,"
@@ -205,7 +264,8 @@ schema_create(struct cm_pg *pg, int *version)
 	cm_status st;
 	int v;
 
-	if ((st = cm_pg_exec(pg, "BEGIN", "schema")) != CM_OK)
+	if ((st = cm_pg_exec(pg, "BEGIN; " CM_PG_TIMEOUTS("true"),
+	    "schema")) != CM_OK)
 		return st;
 	st = cm_pg_exec(pg, "SELECT pg_advisory_xact_lock("
 	    CM_PG_LOCK_SCHEMA ")", "schema lock");
@@ -256,4 +316,53 @@ cm_pg_schema(cm_pg *pg, bool create, int *version)
 	if (version != NULL)
 		*version = v;
 	return st;
+}
+
+cm_status
+cm_pg_key_check(cm_pg *pg, const unsigned char *fp)
+{
+	static const Oid types[1] = { 17 /* bytea */ };
+	static const int fmts[1] = { 1 };
+	const int lens[1] = { CM_PG_KEY_CHECK_LEN };
+	const char *vals[1] = { (const char *)fp };
+	PGresult *res;
+	cm_status st = CM_OK;
+	bool same = false, unset = true;
+
+	if (pg == NULL || fp == NULL)
+		return CM_EINVAL;
+	if ((st = cm_pg_connected(pg)) != CM_OK)
+		return st;
+	/* set it when unset (the first node); a node racing another for
+	 * that sees NULL once (the other's update is after its snapshot):
+	 * read again */
+	for (int i = 0; i < 2 && st == CM_OK && unset; i++) {
+		res = PQexecParams(pg->conn, "WITH u AS (UPDATE consent_schema "
+		    "SET key_check = $1 WHERE key_check IS NULL RETURNING "
+		    "key_check) SELECT coalesce((SELECT key_check FROM u), "
+		    "(SELECT key_check FROM consent_schema)) = $1, "
+		    "coalesce((SELECT key_check FROM u), (SELECT key_check "
+		    "FROM consent_schema)) IS NULL", 1, types, vals, lens,
+		    fmts, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+		    PQntuples(res) != 1) {
+			st = cm_pg_fail(pg, "key check", res);
+		} else {
+			unset = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+			same = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		}
+		PQclear(res);
+	}
+	if (st != CM_OK)
+		return st;
+	if (unset)
+		return cm_pg_failf(pg, CM_EUPSTREAM, "key check: the store's "
+		    "key fingerprint could not be set");
+	if (!same)
+		return cm_pg_failf(pg, CM_EINVAL, "key check: this node's "
+		    "erasure.key is not the one the shared store's nodes use: "
+		    "its address keys would differ and erasures would be "
+		    "missed; copy erasure.key from a node of the store and "
+		    "make this index again (see \"One key for all nodes\")");
+	return CM_OK;
 }

@@ -9,12 +9,22 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pg_int.h"
 #include "pgstore.h"
 
 #define FETCH_BATCH 5000	/* rows per round trip of fetch and snapshot */
 #define FETCH_BATCH_S "5000"
+/* octets of text per round trip of fetch (the rows that start below it:
+ * schema 2 bounds a row to some 8 KiB) */
+#define FETCH_BYTES_S "4194304"
+#define ROW_OCTETS "coalesce(octet_length(addr), 0) + " \
+	"coalesce(octet_length(type), 0) + coalesce(octet_length(source), 0) " \
+	"+ coalesce(octet_length(basis), 0) + " \
+	"coalesce(octet_length(purpose), 0) + " \
+	"coalesce(octet_length(evidence), 0) + " \
+	"coalesce(octet_length(actor), 0) + octet_length(origin)"
 #define PUSH_BATCH 1000		/* events per round trip of push */
 
 /* type OIDs (catalog/pg_type.h, stable) */
@@ -49,6 +59,9 @@ ready(struct cm_pg *pg)
 		return st;
 	if ((st = cm_pg_schema_check(pg, &v)) != CM_OK)
 		return st;
+	if ((st = cm_pg_exec(pg, CM_PG_TIMEOUTS("false"), "timeouts")) !=
+	    CM_OK)
+		return st;
 	if ((st = cm_pg_exec(pg, "DEALLOCATE ALL", "prepare")) != CM_OK)
 		return st;
 	res = PQprepare(pg->conn, "cm_push", "SELECT consent_push_many($1, $2, "
@@ -58,9 +71,14 @@ ready(struct cm_pg *pg)
 	PQclear(res);
 	if (st != CM_OK)
 		return st;
-	res = PQprepare(pg->conn, "cm_fetch", "SELECT " COLS " FROM "
-	    "consent_events WHERE id > $1 ORDER BY id LIMIT $2", 2,
-	    fetch_types);
+	/* at most $2 rows, and only those starting within FETCH_BYTES
+	 * octets of text: a batch's memory is bounded whatever the rows
+	 * hold (the first row always comes) */
+	res = PQprepare(pg->conn, "cm_fetch", "SELECT " COLS " FROM (SELECT "
+	    COLS ", sum(n) OVER (ORDER BY id) - n AS before FROM (SELECT "
+	    COLS ", " ROW_OCTETS " AS n FROM consent_events WHERE id > $1 "
+	    "ORDER BY id LIMIT $2) a) b WHERE before < " FETCH_BYTES_S
+	    " ORDER BY id", 2, fetch_types);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		st = cm_pg_fail(pg, "prepare fetch", res);
 	PQclear(res);
@@ -284,7 +302,9 @@ cm_pg_push(cm_pg *pg, const cm_upevent *evs, size_t n, size_t *stored)
 	if ((st = ready(pg)) != CM_OK)
 		return st;
 	memset(a, 0, sizeof(a));
-	st = cm_pg_exec(pg, "BEGIN", "push");
+	/* the timeouts again for the transaction: a pooler (pgbouncer's
+	 * transaction mode) may not keep the session's */
+	st = cm_pg_exec(pg, "BEGIN; " CM_PG_TIMEOUTS("true"), "push");
 	for (size_t i = 0; st == CM_OK && i < n; i += k) {
 		k = n - i < PUSH_BATCH ? n - i : PUSH_BATCH;
 		st = push_chunk(pg, a, &evs[i], k, &count);
@@ -405,9 +425,10 @@ cm_pg_fetch(cm_pg *pg, int64_t after, size_t limit, cm_pg_event_cb cb,
 		PQclear(res);
 		if (st != CM_OK)
 			return st;
-		if ((size_t)rows < want)
+		/* fewer rows than asked: the end, or the octet bound */
+		if (rows == 0)
 			break;
-		limit -= want;
+		limit -= (size_t)rows;
 	}
 	return CM_OK;
 }
@@ -481,6 +502,71 @@ cm_pg_head(cm_pg *pg, int64_t *id, int64_t *stored_us)
 	} else if (PQntuples(res) != 0)
 		st = cm_pg_failf(pg, CM_EFORMAT, "head: not what schema %d "
 		    "stores", CM_PG_SCHEMA_VERSION);
+	PQclear(res);
+	return st;
+}
+
+static int64_t
+wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+cm_status
+cm_pg_clock_offset(cm_pg *pg, int64_t *offset_us)
+{
+	PGresult *res;
+	cm_status st;
+	int64_t t0, t1;
+
+	if (offset_us != NULL)
+		*offset_us = 0;
+	if (pg == NULL || offset_us == NULL)
+		return CM_EINVAL;
+	if ((st = ready(pg)) != CM_OK)
+		return st;
+	t0 = wall_us();
+	res = PQexecParams(pg->conn, "SELECT (extract(epoch FROM "
+	    "clock_timestamp()) * 1000000)::bigint", 0, NULL, NULL, NULL,
+	    NULL, 1);
+	t1 = wall_us();
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    PQgetlength(res, 0, 0) != 8)
+		st = cm_pg_fail(pg, "clock", res);
+	else
+		*offset_us = t0 + (t1 - t0) / 2 - get_be64(PQgetvalue(res, 0,
+		    0));
+	PQclear(res);
+	return st;
+}
+
+cm_status
+cm_pg_stored_after(cm_pg *pg, int64_t after, int64_t *stored_us)
+{
+	static const Oid types[1] = { OID_INT8 };
+	static const int fmts[1] = { 1 }, lens[1] = { 8 };
+	unsigned char p0[8];
+	const char *vals[1] = { (const char *)p0 };
+	PGresult *res;
+	cm_status st;
+
+	if (stored_us != NULL)
+		*stored_us = 0;
+	if (pg == NULL || stored_us == NULL)
+		return CM_EINVAL;
+	if ((st = ready(pg)) != CM_OK)
+		return st;
+	put_be64(p0, after);
+	res = PQexecParams(pg->conn, "SELECT stored_us FROM consent_events "
+	    "WHERE id > $1 ORDER BY id LIMIT 1", 1, types, vals, lens, fmts,
+	    1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		st = cm_pg_fail(pg, "stored after", res);
+	else if (PQntuples(res) == 1 && PQgetlength(res, 0, 0) == 8)
+		*stored_us = get_be64(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return st;
 }

@@ -13,13 +13,15 @@
  * channel followers LISTEN on.
  *
  * Erasure: pushing a CM_EV_ERASE deletes, in the same transaction, every
- * event stored under its AKEY that is not newer than it (at_us) and
- * stores the erase event with no address (AKEY only): the shared store
- * then holds only the keyed-hash tombstone.  An event pushed later that
+ * event stored under its AKEY before it (log order, whatever their
+ * at_us: a grant dated after the erasure but stored before it goes too,
+ * as it does on every node applying the log in order) and stores the
+ * erase event with no address (AKEY only): the shared store then holds
+ * only the keyed-hash tombstone.  An event pushed later that
  * is not newer than a stored erasure of its AKEY is skipped like a
  * duplicate (on a node it would change nothing; stored, it would bring
- * the address back).  A grant newer than the erasure is kept, as a node
- * keeps it.
+ * the address back).  A grant newer than the erasure, pushed after it,
+ * is kept, as a node keeps it.
  *
  * Every call returns CM_OK or a cm_status; CM_EUPSTREAM when the server
  * cannot be reached or refuses (cm_pg_error says what it said), CM_EFORMAT
@@ -47,8 +49,13 @@ typedef struct cm_pg cm_pg;
  * connect_timeout is 5 seconds unless CONNINFO or PGCONNECT_TIMEOUT
  * says; TCP keepalives (30 s idle, 3 probes 10 s apart) and a
  * tcp_user_timeout of 60 s unless CONNINFO says, so a server gone
- * without closing the connection is noticed within about a minute.  PASSWORD_FILE, if not NULL, holds the password (its first line;
- * a regular file that group and others may not access, as libpq wants
+ * without closing the connection is noticed within about a minute.
+ * Every statement waits at most 10 s for a lock (lock_timeout: the push
+ * lock another node holds) and runs at most 60 s (statement_timeout),
+ * unless the role, the database or CONNINFO's options set their own
+ * (then those apply); past them the call fails with CM_EUPSTREAM.
+ * PASSWORD_FILE, if not NULL, holds the password (its first line; a
+ * regular file that group and others may not access, as libpq wants
  * of ~/.pgpass), else libpq's usual means apply (~/.pgpass, PGPASSWORD,
  * ...).  Does not check the schema.
  *
@@ -68,15 +75,36 @@ void cm_pg_close(cm_pg *pg);
 /* What the server or libpq said about the last failure, one line; never
  * NULL (PG NULL: "out of memory"). */
 const char *cm_pg_error(const cm_pg *pg);
+/* The connection's socket, or -1 (none, PG NULL): a signal handler may
+ * shutdown(2) it to end a call blocked on the server at once (the call
+ * fails with CM_EUPSTREAM; the server rolls its transaction back); the
+ * socket changes when a call connects again. */
+int cm_pg_socket(const cm_pg *pg);
 
 /* With CREATE, create or upgrade the schema (idempotent); without, check
  * it (CM_EFORMAT if missing or of another version).  *VERSION: the
  * schema version now. */
 cm_status cm_pg_schema(cm_pg *pg, bool create, int *version);
 
+/* The length of a key fingerprint (cm_pg_key_check). */
+#define CM_PG_KEY_CHECK_LEN 16
+
+/*
+ * Check that this node's erasure key is the one of the store's other
+ * nodes: FP (CM_PG_KEY_CHECK_LEN octets) is a fingerprint of the key
+ * (the first 16 octets of HMAC-SHA-256 under the erasure key of
+ * "consent-milter upstream key check"), compared with the one stored
+ * in the schema; the first node to call it (`upstream init` on a node
+ * with an index, else the first connect) stores its own.  CM_OK;
+ * CM_EINVAL (another key: cm_pg_error says what to do), CM_EFORMAT (no
+ * schema of this version), CM_EUPSTREAM.
+ */
+cm_status cm_pg_key_check(cm_pg *pg, const unsigned char *fp);
+
 /* Store EVS[0..N) in one transaction (all or nothing); an event whose
  * UUID is stored already, or that an erasure supersedes (above), is
- * skipped (counted out of *STORED, which may be NULL).  NOTIFYs when
+ * skipped (counted out of *STORED, which may be NULL).  An opt-out dated
+ * after the server's clock is stored dated by it (pgschema.c).  NOTIFYs when
  * anything was stored.  CM_EINVAL (nothing sent) for an event with an
  * unknown kind or state, an origin that is not a node name, at_us 0, no
  * address (but ERASE), an all-zero AKEY (but the domain events) or a
@@ -88,7 +116,7 @@ cm_status cm_pg_push(cm_pg *pg, const cm_upevent *evs, size_t n,
  * and its strings are valid during the call only; CB returns non-zero
  * to stop: that event does not count as passed, and the call returns
  * CM_OK).  *LAST: the id of the last event CB took (AFTER if none).
- * Read in batches of some thousand rows. */
+ * Read in batches of at most some thousand rows and some MiB of text. */
 typedef int (*cm_pg_event_cb)(const cm_upevent *ev, void *arg);
 cm_status cm_pg_fetch(cm_pg *pg, int64_t after, size_t limit,
     cm_pg_event_cb cb, void *arg, int64_t *last);
@@ -100,6 +128,15 @@ cm_status cm_pg_fetch(cm_pg *pg, int64_t after, size_t limit,
  * follow with cm_pg_fetch after *UPTO. */
 cm_status cm_pg_snapshot(cm_pg *pg, cm_pg_event_cb cb, void *arg,
     int64_t *upto);
+
+/* *OFFSET_US = this host's clock minus the server's (positive: this
+ * host runs ahead), measured around one round trip (its half is the
+ * uncertainty).  CM_OK, CM_EUPSTREAM. */
+cm_status cm_pg_clock_offset(cm_pg *pg, int64_t *offset_us);
+
+/* *STORED_US = the stored time of the first event after id AFTER (0
+ * when there is none).  CM_OK, CM_EUPSTREAM. */
+cm_status cm_pg_stored_after(cm_pg *pg, int64_t after, int64_t *stored_us);
 
 /* The greatest id and its stored time (0, 0 for an empty store). */
 cm_status cm_pg_head(cm_pg *pg, int64_t *id, int64_t *stored_us);

@@ -116,7 +116,7 @@ setup_store(void **state)
 	drop_schema();
 	pg = open_ok();
 	assert_pg_ok(pg, cm_pg_schema(pg, true, &v));
-	assert_int_equal(v, 1);
+	assert_int_equal(v, 2);
 	*state = pg;
 	return 0;
 }

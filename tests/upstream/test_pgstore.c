@@ -41,20 +41,89 @@ test_schema(void **state)
 	assert_int_equal(cm_pg_head(pg, &id, NULL), CM_EFORMAT);
 	/* create, then again: idempotent, data kept */
 	assert_pg_ok(pg, cm_pg_schema(pg, true, &v));
-	assert_int_equal(v, 1);
+	assert_int_equal(v, 2);
 	assert_pg_ok(pg, cm_pg_schema(pg, false, &v));
-	assert_int_equal(v, 1);
+	assert_int_equal(v, 2);
 	assert_pg_ok(pg, cm_pg_push(pg, &e, 1, &stored));
 	assert_int_equal(stored, 1);
 	assert_pg_ok(pg, cm_pg_schema(pg, true, &v));
-	assert_int_equal(v, 1);
+	assert_int_equal(v, 2);
 	assert_pg_ok(pg, cm_pg_head(pg, &id, NULL));
 	assert_true(id > 0);
 	assert_string_equal(sql("SELECT count(*) FROM consent_events", NULL),
 	    "1");
 	assert_string_equal(sql("SELECT version FROM consent_schema", NULL),
-	    "1");
+	    "2");
 	cm_pg_close(pg);
+}
+
+/* the fingerprint of the shared erasure key: the first one is stored,
+ * another refused */
+static void
+test_key_check(void **state)
+{
+	cm_pg *pg = *state, *other = open_ok();
+	unsigned char a[CM_PG_KEY_CHECK_LEN], b[CM_PG_KEY_CHECK_LEN];
+
+	memset(a, 0x5a, sizeof(a));
+	memset(b, 0x5b, sizeof(b));
+	assert_string_equal(sql("SELECT key_check IS NULL FROM consent_schema",
+	    NULL), "t");
+	assert_pg_ok(pg, cm_pg_key_check(pg, a));
+	assert_string_equal(sql("SELECT encode(key_check, 'hex') FROM "
+	    "consent_schema", NULL), "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a");
+	assert_pg_ok(pg, cm_pg_key_check(pg, a));
+	assert_pg_ok(other, cm_pg_key_check(other, a));
+	assert_int_equal(cm_pg_key_check(other, b), CM_EINVAL);
+	assert_non_null(strstr(cm_pg_error(other), "erasure.key"));
+	assert_string_equal(sql("SELECT encode(key_check, 'hex') FROM "
+	    "consent_schema", NULL), "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a");
+	/* init again keeps it */
+	assert_pg_ok(pg, cm_pg_schema(pg, true, NULL));
+	assert_int_equal(cm_pg_key_check(pg, b), CM_EINVAL);
+	cm_pg_close(other);
+}
+
+/* an opt-out dated after the server's clock is stored dated now; any
+ * other event as it is; nothing is refused for its time */
+static void
+test_clamp(void **state)
+{
+	cm_pg *pg = *state;
+	int64_t fut = now_us() + 3600000000LL, before = now_us(), last, off;
+	cm_upevent e[5] = {
+		mkev(1, CM_EV_WITHDRAW, "w@example.com", 0xc1, fut),
+		mkev(2, CM_EV_OBJECT, "o@example.com", 0xc2, fut),
+		mkev(3, CM_EV_GRANT, "g@example.com", 0xc3, fut),
+		mkev(4, CM_EV_UPDATE, "u@example.com", 0xc4, fut),
+		mkev(5, CM_EV_ERASE, NULL, 0xc5, fut),
+	};
+	struct seen s;
+	size_t stored;
+
+	e[3].ev.state = CM_STATE_WITHDRAWN;
+	assert_pg_ok(pg, cm_pg_push(pg, e, 5, &stored));
+	assert_int_equal(stored, 5);
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, 0, 10, seen_cb, &s, &last));
+	assert_int_equal(s.n, 5);
+	for (int i = 0; i < 5; i++) {
+		if (i == 2) {
+			assert_int_equal(s.ev[i].ev.at_us, fut);
+			continue;
+		}
+		assert_true(s.ev[i].ev.at_us >= before - 1000000);
+		assert_true(s.ev[i].ev.at_us <= now_us() + 1000000);
+	}
+	/* a past opt-out keeps its time */
+	e[0] = mkev(6, CM_EV_WITHDRAW, "w@example.com", 0xc1, before - 5000000);
+	assert_pg_ok(pg, cm_pg_push(pg, e, 1, &stored));
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, last, 10, seen_cb, &s, &last));
+	assert_int_equal(s.ev[0].ev.at_us, before - 5000000);
+	/* the same host: no offset to speak of */
+	assert_pg_ok(pg, cm_pg_clock_offset(pg, &off));
+	assert_true(off > -1000000 && off < 1000000);
 }
 
 static void
@@ -79,7 +148,7 @@ test_version_mismatch(void **state)
 	    &(int64_t){ 0 }), CM_EFORMAT);
 	cm_pg_close(pg2);
 	/* a missing function is an incomplete schema */
-	sql("UPDATE consent_schema SET version = 1; DROP FUNCTION "
+	sql("UPDATE consent_schema SET version = 2; DROP FUNCTION "
 	    "consent_push", NULL);
 	assert_int_equal(cm_pg_schema(pg, false, &v), CM_EFORMAT);
 }
@@ -217,6 +286,45 @@ test_many_snapshot(void **state)
 	cm_pg_close(other);
 }
 
+/* a fetch holds at most some MiB of text per round trip, and still
+ * delivers every row, in order, up to its limit */
+static void
+test_fetch_bytes(void **state)
+{
+	cm_pg *pg = *state;
+	static cm_upevent evs[MANY];
+	static char addrs[MANY][32], big[CM_FIELD_MAX + 1];
+	int64_t t = now_us() - 10000000, last, prev;
+	struct seen s;
+	size_t stored;
+
+	memset(big, 'E', CM_FIELD_MAX);
+	for (unsigned i = 0; i < MANY; i++) {
+		snprintf(addrs[i], sizeof(addrs[i]), "b%u@example.com", i);
+		evs[i] = mkev(100 + i, CM_EV_GRANT, addrs[i], 0x80 | (i % 64),
+		    t + i);
+		evs[i].akey[1] = (unsigned char)(i >> 8);
+		evs[i].ev.evidence = big;
+		evs[i].ev.source = big;
+	}
+	/* 6000 rows of 2 KiB: 12 MiB, more than one round trip's bound */
+	assert_pg_ok(pg, cm_pg_push(pg, evs, MANY, &stored));
+	assert_int_equal(stored, MANY);
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, 0, MANY + 10, seen_cb, &s, &last));
+	assert_int_equal(s.n, MANY);
+	prev = last;
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, 0, 4500, seen_cb, &s, &last));
+	assert_int_equal(s.n, 4500);
+	memset(&s, 0, sizeof(s));
+	assert_pg_ok(pg, cm_pg_fetch(pg, last, MANY, seen_cb, &s, &last));
+	assert_int_equal(s.n, MANY - 4500);
+	assert_int_equal(last, prev);
+	assert_string_equal(sql("SELECT max(octet_length(evidence)) FROM "
+	    "consent_events", NULL), "1024");
+}
+
 static void
 test_duplicate(void **state)
 {
@@ -318,6 +426,26 @@ test_erase(void **state)
 	assert_pg_ok(pg, cm_pg_push(pg, back, 2, &stored));
 	assert_pg_ok(pg, cm_pg_push(pg, &newer, 1, &stored));
 	assert_int_equal(stored, 1);
+	/* an erasure wipes every event stored before it, even one dated
+	 * after it (a node that granted again while the eraser was apart):
+	 * log order, as every node applies it */
+	{
+		cm_upevent regrant = mkev(11, CM_EV_GRANT, "racer@example.org",
+		    0xa5, t + 60);
+		cm_upevent erase = mkev(12, CM_EV_ERASE, NULL, 0xa5, t + 55);
+
+		assert_pg_ok(pg, cm_pg_push(pg, &regrant, 1, &stored));
+		assert_int_equal(stored, 1);
+		assert_pg_ok(pg, cm_pg_push(pg, &erase, 1, &stored));
+		assert_int_equal(stored, 1);
+		assert_string_equal(sql("SELECT count(*) FROM consent_events t "
+		    "WHERE position('racer@' in t::text) > 0", NULL), "0");
+		assert_string_equal(sql("SELECT count(*) FROM consent_events "
+		    "WHERE akey = '\\xa5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'", NULL),
+		    "1");
+		sql("DELETE FROM consent_events WHERE akey = "
+		    "'\\xa5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'", NULL);
+	}
 	/* pushing the erasure again changes nothing */
 	assert_pg_ok(pg, cm_pg_push(pg, &evs[3], 1, &stored));
 	assert_int_equal(stored, 0);
@@ -351,11 +479,17 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_schema),
+		cmocka_unit_test_setup_teardown(test_key_check, setup_store,
+		    teardown_store),
+		cmocka_unit_test_setup_teardown(test_clamp, setup_store,
+		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_version_mismatch,
 		    setup_store, teardown_store),
 		cmocka_unit_test_setup_teardown(test_push_fetch, setup_store,
 		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_many_snapshot, setup_store,
+		    teardown_store),
+		cmocka_unit_test_setup_teardown(test_fetch_bytes, setup_store,
 		    teardown_store),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup_store,
 		    teardown_store),

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# A stalled peer holding the shared store's push lock (a node stopped or
+# partitioned in the middle of a push): consentctl's push gives up after
+# lock_timeout and says the change is queued; it never holds the index's
+# writer lock while it waits on the network, so a local opt-out goes on;
+# `sync --once` still applies the other nodes' events when its push
+# fails.  After the first case, which waits the default 10 s, PGOPTIONS
+# shortens lock_timeout to 1 s.
+set -u
+. "$SRCDIR/tests/lib/pg.sh"
+CTL=$BUILD/consentctl
+fail() { echo "FAIL: $*" >&2; exit 1; }
+[ -x "$CTL" ] || fail "$CTL is not built (make)"
+pg_start
+
+# wait_for SECONDS CMD...: until CMD succeeds, at most SECONDS
+wait_for() {
+	local end=$((${EPOCHREALTIME/./} + $1 * 1000000)); shift
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		[ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+node_config() {
+	mkdir -p "$CM_TMP/$1/db"
+	cat >"$CM_TMP/$1.yaml" <<YAML
+milter:
+  socket: "unix:$CM_TMP/$1/milter.sock"
+database:
+  path: "$CM_TMP/$1/db"
+upstream:
+  conninfo: "$PG_CONNINFO"
+  password_file: "$PG_PWFILE"
+  node: node-$1
+  poll_interval: 1h
+newsletters:
+  - id: weekly-news
+    name: "Weekly news"
+    consent: opt-in
+    match:
+      - envelope_sender: "weekly@news.example.com"
+YAML
+}
+ctl() { local n=$1; shift; "$CTL" -c "$CM_TMP/$n.yaml" "$@"; }
+check() { ctl "$1" check "$2" weekly-news 2>&1 | head -n 1; }
+
+node_config A
+node_config B
+ctl A upstream init >/dev/null || fail "upstream init"
+ctl A init >/dev/null || fail "init A"
+cp "$CM_TMP/A/db/erasure.key" "$CM_TMP/B/db/"
+ctl B init >/dev/null || fail "init B"
+ctl A grant w@example.net weekly-news >/dev/null || fail "grant"
+ctl B sync --once >/dev/null || fail "sync B"
+
+# the push lock, held by a session that stalls (released through a fifo)
+mkfifo "$CM_TMP/hold"
+{ echo "BEGIN; SELECT pg_advisory_xact_lock(7164225788999873648);"
+  cat "$CM_TMP/hold"; echo "ROLLBACK;"; } | pg_psql -q >/dev/null 2>&1 &
+HOLDER=$!
+exec 7>"$CM_TMP/hold"
+release() { exec 7>&-; wait "$HOLDER" 2>/dev/null; }
+trap 'release; pg_cleanup' EXIT
+held() { [ "$(pg_psql -tAc "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" -ge 1 ]; }
+wait_for 10 held || fail "the lock was not taken"
+
+# 1. a change at B: applied, the push gives up after lock_timeout (the
+# default, 10 s), queued
+t0=$SECONDS
+out=$(timeout 30 "$CTL" -c "$CM_TMP/B.yaml" withdraw w@example.net weekly-news 2>&1)
+rc=$?
+[ "$rc" -eq 0 ] || fail "withdraw with the push lock held: exit $rc after $((SECONDS - t0)) s: $out"
+grep -q 'queued' <<<"$out" || fail "withdraw did not say it queued: $out"
+grep -q 'lock timeout' <<<"$out" || fail "withdraw did not say why: $out"
+echo "ok - a push blocked by the push lock gives up, the change is queued ($((SECONDS - t0)) s)"
+
+# 2. while a push waits on the lock, the index's writer lock is free:
+# another change (an opt-out) with --no-wait goes through at once
+PGOPTIONS='-c lock_timeout=20s' ctl B withdraw other@example.net weekly-news >"$CM_TMP/bg.out" 2>&1 7>&- &
+BG=$!
+waiting() { [ "$(pg_psql -tAc "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%consent_push_many%'")" -ge 1 ]; }
+wait_for 10 waiting || fail "the background push does not wait on the lock"
+out=$(PGOPTIONS='-c lock_timeout=1s' timeout 20 "$CTL" -c "$CM_TMP/B.yaml" --no-wait withdraw third@example.net weekly-news 2>&1 </dev/null)
+rc=$?
+[ "$rc" -eq 0 ] || fail "an opt-out --no-wait while a push waited: exit $rc: $out"
+case "$(check B third@example.net)" in
+deny*) ;;
+*) fail "the opt-out --no-wait was not recorded while a push waited (rc $rc): $out" ;;
+esac
+echo "ok - no writer lock is held while a push waits on the network"
+
+# 3. sync --once at A: its push fails (lock), its pull still runs
+# release the lock, let B's queued events through, then hold it again
+release
+wait "$BG" 2>/dev/null
+ctl B sync --once >/dev/null || fail "sync B after the lock was released"
+[ "$(ctl B sync --status --json | grep -o '"outbox":[0-9]*')" = '"outbox":0' ] || fail "B's outbox is not empty"
+mkfifo "$CM_TMP/hold2"
+{ echo "BEGIN; SELECT pg_advisory_xact_lock(7164225788999873648);"
+  cat "$CM_TMP/hold2"; echo "ROLLBACK;"; } | pg_psql -q >/dev/null 2>&1 &
+HOLDER=$!
+exec 7>"$CM_TMP/hold2"
+wait_for 10 held || fail "the lock was not taken again"
+PGOPTIONS='-c lock_timeout=1s' ctl A grant late@example.net weekly-news >/dev/null 2>&1 </dev/null || fail "grant at A"
+out=$(PGOPTIONS='-c lock_timeout=1s' timeout 30 "$CTL" -c "$CM_TMP/A.yaml" sync --once 2>&1)
+rc=$?
+[ "$rc" -eq 75 ] || fail "sync --once with its push blocked: exit $rc: $out"
+grep -q 'push: .*lock timeout' <<<"$out" || fail "sync --once did not say the push failed: $out"
+case "$(check A w@example.net)" in
+deny*) ;;
+*) fail "A did not apply B's withdrawal although its push failed: $out" ;;
+esac
+echo "ok - sync --once pulls when its push fails"
+
+# 4. SIGTERM of the sync service while its push waits on the lock (here
+# for up to 60 s): it stops at once
+PGOPTIONS='-c lock_timeout=60s' "$CTL" -c "$CM_TMP/A.yaml" sync --follow >"$CM_TMP/follow.log" 2>&1 7>&- &
+FP=$!
+wait_for 10 grep -q following "$CM_TMP/follow.log" || fail "sync --follow did not start"
+waiting() { [ "$(pg_psql -tAc "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%consent_push_many%'")" -ge 1 ]; }
+wait_for 20 waiting || fail "the service's push does not wait on the lock: $(cat "$CM_TMP/follow.log")"
+t0=${EPOCHREALTIME/./}
+kill -TERM "$FP"
+gone() { ! kill -0 "$FP" 2>/dev/null; }
+wait_for 5 gone || { kill -KILL "$FP"; wait "$FP"; fail "sync --follow did not stop within 5 s of SIGTERM while blocked"; }
+wait "$FP"; rc=$?
+[ "$rc" -eq 0 ] || fail "sync --follow stopped with exit $rc: $(cat "$CM_TMP/follow.log")"
+grep -q 'sync: stopped' "$CM_TMP/follow.log" || fail "no 'stopped': $(cat "$CM_TMP/follow.log")"
+echo "ok - SIGTERM stops the service at once while a push waits ($(( (${EPOCHREALTIME/./} - t0) / 1000 )) ms)"
+release
+ctl A sync --once >/dev/null || fail "sync A after the lock was released"
+[ "$(ctl A sync --status --json | grep -o '"outbox":[0-9]*')" = '"outbox":0' ] || fail "A's outbox is not empty"
+echo "ok - the outboxes empty once the lock is released"
+exit 0
