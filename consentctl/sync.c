@@ -219,7 +219,6 @@ typedef struct pull {
 	ctl_ctx *c;
 	evbuf b;
 	size_t batch;
-	const char *own;
 	ctl_sync_counts *cnt;
 	cm_status st;
 	char **erased;
@@ -276,7 +275,7 @@ apply_held(pull *p, int64_t pos, int64_t pos_us)
 	cm_upsync_result r;
 	cm_status st;
 
-	st = cm_upsync_apply(p->c->idx, p->b.ev, p->b.n, p->own, pos, pos_us,
+	st = cm_upsync_apply(p->c->idx, p->b.ev, p->b.n, 0, pos, pos_us,
 	    erased_cb, p, &r);
 	if (st == CM_OK) {
 		p->cnt->fetched += p->b.n;
@@ -358,19 +357,8 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 		return idx_err(c, st, err, sz);
 	cnt->pos = us.pos;
 	if (us.pos == 0 && index_empty(c->idx)) {
-		/* a new node: everything, its own events too; if this is
-		 * interrupted, what its name stored until now is still
-		 * applied when following (upsync.h) */
-		int64_t head, head_us;
-
-		p.own = NULL;
+		/* a new node: from a consistent snapshot */
 		p.st = CM_OK;
-		if ((st = cm_pg_head(pg, &head, &head_us)) != CM_OK) {
-			snprintf(err, sz, "%s", cm_pg_error(pg));
-			return st;
-		}
-		if ((st = cm_upsync_set_boot(c->idx, head)) != CM_OK)
-			return idx_err(c, st, err, sz);
 		st = cm_pg_snapshot(pg, snap_cb, &p, &upto);
 		if (st == CM_OK && p.st == CM_OK)
 			st = apply_held(&p, upto, 0);
@@ -384,7 +372,6 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 		free(p.erased);
 		return st;
 	}
-	p.own = cm_policy_upstream_node(c->policy);
 	for (;;) {
 		p.st = CM_OK;
 		st = cm_pg_fetch(pg, cnt->pos, p.batch, fetch_cb, &p, &last);

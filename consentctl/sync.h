@@ -48,7 +48,8 @@ typedef struct ctl_sync_counts {
 /* Fetch the events after C->idx's position from PG and apply them in
  * transactions of at most BATCH events, each moving the position; until
  * none is left or *STOP.  With a bootstrap (an empty index) the node's
- * own events are applied too, from a consistent snapshot.  Addresses
+ * events are applied too, from a consistent snapshot; every event is
+ * applied, this node's own too (core/upsync.h).  Addresses
  * erased are scrubbed from the decision log and the DSN spool.  CM_OK;
  * CM_EUPSTREAM (ERR), or the index's status. */
 cm_status ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,

@@ -89,9 +89,12 @@ scrub_hist(cm_scrub *sc, const unsigned char *v, size_t n)
 	return CM_OK;
 }
 
+/* Erase the entry under AK (ADDR, LEN: its address, to scrub) and write
+ * a tombstone dated AT, or (!EXACT) the later of AT and a stored
+ * tombstone's date. */
 static cm_status
 erase_key(cm_apply *w, const char *addr, size_t len, const unsigned char *ak,
-    int64_t at)
+    int64_t at, bool exact)
 {
 	cm_index *idx = w->idx;
 	unsigned char tv[CM_CODEC_TOMB_LEN], hk[HKEY_LEN];
@@ -128,7 +131,7 @@ erase_key(cm_apply *w, const char *addr, size_t len, const unsigned char *ak,
 	} else if (rc != MDB_NOTFOUND) {
 		return cm_store_db_err(idx->st, "erase lookup", rc);
 	}
-	cm_codec_tomb_encode(tv, at > erased ? at : erased);
+	cm_codec_tomb_encode(tv, exact || at > erased ? at : erased);
 	val.mv_data = tv;
 	val.mv_size = sizeof(tv);
 	if ((rc = mdb_put(w->txn, idx->db_index, &key, &val, 0)) != 0)
@@ -179,7 +182,7 @@ erase_sub_fn(void *arg, const unsigned char *key, const char *addr,
     size_t len)
 {
 	erase_sub *e = arg;
-	cm_status st = erase_key(e->w, addr, len, key, e->at);
+	cm_status st = erase_key(e->w, addr, len, key, e->at, false);
 
 	/* the outbox keeps no address of an erased person: AKEY only */
 	if (st == CM_OK)
@@ -213,14 +216,19 @@ do_erase(cm_apply *w, const cm_event *ev, const unsigned char *ak, int64_t at)
 
 cm_status
 cm_apply_erase_akey(cm_apply *w, const unsigned char *ak, int64_t at,
-    char *addr, size_t sz)
+    char *addr, size_t sz, bool *applied)
 {
 	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val;
 	size_t len = 0;
 	int rc;
 
 	addr[0] = '\0';
+	*applied = false;
 	rc = mdb_get(w->txn, w->idx->db_index, &key, &val);
+	if (rc == 0 && cm_codec_is_tomb(val.mv_data, val.mv_size) &&
+	    cm_codec_tomb_erased(val.mv_data) == at)
+		return CM_OK;	/* this erasure, applied already: stale */
+	*applied = true;
 	if (rc == 0 && !cm_codec_is_tomb(val.mv_data, val.mv_size)) {
 		if (cm_codec_entry_decode(val.mv_data, val.mv_size,
 		    &w->ent) != CM_OK || w->ent.addr.n >= sz)
@@ -234,7 +242,7 @@ cm_apply_erase_akey(cm_apply *w, const unsigned char *ak, int64_t at,
 	if (memcmp(ak, w->last, AKEY_LEN) > 0)
 		memcpy(w->last, ak, AKEY_LEN);
 	/* no address to scrub when there was no entry: nothing held it */
-	return erase_key(w, addr, len, ak, at);
+	return erase_key(w, addr, len, ak, at, true);
 }
 
 static cm_status

@@ -104,13 +104,18 @@ cm_status cm_apply_bulk(cm_apply *w, const cm_selection *sel,
  * ERASE of the address stored under AKEY AK (an erasure from the shared
  * store, which carries no address): the entry and its history are
  * zeroed and deleted and a tombstone dated AT written, as an ERASE of
- * the address does (sub-addresses are erased by events of their own).
- * ADDR (SZ octets) receives the address the entry held ("" when there
- * was no entry: only the tombstone is written).  Statuses as
+ * the address does (sub-addresses are erased by events of their own),
+ * whatever the dates of the entry's events and of a stored tombstone:
+ * the tombstone is dated AT, the date of the last erasure in the log
+ * (the shared store keeps no earlier one), so that every node holds
+ * the same one.  ADDR (SZ octets) receives the address the entry held
+ * ("" when there was no entry: only the tombstone is written).
+ * *APPLIED is false when a tombstone dated AT was there already
+ * (stale: nothing written).  Statuses as
  * cm_apply_event.
  */
 cm_status cm_apply_erase_akey(cm_apply *w, const unsigned char *ak,
-    int64_t at, char *addr, size_t sz);
+    int64_t at, char *addr, size_t sz, bool *applied);
 
 /* The body of a write transaction on W. */
 typedef cm_status (*cm_apply_fn)(cm_apply *w, void *arg);
