@@ -275,7 +275,8 @@ apply_held(pull *p, int64_t pos, int64_t pos_us)
 	cm_upsync_result r;
 	cm_status st;
 
-	st = cm_upsync_apply(p->c->idx, p->b.ev, p->b.n, 0, pos, pos_us,
+	st = cm_upsync_apply(p->c->idx, p->b.ev, p->b.n, CM_UPSYNC_AS_STORED,
+	    pos, pos_us,
 	    erased_cb, p, &r);
 	if (st == CM_OK) {
 		p->cnt->fetched += p->b.n;

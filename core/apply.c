@@ -348,7 +348,7 @@ cm_apply_event(cm_apply *w, const cm_event *ev, const evlen *el,
     const unsigned char *ak, bool *applied)
 {
 	cm_index *idx = w->idx;
-	int64_t at = ev->at_us ? ev->at_us : w->recorded, limit;
+	int64_t at = ev->at_us ? ev->at_us : w->recorded, limit = 0;
 	size_t alen;
 	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val;
 	cm_rules_entry *e = &w->ent;
@@ -358,9 +358,13 @@ cm_apply_event(cm_apply *w, const cm_event *ev, const evlen *el,
 	cm_status st;
 	int rc;
 
+	cm_rules_opts ropt = idx->rules;
+
 	*applied = false;
 	w->append = false;
-	if (!cm_rules_time_ok(at, w->recorded, &idx->rules, &limit))
+	if (w->as_stored)
+		ropt.skew_us = INT64_MAX;	/* no future check */
+	else if (!cm_rules_time_ok(at, w->recorded, &idx->rules, &limit))
 		return future_err(idx, ev, at, limit);
 	switch (ev->kind) {
 	case CM_EV_ERASE:
@@ -415,7 +419,7 @@ cm_apply_event(cm_apply *w, const cm_event *ev, const evlen *el,
 		return cm_store_db_err(idx->st, "lookup", rc);
 	}
 
-	if ((st = cm_rules_apply(e, ev, el->f, w->recorded, &idx->rules, ro))
+	if ((st = cm_rules_apply(e, ev, el->f, w->recorded, &ropt, ro))
 	    != CM_OK)
 		return st;
 	if (ro->verdict == CM_RULES_STALE)

@@ -48,6 +48,8 @@ typedef struct cm_apply {
 	MDB_cursor *ic, *hc;
 	cm_rules_entry ent;
 	cm_rules_out ro;	/* what the rules made of the last event */
+	bool as_stored;		/* no future check: events of the shared
+				 * store, checked by the node that made them */
 	unsigned char *old;	/* copy of the stored entry */
 	size_t oldcap;
 	unsigned char *buf;	/* new entry / history blob */
@@ -83,7 +85,7 @@ void cm_apply_free(cm_apply *w);
  * Apply one event EV (checked with cm_codec_validate; EL its string
  * lengths; KEY its subject key).  *APPLIED tells whether it changed
  * anything: CM_OK with !*APPLIED is "stale".  CM_EFUTURE (dated too
- * late: the thread's error names the times), CM_NOTFOUND (no record to
+ * late, unless W->as_stored: the thread's error names the times), CM_NOTFOUND (no record to
  * confirm, withdraw or update), CM_ETOOLONG, CM_EINVAL, CM_EFORMAT
  * (stored value does not decode, key collision), CM_ENOMEM, CM_EFULL,
  * CM_EDB.

@@ -174,7 +174,7 @@ apply_one(cm_apply *w, apply_arg *a, const cm_upevent *e)
 	ev.erased = NULL;
 	if (ev.at_us <= 0)
 		ev.at_us = w->recorded;
-	if (!cm_rules_time_ok(ev.at_us, w->recorded, &w->idx->rules,
+	if (!(a->flags & CM_UPSYNC_AS_STORED) && !cm_rules_time_ok(ev.at_us, w->recorded, &w->idx->rules,
 	    &limit)) {
 		if (!opt_out(ev.kind)) {
 			a->res.refused++;
@@ -234,6 +234,7 @@ apply_fn(cm_apply *w, void *arg)
 
 	/* what the shared store sends is not sent back */
 	w->upnode[0] = '\0';
+	w->as_stored = (a->flags & CM_UPSYNC_AS_STORED) != 0;
 	memset(&a->res, 0, sizeof(a->res));
 	if (cm_outbox_dbi(w->txn, CM_UPSTATE_DB, true, &d, &rc) != CM_OK)
 		return cm_store_db_err(w->idx->st, "open upstate", rc);

@@ -22,11 +22,16 @@
  * Events are applied under the normal rules (rules.h): the newer event
  * wins, a stale one changes nothing and adds no history.  An ERASE
  * carries only AKEY: the entry stored under it is erased
- * (cm_apply_erase_akey) and a tombstone written.  A withdrawal,
- * objection, erasure or domain suppression dated more than the clock
- * skew after now (another node's clock is ahead) is applied dated now,
- * since an opt-out always wins; any other such event is refused
- * (counted, not applied).  CONFIRM or UPDATE without a record is
+ * (cm_apply_erase_akey) and a tombstone written.  With
+ * CM_UPSYNC_AS_STORED (what consentctl sync does) every event is applied
+ * as the shared store holds it, with no future check of this node's own:
+ * the node that made it checked it, the shared store dates opt-outs no
+ * later than its own clock, and a follower that refused or re-dated an
+ * event by its own clock would hold another state than the others for
+ * good.  Without it, a withdrawal, objection, erasure or domain
+ * suppression dated more than the clock skew after now is applied dated
+ * now, since an opt-out always wins, and any other such event is
+ * refused (counted, not applied).  CONFIRM or UPDATE without a record is
  * counted as refused too: the shared store keeps them, nothing here
  * depends on them.
  */
@@ -58,6 +63,9 @@ cm_status cm_upsync_state_get(cm_index *idx, cm_upsync_state *out);
  * (err_us = now).  CM_OK, CM_EPERM, CM_EDB. */
 cm_status cm_upsync_note(cm_index *idx, const char *err);
 
+/* cm_upsync_apply FLAGS: apply the events as stored (no future check). */
+#define CM_UPSYNC_AS_STORED 1u
+
 typedef struct cm_upsync_result {
 	size_t applied;		/* events that changed the index */
 	size_t stale;		/* older than the stored state: nothing */
@@ -73,7 +81,7 @@ typedef void (*cm_upsync_erased_cb)(void *arg, const char *addr);
 /*
  * Apply EVS[0..N) (in id order) in one write transaction of IDX and set
  * the position to POS (stored time POS_US) in it, if POS is greater
- * than the stored one.  FLAGS: 0 (none defined yet).  ERASED (may be NULL) gets the erased addresses.  *RES
+ * than the stored one.  FLAGS: 0 or CM_UPSYNC_AS_STORED.  ERASED (may be NULL) gets the erased addresses.  *RES
  * (may be NULL) counts.  CM_OK; CM_EPERM (read-only), CM_ENOMEM,
  * CM_EFORMAT, CM_EDB (nothing applied, the position unchanged).
  */

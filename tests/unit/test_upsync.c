@@ -650,6 +650,52 @@ test_converge(void **state)
 	}
 }
 
+/* A follower applies the events of the shared store as stored, with no
+ * future check by its own clock (AS_STORED): a grant dated an hour
+ * ahead by a node whose clock runs ahead is applied as it is, not
+ * refused, and a withdrawal keeps its date, so that every follower
+ * holds the same; without the flag the old checks stand. */
+static void
+test_apply_as_stored(void **state)
+{
+	char *dir = cmt_mkdtemp();
+	cm_index *idx = cmt_open(dir, 0);
+	int64_t ahead = cm_time_now() + 3600 * SEC;
+	cm_upevent ev[2];
+	cm_upsync_result res;
+	cm_entry *e = NULL;
+
+	(void)state;
+	memset(ev, 0, sizeof(ev));
+	ev[0].id = 1;
+	ev[0].origin = "A";
+	ev[0].ev.kind = CM_EV_GRANT;
+	ev[0].ev.state = CM_STATE_GRANTED;
+	ev[0].ev.addr = "f@example.org";
+	ev[0].ev.type = "news";
+	ev[0].ev.at_us = ahead;
+	ev[1] = ev[0];
+	ev[1].id = 2;
+	ev[1].ev.kind = CM_EV_WITHDRAW;
+	ev[1].ev.at_us = ahead + SEC;
+	assert_int_equal(cm_upsync_apply(idx, ev, 1, 0, 0, 0, NULL, NULL,
+	    &res), CM_OK);
+	assert_int_equal(res.refused, 1);
+	assert_int_equal(cm_index_get(idx, "f@example.org", &e), CM_NOTFOUND);
+	assert_int_equal(cm_upsync_apply(idx, ev, 2, CM_UPSYNC_AS_STORED, 2,
+	    0, NULL, NULL, &res), CM_OK);
+	assert_int_equal(res.applied, 2);
+	assert_int_equal(res.refused, 0);
+	assert_int_equal(cm_index_get(idx, "f@example.org", &e), CM_OK);
+	assert_int_equal(e->nrecords, 1);
+	assert_int_equal(e->records[0].state, CM_STATE_WITHDRAWN);
+	assert_int_equal(e->records[0].granted_us, ahead);
+	assert_int_equal(e->records[0].withdrawn_us, ahead + SEC);
+	cm_entry_free(e);
+	cm_index_close(idx);
+	cmt_rmdir(dir);
+}
+
 /* Open three nodes sharing one key; B is attached as NAME_B. */
 static void
 sim_open(char **dir, cm_index **nd, const char *name_b)
@@ -734,6 +780,7 @@ main(void)
 		cmocka_unit_test(test_apply_remote),
 		cmocka_unit_test(test_converge),
 		cmocka_unit_test(test_erase_race),
+		cmocka_unit_test(test_apply_as_stored),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
