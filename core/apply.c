@@ -33,6 +33,7 @@ cm_apply_free(cm_apply *w)
 	free(w->ent.recs);
 	free(w->old);
 	free(w->buf);
+	free(w->forget);
 }
 
 /* Write a history event under AK (subject key) with the strings of EV. */

@@ -67,6 +67,10 @@ typedef struct cm_apply {
 	MDB_dbi db_outbox, db_upstate;
 	uint64_t outbox_seq;	/* next outbox key; 0 = not looked up */
 	bool outbox_dirty;	/* outbox_seq to be stored at the end */
+	/* outbox rows to drop at the end (cm_outbox_forget): AKEY and the
+	 * first outbox key not dropped, CM_OUTBOX_FORGET_LEN octets each */
+	unsigned char *forget;
+	size_t nforget, capforget;
 } cm_apply;
 
 /*

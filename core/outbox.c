@@ -207,6 +207,7 @@ cm_outbox_txn_begin(cm_apply *w)
 
 	w->upnode[0] = '\0';
 	w->outbox_seq = 0;
+	w->nforget = 0;
 	s = cm_outbox_dbi(w->txn, CM_UPSTATE_DB, false, &st, &rc);
 	if (s == CM_NOTFOUND)
 		return CM_OK;
@@ -315,15 +316,76 @@ cm_outbox_put(cm_apply *w, cm_event_kind kind, cm_state state, int64_t at,
 	return CM_OK;
 }
 
+static int
+akey_cmp(const void *key, const void *ent)
+{
+	return memcmp(key, ent, CM_UPEVENT_AKEY_LEN);
+}
+
+/* Delete the rows of the AKEYs forgotten in W's transaction: one pass. */
+static cm_status
+forget_run(cm_apply *w)
+{
+	const size_t L = CM_OUTBOX_FORGET_LEN;
+	unsigned char *f = w->forget;
+	size_t n = 0;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	/* sorted by AKEY: keep the greatest mark of each */
+	qsort(f, w->nforget, L, akey_cmp);
+	for (size_t i = 0; i < w->nforget; i++) {
+		uint64_t a, b;
+
+		if (n > 0 && memcmp(f + (n - 1) * L, f + i * L,
+		    CM_UPEVENT_AKEY_LEN) == 0) {
+			memcpy(&a, f + (n - 1) * L + CM_UPEVENT_AKEY_LEN, 8);
+			memcpy(&b, f + i * L + CM_UPEVENT_AKEY_LEN, 8);
+			if (b > a)
+				memcpy(f + (n - 1) * L, f + i * L, L);
+			continue;
+		}
+		memmove(f + n * L, f + i * L, L);
+		n++;
+	}
+	w->nforget = 0;
+	if ((rc = mdb_cursor_open(w->txn, w->db_outbox, &c)) != 0)
+		return cm_store_db_err(w->idx->st, "outbox cursor", rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const unsigned char *p = v.mv_data, *hit;
+		uint64_t mark;
+
+		if (v.mv_size < HDR_LEN || k.mv_size != 8)
+			continue;
+		hit = bsearch(p + 12 + CM_UPEVENT_UUID_LEN, f, n, L, akey_cmp);
+		if (hit == NULL)
+			continue;
+		memcpy(&mark, hit + CM_UPEVENT_AKEY_LEN, 8);
+		if (key_get(k.mv_data) >= mark)
+			continue;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return cm_store_db_err(w->idx->st, "outbox forget", rc);
+	return CM_OK;
+}
+
 cm_status
 cm_outbox_txn_finish(cm_apply *w)
 {
 	unsigned char b[8];
 	MDB_val k = { 4, "oseq" }, v = { 8, b };
+	cm_status st;
 	int rc;
 
 	if (w->upnode[0] == '\0' || !w->outbox_dirty)
 		return CM_OK;
+	if (w->nforget > 0 && (st = forget_run(w)) != CM_OK)
+		return st;
 	cm_codec_put64(b, w->outbox_seq);
 	if ((rc = mdb_put(w->txn, w->db_upstate, &k, &v, 0)) != 0)
 		return cm_store_db_err(w->idx->st, "write outbox seq", rc);
@@ -334,27 +396,27 @@ cm_outbox_txn_finish(cm_apply *w)
 cm_status
 cm_outbox_forget(cm_apply *w, const unsigned char *ak)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc;
+	const size_t L = CM_OUTBOX_FORGET_LEN;
+	cm_status st;
 
 	if (w->upnode[0] == '\0')
 		return CM_OK;
-	if ((rc = mdb_cursor_open(w->txn, w->db_outbox, &c)) != 0)
-		return cm_store_db_err(w->idx->st, "outbox cursor", rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const unsigned char *p = v.mv_data;
+	if ((st = next_seq(w)) != CM_OK)
+		return st;
+	if (w->nforget == w->capforget) {
+		size_t nc = w->capforget ? w->capforget * 2 : 16;
+		unsigned char *nf = realloc(w->forget, nc * L);
 
-		if (v.mv_size < HDR_LEN || memcmp(p + 12 + CM_UPEVENT_UUID_LEN,
-		    ak, CM_UPEVENT_AKEY_LEN) != 0)
-			continue;
-		if ((rc = mdb_cursor_del(c, 0)) != 0)
-			break;
+		if (nf == NULL)
+			return CM_ENOMEM;
+		w->forget = nf;
+		w->capforget = nc;
 	}
-	mdb_cursor_close(c);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return cm_store_db_err(w->idx->st, "outbox forget", rc);
+	memcpy(w->forget + w->nforget * L, ak, CM_UPEVENT_AKEY_LEN);
+	memcpy(w->forget + w->nforget * L + CM_UPEVENT_AKEY_LEN,
+	    &w->outbox_seq, 8);
+	w->nforget++;
+	w->outbox_dirty = true;
 	return CM_OK;
 }
 
