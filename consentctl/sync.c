@@ -276,7 +276,7 @@ apply_held(pull *p, int64_t pos, int64_t pos_us)
 	cm_status st;
 
 	st = cm_upsync_apply(p->c->idx, p->b.ev, p->b.n, CM_UPSYNC_AS_STORED,
-	    pos, pos_us,
+	    p->c->addr_opts.subaddr_sep, pos, pos_us,
 	    erased_cb, p, &r);
 	if (st == CM_OK) {
 		p->cnt->fetched += p->b.n;

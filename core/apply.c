@@ -246,6 +246,25 @@ cm_apply_erase_akey(cm_apply *w, const unsigned char *ak, int64_t at,
 	return erase_key(w, addr, len, ak, at, true);
 }
 
+cm_status
+cm_apply_erase_subs(cm_apply *w, const char *base, char sep, int64_t at,
+    void (*erased)(void *arg, const char *addr, size_t len), void *arg)
+{
+	cm_event ev = { 0 };
+	erase_sub e = { w, &ev, at };
+	cm_status st;
+	int rc;
+
+	ev.kind = CM_EV_ERASE;
+	ev.erased = erased;
+	ev.erased_arg = arg;
+	st = cm_subaddr_each(w->txn, w->idx->db_index, base, strlen(base), sep,
+	    erase_sub_fn, &e, &rc);
+	if (st == CM_EDB && rc != 0)
+		return cm_store_db_err(w->idx->st, "erase sub-addresses", rc);
+	return st;
+}
+
 static cm_status
 do_domain(cm_apply *w, const cm_event *ev, const evlen *el,
     const unsigned char *hk, int64_t at, bool *applied)

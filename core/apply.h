@@ -123,6 +123,20 @@ cm_status cm_apply_bulk(cm_apply *w, const cm_selection *sel,
 cm_status cm_apply_erase_akey(cm_apply *w, const unsigned char *ak,
     int64_t at, char *addr, size_t sz, bool *applied);
 
+/*
+ * After an ERASE from the shared store removed base address BASE (an
+ * entry this node held): erase the stored sub-addresses of BASE under
+ * SEP (0: none) as an ERASE of the address erases them, each leaving a
+ * tombstone dated AT (or a later one stored) and, if W->upnode is set,
+ * an ERASE of its AKEY in the outbox (its unsent rows dropped) for the
+ * nodes that do not know the sub-address belongs to BASE.  ERASED (may
+ * be NULL) is called with each address erased.  Statuses as
+ * cm_apply_event.
+ */
+cm_status cm_apply_erase_subs(cm_apply *w, const char *base, char sep,
+    int64_t at, void (*erased)(void *arg, const char *addr, size_t len),
+    void *arg);
+
 /* The body of a write transaction on W. */
 typedef cm_status (*cm_apply_fn)(cm_apply *w, void *arg);
 

@@ -145,6 +145,8 @@ typedef struct apply_arg {
 	const cm_upevent *evs;
 	size_t n;
 	unsigned flags;
+	char sep;
+	char node[CM_UPEVENT_NODE_MAX + 1];	/* attached as ("": not) */
 	int64_t pos, pos_us;
 	cm_upsync_erased_cb erased;
 	void *earg;
@@ -156,6 +158,31 @@ opt_out(cm_event_kind k)
 {
 	return k == CM_EV_WITHDRAW || k == CM_EV_OBJECT || k == CM_EV_ERASE ||
 	    k == CM_EV_SUPPRESS_DOMAIN;
+}
+
+static void
+sub_erased(void *arg, const char *addr, size_t len)
+{
+	apply_arg *a = arg;
+
+	(void)len;
+	if (a->erased != NULL)
+		a->erased(a->earg, addr);
+}
+
+/* An erasure from the shared store removed ADDR, an entry this node
+ * held: its sub-addresses too, and an ERASE of each for the others. */
+static cm_status
+erase_subs(cm_apply *w, apply_arg *a, const char *addr, int64_t at)
+{
+	cm_status st;
+
+	if (a->sep == 0)
+		return CM_OK;
+	memcpy(w->upnode, a->node, sizeof(w->upnode));
+	st = cm_apply_erase_subs(w, addr, a->sep, at, sub_erased, a);
+	w->upnode[0] = '\0';
+	return st;
 }
 
 /* Apply one event E of the shared store in W's transaction. */
@@ -191,6 +218,8 @@ apply_one(cm_apply *w, apply_arg *a, const cm_upevent *e)
 			a->res.applied++;
 			if (addr[0] != '\0' && a->erased != NULL)
 				a->erased(a->earg, addr);
+			if (addr[0] != '\0')
+				st = erase_subs(w, a, addr, ev.at_us);
 		}
 		return st;
 	}
@@ -232,7 +261,9 @@ apply_fn(cm_apply *w, void *arg)
 	cm_status st;
 	int rc;
 
-	/* what the shared store sends is not sent back */
+	/* what the shared store sends is not sent back (but see
+	 * erase_subs) */
+	memcpy(a->node, w->upnode, sizeof(a->node));
 	w->upnode[0] = '\0';
 	w->as_stored = (a->flags & CM_UPSYNC_AS_STORED) != 0;
 	memset(&a->res, 0, sizeof(a->res));
@@ -256,15 +287,18 @@ apply_fn(cm_apply *w, void *arg)
 	if (a->pos > stored && ((rc = put_i64(w->txn, d, "pos", a->pos)) !=
 	    0 || (rc = put_i64(w->txn, d, "pos_us", a->pos_us)) != 0))
 		return cm_store_db_err(w->idx->st, "write position", rc);
+	/* the end of the transaction writes what erase_subs queued */
+	memcpy(w->upnode, a->node, sizeof(w->upnode));
 	return CM_OK;
 }
 
 cm_status
 cm_upsync_apply(cm_index *idx, const cm_upevent *evs, size_t n,
-    unsigned flags, int64_t pos, int64_t pos_us,
+    unsigned flags, char subaddr_sep, int64_t pos, int64_t pos_us,
     cm_upsync_erased_cb erased, void *arg, cm_upsync_result *res)
 {
-	apply_arg a = { evs, n, flags, pos, pos_us, erased, arg, { 0 } };
+	apply_arg a = { evs, n, flags, subaddr_sep, "", pos, pos_us, erased,
+	    arg, { 0 } };
 	cm_apply w = { 0 };
 	cm_status st;
 

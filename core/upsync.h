@@ -74,19 +74,24 @@ typedef struct cm_upsync_result {
 } cm_upsync_result;
 
 /* Called with each address an ERASE removed from the index (an entry
- * was stored under its AKEY), from the write; may repeat an address
- * when the transaction is retried. */
+ * was stored under its AKEY, or a sub-address of it), from the write;
+ * may repeat an address when the transaction is retried. */
 typedef void (*cm_upsync_erased_cb)(void *arg, const char *addr);
 
 /*
  * Apply EVS[0..N) (in id order) in one write transaction of IDX and set
  * the position to POS (stored time POS_US) in it, if POS is greater
- * than the stored one.  FLAGS: 0 or CM_UPSYNC_AS_STORED.  ERASED (may be NULL) gets the erased addresses.  *RES
+ * than the stored one.  FLAGS: 0 or CM_UPSYNC_AS_STORED.  SUBADDR_SEP
+ * (0: none): an ERASE that removes an entry this node held, a base
+ * address under it, also erases the stored sub-addresses of that
+ * address (the node that erased it may not have known them) and, while
+ * IDX is attached, queues an ERASE of each in the outbox for the other
+ * nodes (cm_apply_erase_subs).  ERASED (may be NULL) gets the erased addresses.  *RES
  * (may be NULL) counts.  CM_OK; CM_EPERM (read-only), CM_ENOMEM,
  * CM_EFORMAT, CM_EDB (nothing applied, the position unchanged).
  */
 cm_status cm_upsync_apply(cm_index *idx, const cm_upevent *evs, size_t n,
-    unsigned flags, int64_t pos, int64_t pos_us,
+    unsigned flags, char subaddr_sep, int64_t pos, int64_t pos_us,
     cm_upsync_erased_cb erased, void *arg, cm_upsync_result *res);
 
 #endif

@@ -229,7 +229,7 @@ test_apply_remote(void **state)
 	}
 	b = cmt_open(db, 0);
 	assert_int_equal(cm_outbox_attach(b, "B"), CM_OK);
-	assert_int_equal(cm_upsync_apply(b, r.ev, 2, 0, 2, t0, NULL, NULL,
+	assert_int_equal(cm_upsync_apply(b, r.ev, 2, 0, 0, 2, t0, NULL, NULL,
 	    &res), CM_OK);
 	assert_int_equal(res.applied, 2);
 	assert_int_equal(nhist(b, "p@example.org"), 2);
@@ -240,7 +240,7 @@ test_apply_remote(void **state)
 	assert_int_equal(us.pos, 2);
 	assert_string_equal(us.node, "B");
 	/* again: below the position, skipped, no history added */
-	assert_int_equal(cm_upsync_apply(b, r.ev, 2, 0, 2, t0, NULL, NULL,
+	assert_int_equal(cm_upsync_apply(b, r.ev, 2, 0, 0, 2, t0, NULL, NULL,
 	    &res), CM_OK);
 	assert_int_equal(res.skipped, 2);
 	assert_int_equal(nhist(b, "p@example.org"), 2);
@@ -254,7 +254,7 @@ test_apply_remote(void **state)
 	o.ev[0].id = 3;
 	n = nhist(b, "q@example.org");
 	assert_int_equal(n, 1);
-	assert_int_equal(cm_upsync_apply(b, o.ev, 1, 0, 3, t0, NULL, NULL,
+	assert_int_equal(cm_upsync_apply(b, o.ev, 1, 0, 0, 3, t0, NULL, NULL,
 	    &res), CM_OK);
 	assert_int_equal(res.stale, 1);
 	assert_int_equal(res.applied + res.skipped + res.refused, 0);
@@ -275,7 +275,7 @@ test_apply_remote(void **state)
 		assert_int_equal(e.ev[0].ev.kind, CM_EV_ERASE);
 		e.ev[0].id = 4;
 		e.ev[0].ev.addr = NULL;
-		assert_int_equal(cm_upsync_apply(b, e.ev, 1, 0, 4, t0, NULL,
+		assert_int_equal(cm_upsync_apply(b, e.ev, 1, 0, 0, 4, t0, NULL,
 		    NULL, &res), CM_OK);
 		assert_int_equal(res.stale, 1);
 		assert_int_equal(res.applied, 0);
@@ -290,7 +290,7 @@ test_apply_remote(void **state)
 	r.ev[1].ev.addr = NULL;
 	r.ev[1].ev.type = NULL;
 	r.ev[1].ev.at_us = t0 + 7 * SEC;
-	assert_int_equal(cm_upsync_apply(b, &r.ev[1], 1, 0, 5, t0,
+	assert_int_equal(cm_upsync_apply(b, &r.ev[1], 1, 0, 0, 5, t0,
 	    erased_cb, gone, &res), CM_OK);
 	assert_int_equal(res.applied, 1);
 	assert_string_equal(gone, "p@example.org");
@@ -434,7 +434,7 @@ sim_pull(simlog *l, cm_index *idx, size_t *pos)
 	for (size_t i = *pos; i < l->n; i++)
 		if (!l->gone[i])
 			evs[k++] = l->ev[i];
-	assert_int_equal(cm_upsync_apply(idx, evs, k, 0, (int64_t)l->n, 0,
+	assert_int_equal(cm_upsync_apply(idx, evs, k, 0, '+', (int64_t)l->n, 0,
 	    NULL, NULL, &res), CM_OK);
 	*pos = l->n;
 }
@@ -678,11 +678,11 @@ test_apply_as_stored(void **state)
 	ev[1].id = 2;
 	ev[1].ev.kind = CM_EV_WITHDRAW;
 	ev[1].ev.at_us = ahead + SEC;
-	assert_int_equal(cm_upsync_apply(idx, ev, 1, 0, 0, 0, NULL, NULL,
+	assert_int_equal(cm_upsync_apply(idx, ev, 1, 0, 0, 0, 0, NULL, NULL,
 	    &res), CM_OK);
 	assert_int_equal(res.refused, 1);
 	assert_int_equal(cm_index_get(idx, "f@example.org", &e), CM_NOTFOUND);
-	assert_int_equal(cm_upsync_apply(idx, ev, 2, CM_UPSYNC_AS_STORED, 2,
+	assert_int_equal(cm_upsync_apply(idx, ev, 2, CM_UPSYNC_AS_STORED, 0, 2,
 	    0, NULL, NULL, &res), CM_OK);
 	assert_int_equal(res.applied, 2);
 	assert_int_equal(res.refused, 0);
@@ -760,6 +760,89 @@ test_outbox_forget_bulk(void **state)
 	cm_batch_free(b);
 	cm_index_close(idx);
 	cmt_rmdir(dir);
+}
+
+static void sim_open(char **dir, cm_index **nd, const char *name_b);
+
+static void
+erased_list(void *arg, const char *addr)
+{
+	char *s = arg;
+
+	strcat(s, addr);
+	strcat(s, " ");
+}
+
+/*
+ * B holds bob@ and bob+news@; A, which never saw bob+news@, erases
+ * bob@.  B, applying that erasure, erases bob+news@ too and queues an
+ * ERASE of it (its grant row dropped) for the other nodes; a node that
+ * holds only a tombstone of bob@ does nothing more.
+ */
+static void
+test_erase_subaddr(void **state)
+{
+	char *dir[3], gone[256] = "";
+	cm_index *nd[3];
+	size_t pos[3] = { 0 }, kinds[2] = { 0, 0 };
+	simlog *l = calloc(1, sizeof(*l));
+	int64_t t0 = cm_time_now() - 100 * SEC;
+	rows r = { 0 };
+	cm_upsync_result res;
+
+	(void)state;
+	assert_non_null(l);
+	sim_open(dir, nd, "B");
+	assert_int_equal(cmt_grant(nd[0], "bob@example.org", "news",
+	    CM_STATE_GRANTED, t0), CM_OK);
+	sim_push(l, nd[0]);
+	sim_pull(l, nd[1], &pos[1]);
+	assert_int_equal(cmt_grant(nd[1], "bob+news@example.org", "news",
+	    CM_STATE_GRANTED, t0 + SEC), CM_OK);
+	assert_int_equal(cmt_ev(nd[0], CM_EV_ERASE, "bob@example.org", NULL,
+	    t0 + 2 * SEC), CM_OK);
+	sim_push(l, nd[0]);
+	/* B applies the log (the erasure last), with '+' as separator */
+	{
+		cm_upevent evs[LOGMAX];
+		size_t k = 0;
+
+		for (size_t i = pos[1]; i < l->n; i++)
+			if (!l->gone[i])
+				evs[k++] = l->ev[i];
+		assert_int_equal(cm_upsync_apply(nd[1], evs, k,
+		    CM_UPSYNC_AS_STORED, '+', (int64_t)l->n, 0, erased_list,
+		    gone, &res), CM_OK);
+		pos[1] = l->n;
+	}
+	assert_string_equal(gone, "bob@example.org bob+news@example.org ");
+	assert_int_equal(cm_index_is_erased(nd[1], "bob+news@example.org"),
+	    CM_OK);
+	assert_int_equal(cm_outbox_read(nd[1], 0, 0, count_kind, kinds),
+	    CM_OK);
+	assert_int_equal(kinds[0], 0);	/* the grant's row dropped */
+	assert_int_equal(kinds[1], 1);
+	assert_int_equal(cm_outbox_read(nd[1], 0, 0, collect, &r), CM_OK);
+	assert_string_equal(r.origin[0], "B");
+	/* the others get it from B */
+	sim_push(l, nd[1]);
+	sim_pull(l, nd[0], &pos[0]);
+	sim_pull(l, nd[2], &pos[2]);
+	sim_pull(l, nd[1], &pos[1]);
+	for (int i = 0; i < 3; i++) {
+		size_t n;
+
+		assert_int_equal(cm_index_is_erased(nd[i],
+		    "bob+news@example.org"), CM_OK);
+		assert_int_equal(cm_index_is_erased(nd[i],
+		    "bob@example.org"), CM_OK);
+		assert_int_equal(cm_outbox_count(nd[i], &n, NULL), CM_OK);
+		assert_int_equal(n, 0);
+		cm_index_close(nd[i]);
+		cmt_rmdir(dir[i]);
+	}
+	sim_free(l);
+	free(l);
 }
 
 /* Open three nodes sharing one key; B is attached as NAME_B. */
@@ -848,6 +931,7 @@ main(void)
 		cmocka_unit_test(test_erase_race),
 		cmocka_unit_test(test_apply_as_stored),
 		cmocka_unit_test(test_outbox_forget_bulk),
+		cmocka_unit_test(test_erase_subaddr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
