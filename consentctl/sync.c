@@ -5,6 +5,7 @@
 #include <sysexits.h>
 
 #include "../core/outbox.h"
+#include "../core/scrubq.h"
 #include "../core/upsync.h"
 #include "diag.h"
 #include "erase.h"
@@ -221,51 +222,68 @@ typedef struct pull {
 	size_t batch;
 	ctl_sync_counts *cnt;
 	cm_status st;
-	char **erased;
-	size_t nerased, caperased;
-	bool oom;
+	size_t nerased;
 } pull;
 
 static void
 erased_cb(void *arg, const char *addr)
 {
 	pull *p = arg;
-	char **na;
 
-	for (size_t i = 0; i < p->nerased; i++)
-		if (strcmp(p->erased[i], addr) == 0)
-			return;
-	if (p->nerased == p->caperased) {
-		size_t nc = p->caperased ? p->caperased * 2 : 8;
-
-		if ((na = realloc(p->erased, nc * sizeof(*na))) == NULL) {
-			p->oom = true;
-			return;
-		}
-		p->erased = na;
-		p->caperased = nc;
-	}
-	if ((p->erased[p->nerased] = strdup(addr)) == NULL) {
-		p->oom = true;
-		return;
-	}
+	(void)addr;
 	p->nerased++;
 }
 
-/* Scrub the decision log and the DSN spool of the addresses erased. */
-static void
-scrub_erased(pull *p)
+typedef struct pending {
+	char **addr;
+	size_t n, cap;
+	bool oom;
+} pending;
+
+static int
+pending_cb(const char *addr, void *arg)
 {
-	for (size_t i = 0; i < p->nerased; i++) {
-		(void)ctl_erase_remote(p->c, p->erased[i]);
-		free(p->erased[i]);
+	pending *q = arg;
+	char **na;
+
+	if (q->n == q->cap) {
+		size_t nc = q->cap ? q->cap * 2 : 8;
+
+		if ((na = realloc(q->addr, nc * sizeof(*na))) == NULL) {
+			q->oom = true;
+			return 1;
+		}
+		q->addr = na;
+		q->cap = nc;
 	}
-	p->cnt->erased += p->nerased;
-	p->nerased = 0;
-	if (p->oom)
-		ctl_diag_err("sync: out of memory: an erased address's "
-		    "decision log lines may remain (run consentctl erase)");
-	p->oom = false;
+	if ((q->addr[q->n] = strdup(addr)) == NULL) {
+		q->oom = true;
+		return 1;
+	}
+	q->n++;
+	return 0;
+}
+
+void
+ctl_sync_scrub_pending(ctl_ctx *c)
+{
+	pending q = { 0 };
+	cm_status st;
+
+	/* recorded with the erasures (core/scrubq.h): what a crash after
+	 * the commit left, and what the last apply erased */
+	if ((st = cm_scrubq_list(c->idx, pending_cb, &q)) != CM_OK)
+		ctl_diag_err("%s: scrub queue: %s (%s)", c->db_dir,
+		    cm_strerror(st), cm_index_last_error(c->idx));
+	for (size_t i = 0; i < q.n; i++) {
+		(void)ctl_erase_remote(c, q.addr[i]);
+		memset(q.addr[i], 0, strlen(q.addr[i]));
+		free(q.addr[i]);
+	}
+	free(q.addr);
+	if (q.oom)
+		ctl_diag_err("sync: out of memory: erased addresses remain to "
+		    "be scrubbed from the decision log (retried next time)");
 }
 
 /* Apply what P holds, the position moving to POS. */
@@ -287,7 +305,9 @@ apply_held(pull *p, int64_t pos, int64_t pos_us)
 		if (pos > p->cnt->pos)
 			p->cnt->pos = pos;
 	}
-	scrub_erased(p);
+	p->cnt->erased += p->nerased;
+	p->nerased = 0;
+	ctl_sync_scrub_pending(p->c);
 	evbuf_clear(&p->b);
 	return st;
 }
@@ -356,6 +376,7 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 	p.cnt = cnt;
 	if ((st = cm_upsync_state_get(c->idx, &us)) != CM_OK)
 		return idx_err(c, st, err, sz);
+	ctl_sync_scrub_pending(c);
 	cnt->pos = us.pos;
 	if (us.pos == 0 && index_empty(c->idx)) {
 		/* a new node: from a consistent snapshot */
@@ -370,7 +391,6 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 		if (st != CM_OK && st != CM_EUPSTREAM)
 			(void)idx_err(c, st, err, sz);
 		evbuf_free(&p.b);
-		free(p.erased);
 		return st;
 	}
 	for (;;) {
@@ -397,7 +417,6 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 			break;
 	}
 	evbuf_free(&p.b);
-	free(p.erased);
 	return st;
 }
 

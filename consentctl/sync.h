@@ -50,11 +50,19 @@ typedef struct ctl_sync_counts {
  * none is left or *STOP.  With a bootstrap (an empty index) the node's
  * events are applied too, from a consistent snapshot; every event is
  * applied, this node's own too (core/upsync.h).  Addresses
- * erased are scrubbed from the decision log and the DSN spool.  CM_OK;
+ * erased are scrubbed from the decision log and the DSN spool, through
+ * the scrub queue (ctl_sync_scrub_pending), first what is left of
+ * earlier runs.  CM_OK;
  * CM_EUPSTREAM (ERR), or the index's status. */
 cm_status ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
     volatile const sig_atomic_t *stop, ctl_sync_counts *cnt, char *err,
     size_t sz);
+
+/* Scrub the decision log and the DSN spool of the addresses of
+ * C->idx's scrub queue (core/scrubq.h: erased, their scrub not done;
+ * also after a crash), as consentctl erase does; the done ones leave
+ * the queue.  Failures are printed; they stay queued. */
+void ctl_sync_scrub_pending(ctl_ctx *c);
 
 /* When a change command ends (from ctl_ctx_fini): if C->idx is attached
  * and its outbox holds rows, push them; if that fails, say that the

@@ -16,6 +16,7 @@
 #include "codec.h"
 #include "index_impl.h"
 #include "outbox_int.h"
+#include "scrubq_int.h"
 #include "store.h"
 #include "subaddr.h"
 #include "timefmt.h"
@@ -191,7 +192,9 @@ erase_sub_fn(void *arg, const unsigned char *key, const char *addr,
 	if (st == CM_OK)
 		st = cm_outbox_put(e->w, CM_EV_ERASE, CM_STATE_NONE, e->at,
 		    key, NULL, 0, NULL, 0, e->ev);
-	if (st == CM_OK && e->ev->erased != NULL)
+	/* who asks for the erased addresses scrubs them (scrubq.h) */
+	if (st == CM_OK && e->ev->erased != NULL &&
+	    (st = cm_scrubq_add(e->w, addr, len)) == CM_OK)
 		e->ev->erased(e->ev->erased_arg, addr, len);
 	return st;
 }

@@ -14,6 +14,7 @@
 #include "codec.h"
 #include "index_impl.h"
 #include "outbox_int.h"
+#include "scrubq_int.h"
 #include "store.h"
 #include "timefmt.h"
 #include "upsync.h"
@@ -180,7 +181,8 @@ erase_subs(cm_apply *w, apply_arg *a, const char *addr, int64_t at)
 	if (a->sep == 0)
 		return CM_OK;
 	memcpy(w->upnode, a->node, sizeof(w->upnode));
-	st = cm_apply_erase_subs(w, addr, a->sep, at, sub_erased, a);
+	st = cm_apply_erase_subs(w, addr, a->sep, at, a->erased != NULL ?
+	    sub_erased : NULL, a);
 	w->upnode[0] = '\0';
 	return st;
 }
@@ -216,9 +218,12 @@ apply_one(cm_apply *w, apply_arg *a, const cm_upevent *e)
 			a->res.stale++;
 		if (st == CM_OK && applied) {
 			a->res.applied++;
-			if (addr[0] != '\0' && a->erased != NULL)
+			/* a pending scrub, in this transaction */
+			if (addr[0] != '\0' && a->erased != NULL &&
+			    (st = cm_scrubq_add(w, addr, strlen(addr))) ==
+			    CM_OK)
 				a->erased(a->earg, addr);
-			if (addr[0] != '\0')
+			if (st == CM_OK && addr[0] != '\0')
 				st = erase_subs(w, a, addr, ev.at_us);
 		}
 		return st;

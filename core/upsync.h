@@ -75,7 +75,10 @@ typedef struct cm_upsync_result {
 
 /* Called with each address an ERASE removed from the index (an entry
  * was stored under its AKEY, or a sub-address of it), from the write;
- * may repeat an address when the transaction is retried. */
+ * may repeat an address when the transaction is retried.  With it,
+ * each such address is also recorded in the scrub queue in the same
+ * transaction (scrubq.h): the caller scrubs it, then calls
+ * cm_scrubq_done. */
 typedef void (*cm_upsync_erased_cb)(void *arg, const char *addr);
 
 /*

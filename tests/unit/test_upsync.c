@@ -14,6 +14,7 @@
 
 #include "cmtest.h"
 #include "core/outbox.h"
+#include "core/scrubq.h"
 #include "core/timefmt.h"
 #include "core/upsync.h"
 
@@ -845,6 +846,118 @@ test_erase_subaddr(void **state)
 	free(l);
 }
 
+static int
+list_cb(const char *addr, void *arg)
+{
+	strcat(arg, addr);
+	strcat(arg, " ");
+	return 0;
+}
+
+static void
+ev_erased(void *arg, const char *addr, size_t len)
+{
+	(void)arg;
+	(void)addr;
+	(void)len;
+}
+
+/* Does DIR/data.mdb hold S? */
+static bool
+file_has(const char *dir, const char *s)
+{
+	char path[512], *buf;
+	FILE *f;
+	long n;
+	bool hit;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	assert_non_null(f = fopen(path, "rb"));
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	rewind(f);
+	assert_non_null(buf = malloc((size_t)n));
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	hit = memmem(buf, (size_t)n, s, strlen(s)) != NULL;
+	free(buf);
+	return hit;
+}
+
+/*
+ * The scrub of the decision log and the DSN spool is recorded with the
+ * erasure, in its transaction (a crash after the commit loses nothing):
+ * an erasure from the shared store and an ERASE whose caller asks for
+ * the erased addresses queue them (by keyed hash, the address
+ * enciphered); done, they leave the queue.  An ERASE without a callback
+ * queues nothing.
+ */
+static void
+test_scrub_queue(void **state)
+{
+	char *dir = cmt_mkdtemp(), got[512] = "";
+	cm_index *idx = cmt_open(dir, 0);
+	int64_t t0 = cm_time_now() - 100 * SEC;
+	cm_event ev = { 0 };
+	rows r = { 0 };
+	cm_upsync_result res;
+	char gone[128];
+
+	(void)state;
+	assert_int_equal(cm_outbox_attach(idx, "A"), CM_OK);
+	assert_int_equal(cmt_grant(idx, "remote.person@example.org", "news",
+	    CM_STATE_GRANTED, t0), CM_OK);
+	assert_int_equal(cmt_grant(idx, "local.person@example.org", "news",
+	    CM_STATE_GRANTED, t0), CM_OK);
+	assert_int_equal(cmt_grant(idx, "quiet.person@example.org", "news",
+	    CM_STATE_GRANTED, t0), CM_OK);
+	assert_int_equal(cm_outbox_read(idx, 0, 0, collect, &r), CM_OK);
+	assert_int_equal(cm_outbox_remove(idx, r.last), CM_OK);
+	/* from the shared store: the erasure of the first one's AKEY */
+	r.ev[0].id = 1;
+	r.ev[0].ev.kind = CM_EV_ERASE;
+	r.ev[0].ev.addr = NULL;
+	r.ev[0].ev.type = NULL;
+	r.ev[0].ev.at_us = t0 + SEC;
+	assert_int_equal(cm_upsync_apply(idx, r.ev, 1, CM_UPSYNC_AS_STORED, 0,
+	    1, 0, erased_cb, gone, &res), CM_OK);
+	assert_string_equal(gone, "remote.person@example.org");
+	/* local, with a callback; and without one */
+	ev.kind = CM_EV_ERASE;
+	ev.addr = "local.person@example.org";
+	ev.erased = ev_erased;
+	assert_int_equal(cm_index_apply(idx, &ev), CM_OK);
+	ev.addr = "quiet.person@example.org";
+	ev.erased = NULL;
+	assert_int_equal(cm_index_apply(idx, &ev), CM_OK);
+	assert_int_equal(cm_scrubq_list(idx, list_cb, got), CM_OK);
+	assert_non_null(strstr(got, "local.person@example.org "));
+	assert_non_null(strstr(got, "remote.person@example.org "));
+	assert_int_equal(strlen(got), 51);
+	/* after a restart too; the queue holds no address in clear */
+	cm_index_close(idx);
+	assert_false(file_has(dir, "remote.person@example.org"));
+	assert_false(file_has(dir, "local.person@example.org"));
+	idx = cmt_open(dir, 0);
+	got[0] = '\0';
+	assert_int_equal(cm_scrubq_list(idx, list_cb, got), CM_OK);
+	assert_non_null(strstr(got, "local.person@example.org "));
+	assert_non_null(strstr(got, "remote.person@example.org "));
+	assert_int_equal(strlen(got), 51);
+	assert_int_equal(cm_scrubq_done(idx, "remote.person@example.org"),
+	    CM_OK);
+	assert_int_equal(cm_scrubq_done(idx, "local.person@example.org"),
+	    CM_OK);
+	assert_int_equal(cm_scrubq_done(idx, "nobody@example.org"), CM_OK);
+	got[0] = '\0';
+	assert_int_equal(cm_scrubq_list(idx, list_cb, got), CM_OK);
+	assert_string_equal(got, "");
+	cm_index_close(idx);
+	assert_false(file_has(dir, "remote.person@example.org"));
+	assert_false(file_has(dir, "local.person@example.org"));
+	cmt_rmdir(dir);
+}
+
 /* Open three nodes sharing one key; B is attached as NAME_B. */
 static void
 sim_open(char **dir, cm_index **nd, const char *name_b)
@@ -932,6 +1045,7 @@ main(void)
 		cmocka_unit_test(test_apply_as_stored),
 		cmocka_unit_test(test_outbox_forget_bulk),
 		cmocka_unit_test(test_erase_subaddr),
+		cmocka_unit_test(test_scrub_queue),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
