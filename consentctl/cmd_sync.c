@@ -23,7 +23,7 @@
 
 static const char sync_help[] =
 "usage: consentctl [-c FILE] sync [--once | --follow | --status [--json]]\n"
-"                  [--batch N]\n"
+"                  [--batch N] [--seed]\n"
 "       consentctl [-c FILE | -d DBDIR] sync --detach\n"
 "\n"
 "Exchange changes with the shared consent store of the upstream: section:\n"
@@ -40,6 +40,9 @@ static const char sync_help[] =
 "            (1 s to 60 s) while the store cannot be reached\n"
 "  --status  the position, the lag behind the store in events and\n"
 "            seconds, the outbox, the last error; --json: one object\n"
+"  --seed    attach an index that holds data recorded before: queue its\n"
+"            records, objections, suppressed domains and tombstones\n"
+"            for the shared store (refused without it)\n"
 "  --detach  the index stops writing an outbox (after the upstream:\n"
 "            section was removed); what the outbox holds is dropped\n"
 "\n"
@@ -351,6 +354,7 @@ ctl_cmd_sync(ctl_ctx *c, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "detach", no_argument, NULL, 'd' },
+		{ "seed", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int ch, rc, mode = 'o';
@@ -370,6 +374,9 @@ ctl_cmd_sync(ctl_ctx *c, int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'S':
+			c->up_seed = true;
 			break;
 		case 'b':
 			errno = 0;

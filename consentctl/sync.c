@@ -6,6 +6,7 @@
 
 #include "../core/outbox.h"
 #include "../core/scrubq.h"
+#include "../core/seed.h"
 #include "../core/upsync.h"
 #include "diag.h"
 #include "erase.h"
@@ -29,7 +30,24 @@ ctl_sync_attach(ctl_ctx *c)
 	if (!ctl_sync_configured(c) || c->idx == NULL)
 		return 0;
 	node = cm_policy_upstream_node(c->policy);
-	if ((st = cm_outbox_attach(c->idx, node)) != CM_OK) {
+	if (c->up_seed) {
+		size_t n = 0;
+
+		if ((st = cm_seed_attach(c->idx, node, &n)) == CM_OK &&
+		    n > 0)
+			printf("sync: attached as node %s; %zu event%s of what "
+			    "the index held queued for the shared store\n",
+			    node, n, n == 1 ? "" : "s");
+	} else {
+		st = cm_outbox_attach(c->idx, node);
+	}
+	if (st == CM_EEXIST) {
+		ctl_diag_err("%s: %s", c->db_dir, cm_index_last_error(c->idx));
+		ctl_diag_err("run 'consentctl sync --seed' once to send what "
+		    "it holds, so that the other nodes know it");
+		return EX_DATAERR;
+	}
+	if (st != CM_OK) {
 		ctl_diag_err("%s: cannot attach the index to the shared store "
 		    "as node %s: %s (%s)", c->db_dir, node, cm_strerror(st),
 		    cm_index_last_error(c->idx));

@@ -26,8 +26,10 @@
 /* Is an upstream: section configured (policy loaded)? */
 bool ctl_sync_configured(const ctl_ctx *c);
 
-/* After opening C->idx for writing: attach it as this node.  0, or the
- * exit code after printing why. */
+/* After opening C->idx for writing: attach it as this node (with
+ * C->up_seed, by seeding: core/seed.h).  The first attach of an index
+ * that holds data is refused without it (exit 65, saying to run
+ * consentctl sync --seed).  0, or the exit code after printing why. */
 int ctl_sync_attach(ctl_ctx *c);
 
 /* Connect to the shared store and check its schema.  CM_OK with *PG;

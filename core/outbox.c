@@ -428,6 +428,32 @@ typedef struct attach_arg {
 	const char *node;
 } attach_arg;
 
+/* Has the index followed the shared store (a position stored)? */
+static bool
+followed(MDB_txn *txn, MDB_dbi d)
+{
+	MDB_val k = { 3, "pos" }, v;
+
+	return mdb_get(txn, d, &k, &v) == 0 && v.mv_size == 8 &&
+	    cm_codec_geti64(v.mv_data) != 0;
+}
+
+/* Does the index hold anything (an entry, a tombstone, a domain)?  In
+ * doubt (an error), yes. */
+static bool
+holds_data(MDB_txn *txn, cm_index *idx)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (mdb_cursor_open(txn, idx->db_index, &c) != 0)
+		return true;
+	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	mdb_cursor_close(c);
+	return rc != MDB_NOTFOUND;
+}
+
 static cm_status
 attach_fn(MDB_txn *txn, void *arg)
 {
@@ -443,6 +469,15 @@ attach_fn(MDB_txn *txn, void *arg)
 		rc = mdb_del(txn, d, &k, NULL);
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
+	} else if ((rc = mdb_get(txn, d, &k, &v)) == MDB_NOTFOUND &&
+	    !followed(txn, d) && holds_data(txn, a->idx)) {
+		cm_store_set_err(a->idx->st, 0, "the index holds consent data "
+		    "recorded before it was attached to the shared store: "
+		    "seed the shared store with it first (consentctl sync "
+		    "--seed)");
+		return CM_EEXIST;
+	} else if (rc != 0 && rc != MDB_NOTFOUND) {
+		return cm_store_db_err(a->idx->st, "read node", rc);
 	} else {
 		v.mv_size = strlen(a->node);
 		v.mv_data = (void *)(uintptr_t)a->node;

@@ -15,6 +15,7 @@
 #include "cmtest.h"
 #include "core/outbox.h"
 #include "core/scrubq.h"
+#include "core/seed.h"
 #include "core/timefmt.h"
 #include "core/upsync.h"
 
@@ -88,9 +89,21 @@ test_outbox_rows(void **state)
 	assert_int_equal(cm_outbox_node(idx, node, sizeof(node)),
 	    CM_NOTFOUND);
 	assert_int_equal(cm_outbox_attach(idx, "bad name"), CM_EINVAL);
+	/* it holds a record: attached only with it sent (seed.h) */
+	assert_int_equal(cm_outbox_attach(idx, "mx-a.example"), CM_EEXIST);
+	assert_int_equal(cm_outbox_node(idx, node, sizeof(node)),
+	    CM_NOTFOUND);
+	assert_int_equal(cm_seed_attach(idx, "mx-a.example", &n), CM_OK);
+	assert_int_equal(n, 1);
 	assert_int_equal(cm_outbox_attach(idx, "mx-a.example"), CM_OK);
 	assert_int_equal(cm_outbox_node(idx, node, sizeof(node)), CM_OK);
 	assert_string_equal(node, "mx-a.example");
+	assert_int_equal(cm_outbox_read(idx, 0, 0, collect, &r), CM_OK);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.ev[0].ev.kind, CM_EV_GRANT);
+	assert_int_equal(r.ev[0].ev.at_us, t0);
+	assert_int_equal(cm_outbox_remove(idx, r.last), CM_OK);
+	memset(&r, 0, sizeof(r));
 
 	/* a stale event writes nothing */
 	assert_int_equal(cmt_grant(idx, "a@example.org", "news",
@@ -113,20 +126,20 @@ test_outbox_rows(void **state)
 	    CM_UPEVENT_UUID_LEN);
 
 	/* remove up to the first: one left */
-	assert_int_equal(cm_outbox_remove(idx, 1), CM_OK);
+	assert_int_equal(cm_outbox_remove(idx, 2), CM_OK);
 	assert_int_equal(cm_outbox_count(idx, &n, NULL), CM_OK);
 	assert_int_equal(n, 1);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(cm_outbox_read(idx, 0, 0, collect, &r), CM_OK);
 	assert_int_equal(r.n, 1);
-	assert_int_equal(r.last, 2);
+	assert_int_equal(r.last, 3);
 	/* a new row after a removal gets a greater key */
 	assert_int_equal(cmt_grant(idx, "b@example.org", "news",
 	    CM_STATE_GRANTED, t0), CM_OK);
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(cm_outbox_read(idx, 2, 0, collect, &r), CM_OK);
+	assert_int_equal(cm_outbox_read(idx, 3, 0, collect, &r), CM_OK);
 	assert_int_equal(r.n, 1);
-	assert_int_equal(r.last, 3);
+	assert_int_equal(r.last, 4);
 	assert_int_equal(r.ev[0].ev.state, CM_STATE_GRANTED);
 	cm_index_close(idx);
 	cmt_rmdir(dir);
@@ -763,6 +776,7 @@ test_outbox_forget_bulk(void **state)
 	cmt_rmdir(dir);
 }
 
+
 static void sim_open(char **dir, cm_index **nd, const char *name_b);
 
 static void
@@ -958,6 +972,77 @@ test_scrub_queue(void **state)
 	cmt_rmdir(dir);
 }
 
+/*
+ * An index holding consent data recorded before it was attached: the
+ * plain attach is refused, the seeding attach queues it all in one
+ * transaction (records, withdrawals, an objection, a suppressed domain,
+ * a tombstone by AKEY only), and a node that applies the log holds the
+ * same state; seeding again queues nothing.
+ */
+static void
+test_seed(void **state)
+{
+	char *dir[3], *d0, *d1;
+	cm_index *nd[3];
+	size_t pos[3] = { 0 }, n, kinds[2] = { 0, 0 };
+	simlog *l = calloc(1, sizeof(*l));
+	int64_t t0 = cm_time_now() - 100 * SEC;
+	char node[CM_UPEVENT_NODE_MAX + 1];
+
+	(void)state;
+	assert_non_null(l);
+	sim_open(dir, nd, "B");
+	/* node A's index: detach it and fill it as before any attach */
+	assert_int_equal(cm_outbox_attach(nd[0], NULL), CM_OK);
+	assert_int_equal(cmt_grant(nd[0], "x@example.org", "news",
+	    CM_STATE_GRANTED, t0), CM_OK);
+	assert_int_equal(cmt_grant(nd[0], "x@example.org", "offers",
+	    CM_STATE_GRANTED, t0), CM_OK);
+	assert_int_equal(cmt_ev(nd[0], CM_EV_WITHDRAW, "x@example.org",
+	    "offers", t0 + SEC), CM_OK);
+	assert_int_equal(cmt_grant(nd[0], "y@example.org", "news",
+	    CM_STATE_PENDING, t0), CM_OK);
+	assert_int_equal(cmt_ev(nd[0], CM_EV_OBJECT, "y@example.org", NULL,
+	    t0 + 2 * SEC), CM_OK);
+	assert_int_equal(cmt_grant(nd[0], "x+tag@example.org", "news",
+	    CM_STATE_GRANTED, t0), CM_OK);
+	assert_int_equal(cmt_ev(nd[0], CM_EV_ERASE, "x+tag@example.org",
+	    NULL, t0 + 3 * SEC), CM_OK);
+	assert_int_equal(cmt_ev(nd[0], CM_EV_SUPPRESS_DOMAIN, "example.org",
+	    NULL, t0 + 4 * SEC), CM_OK);
+	assert_int_equal(cm_outbox_attach(nd[0], "A"), CM_EEXIST);
+	assert_int_equal(cm_outbox_node(nd[0], node, sizeof(node)),
+	    CM_NOTFOUND);
+	assert_int_equal(cm_seed_attach(nd[0], "A", &n), CM_OK);
+	/* x: 2 grants, 1 withdrawal; y: its grant, the withdrawal the
+	 * objection made, the objection; x+tag: erase; the domain */
+	assert_int_equal(n, 8);
+	assert_int_equal(cm_outbox_read(nd[0], 0, 0, count_kind, kinds),
+	    CM_OK);
+	assert_int_equal(kinds[1], 1);	/* the ERASE, no address */
+	assert_int_equal(cm_seed_attach(nd[0], "A", &n), CM_OK);
+	assert_int_equal(n, 0);
+	sim_push(l, nd[0]);
+	sim_pull(l, nd[1], &pos[1]);
+	sim_pull(l, nd[0], &pos[0]);
+	d0 = state_dump(nd[0]);
+	d1 = state_dump(nd[1]);
+	assert_string_equal(d0, d1);
+	assert_int_equal(cm_index_is_erased(nd[1], "x+tag@example.org"),
+	    CM_OK);
+	free(d0);
+	free(d1);
+	/* a node that followed the store may attach again */
+	assert_int_equal(cm_outbox_attach(nd[1], NULL), CM_OK);
+	assert_int_equal(cm_outbox_attach(nd[1], "B"), CM_OK);
+	for (int i = 0; i < 3; i++) {
+		cm_index_close(nd[i]);
+		cmt_rmdir(dir[i]);
+	}
+	sim_free(l);
+	free(l);
+}
+
 /* Open three nodes sharing one key; B is attached as NAME_B. */
 static void
 sim_open(char **dir, cm_index **nd, const char *name_b)
@@ -1046,6 +1131,7 @@ main(void)
 		cmocka_unit_test(test_outbox_forget_bulk),
 		cmocka_unit_test(test_erase_subaddr),
 		cmocka_unit_test(test_scrub_queue),
+		cmocka_unit_test(test_seed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
