@@ -52,7 +52,8 @@ put(cm_apply *w, seed_arg *a, cm_event_kind kind, cm_state state,
 			    &f.purpose, &f.evidence };
 
 			for (int i = 0; i < 4; i++) {
-				memcpy(p, r->f[i].p, r->f[i].n);
+				if (r->f[i].n > 0)
+					memcpy(p, r->f[i].p, r->f[i].n);
 				p[r->f[i].n] = '\0';
 				*dst[i] = p;
 				p += r->f[i].n + 1;
