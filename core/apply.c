@@ -612,6 +612,7 @@ cm_apply_begin(cm_apply *w, cm_index *idx, MDB_txn *txn, cm_scrub *sc)
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		memset(w->last, 0xff, sizeof(w->last));
 	w->seq_dirty = false;
+	w->as_stored = false;	/* the future check on, unless asked */
 	w->ic = w->hc = NULL;
 	w->scrub = sc;
 	if (sc != NULL)
