@@ -24,7 +24,7 @@
 
 static const char sync_help[] =
 "usage: consentctl [-c FILE] sync [--once | --follow | --status [--json]]\n"
-"                  [--batch N]\n"
+"                  [--batch N] [--seed]\n"
 "       consentctl [-c FILE | -d DBDIR] sync --detach\n"
 "\n"
 "Exchange changes with the shared consent store of the upstream: section:\n"
@@ -41,6 +41,9 @@ static const char sync_help[] =
 "            (1 s to 60 s) while the store cannot be reached\n"
 "  --status  the position, the lag behind the store in events and\n"
 "            seconds, the outbox, the last error; --json: one object\n"
+"  --seed    attach an index that holds data recorded before: queue its\n"
+"            records, objections, suppressed domains and tombstones\n"
+"            for the shared store (refused without it)\n"
 "  --detach  the index stops writing an outbox (after the upstream:\n"
 "            section was removed); what the outbox holds is dropped\n"
 "\n"
@@ -178,7 +181,7 @@ exchange(ctl_ctx *c, cm_pg *pg, size_t batch, bool verbose, char *err,
 		ctl_diag_err("sync: %s", perr);
 	if (pulled && (verbose || sent > 0 || n.fetched > 0)) {
 		printf("sync: sent %zu, received %zu: %zu applied, %zu stale, "
-		    "%zu own or seen, %zu refused, %zu erased; position %lld "
+		    "%zu already applied, %zu refused, %zu erased; position %lld "
 		    "(%.3f s)\n", sent, n.fetched, n.applied, n.stale,
 		    n.skipped, n.refused, n.erased, (long long)n.pos,
 		    (double)(cm_time_now() - t0) / 1e6);
@@ -446,6 +449,7 @@ ctl_cmd_sync(ctl_ctx *c, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "detach", no_argument, NULL, 'd' },
+		{ "seed", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int ch, rc, mode = 'o';
@@ -465,6 +469,9 @@ ctl_cmd_sync(ctl_ctx *c, int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'S':
+			c->up_seed = true;
 			break;
 		case 'b':
 			errno = 0;

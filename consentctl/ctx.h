@@ -38,6 +38,7 @@ typedef struct ctl_ctx {
 	int64_t clock_skew_opt;		/* --clock-skew, 0 = not given */
 	bool up_attached;		/* the index writes the outbox (sync.h) */
 	bool up_no_flush;		/* the command pushes it itself */
+	bool up_seed;			/* attach by seeding (sync --seed) */
 } ctl_ctx;
 
 /* Fill C from the global options -c CONFIG and -d DBDIR (either may be

@@ -8,6 +8,7 @@
 #include "../core/declog_scrub.h"
 #include "../core/dsnq_scrub.h"
 #include "../core/erasure.h"
+#include "../core/scrubq.h"
 #include "diag.h"
 #include "erase.h"
 
@@ -108,8 +109,39 @@ fail(const char *where, const char *what, cm_status st)
 	    EX_IOERR;
 }
 
+/* The scrub of every address of X is done: their rows of the scrub
+ * queue go (scrubq.h). */
+static int
+done(ctl_ctx *c, ctl_erase *x)
+{
+	cm_status st = CM_OK;
+
+	for (size_t i = 0; i <= x->n && st == CM_OK; i++)
+		st = cm_scrubq_done(c->idx, i < x->n ? x->addr[i] : x->input);
+	if (st != CM_OK) {
+		ctl_diag_err("%s: scrub queue: %s (%s)", c->db_dir,
+		    cm_strerror(st), cm_index_last_error(c->idx));
+		return ctl_diag_exit(st);
+	}
+	return 0;
+}
+
+static int
+scrub(ctl_ctx *c, ctl_erase *x);
+
 int
 ctl_erase_finish(ctl_ctx *c, ctl_erase *x)
+{
+	int rc = scrub(c, x);
+
+	/* failed: the rows stay, consentctl sync retries (scrubq.h) */
+	if (rc == 0 && c->idx != NULL)
+		rc = done(c, x);
+	return rc;
+}
+
+static int
+scrub(ctl_ctx *c, ctl_erase *x)
 {
 	const char *dir, *spool;
 	cm_declog_scrub_stats ls;

@@ -24,13 +24,16 @@ int ctl_erase_begin(ctl_ctx *c, const cm_addr *a, cm_event *ev,
     ctl_erase **out);
 
 /* 0, or the exit code after printing what could not be reached (the
- * index erasure stands).  Prints a line per place reached. */
+ * index erasure stands).  Prints a line per place reached.  When all
+ * was reached, the addresses leave the scrub queue of C->idx
+ * (core/scrubq.h); else they stay there and consentctl sync retries. */
 int ctl_erase_finish(ctl_ctx *c, ctl_erase *x);
 
 /* After an erasure that came from the shared store (sync.h), which
  * carries no address: the decision log lines and the spooled DSNs of
- * ADDR, the address the erased entry held, as ctl_erase_finish does.
- * 0, or the exit code after printing what could not be reached. */
+ * ADDR, the address the erased entry held, as ctl_erase_finish does (an
+ * address of the scrub queue, too).  0, or the exit code after printing
+ * what could not be reached. */
 int ctl_erase_remote(ctl_ctx *c, const char *addr);
 
 /* NULL is a no-op. */

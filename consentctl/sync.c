@@ -6,6 +6,8 @@
 
 #include "../core/erasekey.h"
 #include "../core/outbox.h"
+#include "../core/scrubq.h"
+#include "../core/seed.h"
 #include "../core/upsync.h"
 #include "cmd_upstream.h"
 #include "diag.h"
@@ -30,7 +32,24 @@ ctl_sync_attach(ctl_ctx *c)
 	if (!ctl_sync_configured(c) || c->idx == NULL)
 		return 0;
 	node = cm_policy_upstream_node(c->policy);
-	if ((st = cm_outbox_attach(c->idx, node)) != CM_OK) {
+	if (c->up_seed) {
+		size_t n = 0;
+
+		if ((st = cm_seed_attach(c->idx, node, &n)) == CM_OK &&
+		    n > 0)
+			printf("sync: attached as node %s; %zu event%s of what "
+			    "the index held queued for the shared store\n",
+			    node, n, n == 1 ? "" : "s");
+	} else {
+		st = cm_outbox_attach(c->idx, node);
+	}
+	if (st == CM_EEXIST) {
+		ctl_diag_err("%s: %s", c->db_dir, cm_index_last_error(c->idx));
+		ctl_diag_err("run 'consentctl sync --seed' once to send what "
+		    "it holds, so that the other nodes know it");
+		return EX_DATAERR;
+	}
+	if (st != CM_OK) {
 		ctl_diag_err("%s: cannot attach the index to the shared store "
 		    "as node %s: %s (%s)", c->db_dir, node, cm_strerror(st),
 		    cm_index_last_error(c->idx));
@@ -259,54 +278,70 @@ typedef struct pull {
 	ctl_ctx *c;
 	evbuf b;
 	size_t batch;
-	const char *own;
 	ctl_sync_counts *cnt;
 	cm_status st;
-	char **erased;
-	size_t nerased, caperased;
-	bool oom;
+	size_t nerased;
 } pull;
 
 static void
 erased_cb(void *arg, const char *addr)
 {
 	pull *p = arg;
-	char **na;
 
-	for (size_t i = 0; i < p->nerased; i++)
-		if (strcmp(p->erased[i], addr) == 0)
-			return;
-	if (p->nerased == p->caperased) {
-		size_t nc = p->caperased ? p->caperased * 2 : 8;
-
-		if ((na = realloc(p->erased, nc * sizeof(*na))) == NULL) {
-			p->oom = true;
-			return;
-		}
-		p->erased = na;
-		p->caperased = nc;
-	}
-	if ((p->erased[p->nerased] = strdup(addr)) == NULL) {
-		p->oom = true;
-		return;
-	}
+	(void)addr;
 	p->nerased++;
 }
 
-/* Scrub the decision log and the DSN spool of the addresses erased. */
-static void
-scrub_erased(pull *p)
+typedef struct pending {
+	char **addr;
+	size_t n, cap;
+	bool oom;
+} pending;
+
+static int
+pending_cb(const char *addr, void *arg)
 {
-	for (size_t i = 0; i < p->nerased; i++) {
-		(void)ctl_erase_remote(p->c, p->erased[i]);
-		free(p->erased[i]);
+	pending *q = arg;
+	char **na;
+
+	if (q->n == q->cap) {
+		size_t nc = q->cap ? q->cap * 2 : 8;
+
+		if ((na = realloc(q->addr, nc * sizeof(*na))) == NULL) {
+			q->oom = true;
+			return 1;
+		}
+		q->addr = na;
+		q->cap = nc;
 	}
-	p->cnt->erased += p->nerased;
-	p->nerased = 0;
-	if (p->oom)
-		ctl_diag_err("sync: out of memory: an erased address's "
-		    "decision log lines may remain (run consentctl erase)");
-	p->oom = false;
+	if ((q->addr[q->n] = strdup(addr)) == NULL) {
+		q->oom = true;
+		return 1;
+	}
+	q->n++;
+	return 0;
+}
+
+void
+ctl_sync_scrub_pending(ctl_ctx *c)
+{
+	pending q = { 0 };
+	cm_status st;
+
+	/* recorded with the erasures (core/scrubq.h): what a crash after
+	 * the commit left, and what the last apply erased */
+	if ((st = cm_scrubq_list(c->idx, pending_cb, &q)) != CM_OK)
+		ctl_diag_err("%s: scrub queue: %s (%s)", c->db_dir,
+		    cm_strerror(st), cm_index_last_error(c->idx));
+	for (size_t i = 0; i < q.n; i++) {
+		(void)ctl_erase_remote(c, q.addr[i]);
+		memset(q.addr[i], 0, strlen(q.addr[i]));
+		free(q.addr[i]);
+	}
+	free(q.addr);
+	if (q.oom)
+		ctl_diag_err("sync: out of memory: erased addresses remain to "
+		    "be scrubbed from the decision log (retried next time)");
 }
 
 /* Apply what P holds, the position moving to POS. */
@@ -316,7 +351,8 @@ apply_held(pull *p, int64_t pos, int64_t pos_us)
 	cm_upsync_result r;
 	cm_status st;
 
-	st = cm_upsync_apply(p->c->idx, p->b.ev, p->b.n, p->own, pos, pos_us,
+	st = cm_upsync_apply(p->c->idx, p->b.ev, p->b.n, CM_UPSYNC_AS_STORED,
+	    p->c->addr_opts.subaddr_sep, pos, pos_us,
 	    erased_cb, p, &r);
 	if (st == CM_OK) {
 		p->cnt->fetched += p->b.n;
@@ -327,7 +363,9 @@ apply_held(pull *p, int64_t pos, int64_t pos_us)
 		if (pos > p->cnt->pos)
 			p->cnt->pos = pos;
 	}
-	scrub_erased(p);
+	p->cnt->erased += p->nerased;
+	p->nerased = 0;
+	ctl_sync_scrub_pending(p->c);
 	evbuf_clear(&p->b);
 	return st;
 }
@@ -396,21 +434,11 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 	p.cnt = cnt;
 	if ((st = cm_upsync_state_get(c->idx, &us)) != CM_OK)
 		return idx_err(c, st, err, sz);
+	ctl_sync_scrub_pending(c);
 	cnt->pos = us.pos;
 	if (us.pos == 0 && index_empty(c->idx)) {
-		/* a new node: everything, its own events too; if this is
-		 * interrupted, what its name stored until now is still
-		 * applied when following (upsync.h) */
-		int64_t head, head_us;
-
-		p.own = NULL;
+		/* a new node: from a consistent snapshot */
 		p.st = CM_OK;
-		if ((st = cm_pg_head(pg, &head, &head_us)) != CM_OK) {
-			snprintf(err, sz, "%s", cm_pg_error(pg));
-			return st;
-		}
-		if ((st = cm_upsync_set_boot(c->idx, head)) != CM_OK)
-			return idx_err(c, st, err, sz);
 		st = cm_pg_snapshot(pg, snap_cb, &p, &upto);
 		if (st == CM_OK && p.st == CM_OK)
 			st = apply_held(&p, upto, 0);
@@ -421,10 +449,8 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 		if (st != CM_OK && st != CM_EUPSTREAM)
 			(void)idx_err(c, st, err, sz);
 		evbuf_free(&p.b);
-		free(p.erased);
 		return st;
 	}
-	p.own = cm_policy_upstream_node(c->policy);
 	for (;;) {
 		p.st = CM_OK;
 		st = cm_pg_fetch(pg, cnt->pos, p.batch, fetch_cb, &p, &last);
@@ -449,7 +475,6 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 			break;
 	}
 	evbuf_free(&p.b);
-	free(p.erased);
 	return st;
 }
 

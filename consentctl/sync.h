@@ -26,8 +26,10 @@
 /* Is an upstream: section configured (policy loaded)? */
 bool ctl_sync_configured(const ctl_ctx *c);
 
-/* After opening C->idx for writing: attach it as this node.  0, or the
- * exit code after printing why. */
+/* After opening C->idx for writing: attach it as this node (with
+ * C->up_seed, by seeding: core/seed.h).  The first attach of an index
+ * that holds data is refused without it (exit 65, saying to run
+ * consentctl sync --seed).  0, or the exit code after printing why. */
 int ctl_sync_attach(ctl_ctx *c);
 
 /* Connect to the shared store and check its schema and that C's
@@ -53,12 +55,21 @@ typedef struct ctl_sync_counts {
 /* Fetch the events after C->idx's position from PG and apply them in
  * transactions of at most BATCH events, each moving the position; until
  * none is left or *STOP.  With a bootstrap (an empty index) the node's
- * own events are applied too, from a consistent snapshot.  Addresses
- * erased are scrubbed from the decision log and the DSN spool.  CM_OK;
+ * events are applied too, from a consistent snapshot; every event is
+ * applied, this node's own too (core/upsync.h).  Addresses
+ * erased are scrubbed from the decision log and the DSN spool, through
+ * the scrub queue (ctl_sync_scrub_pending), first what is left of
+ * earlier runs.  CM_OK;
  * CM_EUPSTREAM (ERR), or the index's status. */
 cm_status ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
     volatile const sig_atomic_t *stop, ctl_sync_counts *cnt, char *err,
     size_t sz);
+
+/* Scrub the decision log and the DSN spool of the addresses of
+ * C->idx's scrub queue (core/scrubq.h: erased, their scrub not done;
+ * also after a crash), as consentctl erase does; the done ones leave
+ * the queue.  Failures are printed; they stay queued. */
+void ctl_sync_scrub_pending(ctl_ctx *c);
 
 /* When a change command ends (from ctl_ctx_fini, after it closed C->idx
  * and so dropped the writer lock): if the index was attached and its

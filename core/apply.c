@@ -16,6 +16,7 @@
 #include "codec.h"
 #include "index_impl.h"
 #include "outbox_int.h"
+#include "scrubq_int.h"
 #include "store.h"
 #include "subaddr.h"
 #include "timefmt.h"
@@ -33,6 +34,7 @@ cm_apply_free(cm_apply *w)
 	free(w->ent.recs);
 	free(w->old);
 	free(w->buf);
+	free(w->forget);
 }
 
 /* Write a history event under AK (subject key) with the strings of EV. */
@@ -89,9 +91,12 @@ scrub_hist(cm_scrub *sc, const unsigned char *v, size_t n)
 	return CM_OK;
 }
 
+/* Erase the entry under AK (ADDR, LEN: its address, to scrub) and write
+ * a tombstone dated AT, or (!EXACT) the later of AT and a stored
+ * tombstone's date. */
 static cm_status
 erase_key(cm_apply *w, const char *addr, size_t len, const unsigned char *ak,
-    int64_t at)
+    int64_t at, bool exact)
 {
 	cm_index *idx = w->idx;
 	unsigned char tv[CM_CODEC_TOMB_LEN], hk[HKEY_LEN];
@@ -128,7 +133,7 @@ erase_key(cm_apply *w, const char *addr, size_t len, const unsigned char *ak,
 	} else if (rc != MDB_NOTFOUND) {
 		return cm_store_db_err(idx->st, "erase lookup", rc);
 	}
-	cm_codec_tomb_encode(tv, at > erased ? at : erased);
+	cm_codec_tomb_encode(tv, exact || at > erased ? at : erased);
 	val.mv_data = tv;
 	val.mv_size = sizeof(tv);
 	if ((rc = mdb_put(w->txn, idx->db_index, &key, &val, 0)) != 0)
@@ -179,7 +184,7 @@ erase_sub_fn(void *arg, const unsigned char *key, const char *addr,
     size_t len)
 {
 	erase_sub *e = arg;
-	cm_status st = erase_key(e->w, addr, len, key, e->at);
+	cm_status st = erase_key(e->w, addr, len, key, e->at, false);
 
 	/* the outbox keeps no address of an erased person: AKEY only */
 	if (st == CM_OK)
@@ -187,7 +192,9 @@ erase_sub_fn(void *arg, const unsigned char *key, const char *addr,
 	if (st == CM_OK)
 		st = cm_outbox_put(e->w, CM_EV_ERASE, CM_STATE_NONE, e->at,
 		    key, NULL, 0, NULL, 0, e->ev);
-	if (st == CM_OK && e->ev->erased != NULL)
+	/* who asks for the erased addresses scrubs them (scrubq.h) */
+	if (st == CM_OK && e->ev->erased != NULL &&
+	    (st = cm_scrubq_add(e->w, addr, len)) == CM_OK)
 		e->ev->erased(e->ev->erased_arg, addr, len);
 	return st;
 }
@@ -213,14 +220,19 @@ do_erase(cm_apply *w, const cm_event *ev, const unsigned char *ak, int64_t at)
 
 cm_status
 cm_apply_erase_akey(cm_apply *w, const unsigned char *ak, int64_t at,
-    char *addr, size_t sz)
+    char *addr, size_t sz, bool *applied)
 {
 	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val;
 	size_t len = 0;
 	int rc;
 
 	addr[0] = '\0';
+	*applied = false;
 	rc = mdb_get(w->txn, w->idx->db_index, &key, &val);
+	if (rc == 0 && cm_codec_is_tomb(val.mv_data, val.mv_size) &&
+	    cm_codec_tomb_erased(val.mv_data) == at)
+		return CM_OK;	/* this erasure, applied already: stale */
+	*applied = true;
 	if (rc == 0 && !cm_codec_is_tomb(val.mv_data, val.mv_size)) {
 		if (cm_codec_entry_decode(val.mv_data, val.mv_size,
 		    &w->ent) != CM_OK || w->ent.addr.n >= sz)
@@ -234,7 +246,26 @@ cm_apply_erase_akey(cm_apply *w, const unsigned char *ak, int64_t at,
 	if (memcmp(ak, w->last, AKEY_LEN) > 0)
 		memcpy(w->last, ak, AKEY_LEN);
 	/* no address to scrub when there was no entry: nothing held it */
-	return erase_key(w, addr, len, ak, at);
+	return erase_key(w, addr, len, ak, at, true);
+}
+
+cm_status
+cm_apply_erase_subs(cm_apply *w, const char *base, char sep, int64_t at,
+    void (*erased)(void *arg, const char *addr, size_t len), void *arg)
+{
+	cm_event ev = { 0 };
+	erase_sub e = { w, &ev, at };
+	cm_status st;
+	int rc;
+
+	ev.kind = CM_EV_ERASE;
+	ev.erased = erased;
+	ev.erased_arg = arg;
+	st = cm_subaddr_each(w->txn, w->idx->db_index, base, strlen(base), sep,
+	    erase_sub_fn, &e, &rc);
+	if (st == CM_EDB && rc != 0)
+		return cm_store_db_err(w->idx->st, "erase sub-addresses", rc);
+	return st;
 }
 
 static cm_status
@@ -340,7 +371,7 @@ cm_apply_event(cm_apply *w, const cm_event *ev, const evlen *el,
     const unsigned char *ak, bool *applied)
 {
 	cm_index *idx = w->idx;
-	int64_t at = ev->at_us ? ev->at_us : w->recorded, limit;
+	int64_t at = ev->at_us ? ev->at_us : w->recorded, limit = 0;
 	size_t alen;
 	MDB_val key = { AKEY_LEN, (void *)(uintptr_t)ak }, val;
 	cm_rules_entry *e = &w->ent;
@@ -350,9 +381,13 @@ cm_apply_event(cm_apply *w, const cm_event *ev, const evlen *el,
 	cm_status st;
 	int rc;
 
+	cm_rules_opts ropt = idx->rules;
+
 	*applied = false;
 	w->append = false;
-	if (!cm_rules_time_ok(at, w->recorded, &idx->rules, &limit))
+	if (w->as_stored)
+		ropt.skew_us = INT64_MAX;	/* no future check */
+	else if (!cm_rules_time_ok(at, w->recorded, &idx->rules, &limit))
 		return future_err(idx, ev, at, limit);
 	switch (ev->kind) {
 	case CM_EV_ERASE:
@@ -407,7 +442,7 @@ cm_apply_event(cm_apply *w, const cm_event *ev, const evlen *el,
 		return cm_store_db_err(idx->st, "lookup", rc);
 	}
 
-	if ((st = cm_rules_apply(e, ev, el->f, w->recorded, &idx->rules, ro))
+	if ((st = cm_rules_apply(e, ev, el->f, w->recorded, &ropt, ro))
 	    != CM_OK)
 		return st;
 	if (ro->verdict == CM_RULES_STALE)
@@ -577,6 +612,7 @@ cm_apply_begin(cm_apply *w, cm_index *idx, MDB_txn *txn, cm_scrub *sc)
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		memset(w->last, 0xff, sizeof(w->last));
 	w->seq_dirty = false;
+	w->as_stored = false;	/* the future check on, unless asked */
 	w->ic = w->hc = NULL;
 	w->scrub = sc;
 	if (sc != NULL)

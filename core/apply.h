@@ -48,6 +48,8 @@ typedef struct cm_apply {
 	MDB_cursor *ic, *hc;
 	cm_rules_entry ent;
 	cm_rules_out ro;	/* what the rules made of the last event */
+	bool as_stored;		/* no future check: events of the shared
+				 * store, checked by the node that made them */
 	unsigned char *old;	/* copy of the stored entry */
 	size_t oldcap;
 	unsigned char *buf;	/* new entry / history blob */
@@ -65,6 +67,10 @@ typedef struct cm_apply {
 	MDB_dbi db_outbox, db_upstate;
 	uint64_t outbox_seq;	/* next outbox key; 0 = not looked up */
 	bool outbox_dirty;	/* outbox_seq to be stored at the end */
+	/* outbox rows to drop at the end (cm_outbox_forget): AKEY and the
+	 * first outbox key not dropped, CM_OUTBOX_FORGET_LEN octets each */
+	unsigned char *forget;
+	size_t nforget, capforget;
 } cm_apply;
 
 /*
@@ -83,7 +89,7 @@ void cm_apply_free(cm_apply *w);
  * Apply one event EV (checked with cm_codec_validate; EL its string
  * lengths; KEY its subject key).  *APPLIED tells whether it changed
  * anything: CM_OK with !*APPLIED is "stale".  CM_EFUTURE (dated too
- * late: the thread's error names the times), CM_NOTFOUND (no record to
+ * late, unless W->as_stored: the thread's error names the times), CM_NOTFOUND (no record to
  * confirm, withdraw or update), CM_ETOOLONG, CM_EINVAL, CM_EFORMAT
  * (stored value does not decode, key collision), CM_ENOMEM, CM_EFULL,
  * CM_EDB.
@@ -104,13 +110,32 @@ cm_status cm_apply_bulk(cm_apply *w, const cm_selection *sel,
  * ERASE of the address stored under AKEY AK (an erasure from the shared
  * store, which carries no address): the entry and its history are
  * zeroed and deleted and a tombstone dated AT written, as an ERASE of
- * the address does (sub-addresses are erased by events of their own).
- * ADDR (SZ octets) receives the address the entry held ("" when there
- * was no entry: only the tombstone is written).  Statuses as
+ * the address does (sub-addresses are erased by events of their own),
+ * whatever the dates of the entry's events and of a stored tombstone:
+ * the tombstone is dated AT, the date of the last erasure in the log
+ * (the shared store keeps no earlier one), so that every node holds
+ * the same one.  ADDR (SZ octets) receives the address the entry held
+ * ("" when there was no entry: only the tombstone is written).
+ * *APPLIED is false when a tombstone dated AT was there already
+ * (stale: nothing written).  Statuses as
  * cm_apply_event.
  */
 cm_status cm_apply_erase_akey(cm_apply *w, const unsigned char *ak,
-    int64_t at, char *addr, size_t sz);
+    int64_t at, char *addr, size_t sz, bool *applied);
+
+/*
+ * After an ERASE from the shared store removed base address BASE (an
+ * entry this node held): erase the stored sub-addresses of BASE under
+ * SEP (0: none) as an ERASE of the address erases them, each leaving a
+ * tombstone dated AT (or a later one stored) and, if W->upnode is set,
+ * an ERASE of its AKEY in the outbox (its unsent rows dropped) for the
+ * nodes that do not know the sub-address belongs to BASE.  ERASED (may
+ * be NULL) is called with each address erased.  Statuses as
+ * cm_apply_event.
+ */
+cm_status cm_apply_erase_subs(cm_apply *w, const char *base, char sep,
+    int64_t at, void (*erased)(void *arg, const char *addr, size_t len),
+    void *arg);
 
 /* The body of a write transaction on W. */
 typedef cm_status (*cm_apply_fn)(cm_apply *w, void *arg);

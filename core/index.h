@@ -124,7 +124,9 @@ typedef struct cm_event {
 	 * LEN octets, NUL-terminated), from the calling thread during the
 	 * write: it may see an address twice when the transaction is
 	 * retried, and the addresses are erased only if the apply returns
-	 * CM_OK.
+	 * CM_OK.  With ERASED, each address is also recorded in the scrub
+	 * queue in the same transaction (scrubq.h): the caller scrubs what
+	 * lies outside the index, then calls cm_scrubq_done.
 	 */
 	char subaddr_sep;
 	void (*erased)(void *arg, const char *addr, size_t len);

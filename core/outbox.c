@@ -207,6 +207,7 @@ cm_outbox_txn_begin(cm_apply *w)
 
 	w->upnode[0] = '\0';
 	w->outbox_seq = 0;
+	w->nforget = 0;
 	s = cm_outbox_dbi(w->txn, CM_UPSTATE_DB, false, &st, &rc);
 	if (s == CM_NOTFOUND)
 		return CM_OK;
@@ -315,39 +316,54 @@ cm_outbox_put(cm_apply *w, cm_event_kind kind, cm_state state, int64_t at,
 	return CM_OK;
 }
 
-cm_status
-cm_outbox_txn_finish(cm_apply *w)
+static int
+akey_cmp(const void *key, const void *ent)
 {
-	unsigned char b[8];
-	MDB_val k = { 4, "oseq" }, v = { 8, b };
-	int rc;
-
-	if (w->upnode[0] == '\0' || !w->outbox_dirty)
-		return CM_OK;
-	cm_codec_put64(b, w->outbox_seq);
-	if ((rc = mdb_put(w->txn, w->db_upstate, &k, &v, 0)) != 0)
-		return cm_store_db_err(w->idx->st, "write outbox seq", rc);
-	w->outbox_dirty = false;
-	return CM_OK;
+	return memcmp(key, ent, CM_UPEVENT_AKEY_LEN);
 }
 
-cm_status
-cm_outbox_forget(cm_apply *w, const unsigned char *ak)
+/* Delete the rows of the AKEYs forgotten in W's transaction: one pass. */
+static cm_status
+forget_run(cm_apply *w)
 {
+	const size_t L = CM_OUTBOX_FORGET_LEN;
+	unsigned char *f = w->forget;
+	size_t n = 0;
 	MDB_cursor *c;
 	MDB_val k, v;
 	int rc;
 
-	if (w->upnode[0] == '\0')
-		return CM_OK;
+	/* sorted by AKEY: keep the greatest mark of each */
+	qsort(f, w->nforget, L, akey_cmp);
+	for (size_t i = 0; i < w->nforget; i++) {
+		uint64_t a, b;
+
+		if (n > 0 && memcmp(f + (n - 1) * L, f + i * L,
+		    CM_UPEVENT_AKEY_LEN) == 0) {
+			memcpy(&a, f + (n - 1) * L + CM_UPEVENT_AKEY_LEN, 8);
+			memcpy(&b, f + i * L + CM_UPEVENT_AKEY_LEN, 8);
+			if (b > a)
+				memcpy(f + (n - 1) * L, f + i * L, L);
+			continue;
+		}
+		memmove(f + n * L, f + i * L, L);
+		n++;
+	}
+	w->nforget = 0;
 	if ((rc = mdb_cursor_open(w->txn, w->db_outbox, &c)) != 0)
 		return cm_store_db_err(w->idx->st, "outbox cursor", rc);
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const unsigned char *p = v.mv_data;
+		const unsigned char *p = v.mv_data, *hit;
+		uint64_t mark;
 
-		if (v.mv_size < HDR_LEN || memcmp(p + 12 + CM_UPEVENT_UUID_LEN,
-		    ak, CM_UPEVENT_AKEY_LEN) != 0)
+		if (v.mv_size < HDR_LEN || k.mv_size != 8)
+			continue;
+		hit = bsearch(p + 12 + CM_UPEVENT_UUID_LEN, f, n, L, akey_cmp);
+		if (hit == NULL)
+			continue;
+		memcpy(&mark, hit + CM_UPEVENT_AKEY_LEN, 8);
+		if (key_get(k.mv_data) >= mark)
 			continue;
 		if ((rc = mdb_cursor_del(c, 0)) != 0)
 			break;
@@ -358,6 +374,52 @@ cm_outbox_forget(cm_apply *w, const unsigned char *ak)
 	return CM_OK;
 }
 
+cm_status
+cm_outbox_txn_finish(cm_apply *w)
+{
+	unsigned char b[8];
+	MDB_val k = { 4, "oseq" }, v = { 8, b };
+	cm_status st;
+	int rc;
+
+	if (w->upnode[0] == '\0' || !w->outbox_dirty)
+		return CM_OK;
+	if (w->nforget > 0 && (st = forget_run(w)) != CM_OK)
+		return st;
+	cm_codec_put64(b, w->outbox_seq);
+	if ((rc = mdb_put(w->txn, w->db_upstate, &k, &v, 0)) != 0)
+		return cm_store_db_err(w->idx->st, "write outbox seq", rc);
+	w->outbox_dirty = false;
+	return CM_OK;
+}
+
+cm_status
+cm_outbox_forget(cm_apply *w, const unsigned char *ak)
+{
+	const size_t L = CM_OUTBOX_FORGET_LEN;
+	cm_status st;
+
+	if (w->upnode[0] == '\0')
+		return CM_OK;
+	if ((st = next_seq(w)) != CM_OK)
+		return st;
+	if (w->nforget == w->capforget) {
+		size_t nc = w->capforget ? w->capforget * 2 : 16;
+		unsigned char *nf = realloc(w->forget, nc * L);
+
+		if (nf == NULL)
+			return CM_ENOMEM;
+		w->forget = nf;
+		w->capforget = nc;
+	}
+	memcpy(w->forget + w->nforget * L, ak, CM_UPEVENT_AKEY_LEN);
+	memcpy(w->forget + w->nforget * L + CM_UPEVENT_AKEY_LEN,
+	    &w->outbox_seq, 8);
+	w->nforget++;
+	w->outbox_dirty = true;
+	return CM_OK;
+}
+
 /* ---------------------------------------------------------------- */
 /* the public calls */
 
@@ -365,6 +427,32 @@ typedef struct attach_arg {
 	cm_index *idx;
 	const char *node;
 } attach_arg;
+
+/* Has the index followed the shared store (a position stored)? */
+static bool
+followed(MDB_txn *txn, MDB_dbi d)
+{
+	MDB_val k = { 3, "pos" }, v;
+
+	return mdb_get(txn, d, &k, &v) == 0 && v.mv_size == 8 &&
+	    cm_codec_geti64(v.mv_data) != 0;
+}
+
+/* Does the index hold anything (an entry, a tombstone, a domain)?  In
+ * doubt (an error), yes. */
+static bool
+holds_data(MDB_txn *txn, cm_index *idx)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (mdb_cursor_open(txn, idx->db_index, &c) != 0)
+		return true;
+	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	mdb_cursor_close(c);
+	return rc != MDB_NOTFOUND;
+}
 
 static cm_status
 attach_fn(MDB_txn *txn, void *arg)
@@ -381,6 +469,15 @@ attach_fn(MDB_txn *txn, void *arg)
 		rc = mdb_del(txn, d, &k, NULL);
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
+	} else if ((rc = mdb_get(txn, d, &k, &v)) == MDB_NOTFOUND &&
+	    !followed(txn, d) && holds_data(txn, a->idx)) {
+		cm_store_set_err(a->idx->st, 0, "the index holds consent data "
+		    "recorded before it was attached to the shared store: "
+		    "seed the shared store with it first (consentctl sync "
+		    "--seed)");
+		return CM_EEXIST;
+	} else if (rc != 0 && rc != MDB_NOTFOUND) {
+		return cm_store_db_err(a->idx->st, "read node", rc);
 	} else {
 		v.mv_size = strlen(a->node);
 		v.mv_data = (void *)(uintptr_t)a->node;

@@ -43,8 +43,12 @@ bool cm_outbox_node_valid(const char *name);
 /*
  * Attach IDX (opened for writing) to the shared store as node NODE: its
  * changes go to the outbox from the next write transaction on, in
- * every process.  With NODE NULL, detach (the outbox is kept).  CM_OK;
- * CM_EINVAL (bad name), CM_EPERM (read-only), CM_EDB.
+ * every process.  With NODE NULL, detach (the outbox is kept).  The
+ * first attach of an index that holds anything (entries, tombstones,
+ * domains) and has never followed the shared store is refused with
+ * CM_EEXIST: what it holds would never reach the other nodes; attach it
+ * with cm_seed_attach (seed.h), which sends it.  CM_OK; CM_EINVAL (bad
+ * name), CM_EEXIST, CM_EPERM (read-only), CM_EDB.
  */
 cm_status cm_outbox_attach(cm_index *idx, const char *node);
 

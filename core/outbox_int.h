@@ -17,6 +17,10 @@
 #define CM_OUTBOX_DB "outbox"
 #define CM_UPSTATE_DB "upstate"
 
+/* One AKEY forgotten: the AKEY, then the outbox key (8 octets, host
+ * order) below which its rows are dropped. */
+#define CM_OUTBOX_FORGET_LEN (CM_UPEVENT_AKEY_LEN + 8)
+
 /* Open named database NAME in TXN (with CREATE: create it if missing).
  * CM_OK, CM_NOTFOUND (missing, !CREATE), CM_EDB (LMDB's code in *RC). */
 cm_status cm_outbox_dbi(MDB_txn *txn, const char *name, bool create,
@@ -26,10 +30,10 @@ cm_status cm_outbox_dbi(MDB_txn *txn, const char *name, bool create,
  * index is attached (w->upnode set, else empty).  CM_OK, CM_EDB. */
 cm_status cm_outbox_txn_begin(cm_apply *w);
 
-/* Before W's transaction commits: store the next outbox key, which is
- * never used twice (a push removes rows up to the key it read: a key
- * made again after the outbox emptied would lose a row).  CM_OK,
- * CM_EDB. */
+/* Before W's transaction commits: delete the rows forgotten
+ * (cm_outbox_forget); store the next outbox key, which is never used
+ * twice (a push removes rows up to the key it read: a key made again
+ * after the outbox emptied would lose a row).  CM_OK, CM_EDB. */
 cm_status cm_outbox_txn_finish(cm_apply *w);
 
 /*
@@ -45,9 +49,12 @@ cm_status cm_outbox_put(cm_apply *w, cm_event_kind kind, cm_state state,
 
 /*
  * In W's transaction, if attached: delete the outbox rows of AKEY AK
- * (before an ERASE of it is added: they hold the address, and the
- * erasure removes their effect everywhere anyway).  The octets they
- * leave are zeroed by the erasure's scrub (scrub.h).  CM_OK, CM_EDB.
+ * written until now (before an ERASE of it is added: they hold the
+ * address, and the erasure removes their effect everywhere anyway).
+ * They are deleted by cm_outbox_txn_finish, in one pass over the outbox
+ * for every AKEY forgotten in the transaction (a bulk erasure does not
+ * walk the outbox once per address).  The octets they leave are zeroed
+ * by the erasure's scrub (scrub.h).  CM_OK, CM_ENOMEM, CM_EDB.
  */
 cm_status cm_outbox_forget(cm_apply *w, const unsigned char *ak);
 

@@ -4,8 +4,7 @@
  *
  * "upstate" keys: "node" (outbox.c), "pos" and "pos_us" (8 octets
  * little-endian each, as in codec.c), "ok_us", "err_us" (8 octets), "err"
- * (text); "oseq", the next outbox key (outbox.c); "boot", the store's
- * head when a bootstrap began (8 octets).
+ * (text); "oseq", the next outbox key (outbox.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "codec.h"
 #include "index_impl.h"
 #include "outbox_int.h"
+#include "scrubq_int.h"
 #include "store.h"
 #include "timefmt.h"
 #include "upsync.h"
@@ -94,7 +94,6 @@ cm_upsync_state_get(cm_index *idx, cm_upsync_state *out)
 typedef struct note_arg {
 	cm_index *idx;
 	const char *err;
-	int64_t boot;
 } note_arg;
 
 static cm_status
@@ -124,42 +123,10 @@ note_fn(MDB_txn *txn, void *arg)
 	    rc);
 }
 
-static cm_status
-boot_fn(MDB_txn *txn, void *arg)
-{
-	note_arg *a = arg;
-	int64_t pos;
-	MDB_dbi d;
-	int rc;
-
-	if (cm_outbox_dbi(txn, CM_UPSTATE_DB, true, &d, &rc) != CM_OK)
-		return cm_store_db_err(a->idx->st, "open upstate", rc);
-	if ((rc = get_i64(txn, d, "pos", &pos)) == 0 && pos == 0)
-		rc = put_i64(txn, d, "boot", a->boot);
-	return rc == 0 ? CM_OK : cm_store_db_err(a->idx->st, "write upstate",
-	    rc);
-}
-
-cm_status
-cm_upsync_set_boot(cm_index *idx, int64_t boot)
-{
-	note_arg a = { idx, NULL, boot };
-	cm_status st;
-
-	if (idx == NULL)
-		return CM_EINVAL;
-	if (idx->readonly)
-		return CM_EPERM;
-	cm_store_writer_lock(idx->st);
-	st = cm_store_write(idx->st, boot_fn, &a, false);
-	cm_store_writer_unlock(idx->st);
-	return st;
-}
-
 cm_status
 cm_upsync_note(cm_index *idx, const char *err)
 {
-	note_arg a = { idx, err, 0 };
+	note_arg a = { idx, err };
 	cm_status st;
 
 	if (idx == NULL)
@@ -178,7 +145,9 @@ cm_upsync_note(cm_index *idx, const char *err)
 typedef struct apply_arg {
 	const cm_upevent *evs;
 	size_t n;
-	const char *own;
+	unsigned flags;
+	char sep;
+	char node[CM_UPEVENT_NODE_MAX + 1];	/* attached as ("": not) */
 	int64_t pos, pos_us;
 	cm_upsync_erased_cb erased;
 	void *earg;
@@ -190,6 +159,32 @@ opt_out(cm_event_kind k)
 {
 	return k == CM_EV_WITHDRAW || k == CM_EV_OBJECT || k == CM_EV_ERASE ||
 	    k == CM_EV_SUPPRESS_DOMAIN;
+}
+
+static void
+sub_erased(void *arg, const char *addr, size_t len)
+{
+	apply_arg *a = arg;
+
+	(void)len;
+	if (a->erased != NULL)
+		a->erased(a->earg, addr);
+}
+
+/* An erasure from the shared store removed ADDR, an entry this node
+ * held: its sub-addresses too, and an ERASE of each for the others. */
+static cm_status
+erase_subs(cm_apply *w, apply_arg *a, const char *addr, int64_t at)
+{
+	cm_status st;
+
+	if (a->sep == 0)
+		return CM_OK;
+	memcpy(w->upnode, a->node, sizeof(w->upnode));
+	st = cm_apply_erase_subs(w, addr, a->sep, at, a->erased != NULL ?
+	    sub_erased : NULL, a);
+	w->upnode[0] = '\0';
+	return st;
 }
 
 /* Apply one event E of the shared store in W's transaction. */
@@ -208,7 +203,7 @@ apply_one(cm_apply *w, apply_arg *a, const cm_upevent *e)
 	ev.erased = NULL;
 	if (ev.at_us <= 0)
 		ev.at_us = w->recorded;
-	if (!cm_rules_time_ok(ev.at_us, w->recorded, &w->idx->rules,
+	if (!(a->flags & CM_UPSYNC_AS_STORED) && !cm_rules_time_ok(ev.at_us, w->recorded, &w->idx->rules,
 	    &limit)) {
 		if (!opt_out(ev.kind)) {
 			a->res.refused++;
@@ -218,11 +213,18 @@ apply_one(cm_apply *w, apply_arg *a, const cm_upevent *e)
 	}
 	if (ev.kind == CM_EV_ERASE) {
 		st = cm_apply_erase_akey(w, e->akey, ev.at_us, addr,
-		    sizeof(addr));
-		if (st == CM_OK) {
+		    sizeof(addr), &applied);
+		if (st == CM_OK && !applied)
+			a->res.stale++;
+		if (st == CM_OK && applied) {
 			a->res.applied++;
-			if (addr[0] != '\0' && a->erased != NULL)
+			/* a pending scrub, in this transaction */
+			if (addr[0] != '\0' && a->erased != NULL &&
+			    (st = cm_scrubq_add(w, addr, strlen(addr))) ==
+			    CM_OK)
 				a->erased(a->earg, addr);
+			if (st == CM_OK && addr[0] != '\0')
+				st = erase_subs(w, a, addr, ev.at_us);
 		}
 		return st;
 	}
@@ -260,24 +262,27 @@ apply_fn(cm_apply *w, void *arg)
 {
 	apply_arg *a = arg;
 	MDB_dbi d;
-	int64_t stored, boot;
+	int64_t stored;
 	cm_status st;
 	int rc;
 
-	/* what the shared store sends is not sent back */
+	/* what the shared store sends is not sent back (but see
+	 * erase_subs) */
+	memcpy(a->node, w->upnode, sizeof(a->node));
 	w->upnode[0] = '\0';
+	w->as_stored = (a->flags & CM_UPSYNC_AS_STORED) != 0;
 	memset(&a->res, 0, sizeof(a->res));
 	if (cm_outbox_dbi(w->txn, CM_UPSTATE_DB, true, &d, &rc) != CM_OK)
 		return cm_store_db_err(w->idx->st, "open upstate", rc);
-	if ((rc = get_i64(w->txn, d, "pos", &stored)) != 0 ||
-	    (rc = get_i64(w->txn, d, "boot", &boot)) != 0)
+	if ((rc = get_i64(w->txn, d, "pos", &stored)) != 0)
 		return cm_store_db_err(w->idx->st, "read position", rc);
+	/* every event of the log in log order, this node's own too: the
+	 * log's order decides (an erasure wipes what came before it), and
+	 * an own event already applied is stale under the rules */
 	for (size_t i = 0; i < a->n; i++) {
 		const cm_upevent *e = &a->evs[i];
 
-		if ((e->id != 0 && e->id <= stored) || (a->own != NULL &&
-		    e->origin != NULL && strcmp(e->origin, a->own) == 0 &&
-		    e->id > boot)) {
+		if (e->id != 0 && e->id <= stored) {
 			a->res.skipped++;
 			continue;
 		}
@@ -287,16 +292,18 @@ apply_fn(cm_apply *w, void *arg)
 	if (a->pos > stored && ((rc = put_i64(w->txn, d, "pos", a->pos)) !=
 	    0 || (rc = put_i64(w->txn, d, "pos_us", a->pos_us)) != 0))
 		return cm_store_db_err(w->idx->st, "write position", rc);
+	/* the end of the transaction writes what erase_subs queued */
+	memcpy(w->upnode, a->node, sizeof(w->upnode));
 	return CM_OK;
 }
 
 cm_status
 cm_upsync_apply(cm_index *idx, const cm_upevent *evs, size_t n,
-    const char *own_origin, int64_t pos, int64_t pos_us,
+    unsigned flags, char subaddr_sep, int64_t pos, int64_t pos_us,
     cm_upsync_erased_cb erased, void *arg, cm_upsync_result *res)
 {
-	apply_arg a = { evs, n, own_origin, pos, pos_us, erased, arg,
-	    { 0 } };
+	apply_arg a = { evs, n, flags, subaddr_sep, "", pos, pos_us, erased,
+	    arg, { 0 } };
 	cm_apply w = { 0 };
 	cm_status st;
 

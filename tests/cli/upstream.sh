@@ -9,7 +9,8 @@
 #   kill -9 of a sync mid-batch and of consentctl mid-import: afterwards
 #   both nodes equal, nothing lost or applied twice;
 #   erase at A: PostgreSQL's dump and B's data file hold no trace;
-#   conflicting events on both nodes while apart converge.
+#   conflicting events on both nodes while apart converge;
+#   an index holding data before it is attached: refused until seeded.
 set -u
 CTL=$BUILD/consentctl
 MILTER=$BUILD/consent-milter
@@ -295,6 +296,27 @@ $(diff <(decisions A) <(decisions C) | head)"
 [ "$(stat_of C tombstones)" = "$(stat_of A tombstones)" ] || fail "C's tombstones"
 grep -qa "erin.secret" "$CM_TMP/C/db/data.mdb" && fail "C's data file holds the erased address"
 echo "ok - a new node bootstraps: $(cat "$CM_TMP/out")"
+
+# ---- an index that held data before it was attached: refused until
+# seeded; seeded, its opt-outs reach the others
+node_config D
+mkdir -p "$CM_TMP/D/db"
+cp "$CM_TMP/A/db/erasure.key" "$CM_TMP/D/db/erasure.key"
+"$CTL" -d "$CM_TMP/D/db" init >/dev/null || fail "init D"
+"$CTL" -d "$CM_TMP/D/db" grant dora@example.net weekly-news >/dev/null || fail "grant dora"
+"$CTL" -d "$CM_TMP/D/db" withdraw dora@example.net weekly-news >/dev/null || fail "withdraw dora"
+ctl D grant doris@example.net weekly-news >"$CM_TMP/out" 2>&1
+rc=$?
+[ $rc -eq 65 ] || fail "attach of a non-empty index: exit $rc, want 65: $(cat "$CM_TMP/out")"
+grep -q "sync --seed" "$CM_TMP/out" || fail "no hint to seed: $(cat "$CM_TMP/out")"
+ctl A grant dora@example.net weekly-news --at 2021-01-01T00:00:00Z >/dev/null || fail "grant dora at A"
+wait_for 10 is_allowed A dora@example.net || fail "dora's grant at A"
+ctl D sync --seed --once >"$CM_TMP/out" 2>&1 || fail "sync --seed: $(cat "$CM_TMP/out")"
+grep -q "attached as node node-D; 2 events of what the index held queued" "$CM_TMP/out" ||
+	fail "sync --seed said: $(cat "$CM_TMP/out")"
+wait_for 10 is_denied A dora@example.net || fail "D's withdrawal made before the attach not refused at A"
+ctl D grant doris@example.net weekly-news >/dev/null || fail "a change at D after seeding"
+echo "ok - a non-empty index is attached only by seeding; its opt-out reaches A"
 
 # ---- detach: the index writes no outbox any more
 stop_pid "$SYNC_A"

@@ -1,0 +1,152 @@
+/*
+ * scrubq.c - the erased addresses whose scrub outside the index is
+ * pending (scrubq.h).
+ *
+ * A row: key AKEY of the address (codec.h); value the address XORed
+ * with a key stream HMAC-SHA256(SipKey, "scrubq" AKEY counter), 32
+ * octets a block: the address's octets are never in the file, and only
+ * the holder of the index's key reads them back.
+ */
+#include <string.h>
+
+#include "addr.h"
+#include "codec.h"
+#include "hmac.h"
+#include "index_impl.h"
+#include "scrubq.h"
+#include "scrubq_int.h"
+#include "store.h"
+
+/* BUF[0..LEN) ^= the key stream of AKEY AK under IDX's key. */
+static cm_status
+cipher(cm_index *idx, const unsigned char *ak, unsigned char *buf,
+    size_t len)
+{
+	unsigned char in[6 + CM_CODEC_AKEY_LEN + 1], ks[CM_HMAC_OUT_LEN];
+	cm_hmac *h;
+	cm_status st;
+
+	if ((st = cm_hmac_new(idx->sipkey, CM_CODEC_SIPKEY_LEN, &h)) != CM_OK)
+		return st;
+	memcpy(in, "scrubq", 6);
+	memcpy(in + 6, ak, CM_CODEC_AKEY_LEN);
+	for (size_t off = 0; off < len && st == CM_OK;
+	    off += CM_HMAC_OUT_LEN) {
+		in[sizeof(in) - 1] = (unsigned char)(off / CM_HMAC_OUT_LEN);
+		st = cm_hmac_sha256(h, in, sizeof(in), ks);
+		for (size_t i = 0; st == CM_OK && i < CM_HMAC_OUT_LEN &&
+		    off + i < len; i++)
+			buf[off + i] ^= ks[i];
+	}
+	memset(ks, 0, sizeof(ks));
+	cm_hmac_free(h);
+	return st;
+}
+
+cm_status
+cm_scrubq_add(cm_apply *w, const char *addr, size_t len)
+{
+	unsigned char ak[CM_CODEC_AKEY_LEN], buf[CM_ADDR_KEY_MAX];
+	MDB_val k = { sizeof(ak), ak }, v = { len, buf };
+	cm_status st;
+	MDB_dbi d;
+	int rc;
+
+	/* no address of the index is longer; an erasure never fails on
+	 * what only its scrub queue would hold */
+	if (len == 0 || len >= CM_ADDR_KEY_MAX)
+		return CM_OK;
+	cm_codec_akey(w->idx->sipkey, addr, len, ak);
+	memcpy(buf, addr, len);
+	if ((st = cipher(w->idx, ak, buf, len)) != CM_OK)
+		return st;
+	if ((rc = mdb_dbi_open(w->txn, CM_SCRUBQ_DB, MDB_CREATE, &d)) != 0)
+		return cm_store_db_err(w->idx->st, "open scrubq", rc);
+	if ((rc = mdb_put(w->txn, d, &k, &v, 0)) != 0)
+		return cm_store_db_err(w->idx->st, "write scrubq", rc);
+	return CM_OK;
+}
+
+cm_status
+cm_scrubq_list(cm_index *idx, cm_scrubq_cb cb, void *arg)
+{
+	unsigned char buf[CM_ADDR_KEY_MAX];
+	MDB_cursor *c;
+	MDB_val k, v;
+	cm_rtxn *t;
+	MDB_dbi d;
+	cm_status st;
+	int rc;
+
+	if (idx == NULL || cb == NULL)
+		return CM_EINVAL;
+	if ((st = cm_store_rbegin(idx->st, &t)) != CM_OK)
+		return st;
+	rc = mdb_dbi_open(t->txn, CM_SCRUBQ_DB, 0, &d);
+	if (rc == MDB_NOTFOUND) {
+		cm_store_rend(idx->st, t);
+		return CM_OK;
+	}
+	if (rc == 0)
+		rc = mdb_cursor_open(t->txn, d, &c);
+	if (rc != 0) {
+		cm_store_rend(idx->st, t);
+		return cm_store_db_err(idx->st, "open scrubq", rc);
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != CM_CODEC_AKEY_LEN || v.mv_size == 0 ||
+		    v.mv_size >= sizeof(buf))
+			continue;
+		memcpy(buf, v.mv_data, v.mv_size);
+		if ((st = cipher(idx, k.mv_data, buf, v.mv_size)) != CM_OK)
+			break;
+		buf[v.mv_size] = '\0';
+		if (memchr(buf, '\0', v.mv_size) != NULL)
+			continue;	/* not under this key */
+		if (cb((const char *)buf, arg) != 0)
+			break;
+	}
+	memset(buf, 0, sizeof(buf));
+	mdb_cursor_close(c);
+	cm_store_rend(idx->st, t);
+	if (st != CM_OK)
+		return st;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return cm_store_db_err(idx->st, "read scrubq", rc);
+	return CM_OK;
+}
+
+static cm_status
+done_fn(cm_apply *w, void *arg)
+{
+	const char *addr = arg;
+	unsigned char ak[CM_CODEC_AKEY_LEN];
+	MDB_val k = { sizeof(ak), ak };
+	MDB_dbi d;
+	int rc;
+
+	cm_codec_akey(w->idx->sipkey, addr, strlen(addr), ak);
+	rc = mdb_dbi_open(w->txn, CM_SCRUBQ_DB, 0, &d);
+	if (rc == MDB_NOTFOUND)
+		return CM_OK;
+	if (rc == 0)
+		rc = mdb_del(w->txn, d, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return cm_store_db_err(w->idx->st, "remove scrubq row", rc);
+	return CM_OK;
+}
+
+cm_status
+cm_scrubq_done(cm_index *idx, const char *addr)
+{
+	cm_apply w = { 0 };
+	cm_status st;
+
+	if (idx == NULL || addr == NULL || addr[0] == '\0' ||
+	    strlen(addr) >= CM_ADDR_KEY_MAX)
+		return CM_EINVAL;
+	st = cm_apply_write(idx, &w, done_fn, (void *)(uintptr_t)addr, false);
+	cm_apply_free(&w);
+	return st;
+}
