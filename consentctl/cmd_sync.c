@@ -145,13 +145,14 @@ note(ctl_ctx *c, const char *err)
 	return 0;
 }
 
-/* One exchange: push the outbox (C->idx closed: the writer lock is not
- * held while the store is waited for), then pull, even when the push
- * failed (the other nodes' opt-outs arrive all the same).  C->idx is
- * closed on return.  Prints what it did when something happened (or
- * VERBOSE), and why the push failed.  The push's failure is returned
- * (ERR) when the pull succeeded; *RC: an exit code when the index could
- * not be opened (ctl_ctx_open said why), else 0. */
+/* One exchange: push the outbox, then pull, even when the push failed
+ * (the other nodes' opt-outs arrive all the same).  C->idx is closed
+ * throughout: both take the writer lock only to change the index, never
+ * while the store is waited for (sync.h).  Prints what it did when
+ * something happened (or VERBOSE), and why the push failed.  The push's
+ * failure is returned (ERR) when the pull succeeded; *RC: an exit code
+ * when the index could not be opened to note the outcome (ctl_ctx_open
+ * said why), else 0. */
 static cm_status
 exchange(ctl_ctx *c, cm_pg *pg, size_t batch, bool verbose, char *err,
     size_t sz, int *rc)
@@ -167,16 +168,14 @@ exchange(ctl_ctx *c, cm_pg *pg, size_t batch, bool verbose, char *err,
 	memset(&n, 0, sizeof(n));
 	close_index(c);
 	pst = ctl_sync_push(c, pg, &sent, perr, sizeof(perr));
-	if ((*rc = open_index(c)) != 0)
-		return CM_EDB;
 	st = ctl_sync_pull(c, pg, batch, &stop_flag, &n, err, sz);
 	pulled = st == CM_OK;
 	if (st == CM_OK && pst != CM_OK) {
 		st = pst;
 		snprintf(err, sz, "%s", perr);
 	}
-	(void)cm_upsync_note(c->idx, st == CM_OK ? NULL : err);
-	close_index(c);
+	if ((*rc = note(c, st == CM_OK ? NULL : err)) != 0)
+		return CM_EDB;
 	if (pst != CM_OK && st != pst)
 		ctl_diag_err("sync: %s", perr);
 	if (pulled && (verbose || sent > 0 || n.fetched > 0)) {

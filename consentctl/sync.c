@@ -210,7 +210,7 @@ idx_open(ctl_ctx *c, ctl_open_mode mode, char *err, size_t sz)
 {
 	if (ctl_ctx_open(c, mode) == 0)
 		return CM_OK;
-	snprintf(err, sz, "outbox: cannot open the index %s", c->db_dir);
+	snprintf(err, sz, "cannot open the index %s", c->db_dir);
 	return CM_EDB;
 }
 
@@ -281,6 +281,8 @@ typedef struct pull {
 	ctl_sync_counts *cnt;
 	cm_status st;
 	size_t nerased;
+	char *err;		/* a bootstrap's apply failed: why */
+	size_t errsz;
 } pull;
 
 static void
@@ -344,16 +346,46 @@ ctl_sync_scrub_pending(ctl_ctx *c)
 		    "be scrubbed from the decision log (retried next time)");
 }
 
-/* Apply what P holds, the position moving to POS. */
-static cm_status
-apply_held(pull *p, int64_t pos, int64_t pos_us)
+/* Any pending scrub?  Stops at the first. */
+static int
+any_cb(const char *addr, void *arg)
 {
+	(void)addr;
+	*(bool *)arg = true;
+	return 1;
+}
+
+static cm_status
+idx_err(ctl_ctx *c, cm_status st, char *err, size_t sz)
+{
+	snprintf(err, sz, "%s: %s (%s)", c->db_dir, cm_strerror(st),
+	    cm_index_last_error(c->idx));
+	return st;
+}
+
+/*
+ * Apply what P holds, the position moving to POS, with the index open
+ * for writing for this alone (C->idx closed before and after: the writer
+ * lock is held for the apply, never while the store is waited for).
+ * cm_upsync_apply reads the position again in its write transaction and
+ * skips the events at or below it (another pull applied them
+ * meanwhile); P->cnt->pos becomes the greater of POS and the stored
+ * position.  Then the scrubs of what it erased.
+ */
+static cm_status
+apply_held(pull *p, int64_t pos, int64_t pos_us, char *err, size_t sz)
+{
+	ctl_ctx *c = p->c;
 	cm_upsync_result r;
+	cm_upsync_state us;
 	cm_status st;
 
-	st = cm_upsync_apply(p->c->idx, p->b.ev, p->b.n, CM_UPSYNC_AS_STORED,
-	    p->c->addr_opts.subaddr_sep, pos, pos_us,
-	    erased_cb, p, &r);
+	if ((st = idx_open(c, CTL_OPEN_RW, err, sz)) != CM_OK) {
+		evbuf_clear(&p->b);
+		return st;
+	}
+	st = cm_upsync_apply(c->idx, p->b.ev, p->b.n, CM_UPSYNC_AS_STORED,
+	    c->addr_opts.subaddr_sep, pos, pos_us, erased_cb, p, &r);
 	if (st == CM_OK) {
 		p->cnt->fetched += p->b.n;
 		p->cnt->applied += r.applied;
@@ -362,10 +394,16 @@ apply_held(pull *p, int64_t pos, int64_t pos_us)
 		p->cnt->refused += r.refused;
 		if (pos > p->cnt->pos)
 			p->cnt->pos = pos;
+		if (cm_upsync_state_get(c->idx, &us) == CM_OK &&
+		    us.pos > p->cnt->pos)
+			p->cnt->pos = us.pos;
+	} else {
+		(void)idx_err(c, st, err, sz);
 	}
 	p->cnt->erased += p->nerased;
 	p->nerased = 0;
-	ctl_sync_scrub_pending(p->c);
+	ctl_sync_scrub_pending(c);
+	idx_close(c);
 	evbuf_clear(&p->b);
 	return st;
 }
@@ -382,17 +420,23 @@ fetch_cb(const cm_upevent *ev, void *arg)
 	return 0;
 }
 
+/* A bootstrap's batch is applied once it is full: each moves the
+ * position to its last event, so a bootstrap cut short (a crash, the
+ * store gone) resumes after it with cm_pg_fetch. */
 static int
 snap_cb(const cm_upevent *ev, void *arg)
 {
 	pull *p = arg;
 
-	if (fetch_cb(ev, arg) != 0)
+	if (fetch_cb(ev, arg) != 0) {
+		snprintf(p->err, p->errsz, "sync: out of memory");
 		return 1;
+	}
 	if (p->b.n >= p->batch) {
 		const cm_upevent *l = &p->b.ev[p->b.n - 1];
 
-		if ((p->st = apply_held(p, l->id, l->stored_us)) != CM_OK)
+		if ((p->st = apply_held(p, l->id, l->stored_us, p->err,
+		    p->errsz)) != CM_OK)
 			return 1;
 	}
 	return 0;
@@ -409,11 +453,26 @@ index_empty(cm_index *idx)
 	    s.tombstones == 0;
 }
 
+/* A new node: every event of a consistent snapshot, in batches. */
 static cm_status
-idx_err(ctl_ctx *c, cm_status st, char *err, size_t sz)
+bootstrap(pull *p, cm_pg *pg, char *err, size_t sz)
 {
-	snprintf(err, sz, "%s: %s (%s)", c->db_dir, cm_strerror(st),
-	    cm_index_last_error(c->idx));
+	cm_status st;
+	int64_t upto;
+
+	p->st = CM_OK;
+	st = cm_pg_snapshot(pg, snap_cb, p, &upto);
+	if (st == CM_OK && p->st != CM_OK)
+		return p->st;	/* ERR says why */
+	if (st != CM_OK) {
+		snprintf(err, sz, "%s", cm_pg_error(pg));
+		evbuf_clear(&p->b);	/* the rest of a batch: not applied */
+		return st;
+	}
+	/* the last batch, and the position at the snapshot's head */
+	if (p->b.n > 0 || upto > p->cnt->pos)
+		st = apply_held(p, upto, p->b.n > 0 ?
+		    p->b.ev[p->b.n - 1].stored_us : 0, err, sz);
 	return st;
 }
 
@@ -425,33 +484,42 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 	pull p = { 0 };
 	cm_upsync_state us;
 	cm_status st;
-	int64_t last, upto;
+	int64_t last;
+	bool boot = false, scrubs = false;
 	size_t n;
 
 	memset(cnt, 0, sizeof(*cnt));
 	p.c = c;
 	p.batch = batch > 0 ? batch : 10000;
 	p.cnt = cnt;
-	if ((st = cm_upsync_state_get(c->idx, &us)) != CM_OK)
-		return idx_err(c, st, err, sz);
-	ctl_sync_scrub_pending(c);
+	p.err = err;
+	p.errsz = sz;
+	/* the position, read-only */
+	if ((st = idx_open(c, CTL_OPEN_RO, err, sz)) != CM_OK)
+		return st;
+	if ((st = cm_upsync_state_get(c->idx, &us)) == CM_OK &&
+	    (st = cm_scrubq_list(c->idx, any_cb, &scrubs)) == CM_OK)
+		boot = us.pos == 0 && index_empty(c->idx);
+	if (st != CM_OK)
+		(void)idx_err(c, st, err, sz);
+	idx_close(c);
+	if (st != CM_OK)
+		return st;
 	cnt->pos = us.pos;
-	if (us.pos == 0 && index_empty(c->idx)) {
-		/* a new node: from a consistent snapshot */
-		p.st = CM_OK;
-		st = cm_pg_snapshot(pg, snap_cb, &p, &upto);
-		if (st == CM_OK && p.st == CM_OK)
-			st = apply_held(&p, upto, 0);
-		else if (st == CM_OK)
-			st = p.st;
-		else
-			snprintf(err, sz, "%s", cm_pg_error(pg));
-		if (st != CM_OK && st != CM_EUPSTREAM)
-			(void)idx_err(c, st, err, sz);
+	/* what earlier runs left to scrub */
+	if (scrubs) {
+		if ((st = idx_open(c, CTL_OPEN_RW, err, sz)) != CM_OK)
+			return st;
+		ctl_sync_scrub_pending(c);
+		idx_close(c);
+	}
+	if (boot) {
+		st = bootstrap(&p, pg, err, sz);
 		evbuf_free(&p.b);
 		return st;
 	}
 	for (;;) {
+		/* the index closed while the store is waited for */
 		p.st = CM_OK;
 		st = cm_pg_fetch(pg, cnt->pos, p.batch, fetch_cb, &p, &last);
 		if (st != CM_OK) {
@@ -464,13 +532,9 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 			break;
 		}
 		n = p.b.n;
-		if ((st = apply_held(&p, last, p.b.ev[n - 1].stored_us)) !=
-		    CM_OK) {
-			(void)idx_err(c, st, err, sz);
+		if ((st = apply_held(&p, last, p.b.ev[n - 1].stored_us, err,
+		    sz)) != CM_OK)
 			break;
-		}
-		if (cnt->pos < last)
-			cnt->pos = last;
 		if ((stop != NULL && *stop) || n < p.batch)
 			break;
 	}

@@ -52,15 +52,22 @@ typedef struct ctl_sync_counts {
 	int64_t pos;		/* the position after */
 } ctl_sync_counts;
 
-/* Fetch the events after C->idx's position from PG and apply them in
- * transactions of at most BATCH events, each moving the position; until
- * none is left or *STOP.  With a bootstrap (an empty index) the node's
- * events are applied too, from a consistent snapshot; every event is
- * applied, this node's own too (core/upsync.h).  Addresses
- * erased are scrubbed from the decision log and the DSN spool, through
- * the scrub queue (ctl_sync_scrub_pending), first what is left of
- * earlier runs.  CM_OK;
- * CM_EUPSTREAM (ERR), or the index's status. */
+/* Fetch the events after the position of C's index from PG and apply
+ * them in transactions of at most BATCH events, each moving the
+ * position; until none is left or *STOP.  C->idx is closed on entry and
+ * on return: the position is read with the index open read-only, each
+ * batch fetched with it closed, and the writer lock taken only to apply
+ * a batch (and scrub what it erased), never while PG is waited for; the
+ * apply reads the position again under the lock and skips what another
+ * pull applied meanwhile (core/upsync.h).  With a bootstrap (an empty
+ * index) the node's events are applied too, from a consistent snapshot,
+ * in batches of BATCH, each moving the position to its last event (a
+ * bootstrap cut short resumes from there); every event is applied, this
+ * node's own too.  Addresses erased are scrubbed from the decision log
+ * and the DSN spool, through the scrub queue (ctl_sync_scrub_pending),
+ * first what is left of earlier runs.  CM_OK; CM_EUPSTREAM (ERR), or
+ * the index's status (ERR; CM_EDB when it could not be opened, after
+ * ctl_ctx_open said why). */
 cm_status ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
     volatile const sig_atomic_t *stop, ctl_sync_counts *cnt, char *err,
     size_t sz);
