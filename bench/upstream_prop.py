@@ -30,16 +30,15 @@ class Probe:
                                              mproto.PROT))
         _, data = mproto.recv(self.s)
         self.prot = struct.unpack(">III", data[:12])[2]
-        mproto.send(self.s, "C", b"client.example\0" + b"4" +
-                    struct.pack(">H", 25) + b"127.0.0.1\0")
-        mproto.recv(self.s)
+        mproto.exchange(self.s, self.prot, "C", b"client.example\0" + b"4" +
+                        struct.pack(">H", 25) + b"127.0.0.1\0")
 
     def refused(self, addr):
         mproto.send(self.s, "D", b"Mi\0\0")
-        mproto.send(self.s, "M", b"<weekly@news.example.com>\0")
-        mproto.recv(self.s)
-        mproto.send(self.s, "R", ("<%s>" % addr).encode() + b"\0")
-        r, _ = mproto.recv(self.s)
+        mproto.exchange(self.s, self.prot, "M",
+                        b"<weekly@news.example.com>\0")
+        r, _ = mproto.exchange(self.s, self.prot, "R",
+                               ("<%s>" % addr).encode() + b"\0")
         mproto.send(self.s, "A")
         return r in ("y", "r")
 
