@@ -18,6 +18,7 @@ NPROP=1000 NTHRU=200000 NBOOT=1000000
 if [ -n "${BENCH_QUICK:-}" ]; then NPROP=100 NTHRU=20000 NBOOT=100000; fi
 CM_TMP=$(mktemp -d /tmp/cm-bench-up.XXXXXX)
 . "$SRCDIR/tests/lib/pg.sh"
+. "$SRCDIR/tests/lib/upnode.sh"
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
@@ -29,14 +30,6 @@ cleanup() {
 pg_start
 trap cleanup EXIT
 
-wait_for() {
-	local end=$((${EPOCHREALTIME/./} + $1 * 1000000)); shift
-	while :; do
-		"$@" >/dev/null 2>&1 && return 0
-		[ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
 node() {
 	mkdir -p "$CM_TMP/$1/db"
 	cat > "$CM_TMP/$1.yaml" <<YAML
@@ -62,7 +55,6 @@ YAML
 	[ "$1" = A ] || cp "$CM_TMP/A/db/erasure.key" "$CM_TMP/$1/db/"
 	"$CTL" -c "$CM_TMP/$1.yaml" init >/dev/null || exit 1
 }
-ctl() { local n=$1; shift; "$CTL" -c "$CM_TMP/$n.yaml" "$@"; }
 csv() {	# csv PREFIX N STATE TIME
 	python3 -c "import sys
 p, n, st, t = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]

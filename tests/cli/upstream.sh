@@ -16,6 +16,7 @@ CTL=$BUILD/consentctl
 MILTER=$BUILD/consent-milter
 [ -x "$CTL" ] && [ -x "$MILTER" ] || { echo "skip: not built"; exit 77; }
 . "$SRCDIR/tests/lib/pg.sh"
+. "$SRCDIR/tests/lib/upnode.sh"
 
 PIDS=()
 fail() {
@@ -39,15 +40,6 @@ cleanup() {
 pg_start
 trap cleanup EXIT
 
-# wait_for SECONDS CMD...: until CMD succeeds, at most SECONDS
-wait_for() {
-	local end=$((${EPOCHREALTIME/./} + $1 * 1000000)); shift
-	while :; do
-		"$@" >/dev/null 2>&1 && return 0
-		[ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
-		sleep 0.02
-	done
-}
 
 node_config() {
 	local n=$1
@@ -74,7 +66,6 @@ newsletters:
       - envelope_sender: "weekly@news.example.com"
 YAML
 }
-ctl() { local n=$1; shift; "$CTL" -c "$CM_TMP/$n.yaml" "$@"; }
 
 start_milter() {
 	local n=$1

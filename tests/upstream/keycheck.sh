@@ -7,30 +7,10 @@
 set -u
 . "$SRCDIR/tests/lib/pg.sh"
 CTL=$BUILD/consentctl
+. "$SRCDIR/tests/lib/upnode.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ -x "$CTL" ] || fail "$CTL is not built (make)"
 pg_start
-node_config() {
-	mkdir -p "$CM_TMP/$1/db"
-	cat >"$CM_TMP/$1.yaml" <<YAML
-milter:
-  socket: "unix:$CM_TMP/$1/milter.sock"
-database:
-  path: "$CM_TMP/$1/db"
-upstream:
-  conninfo: "$PG_CONNINFO"
-  password_file: "$PG_PWFILE"
-  node: node-$1
-  poll_interval: 1h
-newsletters:
-  - id: weekly-news
-    name: "Weekly news"
-    consent: opt-in
-    match:
-      - envelope_sender: "weekly@news.example.com"
-YAML
-}
-ctl() { local n=$1; shift; "$CTL" -c "$CM_TMP/$n.yaml" "$@"; }
 # expect RC PATTERN NODE ARG...
 expect() {
 	local want=$1 pat=$2 out rc
@@ -43,7 +23,7 @@ expect() {
 }
 fp() { pg_psql -tAc "SELECT coalesce(encode(key_check, 'hex'), 'none') FROM consent_schema"; }
 
-node_config A; node_config B; node_config C
+up_node_config A; up_node_config B; up_node_config C
 # the store made before any index: no fingerprint yet
 expect 0 'created' A upstream init
 [ "$(fp)" = none ] || fail "a fingerprint without a key: $(fp)"

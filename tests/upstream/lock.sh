@@ -10,44 +10,15 @@
 set -u
 . "$SRCDIR/tests/lib/pg.sh"
 CTL=$BUILD/consentctl
+. "$SRCDIR/tests/lib/upnode.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ -x "$CTL" ] || fail "$CTL is not built (make)"
 pg_start
 
-# wait_for SECONDS CMD...: until CMD succeeds, at most SECONDS
-wait_for() {
-	local end=$((${EPOCHREALTIME/./} + $1 * 1000000)); shift
-	while :; do
-		"$@" >/dev/null 2>&1 && return 0
-		[ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
-node_config() {
-	mkdir -p "$CM_TMP/$1/db"
-	cat >"$CM_TMP/$1.yaml" <<YAML
-milter:
-  socket: "unix:$CM_TMP/$1/milter.sock"
-database:
-  path: "$CM_TMP/$1/db"
-upstream:
-  conninfo: "$PG_CONNINFO"
-  password_file: "$PG_PWFILE"
-  node: node-$1
-  poll_interval: 1h
-newsletters:
-  - id: weekly-news
-    name: "Weekly news"
-    consent: opt-in
-    match:
-      - envelope_sender: "weekly@news.example.com"
-YAML
-}
-ctl() { local n=$1; shift; "$CTL" -c "$CM_TMP/$n.yaml" "$@"; }
 check() { ctl "$1" check "$2" weekly-news 2>&1 | head -n 1; }
 
-node_config A
-node_config B
+up_node_config A
+up_node_config B
 ctl A upstream init >/dev/null || fail "upstream init"
 ctl A init >/dev/null || fail "init A"
 cp "$CM_TMP/A/db/erasure.key" "$CM_TMP/B/db/"
@@ -181,7 +152,7 @@ esac
 echo "ok - no writer lock is held while a pull waits on the network"
 ctl B sync --once >/dev/null || fail "sync B after its pull"
 
-node_config C
+up_node_config C
 cp "$CM_TMP/A/db/erasure.key" "$CM_TMP/C/db/"
 ctl C init >/dev/null || fail "init C"
 pull_blocked C fifth@example.net --batch 2
