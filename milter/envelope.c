@@ -151,8 +151,15 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	m = &c->msg;
 	cm_msg_reset(m);
-	if (c->conn_failed)	/* connect's failure, answered here */
-		return cm_conn_fail_current(ctx, NULL, "connect");
+	if (c->conn_failed) {	/* connect's failure, answered here */
+		r = cm_conn_fail_current(ctx, NULL, "connect");
+		if (r != SMFIS_CONTINUE)
+			return r;
+		/* let through (on_error: accept, monitor): from here on the
+		 * messages are checked as after an answered connect that
+		 * failed, not all passed unchecked */
+		c->conn_failed = false;
+	}
 	if (argv == NULL || argv[0] == NULL)	/* not from a real MTA */
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	sender_ok = cm_mtext_sender_bare(argv[0], sender, sizeof(sender));

@@ -120,4 +120,14 @@ out=$(proto --macro C '{daemon_name}' fail-daemon "${news[@]}") || die "mproto f
 expect_line "$out" 'CONNECT 127.0.0.1 y 451 4.3.0 Consent check failed, try again later'
 stop_milter
 echo "ok - out of memory at connect with a reply: connect tempfails"
+# 6. on_error: accept lets the failed connect through: as after an
+# answered connect, its messages are then checked, not all passed.
+write_config "$cfg" enforce accept
+LD_PRELOAD=$SHIM start_milter "$cfg"
+out=$(proto --neg --macro C '{daemon_name}' fail-daemon "${news[@]}") || die "mproto failed"
+has_flag "$out" NR_CONN || die "NR_CONN not negotiated: $out"
+expect_line "$out" "$carol_550"
+expect_log 'connect: out of memory; action=accept'
+stop_milter
+echo "ok - out of memory at connect, on_error accept: the messages are still checked"
 echo "connect_nr: all checks passed"
