@@ -16,7 +16,7 @@
  * milter must that lets mail through once its sender says it is no
  * newsletter: the floor of consent-milter for such mail.
  *
- *   noop_milter -s SOCKET -d DIR [-b DBNAME] [-e | -m]
+ *   noop_milter -s SOCKET -d DIR [-b DBNAME] [-e | -m] [-n]
  *                                              run (SOCKET: inet:PORT@HOST,
  *                                              unix:PATH); SIGTERM stops
  *   noop_milter -d DIR [-b DBNAME] -l < KEYS   create DIR's environment and
@@ -45,6 +45,7 @@ static MDB_dbi dbi;
 static atomic_ulong n_lookups, n_hits, n_errors;
 static bool at_eoh;		/* -e: read the headers, accept at their end */
 static bool at_mail;		/* -m: accept at MAIL FROM */
+static bool nr_steps;		/* -n: connect and MAIL come, without a reply */
 static atomic_bool nr_hdr;	/* the MTA expects no reply to a header */
 
 /* "<Foo@Bar>" -> "foo@bar" into BUF (size KEY_MAX + 1); 0 if unusable. */
@@ -88,6 +89,10 @@ nm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		want = (want & ~(SMFIP_NOMAIL | SMFIP_NR_MAIL)) |
 		    SMFIP_NORCPT | SMFIP_NR_RCPT | SMFIP_NODATA | SMFIP_NR_DATA;
 
+	/* -n: connect and MAIL come as to consent-milter, without a reply
+	 * (the cost of a step the MTA sends but does not wait for) */
+	if (nr_steps)
+		want &= ~(SMFIP_NOCONNECT | SMFIP_NOMAIL);
 	(void)f2;
 	(void)f3;
 	*pf0 = f0 & SMFIF_SETSYMLIST;	/* no actions but the macro list */
@@ -113,7 +118,16 @@ nm_envfrom(SMFICTX *ctx, char **argv)
 {
 	(void)ctx;
 	(void)argv;
-	return SMFIS_ACCEPT;
+	return nr_steps && !at_mail ? SMFIS_NOREPLY : SMFIS_ACCEPT;
+}
+
+static sfsistat
+nm_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
+{
+	(void)ctx;
+	(void)host;
+	(void)sa;
+	return SMFIS_NOREPLY;
 }
 
 static sfsistat
@@ -175,6 +189,7 @@ static struct smfiDesc desc = {
 	.xxfi_name = "noop-milter",
 	.xxfi_version = SMFI_VERSION,
 	.xxfi_flags = 0,
+	.xxfi_connect = nm_connect,
 	.xxfi_envfrom = nm_envfrom,
 	.xxfi_envrcpt = nm_envrcpt,
 	.xxfi_data = nm_data,
@@ -257,7 +272,7 @@ open_env(const char *dir, const char *dbname, bool load)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: noop_milter -s SOCKET -d DIR [-b DBNAME] [-e | -m]\n"
+	fprintf(stderr, "usage: noop_milter -s SOCKET -d DIR [-b DBNAME] [-e | -m] [-n]\n"
 	    "       noop_milter -d DIR [-b DBNAME] -l < KEYS\n");
 	exit(2);
 }
@@ -269,7 +284,7 @@ main(int argc, char **argv)
 	bool load = false;
 	int c, rc;
 
-	while ((c = getopt(argc, argv, "s:d:b:lem")) != -1) {
+	while ((c = getopt(argc, argv, "s:d:b:lemn")) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -285,6 +300,9 @@ main(int argc, char **argv)
 			break;
 		case 'e':
 			at_eoh = true;
+			break;
+		case 'n':
+			nr_steps = true;
 			break;
 		case 'm':
 			at_mail = true;

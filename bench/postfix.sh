@@ -32,6 +32,9 @@
 #                 otherwise
 # and, when named in BENCH_CONFIGS only:
 #   noop-eoh      noop_milter -e: reads the headers, accepts at their end
+#   noop-nr       noop_milter -n: connect and MAIL FROM come as well, each
+#                 without a reply (what a step costs that the MTA sends
+#                 but does not wait for)
 #   cm-log        cm-news with the decision log on (log: section); floor:
 #                 noop-eoh; afterwards the log must hold one record with a
 #                 Message-ID per recipient sent
@@ -189,7 +192,7 @@ if [ -x "$CP" ]; then
 	fi
 fi
 if [ -n "${BENCH_CONFIGS:-}" ]; then
-	all=" ${configs[*]} noop-eoh cm-log "
+	all=" ${configs[*]} noop-eoh noop-nr cm-log "
 	# shellcheck disable=SC2206
 	configs=($BENCH_CONFIGS)
 	for c in "${configs[@]}"; do
@@ -220,7 +223,7 @@ if has_cfg noop-policy; then
 	start noop-policy "$p" "$NOOP_POL" -s "inet:$p@127.0.0.1" -d "$CM_TMP/noopdb"
 	PORT[noop-policy]=$p
 fi
-for v in noop:"" noop-mail:-m noop-eoh:-e; do
+for v in noop:"" noop-mail:-m noop-eoh:-e noop-nr:-n; do
 	name=${v%%:*} flag=${v#*:}
 	has_cfg "$name" || continue
 	p=$(e2e_freeport)
