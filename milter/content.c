@@ -14,6 +14,7 @@
 #include "../core/decide.h"
 #include "../core/tmpl.h"
 #include "conn.h"
+#include "envelope.h"
 #include "feedback.h"
 #include "filter.h"
 #include "log.h"
@@ -145,9 +146,12 @@ cm_content_eoh(SMFICTX *ctx)
 	const cm_policy *p;
 	cm_typeset more;
 	size_t before;
+	sfsistat r;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
+	if (cm_env_held(ctx, c, true, &r))	/* MAIL's answer */
+		return r;
 	m = &c->msg;
 	m->eoh_seen = true;
 	cm_msg_take_qid(ctx, m);
@@ -384,6 +388,11 @@ cm_content_eom(SMFICTX *ctx)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
+	if (cm_env_held(ctx, c, true, &r)) {	/* MAIL's answer */
+		cm_msg_reset(&c->msg);
+		c->mail_held = false;
+		return r;
+	}
 	m = &c->msg;
 	cm_msg_take_qid(ctx, m);
 	/* mailto unsubscribes first: recorded, or the message is tempfailed */

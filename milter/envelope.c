@@ -136,10 +136,10 @@ envfrom_classify(SMFICTX *ctx, struct cm_msg *m, const char *raw,
 	return false;
 }
 
-sfsistat
-cm_env_from(SMFICTX *ctx, char **argv)
+/* MAIL of connection C: its answer (see cm_env_from) */
+static sfsistat
+env_from(SMFICTX *ctx, struct cm_conn *c, char **argv)
 {
-	struct cm_conn *c = cm_conn_get(ctx);
 	struct cm_msg *m;
 	const cm_policy *p;
 	const char *auth;
@@ -147,8 +147,6 @@ cm_env_from(SMFICTX *ctx, char **argv)
 	bool sender_ok, null_sender;
 	sfsistat r = SMFIS_CONTINUE;
 
-	if (c == NULL || c->neg_ref == NULL)
-		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	m = &c->msg;
 	cm_msg_reset(m);
 	if (c->conn_failed) {	/* connect's failure, answered here */
@@ -254,6 +252,49 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		return SMFIS_CONTINUE;
 	}
 	return mail_pass(m);
+}
+
+sfsistat
+cm_env_from(SMFICTX *ctx, char **argv)
+{
+	struct cm_conn *c = cm_conn_get(ctx);
+	sfsistat r;
+
+	if (c == NULL || c->neg_ref == NULL)	/* negotiated with replies */
+		return cm_conn_fail_current(ctx, NULL, "MAIL");
+	c->mail_held = false;
+	if (!c->nr_mail)
+		return env_from(ctx, c, argv);
+	/* No reply here (SMFIP_NR_MAIL): the answer waits for the next
+	 * step that has one (cm_env_held) */
+	cm_reply_hold(&c->mail_answer);
+	r = env_from(ctx, c, argv);
+	cm_reply_hold(NULL);
+	if (r == SMFIS_NOREPLY)
+		r = SMFIS_CONTINUE;
+	c->mail_answer.stat = r;
+	c->mail_held = r != SMFIS_CONTINUE;
+	return SMFIS_NOREPLY;
+}
+
+bool
+cm_env_held(SMFICTX *ctx, struct cm_conn *c, bool refusal_ok,
+    sfsistat *r)
+{
+	if (c == NULL || !c->mail_held)
+		return false;
+	if (c->mail_answer.stat == SMFIS_ACCEPT) {
+		c->mail_held = false;	/* the message is done */
+		*r = SMFIS_ACCEPT;
+		return true;
+	}
+	if (!refusal_ok) {	/* a later step gives it */
+		*r = SMFIS_CONTINUE;
+		return true;
+	}
+	/* a refusal answers every step of the message that has a reply */
+	*r = cm_reply_replay(ctx, &c->mail_answer);
+	return true;
 }
 
 /* 550 5.7.1 for a denied recipient, in the configured words. */
@@ -391,6 +432,11 @@ cm_env_rcpt(SMFICTX *ctx, char **argv)
 		return SMFIS_CONTINUE;
 	if (c == NULL)
 		return cm_conn_fail_current(ctx, argv[0], "RCPT");
+	/* MAIL's held answer; a non-SMTP submission cannot have a
+	 * recipient refused (Postfix defers it as a configuration error):
+	 * the refusal waits for DATA or the end of the message */
+	if (cm_env_held(ctx, c, !c->non_smtp, &r))
+		return r;
 	m = &c->msg;
 	cm_msg_take_qid(ctx, m);
 	if (m->mailto_on && cm_mailto_rcpt(ctx, cm_msg_policy(m), &m->mailto,
@@ -407,9 +453,16 @@ cm_env_data(SMFICTX *ctx)
 {
 	struct cm_conn *c = smfi_getpriv(ctx);
 	struct cm_msg *m;
+	sfsistat r;
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
+	if (c->nr_data) {
+		if (c->mail_held)	/* end of headers or data answers it */
+			return SMFIS_NOREPLY;
+	} else if (cm_env_held(ctx, c, true, &r)) {
+		return r;
+	}
 	m = &c->msg;
 	cm_msg_take_qid(ctx, m);
 	if (c->nr_data) {

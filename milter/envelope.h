@@ -33,8 +33,27 @@ sfsistat cm_env_connect(SMFICTX *ctx, char *hostname,
 bool cm_env_connect_may_accept(const cm_policy *p);
 
 /* MAIL: starts a message, classifies it by its envelope (and SASL
- * login); ACCEPT when nothing of it needs checking. */
+ * login); ACCEPT when nothing of it needs checking.  Negotiated without
+ * a reply (SMFIP_NR_MAIL: the MTA does not wait for MAIL, one round
+ * trip a message less): SMFIS_NOREPLY, and an answer other than CONTINUE
+ * (ACCEPT, or a refusal with its text) is held on the connection for
+ * the next step that has a reply (cm_env_held). */
 sfsistat cm_env_from(SMFICTX *ctx, char **argv);
+
+struct cm_conn;
+
+/*
+ * MAIL's held answer at a later step of the message of connection C:
+ * false when none is held (the step goes on as usual).  True with the
+ * answer in *R: ACCEPT (the message is done; no longer held), or the
+ * refusal with its reply text, given again at every step that asks
+ * until the message ends.  REFUSAL_OK false (a step that cannot refuse:
+ * RCPT of a non-SMTP submission): *R is CONTINUE and the refusal stays
+ * held for DATA, end of headers or end of message, which always has a
+ * reply.  RCPT, DATA, end of headers and end of message call it first.
+ */
+bool cm_env_held(SMFICTX *ctx, struct cm_conn *c, bool refusal_ok,
+    sfsistat *r);
 
 /* RCPT: decides an envelope-typed recipient, keeps recipients for the
  * end-of-data check. */

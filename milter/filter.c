@@ -14,7 +14,11 @@
  *            rules) -> ACCEPT; several types and multiple_types: refuse
  *            -> 550; types from envelope/SASL -> decide at RCPT (kept for
  *            EOM too when a header rule of another type exists); else
- *            keep recipients and headers, classify at end of headers
+ *            keep recipients and headers, classify at end of headers;
+ *            negotiated without a reply (SMFIP_NR_MAIL: no round trip
+ *            a message), so an answer other than CONTINUE waits for the
+ *            first RCPT (a refusal is given at every RCPT; a non-SMTP
+ *            submission gets it at DATA or EOM): envelope.h cm_env_held
  *   RCPT     envelope type: deny -> 550 5.7.1 for this recipient only;
  *            allow -> CONTINUE (never ACCEPT: it would pass later
  *            recipients unchecked); error -> on_error for this recipient;
@@ -114,11 +118,16 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	 * trip for it; a failure there is answered at MAIL (envelope.h). */
 	if (!cm_env_connect_may_accept(p))
 		want_steps |= SMFIP_NR_CONN;
+	/* MAIL's answer is given at the first RCPT (or, for a refusal of
+	 * a non-SMTP submission, at DATA or the end of the message): no
+	 * round trip for it (envelope.h) */
+	want_steps |= SMFIP_NR_MAIL;
 	*pf1 = f1 & want_steps;
 	c->hdrs_off = (*pf1 & SMFIP_NOHDRS) != 0;
 	c->nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
 	c->nr_data = (*pf1 & (SMFIP_NODATA | SMFIP_NR_DATA)) != 0;
 	c->nr_conn = (*pf1 & SMFIP_NR_CONN) != 0;
+	c->nr_mail = (*pf1 & SMFIP_NR_MAIL) != 0;
 	*pf2 = 0;
 	*pf3 = 0;
 
@@ -139,8 +148,10 @@ fi_abort(SMFICTX *ctx)
 {
 	struct cm_conn *c = smfi_getpriv(ctx);
 
-	if (c != NULL)
+	if (c != NULL) {
 		cm_msg_reset(&c->msg);
+		c->mail_held = false;
+	}
 	return SMFIS_CONTINUE;
 }
 

@@ -137,15 +137,39 @@ cm_reply_build(cm_reply_kind kind, const char *rcpt, const char *type,
 	append_escaped(t, sz, &o, ")", sz);
 }
 
-/* Hand R to the MTA; on failure the MTA still gets the right SMFIS_*
- * code and uses its default text for it. */
-static sfsistat
-reply_set(SMFICTX *ctx, const cm_reply *r)
+/* cm_reply_hold(): this thread's callback keeps its reply here */
+static _Thread_local cm_reply *hold;
+
+void
+cm_reply_hold(cm_reply *into)
+{
+	hold = into;
+	if (into != NULL) {
+		into->stat = SMFIS_CONTINUE;
+		into->rcode = into->xcode = NULL;
+		into->text[0] = '\0';
+	}
+}
+
+sfsistat
+cm_reply_replay(SMFICTX *ctx, const cm_reply *r)
 {
 	if (r->rcode != NULL)
 		(void)smfi_setreply(ctx, (char *)r->rcode, (char *)r->xcode,
 		    (char *)r->text);
 	return r->stat;
+}
+
+/* Hand R to the MTA (or keep it: cm_reply_hold); on failure the MTA
+ * still gets the right SMFIS_* code and uses its default text for it. */
+static sfsistat
+reply_set(SMFICTX *ctx, const cm_reply *r)
+{
+	if (hold != NULL) {
+		*hold = *r;
+		return r->stat;
+	}
+	return cm_reply_replay(ctx, r);
 }
 
 sfsistat

@@ -83,6 +83,22 @@ sfsistat cm_reply_send(SMFICTX *ctx, cm_reply_kind kind, const char *rcpt,
     const char *type, const char *reason);
 
 /*
+ * Keep replies instead of handing them to the MTA: until
+ * cm_reply_hold(NULL), every reply this thread builds (cm_reply_send,
+ * cm_reply_send_deny) is copied into *INTO (the last one wins; INTO is
+ * first cleared to CONTINUE without text) and smfi_setreply() is not
+ * called.  For a step negotiated without a reply (SMFIP_NR_MAIL): its
+ * answer is given at the next step that has one, by cm_reply_replay().
+ * A libmilter callback runs on one thread from start to end, so the
+ * hold is per thread.
+ */
+void cm_reply_hold(cm_reply *into);
+
+/* Hand the reply R to the MTA (smfi_setreply when it has a text) and
+ * return its SMFIS_* code. */
+sfsistat cm_reply_replay(SMFICTX *ctx, const cm_reply *r);
+
+/*
  * RCPT_DENY with the configured text (templates.reply): TMPL expanded
  * with VALS[CM_TMPL_NVARS] (%{rcpt} is the recipient as received,
  * without angle brackets), ASCII only, '%' doubled for smfi_setreply,

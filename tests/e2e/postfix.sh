@@ -106,6 +106,16 @@ expect_rcpt "$CM_TMP/env.json" '"john doe"@example.com' "250 2.1.5 Ok"
 expect_rcpt "$CM_TMP/env.json" frank@example.org "$(deny_text frank@example.org weekly-news objection)"
 expect_rcpt "$CM_TMP/env.json" alice+weekly@example.com "250 2.1.5 Ok"
 e2e_assert_match '^250 2\.0\.0 Ok: queued as ' "$(e2e_q data "$CM_TMP/env.json")" "envelope-typed: DATA accepted"
+# MAIL FROM goes without a wait (SMFIP_NR_MAIL): the milter's answer to a
+# sender it cannot read (a local part over 64 octets, which Postfix
+# passes; no rule matches it as written: on_error, tempfail) is given at
+# every RCPT, and nothing is queued.
+e2e_send "$CM_TMP/unread.json" --from "$(printf 'w%.0s' {1..70})@news.example.com" \
+	--rcpt alice@example.com --rcpt Dave@Example.NET --subject "Unreadable sender"
+e2e_assert_match '^250 ' "$(e2e_q mail "$CM_TMP/unread.json")" "unreadable sender: MAIL FROM not waited for"
+expect_rcpt "$CM_TMP/unread.json" alice@example.com "451 4.3.0 Consent check failed, try again later"
+expect_rcpt "$CM_TMP/unread.json" Dave@Example.NET "451 4.3.0 Consent check failed, try again later"
+e2e_assert_eq "none" "$(e2e_q data "$CM_TMP/unread.json")" "unreadable sender: no DATA"
 mid_env=$(e2e_q field "$CM_TMP/env.json" message_id)
 delivered=$((delivered + 1))
 e2e_wait_delivered $delivered

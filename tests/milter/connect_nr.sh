@@ -39,7 +39,8 @@ expect_line "$out" "$carol_550"
 # login at MAIL, so nothing is decided at connect
 out=$(proto --neg --ip 192.0.2.7 "${news[@]}") || die "mproto failed"
 expect_line "$out" 'CONNECT 192.0.2.7 -'
-expect_line "$out" 'MAIL <weekly@news.example.com> a'
+expect_line "$out" 'MAIL <weekly@news.example.com> -'
+expect_line "$out" 'RCPT <alice@example.net> a'	# MAIL's answer (SMFIP_NR_MAIL)
 out=$(proto --ip 192.0.2.7 --macro M '{auth_authen}' campaign-weekly "${news[@]}") ||
 	die "mproto failed"
 expect_line "$out" "$carol_550"
@@ -96,16 +97,22 @@ print("NR_CONN", "yes" if prot & 0x1000 else "no")
 send(s, "D", b"C{daemon_name}\0fail-daemon\0")
 r = exchange(s, prot, "C", b"client.example\0" + b"4" + struct.pack(">H", 25) + b"127.0.0.1\0")
 print("CONNECT", r[0] if r else "-")
+print("NR_MAIL", "yes" if prot & 0x4000 else "no")
 for _ in range(2):
-    r, body = exchange(s, prot, "M", b"<weekly@news.example.com>\0")
-    print("MAIL", r, body.rstrip(b"\0").decode())
+    # MAIL's answer comes at the first RCPT (SMFIP_NR_MAIL)
+    r = exchange(s, prot, "M", b"<weekly@news.example.com>\0")
+    if r is None:
+        r = exchange(s, prot, "R", b"<alice@example.net>\0")
+    print("ANSWER", r[0], r[1].rstrip(b"\0").decode())
+    send(s, "A")
 send(s, "Q")
 s.close()
 PY
 out=$(cat "$CM_TMP/out")
 expect_line "$out" 'NR_CONN yes'
 expect_line "$out" 'CONNECT -'
-[ "$(grep -cxF 'MAIL y 451 4.3.0 Consent check failed, try again later' <<<"$out")" = 2 ] ||
+expect_line "$out" 'NR_MAIL yes'
+[ "$(grep -cxF 'ANSWER y 451 4.3.0 Consent check failed, try again later' <<<"$out")" = 2 ] ||
 	die "a connect failure not answered at every MAIL: $out"
 expect_log 'connect: out of memory; action=tempfail'
 out=$(proto --macro C '{daemon_name}' submission "${news[@]}") || die "mproto failed"

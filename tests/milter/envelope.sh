@@ -17,7 +17,7 @@ out=$(proto --macro M i "" --mail "<weekly@news.example.com>" \
 	--rcpt "<dave@example.net>" --rcpt "<erin@example.net>" \
 	--rcpt "<x@suppressed.example>" --rcpt '<we%ird@example.net>' \
 	--rcpt "<frank@example.net>") || die "mproto failed"
-expect_line "$out" 'MAIL <weekly@news.example.com> c'
+expect_line "$out" 'MAIL <weekly@news.example.com> -'
 expect_line "$out" 'RCPT <Alice@Example.NET> c'
 expect_line "$out" 'RCPT <carol@example.net> y 550 5.7.1 <carol@example.net>: no consent for newsletter "weekly-news" (no-consent)'
 expect_line "$out" 'RCPT <dave@example.net> y 550 5.7.1 <dave@example.net>: no consent for newsletter "weekly-news" (withdrawn)'

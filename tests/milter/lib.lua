@@ -44,6 +44,22 @@ function mail(conn, from, qid, auth)
 	ok(mt.mailfrom(conn, from), "mailfrom " .. from)
 end
 
+-- MAIL's answer WANT.  Negotiated without a reply (SMFIP_NR_MAIL, as
+-- Postfix offers it) the filter gives it at the first RCPT: MAIL must
+-- have no reply, and for an answer other than CONTINUE RCPT TO (default
+-- <probe@example.net>) is sent to see it.
+function expect_mail(conn, want, what, to)
+	if not mt.test_option(conn, SMFIP_NR_MAIL) then
+		expect(conn, want, what)
+		return
+	end
+	expect(conn, SMFIR_CONTINUE, what .. " (MAIL: no reply)")
+	if want ~= SMFIR_CONTINUE then
+		rcpt(conn, to or "<probe@example.net>")
+		expect(conn, want, what .. " (given at the first RCPT)")
+	end
+end
+
 function rcpt(conn, to)
 	ok(mt.rcptto(conn, to), "rcptto " .. to)
 end

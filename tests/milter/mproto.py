@@ -23,7 +23,9 @@ after one line per recipient removed ("DELRCPT <addr>") or added
 step too: from there on, the macro is sent at STAGE as well (Postfix
 sends the queue id "i" only from the second RCPT on).
 The steps are sent in the order given (several messages per connection
-are fine).  --data, --header and --eoh are sent as Postfix sends them:
+are fine); once the filter accepts or discards a message at RCPT, the
+rest of that message is not sent ("STEP ARG skipped"), as an MTA does.
+--data, --header and --eoh are sent as Postfix sends them:
 the stage's macros first (also for a step the filter negotiated away),
 and a step the filter negotiated away is not sent ("STEP ARG n"); a step
 that needs no reply (SMFIP_NR_*, connect included) is sent without
@@ -189,9 +191,14 @@ def session(sockspec, ip, port, macros, steps, offer, neg):
         send(s, "Q")
         s.close()
         return
+    done = False    # the filter accepted or discarded the message
     for name, arg in steps:
         if name == "MACRO":
             macros.append(arg)
+            continue
+        if done and name != "MAIL":
+            # as an MTA: nothing more of this message goes to the filter
+            print(name, arg if isinstance(arg, str) else arg[0], "skipped")
             continue
         if name == "ABORT":
             send(s, "A")
@@ -234,6 +241,7 @@ def session(sockspec, ip, port, macros, steps, offer, neg):
         code = "M" if name == "MAIL" else "R"
         macro(code)
         r = step(name, code, arg.encode() + b"\0", arg)
+        done = r in ("a", "d")
         if name == "MAIL" and r in ("a", "r", "t", "y"):
             break
     send(s, "Q")

@@ -41,7 +41,7 @@ kill -USR1 "$MILTER_PID"
 wait_log 'reloaded .*types=5' 1
 out=$(proto --mail "<flash@sale.example>" --rcpt "<carol@example.net>" \
 	--rcpt "<alice@example.net>") || die "mproto failed"
-expect_line "$out" 'MAIL <flash@sale.example> c'
+expect_line "$out" 'MAIL <flash@sale.example> -'
 expect_line "$out" 'RCPT <carol@example.net> y 550 5.7.1 <carol@example.net>: no consent for newsletter "flash-sale" (no-consent)'
 expect_line "$out" 'RCPT <alice@example.net> c'
 
