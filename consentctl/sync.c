@@ -294,33 +294,39 @@ erased_cb(void *arg, const char *addr)
 	p->nerased++;
 }
 
+/* The scrub queue's rows: addresses and generations (core/scrubq.h). */
 typedef struct pending {
 	char **addr;
+	uint64_t *gen;
 	size_t n, cap;
 	bool oom;
 } pending;
 
 static int
-pending_cb(const char *addr, void *arg)
+pending_cb(const char *addr, uint64_t gen, void *arg)
 {
 	pending *q = arg;
-	char **na;
 
 	if (q->n == q->cap) {
 		size_t nc = q->cap ? q->cap * 2 : 8;
+		char **na = realloc(q->addr, nc * sizeof(*na));
+		uint64_t *ng;
 
-		if ((na = realloc(q->addr, nc * sizeof(*na))) == NULL) {
+		if (na != NULL)
+			q->addr = na;
+		if (na == NULL ||
+		    (ng = realloc(q->gen, nc * sizeof(*ng))) == NULL) {
 			q->oom = true;
 			return 1;
 		}
-		q->addr = na;
+		q->gen = ng;
 		q->cap = nc;
 	}
 	if ((q->addr[q->n] = strdup(addr)) == NULL) {
 		q->oom = true;
 		return 1;
 	}
-	q->n++;
+	q->gen[q->n++] = gen;
 	return 0;
 }
 
@@ -335,6 +341,7 @@ pending_free(pending *q)
 		free(q->addr[i]);
 	}
 	free(q->addr);
+	free(q->gen);
 	memset(q, 0, sizeof(*q));
 }
 
@@ -345,7 +352,7 @@ scrub_list(ctl_ctx *c, pending *q)
 {
 	cm_status st;
 
-	if ((st = cm_scrubq_list(c->idx, pending_cb, q)) != CM_OK)
+	if ((st = cm_scrubq_list_gen(c->idx, pending_cb, q)) != CM_OK)
 		ctl_diag_err("%s: scrub queue: %s (%s)", c->db_dir,
 		    cm_strerror(st), cm_index_last_error(c->idx));
 	if (q->oom)
@@ -358,7 +365,9 @@ scrub_list(ctl_ctx *c, pending *q)
  * from the scrub queue) with C->idx closed: the writer lock is not held
  * while the files are rewritten, so a local opt-out never waits behind
  * it.  Then the writer lock again, only to drop the rows of the scrubs
- * that succeeded; a failed one stays queued and is retried.  Killed
+ * that succeeded, each if it still has the generation listed (an address
+ * erased anew meanwhile stays queued for the scrub of that erasure); a
+ * failed one stays queued and is retried.  Killed
  * between the scrub and the drop, a row is scrubbed once more next time,
  * which finds nothing left and rewrites nothing.  Empties Q.
  */
@@ -388,7 +397,8 @@ scrub_run(ctl_ctx *c, pending *q)
 	if (ok > 0 && idx_open(c, CTL_OPEN_RW, err, sizeof(err)) == CM_OK) {
 		for (size_t i = 0; i < q->n && st == CM_OK; i++)
 			if (q->addr[i] != NULL)
-				st = cm_scrubq_done(c->idx, q->addr[i]);
+				st = cm_scrubq_done_gen(c->idx, q->addr[i],
+				    q->gen[i]);
 		if (st != CM_OK)
 			ctl_diag_err("%s: scrub queue: %s (%s)", c->db_dir,
 			    cm_strerror(st), cm_index_last_error(c->idx));
