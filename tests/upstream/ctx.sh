@@ -49,5 +49,9 @@ out=$(timeout 30 "$CTL" -c "$CM_TMP/c.yaml" sync --once 2>&1)
 rc=$?
 [ "$rc" -eq 65 ] || fail "sync --once on an index not seeded: exit $rc: $out"
 grep -q 'sync --seed' <<<"$out" || fail "sync --once: $out"
+out=$(timeout 30 "$CTL" -c "$CM_TMP/c.yaml" sync --follow 2>&1 </dev/null)
+rc=$?
+[ "$rc" -eq 65 ] || fail "sync --follow on an index not seeded: exit $rc: $out"
+grep -q 'sync --seed' <<<"$out" || fail "sync --follow: $out"
 echo "ok - an index whose attach is refused is closed again, its writer lock free"
 exit 0
