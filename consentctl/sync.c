@@ -367,9 +367,9 @@ scrub_list(ctl_ctx *c, pending *q)
  * it.  Then the writer lock again, only to drop the rows of the scrubs
  * that succeeded, each if it still has the generation listed (an address
  * erased anew meanwhile stays queued for the scrub of that erasure); a
- * failed one stays queued and is retried.  Killed
- * between the scrub and the drop, a row is scrubbed once more next time,
- * which finds nothing left and rewrites nothing.  Empties Q.
+ * failed one stays queued and is retried.  Killed between the scrub and
+ * the drop, a row is scrubbed once more next time, which finds nothing
+ * left and rewrites nothing.  Empties Q.
  */
 static void
 scrub_run(ctl_ctx *c, pending *q)
