@@ -186,6 +186,12 @@ $(BUILD)/tests/upstream/%: $(BUILD)/tests/upstream/%.o $(call obj,$(UPTESTLIB_SR
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PG_LIBS) $(CORE_LIBS)
 
+# consentctl's context (ctl_ctx_open) with the modules it is linked with
+$(BUILD)/tests/upstream/test_ctlctx: $(BUILD)/tests/upstream/test_ctlctx.o \
+		$(filter-out %/main.o,$(CTL_OBJ)) $(LIBUPSTREAM) $(LIBCONFIG) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PG_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
 # consent-web's group commit, on its own
 $(BUILD)/tests/test_webwriter: $(BUILD)/tests/unit/test_webwriter.o $(call obj,$(TESTLIB_SRC)) \
 		$(call obj,web/writer.c) $(LIBCONFIG) $(LIBCORE)

@@ -208,9 +208,19 @@ ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode)
 	}
 	if (st == CM_OK && mode == CTL_OPEN_RO)
 		return 0;
-	if (st == CM_OK)
-		return (rc = give_to_milter_user(c)) != 0 ? rc :
-		    ctl_sync_attach(c);
+	if (st == CM_OK) {
+		if ((rc = give_to_milter_user(c)) == 0)
+			rc = ctl_sync_attach(c);
+		if (rc != 0) {
+			/* opened, but not usable as asked: no caller inherits
+			 * a half-opened index, nor its writer lock (a later
+			 * read-only open would otherwise reuse it) */
+			cm_index_close(c->idx);
+			c->idx = NULL;
+			c->up_attached = false;
+		}
+		return rc;
+	}
 	c->idx = NULL;
 	if (st == CM_EBUSY) {
 		ctl_diag_err("%s: index busy: another writer holds it (try "

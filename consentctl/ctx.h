@@ -57,7 +57,10 @@ int ctl_ctx_require_policy(ctl_ctx *c);
 /* Load the policy (if any) and open the index in MODE.  A mode that may
  * write waits while another writer holds the index (saying so once on a
  * terminal), or with C->no_wait fails at once: "index busy",
- * EX_TEMPFAIL. */
+ * EX_TEMPFAIL; it then attaches the index to the shared store
+ * (ctl_sync_attach).  On any failure C->idx is NULL: an index opened but
+ * not attached is closed again (its writer lock released) before the
+ * exit code is returned.  With C->idx open already: 0, whatever MODE. */
 int ctl_ctx_open(ctl_ctx *c, ctl_open_mode mode);
 
 /* The allowed clock skew of changes, in microseconds: --clock-skew,

@@ -294,65 +294,117 @@ erased_cb(void *arg, const char *addr)
 	p->nerased++;
 }
 
+/* The scrub queue's rows: addresses and generations (core/scrubq.h). */
 typedef struct pending {
 	char **addr;
+	uint64_t *gen;
 	size_t n, cap;
 	bool oom;
 } pending;
 
 static int
-pending_cb(const char *addr, void *arg)
+pending_cb(const char *addr, uint64_t gen, void *arg)
 {
 	pending *q = arg;
-	char **na;
 
 	if (q->n == q->cap) {
 		size_t nc = q->cap ? q->cap * 2 : 8;
+		char **na = realloc(q->addr, nc * sizeof(*na));
+		uint64_t *ng;
 
-		if ((na = realloc(q->addr, nc * sizeof(*na))) == NULL) {
+		if (na != NULL)
+			q->addr = na;
+		if (na == NULL ||
+		    (ng = realloc(q->gen, nc * sizeof(*ng))) == NULL) {
 			q->oom = true;
 			return 1;
 		}
-		q->addr = na;
+		q->gen = ng;
 		q->cap = nc;
 	}
 	if ((q->addr[q->n] = strdup(addr)) == NULL) {
 		q->oom = true;
 		return 1;
 	}
-	q->n++;
+	q->gen[q->n++] = gen;
 	return 0;
 }
 
-void
-ctl_sync_scrub_pending(ctl_ctx *c)
+/* Wipe and free what Q holds. */
+static void
+pending_free(pending *q)
 {
-	pending q = { 0 };
+	for (size_t i = 0; i < q->n; i++) {
+		if (q->addr[i] == NULL)
+			continue;
+		memset(q->addr[i], 0, strlen(q->addr[i]));
+		free(q->addr[i]);
+	}
+	free(q->addr);
+	free(q->gen);
+	memset(q, 0, sizeof(*q));
+}
+
+/* Read the scrub queue of C->idx (open, in any mode) into Q.  A failure
+ * is printed: what was not read is scrubbed another time. */
+static void
+scrub_list(ctl_ctx *c, pending *q)
+{
 	cm_status st;
 
-	/* recorded with the erasures (core/scrubq.h): what a crash after
-	 * the commit left, and what the last apply erased */
-	if ((st = cm_scrubq_list(c->idx, pending_cb, &q)) != CM_OK)
+	if ((st = cm_scrubq_list_gen(c->idx, pending_cb, q)) != CM_OK)
 		ctl_diag_err("%s: scrub queue: %s (%s)", c->db_dir,
 		    cm_strerror(st), cm_index_last_error(c->idx));
-	for (size_t i = 0; i < q.n; i++) {
-		(void)ctl_erase_remote(c, q.addr[i]);
-		memset(q.addr[i], 0, strlen(q.addr[i]));
-		free(q.addr[i]);
-	}
-	free(q.addr);
-	if (q.oom)
+	if (q->oom)
 		ctl_diag_err("sync: out of memory: erased addresses remain to "
 		    "be scrubbed from the decision log (retried next time)");
 }
 
-/* Any pending scrub?  Stops at the first. */
-static int
-any_cb(const char *addr, void *arg)
+/*
+ * Scrub the decision log and the DSN spool of every address of Q (read
+ * from the scrub queue) with C->idx closed: the writer lock is not held
+ * while the files are rewritten, so a local opt-out never waits behind
+ * it.  Then the writer lock again, only to drop the rows of the scrubs
+ * that succeeded, each if it still has the generation listed (an address
+ * erased anew meanwhile stays queued for the scrub of that erasure); a
+ * failed one stays queued and is retried.  Killed between the scrub and
+ * the drop, a row is scrubbed once more next time, which finds nothing
+ * left and rewrites nothing.  Empties Q.
+ */
+static void
+scrub_run(ctl_ctx *c, pending *q)
 {
-	(void)addr;
-	*(bool *)arg = true;
-	return 1;
+	char err[512];
+	size_t ok = 0, failed = 0;
+	cm_status st = CM_OK;
+
+	for (size_t i = 0; i < q->n; i++) {
+		/* C->idx closed: ctl_erase_remote leaves the row alone */
+		if (ctl_erase_remote(c, q->addr[i]) == 0) {
+			ok++;
+			continue;
+		}
+		failed++;
+		memset(q->addr[i], 0, strlen(q->addr[i]));
+		free(q->addr[i]);
+		q->addr[i] = NULL;
+	}
+	if (failed > 0)
+		ctl_diag_err("sync: %zu erased address%s not scrubbed: kept in "
+		    "the scrub queue, retried at the next exchange", failed,
+		    failed == 1 ? "" : "es");
+	/* a failed open said why: the rows stay, scrubbed again next time */
+	if (ok > 0 && idx_open(c, CTL_OPEN_RW, err, sizeof(err)) == CM_OK) {
+		for (size_t i = 0; i < q->n && st == CM_OK; i++)
+			if (q->addr[i] != NULL)
+				st = cm_scrubq_done_gen(c->idx, q->addr[i],
+				    q->gen[i]);
+		if (st != CM_OK)
+			ctl_diag_err("%s: scrub queue: %s (%s)", c->db_dir,
+			    cm_strerror(st), cm_index_last_error(c->idx));
+		idx_close(c);
+	}
+	pending_free(q);
 }
 
 static cm_status
@@ -370,7 +422,8 @@ idx_err(ctl_ctx *c, cm_status st, char *err, size_t sz)
  * cm_upsync_apply reads the position again in its write transaction and
  * skips the events at or below it (another pull applied them
  * meanwhile); P->cnt->pos becomes the greater of POS and the stored
- * position.  Then the scrubs of what it erased.
+ * position.  Then the scrubs of what it erased (the scrub queue, read
+ * in the same open), with the index closed again (scrub_run).
  */
 static cm_status
 apply_held(pull *p, int64_t pos, int64_t pos_us, char *err, size_t sz)
@@ -378,6 +431,7 @@ apply_held(pull *p, int64_t pos, int64_t pos_us, char *err, size_t sz)
 	ctl_ctx *c = p->c;
 	cm_upsync_result r;
 	cm_upsync_state us;
+	pending q = { 0 };
 	cm_status st;
 
 	if ((st = idx_open(c, CTL_OPEN_RW, err, sz)) != CM_OK) {
@@ -401,10 +455,14 @@ apply_held(pull *p, int64_t pos, int64_t pos_us, char *err, size_t sz)
 		(void)idx_err(c, st, err, sz);
 	}
 	p->cnt->erased += p->nerased;
+	if (p->nerased > 0)
+		scrub_list(c, &q);
 	p->nerased = 0;
-	ctl_sync_scrub_pending(c);
 	idx_close(c);
 	evbuf_clear(&p->b);
+	if (q.n > 0)
+		scrub_run(c, &q);
+	pending_free(&q);
 	return st;
 }
 
@@ -485,7 +543,8 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 	cm_upsync_state us;
 	cm_status st;
 	int64_t last;
-	bool boot = false, scrubs = false;
+	pending q = { 0 };
+	bool boot = false;
 	size_t n;
 
 	memset(cnt, 0, sizeof(*cnt));
@@ -497,22 +556,20 @@ ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
 	/* the position, read-only */
 	if ((st = idx_open(c, CTL_OPEN_RO, err, sz)) != CM_OK)
 		return st;
-	if ((st = cm_upsync_state_get(c->idx, &us)) == CM_OK &&
-	    (st = cm_scrubq_list(c->idx, any_cb, &scrubs)) == CM_OK)
+	if ((st = cm_upsync_state_get(c->idx, &us)) == CM_OK)
 		boot = us.pos == 0 && index_empty(c->idx);
-	if (st != CM_OK)
+	else
 		(void)idx_err(c, st, err, sz);
+	/* what earlier runs left to scrub (a crash, a failed scrub) */
+	if (st == CM_OK)
+		scrub_list(c, &q);
 	idx_close(c);
 	if (st != CM_OK)
 		return st;
 	cnt->pos = us.pos;
-	/* what earlier runs left to scrub */
-	if (scrubs) {
-		if ((st = idx_open(c, CTL_OPEN_RW, err, sz)) != CM_OK)
-			return st;
-		ctl_sync_scrub_pending(c);
-		idx_close(c);
-	}
+	if (q.n > 0)
+		scrub_run(c, &q);
+	pending_free(&q);
 	if (boot) {
 		st = bootstrap(&p, pg, err, sz);
 		evbuf_free(&p.b);

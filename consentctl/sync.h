@@ -57,26 +57,27 @@ typedef struct ctl_sync_counts {
  * position; until none is left or *STOP.  C->idx is closed on entry and
  * on return: the position is read with the index open read-only, each
  * batch fetched with it closed, and the writer lock taken only to apply
- * a batch (and scrub what it erased), never while PG is waited for; the
- * apply reads the position again under the lock and skips what another
- * pull applied meanwhile (core/upsync.h).  With a bootstrap (an empty
+ * a batch or to drop the scrub queue's rows done, never while PG is
+ * waited for or files are scrubbed; the apply reads the position again
+ * under the lock and skips what another pull applied meanwhile
+ * (core/upsync.h).  With a bootstrap (an empty
  * index) the node's events are applied too, from a consistent snapshot,
  * in batches of BATCH, each moving the position to its last event (a
  * bootstrap cut short resumes from there); every event is applied, this
  * node's own too.  Addresses erased are scrubbed from the decision log
- * and the DSN spool, through the scrub queue (ctl_sync_scrub_pending),
- * first what is left of earlier runs.  CM_OK; CM_EUPSTREAM (ERR), or
- * the index's status (ERR; CM_EDB when it could not be opened, after
- * ctl_ctx_open said why). */
+ * and the DSN spool through the scrub queue (core/scrubq.h), first what
+ * is left of earlier runs (a crash, a failed scrub), then after each
+ * batch that erased: the queue is read while the index is open, the
+ * files are scrubbed with it closed (no writer lock: a local opt-out
+ * never waits behind a long scrub), and the writer lock is taken again
+ * only to drop the rows of the scrubs that succeeded.  A failed scrub
+ * stays queued (said on stderr) and is retried; one cut short between
+ * the scrub and the drop is done again, and finds nothing.  CM_OK;
+ * CM_EUPSTREAM (ERR), or the index's status (ERR; CM_EDB when it could
+ * not be opened, after ctl_ctx_open said why). */
 cm_status ctl_sync_pull(ctl_ctx *c, cm_pg *pg, size_t batch,
     volatile const sig_atomic_t *stop, ctl_sync_counts *cnt, char *err,
     size_t sz);
-
-/* Scrub the decision log and the DSN spool of the addresses of
- * C->idx's scrub queue (core/scrubq.h: erased, their scrub not done;
- * also after a crash), as consentctl erase does; the done ones leave
- * the queue.  Failures are printed; they stay queued. */
-void ctl_sync_scrub_pending(ctl_ctx *c);
 
 /* When a change command ends (from ctl_ctx_fini, after it closed C->idx
  * and so dropped the writer lock): if the index was attached and its
