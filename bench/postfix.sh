@@ -23,13 +23,21 @@
 #                 the same with the consent-milter binary CM_BEFORE (e.g.
 #                 a build of the commit before a change): before and after
 #                 in the same run; only when CM_BEFORE is set
-#   cm-policy     SLOT for consent-policy (issue 17 item 3): Postfix with
-#                 check_policy_service consent-policy and the milter's fast
-#                 path (policy.decides_envelope_types: the milter accepts
-#                 envelope-typed mail at MAIL FROM); floor: noop-policy.
-#                 Runs only when $BUILD/consent-policy exists and both
-#                 programs accept the configuration; skipped with a note
-#                 otherwise
+#   cp-only       consent-policy alone (issue 17 item 3): Postfix with
+#                 check_policy_service consent-policy and no milter,
+#                 newsletter typed by its envelope sender, every recipient
+#                 consented; floor: noop-policy (like for like: a policy
+#                 server against a policy server).  Its filter CPU is
+#                 consent-policy's process only
+#   cm-policy     consent-policy together with the milter's fast path
+#                 (policy.decides_envelope_types: the milter accepts
+#                 envelope-typed mail at MAIL FROM): what an operator runs;
+#                 floor: noop-policy; its filter CPU is both processes'.
+#                 cp-only and cm-policy share one consent-policy process
+#                 and one configuration file (cm-policy.yaml).  They run
+#                 only when $BUILD/consent-policy exists and accepts the
+#                 configuration (cm-policy: consent-milter too); skipped
+#                 with a note otherwise
 # and, when named in BENCH_CONFIGS only:
 #   noop-eoh      noop_milter -e: reads the headers, accepts at their end
 #   noop-nr       noop_milter -n: connect and MAIL FROM come as well, each
@@ -174,21 +182,25 @@ printf 'index: %d consent records imported in %.2f s\n' "$((INDEX + 1))" \
 # ---- which configurations
 configs=(alone noop-policy noop noop-mail cm-news cm-other)
 [ -n "${CM_BEFORE:-}" ] && configs+=(before-news before-other)
-HAVE_CP=0
-CP_NOTE="consent-policy: $CP not built: cm-policy skipped"
+CP_NOTE="consent-policy: $CP not built: cp-only and cm-policy skipped"
 if [ -x "$CP" ]; then
-	# SLOT (issue 17 item 3): consent-policy beside the milter's fast path
+	# consent-policy (issue 17 item 3), alone and beside the milter's
+	# fast path: one process, one file
 	CP_PORT=$(e2e_freeport) CMP_PORT=$(e2e_freeport)
 	cm_conf "$CMP_PORT" "policy:
   socket: \"inet:$CP_PORT@127.0.0.1\"
   stamp: \"$CM_TMP/policy.stamp\"
   decides_envelope_types: true" >"$CM_TMP/cm-policy.yaml"
-	if "$CM" -n -c "$CM_TMP/cm-policy.yaml" >"$CM_TMP/cp-check.log" 2>&1 &&
-	    "$CP" -n -c "$CM_TMP/cm-policy.yaml" >>"$CM_TMP/cp-check.log" 2>&1; then
-		HAVE_CP=1
-		configs+=(cm-policy)
+	if "$CP" -n -c "$CM_TMP/cm-policy.yaml" >"$CM_TMP/cp-check.log" 2>&1; then
+		configs+=(cp-only)
+		CP_NOTE=
+		if "$CM" -n -c "$CM_TMP/cm-policy.yaml" >>"$CM_TMP/cp-check.log" 2>&1; then
+			configs+=(cm-policy)
+		else
+			CP_NOTE="consent-milter does not accept the configuration (consent-milter -n): cm-policy skipped: $(tr '\n' ' ' <"$CM_TMP/cp-check.log" | cut -c1-300)"
+		fi
 	else
-		CP_NOTE="consent-policy: the configuration is not accepted (consent-milter -n / consent-policy -n): cm-policy skipped: $(tr '\n' ' ' <"$CM_TMP/cp-check.log" | cut -c1-300)"
+		CP_NOTE="consent-policy: the configuration is not accepted (consent-policy -n): cp-only and cm-policy skipped: $(tr '\n' ' ' <"$CM_TMP/cp-check.log" | cut -c1-300)"
 	fi
 fi
 if [ -n "${BENCH_CONFIGS:-}" ]; then
@@ -204,7 +216,7 @@ floor_of() {
 	case $1 in
 	cm-news | before-news) echo noop ;;
 	cm-other | before-other) echo noop-mail ;;
-	cm-policy) echo noop-policy ;;
+	cp-only | cm-policy) echo noop-policy ;;
 	cm-log) echo noop-eoh ;;
 	*) echo "" ;;
 	esac
@@ -249,9 +261,13 @@ if has_cfg cm-log; then
 	start cm-log "$p" "$CM" -f -c "$CM_TMP/cm-log.yaml"
 	PORT[cm-log]=$p
 fi
+# consent-policy (cp) serves cp-only and cm-policy; the milter beside it
+# (cmp) only cm-policy
+if has_cfg cp-only || has_cfg cm-policy; then
+	start cp "$CP_PORT" "$CP" -f -c "$CM_TMP/cm-policy.yaml"
+fi
 if has_cfg cm-policy; then
-	start cm-policy "$CP_PORT" "$CP" -f -c "$CM_TMP/cm-policy.yaml"
-	start cm-policy "$CMP_PORT" "$CM" -f -c "$CM_TMP/cm-policy.yaml"
+	start cmp "$CMP_PORT" "$CM" -f -c "$CM_TMP/cm-policy.yaml"
 fi
 
 # ---- Postfix: one smtpd per configuration, same instance
@@ -265,6 +281,7 @@ for c in "${configs[@]}"; do
 	noop-policy) opt=(-o "smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:${PORT[noop-policy]}") ;;
 	cm-news | cm-other) opt=(-o "smtpd_milters=inet:127.0.0.1:${PORT[cm]}") ;;
 	before-news | before-other) opt=(-o "smtpd_milters=inet:127.0.0.1:${PORT[before]}") ;;
+	cp-only) opt=(-o "smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:$CP_PORT") ;;
 	cm-policy)
 		opt=(-o "smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:$CP_PORT"
 			-o "smtpd_milters=inet:127.0.0.1:$CMP_PORT") ;;
@@ -280,6 +297,8 @@ cfg_pids() {
 	alone) echo "" ;;
 	cm-news | cm-other) echo "${PIDS[cm]}" ;;
 	before-news | before-other) echo "${PIDS[before]}" ;;
+	cp-only) echo "${PIDS[cp]}" ;;
+	cm-policy) echo "${PIDS[cp]} ${PIDS[cmp]}" ;;
 	*) echo "${PIDS[$1]}" ;;
 	esac
 }
@@ -368,7 +387,7 @@ LOG_WANT=0	# recipients sent to cm-log: the decision log must hold as many
 declare -A rate cpu
 echo "postfix bench: $SESS sessions x $MSGS messages x $RCPTS recipients, one connection per message, $ROUNDS round(s), order rotated; index of $((INDEX + 1)) records; $(nproc) CPU(s)"
 [ -n "${CM_BEFORE:-}" ] && echo "before: $CM_BEFORE"
-[ $HAVE_CP = 1 ] || echo "$CP_NOTE"
+[ -z "$CP_NOTE" ] || echo "$CP_NOTE"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # warm-up: start smtpd/cleanup/smtp processes, fault index pages in
 for c in "${configs[@]}"; do
@@ -443,7 +462,7 @@ targets() {
 	case $1 in
 	cm-news) echo "target >= 0.99 x noop, CPU <= 1.05 x" ;;
 	cm-other) echo "target >= 0.99 x noop-mail" ;;
-	cm-policy) echo "target >= 0.98 x noop-policy" ;;
+	cp-only | cm-policy) echo "target >= 0.98 x noop-policy" ;;
 	*) echo "" ;;
 	esac
 }
@@ -459,6 +478,7 @@ label() {
 	before-news) echo "+ consent-milter before (CM_BEFORE), newsletter typed by sender" ;;
 	before-other) echo "+ consent-milter before (CM_BEFORE), mail that is no newsletter" ;;
 	cm-log) echo "+ consent-milter, newsletter typed by sender, decision log on" ;;
+	cp-only) echo "+ consent-policy alone (check_policy_service), newsletter typed by sender" ;;
 	cm-policy) echo "+ consent-policy (check_policy_service) and the milter's fast path" ;;
 	esac
 }
