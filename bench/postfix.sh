@@ -63,6 +63,17 @@
 # and in all (with the index pages mapped in: page cache, shared, and as
 # large as the part of the index looked at)
 #
+# Then consent-policy alone, the same way: a fresh consent-policy with
+# the decision log on (log: section, decides_envelope_types so that it
+# records the allowed recipients), driven over the policy-delegation
+# protocol by bench/policyload.py (SESS connections, one request at a
+# time each, a new connection every CP_RECONNECT requests: by default
+# 100 x RCPTS, as smtpd reconnects when it exits after max_use = 100
+# sessions of one message; 0: never): requests/s, CPU per request, its
+# resident memory after 1,000 x RCPTS and after RSS_MSGS x RCPTS requests
+# (as many recipient decisions as the milter's part), and the decision
+# log must hold one record per request sent
+#
 # Sizes: SESS=10 RCPTS=10 MSGS=1500 ROUNDS=3 INDEX=1000000
 # RSS_MSGS=100000 by default (a few minutes); BENCH_FULL=1: MSGS=3000 (the
 # issue's 10 x 3,000 x 10); BENCH_QUICK=1: MSGS=300 ROUNDS=1
@@ -182,6 +193,7 @@ printf 'index: %d consent records imported in %.2f s\n' "$((INDEX + 1))" \
 # ---- which configurations
 configs=(alone noop-policy noop noop-mail cm-news cm-other)
 [ -n "${CM_BEFORE:-}" ] && configs+=(before-news before-other)
+HAVE_CP=0	# 1: consent-policy accepts the configuration
 CP_NOTE="consent-policy: $CP not built: cp-only and cm-policy skipped"
 if [ -x "$CP" ]; then
 	# consent-policy (issue 17 item 3), alone and beside the milter's
@@ -192,6 +204,7 @@ if [ -x "$CP" ]; then
   stamp: \"$CM_TMP/policy.stamp\"
   decides_envelope_types: true" >"$CM_TMP/cm-policy.yaml"
 	if "$CP" -n -c "$CM_TMP/cm-policy.yaml" >"$CM_TMP/cp-check.log" 2>&1; then
+		HAVE_CP=1
 		configs+=(cp-only)
 		CP_NOTE=
 		if "$CM" -n -c "$CM_TMP/cm-policy.yaml" >>"$CM_TMP/cp-check.log" 2>&1; then
@@ -549,6 +562,57 @@ if [ "${RSS_MSGS:-0}" -gt 1000 ]; then
 	printf 'consent-milter anonymous RSS: %d KiB after 1,000 messages, %d KiB after %d (%+.1f %%; target within 10 %%)\n' \
 		"$rss1" "$rss2" "$RSS_MSGS" "$(echo "($rss2 - $rss1) * 100 / $rss1" | bc -l)"
 	printf 'consent-milter RSS with the mapped index pages: %d KiB, %d KiB\n' "$all1" "$all2"
+fi
+
+# ---- consent-policy alone, and its memory: a fresh server with the
+# decision log on, driven over the policy-delegation protocol
+# (bench/policyload.py: SESS connections, a request per recipient, a new
+# connection every CP_RECONNECT requests), RSS after 1,000 x RCPTS and
+# after RSS_MSGS x RCPTS requests
+if [ "${RSS_MSGS:-0}" -gt 1000 ] && [ $HAVE_CP = 1 ]; then
+	: "${CP_RECONNECT:=$((100 * RCPTS))}"
+	for p in ${PIDS[cp]:-} ${PIDS[cmp]:-}; do e2e_kill_pid "$p" 20; done
+	PALONE_PORT=$(e2e_freeport)
+	cm_conf "$(e2e_freeport)" "policy:
+  socket: \"inet:$PALONE_PORT@127.0.0.1\"
+  stamp: \"$CM_TMP/cp-alone.stamp\"
+  decides_envelope_types: true
+log:
+  path: \"$CM_TMP/cp-decisions\"
+  retention_days: 1" >"$CM_TMP/cp-alone.yaml"
+	start cp-alone "$PALONE_PORT" "$CP" -f -c "$CM_TMP/cp-alone.yaml"
+	PPID_ALONE=$MILTER_PID
+	pload() {	# pload MSGS FIRST: MSGS x RCPTS requests from recipient FIRST+1
+		"$PY" "$SRCDIR/bench/policyload.py" --port "$PALONE_PORT" --conns "$SESS" \
+			--rcpts "$RCPTS" --keys "$INDEX" --first "$2" --from "$NEWS_FROM" \
+			--msgs "$1" --reconnect "$CP_RECONNECT" >"$CM_TMP/pload.out" 2>&1 ||
+			{ cat "$CM_TMP/pload.out" >&2; e2e_fail "policyload"; }
+	}
+	pload 1000 0
+	rss1=$(rss_anon "$PPID_ALONE") all1=$(rss_all "$PPID_ALONE")
+	c0=$(cpu_ticks "$PPID_ALONE")
+	pload $((RSS_MSGS - 1000)) $((1000 * RCPTS))
+	c1=$(cpu_ticks "$PPID_ALONE")
+	rss2=$(rss_anon "$PPID_ALONE") all2=$(rss_all "$PPID_ALONE")
+	echo
+	echo "consent-policy alone (policy delegation, $SESS connections at a time, a new one every $CP_RECONNECT requests; decision log on): $(cat "$CM_TMP/pload.out")"
+	printf 'consent-policy alone: %.2f us CPU per request\n' \
+		"$(echo "($c1 - $c0) * 1000000 / $CLK_TCK / (($RSS_MSGS - 1000) * $RCPTS)" | bc -l)"
+	printf 'consent-policy anonymous RSS: %d KiB after %d requests, %d KiB after %d (%+.1f %%; target within 10 %%)\n' \
+		"$rss1" $((1000 * RCPTS)) "$rss2" $((RSS_MSGS * RCPTS)) \
+		"$(echo "($rss2 - $rss1) * 100 / $rss1" | bc -l)"
+	printf 'consent-policy RSS with the mapped index pages: %d KiB, %d KiB (%+.1f %%)\n' \
+		"$all1" "$all2" "$(echo "($all2 - $all1) * 100 / $all1" | bc -l)"
+	# the log must hold one record per request sent (stopping the daemon
+	# flushes what is still queued); the first recipient of each message
+	# has no queue id yet (smtpd opens the queue file after it)
+	e2e_kill_pid "$PPID_ALONE" 20 || e2e_fail "consent-policy did not stop cleanly"
+	got=$(cat "$CM_TMP"/cp-decisions/*.jsonl 2>/dev/null | wc -l)
+	noqid=$(cat "$CM_TMP"/cp-decisions/*.jsonl 2>/dev/null | grep -c '"queue_id":null')
+	printf 'consent-policy decision log: %d records (%d requests sent), %d without queue id (%d messages)\n' \
+		"$got" $((RSS_MSGS * RCPTS)) "$noqid" "$RSS_MSGS"
+	[ "$got" = $((RSS_MSGS * RCPTS)) ] && [ "$noqid" = "$RSS_MSGS" ] ||
+		e2e_fail "the consent-policy decision log does not hold one record per request"
 fi
 
 # the do-nothing filters' own counts: they really looked every recipient up
