@@ -23,13 +23,21 @@
 #                 the same with the consent-milter binary CM_BEFORE (e.g.
 #                 a build of the commit before a change): before and after
 #                 in the same run; only when CM_BEFORE is set
-#   cm-policy     SLOT for consent-policy (issue 17 item 3): Postfix with
-#                 check_policy_service consent-policy and the milter's fast
-#                 path (policy.decides_envelope_types: the milter accepts
-#                 envelope-typed mail at MAIL FROM); floor: noop-policy.
-#                 Runs only when $BUILD/consent-policy exists and both
-#                 programs accept the configuration; skipped with a note
-#                 otherwise
+#   cp-only       consent-policy alone (issue 17 item 3): Postfix with
+#                 check_policy_service consent-policy and no milter,
+#                 newsletter typed by its envelope sender, every recipient
+#                 consented; floor: noop-policy (like for like: a policy
+#                 server against a policy server).  Its filter CPU is
+#                 consent-policy's process only
+#   cm-policy     consent-policy together with the milter's fast path
+#                 (policy.decides_envelope_types: the milter accepts
+#                 envelope-typed mail at MAIL FROM): what an operator runs;
+#                 floor: noop-policy; its filter CPU is both processes'.
+#                 cp-only and cm-policy share one consent-policy process
+#                 and one configuration file (cm-policy.yaml).  They run
+#                 only when $BUILD/consent-policy exists and accepts the
+#                 configuration (cm-policy: consent-milter too); skipped
+#                 with a note otherwise
 # and, when named in BENCH_CONFIGS only:
 #   noop-eoh      noop_milter -e: reads the headers, accepts at their end
 #   noop-nr       noop_milter -n: connect and MAIL FROM come as well, each
@@ -54,6 +62,17 @@
 # 1,000 and after RSS_MSGS messages (a fresh daemon): anonymous (its own),
 # and in all (with the index pages mapped in: page cache, shared, and as
 # large as the part of the index looked at)
+#
+# Then consent-policy alone, the same way: a fresh consent-policy with
+# the decision log on (log: section, decides_envelope_types so that it
+# records the allowed recipients), driven over the policy-delegation
+# protocol by bench/policyload.py (SESS connections, one request at a
+# time each, a new connection every CP_RECONNECT requests: by default
+# 100 x RCPTS, as smtpd reconnects when it exits after max_use = 100
+# sessions of one message; 0: never): requests/s, CPU per request, its
+# resident memory after 1,000 x RCPTS and after RSS_MSGS x RCPTS requests
+# (as many recipient decisions as the milter's part), and the decision
+# log must hold one record per request sent
 #
 # Sizes: SESS=10 RCPTS=10 MSGS=1500 ROUNDS=3 INDEX=1000000
 # RSS_MSGS=100000 by default (a few minutes); BENCH_FULL=1: MSGS=3000 (the
@@ -174,21 +193,27 @@ printf 'index: %d consent records imported in %.2f s\n' "$((INDEX + 1))" \
 # ---- which configurations
 configs=(alone noop-policy noop noop-mail cm-news cm-other)
 [ -n "${CM_BEFORE:-}" ] && configs+=(before-news before-other)
-HAVE_CP=0
-CP_NOTE="consent-policy: $CP not built: cm-policy skipped"
+HAVE_CP=0	# 1: consent-policy accepts the configuration
+CP_NOTE="consent-policy: $CP not built: cp-only and cm-policy skipped"
 if [ -x "$CP" ]; then
-	# SLOT (issue 17 item 3): consent-policy beside the milter's fast path
+	# consent-policy (issue 17 item 3), alone and beside the milter's
+	# fast path: one process, one file
 	CP_PORT=$(e2e_freeport) CMP_PORT=$(e2e_freeport)
 	cm_conf "$CMP_PORT" "policy:
   socket: \"inet:$CP_PORT@127.0.0.1\"
   stamp: \"$CM_TMP/policy.stamp\"
   decides_envelope_types: true" >"$CM_TMP/cm-policy.yaml"
-	if "$CM" -n -c "$CM_TMP/cm-policy.yaml" >"$CM_TMP/cp-check.log" 2>&1 &&
-	    "$CP" -n -c "$CM_TMP/cm-policy.yaml" >>"$CM_TMP/cp-check.log" 2>&1; then
+	if "$CP" -n -c "$CM_TMP/cm-policy.yaml" >"$CM_TMP/cp-check.log" 2>&1; then
 		HAVE_CP=1
-		configs+=(cm-policy)
+		configs+=(cp-only)
+		CP_NOTE=
+		if "$CM" -n -c "$CM_TMP/cm-policy.yaml" >>"$CM_TMP/cp-check.log" 2>&1; then
+			configs+=(cm-policy)
+		else
+			CP_NOTE="consent-milter does not accept the configuration (consent-milter -n): cm-policy skipped: $(tr '\n' ' ' <"$CM_TMP/cp-check.log" | cut -c1-300)"
+		fi
 	else
-		CP_NOTE="consent-policy: the configuration is not accepted (consent-milter -n / consent-policy -n): cm-policy skipped: $(tr '\n' ' ' <"$CM_TMP/cp-check.log" | cut -c1-300)"
+		CP_NOTE="consent-policy: the configuration is not accepted (consent-policy -n): cp-only and cm-policy skipped: $(tr '\n' ' ' <"$CM_TMP/cp-check.log" | cut -c1-300)"
 	fi
 fi
 if [ -n "${BENCH_CONFIGS:-}" ]; then
@@ -204,7 +229,7 @@ floor_of() {
 	case $1 in
 	cm-news | before-news) echo noop ;;
 	cm-other | before-other) echo noop-mail ;;
-	cm-policy) echo noop-policy ;;
+	cp-only | cm-policy) echo noop-policy ;;
 	cm-log) echo noop-eoh ;;
 	*) echo "" ;;
 	esac
@@ -249,9 +274,13 @@ if has_cfg cm-log; then
 	start cm-log "$p" "$CM" -f -c "$CM_TMP/cm-log.yaml"
 	PORT[cm-log]=$p
 fi
+# consent-policy (cp) serves cp-only and cm-policy; the milter beside it
+# (cmp) only cm-policy
+if has_cfg cp-only || has_cfg cm-policy; then
+	start cp "$CP_PORT" "$CP" -f -c "$CM_TMP/cm-policy.yaml"
+fi
 if has_cfg cm-policy; then
-	start cm-policy "$CP_PORT" "$CP" -f -c "$CM_TMP/cm-policy.yaml"
-	start cm-policy "$CMP_PORT" "$CM" -f -c "$CM_TMP/cm-policy.yaml"
+	start cmp "$CMP_PORT" "$CM" -f -c "$CM_TMP/cm-policy.yaml"
 fi
 
 # ---- Postfix: one smtpd per configuration, same instance
@@ -265,6 +294,7 @@ for c in "${configs[@]}"; do
 	noop-policy) opt=(-o "smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:${PORT[noop-policy]}") ;;
 	cm-news | cm-other) opt=(-o "smtpd_milters=inet:127.0.0.1:${PORT[cm]}") ;;
 	before-news | before-other) opt=(-o "smtpd_milters=inet:127.0.0.1:${PORT[before]}") ;;
+	cp-only) opt=(-o "smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:$CP_PORT") ;;
 	cm-policy)
 		opt=(-o "smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:$CP_PORT"
 			-o "smtpd_milters=inet:127.0.0.1:$CMP_PORT") ;;
@@ -280,6 +310,8 @@ cfg_pids() {
 	alone) echo "" ;;
 	cm-news | cm-other) echo "${PIDS[cm]}" ;;
 	before-news | before-other) echo "${PIDS[before]}" ;;
+	cp-only) echo "${PIDS[cp]}" ;;
+	cm-policy) echo "${PIDS[cp]} ${PIDS[cmp]}" ;;
 	*) echo "${PIDS[$1]}" ;;
 	esac
 }
@@ -368,7 +400,7 @@ LOG_WANT=0	# recipients sent to cm-log: the decision log must hold as many
 declare -A rate cpu
 echo "postfix bench: $SESS sessions x $MSGS messages x $RCPTS recipients, one connection per message, $ROUNDS round(s), order rotated; index of $((INDEX + 1)) records; $(nproc) CPU(s)"
 [ -n "${CM_BEFORE:-}" ] && echo "before: $CM_BEFORE"
-[ $HAVE_CP = 1 ] || echo "$CP_NOTE"
+[ -z "$CP_NOTE" ] || echo "$CP_NOTE"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # warm-up: start smtpd/cleanup/smtp processes, fault index pages in
 for c in "${configs[@]}"; do
@@ -443,7 +475,7 @@ targets() {
 	case $1 in
 	cm-news) echo "target >= 0.99 x noop, CPU <= 1.05 x" ;;
 	cm-other) echo "target >= 0.99 x noop-mail" ;;
-	cm-policy) echo "target >= 0.98 x noop-policy" ;;
+	cp-only | cm-policy) echo "target >= 0.98 x noop-policy" ;;
 	*) echo "" ;;
 	esac
 }
@@ -459,6 +491,7 @@ label() {
 	before-news) echo "+ consent-milter before (CM_BEFORE), newsletter typed by sender" ;;
 	before-other) echo "+ consent-milter before (CM_BEFORE), mail that is no newsletter" ;;
 	cm-log) echo "+ consent-milter, newsletter typed by sender, decision log on" ;;
+	cp-only) echo "+ consent-policy alone (check_policy_service), newsletter typed by sender" ;;
 	cm-policy) echo "+ consent-policy (check_policy_service) and the milter's fast path" ;;
 	esac
 }
@@ -529,6 +562,57 @@ if [ "${RSS_MSGS:-0}" -gt 1000 ]; then
 	printf 'consent-milter anonymous RSS: %d KiB after 1,000 messages, %d KiB after %d (%+.1f %%; target within 10 %%)\n' \
 		"$rss1" "$rss2" "$RSS_MSGS" "$(echo "($rss2 - $rss1) * 100 / $rss1" | bc -l)"
 	printf 'consent-milter RSS with the mapped index pages: %d KiB, %d KiB\n' "$all1" "$all2"
+fi
+
+# ---- consent-policy alone, and its memory: a fresh server with the
+# decision log on, driven over the policy-delegation protocol
+# (bench/policyload.py: SESS connections, a request per recipient, a new
+# connection every CP_RECONNECT requests), RSS after 1,000 x RCPTS and
+# after RSS_MSGS x RCPTS requests
+if [ "${RSS_MSGS:-0}" -gt 1000 ] && [ $HAVE_CP = 1 ]; then
+	: "${CP_RECONNECT:=$((100 * RCPTS))}"
+	for p in ${PIDS[cp]:-} ${PIDS[cmp]:-}; do e2e_kill_pid "$p" 20; done
+	PALONE_PORT=$(e2e_freeport)
+	cm_conf "$(e2e_freeport)" "policy:
+  socket: \"inet:$PALONE_PORT@127.0.0.1\"
+  stamp: \"$CM_TMP/cp-alone.stamp\"
+  decides_envelope_types: true
+log:
+  path: \"$CM_TMP/cp-decisions\"
+  retention_days: 1" >"$CM_TMP/cp-alone.yaml"
+	start cp-alone "$PALONE_PORT" "$CP" -f -c "$CM_TMP/cp-alone.yaml"
+	PPID_ALONE=$MILTER_PID
+	pload() {	# pload MSGS FIRST: MSGS x RCPTS requests from recipient FIRST+1
+		"$PY" "$SRCDIR/bench/policyload.py" --port "$PALONE_PORT" --conns "$SESS" \
+			--rcpts "$RCPTS" --keys "$INDEX" --first "$2" --from "$NEWS_FROM" \
+			--msgs "$1" --reconnect "$CP_RECONNECT" >"$CM_TMP/pload.out" 2>&1 ||
+			{ cat "$CM_TMP/pload.out" >&2; e2e_fail "policyload"; }
+	}
+	pload 1000 0
+	rss1=$(rss_anon "$PPID_ALONE") all1=$(rss_all "$PPID_ALONE")
+	c0=$(cpu_ticks "$PPID_ALONE")
+	pload $((RSS_MSGS - 1000)) $((1000 * RCPTS))
+	c1=$(cpu_ticks "$PPID_ALONE")
+	rss2=$(rss_anon "$PPID_ALONE") all2=$(rss_all "$PPID_ALONE")
+	echo
+	echo "consent-policy alone (policy delegation, $SESS connections at a time, a new one every $CP_RECONNECT requests; decision log on): $(cat "$CM_TMP/pload.out")"
+	printf 'consent-policy alone: %.2f us CPU per request\n' \
+		"$(echo "($c1 - $c0) * 1000000 / $CLK_TCK / (($RSS_MSGS - 1000) * $RCPTS)" | bc -l)"
+	printf 'consent-policy anonymous RSS: %d KiB after %d requests, %d KiB after %d (%+.1f %%; target within 10 %%)\n' \
+		"$rss1" $((1000 * RCPTS)) "$rss2" $((RSS_MSGS * RCPTS)) \
+		"$(echo "($rss2 - $rss1) * 100 / $rss1" | bc -l)"
+	printf 'consent-policy RSS with the mapped index pages: %d KiB, %d KiB (%+.1f %%)\n' \
+		"$all1" "$all2" "$(echo "($all2 - $all1) * 100 / $all1" | bc -l)"
+	# the log must hold one record per request sent (stopping the daemon
+	# flushes what is still queued); the first recipient of each message
+	# has no queue id yet (smtpd opens the queue file after it)
+	e2e_kill_pid "$PPID_ALONE" 20 || e2e_fail "consent-policy did not stop cleanly"
+	got=$(cat "$CM_TMP"/cp-decisions/*.jsonl 2>/dev/null | wc -l)
+	noqid=$(cat "$CM_TMP"/cp-decisions/*.jsonl 2>/dev/null | grep -c '"queue_id":null')
+	printf 'consent-policy decision log: %d records (%d requests sent), %d without queue id (%d messages)\n' \
+		"$got" $((RSS_MSGS * RCPTS)) "$noqid" "$RSS_MSGS"
+	[ "$got" = $((RSS_MSGS * RCPTS)) ] && [ "$noqid" = "$RSS_MSGS" ] ||
+		e2e_fail "the consent-policy decision log does not hold one record per request"
 fi
 
 # the do-nothing filters' own counts: they really looked every recipient up
