@@ -78,6 +78,11 @@ cm_conn_get(SMFICTX *ctx)
 	c->neg_ref = cm_live_get();
 	c->can_delrcpt = c->can_addhdr = c->can_chghdr = c->can_addrcpt =
 	    true;
+	/* negotiation always asks for it and libmilter always grants it
+	 * (answering CONTINUE itself to an MTA that does not offer it), so
+	 * also after SMFIC_QUIT_NC, when a reused connection goes on
+	 * without negotiating again (fi_close freed the state) */
+	c->nr_mail = true;
 	if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
 		cm_conn_free(c);
 		return NULL;

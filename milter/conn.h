@@ -88,11 +88,13 @@ struct cm_conn {
 	bool nr_conn;		/* connect needs no reply (SMFIP_NR_CONN) */
 	bool conn_failed;	/* connect failed with nr_conn: every MAIL on
 				 * this connection gets the error policy */
-	bool nr_mail;		/* MAIL needs no reply (SMFIP_NR_MAIL) */
+	bool nr_mail;		/* MAIL needs no reply (SMFIP_NR_MAIL; also
+				 * without negotiation: cm_conn_get) */
 	bool mail_held;		/* MAIL's answer (not CONTINUE) waits in
 				 * mail_answer for the next step that has a
 				 * reply (cm_env_held) */
 	cm_reply mail_answer;
+	bool mail_rcpt_refused;	/* a held refusal was given at a RCPT */
 	bool can_delrcpt, can_addhdr, can_chghdr, can_addrcpt;
 	bool have_addr;
 	bool non_smtp;		/* no refusal at RCPT (verdict.h) */

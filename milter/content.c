@@ -150,7 +150,7 @@ cm_content_eoh(SMFICTX *ctx)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	if (cm_env_held(ctx, c, true, &r))	/* MAIL's answer */
+	if (cm_env_held(ctx, c, CM_ENV_END, &r))	/* MAIL's answer */
 		return r;
 	m = &c->msg;
 	m->eoh_seen = true;
@@ -388,7 +388,7 @@ cm_content_eom(SMFICTX *ctx)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	if (cm_env_held(ctx, c, true, &r)) {	/* MAIL's answer */
+	if (cm_env_held(ctx, c, CM_ENV_END, &r)) {	/* MAIL's answer */
 		cm_msg_reset(&c->msg);
 		c->mail_held = false;
 		return r;

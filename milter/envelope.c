@@ -260,15 +260,18 @@ cm_env_from(SMFICTX *ctx, char **argv)
 	struct cm_conn *c = cm_conn_get(ctx);
 	sfsistat r;
 
-	if (c == NULL || c->neg_ref == NULL)	/* negotiated with replies */
+	if (c == NULL)		/* out of memory */
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
-	c->mail_held = false;
-	if (!c->nr_mail)
-		return env_from(ctx, c, argv);
+	c->mail_held = c->mail_rcpt_refused = false;
+	if (!c->nr_mail)	/* negotiated without state: with replies */
+		return c->neg_ref == NULL ?
+		    cm_conn_fail_current(ctx, NULL, "MAIL") :
+		    env_from(ctx, c, argv);
 	/* No reply here (SMFIP_NR_MAIL): the answer waits for the next
 	 * step that has one (cm_env_held) */
 	cm_reply_hold(&c->mail_answer);
-	r = env_from(ctx, c, argv);
+	r = c->neg_ref == NULL ? cm_conn_fail_current(ctx, NULL, "MAIL") :
+	    env_from(ctx, c, argv);
 	cm_reply_hold(NULL);
 	if (r == SMFIS_NOREPLY)
 		r = SMFIS_CONTINUE;
@@ -278,8 +281,7 @@ cm_env_from(SMFICTX *ctx, char **argv)
 }
 
 bool
-cm_env_held(SMFICTX *ctx, struct cm_conn *c, bool refusal_ok,
-    sfsistat *r)
+cm_env_held(SMFICTX *ctx, struct cm_conn *c, cm_env_step step, sfsistat *r)
 {
 	if (c == NULL || !c->mail_held)
 		return false;
@@ -288,11 +290,16 @@ cm_env_held(SMFICTX *ctx, struct cm_conn *c, bool refusal_ok,
 		*r = SMFIS_ACCEPT;
 		return true;
 	}
-	if (!refusal_ok) {	/* a later step gives it */
+	/* A refusal: once at RCPT (an SMTP client's first), then at DATA,
+	 * end of headers or end of data for the recipients accepted after
+	 * it; not at each RCPT, which the MTA would count as so many errors
+	 * (Postfix drops the session after smtpd_hard_error_limit). */
+	if (step == CM_ENV_RCPT && (c->non_smtp || c->mail_rcpt_refused)) {
 		*r = SMFIS_CONTINUE;
 		return true;
 	}
-	/* a refusal answers every step of the message that has a reply */
+	if (step == CM_ENV_RCPT)
+		c->mail_rcpt_refused = true;
 	*r = cm_reply_replay(ctx, &c->mail_answer);
 	return true;
 }
@@ -432,10 +439,8 @@ cm_env_rcpt(SMFICTX *ctx, char **argv)
 		return SMFIS_CONTINUE;
 	if (c == NULL)
 		return cm_conn_fail_current(ctx, argv[0], "RCPT");
-	/* MAIL's held answer; a non-SMTP submission cannot have a
-	 * recipient refused (Postfix defers it as a configuration error):
-	 * the refusal waits for DATA or the end of the message */
-	if (cm_env_held(ctx, c, !c->non_smtp, &r))
+	/* MAIL's held answer (cm_env_held) */
+	if (cm_env_held(ctx, c, CM_ENV_RCPT, &r))
 		return r;
 	m = &c->msg;
 	cm_msg_take_qid(ctx, m);
@@ -460,7 +465,7 @@ cm_env_data(SMFICTX *ctx)
 	if (c->nr_data) {
 		if (c->mail_held)	/* end of headers or data answers it */
 			return SMFIS_NOREPLY;
-	} else if (cm_env_held(ctx, c, true, &r)) {
+	} else if (cm_env_held(ctx, c, CM_ENV_END, &r)) {
 		return r;
 	}
 	m = &c->msg;

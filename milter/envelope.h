@@ -42,17 +42,25 @@ sfsistat cm_env_from(SMFICTX *ctx, char **argv);
 
 struct cm_conn;
 
+typedef enum cm_env_step {
+	CM_ENV_RCPT,		/* RCPT */
+	CM_ENV_END		/* DATA, end of headers, end of message */
+} cm_env_step;
+
 /*
- * MAIL's held answer at a later step of the message of connection C:
+ * MAIL's held answer at a later STEP of the message of connection C:
  * false when none is held (the step goes on as usual).  True with the
- * answer in *R: ACCEPT (the message is done; no longer held), or the
- * refusal with its reply text, given again at every step that asks
- * until the message ends.  REFUSAL_OK false (a step that cannot refuse:
- * RCPT of a non-SMTP submission): *R is CONTINUE and the refusal stays
- * held for DATA, end of headers or end of message, which always has a
- * reply.  RCPT, DATA, end of headers and end of message call it first.
+ * answer in *R: ACCEPT at any step (the message is done; no longer
+ * held); a refusal (with its reply text) at the first RCPT of an SMTP
+ * message and at every CM_ENV_END step, while other RCPTs continue: the
+ * recipients accepted after the first are refused with the message at
+ * DATA, end of headers or end of message (which always has a reply), and
+ * the client meets one error at RCPT, not one per recipient (the MTA
+ * counts those: Postfix's smtpd_hard_error_limit).  A non-SMTP
+ * submission, whose recipients the MTA cannot refuse one by one (Postfix
+ * defers it as a configuration error), gets it only at CM_ENV_END.
  */
-bool cm_env_held(SMFICTX *ctx, struct cm_conn *c, bool refusal_ok,
+bool cm_env_held(SMFICTX *ctx, struct cm_conn *c, cm_env_step step,
     sfsistat *r);
 
 /* RCPT: decides an envelope-typed recipient, keeps recipients for the

@@ -17,8 +17,9 @@
  *            keep recipients and headers, classify at end of headers;
  *            negotiated without a reply (SMFIP_NR_MAIL: no round trip
  *            a message), so an answer other than CONTINUE waits for the
- *            first RCPT (a refusal is given at every RCPT; a non-SMTP
- *            submission gets it at DATA or EOM): envelope.h cm_env_held
+ *            first RCPT (a refusal there and again at DATA, EOH or EOM
+ *            for the recipients accepted after it; a non-SMTP submission
+ *            gets it at DATA or EOM): envelope.h cm_env_held
  *   RCPT     envelope type: deny -> 550 5.7.1 for this recipient only;
  *            allow -> CONTINUE (never ACCEPT: it would pass later
  *            recipients unchecked); error -> on_error for this recipient;
@@ -80,6 +81,8 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		*pf0 = f0 & (SMFIF_DELRCPT | SMFIF_ADDHDRS | SMFIF_CHGHDRS |
 		    SMFIF_ADDRCPT);
 		*pf1 = 0;
+		if (c != NULL)
+			c->nr_mail = false;	/* MAIL answers */
 		*pf2 = *pf3 = 0;
 		return SMFIS_CONTINUE;
 	}

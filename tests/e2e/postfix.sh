@@ -109,13 +109,17 @@ e2e_assert_match '^250 2\.0\.0 Ok: queued as ' "$(e2e_q data "$CM_TMP/env.json")
 # MAIL FROM goes without a wait (SMFIP_NR_MAIL): the milter's answer to a
 # sender it cannot read (a local part over 64 octets, which Postfix
 # passes; no rule matches it as written: on_error, tempfail) is given at
-# every RCPT, and nothing is queued.
+# the first RCPT and, for the recipients accepted after it, at DATA: two
+# errors for the client, not one per recipient; nothing is queued.
 e2e_send "$CM_TMP/unread.json" --from "$(printf 'w%.0s' {1..70})@news.example.com" \
-	--rcpt alice@example.com --rcpt Dave@Example.NET --subject "Unreadable sender"
+	--rcpt alice@example.com --rcpt Dave@Example.NET --rcpt carol@example.com \
+	--subject "Unreadable sender"
 e2e_assert_match '^250 ' "$(e2e_q mail "$CM_TMP/unread.json")" "unreadable sender: MAIL FROM not waited for"
 expect_rcpt "$CM_TMP/unread.json" alice@example.com "451 4.3.0 Consent check failed, try again later"
-expect_rcpt "$CM_TMP/unread.json" Dave@Example.NET "451 4.3.0 Consent check failed, try again later"
-e2e_assert_eq "none" "$(e2e_q data "$CM_TMP/unread.json")" "unreadable sender: no DATA"
+expect_rcpt "$CM_TMP/unread.json" Dave@Example.NET "250 2.1.5 Ok"
+expect_rcpt "$CM_TMP/unread.json" carol@example.com "250 2.1.5 Ok"
+e2e_assert_eq "451 4.3.0 Consent check failed, try again later" "$(e2e_q data "$CM_TMP/unread.json")" \
+	"unreadable sender: DATA refused, nothing queued"
 mid_env=$(e2e_q field "$CM_TMP/env.json" message_id)
 delivered=$((delivered + 1))
 e2e_wait_delivered $delivered

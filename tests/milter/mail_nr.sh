@@ -3,9 +3,11 @@
 # the MTA does not wait for MAIL, and MAIL's answer is given at the next
 # step that has one.  An accept ends the message at the first RCPT; a
 # refusal (a sender of several types, a sender that cannot be read) is
-# given at every RCPT of the message, never lost; a non-SMTP submission,
-# whose recipients the MTA cannot refuse one by one, gets it at DATA or
-# the end of the message; an abort (RSET) drops it.  Where the MTA does
+# given at the first RCPT and again at DATA (or the end of the headers or
+# of the message) for the recipients accepted after it, never lost; a
+# non-SMTP submission, whose recipients the MTA cannot refuse one by one,
+# gets it at DATA or the end of the message; an abort (RSET) drops it; a
+# connection reused without a new negotiation (QUIT_NC) works alike.  Where the MTA does
 # not offer SMFIP_NR_MAIL, libmilter answers MAIL with CONTINUE for the
 # filter, and the answers are the same.
 . "$SRCDIR/tests/milter/common.bash"
@@ -19,15 +21,26 @@ start_milter "$cfg"
 ambig=(--macro M '{auth_authen}' campaign-weekly --mail '<x@digest.example.com>')
 ambig_550='y 550 5.7.1 Message matches several newsletter types "weekly-news,digest"'
 
-# 1. Negotiated when offered; a refusal at every RCPT, with its text.
+# 1. Negotiated when offered; a refusal, with its text, at the first
+# RCPT, and at DATA for the recipients accepted after it: one error at
+# RCPT, not one per recipient (Postfix ends a session at
+# smtpd_hard_error_limit).
 out=$(proto --neg "${ambig[@]}" --rcpt "<alice@example.net>" \
-	--rcpt "<gina@example.net>") || die "mproto failed"
+	--rcpt "<gina@example.net>" --rcpt "<hank@example.net>" --data) || die "mproto failed"
 [[ " $(grep '^NEG' <<<"$out") " == *" NR_MAIL "* ]] || die "NR_MAIL not negotiated: $out"
 expect_line "$out" 'MAIL <x@digest.example.com> -'
 expect_line "$out" "RCPT <alice@example.net> $ambig_550"
-expect_line "$out" "RCPT <gina@example.net> $ambig_550"
+expect_line "$out" 'RCPT <gina@example.net> c'
+expect_line "$out" 'RCPT <hank@example.net> c'
+expect_line "$out" "DATA - $ambig_550"
 expect_log 'verdict=deny reason=ambiguous stage=mail action=reject'
-echo "ok - a refusal at MAIL is given at every RCPT"
+# without DATA (the decision log's negotiation, or an MTA that skips it)
+# the end of the message gives it
+out=$(proto "${ambig[@]}" --rcpt "<alice@example.net>" --rcpt "<gina@example.net>" --eom) ||
+	die "mproto failed"
+expect_line "$out" "RCPT <alice@example.net> $ambig_550"
+expect_line "$out" "EOM - $ambig_550"
+echo "ok - a refusal at MAIL: at the first RCPT, then at DATA or the end of the message"
 
 # 2. Not offered (an older MTA): libmilter answers MAIL with CONTINUE
 # on the filter's behalf, and the answer comes at RCPT all the same.
@@ -56,6 +69,37 @@ expect_line "$out" 'RCPT <carol@example.net> y 550 5.7.1 <carol@example.net>: no
 expect_line "$out" 'RCPT <alice@example.net> c'
 echo "ok - an accept at MAIL is given at the first RCPT; the next message is checked"
 
+# 3b. A connection the MTA reuses (SMFIC_QUIT_NC, no new negotiation):
+# the next session's answers still come at RCPT.
+/usr/bin/python3 - "$SOCK" "$HERE" >"$CM_TMP/out" 2>&1 <<'PY' || die "client failed: $(cat "$CM_TMP/out")"
+import socket, struct, sys
+sys.path.insert(0, sys.argv[2])
+from mproto import send, recv, exchange
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.settimeout(10)
+send(s, "O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF))
+_, data = recv(s)
+_, _, prot = struct.unpack(">III", data[:12])
+for n in (1, 2):
+    exchange(s, prot, "C", b"client.example\0" + b"4" + struct.pack(">H", 25) + b"127.0.0.1\0")
+    send(s, "D", b"M{auth_authen}\0campaign-weekly\0")
+    r = exchange(s, prot, "M", b"<x@digest.example.com>\0")
+    print("session", n, "MAIL", r[0] if r else "-")
+    r = exchange(s, prot, "R", b"<alice@example.net>\0")
+    print("session", n, "RCPT", r[0], r[1].rstrip(b"\0").decode())
+    send(s, "A")
+    if n == 1:
+        send(s, "K")	# QUIT_NC: a new session follows on this connection
+send(s, "Q")
+s.close()
+PY
+out=$(cat "$CM_TMP/out")
+expect_line "$out" "session 1 RCPT $ambig_550"
+expect_line "$out" "session 2 MAIL -"
+expect_line "$out" "session 2 RCPT $ambig_550"
+echo "ok - a reused connection (QUIT_NC): the answer still comes at RCPT"
+
 # 4. An abort (RSET) drops the held refusal: the next message is its own.
 out=$(proto "${ambig[@]}" --abort --mail '<weekly@news.example.com>' \
 	--rcpt "<alice@example.net>" --rcpt "<carol@example.net>") || die "mproto failed"
@@ -63,10 +107,12 @@ expect_line "$out" 'RCPT <alice@example.net> c'
 expect_line "$out" 'RCPT <carol@example.net> y 550 5.7.1 <carol@example.net>: no consent for newsletter "weekly-news" (no-consent)'
 # and a refusal is not carried into the next message without an abort
 out=$(proto "${ambig[@]}" --rcpt "<alice@example.net>" \
-	--mail '<weekly@news.example.com>' --rcpt "<alice@example.net>") || die "mproto failed"
+	--mail '<weekly@news.example.com>' --rcpt "<alice@example.net>" \
+	--rcpt "<carol@example.net>") || die "mproto failed"
 [ "$(grep -cxF "RCPT <alice@example.net> $ambig_550" <<<"$out")" = 1 ] ||
 	die "a refusal outlived its message: $out"
 expect_line "$out" 'RCPT <alice@example.net> c'
+expect_line "$out" 'RCPT <carol@example.net> y 550 5.7.1 <carol@example.net>: no consent for newsletter "weekly-news" (no-consent)'
 echo "ok - an abort or the next MAIL ends the held answer"
 stop_milter
 
