@@ -4,8 +4,15 @@
 #include "request.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The names' hash table: open addressing, at most half full. */
+#define SLOTS 256
+#if CM_PDREQ_ATTRS_MAX * 2 > SLOTS || CM_PDREQ_ATTRS_MAX > 255
+#error "SLOTS too small for CM_PDREQ_ATTRS_MAX"
+#endif
 
 struct cm_pdreq {
 	size_t len;		/* octets in buf */
@@ -15,8 +22,39 @@ struct cm_pdreq {
 	const char *error;
 	size_t name_off[CM_PDREQ_ATTRS_MAX];
 	size_t value_off[CM_PDREQ_ATTRS_MAX];
+	uint8_t slot[SLOTS];	/* attribute index + 1 by name hash; 0 free */
 	char buf[CM_PDREQ_SIZE_MAX];
 };
+
+/* FNV-1a of the NUL-terminated NAME, its length into *LEN */
+static uint32_t
+name_hash(const char *name, size_t *len)
+{
+	uint32_t h = 2166136261u;
+	size_t n = 0;
+
+	for (; name[n] != '\0'; n++)
+		h = (h ^ (uint8_t)name[n]) * 16777619u;
+	*len = n;
+	return h;
+}
+
+/* The slot of NAME: the one holding it, or the free one where it
+ * would go. */
+static size_t
+find_slot(const cm_pdreq *r, const char *name)
+{
+	size_t len, i = name_hash(name, &len) & (SLOTS - 1);
+
+	while (r->slot[i] != 0) {
+		const char *n = r->buf + r->name_off[r->slot[i] - 1];
+
+		if (memcmp(n, name, len + 1) == 0)
+			break;
+		i = (i + 1) & (SLOTS - 1);
+	}
+	return i;
+}
 
 cm_pdreq *
 cm_pdreq_new(void)
@@ -40,6 +78,7 @@ cm_pdreq_reset(cm_pdreq *r)
 	r->len = 0;
 	r->line_start = 0;
 	r->nattrs = 0;
+	memset(r->slot, 0, sizeof(r->slot));
 	r->done = false;
 	r->bad = false;
 	r->error = "";
@@ -66,6 +105,7 @@ end_line(cm_pdreq *r, size_t len)
 {
 	char *line = r->buf + r->line_start;
 	char *eq;
+	size_t slot;
 
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
@@ -86,11 +126,13 @@ end_line(cm_pdreq *r, size_t len)
 	if (r->nattrs >= CM_PDREQ_ATTRS_MAX)
 		return refuse(r, "too many attributes");
 	*eq = '\0';
-	if (cm_pdreq_get(r, line) != NULL)
+	slot = find_slot(r, line);
+	if (r->slot[slot] != 0)
 		return refuse(r, "an attribute given twice");
 	r->name_off[r->nattrs] = r->line_start;
 	r->value_off[r->nattrs] = (size_t)(eq + 1 - r->buf);
 	r->nattrs++;
+	r->slot[slot] = (uint8_t)r->nattrs;
 	/* the next line starts after this one's NUL */
 	r->len = r->line_start + len + 1;
 	r->line_start = r->len;
@@ -106,26 +148,32 @@ cm_pdreq_feed(cm_pdreq *r, const char *data, size_t len, size_t *used)
 		return CM_PDREQ_BAD;
 	if (r->done)		/* the caller must reset first */
 		return refuse(r, "internal: request not reset");
-	for (i = 0; i < len; i++) {
-		char c = data[i];
+	for (i = 0; i < len;) {
+		const char *lf = memchr(data + i, '\n', len - i);
+		size_t seg = (lf != NULL ? (size_t)(lf - data) : len) - i;
+		size_t room;
 
-		if (c == '\n') {
+		/* this line's octets up to its LF (or the data's end) */
+		if (memchr(data + i, '\0', seg) != NULL)
+			return refuse(r, "a NUL octet");
+		room = CM_PDREQ_LINE_MAX - (r->len - r->line_start);
+		if (seg > room)
+			return refuse(r, "a line too long");
+		/* room for these octets and the line's NUL */
+		if (r->len + seg >= sizeof(r->buf))
+			return refuse(r, "a request too large");
+		memcpy(r->buf + r->len, data + i, seg);
+		r->len += seg;
+		i += seg;
+		if (lf != NULL) {
 			cm_pdreq_rc rc = end_line(r, r->len - r->line_start);
 
+			i++;
 			if (rc != CM_PDREQ_MORE) {
-				*used = i + 1;
+				*used = i;
 				return rc;
 			}
-			continue;
 		}
-		if (c == '\0')
-			return refuse(r, "a NUL octet");
-		if (r->len - r->line_start >= CM_PDREQ_LINE_MAX)
-			return refuse(r, "a line too long");
-		/* room for this octet and the line's NUL */
-		if (r->len + 1 >= sizeof(r->buf))
-			return refuse(r, "a request too large");
-		r->buf[r->len++] = c;
 	}
 	*used = len;
 	return CM_PDREQ_MORE;
@@ -134,10 +182,9 @@ cm_pdreq_feed(cm_pdreq *r, const char *data, size_t len, size_t *used)
 const char *
 cm_pdreq_get(const cm_pdreq *r, const char *name)
 {
-	for (size_t i = 0; i < r->nattrs; i++)
-		if (strcmp(r->buf + r->name_off[i], name) == 0)
-			return r->buf + r->value_off[i];
-	return NULL;
+	size_t i = find_slot(r, name);
+
+	return r->slot[i] != 0 ? r->buf + r->value_off[r->slot[i] - 1] : NULL;
 }
 
 size_t

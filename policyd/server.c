@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,10 +35,12 @@ struct conn {
 	struct conn *prev, *next;
 	const cm_pdsrv_opts *o;
 	cm_pddec_seen seen;
-	/* under mu: */
-	int64_t since_ms;	/* last answer (or accept), or request start */
-	bool in_request;	/* bytes of a request read, not yet answered */
-	bool evicted;		/* shut down to make room */
+	/* written by the connection's thread, read under mu by make_room:
+	 * no lock on the request's path */
+	_Atomic int64_t since_ms;	/* last answer (or accept), or
+					 * request start */
+	atomic_bool in_request;	/* bytes of a request read, not answered */
+	bool evicted;		/* under mu: shut down to make room */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -59,10 +62,9 @@ now_ms(void)
 static void
 mark(struct conn *c, bool in_request)
 {
-	pthread_mutex_lock(&mu);
-	c->in_request = in_request;
-	c->since_ms = now_ms();
-	pthread_mutex_unlock(&mu);
+	atomic_store_explicit(&c->since_ms, now_ms(), memory_order_relaxed);
+	atomic_store_explicit(&c->in_request, in_request,
+	    memory_order_relaxed);
 }
 
 const char *
@@ -296,12 +298,26 @@ serve(struct conn *c, cm_pdreq *req)
 		if (off == have) {
 			ssize_t n;
 
-			if (!wait_readable(c->fd, deadline))
-				return;
-			n = recv(c->fd, in, sizeof(in), MSG_DONTWAIT);
-			if (n < 0 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			if (n <= 0)	/* closed, evicted, error */
+			if (!started) {
+				/* between requests: one blocking read, that
+				 * the socket's receive timeout (idle_timeout,
+				 * start_conn) ends; no poll on the request's
+				 * path */
+				n = recv(c->fd, in, sizeof(in), 0);
+				if (n < 0 && errno == EINTR) {
+					if (now_ms() >= deadline)
+						return;
+					continue;
+				}
+			} else {
+				/* inside a request: its own deadline */
+				if (!wait_readable(c->fd, deadline))
+					return;
+				n = recv(c->fd, in, sizeof(in), MSG_DONTWAIT);
+				if (n < 0 && (errno == EINTR || errno == EAGAIN))
+					continue;
+			}
+			if (n <= 0)	/* closed, evicted, idle, error */
 				return;
 			off = 0;
 			have = (size_t)n;
@@ -371,6 +387,14 @@ start_conn(int fd, const cm_pdsrv_opts *o, pthread_attr_t *attr)
 	tv.tv_sec = (time_t)(o->idle_timeout_ms / 1000);
 	tv.tv_usec = (suseconds_t)(o->idle_timeout_ms % 1000) * 1000;
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* a read between requests ends after idle_timeout (serve) */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+		cm_log(LOG_ERR, "policy connection: SO_RCVTIMEO: %s; closed",
+		    strerror(errno));
+		close(fd);
+		free(c);
+		return false;
+	}
 	if (c == NULL) {
 		close(fd);
 		return false;
