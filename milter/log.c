@@ -5,6 +5,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,114 @@ stderr_is_journal(void)
 }
 
 static const char *log_name = "consent-milter";
+
+/*
+ * Deferred decision lines (cm_log_defer_start): a queue that the writer
+ * thread writes DEFER_MS after its first line, in one write(2).  Every
+ * write to standard error holds q_mu once the thread runs, so lines keep
+ * their order.
+ */
+#define DEFER_MS 50
+#define QUEUE_MAX (64 * 1024)
+static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
+static char q_buf[QUEUE_MAX];
+static size_t q_len;
+static bool q_on, q_stop;
+static pthread_t q_tid;
+
+/* Write what is queued (under q_mu). */
+static void
+q_flush(void)
+{
+	if (q_len > 0)
+		(void)cm_write_all(STDERR_FILENO, q_buf, q_len);
+	q_len = 0;
+}
+
+static void *
+q_writer(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&q_mu);
+	for (;;) {
+		while (q_len == 0 && !q_stop)
+			pthread_cond_wait(&q_cv, &q_mu);
+		if (q_len == 0)
+			break;
+		if (!q_stop) {	/* let the lines of the next moments join */
+			struct timespec ts = { 0, DEFER_MS * 1000000L };
+
+			pthread_mutex_unlock(&q_mu);
+			(void)nanosleep(&ts, NULL);
+			pthread_mutex_lock(&q_mu);
+		}
+		q_flush();
+	}
+	pthread_mutex_unlock(&q_mu);
+	return NULL;
+}
+
+int
+cm_log_defer_start(void)
+{
+	int rc;
+
+	if (!log_stderr || q_on)
+		return 0;
+	q_stop = false;
+	rc = pthread_create(&q_tid, NULL, q_writer, NULL);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	pthread_mutex_lock(&q_mu);
+	q_on = true;
+	pthread_mutex_unlock(&q_mu);
+	return 0;
+}
+
+void
+cm_log_defer_stop(void)
+{
+	pthread_mutex_lock(&q_mu);
+	if (!q_on) {
+		pthread_mutex_unlock(&q_mu);
+		return;
+	}
+	q_stop = true;
+	pthread_cond_signal(&q_cv);
+	pthread_mutex_unlock(&q_mu);
+	(void)pthread_join(q_tid, NULL);
+	pthread_mutex_lock(&q_mu);
+	q_flush();
+	q_on = false;
+	pthread_mutex_unlock(&q_mu);
+}
+
+/* Put BUF (LEN octets, whole lines) on standard error: queued when
+ * DEFER and the writer runs, else now, after what is queued. */
+static void
+emit(const char *buf, size_t len, bool defer)
+{
+	pthread_mutex_lock(&q_mu);
+	if (!q_on) {
+		pthread_mutex_unlock(&q_mu);
+		(void)cm_write_all(STDERR_FILENO, buf, len);
+		return;
+	}
+	if (!defer || q_len + len > sizeof(q_buf))
+		q_flush();
+	if (!defer || len > sizeof(q_buf)) {
+		(void)cm_write_all(STDERR_FILENO, buf, len);
+	} else {
+		if (q_len == 0)
+			pthread_cond_signal(&q_cv);
+		memcpy(q_buf + q_len, buf, len);
+		q_len += len;
+	}
+	pthread_mutex_unlock(&q_mu);
+}
 
 void
 cm_log_set_name(const char *name)
@@ -141,18 +250,19 @@ line_prefix(char *line, size_t size, int priority)
 	return off;
 }
 
-void
-cm_log(int priority, const char *fmt, ...)
+static void
+vlog(int priority, bool defer, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void
+vlog(int priority, bool defer, const char *fmt, va_list ap)
 {
 	char line[CM_LOG_LINE_MAX];
 	size_t off;
-	va_list ap;
 	int n;
 
 	off = line_prefix(line, sizeof(line), priority);
-	va_start(ap, fmt);
 	n = vsnprintf(line + off, sizeof(line) - off, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		return;
 	off += (size_t)n;
@@ -160,11 +270,35 @@ cm_log(int priority, const char *fmt, ...)
 		off = sizeof(line) - 2;	/* truncated */
 	if (log_stderr) {
 		line[off++] = '\n';
-		(void)cm_write_all(STDERR_FILENO, line, off);
+		emit(line, off, defer);
 	} else {
 		line[off] = '\0';
 		syslog(priority, "%s", line);
 	}
+}
+
+void
+cm_log(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(priority, false, fmt, ap);
+	va_end(ap);
+}
+
+/* A decision line: deferred when cm_log_defer_start() runs. */
+static void
+log_decision(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+log_decision(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_INFO, true, fmt, ap);
+	va_end(ap);
 }
 
 char *
@@ -226,8 +360,8 @@ cm_log_decision_tail(const char *queue_id, const char *tail)
 {
 	char q[80];
 
-	cm_log(LOG_INFO, "queue_id=%s %s", cm_log_clean(queue_id, q,
-	    sizeof(q)), tail);
+	log_decision("queue_id=%s %s", cm_log_clean(queue_id, q, sizeof(q)),
+	    tail);
 }
 
 void
@@ -262,7 +396,7 @@ cm_log_decision_tails(const char *queue_id, const char *tails, size_t len)
 		int w;
 
 		if (sizeof(buf) - used < CM_LOG_LINE_MAX) {
-			(void)cm_write_all(STDERR_FILENO, buf, used);
+			emit(buf, used, true);
 			used = 0;
 		}
 		/* one line as cm_log() makes it, truncated alike */
@@ -277,5 +411,5 @@ cm_log_decision_tails(const char *queue_id, const char *tails, size_t len)
 		off += strlen(tail) + 1;
 	}
 	if (used > 0)
-		(void)cm_write_all(STDERR_FILENO, buf, used);
+		emit(buf, used, true);
 }

@@ -37,6 +37,20 @@ void cm_log_open(bool to_stderr);
 void cm_log_set_name(const char *name);
 void cm_log_close(void);
 
+/*
+ * Decision lines (cm_log_decision*) from a thread of their own, when
+ * logging to standard error: a line is queued, and the lines queued
+ * within 50 ms of the first are written together in one write(2), so a
+ * busy daemon makes one system call for many decisions instead of one
+ * each.  Other lines are written at once, after what is queued (the
+ * order is kept).  Call after any fork; 0, or -1 (errno) when the thread
+ * cannot start (lines are then written at once).  No effect on syslog.
+ */
+int cm_log_defer_start(void);
+
+/* Write what is queued and end the thread (before exit). */
+void cm_log_defer_stop(void);
+
 /* True when cm_log_open() found standard error to be the journal. */
 bool cm_log_journal(void);
 

@@ -375,6 +375,10 @@ serve(cm_policy *p, int lfd)
 		return EX_OSERR;
 	}
 	running = true;
+	/* a decision line per request: written together, not one by one */
+	if (cm_log_defer_start() != 0)
+		cm_log(LOG_WARNING, "decision lines are written one by one: "
+		    "%s", strerror(errno));
 	cm_log(LOG_INFO, "consent-policy %s listening on %s (mode %s)",
 	    CM_VERSION, cm_policy_pd_socket(p), cm_policy_mode(p) ==
 	    CM_MODE_MONITOR ? "monitor" : "enforce");
@@ -389,6 +393,7 @@ serve(cm_policy *p, int lfd)
 	cm_db_close();
 	cm_live_shutdown();
 	cm_log(LOG_INFO, "stopped");
+	cm_log_defer_stop();
 	cm_log_close();
 	return rc == 0 ? 0 : EX_OSERR;
 }

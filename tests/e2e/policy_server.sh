@@ -203,7 +203,31 @@ s.sendall(b"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=127
 print(s.recv(4096).decode().strip())' "$PPORT")
 e2e_assert_match '^action=550 5\.7\.1 <carol@example\.com>: no consent' "$out" "still serving after the garbage"
 
+# ------------------------------------ decision lines, written together
+# (a thread of their own, milter/log.h): every line arrives, in the order
+# of the requests, within a moment
+"$PY" - "$PPORT" 300 <<'EOF' || e2e_fail "decision-line client failed"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+f = s.makefile("rb")
+for n in range(int(sys.argv[2])):
+    s.sendall(b"request=smtpd_access_policy\nprotocol_state=RCPT\n"
+              b"client_address=127.0.0.1\nsender=weekly@news.example.com\n"
+              b"queue_id=Q%d\nrecipient=carol@example.com\n\n" % n)
+    a = f.readline()
+    if not a.startswith(b"action=550 ") or f.readline() != b"\n":
+        sys.exit("unexpected answer %r" % a)
+EOF
+lines() { grep -o 'queue_id=Q[0-9]* type=weekly-news rcpt=carol@example.com verdict=deny' "$LOG" | cut -d' ' -f1; }
+for ((i = 0; i < 200; i++)); do
+	[ "$(lines | wc -l)" -ge 300 ] && break
+	sleep 0.05
+done
+e2e_assert_eq "$(seq -f 'queue_id=Q%.0f' 0 299)" "$(lines)" "300 decision lines, in order"
+echo "ok - decision lines: all of them, in order"
+
 # ------------------------------------ graceful stop with a connection open
+threads=$(ls /proc/$PID/task | wc -l)
 "$PY" -c '
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
@@ -212,7 +236,7 @@ HOLD=$!
 E2E_PIDS+=("$HOLD")
 e2e_on_exit "e2e_kill_pid $HOLD 1"
 for ((i = 0; i < 100; i++)); do
-	[ "$(ls /proc/$PID/task | wc -l)" -ge 4 ] && break
+	[ "$(ls /proc/$PID/task | wc -l)" -gt "$threads" ] && break
 	sleep 0.05
 done
 e2e_kill_pid "$PID" 10
