@@ -26,6 +26,7 @@
  * 71 system error, 73 socket, 74 consent index, 78 invalid configuration.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -405,6 +406,13 @@ main(int argc, char **argv)
 	cm_policy *p;
 	char err[512];
 	int c, code, lfd;
+
+	/* One malloc arena: a thread per connection (libmilter's workers,
+	 * the policy server's connections) otherwise grows one arena per
+	 * thread that comes and goes, and the resident memory with them
+	 * (+10 % over 30,000 connections, flat with one); the per-thread
+	 * caches keep the request path off the arena's lock. */
+	(void)mallopt(M_ARENA_MAX, 1);
 
 	while ((c = getopt(argc, argv, "c:fnhV")) != -1) {
 		switch (c) {
