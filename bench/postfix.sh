@@ -486,6 +486,7 @@ label() {
 	noop) echo "+ a do-nothing libmilter milter, RCPT only, 1 LMDB lookup per recipient" ;;
 	noop-mail) echo "+ a do-nothing milter that accepts at MAIL FROM" ;;
 	noop-eoh) echo "+ a do-nothing milter reading the headers, accepting at their end" ;;
+	noop-nr) echo "+ the do-nothing milter also sent connect and MAIL FROM, without a reply" ;;
 	cm-news) echo "+ consent-milter, newsletter typed by sender, all recipients consented" ;;
 	cm-other) echo "+ consent-milter, mail that is no newsletter" ;;
 	before-news) echo "+ consent-milter before (CM_BEFORE), newsletter typed by sender" ;;
