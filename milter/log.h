@@ -45,6 +45,9 @@ void cm_log_close(void);
  * each.  Other lines are written at once, after what is queued (the
  * order is kept).  Call after any fork; 0, or -1 (errno) when the thread
  * cannot start (lines are then written at once).  No effect on syslog.
+ * A stop writes what is queued; a process killed outright (SIGKILL, a
+ * crash) loses the lines of its last 50 ms: the record of each decision
+ * is the decision log (core/declog.h), not these lines.
  */
 int cm_log_defer_start(void);
 

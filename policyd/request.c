@@ -26,16 +26,14 @@ struct cm_pdreq {
 	char buf[CM_PDREQ_SIZE_MAX];
 };
 
-/* FNV-1a of the NUL-terminated NAME, its length into *LEN */
+/* FNV-1a of the NUL-terminated NAME */
 static uint32_t
-name_hash(const char *name, size_t *len)
+name_hash(const char *name)
 {
 	uint32_t h = 2166136261u;
-	size_t n = 0;
 
-	for (; name[n] != '\0'; n++)
-		h = (h ^ (uint8_t)name[n]) * 16777619u;
-	*len = n;
+	for (; *name != '\0'; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
 	return h;
 }
 
@@ -44,12 +42,12 @@ name_hash(const char *name, size_t *len)
 static size_t
 find_slot(const cm_pdreq *r, const char *name)
 {
-	size_t len, i = name_hash(name, &len) & (SLOTS - 1);
+	size_t i = name_hash(name) & (SLOTS - 1);
 
 	while (r->slot[i] != 0) {
-		const char *n = r->buf + r->name_off[r->slot[i] - 1];
-
-		if (memcmp(n, name, len + 1) == 0)
+		/* a NUL-terminated name of the request: strcmp reads
+		 * neither past it nor past NAME */
+		if (strcmp(r->buf + r->name_off[r->slot[i] - 1], name) == 0)
 			break;
 		i = (i + 1) & (SLOTS - 1);
 	}
@@ -159,8 +157,9 @@ cm_pdreq_feed(cm_pdreq *r, const char *data, size_t len, size_t *used)
 		room = CM_PDREQ_LINE_MAX - (r->len - r->line_start);
 		if (seg > room)
 			return refuse(r, "a line too long");
-		/* room for these octets and the line's NUL */
-		if (r->len + seg >= sizeof(r->buf))
+		/* room for these octets and the line's NUL (an empty
+		 * segment, the request's closing LF, needs none) */
+		if (seg > 0 && r->len + seg >= sizeof(r->buf))
 			return refuse(r, "a request too large");
 		memcpy(r->buf + r->len, data + i, seg);
 		r->len += seg;

@@ -210,6 +210,53 @@ test_bounds(void **state)
 	buf[o++] = '\n';
 	assert_int_equal(cm_pdreq_feed(r, buf, o, &used), CM_PDREQ_BAD);
 	assert_string_equal(cm_pdreq_error(r), "a request too large");
+	/* exactly at the limit: lines that fill the buffer (CM_PDREQ_SIZE_MAX
+	 * octets, each LF stored as the line's NUL) are one request; one
+	 * octet more is too large */
+	for (int extra = 0; extra <= 1; extra++) {
+		size_t fill = CM_PDREQ_SIZE_MAX + (size_t)extra;
+
+		cm_pdreq_reset(r);
+		o = 0;
+		for (int i = 0; fill - o > 1000; i++) {
+			o += (size_t)snprintf(buf + o, cap - o, "b%d=", i);
+			memset(buf + o, 'z', 900);
+			o += 900;
+			buf[o++] = '\n';
+		}
+		o += (size_t)snprintf(buf + o, cap - o, "last=");
+		memset(buf + o, 'z', fill - o - 1);
+		o = fill - 1;
+		buf[o++] = '\n';
+		buf[o++] = '\n';
+		assert_int_equal(cm_pdreq_feed(r, buf, o, &used),
+		    extra ? CM_PDREQ_BAD : CM_PDREQ_DONE);
+		if (extra)
+			assert_string_equal(cm_pdreq_error(r),
+			    "a request too large");
+		else
+			assert_non_null(cm_pdreq_get(r, "last"));
+	}
+	/* a short name in the slot of a longer one that is absent, at the
+	 * very end of a full buffer ("dz" hashes to the slot of
+	 * "sasl_username"): the lookup never reads past it (ASan) */
+	cm_pdreq_reset(r);
+	o = 0;
+	for (int i = 0; CM_PDREQ_SIZE_MAX - 4 - o > 1000; i++) {
+		o += (size_t)snprintf(buf + o, cap - o, "c%d=", i);
+		memset(buf + o, 'z', 900);
+		o += 900;
+		buf[o++] = '\n';
+	}
+	o += (size_t)snprintf(buf + o, cap - o, "pad=");
+	memset(buf + o, 'z', CM_PDREQ_SIZE_MAX - 4 - o - 1);
+	o = CM_PDREQ_SIZE_MAX - 4 - 1;
+	buf[o++] = '\n';
+	memcpy(buf + o, "dz=\n\n", 5);
+	o += 5;
+	assert_int_equal(cm_pdreq_feed(r, buf, o, &used), CM_PDREQ_DONE);
+	assert_string_equal(cm_pdreq_get(r, "dz"), "");
+	assert_null(cm_pdreq_get(r, "sasl_username"));
 	/* the parser is usable again after a reset */
 	cm_pdreq_reset(r);
 	assert_int_equal(cm_pdreq_feed(r, "a=1\n\n", 5, &used),
