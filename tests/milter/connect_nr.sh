@@ -86,13 +86,8 @@ LD_PRELOAD=$SHIM start_milter "$cfg"
 /usr/bin/python3 - "$SOCK" "$HERE" >"$CM_TMP/out" 2>&1 <<'PY' || die "client failed: $(cat "$CM_TMP/out")"
 import socket, struct, sys
 sys.path.insert(0, sys.argv[2])
-from mproto import send, recv, exchange
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(sys.argv[1])
-s.settimeout(10)
-send(s, "O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF))
-_, data = recv(s)
-_, _, prot = struct.unpack(">III", data[:12])
+from mproto import send, recv, exchange, open_unix
+s, prot = open_unix(sys.argv[1])
 print("NR_CONN", "yes" if prot & 0x1000 else "no")
 send(s, "D", b"C{daemon_name}\0fail-daemon\0")
 r = exchange(s, prot, "C", b"client.example\0" + b"4" + struct.pack(">H", 25) + b"127.0.0.1\0")

@@ -74,13 +74,8 @@ echo "ok - an accept at MAIL is given at the first RCPT; the next message is che
 /usr/bin/python3 - "$SOCK" "$HERE" >"$CM_TMP/out" 2>&1 <<'PY' || die "client failed: $(cat "$CM_TMP/out")"
 import socket, struct, sys
 sys.path.insert(0, sys.argv[2])
-from mproto import send, recv, exchange
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(sys.argv[1])
-s.settimeout(10)
-send(s, "O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF))
-_, data = recv(s)
-_, _, prot = struct.unpack(">III", data[:12])
+from mproto import send, recv, exchange, open_unix
+s, prot = open_unix(sys.argv[1])
 for n in (1, 2):
     exchange(s, prot, "C", b"client.example\0" + b"4" + struct.pack(">H", 25) + b"127.0.0.1\0")
     send(s, "D", b"M{auth_authen}\0campaign-weekly\0")

@@ -69,6 +69,17 @@ def exchange(s, prot, code, data=b""):
     return recv(s)
 
 
+def open_unix(path, offer=PROT):
+    """A connection to the filter's unix socket PATH, negotiated as Postfix
+    does (offering OFFER): (socket, the protocol flags the filter took)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.settimeout(10)
+    send(s, "O", struct.pack(">III", SMFI_VERSION, ACTS, offer))
+    _, data = recv(s)
+    return s, struct.unpack(">III", data[:12])[2]
+
+
 def recv(s):
     hdr = b""
     while len(hdr) < 4:

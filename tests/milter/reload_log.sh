@@ -35,13 +35,8 @@ start_milter "$cfg"
 /usr/bin/python3 - "$SOCK" "$CM_TMP/go" "$HERE" >"$CM_TMP/out" 2>&1 <<'PY' &
 import os, struct, sys, time, socket
 sys.path.insert(0, sys.argv[3])
-from mproto import send, recv, exchange
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(sys.argv[1])
-s.settimeout(10)
-send(s, "O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF))
-_, data = recv(s)
-_, _, prot = struct.unpack(">III", data[:12])
+from mproto import send, recv, exchange, open_unix
+s, prot = open_unix(sys.argv[1])
 # no reply awaited where connect is negotiated without one (as Postfix)
 exchange(s, prot, "C", b"client.example\0" + b"4" + struct.pack(">H", 25) + b"127.0.0.1\0")
 r = exchange(s, prot, "M", b"<weekly@news.example.com>\0")
