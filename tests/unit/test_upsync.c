@@ -18,39 +18,9 @@
 #include "core/seed.h"
 #include "core/timefmt.h"
 #include "core/upsync.h"
+#include "uprows.h"
 
 #define SEC INT64_C(1000000)
-
-typedef struct rows {
-	size_t n;
-	cm_upevent ev[16];
-	char addr[16][128], type[16][72], origin[16][72];
-	uint64_t last;
-} rows;
-
-static int
-collect(uint64_t seq, const cm_upevent *ev, void *arg)
-{
-	rows *r = arg;
-
-	if (r->n < 16) {
-		r->ev[r->n] = *ev;
-		snprintf(r->addr[r->n], 128, "%s", ev->ev.addr ? ev->ev.addr :
-		    "");
-		snprintf(r->type[r->n], 72, "%s", ev->ev.type ? ev->ev.type :
-		    "");
-		snprintf(r->origin[r->n], 72, "%s", ev->origin);
-		r->ev[r->n].ev.addr = r->addr[r->n];
-		r->ev[r->n].ev.type = ev->ev.type ? r->type[r->n] : NULL;
-		r->ev[r->n].origin = r->origin[r->n];
-		r->ev[r->n].ev.source = r->ev[r->n].ev.basis = NULL;
-		r->ev[r->n].ev.purpose = r->ev[r->n].ev.evidence = NULL;
-		r->ev[r->n].ev.actor = NULL;
-	}
-	r->n++;
-	r->last = seq;
-	return 0;
-}
 
 static int
 count_cb(const cm_history_event *ev, void *arg)
