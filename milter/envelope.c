@@ -147,6 +147,8 @@ env_from(SMFICTX *ctx, struct cm_conn *c, char **argv)
 	bool sender_ok, null_sender;
 	sfsistat r = SMFIS_CONTINUE;
 
+	if (c->neg_ref == NULL)	/* no policy when the state was made */
+		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	m = &c->msg;
 	cm_msg_reset(m);
 	if (c->conn_failed) {	/* connect's failure, answered here */
@@ -264,14 +266,11 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	c->mail_held = c->mail_rcpt_refused = false;
 	if (!c->nr_mail)	/* negotiated without state: with replies */
-		return c->neg_ref == NULL ?
-		    cm_conn_fail_current(ctx, NULL, "MAIL") :
-		    env_from(ctx, c, argv);
+		return env_from(ctx, c, argv);
 	/* No reply here (SMFIP_NR_MAIL): the answer waits for the next
 	 * step that has one (cm_env_held) */
 	cm_reply_hold(&c->mail_answer);
-	r = c->neg_ref == NULL ? cm_conn_fail_current(ctx, NULL, "MAIL") :
-	    env_from(ctx, c, argv);
+	r = env_from(ctx, c, argv);
 	cm_reply_hold(NULL);
 	if (r == SMFIS_NOREPLY)
 		r = SMFIS_CONTINUE;
@@ -462,12 +461,10 @@ cm_env_data(SMFICTX *ctx)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	if (c->nr_data) {
-		if (c->mail_held)	/* end of headers or data answers it */
-			return SMFIS_NOREPLY;
-	} else if (cm_env_held(ctx, c, CM_ENV_END, &r)) {
+	/* MAIL's held refusal; without a reply here, end of headers or of
+	 * the message gives it (the message is reset and idle) */
+	if (!c->nr_data && cm_env_held(ctx, c, CM_ENV_END, &r))
 		return r;
-	}
 	m = &c->msg;
 	cm_msg_take_qid(ctx, m);
 	if (c->nr_data) {
