@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,8 @@ static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
 static char q_buf[QUEUE_MAX];
 static size_t q_len;
-static bool q_on, q_stop;
+static atomic_bool q_on;	/* the writer runs: set and cleared under q_mu */
+static bool q_stop;
 static pthread_t q_tid;
 
 /* Write what is queued (under q_mu). */
@@ -146,8 +148,14 @@ cm_log_defer_stop(void)
 static void
 emit(const char *buf, size_t len, bool defer)
 {
+	/* no writer (the milter, consent-policy before it starts): no lock
+	 * on the logging path */
+	if (!atomic_load(&q_on)) {
+		(void)cm_write_all(STDERR_FILENO, buf, len);
+		return;
+	}
 	pthread_mutex_lock(&q_mu);
-	if (!q_on) {
+	if (!q_on) {	/* stopped meanwhile: what was queued is written */
 		pthread_mutex_unlock(&q_mu);
 		(void)cm_write_all(STDERR_FILENO, buf, len);
 		return;
