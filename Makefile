@@ -192,6 +192,12 @@ $(BUILD)/tests/upstream/test_ctlctx: $(BUILD)/tests/upstream/test_ctlctx.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PG_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
+# milter.mail_reply's choice (milter/mailmix.c), on its own
+$(BUILD)/tests/test_mailmix: $(BUILD)/tests/unit/test_mailmix.o $(call obj,$(TESTLIB_SRC)) \
+		$(call obj,milter/mailmix.c) $(LIBCONFIG) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
 # consent-web's group commit, on its own
 $(BUILD)/tests/test_webwriter: $(BUILD)/tests/unit/test_webwriter.o $(call obj,$(TESTLIB_SRC)) \
 		$(call obj,web/writer.c) $(LIBCONFIG) $(LIBCORE)

@@ -63,6 +63,12 @@ cm_policy_on_error(const cm_policy *p)
 	return (cm_on_error)p->c.milter.on_error;
 }
 
+cm_mail_reply
+cm_policy_mail_reply(const cm_policy *p)
+{
+	return (cm_mail_reply)p->c.milter.mail_reply;
+}
+
 const char *
 cm_policy_db_path(const cm_policy *p)
 {

@@ -37,6 +37,12 @@ typedef enum cm_bulk_action { CM_BULK_ACCEPT = 1, CM_BULK_REJECT } cm_bulk_actio
 typedef enum cm_multi_action {
 	CM_MULTI_ALL = 1, CM_MULTI_REFUSE
 } cm_multi_action;
+/* milter.mail_reply: whether MAIL FROM is negotiated with a reply
+ * (milter/mailmix.h): chosen per connection by the recent mail, never,
+ * or always. */
+typedef enum cm_mail_reply {
+	CM_MAIL_REPLY_AUTO = 1, CM_MAIL_REPLY_MAIL, CM_MAIL_REPLY_RCPT
+} cm_mail_reply;
 /* The kinds of classification rule (cm_ntype_rule). */
 typedef enum cm_rule_kind {
 	CM_RULE_ENVELOPE_SENDER = 1, CM_RULE_SASL_LOGIN, CM_RULE_HEADER,
@@ -60,6 +66,7 @@ const char *cm_policy_user(const cm_policy *p);		/* NULL = do not switch */
 const char *cm_policy_group(const cm_policy *p);	/* NULL = user's group */
 cm_mode cm_policy_mode(const cm_policy *p);
 cm_on_error cm_policy_on_error(const cm_policy *p);
+cm_mail_reply cm_policy_mail_reply(const cm_policy *p);
 
 /* database: section */
 const char *cm_policy_db_path(const cm_policy *p);

@@ -58,6 +58,7 @@ struct milter_conf {
 	const char *group;
 	int mode;
 	int on_error;
+	int mail_reply;		/* cm_mail_reply */
 };
 
 /* policy: the policy-delegation server consent-policy (policyd/) */

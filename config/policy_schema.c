@@ -22,6 +22,10 @@ static const cm_sch_enum on_error_enum[] = {
 	{ "tempfail", CM_ONERR_TEMPFAIL }, { "accept", CM_ONERR_ACCEPT },
 	{ "reject", CM_ONERR_REJECT }, { NULL, 0 }
 };
+static const cm_sch_enum mail_reply_enum[] = {
+	{ "auto", CM_MAIL_REPLY_AUTO }, { "mail", CM_MAIL_REPLY_MAIL },
+	{ "rcpt", CM_MAIL_REPLY_RCPT }, { NULL, 0 }
+};
 static const cm_sch_enum bulk_enum[] = {
 	{ "accept", CM_BULK_ACCEPT }, { "reject", CM_BULK_REJECT },
 	{ NULL, 0 }
@@ -55,6 +59,8 @@ static const cm_sch_item milter_items[] = {
 	  .def = "enforce", .off = S(struct milter_conf, mode) },
 	{ .name = "on_error", .type = CM_SCH_ENUM, .enums = on_error_enum,
 	  .def = "tempfail", .off = S(struct milter_conf, on_error) },
+	{ .name = "mail_reply", .type = CM_SCH_ENUM, .enums = mail_reply_enum,
+	  .def = "auto", .off = S(struct milter_conf, mail_reply) },
 	{ .name = NULL }
 };
 

@@ -3,6 +3,8 @@
  */
 #include "conn.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,29 +67,145 @@ cm_conn_free(struct cm_conn *c)
 	free(c);
 }
 
-struct cm_conn *
-cm_conn_get(SMFICTX *ctx)
-{
-	struct cm_conn *c = smfi_getpriv(ctx);
+/*
+ * What was negotiated on a connection, kept from its close until the
+ * next callback on the same SMFICTX: after SMFIC_QUIT_NC the MTA goes on
+ * without negotiating again, and libmilter keeps the negotiated steps
+ * but calls close.  The last MEMO_SLOTS closes are kept, oldest taken
+ * over first (the MTA sends the next session's first command right after
+ * QUIT_NC); one left by a connection that really ended is harmless: a
+ * new connection at the same SMFICTX address negotiates first.
+ */
+#define MEMO_SLOTS 128
 
-	if (c != NULL)
-		return c;
-	c = calloc(1, sizeof(*c));
+struct memo {
+	const SMFICTX *ctx;	/* NULL: free */
+	cm_live_ref *neg_ref;
+	bool hdrs_off, nr_hdr, nr_data, nr_conn, nr_mail;
+	bool can_delrcpt, can_addhdr, can_chghdr, can_addrcpt;
+};
+
+static struct memo memo[MEMO_SLOTS];
+static size_t memo_next;	/* the slot the next close takes */
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+cm_conn_close(SMFICTX *ctx, struct cm_conn *c)
+{
+	struct memo *e;
+	cm_live_ref *old;
+
+	if (c == NULL)
+		return;
+	if (!c->nr_mail_known || c->neg_ref == NULL) {
+		cm_conn_free(c);	/* nothing negotiated to keep */
+		return;
+	}
+	(void)pthread_mutex_lock(&memo_lock);
+	e = &memo[memo_next];
+	memo_next = (memo_next + 1) % MEMO_SLOTS;
+	old = e->neg_ref;
+	*e = (struct memo){ .ctx = ctx, .neg_ref = c->neg_ref,
+	    .hdrs_off = c->hdrs_off, .nr_hdr = c->nr_hdr,
+	    .nr_data = c->nr_data, .nr_conn = c->nr_conn,
+	    .nr_mail = c->nr_mail, .can_delrcpt = c->can_delrcpt,
+	    .can_addhdr = c->can_addhdr, .can_chghdr = c->can_chghdr,
+	    .can_addrcpt = c->can_addrcpt };
+	(void)pthread_mutex_unlock(&memo_lock);
+	c->neg_ref = NULL;	/* the slot's now */
+	cm_live_put(old);
+	cm_conn_free(c);
+}
+
+/* Restore into C what was negotiated on CTX before its close, if kept. */
+static bool
+memo_take(const SMFICTX *ctx, struct cm_conn *c)
+{
+	struct memo *e = NULL;
+	size_t i;
+	bool found;
+
+
+	/* the newest close of CTX */
+	(void)pthread_mutex_lock(&memo_lock);
+	for (i = 1, found = false; i <= MEMO_SLOTS && !found; i++) {
+		e = &memo[(memo_next + MEMO_SLOTS - i) % MEMO_SLOTS];
+		found = e->ctx == ctx && e->neg_ref != NULL;
+	}
+	if (found) {
+		c->neg_ref = e->neg_ref;
+		c->hdrs_off = e->hdrs_off;
+		c->nr_hdr = e->nr_hdr;
+		c->nr_data = e->nr_data;
+		c->nr_conn = e->nr_conn;
+		c->nr_mail = e->nr_mail;
+		c->can_delrcpt = e->can_delrcpt;
+		c->can_addhdr = e->can_addhdr;
+		c->can_chghdr = e->can_chghdr;
+		c->can_addrcpt = e->can_addrcpt;
+		*e = (struct memo){ .ctx = NULL };
+	}
+	(void)pthread_mutex_unlock(&memo_lock);
+	return found;
+}
+
+void
+cm_conn_memo_drain(void)
+{
+	size_t i;
+
+	(void)pthread_mutex_lock(&memo_lock);
+	for (i = 0; i < MEMO_SLOTS; i++) {
+		cm_live_put(memo[i].neg_ref);
+		memo[i] = (struct memo){ .ctx = NULL };
+	}
+	(void)pthread_mutex_unlock(&memo_lock);
+}
+
+/* A new state for CTX; RESTORE: a negotiation kept at close */
+static struct cm_conn *
+conn_new(SMFICTX *ctx, bool restore)
+{
+	struct cm_conn *c = calloc(1, sizeof(*c));
+
 	if (c == NULL)
 		return NULL;
-	c->neg_ref = cm_live_get();
-	c->can_delrcpt = c->can_addhdr = c->can_chghdr = c->can_addrcpt =
-	    true;
-	/* negotiation always asks for it and libmilter always grants it
-	 * (answering CONTINUE itself to an MTA that does not offer it), so
-	 * also after SMFIC_QUIT_NC, when a reused connection goes on
-	 * without negotiating again (fi_close freed the state) */
-	c->nr_mail = true;
+	c->nr_mail_known = restore && memo_take(ctx, c);
+	if (!c->nr_mail_known) {
+		c->neg_ref = cm_live_get();
+		c->can_delrcpt = c->can_addhdr = c->can_chghdr =
+		    c->can_addrcpt = true;
+		c->nr_mail = false;
+	}
 	if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
 		cm_conn_free(c);
 		return NULL;
 	}
 	return c;
+}
+
+struct cm_conn *
+cm_conn_get(SMFICTX *ctx)
+{
+	struct cm_conn *c = smfi_getpriv(ctx);
+
+	/* No state but a callback after negotiation: a connection the MTA
+	 * reuses without negotiating again (SMFIC_QUIT_NC) */
+	return c != NULL ? c : conn_new(ctx, true);
+}
+
+struct cm_conn *
+cm_conn_negotiate(SMFICTX *ctx)
+{
+	struct cm_conn *c = smfi_getpriv(ctx);
+
+	/* a new connection (or the MTA negotiating again): the policy in
+	 * force now, nothing kept from an earlier one */
+	if (c != NULL) {
+		(void)smfi_setpriv(ctx, NULL);
+		cm_conn_free(c);
+	}
+	return conn_new(ctx, false);
 }
 
 void

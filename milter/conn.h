@@ -88,8 +88,11 @@ struct cm_conn {
 	bool nr_conn;		/* connect needs no reply (SMFIP_NR_CONN) */
 	bool conn_failed;	/* connect failed with nr_conn: every MAIL on
 				 * this connection gets the error policy */
-	bool nr_mail;		/* MAIL needs no reply (SMFIP_NR_MAIL; also
-				 * without negotiation: cm_conn_get) */
+	bool nr_mail;		/* MAIL needs no reply (SMFIP_NR_MAIL) */
+	bool nr_mail_known;	/* nr_mail is what was negotiated; false in a
+				 * state made without negotiation (after
+				 * SMFIC_QUIT_NC): MAIL answers and also holds
+				 * its answer (cm_env_from) */
 	bool mail_held;		/* MAIL's answer (not CONTINUE) waits in
 				 * mail_answer for the next step that has a
 				 * reply (cm_env_held) */
@@ -104,12 +107,27 @@ struct cm_conn {
 };
 
 /* The connection state of CTX, created if missing (NULL on out of
- * memory).  Without negotiation data the MTA is assumed to offer every
- * action. */
+ * memory): after SMFIC_QUIT_NC with what was negotiated on CTX
+ * (cm_conn_close); else, until negotiation sets them, the MTA is assumed
+ * to offer every action, and nr_mail is not known. */
 struct cm_conn *cm_conn_get(SMFICTX *ctx);
+
+/* A fresh state for CTX at negotiation, under the policy in force
+ * (NULL on out of memory). */
+struct cm_conn *cm_conn_negotiate(SMFICTX *ctx);
 
 /* Free C (NULL is allowed) and its message. */
 void cm_conn_free(struct cm_conn *c);
+
+/* The MTA closed CTX's session (xxfi_close): free its state C (NULL is
+ * allowed), keeping what was negotiated for cm_conn_get() in case the
+ * MTA goes on with the same connection without negotiating again
+ * (SMFIC_QUIT_NC).  A few dozen connections are remembered, each
+ * holding its negotiation's policy reference. */
+void cm_conn_close(SMFICTX *ctx, struct cm_conn *c);
+
+/* Drop every remembered negotiation (at exit, after smfi_main). */
+void cm_conn_memo_drain(void);
 
 /* End message M: its held decision lines are logged (with the queue id
  * if known, else queue_id=-), its decision-log records are handed on,

@@ -16,6 +16,7 @@
 #include "feedback.h"
 #include "filter.h"
 #include "log.h"
+#include "mailmix.h"	/* MAIL with or without a reply */
 #include "mailto.h"	/* mailto unsubscribe */
 #include "mtext.h"
 #include "pdlock.h"	/* the fast path's interlock */
@@ -265,10 +266,13 @@ cm_env_from(SMFICTX *ctx, char **argv)
 	if (c == NULL)		/* out of memory */
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	c->mail_held = c->mail_rcpt_refused = false;
-	if (!c->nr_mail)	/* negotiated without state: with replies */
-		return env_from(ctx, c, argv);
-	/* No reply here (SMFIP_NR_MAIL): the answer waits for the next
-	 * step that has one (cm_env_held) */
+	if (c->nr_mail_known && !c->nr_mail) {	/* MAIL answers */
+		r = env_from(ctx, c, argv);
+		cm_mailmix_note(r == SMFIS_CONTINUE || r == SMFIS_NOREPLY);
+		return r;
+	}
+	/* The answer is kept for the next step that has a reply
+	 * (cm_env_held) */
 	cm_reply_hold(&c->mail_answer);
 	r = env_from(ctx, c, argv);
 	cm_reply_hold(NULL);
@@ -276,7 +280,12 @@ cm_env_from(SMFICTX *ctx, char **argv)
 		r = SMFIS_CONTINUE;
 	c->mail_answer.stat = r;
 	c->mail_held = r != SMFIS_CONTINUE;
-	return SMFIS_NOREPLY;
+	cm_mailmix_note(!c->mail_held);
+	/* Not known whether the MTA waits for MAIL's answer (a reused
+	 * connection whose negotiation was not kept, conn.h): CONTINUE is
+	 * right both ways (libmilter drops it where no reply is due, and
+	 * logs that), and the next step gives the answer. */
+	return c->nr_mail_known ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 bool

@@ -34,10 +34,12 @@ bool cm_env_connect_may_accept(const cm_policy *p);
 
 /* MAIL: starts a message, classifies it by its envelope (and SASL
  * login); ACCEPT when nothing of it needs checking.  Negotiated without
- * a reply (SMFIP_NR_MAIL: the MTA does not wait for MAIL, one round
- * trip a message less): SMFIS_NOREPLY, and an answer other than CONTINUE
- * (ACCEPT, or a refusal with its text) is held on the connection for
- * the next step that has a reply (cm_env_held). */
+ * a reply (SMFIP_NR_MAIL, milter.mail_reply: the MTA does not wait for
+ * MAIL, one round trip a message less): SMFIS_NOREPLY, and an answer
+ * other than CONTINUE (ACCEPT, or a refusal with its text) is held on
+ * the connection for the next step that has a reply (cm_env_held).
+ * Where it is not known whether the MTA waits (a reused connection whose
+ * negotiation was forgotten, conn.h): CONTINUE, and the answer held. */
 sfsistat cm_env_from(SMFICTX *ctx, char **argv);
 
 struct cm_conn;

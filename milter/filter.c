@@ -16,8 +16,9 @@
  *            EOM too when a header rule of another type exists); else
  *            keep recipients and headers, classify at end of headers;
  *            negotiated without a reply (SMFIP_NR_MAIL: no round trip
- *            a message), so an answer other than CONTINUE waits for the
- *            first RCPT (a refusal there and again at DATA, EOH or EOM
+ *            a message) by milter.mail_reply (mailmix.h: under auto,
+ *            while most mail goes on past MAIL); then an answer other
+ *            than CONTINUE waits for the first RCPT (a refusal there and again at DATA, EOH or EOM
  *            for the recipients accepted after it; a non-SMTP submission
  *            gets it at DATA or EOM): envelope.h cm_env_held
  *   RCPT     envelope type: deny -> 550 5.7.1 for this recipient only;
@@ -61,6 +62,7 @@
 #include "feedback.h"
 #include "live.h"
 #include "log.h"
+#include "mailmix.h"
 #include "unsub.h"	/* one-click unsubscribe headers */
 
 static sfsistat
@@ -74,15 +76,17 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 
 	(void)f2;
 	(void)f3;
-	c = cm_conn_get(ctx);
+	c = cm_conn_negotiate(ctx);
 	if (c == NULL || c->neg_ref == NULL) {
 		cm_log(LOG_ERR, "negotiate: out of memory; asking for every "
 		    "step");
 		*pf0 = f0 & (SMFIF_DELRCPT | SMFIF_ADDHDRS | SMFIF_CHGHDRS |
 		    SMFIF_ADDRCPT);
 		*pf1 = 0;
-		if (c != NULL)
+		if (c != NULL) {
 			c->nr_mail = false;	/* MAIL answers */
+			c->nr_mail_known = true;
+		}
 		*pf2 = *pf3 = 0;
 		return SMFIS_CONTINUE;
 	}
@@ -121,16 +125,21 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	 * trip for it; a failure there is answered at MAIL (envelope.h). */
 	if (!cm_env_connect_may_accept(p))
 		want_steps |= SMFIP_NR_CONN;
-	/* MAIL's answer is given at the first RCPT (or, for a refusal of
-	 * a non-SMTP submission, at DATA or the end of the message): no
-	 * round trip for it (envelope.h) */
-	want_steps |= SMFIP_NR_MAIL;
+	/* MAIL's answer given at the first RCPT (or, for a refusal of a
+	 * non-SMTP submission, at DATA or the end of the message): no round
+	 * trip for it (envelope.h); chosen by milter.mail_reply and, under
+	 * auto, by the recent mail (mailmix.h) */
+	if (cm_mailmix_nr_mail(cm_policy_mail_reply(p)))
+		want_steps |= SMFIP_NR_MAIL;
 	*pf1 = f1 & want_steps;
 	c->hdrs_off = (*pf1 & SMFIP_NOHDRS) != 0;
 	c->nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
 	c->nr_data = (*pf1 & (SMFIP_NODATA | SMFIP_NR_DATA)) != 0;
 	c->nr_conn = (*pf1 & SMFIP_NR_CONN) != 0;
-	c->nr_mail = (*pf1 & SMFIP_NR_MAIL) != 0;
+	/* libmilter answers MAIL for the filter where the MTA does not
+	 * offer SMFIP_NR_MAIL: the filter's side is what it asked for */
+	c->nr_mail = (want_steps & SMFIP_NR_MAIL) != 0;
+	c->nr_mail_known = true;
 	*pf2 = 0;
 	*pf3 = 0;
 
@@ -165,9 +174,15 @@ fi_close(SMFICTX *ctx)
 
 	if (c != NULL) {
 		(void)smfi_setpriv(ctx, NULL);
-		cm_conn_free(c);
+		cm_conn_close(ctx, c);
 	}
 	return SMFIS_CONTINUE;
+}
+
+void
+cm_filter_shutdown(void)
+{
+	cm_conn_memo_drain();
 }
 
 int

@@ -35,4 +35,7 @@
 /* smfi_register() the filter; 0 on success, -1 on failure. */
 int cm_filter_register(void);
 
+/* After smfi_main(): drop what the filter keeps across connections. */
+void cm_filter_shutdown(void);
+
 #endif

@@ -711,6 +711,7 @@ main(int argc, char **argv)
 	}
 	(void)pthread_kill(sig_tid, SIGUSR1);
 	(void)pthread_join(sig_tid, NULL);
+	cm_filter_shutdown();
 	cm_live_shutdown();
 	cm_fb_stop();
 	cm_db_close();

@@ -16,6 +16,10 @@ build_seed
 seed_standard
 cfg="$CM_TMP/cm.yaml"
 write_config "$cfg"
+# MAIL without a reply always (the default, auto, chooses by the mail:
+# tests/milter/mail_reply.sh)
+sed -i 's/^  on_error: .*/&\n  mail_reply: rcpt/' "$cfg"
+grep -q '^  mail_reply: rcpt' "$cfg" || die "cannot edit the policy"
 echo "multiple_types: refuse" >>"$cfg"
 start_milter "$cfg"
 ambig=(--macro M '{auth_authen}' campaign-weekly --mail '<x@digest.example.com>')

@@ -456,7 +456,7 @@ static const struct bad_case {
 	    "3:9: key 'mode': expected one of enforce, monitor, got "
 	      "'enforced'",
 	    "4:3: key 'colour': unknown key, expected one of socket, "
-	      "socket_mode, socket_group, user, group, mode, on_error",
+	      "socket_mode, socket_group, user, group, mode, on_error, mail_reply",
 	    "7:13: key 'map_size': expected a size from 0 to 16TiB (a "
 	      "number, optionally followed by B, KiB, MiB, GiB or TiB), "
 	      "got 'lots'",
@@ -602,7 +602,7 @@ static const struct bad_case {
 	    NULL } },
 	{ "bad-unknown-nested.yaml", {
 	    "3:3: key 'sockets': unknown key, expected one of socket, "
-	      "socket_mode, socket_group, user, group, mode, on_error",
+	      "socket_mode, socket_group, user, group, mode, on_error, mail_reply",
 	    "6:3: key 'size': unknown key, expected one of path, "
 	      "map_size, max_readers, clock_skew",
 	    NULL } },
