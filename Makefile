@@ -198,6 +198,12 @@ $(BUILD)/tests/test_mailmix: $(BUILD)/tests/unit/test_mailmix.o $(call obj,$(TES
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
 
+# the decision line's two builders (milter/log.c), on their own
+$(BUILD)/tests/test_logline: $(BUILD)/tests/unit/test_logline.o $(call obj,$(TESTLIB_SRC)) \
+		$(call obj,milter/log.c) $(LIBCONFIG) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONFIG_LIBS) $(CORE_LIBS)
+
 # consent-web's group commit, on its own
 $(BUILD)/tests/test_webwriter: $(BUILD)/tests/unit/test_webwriter.o $(call obj,$(TESTLIB_SRC)) \
 		$(call obj,web/writer.c) $(LIBCONFIG) $(LIBCORE)

@@ -18,6 +18,29 @@
 static bool log_stderr;
 static bool log_journal;	/* stderr is the journal: "<N>" prefixes */
 static long log_pid;		/* for the stderr prefix: no fork follows */
+static char log_ident[96];	/* "NAME[PID]: " on plain stderr */
+static size_t log_ident_len;
+
+/* A line being built in BUF: LEN octets so far, never more than CAP. */
+struct lb {
+	char *buf;
+	size_t len, cap;
+};
+
+static void
+lb_put(struct lb *b, const char *s, size_t n)
+{
+	if (n > b->cap - b->len)
+		n = b->cap - b->len;
+	memcpy(b->buf + b->len, s, n);
+	b->len += n;
+}
+
+static void
+lb_str(struct lb *b, const char *s)
+{
+	lb_put(b, s, strlen(s));
+}
 
 /* Parse a decimal number of S up to END (exclusive); false if not one. */
 static bool
@@ -173,10 +196,21 @@ emit(const char *buf, size_t len, bool defer)
 	pthread_mutex_unlock(&q_mu);
 }
 
+static void
+ident_set(void)
+{
+	int n = snprintf(log_ident, sizeof(log_ident), "%s[%ld]: ", log_name,
+	    log_pid);
+
+	log_ident_len = n < 0 ? 0 : (size_t)n < sizeof(log_ident) ?
+	    (size_t)n : sizeof(log_ident) - 1;
+}
+
 void
 cm_log_set_name(const char *name)
 {
 	log_name = name;
+	ident_set();
 }
 
 void
@@ -185,6 +219,7 @@ cm_log_open(bool to_stderr)
 	log_stderr = to_stderr;
 	log_journal = to_stderr && stderr_is_journal();
 	log_pid = (long)getpid();
+	ident_set();
 	if (!log_stderr)
 		openlog(log_name, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
@@ -225,37 +260,46 @@ prio_name(int priority)
 
 /* The prefix of a line at PRIORITY into LINE (SIZE octets): "<N>" for
  * the journal, time, program, PID and priority's name for plain stderr,
- * nothing for syslog.  Returns its length (< SIZE). */
+ * nothing for syslog.  Returns its length (< SIZE).  The time's text
+ * down to the second is made once a second on each thread. */
 static size_t
 line_prefix(char *line, size_t size, int priority)
 {
-	size_t off = 0;
-	int n;
+	static _Thread_local time_t sec_at = (time_t)-1;
+	static _Thread_local char sec_text[32];
+	static _Thread_local size_t sec_len;
+	struct lb b = { line, 0, size - 1 };
 
 	if (log_journal) {
 		/* sd-daemon(3) prefix; the journal adds time, PID and
 		 * identifier itself. */
-		n = snprintf(line, size, "<%d>", priority & LOG_PRIMASK);
-		if (n > 0 && (size_t)n < size)
-			off = (size_t)n;
+		char p[3] = { '<', (char)('0' + (priority & LOG_PRIMASK)), '>' };
+
+		lb_put(&b, p, sizeof(p));
 	} else if (log_stderr) {
 		struct timespec ts;
 		struct tm tm;
 
 		if (clock_gettime(CLOCK_REALTIME, &ts) == 0 &&
-		    gmtime_r(&ts.tv_sec, &tm) != NULL) {
-			off = strftime(line, size, "%Y-%m-%dT%H:%M:%S", &tm);
-			n = snprintf(line + off, size - off, ".%03ldZ ",
-			    ts.tv_nsec / 1000000);
-			if (n > 0 && (size_t)n < size - off)
-				off += (size_t)n;
+		    (ts.tv_sec == sec_at || gmtime_r(&ts.tv_sec, &tm) != NULL)) {
+			long ms = ts.tv_nsec / 1000000;
+			char frac[6] = { '.', (char)('0' + ms / 100),
+			    (char)('0' + ms / 10 % 10), (char)('0' + ms % 10),
+			    'Z', ' ' };
+
+			if (ts.tv_sec != sec_at) {
+				sec_len = strftime(sec_text, sizeof(sec_text),
+				    "%Y-%m-%dT%H:%M:%S", &tm);
+				sec_at = ts.tv_sec;
+			}
+			lb_put(&b, sec_text, sec_len);
+			lb_put(&b, frac, sizeof(frac));
 		}
-		n = snprintf(line + off, size - off, "%s[%ld]: %s: ",
-		    log_name, log_pid, prio_name(priority));
-		if (n > 0 && (size_t)n < size - off)
-			off += (size_t)n;
+		lb_put(&b, log_ident, log_ident_len);
+		lb_str(&b, prio_name(priority));
+		lb_put(&b, ": ", 2);
 	}
-	return off;
+	return b.len;
 }
 
 static void
@@ -376,11 +420,34 @@ void
 cm_log_decision(const char *queue_id, const char *type, const char *rcpt,
     const char *verdict, const char *reason, const char *extra)
 {
-	char tail[CM_LOG_LINE_MAX];
+	char line[CM_LOG_LINE_MAX], c[700];
+	struct lb b = { line, 0, sizeof(line) - 2 };
 
-	cm_log_decision_fmt(tail, sizeof(tail), type, rcpt, verdict, reason,
-	    extra);
-	cm_log_decision_tail(queue_id, tail);
+	if (!log_stderr) {
+		cm_log_decision_fmt(line, sizeof(line), type, rcpt, verdict,
+		    reason, extra);
+		cm_log_decision_tail(queue_id, line);
+		return;
+	}
+	/* on every recipient's path: the line cm_log_decision_tail() makes
+	 * of cm_log_decision_fmt()'s, without the formatting */
+	b.len = line_prefix(line, sizeof(line), LOG_INFO);
+	lb_str(&b, "queue_id=");
+	lb_str(&b, cm_log_clean(queue_id, c, 80));
+	lb_str(&b, " type=");
+	lb_str(&b, cm_log_clean(type, c, 80));
+	lb_str(&b, " rcpt=");
+	lb_str(&b, cm_log_clean(rcpt, c, sizeof(c)));
+	lb_str(&b, " verdict=");
+	lb_str(&b, verdict);
+	lb_str(&b, " reason=");
+	lb_str(&b, reason);
+	if (extra != NULL) {
+		lb_put(&b, " ", 1);
+		lb_str(&b, extra);
+	}
+	line[b.len++] = '\n';
+	emit(line, b.len, true);
 }
 
 void
