@@ -4,6 +4,7 @@
 #include "classify.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -51,16 +52,41 @@ cm_class_minus(cm_typeset *out, const cm_typeset *a, const cm_typeset *b)
 			cm_class_add(out, i);
 }
 
+/* I, or none past the last type */
+static size_t
+bound(size_t i)
+{
+	return i < CM_CLASS_MAX_TYPES ? i : CM_CLASS_MAX_TYPES;
+}
+
 size_t
 cm_class_next(const cm_typeset *s, size_t i)
 {
-	for (; i < CM_CLASS_MAX_TYPES; i++) {
-		if (s->bit[i / 8] == 0 && i % 8 == 0) {
-			i += 7;
-			continue;
+	size_t byte;
+	unsigned b;
+
+	if (i >= CM_CLASS_MAX_TYPES)
+		return CM_CLASS_MAX_TYPES;
+	/* the rest of I's byte, then the bytes after it, eight at a time
+	 * while they are all zero (on every recipient's path: most sets
+	 * have one type near the start) */
+	byte = i / 8;
+	b = (unsigned)s->bit[byte] >> (i % 8);
+	if (b != 0)
+		return bound(i + (size_t)__builtin_ctz(b));
+	for (byte++; byte < sizeof(s->bit); byte++) {
+		if (byte + 8 <= sizeof(s->bit)) {
+			uint64_t w;
+
+			memcpy(&w, s->bit + byte, sizeof(w));
+			if (w == 0) {
+				byte += 7;
+				continue;
+			}
 		}
-		if (cm_class_has(s, i))
-			return i;
+		if (s->bit[byte] != 0)
+			return bound(byte * 8 +
+			    (size_t)__builtin_ctz((unsigned)s->bit[byte]));
 	}
 	return CM_CLASS_MAX_TYPES;
 }
