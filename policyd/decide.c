@@ -19,7 +19,7 @@
 #include "../milter/reply.h"
 #include "../milter/verdict.h"
 
-#define TYPES_MAX 512
+#define TYPES_MAX CM_PDDEC_TYPES_MAX
 
 /* REPLY as an action value: "DUNNO" when it has no code, else CODE
  * XCODE TEXT with the '%' that smfi_setreply wants doubled made single
@@ -67,6 +67,19 @@ struct rq {
 	bool monitor;
 };
 
+/* Append S to BUF (SIZE octets, *O used), cut at SIZE - 1. */
+static void
+put(char *buf, size_t size, size_t *o, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > size - 1 - *o)
+		n = size - 1 - *o;
+	memcpy(buf + *o, s, n);
+	*o += n;
+	buf[*o] = '\0';
+}
+
 /* One decision: the log line (the milter's shape) and the record. */
 static void
 record(const struct rq *q, const char *rcpt, const char *verdict,
@@ -74,14 +87,27 @@ record(const struct rq *q, const char *rcpt, const char *verdict,
     const char *detail)
 {
 	char extra[512];
+	size_t o = 0;
 
-	snprintf(extra, sizeof(extra), "stage=rcpt via=policy%s%s%s%s%s%s%s%s",
-	    q->monitor ? " mode=monitor" : "",
-	    action != NULL ? " action=" : "", action != NULL ? action : "",
-	    st != CM_OK ? " error=\"" : "",
-	    st != CM_OK ? cm_strerror((int)st) : "",
-	    detail != NULL && *detail != '\0' ? ": " : "",
-	    detail != NULL ? detail : "", st != CM_OK ? "\"" : "");
+	/* stage=rcpt via=policy[ mode=monitor][ action=A]
+	 * [ error="E[: D]"] (on every recipient's path: no printf) */
+	put(extra, sizeof(extra), &o, "stage=rcpt via=policy");
+	if (q->monitor)
+		put(extra, sizeof(extra), &o, " mode=monitor");
+	if (action != NULL) {
+		put(extra, sizeof(extra), &o, " action=");
+		put(extra, sizeof(extra), &o, action);
+	}
+	if (st != CM_OK) {
+		put(extra, sizeof(extra), &o, " error=\"");
+		put(extra, sizeof(extra), &o, cm_strerror((int)st));
+	}
+	if (detail != NULL && *detail != '\0') {
+		put(extra, sizeof(extra), &o, ": ");
+		put(extra, sizeof(extra), &o, detail);
+	}
+	if (st != CM_OK)
+		put(extra, sizeof(extra), &o, "\"");
 	cm_log_decision(q->qid, q->types, rcpt, verdict, reason, extra);
 	if (q->log != NULL) {
 		cm_declog_rec rec = {
@@ -213,6 +239,62 @@ late_warning(const char *state)
 		    state);
 }
 
+/*
+ * The envelope of REQ (client, SASL login AUTH, sender) classified under
+ * P: the one SEEN keeps when the inputs and the policy are the same as
+ * its last, else made anew into SEEN's (kept) or into TMP.
+ */
+static const struct cm_pddec_env *
+envelope(const cm_policy *p, const cm_pdreq *req, const char *auth,
+    cm_pddec_seen *seen, struct cm_pddec_env *tmp)
+{
+	/* an attribute missing and an empty one decide alike */
+	const char *in[] = {
+		cm_pdreq_get(req, "sender"), auth,
+		cm_pdreq_get(req, "client_address"),
+		cm_pdreq_get(req, "policy_context"),
+	};
+	char key[CM_PDDEC_ENV_KEY_MAX];
+	size_t klen = 0, n;
+	bool keep = seen != NULL && seen->policy_gen != 0;
+	struct cm_pddec_env *e;
+	const char *sender;
+
+	for (size_t i = 0; keep && i < sizeof(in) / sizeof(in[0]); i++) {
+		const char *v = in[i] != NULL ? in[i] : "";
+
+		n = strlen(v) + 1;
+		keep = klen + n <= sizeof(key);
+		if (keep) {
+			memcpy(key + klen, v, n);
+			klen += n;
+		}
+	}
+	if (keep && seen->env.gen == seen->policy_gen &&
+	    seen->env.key_len == klen && memcmp(seen->env.key, key, klen) == 0)
+		return &seen->env;
+	e = keep ? &seen->env : tmp;
+	e->gen = 0;
+	e->in_scope = in_scope(p, req, auth != NULL);
+	sender = external(in[0], e->sbuf);
+	e->sender = sender == NULL ? "" : sender;
+	cm_class_clear(&e->ts);
+	e->st = cm_class_envelope(p, e->sender, strlen(e->sender), auth,
+	    &e->ts);
+	e->types[0] = '\0';
+	if (e->ts.n > 0)
+		(void)cm_class_join(p, &e->ts, false, e->types,
+		    sizeof(e->types));
+	/* kept unless the sender is the request's own text (too long to
+	 * be formatted) */
+	if (keep && (*e->sender == '\0' || e->sender == e->sbuf)) {
+		memcpy(e->key, key, klen);
+		e->key_len = klen;
+		e->gen = seen->policy_gen;
+	}
+	return e;
+}
+
 void
 cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
     cm_pddec_seen *seen, char *out, size_t size)
@@ -220,20 +302,18 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 	const char *state = cm_pdreq_get(req, "protocol_state");
 	const char *instance = nonempty(cm_pdreq_get(req, "instance"));
 	const char *request = cm_pdreq_get(req, "request");
-	char sbuf[CM_ADDR_TEXT_MAX], rbuf[CM_ADDR_TEXT_MAX];
-	const char *sender = external(cm_pdreq_get(req, "sender"), sbuf);
+	char rbuf[CM_ADDR_TEXT_MAX];
 	const char *auth = nonempty(cm_pdreq_get(req, "sasl_username"));
-	const char *rcpt = external(nonempty(cm_pdreq_get(req, "recipient")),
-	    rbuf);
-	char types[TYPES_MAX];
+	const char *rcpt, *types, *sender;
+	struct cm_pddec_env tmp;
+	const struct cm_pddec_env *env;
 	struct rq q = {
 		.p = p, .log = log, .types = NULL,
 		.qid = nonempty(cm_pdreq_get(req, "queue_id")),
 		.monitor = cm_policy_mode(p) == CM_MODE_MONITOR,
 	};
 	cm_verdict_res res;
-	cm_typeset ts;
-	cm_status st;
+	const cm_typeset *ts;
 	cm_reply r;
 	bool late = false, own;
 	char tok[CM_TOKEN_TEXT_MAX];
@@ -244,7 +324,8 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 		    out, size);
 		return;
 	}
-	snprintf(out, size, "DUNNO");
+	if (size >= sizeof("DUNNO"))	/* size >= CM_PDDEC_ACTION_MAX */
+		memcpy(out, "DUNNO", sizeof("DUNNO"));
 	if (state == NULL)
 		return;
 	if (strcmp(state, "RCPT") == 0) {
@@ -258,19 +339,22 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 		late = true;
 	} else
 		return;		/* CONNECT, HELO, MAIL, ...: RCPT follows */
-	if (!in_scope(p, req, auth != NULL))
+	env = envelope(p, req, auth, seen, &tmp);
+	if (!env->in_scope)
 		return;
-	q.sender = sender != NULL ? sender : "";
-	cm_class_clear(&ts);
-	st = cm_class_envelope(p, q.sender, strlen(q.sender), auth, &ts);
-	q.types = ts.n > 0 ? cm_class_join(p, &ts, false, types,
-	    sizeof(types)) : NULL;
-	if (st != CM_OK && ts.n == 0) {
+	rcpt = external(nonempty(cm_pdreq_get(req, "recipient")), rbuf);
+	ts = &env->ts;
+	types = env->types;
+	sender = env->sender;
+	q.sender = sender;
+	q.types = ts->n > 0 ? types : NULL;
+	if (env->st != CM_OK && ts->n == 0) {
 		/* never "no newsletter" for a sender that cannot be read */
-		error_action(&q, rcpt, "sender-unreadable", out, size, st);
+		error_action(&q, rcpt, "sender-unreadable", out, size,
+		    env->st);
 		return;
 	}
-	if (ts.n == 0)		/* no newsletter, or typed by headers */
+	if (ts->n == 0)		/* no newsletter, or typed by headers */
 		return;
 	if (late)
 		late_warning(state);
@@ -284,15 +368,15 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 		return;
 	/* allowed and monitored recipients are recorded by the milter
 	 * unless it accepts the message at MAIL FROM (the fast path) */
-	own = cm_class_pd_fast(p, &ts);
-	if (ts.n > 1 && cm_policy_multiple_types(p) == CM_MULTI_REFUSE &&
+	own = cm_class_pd_fast(p, ts);
+	if (ts->n > 1 && cm_policy_multiple_types(p) == CM_MULTI_REFUSE &&
 	    !q.monitor) {
 		record(&q, rcpt, "deny", "ambiguous", "reject", CM_OK, NULL);
 		cm_reply_build(CM_REPLY_MSG_AMBIGUOUS, NULL, types, NULL, &r);
 		action_of_reply(&r, out, size);
 		return;
 	}
-	cm_verdict_decide(p, &ts, rcpt, &res);
+	cm_verdict_decide(p, ts, rcpt, &res);
 	if (res.out == CM_OUT_ALLOW) {
 		if (own)
 			record(&q, res.normalized ? res.addr.key : rcpt,
@@ -315,7 +399,7 @@ cm_pddec_decide(const cm_policy *p, cm_declog *log, const cm_pdreq *req,
 		    cm_reason_name(res.reason), "reject", res.st, NULL);
 		vals[CM_TMPL_RCPT] = rcpt;
 		vals[CM_TMPL_TYPE] = types;
-		vals[CM_TMPL_NAME] = cm_class_join(p, &ts, true, names,
+		vals[CM_TMPL_NAME] = cm_class_join(p, ts, true, names,
 		    sizeof(names));
 		vals[CM_TMPL_REASON] = cm_reason_name(res.reason);
 		vals[CM_TMPL_MODE] = "enforce";

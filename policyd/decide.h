@@ -52,20 +52,47 @@
 #ifndef CM_PDDEC_H
 #define CM_PDDEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "../config/classify.h"
 #include "../config/policy.h"
+#include "../core/addr.h"
 #include "../core/declog.h"
 #include "request.h"
 
 /* Room for any action value (a reply text and its codes). */
 #define CM_PDDEC_ACTION_MAX 1024
 
+/* The envelope of a request classified (decide.c): what a decision
+ * takes from the client, SASL login and sender only, the same for every
+ * recipient of a message.  Kept per connection for the next request with
+ * the same inputs under the same policy. */
+#define CM_PDDEC_ENV_KEY_MAX 1024
+#define CM_PDDEC_TYPES_MAX 512
+struct cm_pddec_env {
+	uint64_t gen;		/* the policy's generation; 0: nothing kept */
+	size_t key_len;		/* the inputs, NUL-separated */
+	char key[CM_PDDEC_ENV_KEY_MAX];
+	bool in_scope;
+	cm_status st;		/* of cm_class_envelope */
+	cm_typeset ts;
+	char types[CM_PDDEC_TYPES_MAX];		/* type ids "a,b"; "" */
+	const char *sender;	/* as classified ("" for none): sbuf, or
+				 * the request's own (then not kept) */
+	char sbuf[CM_ADDR_TEXT_MAX];
+};
+
 /* What one connection remembers between requests: the message
- * ("instance") whose recipients it decided at RCPT.  Zero it at the
- * start of a connection. */
+ * ("instance") whose recipients it decided at RCPT, and the last
+ * envelope classified.  Zero it at the start of a connection; set
+ * POLICY_GEN before each request to the generation of the policy it is
+ * decided by (cm_live_generation; 0, the default, keeps no envelope). */
 typedef struct cm_pddec_seen {
 	char instance[64];
+	uint64_t policy_gen;
+	struct cm_pddec_env env;
 } cm_pddec_seen;
 
 /*

@@ -239,6 +239,8 @@ pd_decide(void *arg, const cm_pdreq *req, cm_pddec_seen *seen, char *out,
 	cm_live_ref *ref = cm_live_get();
 
 	(void)arg;
+	if (seen != NULL)	/* what it keeps holds for this policy only */
+		seen->policy_gen = cm_live_generation(ref);
 	cm_pddec_decide(cm_live_policy(ref), declog, req, seen, out, size);
 	cm_live_put(ref);
 }

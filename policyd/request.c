@@ -21,33 +21,27 @@ struct cm_pdreq {
 	bool done, bad;
 	const char *error;
 	size_t name_off[CM_PDREQ_ATTRS_MAX];
+	size_t name_len[CM_PDREQ_ATTRS_MAX];
 	size_t value_off[CM_PDREQ_ATTRS_MAX];
 	uint8_t slot[SLOTS];	/* attribute index + 1 by name hash; 0 free */
 	char buf[CM_PDREQ_SIZE_MAX];
 };
 
-/* FNV-1a of the NUL-terminated NAME */
-static uint32_t
-name_hash(const char *name)
-{
-	uint32_t h = 2166136261u;
+#define FNV_BASIS 2166136261u
+#define FNV_PRIME 16777619u
 
-	for (; *name != '\0'; name++)
-		h = (h ^ (uint8_t)*name) * 16777619u;
-	return h;
-}
-
-/* The slot of NAME: the one holding it, or the free one where it
- * would go. */
+/* The slot of NAME (LEN octets) whose FNV-1a hash is H: the one holding
+ * it, or the free one where it would go. */
 static size_t
-find_slot(const cm_pdreq *r, const char *name)
+find_slot(const cm_pdreq *r, const char *name, size_t len, uint32_t h)
 {
-	size_t i = name_hash(name) & (SLOTS - 1);
+	size_t i = h & (SLOTS - 1);
 
 	while (r->slot[i] != 0) {
-		/* a NUL-terminated name of the request: strcmp reads
-		 * neither past it nor past NAME */
-		if (strcmp(r->buf + r->name_off[r->slot[i] - 1], name) == 0)
+		size_t a = r->slot[i] - 1u;
+
+		if (r->name_len[a] == len &&
+		    memcmp(r->buf + r->name_off[a], name, len) == 0)
 			break;
 		i = (i + 1) & (SLOTS - 1);
 	}
@@ -104,6 +98,7 @@ end_line(cm_pdreq *r, size_t len)
 	char *line = r->buf + r->line_start;
 	char *eq;
 	size_t slot;
+	uint32_t h = FNV_BASIS;
 
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
@@ -112,21 +107,27 @@ end_line(cm_pdreq *r, size_t len)
 		return CM_PDREQ_DONE;
 	}
 	line[len] = '\0';
-	eq = memchr(line, '=', len);
-	if (eq == NULL)
+	/* the name, checked and hashed in one pass */
+	for (eq = line; eq < line + len && *eq != '='; eq++) {
+		if (!name_char(*eq)) {
+			if (memchr(eq, '=', len - (size_t)(eq - line)) == NULL)
+				break;
+			return refuse(r, "an attribute name with a character "
+			    "other than a-z, 0-9, '_' or '-'");
+		}
+		h = (h ^ (uint8_t)*eq) * FNV_PRIME;
+	}
+	if (eq == line + len || *eq != '=')
 		return refuse(r, "a line without '='");
 	if (eq == line)
 		return refuse(r, "an attribute without a name");
-	for (const char *c = line; c < eq; c++)
-		if (!name_char(*c))
-			return refuse(r, "an attribute name with a character "
-			    "other than a-z, 0-9, '_' or '-'");
 	if (r->nattrs >= CM_PDREQ_ATTRS_MAX)
 		return refuse(r, "too many attributes");
 	*eq = '\0';
-	slot = find_slot(r, line);
+	slot = find_slot(r, line, (size_t)(eq - line), h);
 	if (r->slot[slot] != 0)
 		return refuse(r, "an attribute given twice");
+	r->name_len[r->nattrs] = (size_t)(eq - line);
 	r->name_off[r->nattrs] = r->line_start;
 	r->value_off[r->nattrs] = (size_t)(eq + 1 - r->buf);
 	r->nattrs++;
@@ -181,8 +182,12 @@ cm_pdreq_feed(cm_pdreq *r, const char *data, size_t len, size_t *used)
 const char *
 cm_pdreq_get(const cm_pdreq *r, const char *name)
 {
-	size_t i = find_slot(r, name);
+	uint32_t h = FNV_BASIS;
+	size_t len = 0, i;
 
+	for (; name[len] != '\0'; len++)
+		h = (h ^ (uint8_t)name[len]) * FNV_PRIME;
+	i = find_slot(r, name, len, h);
 	return r->slot[i] != 0 ? r->buf + r->value_off[r->slot[i] - 1] : NULL;
 }
 

@@ -59,10 +59,11 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* C is in a request or between requests since NOW (now_ms()) */
 static void
-mark(struct conn *c, bool in_request)
+mark(struct conn *c, bool in_request, int64_t now)
 {
-	atomic_store_explicit(&c->since_ms, now_ms(), memory_order_relaxed);
+	atomic_store_explicit(&c->since_ms, now, memory_order_relaxed);
 	atomic_store_explicit(&c->in_request, in_request,
 	    memory_order_relaxed);
 }
@@ -246,13 +247,17 @@ send_all(int fd, const char *buf, size_t len)
 static bool
 answer(int fd, const char *action)
 {
+	static const char fail[] = "action=451 4.3.0 Consent check failed, "
+	    "try again later\n\n";
 	char line[CM_PDDEC_ACTION_MAX + 16];
-	int n = snprintf(line, sizeof(line), "action=%s\n\n", action);
+	size_t n = strlen(action);
 
-	if (n < 0 || (size_t)n >= sizeof(line))
-		n = snprintf(line, sizeof(line), "action=451 4.3.0 Consent "
-		    "check failed, try again later\n\n");
-	return send_all(fd, line, (size_t)n);
+	if (n + sizeof("action=\n\n") > sizeof(line))
+		return send_all(fd, fail, sizeof(fail) - 1);
+	memcpy(line, "action=", 7);
+	memcpy(line + 7, action, n);
+	memcpy(line + 7 + n, "\n\n", 2);
+	return send_all(fd, line, n + 9);
 }
 
 /* Wait until FD is readable or DEADLINE_MS (monotonic) passes; false
@@ -323,9 +328,11 @@ serve(struct conn *c, cm_pdreq *req)
 			have = (size_t)n;
 		}
 		if (!started) {
+			int64_t now = now_ms();
+
 			started = true;
-			deadline = now_ms() + whole;
-			mark(c, true);
+			deadline = now + whole;
+			mark(c, true, now);
 		}
 		rc = cm_pdreq_feed(req, in + off, have - off, &used);
 		if (rc == CM_PDREQ_MORE) {
@@ -344,8 +351,12 @@ serve(struct conn *c, cm_pdreq *req)
 		if (!answer(c->fd, action))
 			return;
 		started = false;
-		deadline = now_ms() + idle;
-		mark(c, false);
+		{
+			int64_t now = now_ms();
+
+			deadline = now + idle;
+			mark(c, false, now);
+		}
 	}
 }
 

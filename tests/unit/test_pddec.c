@@ -307,6 +307,64 @@ test_table(void **state)
 	}
 }
 
+/* The envelope a connection keeps (cm_pddec_seen) never changes an
+ * answer: every row again on one connection, each twice (the second
+ * from what the first kept), its policy named by its own generation, in
+ * the table's order and then backwards (other inputs, other policies in
+ * between); and a new generation classifies anew. */
+static void
+test_table_kept(void **state)
+{
+	char out[CM_PDDEC_ACTION_MAX];
+	cm_pddec_seen seen;
+
+	(void)state;
+	memset(&seen, 0, sizeof(seen));
+	for (size_t k = 0; k < 2 * NELEM(cases); k++) {
+		size_t i = k < NELEM(cases) ? k : 2 * NELEM(cases) - 1 - k;
+
+		for (int twice = 0; twice < 2; twice++) {
+			seen.policy_gen = (uint64_t)cases[i].conf + 1;
+			seen.instance[0] = '\0';
+			decide_seen(pol[cases[i].conf], cases[i].req, &seen,
+			    out, sizeof(out));
+			if (strcmp(out, cases[i].want) != 0)
+				fail_msg("%s (kept, pass %d): got '%s', want "
+				    "'%s'", cases[i].what, twice, out,
+				    cases[i].want);
+		}
+	}
+	/* inputs that differ in the client's address or service only */
+	seen.policy_gen = 1;
+	decide_seen(pol[ENFORCE], RCPT WEEKLY "recipient=bob@example.com\n",
+	    &seen, out, sizeof(out));
+	assert_string_equal(out, DENY("bob@example.com", "weekly-news",
+	    "withdrawn"));
+	decide_seen(pol[ENFORCE], "protocol_state=RCPT\n"
+	    "client_address=198.51.100.7\n" WEEKLY
+	    "recipient=bob@example.com\n", &seen, out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	seen.policy_gen = 3;
+	decide_seen(pol[DAEMONS], "protocol_state=RCPT\n"
+	    "client_address=198.51.100.7\npolicy_context=campaigns\n" WEEKLY
+	    "recipient=bob@example.com\n", &seen, out, sizeof(out));
+	assert_string_not_equal(out, "DUNNO");
+	decide_seen(pol[DAEMONS], "protocol_state=RCPT\n"
+	    "client_address=198.51.100.7\npolicy_context=inbound\n" WEEKLY
+	    "recipient=bob@example.com\n", &seen, out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	/* the same inputs under another policy: its answer, not the kept */
+	seen.policy_gen = 1;
+	decide_seen(pol[ENFORCE], RCPT WEEKLY "recipient=bob@example.com\n",
+	    &seen, out, sizeof(out));
+	assert_string_not_equal(out, "DUNNO");
+	seen.policy_gen = 2;
+	decide_seen(pol[MONITOR], RCPT WEEKLY "recipient=bob@example.com\n",
+	    &seen, out, sizeof(out));
+	assert_string_equal(out, "DUNNO");
+	assert_int_equal(seen.env.gen, 2);
+}
+
 /* Not an smtpd_access_policy request; a malformed one. */
 static void
 test_malformed(void **state)
@@ -457,6 +515,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_table_kept),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_seen_at_rcpt),
 		cmocka_unit_test(test_records),
