@@ -97,7 +97,7 @@ cm_conn_close(SMFICTX *ctx, struct cm_conn *c)
 
 	if (c == NULL)
 		return;
-	if (!c->nr_mail_known || c->neg_ref == NULL) {
+	if (!c->neg_known || c->neg_ref == NULL) {
 		cm_conn_free(c);	/* nothing negotiated to keep */
 		return;
 	}
@@ -170,8 +170,8 @@ conn_new(SMFICTX *ctx, bool restore)
 
 	if (c == NULL)
 		return NULL;
-	c->nr_mail_known = restore && memo_take(ctx, c);
-	if (!c->nr_mail_known) {
+	c->neg_known = restore && memo_take(ctx, c);
+	if (!c->neg_known) {
 		c->neg_ref = cm_live_get();
 		c->can_delrcpt = c->can_addhdr = c->can_chghdr =
 		    c->can_addrcpt = true;
@@ -194,10 +194,32 @@ cm_conn_get(SMFICTX *ctx)
 	return c != NULL ? c : conn_new(ctx, true);
 }
 
+/* Forget what was kept of earlier connections at CTX's address. */
+static void
+memo_forget(const SMFICTX *ctx)
+{
+	cm_live_ref *refs[MEMO_SLOTS];
+	size_t i, n = 0;
+
+	(void)pthread_mutex_lock(&memo_lock);
+	for (i = 0; i < MEMO_SLOTS; i++)
+		if (memo[i].ctx == ctx) {
+			refs[n++] = memo[i].neg_ref;
+			memo[i] = (struct memo){ .ctx = NULL };
+		}
+	(void)pthread_mutex_unlock(&memo_lock);
+	while (n > 0)
+		cm_live_put(refs[--n]);
+}
+
 struct cm_conn *
 cm_conn_negotiate(SMFICTX *ctx)
 {
 	struct cm_conn *c = smfi_getpriv(ctx);
+
+	/* a new connection at this address: nothing of an earlier one may
+	 * be restored onto it, even when no state can be made here */
+	memo_forget(ctx);
 
 	/* a new connection (or the MTA negotiating again): the policy in
 	 * force now, nothing kept from an earlier one */

@@ -89,10 +89,16 @@ struct cm_conn {
 	bool conn_failed;	/* connect failed with nr_conn: every MAIL on
 				 * this connection gets the error policy */
 	bool nr_mail;		/* MAIL needs no reply (SMFIP_NR_MAIL) */
-	bool nr_mail_known;	/* nr_mail is what was negotiated; false in a
-				 * state made without negotiation (after
-				 * SMFIC_QUIT_NC): MAIL answers and also holds
-				 * its answer (cm_env_from) */
+	bool neg_known;		/* the negotiated steps above are known; false
+				 * in a state made without negotiation (after
+				 * SMFIC_QUIT_NC) whose negotiation was not
+				 * kept: then MAIL and DATA answer CONTINUE,
+				 * which is right with or without a reply due,
+				 * and hold their answer (envelope.h) */
+	bool connected;		/* connect ran to its end on this state: a
+				 * MAIL without it lost its connect (failed
+				 * without a reply, or never seen) and gets
+				 * the error policy */
 	bool mail_held;		/* MAIL's answer (not CONTINUE) waits in
 				 * mail_answer for the next step that has a
 				 * reply (cm_env_held) */

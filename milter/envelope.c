@@ -67,6 +67,7 @@ cm_env_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostaddr)
 	(void)hostname;
 	if (c == NULL || c->neg_ref == NULL)
 		return connect_fail(ctx, c);
+	c->connected = false;
 	c->have_addr = false;
 	if (hostaddr != NULL) {
 		size_t len = 0;
@@ -90,6 +91,7 @@ cm_env_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostaddr)
 	}
 	c->non_smtp = cm_verdict_non_smtp(cm_live_policy(c->neg_ref), hostaddr,
 	    c->daemon_name);
+	c->connected = true;
 	/* Out of scope even if the client authenticates later: nothing on
 	 * this connection needs the filter (but a mailto unsubscribe).
 	 * Never so with nr_conn (cm_env_connect_may_accept()). */
@@ -152,7 +154,11 @@ env_from(SMFICTX *ctx, struct cm_conn *c, char **argv)
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	m = &c->msg;
 	cm_msg_reset(m);
-	if (c->conn_failed) {	/* connect's failure, answered here */
+	/* connect's failure, answered here: one without a reply, or a
+	 * connect this state never saw (its state could not be made after
+	 * SMFIC_QUIT_NC, or its failure's reply was dropped where the
+	 * negotiation is not known) */
+	if (c->conn_failed || !c->connected) {
 		r = cm_conn_fail_current(ctx, NULL, "connect");
 		if (r != SMFIS_CONTINUE)
 			return r;
@@ -160,6 +166,7 @@ env_from(SMFICTX *ctx, struct cm_conn *c, char **argv)
 		 * messages are checked as after an answered connect that
 		 * failed, not all passed unchecked */
 		c->conn_failed = false;
+		c->connected = true;
 	}
 	if (argv == NULL || argv[0] == NULL)	/* not from a real MTA */
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
@@ -266,7 +273,7 @@ cm_env_from(SMFICTX *ctx, char **argv)
 	if (c == NULL)		/* out of memory */
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	c->mail_held = c->mail_rcpt_refused = false;
-	if (c->nr_mail_known && !c->nr_mail) {	/* MAIL answers */
+	if (c->neg_known && !c->nr_mail) {	/* MAIL answers */
 		r = env_from(ctx, c, argv);
 		cm_mailmix_note(r == SMFIS_CONTINUE || r == SMFIS_NOREPLY);
 		return r;
@@ -285,7 +292,7 @@ cm_env_from(SMFICTX *ctx, char **argv)
 	 * connection whose negotiation was not kept, conn.h): CONTINUE is
 	 * right both ways (libmilter drops it where no reply is due, and
 	 * logs that), and the next step gives the answer. */
-	return c->nr_mail_known ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+	return c->neg_known ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 bool
@@ -470,6 +477,14 @@ cm_env_data(SMFICTX *ctx)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
+	/* Not known whether DATA has a reply (conn.h): no final answer here
+	 * (libmilter would drop it and then ignore the message's next
+	 * steps); CONTINUE is right both ways, and end of headers or of the
+	 * message answers */
+	if (!c->neg_known) {
+		cm_msg_take_qid(ctx, &c->msg);
+		return SMFIS_CONTINUE;
+	}
 	/* MAIL's held refusal; without a reply here, end of headers or of
 	 * the message gives it (the message is reset and idle) */
 	if (!c->nr_data && cm_env_held(ctx, c, CM_ENV_END, &r))

@@ -85,7 +85,7 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		*pf1 = 0;
 		if (c != NULL) {
 			c->nr_mail = false;	/* MAIL answers */
-			c->nr_mail_known = true;
+			c->neg_known = true;
 		}
 		*pf2 = *pf3 = 0;
 		return SMFIS_CONTINUE;
@@ -139,7 +139,7 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	/* libmilter answers MAIL for the filter where the MTA does not
 	 * offer SMFIP_NR_MAIL: the filter's side is what it asked for */
 	c->nr_mail = (want_steps & SMFIP_NR_MAIL) != 0;
-	c->nr_mail_known = true;
+	c->neg_known = true;
 	*pf2 = 0;
 	*pf3 = 0;
 

@@ -10,15 +10,31 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *(*real_strdup)(const char *);
-static const char *fail_on;
+static const char *fail_on, *fail_calloc;
+
+/* the C library's own, without dlsym (which itself may call calloc) */
+extern void *__libc_calloc(size_t n, size_t size);
 
 __attribute__((constructor)) static void
 failalloc_init(void)
 {
 	real_strdup = (char *(*)(const char *))dlsym(RTLD_NEXT, "strdup");
 	fail_on = getenv("CM_TEST_FAIL_STRDUP");
+	fail_calloc = getenv("CM_TEST_FAIL_CALLOC");
+}
+
+void *
+calloc(size_t n, size_t size)
+{
+	if (fail_calloc != NULL && n != 0 && size > 4096 / n &&
+	    access(fail_calloc, F_OK) == 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_calloc(n, size);
 }
 
 char *
