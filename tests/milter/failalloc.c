@@ -15,8 +15,13 @@
 static char *(*real_strdup)(const char *);
 static const char *fail_on, *fail_calloc;
 
-/* the C library's own, without dlsym (which itself may call calloc) */
-extern void *__libc_calloc(size_t n, size_t size);
+/* the next calloc (the C library's, or a sanitizer's, whose free()
+ * must see its own blocks); dlsym() may call calloc itself while it is
+ * looked up: those few come from a static buffer, never freed */
+static void *(*real_calloc)(size_t, size_t);
+static _Alignas(16) char boot[1024];
+static size_t boot_used;
+static int resolving;
 
 __attribute__((constructor)) static void
 failalloc_init(void)
@@ -34,7 +39,25 @@ calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return __libc_calloc(n, size);
+	if (real_calloc == NULL) {
+		if (resolving) {
+			size_t want = n * size, at = (boot_used + 15) & ~(size_t)15;
+
+			if (size != 0 && want / size != n)
+				return NULL;
+			if (at + want > sizeof(boot))
+				return NULL;
+			boot_used = at + want;
+			return boot + at;	/* zeroed: static */
+		}
+		resolving = 1;
+		real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT,
+		    "calloc");
+		resolving = 0;
+		if (real_calloc == NULL)
+			return NULL;
+	}
+	return real_calloc(n, size);
 }
 
 char *
