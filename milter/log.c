@@ -393,18 +393,27 @@ cm_log_decision_fmt(char *buf, size_t size, const char *type,
     const char *rcpt, const char *verdict, const char *reason,
     const char *extra)
 {
-	char t[80], r[700];
-	int n;
+	char c[700];
+	struct lb b = { buf, 0, size - 1 };
 
-	n = snprintf(buf, size, "type=%s rcpt=%s verdict=%s reason=%s%s%s",
-	    cm_log_clean(type, t, sizeof(t)),
-	    cm_log_clean(rcpt, r, sizeof(r)), verdict, reason,
-	    extra != NULL ? " " : "", extra != NULL ? extra : "");
-	if (n < 0) {
-		buf[0] = '\0';
+	/* type=T rcpt=R verdict=V reason=W[ EXTRA], cut at SIZE - 1 (on
+	 * every recipient's path: no printf) */
+	if (size == 0)
 		return 0;
+	lb_str(&b, "type=");
+	lb_str(&b, cm_log_clean(type, c, 80));
+	lb_str(&b, " rcpt=");
+	lb_str(&b, cm_log_clean(rcpt, c, sizeof(c)));
+	lb_str(&b, " verdict=");
+	lb_str(&b, verdict);
+	lb_str(&b, " reason=");
+	lb_str(&b, reason);
+	if (extra != NULL) {
+		lb_put(&b, " ", 1);
+		lb_str(&b, extra);
 	}
-	return (size_t)n < size ? (size_t)n : size - 1;
+	buf[b.len] = '\0';
+	return b.len;
 }
 
 void
@@ -467,23 +476,23 @@ cm_log_decision_tails(const char *queue_id, const char *tails, size_t len)
 	cm_log_clean(queue_id, q, sizeof(q));
 	while (off < len) {
 		const char *tail = tails + off;
-		size_t n;
-		int w;
+		size_t tlen = strlen(tail);
+		struct lb b = { buf + used, 0, CM_LOG_LINE_MAX - 2 };
 
 		if (sizeof(buf) - used < CM_LOG_LINE_MAX) {
 			emit(buf, used, true);
 			used = 0;
+			b.buf = buf;
 		}
 		/* one line as cm_log() makes it, truncated alike */
-		memcpy(buf + used, pre, plen);
-		w = snprintf(buf + used + plen, CM_LOG_LINE_MAX - plen,
-		    "queue_id=%s %s", q, tail);
-		n = plen + (w > 0 ? (size_t)w : 0);
-		if (n > CM_LOG_LINE_MAX - 2)
-			n = CM_LOG_LINE_MAX - 2;
-		buf[used + n++] = '\n';
-		used += n;
-		off += strlen(tail) + 1;
+		lb_put(&b, pre, plen);
+		lb_str(&b, "queue_id=");
+		lb_str(&b, q);
+		lb_put(&b, " ", 1);
+		lb_put(&b, tail, tlen);
+		b.buf[b.len++] = '\n';
+		used += b.len;
+		off += tlen + 1;
 	}
 	if (used > 0)
 		emit(buf, used, true);

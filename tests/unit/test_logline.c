@@ -1,10 +1,11 @@
 /*
- * test_logline.c - a decision line (milter/log.c cm_log_decision, built
- * without printf on every recipient's path) is the line the formatted
- * path makes (cm_log_decision_fmt + cm_log_decision_tail): the same
- * octets after the time, for plain and journal standard error, with
+ * test_logline.c - a decision line (milter/log.c), built without printf
+ * on every recipient's path, three ways (cm_log_decision; the tail of
+ * cm_log_decision_fmt logged by cm_log_decision_tail; held tails logged
+ * by cm_log_decision_tails), is the line printf made before: the same
+ * octets after the prefix, for plain and journal standard error, with
  * escapes, missing values and truncation at CM_LOG_LINE_MAX; and the
- * time prefix is well formed.
+ * prefix is well formed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,17 +67,60 @@ formatted(const struct row *r)
 	cm_log_decision_tail(r->qid, tail);
 }
 
-/* The line after its time ("2026-12-06T08:23:21.123Z "), if any. */
-static const char *
-after_time(const char *line, bool plain)
+static void
+tails(const struct row *r)
 {
-	if (!plain)
-		return line;
+	char tail[CM_LOG_LINE_MAX], two[2 * CM_LOG_LINE_MAX];
+	size_t n = cm_log_decision_fmt(tail, sizeof(tail), r->type, r->rcpt,
+	    r->verdict, r->reason, r->extra);
+
+	/* the same line twice, as a message's held lines */
+	memcpy(two, tail, n + 1);
+	memcpy(two + n + 1, tail, n + 1);
+	cm_log_decision_tails(r->qid, two, 2 * (n + 1));
+}
+
+/* The line as printf made it before (the reference), after the prefix
+ * of PLEN octets, into OUT: "queue_id=Q type=T rcpt=R verdict=V
+ * reason=W[ EXTRA]", the tail cut at CM_LOG_LINE_MAX - 1 and the whole
+ * line at CM_LOG_LINE_MAX - 2 octets. */
+static void
+reference(const struct row *r, size_t plen, char *out, size_t size)
+{
+	char tail[CM_LOG_LINE_MAX], line[2 * CM_LOG_LINE_MAX], q[80], t[80],
+	    c[700];
+	size_t max = CM_LOG_LINE_MAX - 2 - plen;
+
+	snprintf(tail, sizeof(tail), "type=%s rcpt=%s verdict=%s reason=%s%s%s",
+	    cm_log_clean(r->type, t, sizeof(t)),
+	    cm_log_clean(r->rcpt, c, sizeof(c)), r->verdict, r->reason,
+	    r->extra != NULL ? " " : "", r->extra != NULL ? r->extra : "");
+	snprintf(line, sizeof(line), "queue_id=%s %s",
+	    cm_log_clean(r->qid, q, sizeof(q)), tail);
+	if (strlen(line) > max)
+		line[max] = '\0';
+	snprintf(out, size, "%s\n", line);
+}
+
+/* The length of LINE's prefix: "<6>" (journal) or time, name, PID and
+ * "info: " (plain, whose time is checked for its form). */
+static size_t
+prefix_len(const char *line, bool plain)
+{
+	const char *info;
+
+	if (!plain) {
+		assert_memory_equal(line, "<6>", 3);
+		return 3;
+	}
 	assert_true(strlen(line) > 25);
 	assert_true(line[4] == '-' && line[7] == '-' && line[10] == 'T' &&
 	    line[13] == ':' && line[16] == ':' && line[19] == '.' &&
 	    line[23] == 'Z' && line[24] == ' ');
-	return line + 25;
+	info = strstr(line, "]: info: ");
+	assert_non_null(info);
+	assert_memory_equal(line + 25, "consent-test[", 13);
+	return (size_t)(info - line) + 9;
 }
 
 static void
@@ -91,20 +135,26 @@ check_rows(bool plain)
 		{ big_qid, big_extra, big_rcpt, "deny", "withdrawn", big_extra },
 		{ "q", "t", "r", "allow", "none", big_extra },
 	};
-	char a[4 * CM_LOG_LINE_MAX], b[4 * CM_LOG_LINE_MAX];
+	void (*const ways[])(const struct row *) = { fast, formatted, tails };
+	char a[4 * CM_LOG_LINE_MAX], want[2 * CM_LOG_LINE_MAX];
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		size_t na = capture(fast, &rows[i], a, sizeof(a));
-		size_t nb = capture(formatted, &rows[i], b, sizeof(b));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		for (size_t w = 0; w < sizeof(ways) / sizeof(ways[0]); w++) {
+			size_t na = capture(ways[w], &rows[i], a, sizeof(a));
+			size_t plen = prefix_len(a, plain), nl;
 
-		assert_true(na > 0 && na < CM_LOG_LINE_MAX);
-		assert_int_equal(a[na - 1], '\n');
-		assert_null(memchr(a, '\n', na - 1));
-		assert_int_equal(na, nb);
-		assert_string_equal(after_time(a, plain), after_time(b, plain));
-		if (!plain)
-			assert_memory_equal(a, "<6>queue_id=", 12);
-	}
+			reference(&rows[i], plen, want, sizeof(want));
+			nl = strlen(want) + plen;
+			assert_true(na >= nl && nl < CM_LOG_LINE_MAX);
+			assert_memory_equal(a + plen, want, nl - plen);
+			/* held lines: the second line is the first again */
+			if (ways[w] == tails) {
+				assert_int_equal(na, 2 * nl);
+				assert_memory_equal(a, a + nl, nl);
+			} else {
+				assert_int_equal(na, nl);
+			}
+		}
 }
 
 static void
