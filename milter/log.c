@@ -388,30 +388,38 @@ cm_log_clean(const char *s, char *buf, size_t size)
 	return buf;
 }
 
+/* Append "type=T rcpt=R verdict=V reason=W[ EXTRA]" to B (on every
+ * recipient's path: no printf). */
+static void
+lb_decision(struct lb *b, const char *type, const char *rcpt,
+    const char *verdict, const char *reason, const char *extra)
+{
+	char c[700];
+
+	lb_str(b, "type=");
+	lb_str(b, cm_log_clean(type, c, 80));
+	lb_str(b, " rcpt=");
+	lb_str(b, cm_log_clean(rcpt, c, sizeof(c)));
+	lb_str(b, " verdict=");
+	lb_str(b, verdict);
+	lb_str(b, " reason=");
+	lb_str(b, reason);
+	if (extra != NULL) {
+		lb_put(b, " ", 1);
+		lb_str(b, extra);
+	}
+}
+
 size_t
 cm_log_decision_fmt(char *buf, size_t size, const char *type,
     const char *rcpt, const char *verdict, const char *reason,
     const char *extra)
 {
-	char c[700];
-	struct lb b = { buf, 0, size - 1 };
+	struct lb b = { buf, 0, size - 1 };	/* cut at SIZE - 1 */
 
-	/* type=T rcpt=R verdict=V reason=W[ EXTRA], cut at SIZE - 1 (on
-	 * every recipient's path: no printf) */
 	if (size == 0)
 		return 0;
-	lb_str(&b, "type=");
-	lb_str(&b, cm_log_clean(type, c, 80));
-	lb_str(&b, " rcpt=");
-	lb_str(&b, cm_log_clean(rcpt, c, sizeof(c)));
-	lb_str(&b, " verdict=");
-	lb_str(&b, verdict);
-	lb_str(&b, " reason=");
-	lb_str(&b, reason);
-	if (extra != NULL) {
-		lb_put(&b, " ", 1);
-		lb_str(&b, extra);
-	}
+	lb_decision(&b, type, rcpt, verdict, reason, extra);
 	buf[b.len] = '\0';
 	return b.len;
 }
@@ -429,7 +437,7 @@ void
 cm_log_decision(const char *queue_id, const char *type, const char *rcpt,
     const char *verdict, const char *reason, const char *extra)
 {
-	char line[CM_LOG_LINE_MAX], c[700];
+	char line[CM_LOG_LINE_MAX], q[80];
 	struct lb b = { line, 0, sizeof(line) - 2 };
 
 	if (!log_stderr) {
@@ -442,19 +450,9 @@ cm_log_decision(const char *queue_id, const char *type, const char *rcpt,
 	 * of cm_log_decision_fmt()'s, without the formatting */
 	b.len = line_prefix(line, sizeof(line), LOG_INFO);
 	lb_str(&b, "queue_id=");
-	lb_str(&b, cm_log_clean(queue_id, c, 80));
-	lb_str(&b, " type=");
-	lb_str(&b, cm_log_clean(type, c, 80));
-	lb_str(&b, " rcpt=");
-	lb_str(&b, cm_log_clean(rcpt, c, sizeof(c)));
-	lb_str(&b, " verdict=");
-	lb_str(&b, verdict);
-	lb_str(&b, " reason=");
-	lb_str(&b, reason);
-	if (extra != NULL) {
-		lb_put(&b, " ", 1);
-		lb_str(&b, extra);
-	}
+	lb_str(&b, cm_log_clean(queue_id, q, sizeof(q)));
+	lb_put(&b, " ", 1);
+	lb_decision(&b, type, rcpt, verdict, reason, extra);
 	line[b.len++] = '\n';
 	emit(line, b.len, true);
 }
