@@ -277,7 +277,8 @@ envelope(const cm_policy *p, const cm_pdreq *req, const char *auth,
 	e->gen = 0;
 	e->in_scope = in_scope(p, req, auth != NULL);
 	sender = external(in[0], e->sbuf);
-	e->sender = sender == NULL ? "" : sender;
+	/* "" for none: never the request's own empty value (kept below) */
+	e->sender = sender == NULL || *sender == '\0' ? "" : sender;
 	cm_class_clear(&e->ts);
 	e->st = cm_class_envelope(p, e->sender, strlen(e->sender), auth,
 	    &e->ts);

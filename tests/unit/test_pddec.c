@@ -88,6 +88,9 @@ static const struct tcase cases[] = {
 	  "sender=x@y.example\nsasl_username=promo-bot\n"
 	  "recipient=bob@example.com\n",
 	  DENY("bob@example.com", "promo", "no-consent") },
+	{ "null sender typed by SASL login", ENFORCE, RCPT
+	  "sender=\nsasl_username=promo-bot\nrecipient=bob@example.com\n",
+	  DENY("bob@example.com", "promo", "no-consent") },
 	{ "SASL login, granted", ENFORCE, RCPT
 	  "sender=x@y.example\nsasl_username=promo-bot\n"
 	  "recipient=alice@example.com\n", "DUNNO" },
