@@ -6,7 +6,7 @@ in the way.  Benchmark-only.
 
   policyload.py --port PORT [--conns 10] [--msgs 1000] [--rcpts 10]
                 [--from ADDR] [--rcpt-fmt '{n}rcpt@bench.example']
-                [--keys KEYS] [--first N] [--reconnect K]
+                [--keys KEYS [--scatter]] [--first N] [--reconnect K]
                 [--expect DUNNO]
 
 A request is one "name=value" line per attribute, ended by an empty
@@ -112,6 +112,8 @@ def worker(args, first_msg, count, counts, errors, lock):
             for j in range(args.rcpts):
                 n += 1
                 num = (n - 1) % args.keys + 1 if args.keys else n
+                if args.scatter:    # the same numbers, spread over the keys
+                    num = (num * 2654435761) % args.keys + 1
                 if c is None:
                     c = Conn(args.port)
                 act = c.ask(request(args.sender, args.rcpt_fmt.format(n=num),
@@ -142,6 +144,10 @@ def main():
     ap.add_argument("--rcpt-fmt", default="{n}rcpt@bench.example")
     ap.add_argument("--keys", type=int, default=0,
                     help="number recipients 1..KEYS, then start again")
+    ap.add_argument("--scatter", action="store_true",
+                    help="with --keys: recipient N is key N*2654435761 mod "
+                    "KEYS + 1, not N (no two neighbours adjacent in the "
+                    "index, as hashed keys are)")
     ap.add_argument("--first", type=int, default=0,
                     help="recipients numbered from FIRST+1")
     ap.add_argument("--reconnect", type=int, default=0, metavar="K",
