@@ -250,7 +250,7 @@ cm_msg_action(const struct cm_msg *m, cm_stage stage, cm_fault fault)
 }
 
 sfsistat
-cm_conn_fail_current(SMFICTX *ctx, const char *rcpt, const char *what)
+cm_conn_fail_why(SMFICTX *ctx, const char *rcpt, const char *why)
 {
 	cm_live_ref *r = cm_live_get();
 	const cm_policy *p = r != NULL ? cm_live_policy(r) : NULL;
@@ -260,8 +260,38 @@ cm_conn_fail_current(SMFICTX *ctx, const char *rcpt, const char *what)
 	    CM_FAULT_ERROR);
 
 	cm_live_put(r);
-	cm_log(LOG_ERR, "%s: out of memory; action=%s", what, a.word);
+	cm_log(LOG_ERR, "%s; action=%s", why, a.word);
 	return cm_reply_send(ctx, a.kind, rcpt, NULL, NULL);
+}
+
+sfsistat
+cm_conn_fail_current(SMFICTX *ctx, const char *rcpt, const char *what)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "%s: out of memory", what);
+	return cm_conn_fail_why(ctx, rcpt, why);
+}
+
+/* FNV-1a of S (NULL apart from "") into H */
+static uint64_t
+tag_add(uint64_t h, const char *s)
+{
+	if (s == NULL)
+		return (h ^ 0x100u) * UINT64_C(0x100000001b3);
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
+	return (h ^ 0x101u) * UINT64_C(0x100000001b3);
+}
+
+uint64_t
+cm_conn_tag(SMFICTX *ctx)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	h = tag_add(h, smfi_getsymval(ctx, "{client_addr}"));
+	h = tag_add(h, smfi_getsymval(ctx, "{client_port}"));
+	return tag_add(h, smfi_getsymval(ctx, "{daemon_name}"));
 }
 
 void

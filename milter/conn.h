@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <libmilter/mfapi.h>
 
@@ -95,6 +96,7 @@ struct cm_conn {
 				 * kept: then MAIL and DATA answer CONTINUE,
 				 * which is right with or without a reply due,
 				 * and hold their answer (envelope.h) */
+	uint64_t conn_tag;	/* cm_conn_tag() at connect */
 	bool connected;		/* connect ran to its end on this state: a
 				 * MAIL without it lost its connect (failed
 				 * without a reply, or never seen) and gets
@@ -209,5 +211,17 @@ void cm_msg_log_result(struct cm_msg *m, const char *raw,
  */
 sfsistat cm_conn_fail_current(SMFICTX *ctx, const char *rcpt,
     const char *what);
+
+/* The same for another fault: WHY is logged as it is. */
+sfsistat cm_conn_fail_why(SMFICTX *ctx, const char *rcpt, const char *why);
+
+/*
+ * A tag of the connect macros the MTA sent last on CTX ({client_addr},
+ * {client_port}, {daemon_name}; asked for at negotiation).  libmilter
+ * drops SMFIC_QUIT_NC and the next connect after a message it ended
+ * (accepted or refused), so the filter may see a new session's MAIL
+ * with the old session's connect; the macros, which it keeps, tell.
+ */
+uint64_t cm_conn_tag(SMFICTX *ctx);
 
 #endif

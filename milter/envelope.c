@@ -91,6 +91,7 @@ cm_env_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostaddr)
 	}
 	c->non_smtp = cm_verdict_non_smtp(cm_live_policy(c->neg_ref), hostaddr,
 	    c->daemon_name);
+	c->conn_tag = cm_conn_tag(ctx);
 	c->connected = true;
 	/* Out of scope even if the client authenticates later: nothing on
 	 * this connection needs the filter (but a mailto unsubscribe).
@@ -147,7 +148,7 @@ env_from(SMFICTX *ctx, struct cm_conn *c, char **argv)
 	const cm_policy *p;
 	const char *auth;
 	char sender[CM_CONN_SENDER_MAX];
-	bool sender_ok, null_sender;
+	bool sender_ok, null_sender, stale;
 	sfsistat r = SMFIS_CONTINUE;
 
 	if (c->neg_ref == NULL)	/* no policy when the state was made */
@@ -157,9 +158,15 @@ env_from(SMFICTX *ctx, struct cm_conn *c, char **argv)
 	/* connect's failure, answered here: one without a reply, or a
 	 * connect this state never saw (its state could not be made after
 	 * SMFIC_QUIT_NC, or its failure's reply was dropped where the
-	 * negotiation is not known) */
-	if (c->conn_failed || !c->connected) {
-		r = cm_conn_fail_current(ctx, NULL, "connect");
+	 * negotiation is not known), or another session's connect macros
+	 * since the connect seen (libmilter dropped a QUIT_NC and the
+	 * connect after it: conn.h cm_conn_tag) */
+	stale = c->connected && !c->conn_failed &&
+	    cm_conn_tag(ctx) != c->conn_tag;
+	if (stale || c->conn_failed || !c->connected) {
+		r = stale ? cm_conn_fail_why(ctx, NULL, "MAIL of a session "
+		    "whose connect the filter did not see") :
+		    cm_conn_fail_current(ctx, NULL, "connect");
 		if (r != SMFIS_CONTINUE)
 			return r;
 		/* let through (on_error: accept, monitor): from here on the
@@ -167,6 +174,7 @@ env_from(SMFICTX *ctx, struct cm_conn *c, char **argv)
 		 * failed, not all passed unchecked */
 		c->conn_failed = false;
 		c->connected = true;
+		c->conn_tag = cm_conn_tag(ctx);
 	}
 	if (argv == NULL || argv[0] == NULL)	/* not from a real MTA */
 		return cm_conn_fail_current(ctx, NULL, "MAIL");

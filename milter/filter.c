@@ -145,7 +145,8 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 
 	if ((*pf0 & SMFIF_SETSYMLIST) != 0) {
 		/* Only the macros used here (Postfix sends more by default). */
-		(void)smfi_setsymlist(ctx, SMFIM_CONNECT, "{daemon_name}");
+		(void)smfi_setsymlist(ctx, SMFIM_CONNECT,
+		    "{daemon_name} {client_addr} {client_port}");
 		(void)smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen}");
 		(void)smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
 		(void)smfi_setsymlist(ctx, SMFIM_DATA, "i");

@@ -159,4 +159,34 @@ for k in range(8):
 [ "$(grep -c '^round [0-7] c c y$' <<<"$out")" = 8 ] || die "a connection negotiated without a state was not answered: $out"
 stop_milter
 echo "ok - nothing of an earlier connection is taken for one negotiated without a state"
+# 5. libmilter drops QUIT_NC, and the connect after it, once a message
+# was accepted or refused (its state machine is back at HELO): the next
+# session's MAIL comes on the last session's connect.  Its connect
+# macros ({client_addr}, {client_port}) are new: MAIL answers with the
+# error policy, never with the old client's scope.
+write_config "$cfg"
+start_milter "$cfg"
+out=$(client '
+for n in (1, 2):
+    ip = b"192.0.2.7" if n == 1 else b"127.0.0.1"
+    send(s, "D", b"C{client_addr}\0" + ip + b"\0{client_port}\0" + str(40000 + n).encode() + b"\0")
+    r = exchange(s, prot, "C", conn(ip))
+    r = exchange(s, prot, "M", b"<weekly@news.example.com>\0")
+    if r is not None:
+        show(n, "MAIL", r)
+    else:
+        show(n, "RCPT", exchange(s, prot, "R", b"<carol@example.net>\0"))
+    if n == 1:
+        send(s, "K")
+send(s, "Q")' 2>&1) || die "client failed: $out"
+if grep -q "session 1 MAIL" <<<"$out"; then
+	expect_line "$out" "session 1 MAIL a"
+	expect_line "$out" "session 2 MAIL $fail451"
+else
+	expect_line "$out" "session 1 RCPT a"
+	expect_line "$out" "session 2 RCPT $fail451"
+fi
+expect_log "MAIL of a session whose connect the filter did not see; action=tempfail"
+stop_milter
+echo "ok - a session whose connect libmilter dropped: MAIL's error policy"
 echo "reuse: all checks passed"
