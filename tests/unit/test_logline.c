@@ -89,7 +89,7 @@ reference(const struct row *r, size_t plen, char *out, size_t size)
 {
 	char tail[CM_LOG_LINE_MAX], line[2 * CM_LOG_LINE_MAX], q[80], t[80],
 	    c[700];
-	size_t max = CM_LOG_LINE_MAX - 2 - plen;
+	size_t max = CM_LOG_LINE_MAX - 2 - plen, n;
 
 	snprintf(tail, sizeof(tail), "type=%s rcpt=%s verdict=%s reason=%s%s%s",
 	    cm_log_clean(r->type, t, sizeof(t)),
@@ -97,9 +97,13 @@ reference(const struct row *r, size_t plen, char *out, size_t size)
 	    r->extra != NULL ? " " : "", r->extra != NULL ? r->extra : "");
 	snprintf(line, sizeof(line), "queue_id=%s %s",
 	    cm_log_clean(r->qid, q, sizeof(q)), tail);
-	if (strlen(line) > max)
-		line[max] = '\0';
-	snprintf(out, size, "%s\n", line);
+	n = strlen(line);
+	if (n > max)
+		n = max;
+	assert_true(n + 2 <= size);
+	memcpy(out, line, n);
+	out[n] = '\n';
+	out[n + 1] = '\0';
 }
 
 /* The length of LINE's prefix: "<6>" (journal) or time, name, PID and
