@@ -708,6 +708,11 @@ main(int argc, char **argv)
 		/* Stopped by libmilter's signal thread. */
 		(void)sd_notify(0, "STOPPING=1");
 		cm_log(LOG_NOTICE, "stopping");
+	} else if (ec != MI_SUCCESS) {
+		/* A stop asked for by a signal: libmilter reports a failure
+		 * when smfi_stop() came before its listener ran (it finds its
+		 * socket closed).  The daemon stopped as asked. */
+		ec = MI_SUCCESS;
 	}
 	(void)pthread_kill(sig_tid, SIGUSR1);
 	(void)pthread_join(sig_tid, NULL);
