@@ -13,9 +13,12 @@ for i in $(seq 30); do
 	rm -f "$SOCK"
 	"$MILTER" -f -c "$CM_TMP/cm.yaml" >>"$LOG" 2>&1 &
 	MILTER_PID=$!
-	for _ in $(seq 1000); do
+	# at once when it is there: spin first, then poll (20 s at most,
+	# for a sanitizer build on a busy machine)
+	for n in $(seq 2200); do
 		[ -S "$SOCK" ] && break
 		kill -0 "$MILTER_PID" 2>/dev/null || die "milter exited at start ($i)"
+		[ "$n" -gt 200 ] && sleep 0.01
 	done
 	[ -S "$SOCK" ] || die "no socket ($i)"
 	stop_milter
