@@ -73,6 +73,12 @@ static bool log_to_stderr;
 static sigset_t sig_set;
 static pthread_t sig_tid;
 static atomic_bool stopping;
+
+/* libmilter's own stop flag (exported by libmilter, not declared in
+ * mfapi.h): not 0 once a stop was asked for, by smfi_stop() or by a
+ * signal to libmilter's signal thread.  Weak: where a libmilter does not
+ * export it, only the stops our own signal thread asked for are known. */
+extern int mi_stop(void) __attribute__((weak));
 static bool running;		/* set before the signal thread starts */
 
 static void
@@ -559,7 +565,7 @@ open_index(const cm_policy *p)
 int
 main(int argc, char **argv)
 {
-	bool foreground = false, check = false;
+	bool foreground = false, check = false, asked;
 	cm_policy *policy;
 	char *conn = NULL;
 	mode_t old_umask;
@@ -704,16 +710,17 @@ main(int argc, char **argv)
 
 	ec = smfi_main();
 
-	if (!atomic_exchange(&stopping, true)) {
+	asked = atomic_exchange(&stopping, true);
+	if (!asked) {
 		/* Stopped by libmilter's signal thread. */
 		(void)sd_notify(0, "STOPPING=1");
 		cm_log(LOG_NOTICE, "stopping");
-	} else if (ec != MI_SUCCESS) {
-		/* A stop asked for by a signal: libmilter reports a failure
-		 * when smfi_stop() came before its listener ran (it finds its
-		 * socket closed).  The daemon stopped as asked. */
-		ec = MI_SUCCESS;
 	}
+	/* A stop asked for (a signal, to our thread or libmilter's): libmilter
+	 * reports a failure when the stop came before its listener ran (it
+	 * finds its socket closed).  The daemon stopped as asked. */
+	if (ec != MI_SUCCESS && (asked || (mi_stop != NULL && mi_stop() != 0)))
+		ec = MI_SUCCESS;
 	(void)pthread_kill(sig_tid, SIGUSR1);
 	(void)pthread_join(sig_tid, NULL);
 	cm_filter_shutdown();
