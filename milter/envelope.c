@@ -174,7 +174,10 @@ env_from(SMFICTX *ctx, struct cm_conn *c, char **argv)
 		 * failed, not all passed unchecked */
 		c->conn_failed = false;
 		c->connected = true;
-		c->conn_tag = cm_conn_tag(ctx);
+		/* another session's: each of its messages gets the error
+		 * policy, none is judged by the old client's scope */
+		if (!stale)
+			c->conn_tag = cm_conn_tag(ctx);
 	}
 	if (argv == NULL || argv[0] == NULL)	/* not from a real MTA */
 		return cm_conn_fail_current(ctx, NULL, "MAIL");

@@ -75,10 +75,13 @@ static pthread_t sig_tid;
 static atomic_bool stopping;
 
 /* libmilter's own stop flag (exported by libmilter, not declared in
- * mfapi.h): not 0 once a stop was asked for, by smfi_stop() or by a
- * signal to libmilter's signal thread.  Weak: where a libmilter does not
+ * mfapi.h): 1 once a stop was asked for, by smfi_stop() or by SIGTERM or
+ * SIGHUP to libmilter's signal thread.  Weak: where a libmilter does not
  * export it, only the stops our own signal thread asked for are known. */
 extern int mi_stop(void) __attribute__((weak));
+/* its value for a stop asked for (MILTER_STOP); a listener that failed
+ * sets MILTER_ABRT (2), which stays a failure */
+#define MI_STOP_ASKED 1
 static bool running;		/* set before the signal thread starts */
 
 static void
@@ -719,7 +722,8 @@ main(int argc, char **argv)
 	/* A stop asked for (a signal, to our thread or libmilter's): libmilter
 	 * reports a failure when the stop came before its listener ran (it
 	 * finds its socket closed).  The daemon stopped as asked. */
-	if (ec != MI_SUCCESS && (asked || (mi_stop != NULL && mi_stop() != 0)))
+	if (ec != MI_SUCCESS && (asked ||
+	    (mi_stop != NULL && mi_stop() == MI_STOP_ASKED)))
 		ec = MI_SUCCESS;
 	(void)pthread_kill(sig_tid, SIGUSR1);
 	(void)pthread_join(sig_tid, NULL);
