@@ -1,7 +1,7 @@
 /*
  * util.h - small generic helpers shared by core modules and programs
- * (prefix cm_): UTF-8 scanning, whole reads and writes, durable file
- * writes.  Nothing here
+ * (prefix cm_): UTF-8 scanning, a bounded appender, whole reads and
+ * writes, durable file writes.  Nothing here
  * knows about mail or consent.
  */
 #ifndef CM_UTIL_H
@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <pthread.h>
 #include <sys/types.h>
 #include <time.h>
@@ -20,6 +21,31 @@
  * available), or 0 if S does not start one (overlongs, surrogates and
  * code points above U+10FFFF are not well-formed). */
 size_t cm_utf8_len(const unsigned char *s, size_t n);
+
+/*
+ * A bounded text appender: octets go into BUF up to CAP, the rest is cut
+ * (LEN never passes CAP; no NUL is written).  For lines built on every
+ * message's path without printf.
+ */
+typedef struct cm_sbuf {
+	char *buf;
+	size_t len, cap;
+} cm_sbuf;
+
+static inline void
+cm_sbuf_put(cm_sbuf *b, const char *s, size_t n)
+{
+	if (n > b->cap - b->len)
+		n = b->cap - b->len;
+	memcpy(b->buf + b->len, s, n);
+	b->len += n;
+}
+
+static inline void
+cm_sbuf_str(cm_sbuf *b, const char *s)
+{
+	cm_sbuf_put(b, s, strlen(s));
+}
 
 /* Write all LEN octets of BUF to FD, retrying on EINTR and short writes.
  * Returns 0, or -1 with errno set. */

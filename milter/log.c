@@ -22,26 +22,6 @@ static char log_ident[96];	/* "NAME[PID]: " on plain stderr */
 static size_t log_ident_len;
 
 /* A line being built in BUF: LEN octets so far, never more than CAP. */
-struct lb {
-	char *buf;
-	size_t len, cap;
-};
-
-static void
-lb_put(struct lb *b, const char *s, size_t n)
-{
-	if (n > b->cap - b->len)
-		n = b->cap - b->len;
-	memcpy(b->buf + b->len, s, n);
-	b->len += n;
-}
-
-static void
-lb_str(struct lb *b, const char *s)
-{
-	lb_put(b, s, strlen(s));
-}
-
 /* Parse a decimal number of S up to END (exclusive); false if not one. */
 static bool
 parse_dec(const char *s, const char *end, unsigned long long *out)
@@ -268,14 +248,14 @@ line_prefix(char *line, size_t size, int priority)
 	static _Thread_local time_t sec_at = (time_t)-1;
 	static _Thread_local char sec_text[32];
 	static _Thread_local size_t sec_len;
-	struct lb b = { line, 0, size - 1 };
+	cm_sbuf b = { line, 0, size - 1 };
 
 	if (log_journal) {
 		/* sd-daemon(3) prefix; the journal adds time, PID and
 		 * identifier itself. */
 		char p[3] = { '<', (char)('0' + (priority & LOG_PRIMASK)), '>' };
 
-		lb_put(&b, p, sizeof(p));
+		cm_sbuf_put(&b, p, sizeof(p));
 	} else if (log_stderr) {
 		struct timespec ts;
 		struct tm tm;
@@ -292,12 +272,12 @@ line_prefix(char *line, size_t size, int priority)
 				    "%Y-%m-%dT%H:%M:%S", &tm);
 				sec_at = ts.tv_sec;
 			}
-			lb_put(&b, sec_text, sec_len);
-			lb_put(&b, frac, sizeof(frac));
+			cm_sbuf_put(&b, sec_text, sec_len);
+			cm_sbuf_put(&b, frac, sizeof(frac));
 		}
-		lb_put(&b, log_ident, log_ident_len);
-		lb_str(&b, prio_name(priority));
-		lb_put(&b, ": ", 2);
+		cm_sbuf_put(&b, log_ident, log_ident_len);
+		cm_sbuf_str(&b, prio_name(priority));
+		cm_sbuf_put(&b, ": ", 2);
 	}
 	return b.len;
 }
@@ -391,22 +371,22 @@ cm_log_clean(const char *s, char *buf, size_t size)
 /* Append "type=T rcpt=R verdict=V reason=W[ EXTRA]" to B (on every
  * recipient's path: no printf). */
 static void
-lb_decision(struct lb *b, const char *type, const char *rcpt,
+lb_decision(cm_sbuf *b, const char *type, const char *rcpt,
     const char *verdict, const char *reason, const char *extra)
 {
 	char c[700];
 
-	lb_str(b, "type=");
-	lb_str(b, cm_log_clean(type, c, 80));
-	lb_str(b, " rcpt=");
-	lb_str(b, cm_log_clean(rcpt, c, sizeof(c)));
-	lb_str(b, " verdict=");
-	lb_str(b, verdict);
-	lb_str(b, " reason=");
-	lb_str(b, reason);
+	cm_sbuf_str(b, "type=");
+	cm_sbuf_str(b, cm_log_clean(type, c, 80));
+	cm_sbuf_str(b, " rcpt=");
+	cm_sbuf_str(b, cm_log_clean(rcpt, c, sizeof(c)));
+	cm_sbuf_str(b, " verdict=");
+	cm_sbuf_str(b, verdict);
+	cm_sbuf_str(b, " reason=");
+	cm_sbuf_str(b, reason);
 	if (extra != NULL) {
-		lb_put(b, " ", 1);
-		lb_str(b, extra);
+		cm_sbuf_put(b, " ", 1);
+		cm_sbuf_str(b, extra);
 	}
 }
 
@@ -415,7 +395,7 @@ cm_log_decision_fmt(char *buf, size_t size, const char *type,
     const char *rcpt, const char *verdict, const char *reason,
     const char *extra)
 {
-	struct lb b = { buf, 0, size - 1 };	/* cut at SIZE - 1 */
+	cm_sbuf b = { buf, 0, size - 1 };	/* cut at SIZE - 1 */
 
 	if (size == 0)
 		return 0;
@@ -438,7 +418,7 @@ cm_log_decision(const char *queue_id, const char *type, const char *rcpt,
     const char *verdict, const char *reason, const char *extra)
 {
 	char line[CM_LOG_LINE_MAX], q[80];
-	struct lb b = { line, 0, sizeof(line) - 2 };
+	cm_sbuf b = { line, 0, sizeof(line) - 2 };
 
 	if (!log_stderr) {
 		cm_log_decision_fmt(line, sizeof(line), type, rcpt, verdict,
@@ -449,9 +429,9 @@ cm_log_decision(const char *queue_id, const char *type, const char *rcpt,
 	/* on every recipient's path: the line cm_log_decision_tail() makes
 	 * of cm_log_decision_fmt()'s, without the formatting */
 	b.len = line_prefix(line, sizeof(line), LOG_INFO);
-	lb_str(&b, "queue_id=");
-	lb_str(&b, cm_log_clean(queue_id, q, sizeof(q)));
-	lb_put(&b, " ", 1);
+	cm_sbuf_str(&b, "queue_id=");
+	cm_sbuf_str(&b, cm_log_clean(queue_id, q, sizeof(q)));
+	cm_sbuf_put(&b, " ", 1);
 	lb_decision(&b, type, rcpt, verdict, reason, extra);
 	line[b.len++] = '\n';
 	emit(line, b.len, true);
@@ -475,7 +455,7 @@ cm_log_decision_tails(const char *queue_id, const char *tails, size_t len)
 	while (off < len) {
 		const char *tail = tails + off;
 		size_t tlen = strlen(tail);
-		struct lb b = { buf + used, 0, CM_LOG_LINE_MAX - 2 };
+		cm_sbuf b = { buf + used, 0, CM_LOG_LINE_MAX - 2 };
 
 		if (sizeof(buf) - used < CM_LOG_LINE_MAX) {
 			emit(buf, used, true);
@@ -483,11 +463,11 @@ cm_log_decision_tails(const char *queue_id, const char *tails, size_t len)
 			b.buf = buf;
 		}
 		/* one line as cm_log() makes it, truncated alike */
-		lb_put(&b, pre, plen);
-		lb_str(&b, "queue_id=");
-		lb_str(&b, q);
-		lb_put(&b, " ", 1);
-		lb_put(&b, tail, tlen);
+		cm_sbuf_put(&b, pre, plen);
+		cm_sbuf_str(&b, "queue_id=");
+		cm_sbuf_str(&b, q);
+		cm_sbuf_put(&b, " ", 1);
+		cm_sbuf_put(&b, tail, tlen);
 		b.buf[b.len++] = '\n';
 		used += b.len;
 		off += tlen + 1;

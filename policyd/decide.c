@@ -15,6 +15,7 @@
 #include "../config/links.h"
 #include "../core/addr.h"
 #include "../core/token.h"
+#include "../core/util.h"
 #include "../milter/log.h"
 #include "../milter/reply.h"
 #include "../milter/verdict.h"
@@ -67,19 +68,6 @@ struct rq {
 	bool monitor;
 };
 
-/* Append S to BUF (SIZE octets, *O used), cut at SIZE - 1. */
-static void
-put(char *buf, size_t size, size_t *o, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n > size - 1 - *o)
-		n = size - 1 - *o;
-	memcpy(buf + *o, s, n);
-	*o += n;
-	buf[*o] = '\0';
-}
-
 /* One decision: the log line (the milter's shape) and the record. */
 static void
 record(const struct rq *q, const char *rcpt, const char *verdict,
@@ -87,27 +75,28 @@ record(const struct rq *q, const char *rcpt, const char *verdict,
     const char *detail)
 {
 	char extra[512];
-	size_t o = 0;
+	cm_sbuf b = { extra, 0, sizeof(extra) - 1 };
 
 	/* stage=rcpt via=policy[ mode=monitor][ action=A]
 	 * [ error="E[: D]"] (on every recipient's path: no printf) */
-	put(extra, sizeof(extra), &o, "stage=rcpt via=policy");
+	cm_sbuf_str(&b, "stage=rcpt via=policy");
 	if (q->monitor)
-		put(extra, sizeof(extra), &o, " mode=monitor");
+		cm_sbuf_str(&b, " mode=monitor");
 	if (action != NULL) {
-		put(extra, sizeof(extra), &o, " action=");
-		put(extra, sizeof(extra), &o, action);
+		cm_sbuf_str(&b, " action=");
+		cm_sbuf_str(&b, action);
 	}
 	if (st != CM_OK) {
-		put(extra, sizeof(extra), &o, " error=\"");
-		put(extra, sizeof(extra), &o, cm_strerror((int)st));
+		cm_sbuf_str(&b, " error=\"");
+		cm_sbuf_str(&b, cm_strerror((int)st));
 	}
 	if (detail != NULL && *detail != '\0') {
-		put(extra, sizeof(extra), &o, ": ");
-		put(extra, sizeof(extra), &o, detail);
+		cm_sbuf_str(&b, ": ");
+		cm_sbuf_str(&b, detail);
 	}
 	if (st != CM_OK)
-		put(extra, sizeof(extra), &o, "\"");
+		cm_sbuf_str(&b, "\"");
+	extra[b.len] = '\0';
 	cm_log_decision(q->qid, q->types, rcpt, verdict, reason, extra);
 	if (q->log != NULL) {
 		cm_declog_rec rec = {
