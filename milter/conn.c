@@ -81,8 +81,7 @@ cm_conn_free(struct cm_conn *c)
 struct memo {
 	const SMFICTX *ctx;	/* NULL: free */
 	cm_live_ref *neg_ref;
-	bool hdrs_off, nr_hdr, nr_data, nr_conn, nr_mail;
-	bool can_delrcpt, can_addhdr, can_chghdr, can_addrcpt;
+	struct cm_conn_neg neg;
 };
 
 static struct memo memo[MEMO_SLOTS];
@@ -106,11 +105,7 @@ cm_conn_close(SMFICTX *ctx, struct cm_conn *c)
 	memo_next = (memo_next + 1) % MEMO_SLOTS;
 	old = e->neg_ref;
 	*e = (struct memo){ .ctx = ctx, .neg_ref = c->neg_ref,
-	    .hdrs_off = c->hdrs_off, .nr_hdr = c->nr_hdr,
-	    .nr_data = c->nr_data, .nr_conn = c->nr_conn,
-	    .nr_mail = c->nr_mail, .can_delrcpt = c->can_delrcpt,
-	    .can_addhdr = c->can_addhdr, .can_chghdr = c->can_chghdr,
-	    .can_addrcpt = c->can_addrcpt };
+	    .neg = c->neg };
 	(void)pthread_mutex_unlock(&memo_lock);
 	c->neg_ref = NULL;	/* the slot's now */
 	cm_live_put(old);
@@ -125,7 +120,6 @@ memo_take(const SMFICTX *ctx, struct cm_conn *c)
 	size_t i;
 	bool found;
 
-
 	/* the newest close of CTX */
 	(void)pthread_mutex_lock(&memo_lock);
 	for (i = 1, found = false; i <= MEMO_SLOTS && !found; i++) {
@@ -134,15 +128,7 @@ memo_take(const SMFICTX *ctx, struct cm_conn *c)
 	}
 	if (found) {
 		c->neg_ref = e->neg_ref;
-		c->hdrs_off = e->hdrs_off;
-		c->nr_hdr = e->nr_hdr;
-		c->nr_data = e->nr_data;
-		c->nr_conn = e->nr_conn;
-		c->nr_mail = e->nr_mail;
-		c->can_delrcpt = e->can_delrcpt;
-		c->can_addhdr = e->can_addhdr;
-		c->can_chghdr = e->can_chghdr;
-		c->can_addrcpt = e->can_addrcpt;
+		c->neg = e->neg;
 		*e = (struct memo){ .ctx = NULL };
 	}
 	(void)pthread_mutex_unlock(&memo_lock);
@@ -173,9 +159,9 @@ conn_new(SMFICTX *ctx, bool restore)
 	c->neg_known = restore && memo_take(ctx, c);
 	if (!c->neg_known) {
 		c->neg_ref = cm_live_get();
-		c->can_delrcpt = c->can_addhdr = c->can_chghdr =
-		    c->can_addrcpt = true;
-		c->nr_mail = false;
+		c->neg.can_delrcpt = c->neg.can_addhdr = c->neg.can_chghdr =
+		    c->neg.can_addrcpt = true;
+		c->neg.nr_mail = false;
 	}
 	if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
 		cm_conn_free(c);

@@ -81,15 +81,21 @@ struct cm_msg {
 	char held[CM_CONN_HELD_MAX];
 };
 
-struct cm_conn {
-	cm_live_ref *neg_ref;	/* policy when the steps were negotiated */
+/* What negotiation settled for a connection: the steps and actions. */
+struct cm_conn_neg {
 	bool hdrs_off;		/* MTA sends no headers here */
 	bool nr_hdr;		/* header callbacks send no reply */
 	bool nr_data;		/* DATA is not sent, or needs no reply */
 	bool nr_conn;		/* connect needs no reply (SMFIP_NR_CONN) */
-	bool conn_failed;	/* connect failed with nr_conn: every MAIL on
-				 * this connection gets the error policy */
 	bool nr_mail;		/* MAIL needs no reply (SMFIP_NR_MAIL) */
+	bool can_delrcpt, can_addhdr, can_chghdr, can_addrcpt;
+};
+
+struct cm_conn {
+	cm_live_ref *neg_ref;	/* policy when the steps were negotiated */
+	struct cm_conn_neg neg;
+	bool conn_failed;	/* connect failed with neg.nr_conn: every MAIL
+				 * on this connection gets the error policy */
 	bool neg_known;		/* the negotiated steps above are known; false
 				 * in a state made without negotiation (after
 				 * SMFIC_QUIT_NC) whose negotiation was not
@@ -106,7 +112,6 @@ struct cm_conn {
 				 * reply (cm_env_held) */
 	cm_reply mail_answer;
 	bool mail_rcpt_refused;	/* a held refusal was given at a RCPT */
-	bool can_delrcpt, can_addhdr, can_chghdr, can_addrcpt;
 	bool have_addr;
 	bool non_smtp;		/* no refusal at RCPT (verdict.h) */
 	struct sockaddr_storage addr;

@@ -79,7 +79,7 @@ cm_content_header(SMFICTX *ctx, char *name, char *value)
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	ok = c->nr_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+	ok = c->neg.nr_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 	m = &c->msg;
 	if (name == NULL || value == NULL || m->ref == NULL)
 		return ok;
@@ -228,7 +228,7 @@ trace(SMFICTX *ctx, const struct cm_conn *c, const struct cm_msg *m,
 	cm_msg_tmpl_vals(m, NULL, NULL, vals);
 	cm_trace_value(cm_policy_tmpl_trace(cm_msg_policy(m)), vals,
 	    cm_msg_monitor(m), removed, kept, denied, v, sizeof(v));
-	if (cm_trace_set(ctx, m->own_hdrs, c->can_chghdr, c->can_addhdr,
+	if (cm_trace_set(ctx, m->own_hdrs, c->neg.can_chghdr, c->neg.can_addhdr,
 	    v) != 0)
 		cm_log(LOG_WARNING, "queue_id=%s: cannot add the trace header",
 		    cm_log_clean(m->qid, q, sizeof(q)));
@@ -244,7 +244,7 @@ eom_envelope(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m)
 	    m->type_ids, (const char *const *)m->rcpts, NULL, m->nrcpts,
 	    m->rcpt_overflow || m->rcpts_dropped || m->mailto != NULL,
 	    m->own_lu,
-	    cm_msg_monitor(m), c->can_addhdr, c->can_chghdr, m->qid });
+	    cm_msg_monitor(m), c->neg.can_addhdr, c->neg.can_chghdr, m->qid });
 	return SMFIS_CONTINUE;
 }
 
@@ -290,7 +290,7 @@ eom_remove(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m,
 		return cm_reply_send(ctx, CM_REPLY_MSG_NO_RCPT, NULL,
 		    m->type_ids, NULL);
 	}
-	if (ndeny > 0 && !c->can_delrcpt) {
+	if (ndeny > 0 && !c->neg.can_delrcpt) {
 		/* a known deny that cannot be carried out: never on_error's
 		 * accept, as for a failed smfi_delrcpt */
 		a = cm_msg_action(m, CM_STAGE_EOM, CM_FAULT_MTA);
@@ -309,7 +309,7 @@ eom_remove(SMFICTX *ctx, struct cm_conn *c, struct cm_msg *m,
 	cm_unsub_eom(ctx, &(cm_unsub_msg){ cm_msg_policy(m), m->types.n,
 	    m->type_ids, (const char *const *)m->rcpts, deny, m->nrcpts,
 	    m->rcpt_overflow || m->mailto != NULL, m->own_lu,
-	    cm_msg_monitor(m), c->can_addhdr, c->can_chghdr, m->qid });
+	    cm_msg_monitor(m), c->neg.can_addhdr, c->neg.can_chghdr, m->qid });
 	/* unsub.h; token recipients (mailto.h) are recipients too: never
 	 * a personal link with another one beside it */
 	trace(ctx, c, m, ndeny, m->nrcpts - ndeny, ndeny);
@@ -419,7 +419,7 @@ cm_content_eom(SMFICTX *ctx)
 		r = eom_unclassified(ctx, m);
 	if (m->mailto != NULL && r == SMFIS_CONTINUE)
 		r = cm_mailto_finish(ctx, cm_msg_policy(m), m->mailto,
-		    m->plain_rcpts, c->can_delrcpt, c->can_addrcpt, m->qid);
+		    m->plain_rcpts, c->neg.can_delrcpt, c->neg.can_addrcpt, m->qid);
 	cm_msg_reset(m);
 	return r;
 }

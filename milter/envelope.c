@@ -51,7 +51,7 @@ cm_env_connect_may_accept(const cm_policy *p)
 static sfsistat
 connect_fail(SMFICTX *ctx, struct cm_conn *c)
 {
-	if (c != NULL && c->nr_conn) {
+	if (c != NULL && c->neg.nr_conn) {
 		c->conn_failed = true;
 		return SMFIS_NOREPLY;
 	}
@@ -98,8 +98,8 @@ cm_env_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostaddr)
 	 * Never so with nr_conn (cm_env_connect_may_accept()). */
 	if (!in_scope(c, cm_live_policy(c->neg_ref), true) &&
 	    (c->non_smtp || !cm_mailto_wanted(cm_live_policy(c->neg_ref))))
-		return c->nr_conn ? SMFIS_NOREPLY : SMFIS_ACCEPT;
-	return c->nr_conn ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+		return c->neg.nr_conn ? SMFIS_NOREPLY : SMFIS_ACCEPT;
+	return c->neg.nr_conn ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 /* MAIL: no newsletter check for message M.  Accept it, or watch its
@@ -190,7 +190,7 @@ env_from(SMFICTX *ctx, struct cm_conn *c, char **argv)
 	auth = smfi_getsymval(ctx, "{auth_authen}");
 	if (auth != NULL && *auth == '\0')
 		auth = NULL;
-	if (m->ref != c->neg_ref && c->hdrs_off &&
+	if (m->ref != c->neg_ref && c->neg.hdrs_off &&
 	    cm_policy_needs_headers(cm_live_policy(m->ref))) {
 		const cm_policy *np = cm_live_policy(m->ref);
 		cm_typeset t;
@@ -251,7 +251,7 @@ env_from(SMFICTX *ctx, struct cm_conn *c, char **argv)
 		if (!c->non_smtp)
 			m->rcpt_types = m->types;
 		/* Its headers may add a type; non-SMTP: decided at EOM. */
-		m->keep_rcpts = c->non_smtp || (!c->hdrs_off &&
+		m->keep_rcpts = c->non_smtp || (!c->neg.hdrs_off &&
 		    cm_class_headers_may_add(p, &m->types)) ||
 		    cm_unsub_wanted(p);	/* unsub.h: headers at EOM */
 		/* policy.decides_envelope_types: consent-policy decides each
@@ -266,7 +266,7 @@ env_from(SMFICTX *ctx, struct cm_conn *c, char **argv)
 		return SMFIS_CONTINUE;
 	}
 	/* A null sender is a bounce only if no header says otherwise. */
-	if (cm_policy_needs_headers(p) && !c->hdrs_off &&
+	if (cm_policy_needs_headers(p) && !c->neg.hdrs_off &&
 	    (!null_sender || cm_policy_has_header_rules(p))) {
 		m->mode = CM_MSG_HEADERS;
 		m->fb = cm_fb_msg_new(p, argv);
@@ -284,7 +284,7 @@ cm_env_from(SMFICTX *ctx, char **argv)
 	if (c == NULL)		/* out of memory */
 		return cm_conn_fail_current(ctx, NULL, "MAIL");
 	c->mail_held = c->mail_rcpt_refused = false;
-	if (c->neg_known && !c->nr_mail) {	/* MAIL answers */
+	if (c->neg_known && !c->neg.nr_mail) {	/* MAIL answers */
 		r = env_from(ctx, c, argv);
 		cm_mailmix_note(r == SMFIS_CONTINUE || r == SMFIS_NOREPLY);
 		return r;
@@ -498,11 +498,11 @@ cm_env_data(SMFICTX *ctx)
 	}
 	/* MAIL's held refusal; without a reply here, end of headers or of
 	 * the message gives it (the message is reset and idle) */
-	if (!c->nr_data && cm_env_held(ctx, c, CM_ENV_END, &r))
+	if (!c->neg.nr_data && cm_env_held(ctx, c, CM_ENV_END, &r))
 		return r;
 	m = &c->msg;
 	cm_msg_take_qid(ctx, m);
-	if (c->nr_data) {
+	if (c->neg.nr_data) {
 		/* No reply possible here: end of headers accepts. */
 		if (m->mode == CM_MSG_IDLE && m->mailto == NULL)
 			cm_msg_reset(m);
@@ -510,7 +510,7 @@ cm_env_data(SMFICTX *ctx)
 	}
 	if (m->mode == CM_MSG_ENVELOPE && !cm_msg_monitor(m) &&
 	    !m->keep_rcpts &&
-	    (c->hdrs_off || !cm_fb_needs_headers(cm_msg_policy(m))))
+	    (c->neg.hdrs_off || !cm_fb_needs_headers(cm_msg_policy(m))))
 		/* Every recipient is decided; nothing to do at end of data. */
 		return cm_msg_pass(m);
 	if (m->mode == CM_MSG_IDLE)

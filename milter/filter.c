@@ -84,7 +84,7 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		    SMFIF_ADDRCPT);
 		*pf1 = 0;
 		if (c != NULL) {
-			c->nr_mail = false;	/* MAIL answers */
+			c->neg.nr_mail = false;	/* MAIL answers */
 			c->neg_known = true;
 		}
 		*pf2 = *pf3 = 0;
@@ -96,11 +96,11 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	    SMFIF_ADDRCPT |	/* mailto.h: links.mailto_deliver_to */
 	    SMFIF_SETSYMLIST;
 	*pf0 = f0 & want_acts;
-	c->can_addrcpt = (*pf0 & SMFIF_ADDRCPT) != 0;
-	c->can_delrcpt = (*pf0 & SMFIF_DELRCPT) != 0;
-	c->can_addhdr = (*pf0 & SMFIF_ADDHDRS) != 0;
-	c->can_chghdr = (*pf0 & SMFIF_CHGHDRS) != 0;
-	if (!c->can_delrcpt || !c->can_addhdr)
+	c->neg.can_addrcpt = (*pf0 & SMFIF_ADDRCPT) != 0;
+	c->neg.can_delrcpt = (*pf0 & SMFIF_DELRCPT) != 0;
+	c->neg.can_addhdr = (*pf0 & SMFIF_ADDHDRS) != 0;
+	c->neg.can_chghdr = (*pf0 & SMFIF_CHGHDRS) != 0;
+	if (!c->neg.can_delrcpt || !c->neg.can_addhdr)
 		cm_log(LOG_WARNING, "the MTA does not offer to delete "
 		    "recipients or add headers; messages typed by their "
 		    "headers will get the on_error action");
@@ -132,13 +132,13 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	if (cm_mailmix_nr_mail(cm_policy_mail_reply(p)))
 		want_steps |= SMFIP_NR_MAIL;
 	*pf1 = f1 & want_steps;
-	c->hdrs_off = (*pf1 & SMFIP_NOHDRS) != 0;
-	c->nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
-	c->nr_data = (*pf1 & (SMFIP_NODATA | SMFIP_NR_DATA)) != 0;
-	c->nr_conn = (*pf1 & SMFIP_NR_CONN) != 0;
+	c->neg.hdrs_off = (*pf1 & SMFIP_NOHDRS) != 0;
+	c->neg.nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
+	c->neg.nr_data = (*pf1 & (SMFIP_NODATA | SMFIP_NR_DATA)) != 0;
+	c->neg.nr_conn = (*pf1 & SMFIP_NR_CONN) != 0;
 	/* libmilter answers MAIL for the filter where the MTA does not
 	 * offer SMFIP_NR_MAIL: the filter's side is what it asked for */
-	c->nr_mail = (want_steps & SMFIP_NR_MAIL) != 0;
+	c->neg.nr_mail = (want_steps & SMFIP_NR_MAIL) != 0;
 	c->neg_known = true;
 	*pf2 = 0;
 	*pf3 = 0;
