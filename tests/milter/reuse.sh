@@ -163,30 +163,49 @@ echo "ok - nothing of an earlier connection is taken for one negotiated without 
 # was accepted or refused (its state machine is back at HELO): the next
 # session's MAIL comes on the last session's connect.  Its connect
 # macros ({client_addr}, {client_port}) are new: MAIL answers with the
-# error policy, never with the old client's scope.
+# error policy, never with the old client's scope; so does every later
+# MAIL of that session (what was seen at the old connect is not taken
+# over by the first refusal).
 write_config "$cfg"
 start_milter "$cfg"
-out=$(client '
-for n in (1, 2):
-    ip = b"192.0.2.7" if n == 1 else b"127.0.0.1"
-    send(s, "D", b"C{client_addr}\0" + ip + b"\0{client_port}\0" + str(40000 + n).encode() + b"\0")
-    r = exchange(s, prot, "C", conn(ip))
+session5='
+def message(n):
     r = exchange(s, prot, "M", b"<weekly@news.example.com>\0")
     if r is not None:
         show(n, "MAIL", r)
     else:
         show(n, "RCPT", exchange(s, prot, "R", b"<carol@example.net>\0"))
+for n in (1, 2):
+    ip = b"192.0.2.7" if n == 1 else b"127.0.0.1"
+    send(s, "D", b"C{client_addr}\0" + ip + b"\0{client_port}\0" + str(40000 + n).encode() + b"\0")
+    r = exchange(s, prot, "C", conn(ip))
+    message(n)
     if n == 1:
         send(s, "K")
-send(s, "Q")' 2>&1) || die "client failed: $out"
+send(s, "A")
+message("2b")
+send(s, "Q")'
+out=$(client "$session5" 2>&1) || die "client failed: $out"
 if grep -q "session 1 MAIL" <<<"$out"; then
 	expect_line "$out" "session 1 MAIL a"
 	expect_line "$out" "session 2 MAIL $fail451"
+	expect_line "$out" "session 2b MAIL $fail451"
 else
 	expect_line "$out" "session 1 RCPT a"
 	expect_line "$out" "session 2 RCPT $fail451"
+	expect_line "$out" "session 2b RCPT $fail451"
 fi
 expect_log "MAIL of a session whose connect the filter did not see; action=tempfail"
 stop_milter
 echo "ok - a session whose connect libmilter dropped: MAIL's error policy"
+# the same with on_error: accept, which lets the message go on: the old
+# connect is still not taken for the session's, so its next MAIL is
+# another session's MAIL again (one error line each)
+write_config "$cfg" enforce accept
+start_milter "$cfg"
+out=$(client "$session5" 2>&1) || die "client failed: $out"
+n=$(grep -c "MAIL of a session whose connect the filter did not see; action=accept" "$LOG")
+[ "$n" = 2 ] || die "want 2 error lines for the stale session's two MAILs, got $n: $out"
+stop_milter
+echo "ok - with on_error: accept, each MAIL of such a session is another session's"
 echo "reuse: all checks passed"
