@@ -25,6 +25,8 @@
 #ifndef CM_FILTER_H
 #define CM_FILTER_H
 
+#include <stdbool.h>
+
 #define CM_FILTER_NAME "consent-milter"
 #define CM_FILTER_MAX_RCPTS 10000
 #define CM_FILTER_MAX_RCPT_BYTES (1024 * 1024)
@@ -32,8 +34,13 @@
 #define CM_FILTER_MAX_HDR_BYTES (64 * 1024)
 #define CM_FILTER_TRACE_HEADER "X-Consent-Milter"
 
-/* smfi_register() the filter; 0 on success, -1 on failure. */
-int cm_filter_register(void);
+/*
+ * smfi_register() the filter; 0 on success, -1 on failure.  TCP: the
+ * milter socket is inet: or inet6: (steps the MTA sends without waiting
+ * for a reply are then chosen so that no message waits on a delayed TCP
+ * acknowledgement: filter.c).
+ */
+int cm_filter_register(bool tcp);
 
 /* After smfi_main(): drop what the filter keeps across connections. */
 void cm_filter_shutdown(void);

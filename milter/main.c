@@ -644,7 +644,8 @@ main(int argc, char **argv)
 	}
 
 	rc = EX_CANTCREAT;
-	if (cm_filter_register() != 0) {
+	if (cm_filter_register(unix_path(cm_policy_socket(policy)) ==
+	    NULL) != 0) {
 		startup_error("smfi_register failed");
 		rc = EX_SOFTWARE;
 		goto fail;

@@ -86,3 +86,34 @@ for n, campaign in ((1, "spring-1"), (2, None), (3, "spring-3"), (4, "spring-4")
         assert r["sender"] == "weekly@news.example.com", r
 print("ok - decision log: 12 records, one per recipient, with Message-ID and campaign")
 PY
+
+# 4. On a TCP socket DATA keeps its reply: Postfix sends DATA whatever
+# was negotiated, and the headers after it wait (Nagle) for DATA's
+# acknowledgement, which the filter's kernel delays by 40 ms when no
+# reply carries it: one message per 45 ms on a connection.  The headers
+# still come without replies, and end of headers accepts.
+port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed "s|socket: \"unix:$SOCK\"|socket: \"inet:$port@127.0.0.1\"|" "$CM_TMP/cm.yaml" >"$CM_TMP/cm-tcp.yaml"
+grep -q "inet:$port@127.0.0.1" "$CM_TMP/cm-tcp.yaml" || die "no TCP configuration"
+"$MILTER" -f -c "$CM_TMP/cm-tcp.yaml" >>"$LOG" 2>&1 &
+MILTER_PID=$!
+for _ in $(seq 200); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+	kill -0 "$MILTER_PID" 2>/dev/null || die "milter exited at start"
+	sleep 0.05
+done
+mapfile -t m5 < <(msg 5 spring-5)
+out=$(/usr/bin/python3 "$HERE/mproto.py" "inet:$port@127.0.0.1" --neg "${MACROS[@]}" "${m5[@]}") ||
+	die "mproto failed: $out"
+neg=$(grep '^NEG' <<<"$out")
+for f in NODATA NR_DATA; do
+	[[ " $neg " == *" $f "* ]] && die "negotiated $f on a TCP socket: $neg"
+done
+[[ " $neg " == *" NR_HDR "* ]] || die "negotiated without NR_HDR: $neg"
+expect_line "$out" 'DATA - c'
+expect_line "$out" 'HEADER X-Campaign-ID -'
+expect_line "$out" 'EOH - a'
+stop_milter
+grep -h '"message_id":"<m5@news.example.com>"' "$LOGDIR"/decisions-*.jsonl | grep -c . |
+	grep -qx 3 || die "message 5 not logged once per recipient"
+echo "ok - on a TCP socket DATA is answered, headers without replies, ACCEPT at end of headers"

@@ -158,8 +158,8 @@ def session(sockspec, ip, port, macros, steps, offer, neg):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(sockspec[5:])
     else:
-        port, _, host = sockspec[5:].partition("@")
-        s = socket.create_connection((host or "127.0.0.1", int(port)))
+        sport, _, host = sockspec[5:].partition("@")
+        s = socket.create_connection((host or "127.0.0.1", int(sport)))
     s.settimeout(10)
 
     send(s, "O", struct.pack(">III", SMFI_VERSION, ACTS, offer))
