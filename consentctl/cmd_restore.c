@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../core/dump.h"
+#include "../core/util.h"
 #include "cmd.h"
 #include "diag.h"
 #include "dumpfmt.h"
@@ -126,26 +127,8 @@ get_hex(rs *r, const char *key, unsigned char *out, size_t n)
 
 	if (!get_str(r, key, &s))
 		return false;
-	if (strlen(s) != 2 * n)
-		goto bad;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v = 0;
-
-		for (int k = 0; k < 2; k++) {
-			char c = s[2 * i + k];
-
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v |= (unsigned)(c - 'a' + 10);
-			else
-				goto bad;
-		}
-		out[i] = (unsigned char)v;
-	}
-	return true;
-bad:
+	if (cm_hex_decode(s, out, n))
+		return true;
 	snprintf(r->why, sizeof(r->why), "\"%s\": %zu lower-case hex digits "
 	    "expected", key, 2 * n);
 	return false;

@@ -10,6 +10,30 @@
 
 #include "util.h"
 
+bool
+cm_hex_decode(const char *s, unsigned char *out, size_t n)
+{
+	if (strlen(s) != 2 * n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = 0;
+
+		for (size_t k = 0; k < 2; k++) {
+			char c = s[2 * i + k];
+
+			v <<= 4;
+			if (c >= '0' && c <= '9')
+				v |= (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v |= (unsigned)(c - 'a' + 10);
+			else
+				return false;
+		}
+		out[i] = (unsigned char)v;
+	}
+	return true;
+}
+
 size_t
 cm_utf8_len(const unsigned char *s, size_t n)
 {

@@ -47,6 +47,10 @@ cm_sbuf_str(cm_sbuf *b, const char *s)
 	cm_sbuf_put(b, s, strlen(s));
 }
 
+/* Decode S, exactly 2 x N lower-case hex digits, into OUT (N octets);
+ * false (OUT undefined) if S is anything else. */
+bool cm_hex_decode(const char *s, unsigned char *out, size_t n);
+
 /* Write all LEN octets of BUF to FD, retrying on EINTR and short writes.
  * Returns 0, or -1 with errno set. */
 int cm_write_all(int fd, const void *buf, size_t len);
