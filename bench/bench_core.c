@@ -10,6 +10,10 @@
  *                               mdb_get of existing and missing keys in
  *                               one read transaction, for S seconds: the
  *                               least any decision on this index costs
+ *   bench_core sipkey DIR       print the address-key key of the index in
+ *                               DIR (32 hex digits), for the do-nothing
+ *                               filters' -K: they then look recipients up
+ *                               in this very index, by its own keys
  *   bench_core putfloor DIR DST LMDB alone writing what DIR's index
  *                               holds (entries and history, every record
  *                               as stored) into a new environment in DST,
@@ -33,6 +37,7 @@
 #include "core/addr.h"
 #include "core/decide.h"
 #include "core/index.h"
+#include "core/index_impl.h"	/* sipkey: benchmark floors only */
 
 #define T0 INT64_C(1700000000000000)
 #define NTYPES 4
@@ -511,6 +516,27 @@ putfloor(const char *dir, const char *dst)
 	return 0;
 }
 
+/* The key of DIR's address keys, in hex: what a do-nothing filter needs
+ * to find a recipient in the same index (bench/noop_key.h). */
+static int
+sipkey(const char *dir)
+{
+	cm_index_opts o = { .readonly = true };
+	cm_index *idx;
+	cm_status st = cm_index_open(dir, &o, &idx);
+
+	if (st != CM_OK) {
+		fprintf(stderr, "bench_core: sipkey: %s: %s\n", dir,
+		    cm_strerror(st));
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(idx->sipkey); i++)
+		printf("%02x", idx->sipkey[i]);
+	printf("\n");
+	cm_index_close(idx);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -523,9 +549,12 @@ main(int argc, char **argv)
 		    strtod(argv[4], NULL));
 	if (argc == 4 && strcmp(argv[1], "putfloor") == 0)
 		return putfloor(argv[2], argv[3]);
+	if (argc == 3 && strcmp(argv[1], "sipkey") == 0)
+		return sipkey(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "floor") == 0)
 		return floor_(argv[2], strtod(argv[3], NULL));
 	fprintf(stderr, "usage: bench_core build DIR N [BATCH [START]] | "
-	    "decide DIR N SECS | floor DIR SECS | putfloor DIR DST\n");
+	    "decide DIR N SECS | floor DIR SECS | sipkey DIR | "
+	    "putfloor DIR DST\n");
 	return 2;
 }

@@ -16,9 +16,12 @@
  * milter must that lets mail through once its sender says it is no
  * newsletter: the floor of consent-milter for such mail.
  *
- *   noop_milter -s SOCKET -d DIR [-b DBNAME] [-e | -m] [-n]
+ *   noop_milter -s SOCKET -d DIR [-b DBNAME] [-K HEX] [-e | -m] [-n]
  *                                              run (SOCKET: inet:PORT@HOST,
  *                                              unix:PATH); SIGTERM stops
+ *
+ * -K HEX: look recipients up by the consent index's address keys
+ * (noop_key.h; with -d the index's directory and -b index).
  *   noop_milter -d DIR [-b DBNAME] -l < KEYS   create DIR's environment and
  *                                              store one key per line
  *
@@ -38,6 +41,8 @@
 
 #include <libmilter/mfapi.h>
 
+#include "noop_key.h"
+
 #define KEY_MAX 511
 
 static MDB_env *env;
@@ -47,6 +52,8 @@ static bool at_eoh;		/* -e: read the headers, accept at their end */
 static bool at_mail;		/* -m: accept at MAIL FROM */
 static bool nr_steps;		/* -n: connect and MAIL come, without a reply */
 static atomic_bool nr_hdr;	/* the MTA expects no reply to a header */
+static struct noop_key lookup_key;	/* -K */
+static bool over_tcp;		/* -s inet:... or inet6:... */
 
 /* "<Foo@Bar>" -> "foo@bar" into BUF (size KEY_MAX + 1); 0 if unusable. */
 static size_t
@@ -80,10 +87,16 @@ nm_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	    SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NR_UNKN;
 
 	/* -e: the headers without a reply each, the end of the headers with
-	 * one, and DATA away (as consent-milter negotiates with its log) */
-	if (at_eoh)
-		want = (want & ~(SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NR_EOH)) |
-		    SMFIP_NODATA | SMFIP_NR_DATA;
+	 * one, and DATA away (as consent-milter negotiates with its log) but
+	 * on a TCP socket, where DATA's reply keeps the headers after it
+	 * from waiting 40 ms for a delayed acknowledgement (milter/filter.c) */
+	if (at_eoh) {
+		want &= ~(SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NR_EOH);
+		if (!over_tcp)
+			want |= SMFIP_NODATA | SMFIP_NR_DATA;
+		else
+			want &= ~(SMFIP_NODATA | SMFIP_NR_DATA);
+	}
 	/* -m: MAIL with a reply; nothing after it comes */
 	if (at_mail)
 		want = (want & ~(SMFIP_NOMAIL | SMFIP_NR_MAIL)) |
@@ -143,6 +156,7 @@ nm_envrcpt(SMFICTX *ctx, char **argv)
 	klen = make_key(argv != NULL ? argv[0] : NULL, key);
 	if (klen == 0)
 		return SMFIS_CONTINUE;
+	klen = noop_key_make(&lookup_key, key, klen);
 	atomic_fetch_add(&n_lookups, 1);
 	rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
 	if (rc != 0) {
@@ -207,7 +221,10 @@ open_env(const char *dir, const char *dbname, bool load)
 	if ((rc = mdb_env_create(&env)) != 0 ||
 	    (rc = mdb_env_set_maxreaders(env, 1024)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(env, 8)) != 0 ||
-	    (rc = mdb_env_set_mapsize(env, (size_t)256 << 20)) != 0 ||
+	    /* room for the index to grow meanwhile (else MDB_MAP_RESIZED);
+	     * -l: what a writable map makes the file */
+	    (rc = mdb_env_set_mapsize(env, load ? (size_t)256 << 20 :
+	    (size_t)1 << 36)) != 0 ||
 	    (rc = mdb_env_open(env, dir, MDB_NOTLS | (load ? 0 : MDB_RDONLY),
 	    0644)) != 0) {
 		fprintf(stderr, "noop_milter: %s: %s\n", dir, mdb_strerror(rc));
@@ -272,7 +289,7 @@ open_env(const char *dir, const char *dbname, bool load)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: noop_milter -s SOCKET -d DIR [-b DBNAME] [-e | -m] [-n]\n"
+	fprintf(stderr, "usage: noop_milter -s SOCKET -d DIR [-b DBNAME] [-K HEX] [-e | -m] [-n]\n"
 	    "       noop_milter -d DIR [-b DBNAME] -l < KEYS\n");
 	exit(2);
 }
@@ -284,7 +301,7 @@ main(int argc, char **argv)
 	bool load = false;
 	int c, rc;
 
-	while ((c = getopt(argc, argv, "s:d:b:lemn")) != -1) {
+	while ((c = getopt(argc, argv, "s:d:b:K:lemn")) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -294,6 +311,10 @@ main(int argc, char **argv)
 			break;
 		case 'b':
 			dbname = optarg;
+			break;
+		case 'K':
+			if (noop_key_set(&lookup_key, optarg) != 0)
+				usage();
 			break;
 		case 'l':
 			load = true;
@@ -312,8 +333,9 @@ main(int argc, char **argv)
 		}
 	}
 	if (dir == NULL || (!load && sock == NULL) || optind != argc ||
-	    (at_eoh && at_mail))
+	    (at_eoh && at_mail) || (load && lookup_key.hashed))
 		usage();
+	over_tcp = sock != NULL && strncmp(sock, "inet", 4) == 0;
 	if (open_env(dir, dbname, load) != 0)
 		return 1;
 	if (load) {

@@ -7,10 +7,12 @@
  * "action=DUNNO".  It decides nothing.  One thread per connection;
  * Postfix keeps a connection open across requests.
  *
- *   noop_policy -s inet:PORT@HOST -d DIR [-b DBNAME]
+ *   noop_policy -s inet:PORT@HOST -d DIR [-b DBNAME] [-K HEX]
  *                        run; SIGTERM or SIGINT stops
  *
- * DIR is an environment made by `noop_milter -d DIR -l < KEYS`.  On exit
+ * DIR is an environment made by `noop_milter -d DIR -l < KEYS`, or with
+ * -K HEX the consent index's directory (-b index): recipients are then
+ * looked up by the index's own address keys (noop_key.h).  On exit
  * it prints the number of requests, lookups, hits and errors to stderr.
  * Not installed; built by `make` into build/bench/ for bench/postfix.sh.
  */
@@ -29,12 +31,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "noop_key.h"
+
 #define KEY_MAX 511
 #define REQ_MAX 16384		/* one request's attributes, at most */
 
 static MDB_env *env;
 static MDB_dbi dbi;
 static atomic_ulong n_requests, n_lookups, n_hits, n_errors;
+static struct noop_key lookup_key;	/* -K */
 
 /* "<Foo@Bar>" (LEN octets) -> "foo@bar" into BUF (KEY_MAX + 1); 0 if
  * unusable. */
@@ -66,6 +71,7 @@ lookup(const char *rcpt, size_t len)
 
 	if (klen == 0)
 		return;
+	klen = noop_key_make(&lookup_key, key, klen);
 	atomic_fetch_add(&n_lookups, 1);
 	if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0) {
 		atomic_fetch_add(&n_errors, 1);
@@ -205,7 +211,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: noop_policy -s inet:PORT@HOST -d DIR "
-	    "[-b DBNAME]\n");
+	    "[-b DBNAME] [-K HEX]\n");
 	exit(2);
 }
 
@@ -218,7 +224,7 @@ main(int argc, char **argv)
 	pthread_t t;
 	int c, rc, lfd, sig;
 
-	while ((c = getopt(argc, argv, "s:d:b:")) != -1) {
+	while ((c = getopt(argc, argv, "s:d:b:K:")) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -229,6 +235,10 @@ main(int argc, char **argv)
 		case 'b':
 			dbname = optarg;
 			break;
+		case 'K':
+			if (noop_key_set(&lookup_key, optarg) != 0)
+				usage();
+			break;
 		default:
 			usage();
 		}
@@ -238,6 +248,8 @@ main(int argc, char **argv)
 	if ((rc = mdb_env_create(&env)) != 0 ||
 	    (rc = mdb_env_set_maxreaders(env, 1024)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(env, 8)) != 0 ||
+	    /* room for the index to grow meanwhile (else MDB_MAP_RESIZED) */
+	    (rc = mdb_env_set_mapsize(env, (size_t)1 << 36)) != 0 ||
 	    (rc = mdb_env_open(env, dir, MDB_NOTLS | MDB_RDONLY, 0644)) != 0 ||
 	    (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0) {
 		fprintf(stderr, "noop_policy: %s: %s\n", dir, mdb_strerror(rc));
@@ -248,7 +260,12 @@ main(int argc, char **argv)
 		    dbname ? dbname : "(main)", mdb_strerror(rc));
 		return 1;
 	}
-	mdb_txn_abort(txn);
+	/* committed, not aborted: an abort would close a named database's
+	 * handle again */
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		fprintf(stderr, "noop_policy: %s: %s\n", dir, mdb_strerror(rc));
+		return 1;
+	}
 	if ((lfd = listen_on(sock)) < 0) {
 		fprintf(stderr, "noop_policy: cannot listen on %s: %s\n", sock,
 		    strerror(errno));

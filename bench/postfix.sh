@@ -52,9 +52,15 @@
 # RCPTS recipients, from the start of smtp-source until the queue is empty
 # (msg/s end to end); every recipient must have reached the sink.  The
 # filter's CPU is utime+stime of its process(es) (/proc/PID/stat) over the
-# run, per recipient.  Ratios are taken per round (a configuration against
-# Postfix alone and against its floor in the same round) and printed as
-# min / median / max over the rounds, then as a table for the README.
+# run, per recipient.  The machine's capacity against the floor is the
+# floor's CPU per message of the whole machine (user, system and
+# interrupts of every process: Postfix, the filter, smtp-source and
+# smtp-sink; not the time the hypervisor gave others) divided by the
+# configuration's: the throughput it reaches where the CPU is the limit,
+# steadier than the wall clock on a shared machine.  Ratios are taken per
+# round (a configuration against Postfix alone and against its floor in
+# the same round) and printed as min / median / max over the rounds, then
+# as a table for the README.
 #
 # Then consent-milter alone, driven over the milter protocol by
 # bench/milterload.py (a connection per message, as Postfix does with
@@ -79,6 +85,9 @@
 # issue's 10 x 3,000 x 10); BENCH_QUICK=1: MSGS=300 ROUNDS=1
 # RSS_MSGS=10000 INDEX=100000.  Each can be set on its own.
 # BENCH_CONFIGS="alone noop ...": only these configurations.
+# FLOOR_INDEX=same (default) | own: where the do-nothing filters make
+# their lookup (below).  PF_CONF="name = value": a main.cf setting for the
+# Postfix instance (default none).
 #
 # Prints figures only.  Needs root (a private Postfix instance) and the
 # Postfix package; prints a note and exits 0 without them.
@@ -149,8 +158,7 @@ e2e_wait_listen "$SINK_PORT" "$SINK_PID" 10
 	echo "rcpt@$DOMAIN"
 	seq -f "%.0frcpt@$DOMAIN" 1 "$INDEX"
 } >"$CM_TMP/rcpts.txt"
-mkdir -p "$CM_TMP/noopdb" "$CM_TMP/cmdb"
-"$NOOP" -d "$CM_TMP/noopdb" -l <"$CM_TMP/rcpts.txt" 2>/dev/null || e2e_fail "noop_milter -l"
+mkdir -p "$CM_TMP/cmdb"
 
 # cm_conf PORT [EXTRA]: consent-milter's configuration on PORT
 cm_conf() {
@@ -189,6 +197,23 @@ t1=$(date +%s.%N)
 rm -f "$CM_TMP/consent.csv"
 printf 'index: %d consent records imported in %.2f s\n' "$((INDEX + 1))" \
 	"$(echo "$t1 - $t0" | bc -l)"
+
+# ---- the do-nothing filters' one lookup per recipient: in the consent
+# index itself, by its own address keys (FLOOR_INDEX=same, the default:
+# the same tree, pages and scattered keys as consent-milter's), or in an
+# environment of their own keyed by the address, one octet a value
+# (FLOOR_INDEX=own: a far smaller tree, and the recipients of a message
+# next to each other in it)
+case ${FLOOR_INDEX:=same} in
+same)
+	key=$("$BUILD/bench/bench_core" sipkey "$CM_TMP/cmdb") || e2e_fail "bench_core sipkey"
+	FLOOR_DB=(-d "$CM_TMP/cmdb" -b index -K "$key") ;;
+own)
+	mkdir -p "$CM_TMP/noopdb"
+	"$NOOP" -d "$CM_TMP/noopdb" -l <"$CM_TMP/rcpts.txt" 2>/dev/null || e2e_fail "noop_milter -l"
+	FLOOR_DB=(-d "$CM_TMP/noopdb") ;;
+*) e2e_fail "FLOOR_INDEX=$FLOOR_INDEX: same or own" ;;
+esac
 
 # ---- which configurations
 configs=(alone noop-policy noop noop-mail cm-news cm-other)
@@ -245,7 +270,7 @@ start() {	# start NAME PORT CMD...: a filter; its PID into PIDS[NAME]
 }
 if has_cfg noop-policy; then
 	p=$(e2e_freeport)
-	start noop-policy "$p" "$NOOP_POL" -s "inet:$p@127.0.0.1" -d "$CM_TMP/noopdb"
+	start noop-policy "$p" "$NOOP_POL" -s "inet:$p@127.0.0.1" "${FLOOR_DB[@]}"
 	PORT[noop-policy]=$p
 fi
 for v in noop:"" noop-mail:-m noop-eoh:-e noop-nr:-n; do
@@ -253,7 +278,7 @@ for v in noop:"" noop-mail:-m noop-eoh:-e noop-nr:-n; do
 	has_cfg "$name" || continue
 	p=$(e2e_freeport)
 	# shellcheck disable=SC2086
-	start "$name" "$p" "$NOOP" -s "inet:$p@127.0.0.1" -d "$CM_TMP/noopdb" $flag
+	start "$name" "$p" "$NOOP" -s "inet:$p@127.0.0.1" "${FLOOR_DB[@]}" $flag
 	PORT[$name]=$p
 done
 if has_cfg cm-news || has_cfg cm-other; then
@@ -287,6 +312,12 @@ fi
 # shellcheck disable=SC2034 # the harness's: no recording sink here
 SINK_DIR=
 e2e_pf_setup ""
+# Postfix's defaults unless PF_CONF says otherwise.  In short runs
+# in_flow_delay (1 s) stalls a fast configuration now and then (half the
+# machine idle for a run); PF_CONF="in_flow_delay = 0" takes that away but
+# lets the queue grow, and every process then costs more CPU per message.
+: "${PF_CONF:=}"
+[ -z "$PF_CONF" ] || e2e_pf_conf "$PF_CONF"
 declare -A SMTPD
 for c in "${configs[@]}"; do
 	case $c in
@@ -328,8 +359,9 @@ cpu_ticks() {	# the summed utime+stime of PIDS
 # index pages it has mapped in, which are the page cache's, not its own)
 rss_anon() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status"; }
 rss_all() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-# CPU ticks of the whole machine: "BUSY TOTAL"
-sys_ticks() { awk '/^cpu / {b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit}' /proc/stat; }
+# CPU ticks of the whole machine: "BUSY TOTAL WORK" (WORK: user, nice,
+# system, irq and softirq; BUSY adds the time the hypervisor gave others)
+sys_ticks() { awk '/^cpu / {w = $2 + $3 + $4 + $7 + $8; b = w + $9; print b, b + $5 + $6, w; exit}' /proc/stat; }
 # CPU ticks of the Postfix instance: the master, its children (alive), and
 # the children it has reaped (the master's cutime and cstime).
 pf_ticks() {
@@ -356,8 +388,9 @@ wait_drained() {
 }
 
 # run CONFIG MSGS: one measured run; sets R_RATE (msg/s), R_CPU (µs per
-# recipient of the filter), R_PF (Postfix CPU ms per message), R_BUSY
-# (the machine's busy share, %)
+# recipient of the filter), R_PF (Postfix CPU ms per message), R_MCPU (the
+# whole machine's CPU ms per message: Postfix, the filter, smtp-source and
+# smtp-sink), R_BUSY (the machine's busy share, %)
 run() {
 	local c=$1 msgs=$2 off t0 t2 c0=0 c1=0 p0 p1 s0 s1 sent rej pids
 	pids=$(cfg_pids "$c")
@@ -386,6 +419,8 @@ run() {
 	R_RATE=$(echo "$msgs / ($t2 - $t0)" | bc -l)
 	R_CPU=$(echo "($c1 - $c0) * 1000000 / $CLK_TCK / ($msgs * $RCPTS)" | bc -l)
 	R_PF=$(echo "($p1 - $p0) * 1000 / $CLK_TCK / $msgs" | bc -l)
+	R_MCPU=$(echo "(${s1##* } - ${s0##* }) * 1000 / $CLK_TCK / $msgs" | bc -l)
+	s0=${s0% *} s1=${s1% *}
 	R_BUSY=$(echo "(${s1% *} - ${s0% *}) * 100 / (${s1#* } - ${s0#* })" | bc -l)
 }
 
@@ -397,8 +432,8 @@ spread() {
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 LOG_WANT=0	# recipients sent to cm-log: the decision log must hold as many
-declare -A rate cpu
-echo "postfix bench: $SESS sessions x $MSGS messages x $RCPTS recipients, one connection per message, $ROUNDS round(s), order rotated; index of $((INDEX + 1)) records; $(nproc) CPU(s)"
+declare -A rate cpu mcpu
+echo "postfix bench: $SESS sessions x $MSGS messages x $RCPTS recipients, one connection per message, $ROUNDS round(s), order rotated; index of $((INDEX + 1)) records; the floors' lookups in $([ "$FLOOR_INDEX" = same ] && echo "the same index" || echo "an index of their own"); Postfix: ${PF_CONF:-its defaults}; $(nproc) CPU(s)"
 [ -n "${CM_BEFORE:-}" ] && echo "before: $CM_BEFORE"
 [ -z "$CP_NOTE" ] || echo "$CP_NOTE"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -414,9 +449,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		run "$c" "$MSGS"
 		[ "$c" = cm-log ] && LOG_WANT=$((LOG_WANT + MSGS * RCPTS))
 		# shellcheck disable=SC2034 # read through namerefs below
-		rate[$c,$r]=$R_RATE cpu[$c,$r]=$R_CPU
-		printf '  round %d %-13s %7.1f msg/s; filter %7.1f us/rcpt; Postfix %6.3f ms/msg; machine busy %3.0f %%\n' \
-			"$r" "$c" "$R_RATE" "$R_CPU" "$R_PF" "$R_BUSY"
+		rate[$c,$r]=$R_RATE cpu[$c,$r]=$R_CPU mcpu[$c,$r]=$R_MCPU
+		printf '  round %d %-13s %7.1f msg/s; filter %7.1f us/rcpt; Postfix %6.3f ms/msg; machine %6.3f ms/msg, busy %3.0f %%\n' \
+			"$r" "$c" "$R_RATE" "$R_CPU" "$R_PF" "$R_MCPU" "$R_BUSY"
 	done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -441,7 +476,7 @@ vals() {	# vals OUT CONFIG ARRAY
 echo
 echo "per round, min / median / max over $ROUNDS round(s):"
 printf '%-13s %-24s %-24s %-26s %-24s\n' config "msg/s" "vs Postfix alone" "filter CPU us/rcpt" "vs its floor: msg/s, CPU"
-declare -A T_ALONE T_FLOOR T_CPU T_CPUF
+declare -A T_ALONE T_FLOOR T_CPU T_CPUF T_CAP
 v=() x=()
 for c in "${configs[@]}"; do
 	vals v "$c" rate
@@ -466,7 +501,9 @@ for c in "${configs[@]}"; do
 		T_FLOOR[$c]=$(spread "${x[@]}")
 		ratios x "$c" "$fl" cpu
 		T_CPUF[$c]=$(spread "${x[@]}")
-		line+=" ${T_FLOOR[$c]} ($fl); CPU ${T_CPUF[$c]}"
+		ratios x "$fl" "$c" mcpu
+		T_CAP[$c]=$(spread "${x[@]}")
+		line+=" ${T_FLOOR[$c]} ($fl); CPU ${T_CPUF[$c]}; capacity ${T_CAP[$c]}"
 	fi
 	echo "$line"
 done
@@ -498,8 +535,8 @@ label() {
 }
 echo
 echo "README table (medians; [min-max] per round):"
-echo "| configuration | throughput vs Postfix alone | vs its floor | CPU of the filter per recipient | CPU vs its floor |"
-echo "|---|---|---|---|---|"
+echo "| configuration | throughput vs Postfix alone | vs its floor | CPU of the filter per recipient | CPU vs its floor | machine capacity vs its floor |"
+echo "|---|---|---|---|---|---|"
 brk() {	# "a / b / c" -> "b [a-c]"
 	[ -n "$1" ] || { echo "–"; return; }
 	awk -F' / ' -v s="${2:-}" '{printf "%s%s [%s–%s]", $2, s, $1, $3}' <<<"$1"
@@ -507,19 +544,20 @@ brk() {	# "a / b / c" -> "b [a-c]"
 for c in "${configs[@]}"; do
 	fl=$(floor_of "$c")
 	if [ "$c" = alone ]; then
-		echo "| $(label "$c") | 1.000 | – | – | – |"
+		echo "| $(label "$c") | 1.000 | – | – | – | – |"
 		continue
 	fi
-	printf '| %s | %s | %s | %s | %s |\n' "$(label "$c")" \
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$(label "$c")" \
 		"$(brk "${T_ALONE[$c]:-}")" \
 		"$([ -n "${T_FLOOR[$c]:-}" ] && echo "$(brk "${T_FLOOR[$c]}") × $fl" || echo –)" \
 		"$(brk "${T_CPU[$c]:-}" " µs")" \
-		"$([ -n "${T_CPUF[$c]:-}" ] && echo "$(brk "${T_CPUF[$c]}") ×" || echo –)"
+		"$([ -n "${T_CPUF[$c]:-}" ] && echo "$(brk "${T_CPUF[$c]}") ×" || echo –)" \
+		"$([ -n "${T_CAP[$c]:-}" ] && echo "$(brk "${T_CAP[$c]}") ×" || echo –)"
 done
 for c in "${configs[@]}"; do
 	t=$(targets "$c")
 	[ -n "$t" ] && [ -n "${T_FLOOR[$c]:-}" ] &&
-		echo "$c: $t; median per round: $(awk -F' / ' '{print $2}' <<<"${T_FLOOR[$c]}") x msg/s, $(awk -F' / ' '{print $2}' <<<"${T_CPUF[$c]}") x CPU"
+		echo "$c: $t; median per round: $(awk -F' / ' '{print $2}' <<<"${T_FLOOR[$c]}") x msg/s, $(awk -F' / ' '{print $2}' <<<"${T_CPUF[$c]}") x CPU, $(awk -F' / ' '{print $2}' <<<"${T_CAP[$c]}") x capacity"
 done
 
 if has_cfg cm-log; then
@@ -621,6 +659,13 @@ for c in noop-policy noop; do
 	has_cfg "$c" || continue
 	p=${PIDS[$c]# }
 	e2e_kill_pid "$p" 15
-	echo "$c: $(grep -h -e 'lookups=' "$CM_TMP/$c.log" | tail -n 1 | sed 's/^noop_[a-z]*: //')"
+	counts=$(grep -h -e 'lookups=' "$CM_TMP/$c.log" | tail -n 1 | sed 's/^noop_[a-z]*: //')
+	echo "$c: $counts"
+	# every lookup found its recipient (a floor that finds nothing is
+	# cheaper than one that does)
+	[[ $counts =~ lookups=([0-9]+)\ hits=([0-9]+)\ errors=0 ]] &&
+		[ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] &&
+		[ "${BASH_REMATCH[1]}" -gt 0 ] ||
+		e2e_fail "$c did not find every recipient it looked up: $counts"
 done
 exit 0
