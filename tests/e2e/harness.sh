@@ -73,7 +73,6 @@ MPORT=$(e2e_freeport)
 e2e_pf_conf "smtpd_milters = inet:127.0.0.1:$MPORT"
 e2e_pf_reload
 e2e_start_milter "$MPORT" "$NOOP" -s "inet:$MPORT@127.0.0.1" -d "$CM_TMP/noopdb"
-sleep 1	# smtpd processes started before the reload finish their session
 e2e_send "$CM_TMP/r4.json" --from sender@example.org --rcpt a@example.com --rcpt d@example.com
 e2e_assert_match '^250 ' "$(e2e_q data "$CM_TMP/r4.json")" "accepted with the milter up"
 e2e_wait_delivered 4

@@ -346,8 +346,24 @@ e2e_pf_stop() {
 	done
 }
 
-# e2e_pf_reload: make running Postfix re-read main.cf/master.cf.
-e2e_pf_reload() { postfix -c "$PF_DIR/etc" reload >/dev/null 2>&1 || e2e_fail "postfix reload"; }
+# e2e_pf_reload: make running Postfix re-read main.cf/master.cf, and wait
+# until the smtpd processes started before it have exited (an idle one
+# goes at once), so that the next connection meets the new settings.
+e2e_pf_reload() {
+	local m old p i alive
+	m=$(e2e_pf_pid)
+	old=$(ps -o pid=,comm= --ppid "$m" 2>/dev/null | awk '$2 == "smtpd" {print $1}')
+	postfix -c "$PF_DIR/etc" reload >/dev/null 2>&1 || e2e_fail "postfix reload"
+	for ((i = 0; i < 400; i++)); do
+		alive=
+		for p in $old; do
+			kill -0 "$p" 2>/dev/null && { alive=$p; break; }
+		done
+		[ -z "$alive" ] && return 0
+		sleep 0.05
+	done
+	e2e_fail "smtpd $alive, started before the reload, still runs after 20 s"
+}
 
 # e2e_queue_count: messages in the instance's queue (any state).  Queue
 # files move between directories (active <-> deferred) while we look, so
