@@ -222,7 +222,7 @@ open_env(const char *dir, const char *dbname, bool load)
 	    (rc = mdb_env_set_maxreaders(env, 1024)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(env, 8)) != 0 ||
 	    /* room for the index to grow meanwhile (else MDB_MAP_RESIZED);
-	     * -l: what a writable map makes the file */
+	     * -l: the most a new environment of keys may take */
 	    (rc = mdb_env_set_mapsize(env, load ? (size_t)256 << 20 :
 	    (size_t)1 << 36)) != 0 ||
 	    (rc = mdb_env_open(env, dir, MDB_NOTLS | (load ? 0 : MDB_RDONLY),

@@ -392,7 +392,7 @@ wait_drained() {
 # whole machine's CPU ms per message: Postfix, the filter, smtp-source and
 # smtp-sink), R_BUSY (the machine's busy share, %)
 run() {
-	local c=$1 msgs=$2 off t0 t2 c0=0 c1=0 p0 p1 s0 s1 sent rej pids
+	local c=$1 msgs=$2 off t0 t2 c0=0 c1=0 p0 p1 s0 s1 sent rej pids i
 	pids=$(cfg_pids "$c")
 	off=$(stat -c %s "$PF_DIR/maillog")
 	# shellcheck disable=SC2086
@@ -410,9 +410,13 @@ run() {
 	[ -n "$pids" ] && c1=$(cpu_ticks $pids)
 	p1=$(pf_ticks)
 	s1=$(sys_ticks)
-	# every recipient of every message must have reached the sink
-	sleep 0.2
-	sent=$(tail -c +"$((off + 1))" "$PF_DIR/maillog" | grep -c 'status=sent')
+	# every recipient of every message must have reached the sink (the
+	# log lines may come a moment after the queue is empty)
+	for ((i = 0; i < 200; i++)); do
+		sent=$(tail -c +"$((off + 1))" "$PF_DIR/maillog" | grep -c 'status=sent')
+		[ "$sent" -ge $((msgs * RCPTS)) ] && break
+		sleep 0.05
+	done
 	rej=$(tail -c +"$((off + 1))" "$PF_DIR/maillog" | grep -c -e 'milter-reject' -e 'reject:')
 	[ "$sent" = $((msgs * RCPTS)) ] && [ "$rej" = 0 ] ||
 		e2e_fail "$c: $sent recipients delivered (want $((msgs * RCPTS))), $rej rejected"
@@ -424,12 +428,14 @@ run() {
 	R_BUSY=$(echo "(${s1% *} - ${s0% *}) * 100 / (${s1#* } - ${s0#* })" | bc -l)
 }
 
-# spread VALUES: "min / median / max"
+# spread VALUES: "min / median / max" (of an even count, the median is
+# the mean of the middle two); "- / - / -" for none
 spread() {
+	[ $# -gt 0 ] || { echo "- / - / -"; return; }
 	printf '%s\n' "$@" | sort -g | awk -v f="${SPREAD_FMT:-%.3f}" '{a[NR] = $1} END {
-		printf f " / " f " / " f, a[1], a[int((NR + 1) / 2)], a[NR] }'
+		m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+		printf f " / " f " / " f, a[1], m, a[NR] }'
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 LOG_WANT=0	# recipients sent to cm-log: the decision log must hold as many
 declare -A rate cpu mcpu
@@ -456,12 +462,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# per-round ratios: ratios OUT A B ARRAY: ${ARRAY[A,r]} / ${ARRAY[B,r]}
+# per-round ratios: ratios OUT A B ARRAY: ${ARRAY[A,r]} / ${ARRAY[B,r]},
+# leaving out a round whose B measured 0 (a run too short for a tick)
 ratios() {
 	local -n out=$1 arr=$4
 	local r
 	out=()
 	for ((r = 1; r <= ROUNDS; r++)); do
+		[ "$(echo "${arr[$3,$r]} == 0" | bc)" = 1 ] && continue
 		out+=("$(echo "${arr[$2,$r]} / ${arr[$3,$r]}" | bc -l)")
 	done
 }

@@ -21,7 +21,6 @@ static long log_pid;		/* for the stderr prefix: no fork follows */
 static char log_ident[96];	/* "NAME[PID]: " on plain stderr */
 static size_t log_ident_len;
 
-/* A line being built in BUF: LEN octets so far, never more than CAP. */
 /* Parse a decimal number of S up to END (exclusive); false if not one. */
 static bool
 parse_dec(const char *s, const char *end, unsigned long long *out)
