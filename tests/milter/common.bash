@@ -111,17 +111,37 @@ grant broken@example.net weekly-news
 SEED
 }
 
-# start_milter CONFIG: run the daemon in the foreground, wait for its socket.
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	/usr/bin/python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# listening PORT: does something listen on 127.0.0.1:PORT (or *:PORT)?
+# Read from /proc/net/tcp: no connection is made to find out.
+listening() {
+	awk -v p=":$(printf '%04X' "$1")" '
+		NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
+		END { exit !f }' /proc/net/tcp
+}
+
+# start_milter CONFIG [PORT]: run the daemon in the foreground and wait
+# until it listens: on the unix socket $SOCK, or with PORT (a CONFIG
+# whose milter.socket is inet:PORT@127.0.0.1) on that TCP port.
 start_milter() {
-	rm -f "$SOCK"
+	[ -n "${2:-}" ] || rm -f "$SOCK"
 	"$MILTER" -f -c "$1" >>"$LOG" 2>&1 &
 	MILTER_PID=$!
 	for _ in $(seq 100); do
-		[ -S "$SOCK" ] && return 0
+		if [ -n "${2:-}" ]; then
+			listening "$2" && return 0
+		else
+			[ -S "$SOCK" ] && return 0
+		fi
 		kill -0 "$MILTER_PID" 2>/dev/null || die "milter exited at start"
 		sleep 0.05
 	done
-	die "milter socket $SOCK did not appear"
+	die "milter socket ${2:+127.0.0.1:}${2:-$SOCK} did not appear"
 }
 
 # stop_milter: SIGTERM, expect a clean exit 0 and no sanitizer report.

@@ -92,16 +92,10 @@ PY
 # acknowledgement, which the filter's kernel delays by 40 ms when no
 # reply carries it: one message per 45 ms on a connection.  The headers
 # still come without replies, and end of headers accepts.
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 sed "s|socket: \"unix:$SOCK\"|socket: \"inet:$port@127.0.0.1\"|" "$CM_TMP/cm.yaml" >"$CM_TMP/cm-tcp.yaml"
 grep -q "inet:$port@127.0.0.1" "$CM_TMP/cm-tcp.yaml" || die "no TCP configuration"
-"$MILTER" -f -c "$CM_TMP/cm-tcp.yaml" >>"$LOG" 2>&1 &
-MILTER_PID=$!
-for _ in $(seq 200); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-	kill -0 "$MILTER_PID" 2>/dev/null || die "milter exited at start"
-	sleep 0.05
-done
+start_milter "$CM_TMP/cm-tcp.yaml" "$port"
 mapfile -t m5 < <(msg 5 spring-5)
 out=$(/usr/bin/python3 "$HERE/mproto.py" "inet:$port@127.0.0.1" --neg "${MACROS[@]}" "${m5[@]}") ||
 	die "mproto failed: $out"

@@ -27,8 +27,7 @@ MSOCK=$CM_TMP/mailto.sock
 build_seed
 seed_standard
 "$CTL" -d "$DB" link new-key >/dev/null || die "cannot create a link key"
-WPORT=$(/usr/bin/python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+WPORT=$(free_port)
 
 links() {	# links CONFIG [DELIVER_TO]
 	cat >>"$1" <<YAML
