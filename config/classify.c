@@ -3,7 +3,6 @@
  */
 #include "classify.h"
 
-#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -110,8 +109,12 @@ cm_class_join(const cm_policy *p, const cm_typeset *s, bool names, char *out,
 				memcpy(out + len, ",...", sizeof(",..."));
 			break;
 		}
-		len += (size_t)snprintf(out + len, size - len, "%s%s",
-		    len > 0 ? sep : "", w);
+		if (len > 0) {
+			memcpy(out + len, sep, strlen(sep));
+			len += strlen(sep);
+		}
+		memcpy(out + len, w, strlen(w) + 1);
+		len += strlen(w);
 	}
 	return out;
 }

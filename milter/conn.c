@@ -11,6 +11,7 @@
 
 #include "../core/decide.h"
 #include "../core/tmpl.h"
+#include "../core/util.h"
 #include "log.h"
 
 /* Log the decision lines M holds, with its queue id if known, in order
@@ -222,8 +223,12 @@ cm_msg_take_qid(SMFICTX *ctx, struct cm_msg *m)
 	const char *q = smfi_getsymval(ctx, "i");
 
 	/* the held lines get it when the message ends (cm_msg_reset) */
-	if (q != NULL && *q != '\0' && m->qid[0] == '\0')
-		snprintf(m->qid, sizeof(m->qid), "%s", q);
+	if (q != NULL && *q != '\0' && m->qid[0] == '\0') {
+		size_t n = strnlen(q, sizeof(m->qid) - 1);	/* cut to fit */
+
+		memcpy(m->qid, q, n);
+		m->qid[n] = '\0';
+	}
 }
 
 cm_action
@@ -331,6 +336,7 @@ cm_msg_log_result(struct cm_msg *m, const char *raw,
     const cm_verdict_res *res, const char *stage, const char *action)
 {
 	char extra[512];
+	cm_sbuf b = { extra, 0, sizeof(extra) - 1 };
 	const char *rcpt = res->normalized ? res->addr.key : raw;
 	const char *verdict, *reason;
 
@@ -349,13 +355,26 @@ cm_msg_log_result(struct cm_msg *m, const char *raw,
 		reason = "lookup-failed";
 		break;
 	}
-	snprintf(extra, sizeof(extra), "stage=%s%s%s%s%s%s%s%s%s", stage,
-	    cm_msg_monitor(m) ? " mode=monitor" : "",
-	    action != NULL ? " action=" : "", action != NULL ? action : "",
-	    res->st != CM_OK ? " error=\"" : "",
-	    res->st != CM_OK ? cm_strerror((int)res->st) : "",
-	    res->detail[0] != '\0' ? ": " : "", res->detail,
-	    res->st != CM_OK ? "\"" : "");
+	/* on every recipient's path: no printf */
+	cm_sbuf_str(&b, "stage=");
+	cm_sbuf_str(&b, stage);
+	if (cm_msg_monitor(m))
+		cm_sbuf_str(&b, " mode=monitor");
+	if (action != NULL) {
+		cm_sbuf_str(&b, " action=");
+		cm_sbuf_str(&b, action);
+	}
+	if (res->st != CM_OK) {
+		cm_sbuf_str(&b, " error=\"");
+		cm_sbuf_str(&b, cm_strerror((int)res->st));
+	}
+	if (res->detail[0] != '\0') {
+		cm_sbuf_str(&b, ": ");
+		cm_sbuf_str(&b, res->detail);
+	}
+	if (res->st != CM_OK)
+		cm_sbuf_put(&b, "\"", 1);
+	extra[b.len] = '\0';
 	cm_msg_log_decision(m, m->type_ids, rcpt, verdict, reason, extra);
 	cm_fb_decision(m->fb, rcpt, verdict, reason, action);
 }

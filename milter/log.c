@@ -332,6 +332,13 @@ log_decision(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The octets cm_log_clean() escapes: below 0x21, 0x7f, '%', '"' */
+static bool
+needs_escape(unsigned char c)
+{
+	return c <= 0x20 || c == 0x7f || c == '%' || c == '"';
+}
+
 char *
 cm_log_clean(const char *s, char *buf, size_t size)
 {
@@ -348,20 +355,27 @@ cm_log_clean(const char *s, char *buf, size_t size)
 		buf[1] = '\0';
 		return buf;
 	}
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
+	while (*s != '\0') {
+		/* a run of octets kept as they are (on every recipient's
+		 * path: most values are one such run), cut to fit */
+		size_t run = 0;
 
-		if (c <= 0x20 || c == 0x7f || c == '%' || c == '"') {
-			if (o + 3 >= size)
-				break;
-			buf[o++] = '%';
-			buf[o++] = hex[c >> 4];
-			buf[o++] = hex[c & 0x0f];
-		} else {
-			if (o + 1 >= size)
-				break;
-			buf[o++] = (char)c;
-		}
+		while (s[run] != '\0' && !needs_escape((unsigned char)s[run]))
+			run++;
+		if (run > size - 1 - o)
+			run = size - 1 - o;
+		memcpy(buf + o, s, run);
+		o += run;
+		s += run;
+		if (*s == '\0' || o + 1 >= size)
+			break;
+		/* an octet to escape (stops where its three do not fit) */
+		if (!needs_escape((unsigned char)*s) || o + 3 >= size)
+			break;
+		buf[o++] = '%';
+		buf[o++] = hex[(unsigned char)*s >> 4];
+		buf[o++] = hex[(unsigned char)*s & 0x0f];
+		s++;
 	}
 	buf[o] = '\0';
 	return buf;

@@ -18,7 +18,8 @@ out=$(proto --mail "<weekly@news.example.com>" --rcpt "<Broken@example.net>" \
 	--rcpt "<alice@example.net>") || die "mproto failed"
 expect_line "$out" 'RCPT <Broken@example.net> y 451 4.3.0 <Broken@example.net>: consent check failed, try again later'
 expect_line "$out" 'RCPT <alice@example.net> c'
-expect_log 'queue_id=E1 type=weekly-news rcpt=broken@example.net verdict=error reason=lookup-failed stage=rcpt action=tempfail'
+expect_log 'queue_id=E1 type=weekly-news rcpt=broken@example.net verdict=error reason=lookup-failed stage=rcpt action=tempfail error="stored data has an unknown format or is corrupt"$'
+expect_log 'queue_id=E2 type=offers rcpt=broken@example.net verdict=error reason=lookup-failed stage=eom action=tempfail error="stored data has an unknown format or is corrupt"$'
 expect_log 'queue_id=E2: 1 lookup\(s\) failed; whole message action=tempfail'
 stop_milter
 

@@ -4,8 +4,8 @@
  * cm_log_decision_fmt logged by cm_log_decision_tail; held tails logged
  * by cm_log_decision_tails), is the line printf made before: the same
  * octets after the prefix, for plain and journal standard error, with
- * escapes, missing values and truncation at CM_LOG_LINE_MAX; and the
- * prefix is well formed.
+ * escapes, missing values and truncation at CM_LOG_LINE_MAX; the
+ * prefix is well formed; and cm_log_clean's escapes and cuts, row by row.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -203,12 +203,51 @@ test_journal(void **state)
 	unsetenv("JOURNAL_STREAM");
 }
 
+/* cm_log_clean: what each octet becomes, and where a value too long is
+ * cut (never inside an escape) */
+static void
+test_clean(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t size;
+		const char *out;
+	} rows[] = {
+		{ NULL, 16, "-" },
+		{ "", 16, "-" },
+		{ "alice@example.net", 64, "alice@example.net" },
+		{ "a b\tc", 16, "a%20b%09c" },
+		{ "x%y\"z", 16, "x%25y%22z" },
+		{ "\x7f\x01!~", 16, "%7F%01!~" },
+		{ "h\xc3\xa9llo", 16, "h\xc3\xa9llo" },	/* UTF-8 kept */
+		{ "abcdef", 4, "abc" },
+		{ "abcdef", 7, "abcdef" },
+		{ "ab c", 5, "ab" },		/* "%20" does not fit */
+		{ "ab c", 6, "ab%20" },
+		{ "ab cd", 7, "ab%20c" },
+		{ "   ", 10, "%20%20%20" },
+		{ "   ", 9, "%20%20" },
+		{ "abc", 3, "" },		/* below the minimum size */
+	};
+	char buf[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		memset(buf, 'X', sizeof(buf));
+		assert_ptr_equal(cm_log_clean(rows[i].in, buf, rows[i].size),
+		    buf);
+		assert_string_equal(buf, rows[i].out);
+	}
+	assert_ptr_equal(cm_log_clean("abc", buf, 0), buf);	/* writes nothing */
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_journal),
+		cmocka_unit_test(test_clean),
 	};
 
 	memset(big_rcpt, '%', sizeof(big_rcpt) - 1);
