@@ -191,9 +191,13 @@ external(const char *s, char *buf)
 static void
 seen_set(cm_pddec_seen *seen, const char *instance)
 {
-	snprintf(seen->instance, sizeof(seen->instance), "%s",
-	    instance != NULL && strlen(instance) < sizeof(seen->instance) ?
-	    instance : "");
+	/* on every request's path: no printf; one too long is none */
+	size_t n = instance != NULL ? strlen(instance) : 0;
+
+	if (n >= sizeof(seen->instance))
+		n = 0;
+	memcpy(seen->instance, instance != NULL ? instance : "", n);
+	seen->instance[n] = '\0';
 }
 
 static bool

@@ -53,7 +53,8 @@ check_request(const cm_pdreq *r)
 
 		CHECK(*name != '\0');
 		for (const char *c = name; *c != '\0'; c++)
-			CHECK(name_char(*c));
+			CHECK((*c >= 'a' && *c <= 'z') ||
+			    (*c >= '0' && *c <= '9') || *c == '_' || *c == '-');
 		CHECK(strchr(value, '\n') == NULL);
 		CHECK(strlen(name) + 1 + strlen(value) <= CM_PDREQ_LINE_MAX);
 		/* names are unique: get() finds this very value */

@@ -238,7 +238,7 @@ test_bounds(void **state)
 			assert_non_null(cm_pdreq_get(r, "last"));
 	}
 	/* a short name in the slot of a longer one that is absent, at the
-	 * very end of a full buffer ("dz" hashes to the slot of
+	 * very end of a full buffer ("ag" hashes to the slot of
 	 * "sasl_username"): the lookup never reads past it (ASan) */
 	cm_pdreq_reset(r);
 	o = 0;
@@ -252,10 +252,10 @@ test_bounds(void **state)
 	memset(buf + o, 'z', CM_PDREQ_SIZE_MAX - 4 - o - 1);
 	o = CM_PDREQ_SIZE_MAX - 4 - 1;
 	buf[o++] = '\n';
-	memcpy(buf + o, "dz=\n\n", 5);
+	memcpy(buf + o, "ag=\n\n", 5);
 	o += 5;
 	assert_int_equal(cm_pdreq_feed(r, buf, o, &used), CM_PDREQ_DONE);
-	assert_string_equal(cm_pdreq_get(r, "dz"), "");
+	assert_string_equal(cm_pdreq_get(r, "ag"), "");
 	assert_null(cm_pdreq_get(r, "sasl_username"));
 	/* the parser is usable again after a reset */
 	cm_pdreq_reset(r);
@@ -266,6 +266,42 @@ test_bounds(void **state)
 	free(buf);
 }
 
+/* Names that all hash alike (the same length, first and last eight
+ * octets): every one is found with its value, and one given twice is
+ * still refused. */
+static void
+test_collisions(void **state)
+{
+	char buf[CM_PDREQ_SIZE_MAX], name[32], want[16];
+	size_t o = 0, used;
+	cm_pdreq *r = cm_pdreq_new();
+
+	(void)state;
+	assert_non_null(r);
+	for (int i = 0; i < CM_PDREQ_ATTRS_MAX; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o,
+		    "pppppppp%02dssssssss=v%d\n", i, i);
+	buf[o++] = '\n';
+	assert_int_equal(cm_pdreq_feed(r, buf, o, &used), CM_PDREQ_DONE);
+	assert_int_equal(cm_pdreq_count(r), CM_PDREQ_ATTRS_MAX);
+	for (int i = 0; i < CM_PDREQ_ATTRS_MAX; i++) {
+		snprintf(name, sizeof(name), "pppppppp%02dssssssss", i);
+		snprintf(want, sizeof(want), "v%d", i);
+		assert_string_equal(cm_pdreq_get(r, name), want);
+	}
+	assert_null(cm_pdreq_get(r, "ppppppppxxssssssss"));
+	cm_pdreq_reset(r);
+	o = 0;
+	for (int i = 0; i < 50; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o,
+		    "pppppppp%02dssssssss=v\n", i);
+	o += (size_t)snprintf(buf + o, sizeof(buf) - o,
+	    "pppppppp17ssssssss=again\n\n");
+	assert_int_equal(cm_pdreq_feed(r, buf, o, &used), CM_PDREQ_BAD);
+	assert_string_equal(cm_pdreq_error(r), "an attribute given twice");
+	cm_pdreq_free(r);
+}
+
 int
 main(void)
 {
@@ -273,6 +309,7 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_sequence),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_collisions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
