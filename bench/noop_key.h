@@ -8,12 +8,15 @@
  * lowercased address, so that the filter makes its one lookup in the
  * consent index itself (-d DIR -b index): the same tree, the same pages,
  * the same scattered keys as consent-milter's and consent-policy's.
+ * -M MIB sets the map size both read with (default 64 GiB, room for the
+ * index to grow meanwhile).
  */
 #ifndef NOOP_KEY_H
 #define NOOP_KEY_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/codec.h"
@@ -47,6 +50,19 @@ noop_key_make(const struct noop_key *k, char *buf, size_t len)
 	cm_codec_akey(k->sipkey, buf, len, ak);
 	memcpy(buf, ak, sizeof(ak));
 	return sizeof(ak);
+}
+
+/* -M MIB: the map size to read the environment with, 1 to 1048576 MiB
+ * (a smaller one where the address space is scarce: under valgrind); 0
+ * if S is not such a number. */
+static inline size_t
+noop_mib(const char *s)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	return *s >= '0' && *s <= '9' && *end == '\0' && v >= 1 &&
+	    v <= 1048576 ? (size_t)v : 0;
 }
 
 #endif

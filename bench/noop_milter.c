@@ -16,7 +16,7 @@
  * milter must that lets mail through once its sender says it is no
  * newsletter: the floor of consent-milter for such mail.
  *
- *   noop_milter -s SOCKET -d DIR [-b DBNAME] [-K HEX] [-e | -m] [-n]
+ *   noop_milter -s SOCKET -d DIR [-b DBNAME] [-K HEX] [-M MIB] [-e | -m] [-n]
  *                                              run (SOCKET: inet:PORT@HOST,
  *                                              unix:PATH); SIGTERM stops
  *
@@ -54,6 +54,7 @@ static bool nr_steps;		/* -n: connect and MAIL come, without a reply */
 static atomic_bool nr_hdr;	/* the MTA expects no reply to a header */
 static struct noop_key lookup_key;	/* -K */
 static bool over_tcp;		/* -s inet:... or inet6:... */
+static size_t map_mib = 65536;	/* -M: the map size (MiB) to read with */
 
 /* "<Foo@Bar>" -> "foo@bar" into BUF (size KEY_MAX + 1); 0 if unusable. */
 static size_t
@@ -224,7 +225,7 @@ open_env(const char *dir, const char *dbname, bool load)
 	    /* room for the index to grow meanwhile (else MDB_MAP_RESIZED);
 	     * -l: the most a new environment of keys may take */
 	    (rc = mdb_env_set_mapsize(env, load ? (size_t)256 << 20 :
-	    (size_t)1 << 36)) != 0 ||
+	    map_mib << 20)) != 0 ||
 	    (rc = mdb_env_open(env, dir, MDB_NOTLS | (load ? 0 : MDB_RDONLY),
 	    0644)) != 0) {
 		fprintf(stderr, "noop_milter: %s: %s\n", dir, mdb_strerror(rc));
@@ -289,7 +290,7 @@ open_env(const char *dir, const char *dbname, bool load)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: noop_milter -s SOCKET -d DIR [-b DBNAME] [-K HEX] [-e | -m] [-n]\n"
+	fprintf(stderr, "usage: noop_milter -s SOCKET -d DIR [-b DBNAME] [-K HEX] [-M MIB] [-e | -m] [-n]\n"
 	    "       noop_milter -d DIR [-b DBNAME] -l < KEYS\n");
 	exit(2);
 }
@@ -301,7 +302,7 @@ main(int argc, char **argv)
 	bool load = false;
 	int c, rc;
 
-	while ((c = getopt(argc, argv, "s:d:b:K:lemn")) != -1) {
+	while ((c = getopt(argc, argv, "s:d:b:K:M:lemn")) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -314,6 +315,11 @@ main(int argc, char **argv)
 			break;
 		case 'K':
 			if (noop_key_set(&lookup_key, optarg) != 0)
+				usage();
+			break;
+		case 'M':
+			map_mib = noop_mib(optarg);
+			if (map_mib == 0)
 				usage();
 			break;
 		case 'l':

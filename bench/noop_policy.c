@@ -7,7 +7,7 @@
  * "action=DUNNO".  It decides nothing.  One thread per connection;
  * Postfix keeps a connection open across requests.
  *
- *   noop_policy -s inet:PORT@HOST -d DIR [-b DBNAME] [-K HEX]
+ *   noop_policy -s inet:PORT@HOST -d DIR [-b DBNAME] [-K HEX] [-M MIB]
  *                        run; SIGTERM or SIGINT stops
  *
  * DIR is an environment made by `noop_milter -d DIR -l < KEYS`, or with
@@ -211,7 +211,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: noop_policy -s inet:PORT@HOST -d DIR "
-	    "[-b DBNAME] [-K HEX]\n");
+	    "[-b DBNAME] [-K HEX] [-M MIB]\n");
 	exit(2);
 }
 
@@ -223,8 +223,9 @@ main(int argc, char **argv)
 	sigset_t set;
 	pthread_t t;
 	int c, rc, lfd, sig;
+	size_t map_mib = 65536;	/* -M: the map size (MiB) to read with */
 
-	while ((c = getopt(argc, argv, "s:d:b:K:")) != -1) {
+	while ((c = getopt(argc, argv, "s:d:b:K:M:")) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -239,6 +240,11 @@ main(int argc, char **argv)
 			if (noop_key_set(&lookup_key, optarg) != 0)
 				usage();
 			break;
+		case 'M':
+			map_mib = noop_mib(optarg);
+			if (map_mib == 0)
+				usage();
+			break;
 		default:
 			usage();
 		}
@@ -249,7 +255,7 @@ main(int argc, char **argv)
 	    (rc = mdb_env_set_maxreaders(env, 1024)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(env, 8)) != 0 ||
 	    /* room for the index to grow meanwhile (else MDB_MAP_RESIZED) */
-	    (rc = mdb_env_set_mapsize(env, (size_t)1 << 36)) != 0 ||
+	    (rc = mdb_env_set_mapsize(env, map_mib << 20)) != 0 ||
 	    (rc = mdb_env_open(env, dir, MDB_NOTLS | MDB_RDONLY, 0644)) != 0 ||
 	    (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0) {
 		fprintf(stderr, "noop_policy: %s: %s\n", dir, mdb_strerror(rc));
