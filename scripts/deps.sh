@@ -9,7 +9,7 @@ libmilter-dev liblmdb-dev lmdb-utils libyaml-dev libcmocka-dev libidn2-dev
 libssl-dev libsystemd-dev libunistring-dev libmicrohttpd-dev libpq-dev
 miltertest postfix postgresql python3 valgrind groff-base man-db mandoc systemd m4
 clang libclang-rt-14-dev
-opendkim opendkim-tools python3-dkim curl
+opendkim opendkim-tools python3-dkim curl bc
 dpkg-dev debhelper lintian"
 
 missing=

@@ -23,7 +23,8 @@ done
 for row in "consent-milter, newsletter typed by sender" \
 	"noop_milter, RCPT only" "consent-policy, newsletter typed by sender" \
 	"noop_policy, 1 lookup"; do
-	grep -qE "^$row.* [0-9]+ " <<<"$out" ||
+	# the count column, then the ratio or "-"
+	grep -qE "^$row.*[[:space:]][0-9]+[[:space:]]+(-|[0-9]+\.[0-9]{3} x)\$" <<<"$out" ||
 		{ echo "FAIL: no count for: $row"; exit 1; }
 done
 echo "ok - instruction counts of both daemons and their floors"

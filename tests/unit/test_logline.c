@@ -238,7 +238,9 @@ test_clean(void **state)
 		    buf);
 		assert_string_equal(buf, rows[i].out);
 	}
-	assert_ptr_equal(cm_log_clean("abc", buf, 0), buf);	/* writes nothing */
+	memset(buf, 'X', sizeof(buf));
+	assert_ptr_equal(cm_log_clean("abc", buf, 0), buf);
+	assert_int_equal(buf[0], 'X');	/* size 0: nothing written */
 }
 
 int
