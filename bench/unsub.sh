@@ -4,13 +4,13 @@
 # the replays per second (nothing to write).  BENCH_QUICK=1: fewer.
 set -u
 : "${SRCDIR:?}" "${BUILD:?}"
+. "$SRCDIR/tests/lib/net.sh"	# net_freeport
 T=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$T"' EXIT
 N=${BENCH_UNSUB_N:-4000}
 [ "${BENCH_QUICK:-}" = 1 ] && N=1000
 CLIENTS=${BENCH_UNSUB_CLIENTS:-60}
-PORT=$(python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+PORT=$(net_freeport)
 sed -e "s#\"/var/lib/consent-milter\"#\"$T/db\"#" \
     -e 's#^  enabled: false  #  enabled: true   #' \
     -e "s#listen: \"inet:8025@127.0.0.1\"#listen: \"inet:$PORT@127.0.0.1\"#" \

@@ -7,6 +7,7 @@ set -u
 CTL=$BUILD/consentctl
 [ -x "$CTL" ] || { echo "consentctl not built: $CTL" >&2; exit 77; }
 PY=/usr/bin/python3
+. "$SRCDIR/tests/lib/net.sh"	# net_freeport
 T=$CM_TMP
 CONF=$T/policy.yaml
 DB=$T/db

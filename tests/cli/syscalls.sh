@@ -11,6 +11,7 @@
 set -u
 SRCDIR=${SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${BUILD:-$SRCDIR/build}
+. "$SRCDIR/tests/lib/net.sh"	# net_freeport
 CM_TMP=${CM_TMP:-$(mktemp -d)}
 UNIT=$SRCDIR/systemd/consent-milter.service
 MILTER=$BUILD/consent-milter
@@ -85,7 +86,7 @@ EOF
 # The decision log and bounces (DSN) are on, so their threads run too;
 # the DSN target is a closed loopback port (sending fails, is retried).
 mkdir -m 0700 "$CM_TMP/db" "$CM_TMP/log" "$CM_TMP/dsn"
-dsnport=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+dsnport=$(net_freeport)
 cat >"$CM_TMP/cm.yaml.in" <<EOF
 milter:
   socket: "@SOCKET@"
@@ -192,7 +193,7 @@ run() {	# NAME MILTER-SOCKET MILTERTEST-SOCKET READY-COMMAND
 	[ $rc -eq 0 ] || { sed 's/^/  milter: /' "$CM_TMP/milter.$name.log"; echo "syscalls.sh: $name: the milter exited with $rc" >&2; exit 1; }
 }
 run unix "unix:$CM_TMP/milter.sock" "unix:$CM_TMP/milter.sock" '[ -S "$CM_TMP/milter.sock" ]'
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(net_freeport)
 run inet "inet:$port@127.0.0.1" "inet:$port@127.0.0.1" \
 	'(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null'
 [ -s "$CM_TMP/mt.log" ] && sed 's/^/  miltertest: /' "$CM_TMP/mt.log"

@@ -9,8 +9,7 @@ WEB=$BUILD/consent-web
 [ -x "$WEB" ] || { echo "consent-web not built" >&2; exit 77; }
 command -v curl >/dev/null || { echo "curl not installed" >&2; exit 77; }
 
-PORT=$("$PY" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+PORT=$(net_freeport)
 sed -i -e 's#^  enabled: false  #  enabled: true   #' \
     -e "s#listen: \"inet:8025@127.0.0.1\"#listen: \"inet:$PORT@127.0.0.1\"#" \
     -e "s#mailto_socket: \"/run/consent-web/mailto.sock\"#mailto_socket: \"$T/mailto.sock\"#" "$CONF"

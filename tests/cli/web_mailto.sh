@@ -14,8 +14,7 @@ source "$(dirname "$0")/ctl-lib.bash"
 WEB=$BUILD/consent-web
 [ -x "$WEB" ] || { echo "consent-web not built" >&2; exit 77; }
 
-PORT=$("$PY" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+PORT=$(net_freeport)
 MSOCK=$T/mailto.sock
 sed -i -e 's#^  enabled: false  #  enabled: true   #' \
     -e "s#listen: \"inet:8025@127.0.0.1\"#listen: \"inet:$PORT@127.0.0.1\"#" \
@@ -119,8 +118,7 @@ PY
 [ "$r" = "451 too many connections" ] || fail "4th connection: $r"
 
 step="a second consent-web leaves the live socket alone"
-PORT2=$("$PY" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+PORT2=$(net_freeport)
 sed "s#listen: \"inet:$PORT@127.0.0.1\"#listen: \"inet:$PORT2@127.0.0.1\"#" "$CONF" >"$T/second.yaml"
 ino=$(stat -c %i "$MSOCK")
 timeout 30 "$WEB" -c "$T/second.yaml" 2>"$T/web4.log"; rc=$?

@@ -44,10 +44,7 @@ _pg_as() {
 	fi
 }
 
-_pg_freeport() {
-	python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+. "$(dirname "${BASH_SOURCE[0]}")/net.sh"	# net_freeport
 
 # _pg_launch: start the postmaster of $PG_BASE/data on $PG_PORT and wait
 # until it accepts connections; 1 if it did not come up (log on stderr)
@@ -101,7 +98,7 @@ pg_start() {
 		exit 1
 	fi
 	for try in 1 2 3; do
-		PG_PORT=$(_pg_freeport)
+		PG_PORT=$(net_freeport)
 		_pg_launch && break
 		PG_PORT=
 	done

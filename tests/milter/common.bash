@@ -111,19 +111,8 @@ grant broken@example.net weekly-news
 SEED
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
-free_port() {
-	/usr/bin/python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# listening PORT: does something listen on 127.0.0.1:PORT (or *:PORT)?
-# Read from /proc/net/tcp: no connection is made to find out.
-listening() {
-	awk -v p=":$(printf '%04X' "$1")" '
-		NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
-		END { exit !f }' /proc/net/tcp
-}
+# net_freeport, net_listening PORT
+. "$SRCDIR/tests/lib/net.sh"
 
 # start_milter CONFIG [PORT]: run the daemon in the foreground and wait
 # until it listens: on the unix socket $SOCK, or with PORT (a CONFIG
@@ -134,7 +123,7 @@ start_milter() {
 	MILTER_PID=$!
 	for _ in $(seq 100); do
 		if [ -n "${2:-}" ]; then
-			listening "$2" && return 0
+			net_listening "$2" && return 0
 		else
 			[ -S "$SOCK" ] && return 0
 		fi

@@ -92,7 +92,7 @@ PY
 # acknowledgement, which the filter's kernel delays by 40 ms when no
 # reply carries it: one message per 45 ms on a connection.  The headers
 # still come without replies, and end of headers accepts.
-port=$(free_port)
+port=$(net_freeport)
 sed "s|socket: \"unix:$SOCK\"|socket: \"inet:$port@127.0.0.1\"|" "$CM_TMP/cm.yaml" >"$CM_TMP/cm-tcp.yaml"
 grep -q "inet:$port@127.0.0.1" "$CM_TMP/cm-tcp.yaml" || die "no TCP configuration"
 start_milter "$CM_TMP/cm-tcp.yaml" "$port"

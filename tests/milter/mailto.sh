@@ -27,7 +27,7 @@ MSOCK=$CM_TMP/mailto.sock
 build_seed
 seed_standard
 "$CTL" -d "$DB" link new-key >/dev/null || die "cannot create a link key"
-WPORT=$(free_port)
+WPORT=$(net_freeport)
 
 links() {	# links CONFIG [DELIVER_TO]
 	cat >>"$1" <<YAML

@@ -147,19 +147,10 @@ e2e_assert_match() {
 # e2e_q ARGS: query client results and the sink (see e2eq.py).
 e2e_q() { "$PY" "$E2E_LIB/e2eq.py" "$@"; }
 
-# e2e_freeport: print a TCP port on 127.0.0.1 that is free right now.
-e2e_freeport() {
-	"$PY" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# e2e_listening PORT: is something listening on 127.0.0.1:PORT (or *:PORT)?
-e2e_listening() {
-	local hex
-	hex=$(printf '%04X' "$1")
-	awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
-		END { exit !f }' /proc/net/tcp
-}
+# e2e_freeport, e2e_listening PORT: tests/lib/net.sh's
+. "$E2E_LIB/../../lib/net.sh"
+e2e_freeport() { net_freeport; }
+e2e_listening() { net_listening "$1"; }
 
 # e2e_wait_listen PORT [PID] [TIMEOUT_S]: wait until PORT listens; fail if
 # PID dies first or after TIMEOUT_S (default 20).
