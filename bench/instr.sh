@@ -38,65 +38,40 @@ NOOP=$BUILD/bench/noop_milter NOOP_POL=$BUILD/bench/noop_policy
 for f in "$CM" "$CP" "$CTL" "$NOOP" "$NOOP_POL" "$BUILD/bench/bench_core"; do
 	[ -x "$f" ] || { echo "instr bench: $f not built (make)"; exit 1; }
 done
-PY=/usr/bin/python3
 T=$(mktemp -d /tmp/cm-instr.XXXXXX)
+# e2e_freeport, e2e_wait_listen, e2e_kill_pid (sourcing defines them
+# and nothing else; no Postfix here); bench_conf
+. "$SRCDIR/tests/e2e/lib/common.sh"
+. "$SRCDIR/bench/conf.bash"
 PIDS=()
 # shellcheck disable=SC2317 # the EXIT trap calls it
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+cleanup() {	# on failure, the daemons' logs first
+	local rc=$? p f
+	for p in "${PIDS[@]}"; do e2e_kill_pid "$p" 10; done
+	if [ "$rc" != 0 ]; then
+		for f in "$T"/*.log; do
+			[ -f "$f" ] && { echo "-- $f" >&2; tail -n 20 "$f" >&2; }
+		done
+	fi
 	rm -rf "$T"
 }
 trap cleanup EXIT
 fail() { echo "instr bench: $*" >&2; exit 1; }
 
-freeport() {
-	"$PY" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-listening() {	# listening PORT: something listens on 127.0.0.1:PORT
-	local hex
-	hex=$(printf '%04X' "$1")
-	awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
-		END { exit !f }' /proc/net/tcp
-}
-
 # ---- one index, consent to the newsletter for every recipient
 DOMAIN=bench.example FROM=news@bench.example
-CM_PORT=$(freeport) CP_PORT=$(freeport)
-conf() {	# conf: the configuration of both daemons
-	cat <<EOF
-milter:
-  socket: "inet:$CM_PORT@127.0.0.1"
-  mode: enforce
-  on_error: tempfail
-database:
-  path: "$T/db"
-scope:
-  authenticated: true
-  networks:
-    - 127.0.0.0/8
-unclassified_bulk: accept
-newsletters:
-  - id: bench-news
-    name: "Benchmark news"
-    consent: opt-in
-    match:
-      - envelope_sender: "$FROM"
-policy:
-  socket: "inet:$CP_PORT@127.0.0.1"
-  stamp: "$T/policy.stamp"
-  decides_envelope_types: true
-EOF
-}
+CM_PORT=$(e2e_freeport) CP_PORT=$(e2e_freeport)
 mkdir -p "$T/db"
-conf >"$T/cm.yaml"
+bench_conf "$CM_PORT" "$T/db" "$FROM" "policy:
+  socket: \"inet:$CP_PORT@127.0.0.1\"
+  stamp: \"$T/policy.stamp\"
+  decides_envelope_types: true" >"$T/cm.yaml"
 {
 	echo "email,type,state,time,source,basis,purpose,evidence"
 	seq -f "%.0frcpt@$DOMAIN,bench-news,granted,2026-01-01T00:00:00Z,import,consent,newsletter,bench" 1 "$INDEX"
 } >"$T/consent.csv"
 "$CTL" -c "$T/cm.yaml" import "$T/consent.csv" >"$T/import.log" 2>&1 ||
-	{ cat "$T/import.log" >&2; fail "consentctl import"; }
+	fail "consentctl import"
 rm -f "$T/consent.csv"
 KEY=$("$BUILD/bench/bench_core" sipkey "$T/db") || fail "bench_core sipkey"
 
@@ -105,18 +80,13 @@ KEY=$("$BUILD/bench/bench_core" sipkey "$T/db") || fail "bench_core sipkey"
 # arguments after --port) runs against it; into COUNT.  Every step has a
 # time limit: a stuck valgrind fails the run instead of hanging it.
 count() {
-	local name=$1 port=$2 load=$3 pid i out rc q keep
+	local name=$1 port=$2 load=$3 pid out rc
 	shift 3
 	valgrind --tool=callgrind --callgrind-out-file="$T/cg.$name" \
 		"$@" >"$T/$name.log" 2>&1 &
 	pid=$!
 	PIDS+=("$pid")
-	for ((i = 0; i < 1200; i++)); do	# valgrind starts slowly
-		kill -0 "$pid" 2>/dev/null || { tail -n 20 "$T/$name.log" >&2; fail "$name died at start"; }
-		listening "$port" && break
-		sleep 0.05
-	done
-	listening "$port" || fail "$name does not listen after 60 s"
+	e2e_wait_listen "$port" "$pid" 60	# valgrind starts slowly
 	# the port is ours only if the process still runs after it listens
 	kill -0 "$pid" 2>/dev/null || fail "$name died; something else listens on $port"
 	# a few messages first (each function's first call binds its
@@ -127,22 +97,10 @@ count() {
 	# shellcheck disable=SC2086
 	out=$(timeout 1800 "$PY" $load --port "$port") || { echo "$out" >&2; fail "$name: load failed"; }
 	timeout 60 callgrind_control -d "$pid" >/dev/null 2>&1 || fail "callgrind_control -d $name"
-	kill -TERM "$pid"
-	for ((i = 0; i < 1200; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null &&
-	    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
-		fail "$name did not stop within 60 s"
-	fi
-	wait "$pid"
+	# SIGTERM, SIGKILL after 60 s; reaped, never signalled again
+	e2e_kill_pid "$pid" 60
 	rc=$?
-	keep=()				# reaped: never signalled again
-	for q in "${PIDS[@]}"; do [ "$q" = "$pid" ] || keep+=("$q"); done
-	PIDS=("${keep[@]}")
-	[ "$rc" = 0 ] || { tail -n 20 "$T/$name.log" >&2; fail "$name exited $rc"; }
+	[ "$rc" = 0 ] || fail "$name exited $rc"
 	COUNT=$(awk '/^(summary|totals):/ { print $2; exit }' "$T/cg.$name.1")
 	[[ $COUNT =~ ^[0-9]+$ ]] || fail "$name: no count in its callgrind dump"
 	LOADOUT=$out
@@ -160,13 +118,13 @@ PLOAD="$SRCDIR/bench/policyload.py --conns 2 --msgs $MSGS --rcpts $RCPTS --keys 
 
 count cm "$CM_PORT" "$MLOAD" "$CM" -f -c "$T/cm.yaml"
 cm=$COUNT cm_load=$LOADOUT
-p=$(freeport)
+p=$(e2e_freeport)
 count noop "$p" "$MLOAD" "$NOOP" -s "inet:$p@127.0.0.1" -d "$T/db" -b index -K "$KEY" -M 4096
 noop=$COUNT
 grep -q "hits=$(((MSGS + WARM) * RCPTS)) errors=0" "$T/noop.log" || fail "noop_milter did not find every recipient: $(tail -n 1 "$T/noop.log")"
 count cp "$CP_PORT" "$PLOAD" "$CP" -f -c "$T/cm.yaml"
 cp=$COUNT cp_load=$LOADOUT
-p=$(freeport)
+p=$(e2e_freeport)
 count noop-policy "$p" "$PLOAD" "$NOOP_POL" -s "inet:$p@127.0.0.1" -d "$T/db" -b index -K "$KEY" -M 4096
 noop_pol=$COUNT
 grep -q "hits=$(((MSGS + WARM) * RCPTS)) errors=0" "$T/noop-policy.log" || fail "noop_policy did not find every recipient: $(tail -n 1 "$T/noop-policy.log")"

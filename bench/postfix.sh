@@ -161,28 +161,8 @@ e2e_wait_listen "$SINK_PORT" "$SINK_PID" 10
 mkdir -p "$CM_TMP/cmdb"
 
 # cm_conf PORT [EXTRA]: consent-milter's configuration on PORT
-cm_conf() {
-	cat <<EOF
-milter:
-  socket: "inet:$1@127.0.0.1"
-  mode: enforce
-  on_error: tempfail
-database:
-  path: "$CM_TMP/cmdb"
-scope:
-  authenticated: true
-  networks:
-    - 127.0.0.0/8
-unclassified_bulk: accept
-newsletters:
-  - id: bench-news
-    name: "Benchmark news"
-    consent: opt-in
-    match:
-      - envelope_sender: "$NEWS_FROM"
-${2:-}
-EOF
-}
+. "$SRCDIR/bench/conf.bash"
+cm_conf() { bench_conf "$1" "$CM_TMP/cmdb" "$NEWS_FROM" "${2:-}"; }
 CM_PORT=$(e2e_freeport)
 cm_conf "$CM_PORT" >"$CM_TMP/cm.yaml"
 {
