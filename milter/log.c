@@ -369,8 +369,9 @@ cm_log_clean(const char *s, char *buf, size_t size)
 		s += run;
 		if (*s == '\0' || o + 1 >= size)
 			break;
-		/* an octet to escape (stops where its three do not fit) */
-		if (!needs_escape((unsigned char)*s) || o + 3 >= size)
+		/* the run ended at an octet to escape (a cut run ended
+		 * above); stop where its three do not fit */
+		if (o + 3 >= size)
 			break;
 		buf[o++] = '%';
 		buf[o++] = hex[(unsigned char)*s >> 4];
