@@ -383,7 +383,9 @@ cm_log_clean(const char *s, char *buf, size_t size)
 }
 
 /* Append "type=T rcpt=R verdict=V reason=W[ EXTRA]" to B (on every
- * recipient's path: no printf). */
+ * recipient's path: no printf).  T is a message's whole type list (at
+ * most 511 octets, ending in ",..." where cm_class_join cut it): never
+ * cut again here, where a cut inside an id could name another type. */
 static void
 lb_decision(cm_sbuf *b, const char *type, const char *rcpt,
     const char *verdict, const char *reason, const char *extra)
@@ -391,7 +393,7 @@ lb_decision(cm_sbuf *b, const char *type, const char *rcpt,
 	char c[700];
 
 	cm_sbuf_str(b, "type=");
-	cm_sbuf_str(b, cm_log_clean(type, c, 80));
+	cm_sbuf_str(b, cm_log_clean(type, c, sizeof(c)));
 	cm_sbuf_str(b, " rcpt=");
 	cm_sbuf_str(b, cm_log_clean(rcpt, c, sizeof(c)));
 	cm_sbuf_str(b, " verdict=");

@@ -87,7 +87,7 @@ tails(const struct row *r)
 static void
 reference(const struct row *r, size_t plen, char *out, size_t size)
 {
-	char tail[CM_LOG_LINE_MAX], line[2 * CM_LOG_LINE_MAX], q[80], t[80],
+	char tail[CM_LOG_LINE_MAX], line[2 * CM_LOG_LINE_MAX], q[80], t[700],
 	    c[700];
 	size_t max = CM_LOG_LINE_MAX - 2 - plen, n;
 
@@ -203,6 +203,22 @@ test_journal(void **state)
 	unsetenv("JOURNAL_STREAM");
 }
 
+/* A type list longer than 80 octets is logged whole: cut at 80 (as it
+ * was), "a...a,weekly1,offers-premium" read "...,offers", another type. */
+static void
+test_long_types(void **state)
+{
+	char types[400], want[420], out[CM_LOG_LINE_MAX];
+
+	(void)state;
+	memset(types, 'a', 300);
+	strcpy(types + 300, ",weekly1,offers-premium");
+	cm_log_decision_fmt(out, sizeof(out), types, "bob@example.com",
+	    "allow", "none", NULL);
+	snprintf(want, sizeof(want), "type=%s rcpt=", types);
+	assert_true(strncmp(out, want, strlen(want)) == 0);
+}
+
 /* cm_log_clean: what each octet becomes, and where a value too long is
  * cut (never inside an escape) */
 static void
@@ -250,6 +266,7 @@ main(void)
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_journal),
 		cmocka_unit_test(test_clean),
+		cmocka_unit_test(test_long_types),
 	};
 
 	memset(big_rcpt, '%', sizeof(big_rcpt) - 1);
