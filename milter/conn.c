@@ -4,6 +4,7 @@
 #include "conn.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,20 @@ held_flush(struct cm_msg *m)
 	m->held_len = 0;
 }
 
-void
-cm_msg_reset(struct cm_msg *m)
+/* M as a new message has it: no policy, nothing held, empty texts.
+ * Only the fields before the texts are zeroed (an octet each for the
+ * texts): a message's state is over 6 KiB, nearly all of it texts. */
+static void
+msg_clear(struct cm_msg *m)
+{
+	memset(m, 0, offsetof(struct cm_msg, type_ids));
+	m->type_ids[0] = m->type_names[0] = m->qid[0] = m->sender[0] =
+	    m->held[0] = '\0';
+}
+
+/* Log and hand on what M holds, and free what it allocated. */
+static void
+msg_release(struct cm_msg *m)
 {
 	size_t i;
 
@@ -43,7 +56,13 @@ cm_msg_reset(struct cm_msg *m)
 	free(m->hvalues);
 	cm_mailto_free(m->mailto);
 	cm_live_put(m->ref);
-	memset(m, 0, sizeof(*m));
+}
+
+void
+cm_msg_reset(struct cm_msg *m)
+{
+	msg_release(m);
+	msg_clear(m);
 }
 
 sfsistat
@@ -62,7 +81,7 @@ cm_conn_free(struct cm_conn *c)
 {
 	if (c == NULL)
 		return;
-	cm_msg_reset(&c->msg);
+	msg_release(&c->msg);
 	cm_live_put(c->neg_ref);
 	free(c->daemon_name);
 	free(c);
@@ -153,10 +172,12 @@ cm_conn_memo_drain(void)
 static struct cm_conn *
 conn_new(SMFICTX *ctx, bool restore)
 {
-	struct cm_conn *c = calloc(1, sizeof(*c));
+	struct cm_conn *c = malloc(sizeof(*c));
 
 	if (c == NULL)
 		return NULL;
+	memset(c, 0, offsetof(struct cm_conn, msg));	/* msg: its texts */
+	msg_clear(&c->msg);
 	c->neg_known = restore && memo_take(ctx, c);
 	if (!c->neg_known) {
 		c->neg_ref = cm_live_get();

@@ -49,13 +49,9 @@ struct cm_msg {
 	cm_live_ref *ref;	/* the policy this message is decided by */
 	cm_typeset types;	/* every type the message matches so far */
 	cm_typeset rcpt_types;	/* those decided at RCPT */
-	char type_ids[CM_CONN_TYPES_MAX];	/* "a,b": logs, replies, DSN */
-	char type_names[CM_CONN_TYPES_MAX];
 	bool keep_rcpts;	/* envelope-typed: keep recipients for EOM */
 	bool eoh_seen;		/* end of headers came (header types known) */
 	bool rcpt_overflow;	/* recipients beyond the caps not kept */
-	char qid[CM_CONN_QID_MAX];
-	char sender[CM_CONN_SENDER_MAX];	/* texts; "" if too long */
 	/* envelope mode: counts for the monitor trace header */
 	size_t allowed, denied, errors;
 	/* header mode: recipients as received */
@@ -78,6 +74,12 @@ struct cm_msg {
 	 * order, until the message ends (the MTA may send the queue id
 	 * late: Postfix from the second RCPT on) */
 	size_t held_len;
+	/* The texts last: a new message zeroes what is above and empties
+	 * the strings below (cm_msg_reset), not their 6 KiB of octets. */
+	char type_ids[CM_CONN_TYPES_MAX];	/* "a,b": logs, replies, DSN */
+	char type_names[CM_CONN_TYPES_MAX];
+	char qid[CM_CONN_QID_MAX];
+	char sender[CM_CONN_SENDER_MAX];	/* texts; "" if too long */
 	char held[CM_CONN_HELD_MAX];
 };
 
@@ -116,7 +118,7 @@ struct cm_conn {
 	bool non_smtp;		/* no refusal at RCPT (verdict.h) */
 	struct sockaddr_storage addr;
 	char *daemon_name;
-	struct cm_msg msg;
+	struct cm_msg msg;	/* last: see cm_msg_reset */
 };
 
 /* The connection state of CTX, created if missing (NULL on out of
@@ -144,8 +146,8 @@ void cm_conn_memo_drain(void);
 
 /* End message M: its held decision lines are logged (with the queue id
  * if known, else queue_id=-), its decision-log records are handed on,
- * everything it kept is freed, and M is zeroed (CM_MSG_IDLE, no
- * policy).  Called at MAIL, end of message, abort and close, so no held
+ * everything it kept is freed, and M is cleared (CM_MSG_IDLE, no
+ * policy, empty texts).  Called at MAIL, end of message, abort and close, so no held
  * line is lost. */
 void cm_msg_reset(struct cm_msg *m);
 

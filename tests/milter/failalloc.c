@@ -4,7 +4,9 @@
  * errno ENOMEM); every other call is the C library's.  A protocol test
  * makes the daemon run out of memory where it chooses with it (e.g. a
  * {daemon_name} macro of that value: tests/milter/connect_nr.sh).
- * Never installed.
+ * While the file named by CM_TEST_FAIL_CALLOC exists, every calloc and
+ * malloc of more than 4 KiB fails: the filter's state for a connection
+ * (tests/milter/reuse.sh).  Never installed.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -19,9 +21,29 @@ static const char *fail_on, *fail_calloc;
  * must see its own blocks); dlsym() may call calloc itself while it is
  * looked up: those few come from a static buffer, never freed */
 static void *(*real_calloc)(size_t, size_t);
+static void *(*real_malloc)(size_t);
 static _Alignas(16) char boot[1024];
 static size_t boot_used;
 static int resolving;
+
+/* WANT zeroed octets of the static buffer, for dlsym()'s own calls */
+static void *
+boot_alloc(size_t want)
+{
+	size_t at = (boot_used + 15) & ~(size_t)15;
+
+	if (at + want > sizeof(boot))
+		return NULL;
+	boot_used = at + want;
+	return boot + at;	/* zeroed: static */
+}
+
+/* the large allocations are to fail now */
+static int
+failing(void)
+{
+	return fail_calloc != NULL && access(fail_calloc, F_OK) == 0;
+}
 
 __attribute__((constructor)) static void
 failalloc_init(void)
@@ -34,21 +56,17 @@ failalloc_init(void)
 void *
 calloc(size_t n, size_t size)
 {
-	if (fail_calloc != NULL && n != 0 && size > 4096 / n &&
-	    access(fail_calloc, F_OK) == 0) {
+	if (n != 0 && size > 4096 / n && failing()) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	if (real_calloc == NULL) {
 		if (resolving) {
-			size_t want = n * size, at = (boot_used + 15) & ~(size_t)15;
+			size_t want = n * size;
 
 			if (size != 0 && want / size != n)
 				return NULL;
-			if (at + want > sizeof(boot))
-				return NULL;
-			boot_used = at + want;
-			return boot + at;	/* zeroed: static */
+			return boot_alloc(want);
 		}
 		resolving = 1;
 		real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT,
@@ -58,6 +76,25 @@ calloc(size_t n, size_t size)
 			return NULL;
 	}
 	return real_calloc(n, size);
+}
+
+void *
+malloc(size_t size)
+{
+	if (size > 4096 && failing()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (real_malloc == NULL) {
+		if (resolving)
+			return boot_alloc(size);
+		resolving = 1;
+		real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+		resolving = 0;
+		if (real_malloc == NULL)
+			return NULL;
+	}
+	return real_malloc(size);
 }
 
 char *
