@@ -21,6 +21,7 @@
 # and the counts are dumped (callgrind_control -d) before a clean stop.
 #   MSGS=2000 RCPTS=10 INDEX=100000; BENCH_QUICK=1: MSGS=200 INDEX=10000
 # Prints figures only; without valgrind it prints a note and exits 0.
+# INSTR_KEEP=DIR keeps the callgrind dumps there (callgrind_annotate).
 set -u
 : "${SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${BUILD:=$SRCDIR/build}"
@@ -52,6 +53,9 @@ cleanup() {	# on failure, the daemons' logs first
 		for f in "$T"/*.log; do
 			[ -f "$f" ] && { echo "-- $f" >&2; tail -n 20 "$f" >&2; }
 		done
+	fi
+	if [ -n "${INSTR_KEEP:-}" ]; then
+		mkdir -p "$INSTR_KEEP" && cp "$T"/cg.* "$INSTR_KEEP"/ 2>/dev/null
 	fi
 	rm -rf "$T"
 }

@@ -17,6 +17,7 @@
 #include <uninorm.h>
 
 #include "addr.h"
+#include "addr_int.h"
 
 /* Character classes of ASCII octets. */
 #define C_ATEXT 0x01	/* RFC 5322 atext */
@@ -442,6 +443,32 @@ resolve_route(const unsigned char *l, size_t n, const unsigned char **user,
 }
 
 /*
+ * OUT's base from its key (KEY_LEN octets, the local part LLEN of them):
+ * the sub-address starts at the first SEP (0: none), unless it is the
+ * first character of the local part.
+ */
+static void
+set_base(cm_addr *out, size_t llen, unsigned char sep)
+{
+	const char *key = out->key;
+	const char *p = sep != 0 ? memchr(key, sep, llen) : NULL;
+
+	if (p != NULL && p != key) {
+		size_t bl = (size_t)(p - key);
+
+		memcpy(out->base, key, bl);
+		/* '@' domain NUL */
+		memcpy(out->base + bl, key + llen, out->key_len - llen + 1);
+		out->base_len = bl + out->key_len - llen;
+		out->has_subaddr = true;
+	} else {
+		memcpy(out->base, key, out->key_len + 1);
+		out->base_len = out->key_len;
+		out->has_subaddr = false;
+	}
+}
+
+/*
  * The key from an unquoted local part LOC[0..LN) (ASCII already folded
  * when asked) and a domain DOM[0..DN) as written.
  * ROUTABLE: the local part was not quoted, so '%' and '!' are routing.
@@ -504,28 +531,114 @@ build(const unsigned char *loc, size_t ln, bool routable, const unsigned char *d
 	out->key_len = llen + 1 + dlen;
 	key[out->key_len] = '\0';
 	out->domain_off = llen + 1;
-
-	/* sub-address: from the first separator on, unless it is the
-	 * first character of the local part */
-	const unsigned char *p = sep != 0 ? memchr(key, sep, llen) : NULL;
-
-	if (p != NULL && p != key) {
-		size_t bl = (size_t)(p - key);
-
-		memcpy(out->base, key, bl);
-		memcpy(out->base + bl, key + llen, dlen + 2);	/* '@' domain NUL */
-		out->base_len = bl + 1 + dlen;
-		out->has_subaddr = true;
-	} else {
-		memcpy(out->base, key, out->key_len + 1);
-		out->base_len = out->key_len;
-		out->has_subaddr = false;
-	}
+	set_base(out, llen, sep);
 	return CM_OK;
+}
+
+/* Octets an address takes the short way with (fast_ascii). */
+#define F_LOCAL 0x01	/* atext but '%' and '!' (routing forms) */
+#define F_DOMAIN 0x02	/* letter, digit, hyphen */
+
+static const unsigned char fcls[256] = {
+	['A'] = 3, ['B'] = 3, ['C'] = 3, ['D'] = 3, ['E'] = 3, ['F'] = 3,
+	['G'] = 3, ['H'] = 3, ['I'] = 3, ['J'] = 3, ['K'] = 3, ['L'] = 3,
+	['M'] = 3, ['N'] = 3, ['O'] = 3, ['P'] = 3, ['Q'] = 3, ['R'] = 3,
+	['S'] = 3, ['T'] = 3, ['U'] = 3, ['V'] = 3, ['W'] = 3, ['X'] = 3,
+	['Y'] = 3, ['Z'] = 3,
+	['a'] = 3, ['b'] = 3, ['c'] = 3, ['d'] = 3, ['e'] = 3, ['f'] = 3,
+	['g'] = 3, ['h'] = 3, ['i'] = 3, ['j'] = 3, ['k'] = 3, ['l'] = 3,
+	['m'] = 3, ['n'] = 3, ['o'] = 3, ['p'] = 3, ['q'] = 3, ['r'] = 3,
+	['s'] = 3, ['t'] = 3, ['u'] = 3, ['v'] = 3, ['w'] = 3, ['x'] = 3,
+	['y'] = 3, ['z'] = 3,
+	['0'] = 3, ['1'] = 3, ['2'] = 3, ['3'] = 3, ['4'] = 3, ['5'] = 3,
+	['6'] = 3, ['7'] = 3, ['8'] = 3, ['9'] = 3, ['-'] = 3,
+	['#'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+	['/'] = 1, ['='] = 1, ['?'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1,
+	['{'] = 1, ['|'] = 1, ['}'] = 1, ['~'] = 1,
+};
+
+/*
+ * The short way for the common address, in one pass: see addr_int.h.
+ */
+bool
+cm_addr_fast(const char *in, size_t n, bool fold, unsigned char sep,
+    cm_addr *out)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	unsigned char *key = (unsigned char *)out->key;
+	size_t i, at, label = 0;
+
+	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+		s++;
+		n -= 2;
+	}
+	/* a key holds every octet of the input and a NUL */
+	if (n == 0 || n >= CM_ADDR_KEY_MAX)
+		return false;
+	for (i = 0;; i++) {
+		unsigned char c;
+
+		if (i == n)
+			return false;	/* no '@' */
+		c = s[i];
+		if (fcls[c] & F_LOCAL)
+			key[i] = fold ? lower(c) : c;
+		else if (c == '.' && i > 0 && s[i - 1] != '.')
+			key[i] = c;
+		else if (c == '@')
+			break;
+		else
+			return false;
+	}
+	if (i == 0 || i > CM_ADDR_LOCAL_MAX || s[i - 1] == '.' ||
+	    n - i - 1 > CM_ADDR_DOMAIN_MAX)
+		return false;
+	at = i;
+	key[i++] = '@';
+	for (; i < n; i++) {
+		unsigned char c = s[i];
+
+		if (fcls[c] & F_DOMAIN) {
+			if ((label == 0 && c == '-') || ++label > LABEL_MAX)
+				return false;
+			key[i] = lower(c);
+		} else if (c == '.' && label != 0 && s[i - 1] != '-') {
+			label = 0;
+			key[i] = c;
+		} else {
+			return false;
+		}
+	}
+	if (label == 0 || s[n - 1] == '-')
+		return false;	/* empty domain or label, trailing dot */
+	key[n] = '\0';
+	out->key_len = n;
+	out->domain_off = at + 1;
+	set_base(out, at, sep);
+	return true;
 }
 
 cm_status
 cm_addr_normalize(const char *in, size_t len, const cm_addr_opts *opts,
+    cm_addr *out)
+{
+	unsigned char sep = '+';
+
+	if (out == NULL || (in == NULL && len != 0))
+		return CM_EINVAL;
+	if (opts != NULL) {
+		sep = (unsigned char)opts->subaddr_sep;
+		if (sep != 0 && (sep < 0x21 || sep > 0x7e || sep == '@'))
+			return CM_EINVAL;
+	}
+	if (cm_addr_fast(in, len, opts == NULL || opts->fold_local_case, sep,
+	    out))
+		return CM_OK;
+	return cm_addr_normalize_long(in, len, opts, out);
+}
+
+cm_status
+cm_addr_normalize_long(const char *in, size_t len, const cm_addr_opts *opts,
     cm_addr *out)
 {
 	const unsigned char *s = (const unsigned char *)in;

@@ -10,7 +10,8 @@
  * (normalize(normalize(x)) == normalize(x): the key, quoted where needed,
  * normalizes to itself, and so does cm_addr_rekey of the key), a key in
  * NFC and case-folded when asked, and no routing form left unless it
- * was quoted.
+ * was quoted; and where the short way (core/addr_int.h) takes the input,
+ * the long way gives CM_OK and the same key, base and offsets.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 #include <uninorm.h>
 
 #include "core/addr.h"
+#include "core/addr_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -200,6 +202,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st == CM_OK) {
 		CHECK(strcmp(a.key, a2.key) == 0);
 		check_ok(&a, &o);
+	}
+
+	/* the short way gives what the long way gives */
+	if (cm_addr_fast((const char *)data, size, o.fold_local_case,
+	    (unsigned char)o.subaddr_sep, &a)) {
+		CHECK(cm_addr_normalize_long((const char *)data, size, &o,
+		    &a2) == CM_OK);
+		CHECK(strcmp(a.key, a2.key) == 0 && a.key_len == a2.key_len);
+		CHECK(strcmp(a.base, a2.base) == 0 && a.base_len == a2.base_len);
+		CHECK(a.domain_off == a2.domain_off &&
+		    a.has_subaddr == a2.has_subaddr);
 	}
 
 	/* the same octets as a domain */
