@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,55 +333,150 @@ log_decision(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The octets cm_log_clean() escapes: below 0x21, 0x7f, '%', '"' */
-static bool
-needs_escape(unsigned char c)
+/*
+ * The octets of the UTF-8 character at S (2 to 4) when it may stand in
+ * a log line as it is; 0 when the octet at S starts no such character:
+ * a malformed, overlong or truncated sequence, a surrogate, a C1 control
+ * (U+0080..U+009F, NEL among them), a line or paragraph separator
+ * (U+2028, U+2029) or a bidirectional control (U+061C, U+200E, U+200F,
+ * U+202A..U+202E, U+2066..U+2069), which would make the line read
+ * otherwise than it is.  S is NUL-terminated: no octet after a NUL is
+ * read.
+ */
+static size_t
+u8_keep(const unsigned char *s)
 {
-	return c <= 0x20 || c == 0x7f || c == '%' || c == '"';
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		if ((s[1] & 0xc0) != 0x80 || (c == 0xc2 && s[1] < 0xa0) ||
+		    (c == 0xd8 && s[1] == 0x9c))
+			return 0;
+		return 2;
+	}
+	if (c >= 0xe0 && c <= 0xef) {
+		if (c == 0xe0)
+			lo = 0xa0;	/* overlong */
+		else if (c == 0xed)
+			hi = 0x9f;	/* surrogates */
+		if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xe2 && ((s[1] == 0x80 && (s[2] == 0x8e ||
+		    s[2] == 0x8f || (s[2] >= 0xa8 && s[2] <= 0xae))) ||
+		    (s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9)))
+			return 0;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (c == 0xf0)
+			lo = 0x90;	/* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f;	/* above U+10FFFF */
+		if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80 ||
+		    (s[3] & 0xc0) != 0x80)
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS (ONES * 0x80)
+
+/* The octets at S[0..N) that a log token keeps as they are from the
+ * start on (printable ASCII but '%' and '"'), eight at a time where it
+ * can: on every recipient's path, and most values are one such run. */
+static size_t
+plain_run(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (n - i >= 8) {
+		uint64_t v, p, q, d;
+
+		memcpy(&v, s + i, 8);
+		p = v ^ (ONES * '%');
+		q = v ^ (ONES * '"');
+		d = v ^ (ONES * 0x7f);
+		/* a high bit, an octet below 0x21, '%', '"' or DEL (a borrow
+		 * can only mark octets above one that is really there) */
+		if ((v | ((v - ONES * 0x21) & ~v) | ((p - ONES) & ~p) |
+		    ((q - ONES) & ~q) | ((d - ONES) & ~d)) & HIGHS)
+			break;
+		i += 8;
+	}
+	while (i < n && s[i] > 0x20 && s[i] < 0x7f && s[i] != '%' &&
+	    s[i] != '"')
+		i++;
+	return i;
+}
+
+/*
+ * Append S (NULL or "" -> "-") to B as one log token, at most MAX
+ * octets of it (and what B has room for): printable ASCII but '%' and
+ * '"' as it is, each UTF-8 character u8_keep() allows whole, every other
+ * octet as "%XX"; cut before the first character or escape that does
+ * not fit whole.
+ */
+static void
+sbuf_clean(cm_sbuf *b, const char *str, size_t max)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *s = (const unsigned char *)str, *z;
+	size_t end = max < b->cap - b->len ? b->len + max : b->cap;
+
+	if (s == NULL || *s == '\0') {
+		if (b->len < end)
+			b->buf[b->len++] = '-';
+		return;
+	}
+	z = s + strlen(str);
+	while (s < z) {
+		/* a run of octets kept as they are, cut to fit */
+		size_t run = plain_run(s, (size_t)(z - s)), k;
+
+		if (run > end - b->len)
+			run = end - b->len;
+		memcpy(b->buf + b->len, s, run);
+		b->len += run;
+		s += run;
+		if (s == z || b->len >= end)
+			break;
+		if (*s >= 0x80 && (k = u8_keep(s)) > 0) {
+			if (k > end - b->len)
+				break;
+			memcpy(b->buf + b->len, s, k);
+			b->len += k;
+			s += k;
+			continue;
+		}
+		if (end - b->len < 3)
+			break;
+		b->buf[b->len++] = '%';
+		b->buf[b->len++] = hex[*s >> 4];
+		b->buf[b->len++] = hex[*s & 0x0f];
+		s++;
+	}
 }
 
 char *
 cm_log_clean(const char *s, char *buf, size_t size)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
+	cm_sbuf b = { buf, 0, size - 1 };
 
 	if (size < 4) {
 		if (size > 0)
 			buf[0] = '\0';
 		return buf;
 	}
-	if (s == NULL || *s == '\0') {
-		buf[0] = '-';
-		buf[1] = '\0';
-		return buf;
-	}
-	while (*s != '\0') {
-		/* a run of octets kept as they are (on every recipient's
-		 * path: most values are one such run), cut to fit */
-		size_t run = 0;
-
-		while (s[run] != '\0' && !needs_escape((unsigned char)s[run]))
-			run++;
-		if (run > size - 1 - o)
-			run = size - 1 - o;
-		memcpy(buf + o, s, run);
-		o += run;
-		s += run;
-		if (*s == '\0' || o + 1 >= size)
-			break;
-		/* the run ended at an octet to escape (a cut run ended
-		 * above); stop where its three do not fit */
-		if (o + 3 >= size)
-			break;
-		buf[o++] = '%';
-		buf[o++] = hex[(unsigned char)*s >> 4];
-		buf[o++] = hex[(unsigned char)*s & 0x0f];
-		s++;
-	}
-	buf[o] = '\0';
+	sbuf_clean(&b, s, size - 1);
+	buf[b.len] = '\0';
 	return buf;
 }
+
+/* A decision line's type list or recipient: at most this many octets,
+ * so that the verdict and reason after them always fit the line. */
+#define DECISION_VALUE_MAX 699
 
 /* Append "type=T rcpt=R verdict=V reason=W[ EXTRA]" to B (on every
  * recipient's path: no printf).  T is a message's whole type list (at
@@ -390,12 +486,10 @@ static void
 lb_decision(cm_sbuf *b, const char *type, const char *rcpt,
     const char *verdict, const char *reason, const char *extra)
 {
-	char c[700];
-
 	cm_sbuf_str(b, "type=");
-	cm_sbuf_str(b, cm_log_clean(type, c, sizeof(c)));
+	sbuf_clean(b, type, DECISION_VALUE_MAX);
 	cm_sbuf_str(b, " rcpt=");
-	cm_sbuf_str(b, cm_log_clean(rcpt, c, sizeof(c)));
+	sbuf_clean(b, rcpt, DECISION_VALUE_MAX);
 	cm_sbuf_str(b, " verdict=");
 	cm_sbuf_str(b, verdict);
 	cm_sbuf_str(b, " reason=");

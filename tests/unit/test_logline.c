@@ -5,7 +5,10 @@
  * by cm_log_decision_tails), is the line printf made before: the same
  * octets after the prefix, for plain and journal standard error, with
  * escapes, missing values and truncation at CM_LOG_LINE_MAX; the
- * prefix is well formed; and cm_log_clean's escapes and cuts, row by row.
+ * prefix is well formed; and cm_log_clean's escapes and cuts, row by row
+ * and over random octets (valid UTF-8 out, nothing that reads otherwise,
+ * the input's prefix back when unescaped, cut only where the next piece
+ * does not fit).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <unistr.h>
 
 #include "milter/log.h"
 
@@ -244,6 +248,36 @@ test_clean(void **state)
 		{ "   ", 10, "%20%20%20" },
 		{ "   ", 9, "%20%20" },
 		{ "abc", 3, "" },		/* below the minimum size */
+		/* UTF-8: a valid character kept whole, anything else and
+		 * the characters that would make the line read otherwise
+		 * escaped octet by octet */
+		{ "\xe2\x82\xac\xf0\x9f\x98\x80", 16,
+		    "\xe2\x82\xac\xf0\x9f\x98\x80" },	/* U+20AC U+1F600 */
+		{ "\xe2\x80\xb0", 16, "\xe2\x80\xb0" },	/* U+2030, kept */
+		{ "a\xff" "b", 16, "a%FFb" },
+		{ "a\xc3", 16, "a%C3" },			/* truncated */
+		{ "\xc3(", 16, "%C3(" },
+		{ "\xe2\x82", 16, "%E2%82" },
+		{ "\xc0\xaf", 16, "%C0%AF" },		/* overlong '/' */
+		{ "\xe0\x80\xaf", 16, "%E0%80%AF" },
+		{ "\xf0\x80\x80\xaf", 16, "%F0%80%80%AF" },
+		{ "\xed\xa0\x80", 16, "%ED%A0%80" },	/* surrogate */
+		{ "\xf4\x90\x80\x80", 16, "%F4%90%80%80" },	/* > U+10FFFF */
+		{ "\xc2\x85", 16, "%C2%85" },		/* NEL (C1) */
+		{ "\xc2\xa0", 16, "\xc2\xa0" },		/* U+00A0 kept */
+		{ "\xe2\x80\xa8", 16, "%E2%80%A8" },	/* U+2028 */
+		{ "\xe2\x80\xa9", 16, "%E2%80%A9" },	/* U+2029 */
+		{ "a\xe2\x80\xae" "b", 16, "a%E2%80%AEb" },	/* U+202E RLO */
+		{ "\xe2\x80\xaa", 16, "%E2%80%AA" },	/* U+202A */
+		{ "\xe2\x80\x8e\xe2\x80\x8f", 32,
+		    "%E2%80%8E%E2%80%8F" },			/* LRM, RLM */
+		{ "\xe2\x81\xa6\xe2\x81\xa9", 32,
+		    "%E2%81%A6%E2%81%A9" },			/* U+2066, U+2069 */
+		{ "\xd8\x9c", 16, "%D8%9C" },		/* U+061C ALM */
+		{ "\xe2\x81\xaa", 16, "\xe2\x81\xaa" },	/* U+206A kept */
+		{ "a\xe2\x82\xac", 4, "a" },		/* whole or not at all */
+		{ "a\xe2\x82\xac", 5, "a\xe2\x82\xac" },
+		{ "ab\xc3\xa9", 4, "ab" },
 	};
 	char buf[64];
 
@@ -259,6 +293,85 @@ test_clean(void **state)
 	assert_int_equal(buf[0], 'X');	/* size 0: nothing written */
 }
 
+/* May code point U stand in a log line as it is? */
+static bool
+shown(ucs4_t u)
+{
+	return u > 0x20 && u != 0x7f && u != '%' && u != '"' &&
+	    !(u >= 0x80 && u <= 0x9f) && u != 0x061c && u != 0x200e &&
+	    u != 0x200f && !(u >= 0x2028 && u <= 0x202e) &&
+	    !(u >= 0x2066 && u <= 0x2069);
+}
+
+static int
+hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' :
+	    c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static void
+test_clean_random(void **state)
+{
+	static const unsigned char pick[] = {
+		'a', 'Z', '0', '@', '.', ' ', '%', '"', 0x7f, 0x01,
+		0x80, 0x85, 0x9c, 0xa0, 0xa9, 0xae, 0xbf, 0xc0, 0xc2, 0xc3,
+		0xd8, 0xe0, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0x81,
+		0x8e, 0x8f, 0xa6, 0xa8, 0x90, 0x9f,
+	};
+	uint64_t r = 0x2545f4914f6cdd1du;
+	char in[48], out[256], back[256];
+
+	(void)state;
+	for (int k = 0; k < 200000; k++) {
+		size_t n, size, len, bn = 0;
+
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		n = r % 40;
+		size = 4 + (r >> 8) % 60;
+		for (size_t i = 0; i < n; i++) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			/* plain runs long enough to be read eight at a time */
+			in[i] = (char)(r % 3 != 0 ? 'a' + (r >> 2) % 26 :
+			    pick[(r >> 2) % sizeof(pick)]);
+		}
+		in[n] = '\0';
+		cm_log_clean(in, out, size);
+		len = strlen(out);
+		assert_true(len <= size - 1);
+		if (n == 0) {
+			assert_string_equal(out, "-");
+			continue;
+		}
+		/* valid UTF-8, every character shown as it is or escaped */
+		assert_null(u8_check((const uint8_t *)out, len));
+		for (size_t i = 0; i < len;) {
+			ucs4_t u;
+			int l = u8_mbtouc(&u, (const uint8_t *)out + i, len - i);
+
+			if (u == '%') {
+				assert_true(i + 2 < len && hexval(out[i + 1]) >= 0 &&
+				    hexval(out[i + 2]) >= 0);
+				back[bn++] = (char)(hexval(out[i + 1]) * 16 +
+				    hexval(out[i + 2]));
+				i += 3;
+				continue;
+			}
+			if (!shown(u))
+				fail_msg("input %d: U+%04X shown raw", k, (unsigned)u);
+			memcpy(back + bn, out + i, (size_t)l);
+			bn += (size_t)l;
+			i += (size_t)l;
+		}
+		/* the input's beginning, cut only where the next piece (at
+		 * most four octets) did not fit */
+		assert_true(bn <= n);
+		assert_memory_equal(back, in, bn);
+		if (bn < n)
+			assert_true(len + 4 > size - 1);
+	}
+}
+
 int
 main(void)
 {
@@ -266,6 +379,7 @@ main(void)
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_journal),
 		cmocka_unit_test(test_clean),
+		cmocka_unit_test(test_clean_random),
 		cmocka_unit_test(test_long_types),
 	};
 
