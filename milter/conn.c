@@ -337,19 +337,27 @@ void
 cm_msg_log_decision(struct cm_msg *m, const char *type, const char *rcpt,
     const char *verdict, const char *reason, const char *extra)
 {
-	char tail[CM_LOG_LINE_MAX];
-	size_t n;
+	size_t room = sizeof(m->held) - m->held_len, size, n;
 
-	n = cm_log_decision_fmt(tail, sizeof(tail), type, rcpt, verdict,
-	    reason, extra);
-	if (m->held_len + n + 1 > sizeof(m->held))
-		held_flush(m);	/* bounded: log what is held first */
-	if (n + 1 <= sizeof(m->held)) {
-		memcpy(m->held + m->held_len, tail, n + 1);
-		m->held_len += n + 1;
-		return;
+	_Static_assert(CM_CONN_HELD_MAX >= CM_LOG_LINE_MAX,
+	    "a decision line fits the held buffer");
+
+	/* made in place, after what is held (a line is at most
+	 * CM_LOG_LINE_MAX - 1 octets); where it may not have fit, what is
+	 * held is logged first and the line made again */
+	size = room < CM_LOG_LINE_MAX ? room : CM_LOG_LINE_MAX;
+	if (size > 0) {
+		n = cm_log_decision_fmt(m->held + m->held_len, size, type, rcpt,
+		    verdict, reason, extra);
+		if (n + 1 < size || size == CM_LOG_LINE_MAX) {
+			m->held_len += n + 1;
+			return;
+		}
 	}
-	cm_log_decision_tail(m->qid, tail);
+	held_flush(m);
+	n = cm_log_decision_fmt(m->held, CM_LOG_LINE_MAX, type, rcpt, verdict,
+	    reason, extra);
+	m->held_len = n + 1;
 }
 
 void
