@@ -241,10 +241,15 @@ cm_conn_negotiate(SMFICTX *ctx)
 void
 cm_msg_take_qid(SMFICTX *ctx, struct cm_msg *m)
 {
-	const char *q = smfi_getsymval(ctx, "i");
+	const char *q;
 
-	/* the held lines get it when the message ends (cm_msg_reset) */
-	if (q != NULL && *q != '\0' && m->qid[0] == '\0') {
+	/* the first id sent is kept (asked for no more: from the second
+	 * RCPT on Postfix sends it with every step); the held lines get it
+	 * when the message ends (cm_msg_reset) */
+	if (m->qid[0] != '\0')
+		return;
+	q = smfi_getsymval(ctx, "i");
+	if (q != NULL && *q != '\0') {
 		size_t n = strnlen(q, sizeof(m->qid) - 1);	/* cut to fit */
 
 		memcpy(m->qid, q, n);
