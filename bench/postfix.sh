@@ -60,7 +60,8 @@
 # steadier than the wall clock on a shared machine.  Ratios are taken per
 # round (a configuration against Postfix alone and against its floor in
 # the same round) and printed as min / median / max over the rounds, then
-# as a table for the README.
+# as a table for the README; against each target, the median's 90 %
+# bootstrap interval says whether so many rounds can tell.
 #
 # Then consent-milter alone, driven over the milter protocol by
 # bench/milterload.py (a connection per message, as Postfix does with
@@ -417,6 +418,30 @@ spread() {
 		printf f " / " f " / " f, a[1], m, a[NR] }'
 }
 
+# interval VALUES: the 90 % bootstrap interval of their median, "lo–hi"
+# (2,000 resamplings with replacement, a fixed seed): how far the median
+# of so many rounds can be trusted; "–" for fewer than three values
+interval() {
+	[ $# -ge 3 ] || { echo "–"; return; }
+	printf '%s\n' "$@" | awk 'BEGIN { srand(17) } { a[NR] = $1 } END {
+		n = NR
+		for (b = 1; b <= 2000; b++) {
+			for (i = 1; i <= n; i++) s[i] = a[int(rand() * n) + 1]
+			for (i = 2; i <= n; i++) {	# insertion sort: n is small
+				v = s[i]
+				for (j = i - 1; j >= 1 && s[j] > v; j--) s[j + 1] = s[j]
+				s[j + 1] = v
+			}
+			m[b] = n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
+		}
+		for (i = 2; i <= 2000; i++) {
+			v = m[i]
+			for (j = i - 1; j >= 1 && m[j] > v; j--) m[j + 1] = m[j]
+			m[j + 1] = v
+		}
+		printf "%.3f–%.3f", m[100], m[1901] }'
+}
+
 LOG_WANT=0	# recipients sent to cm-log: the decision log must hold as many
 declare -A rate cpu mcpu
 echo "postfix bench: $SESS sessions x $MSGS messages x $RCPTS recipients, one connection per message, $ROUNDS round(s), order rotated; index of $((INDEX + 1)) records; the floors' lookups in $([ "$FLOOR_INDEX" = same ] && echo "the same index" || echo "an index of their own"); Postfix: ${PF_CONF:-its defaults}; $(nproc) CPU(s)"
@@ -464,7 +489,7 @@ vals() {	# vals OUT CONFIG ARRAY
 echo
 echo "per round, min / median / max over $ROUNDS round(s):"
 printf '%-13s %-24s %-24s %-26s %-24s\n' config "msg/s" "vs Postfix alone" "filter CPU us/rcpt" "vs its floor: msg/s, CPU"
-declare -A T_ALONE T_FLOOR T_CPU T_CPUF T_CAP
+declare -A T_ALONE T_FLOOR T_CPU T_CPUF T_CAP I_FLOOR I_CPUF
 v=() x=()
 for c in "${configs[@]}"; do
 	vals v "$c" rate
@@ -487,8 +512,10 @@ for c in "${configs[@]}"; do
 	if [ -n "$fl" ] && has_cfg "$fl"; then
 		ratios x "$c" "$fl" rate
 		T_FLOOR[$c]=$(spread "${x[@]}")
+		I_FLOOR[$c]=$(interval "${x[@]}")
 		ratios x "$c" "$fl" cpu
 		T_CPUF[$c]=$(spread "${x[@]}")
+		I_CPUF[$c]=$(interval "${x[@]}")
 		ratios x "$fl" "$c" mcpu
 		T_CAP[$c]=$(spread "${x[@]}")
 		line+=" ${T_FLOOR[$c]} ($fl); CPU ${T_CPUF[$c]}; capacity ${T_CAP[$c]}"
@@ -545,7 +572,7 @@ done
 for c in "${configs[@]}"; do
 	t=$(targets "$c")
 	[ -n "$t" ] && [ -n "${T_FLOOR[$c]:-}" ] &&
-		echo "$c: $t; median per round: $(awk -F' / ' '{print $2}' <<<"${T_FLOOR[$c]}") x msg/s, $(awk -F' / ' '{print $2}' <<<"${T_CPUF[$c]}") x CPU, $(awk -F' / ' '{print $2}' <<<"${T_CAP[$c]}") x capacity"
+		echo "$c: $t; median per round: $(awk -F' / ' '{print $2}' <<<"${T_FLOOR[$c]}") x msg/s (90 % interval ${I_FLOOR[$c]}), $(awk -F' / ' '{print $2}' <<<"${T_CPUF[$c]}") x CPU (${I_CPUF[$c]}), $(awk -F' / ' '{print $2}' <<<"${T_CAP[$c]}") x capacity"
 done
 
 if has_cfg cm-log; then
