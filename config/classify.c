@@ -25,6 +25,8 @@ cm_class_add(cm_typeset *s, size_t i)
 		return;
 	s->bit[i / 8] |= (unsigned char)(1u << (i % 8));
 	s->n++;
+	if (i / 8 >= s->top)
+		s->top = i / 8 + 1;
 }
 
 bool
@@ -64,17 +66,17 @@ cm_class_next(const cm_typeset *s, size_t i)
 	size_t byte;
 	unsigned b;
 
-	if (i >= CM_CLASS_MAX_TYPES)
+	if (i >= CM_CLASS_MAX_TYPES || i / 8 >= s->top)
 		return CM_CLASS_MAX_TYPES;
-	/* the rest of I's byte, then the bytes after it, eight at a time
-	 * while they are all zero (on every recipient's path: most sets
-	 * have one type near the start) */
+	/* the rest of I's byte, then the bytes after it up to the last
+	 * one with a member, eight at a time while they are all zero (on
+	 * every recipient's path: most sets have one type near the start) */
 	byte = i / 8;
 	b = (unsigned)s->bit[byte] >> (i % 8);
 	if (b != 0)
 		return bound(i + (size_t)__builtin_ctz(b));
-	for (byte++; byte < sizeof(s->bit); byte++) {
-		if (byte + 8 <= sizeof(s->bit)) {
+	for (byte++; byte < s->top; byte++) {
+		if (byte + 8 <= s->top) {
 			uint64_t w;
 
 			memcpy(&w, s->bit + byte, sizeof(w));

@@ -30,6 +30,7 @@
 typedef struct cm_typeset {
 	unsigned char bit[(CM_CLASS_MAX_TYPES + 7) / 8];
 	size_t n;		/* number of members */
+	size_t top;		/* bit[top..] are all zero */
 } cm_typeset;
 
 void cm_class_clear(cm_typeset *s);

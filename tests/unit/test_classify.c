@@ -284,6 +284,61 @@ test_sets(void **state)
 	cmt_rmdir(dir);
 }
 
+/* cm_class_next walks exactly the members, whatever the order they came
+ * in and however the set was made (add, union, minus, copies) */
+static void
+test_sets_random(void **state)
+{
+	uint64_t r = 0x853c49e6748fea9bu;
+
+	(void)state;
+	for (int k = 0; k < 3000; k++) {
+		cm_typeset a, b, d;
+		bool ra[CM_CLASS_MAX_TYPES] = { false }, rb[CM_CLASS_MAX_TYPES] = { false };
+		size_t i, n = 0, want;
+
+		cm_class_clear(&a);
+		cm_class_clear(&b);
+		for (int m = (int)(r % 12); m >= 0; m--) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			i = (size_t)(r % 4 == 0 ? r % CM_CLASS_MAX_TYPES : r % 70);
+			if ((r >> 20) % 2) {
+				cm_class_add(&a, i);
+				ra[i] = true;
+			} else {
+				cm_class_add(&b, i);
+				rb[i] = true;
+			}
+		}
+		d = a;	/* a copy walks alike */
+		if (k % 2) {
+			cm_class_union(&d, &b);
+			for (i = 0; i < CM_CLASS_MAX_TYPES; i++)
+				ra[i] = ra[i] || rb[i];
+		} else {
+			cm_typeset t = d;
+
+			cm_class_minus(&d, &t, &b);
+			for (i = 0; i < CM_CLASS_MAX_TYPES; i++)
+				ra[i] = ra[i] && !rb[i];
+		}
+		want = 0;
+		for (i = 0; i < CM_CLASS_MAX_TYPES; i++) {
+			assert_int_equal(cm_class_has(&d, i), ra[i]);
+			if (!ra[i])
+				continue;
+			/* the next member from every point before it */
+			for (size_t from = want; from <= i; from++)
+				assert_int_equal(cm_class_next(&d, from), i);
+			want = i + 1;
+			n++;
+		}
+		assert_int_equal(d.n, n);
+		for (size_t from = want; from <= CM_CLASS_MAX_TYPES; from++)
+			assert_int_equal(cm_class_next(&d, from), CM_CLASS_MAX_TYPES);
+	}
+}
+
 /* ---- policy keys --------------------------------------------------------- */
 
 static void
@@ -408,6 +463,7 @@ main(void)
 		cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_headers),
 		cmocka_unit_test(test_sets),
+		cmocka_unit_test(test_sets_random),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_multi),
 	};
