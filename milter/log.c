@@ -334,40 +334,56 @@ log_decision(const char *fmt, ...)
 }
 
 /*
+ * Code points that never stand in a log line as they are, because the
+ * line would read otherwise than it is: C1 controls (NEL among them),
+ * white space other than ASCII's (a token would seem to end there), the
+ * line and paragraph separators, the bidirectional controls (they
+ * reorder what a viewer shows) and the invisible format characters
+ * (zero-width spaces and joiners, word joiner, soft hyphen, BOM).
+ */
+static const struct { uint32_t lo, hi; } hidden[] = {
+	{ 0x0080, 0x00a0 },	/* C1 controls, no-break space */
+	{ 0x00ad, 0x00ad },	/* soft hyphen */
+	{ 0x061c, 0x061c },	/* Arabic letter mark */
+	{ 0x1680, 0x1680 },	/* Ogham space mark */
+	{ 0x180e, 0x180e },	/* Mongolian vowel separator */
+	{ 0x2000, 0x200f },	/* spaces, zero-width, LRM, RLM */
+	{ 0x2028, 0x202f },	/* separators, embeddings, overrides, NNBSP */
+	{ 0x205f, 0x2064 },	/* medium space, word joiner, invisibles */
+	{ 0x2066, 0x2069 },	/* isolates */
+	{ 0x3000, 0x3000 },	/* ideographic space */
+	{ 0xfeff, 0xfeff },	/* BOM, zero-width no-break space */
+};
+
+/*
  * The octets of the UTF-8 character at S (2 to 4) when it may stand in
  * a log line as it is; 0 when the octet at S starts no such character:
- * a malformed, overlong or truncated sequence, a surrogate, a C1 control
- * (U+0080..U+009F, NEL among them), a line or paragraph separator
- * (U+2028, U+2029) or a bidirectional control (U+061C, U+200E, U+200F,
- * U+202A..U+202E, U+2066..U+2069), which would make the line read
- * otherwise than it is.  S is NUL-terminated: no octet after a NUL is
- * read.
+ * a malformed, overlong or truncated sequence, a surrogate, or a code
+ * point of hidden[].  S is NUL-terminated: no octet after a NUL is read.
  */
 static size_t
 u8_keep(const unsigned char *s)
 {
 	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	uint32_t u;
+	size_t n;
 
 	if (c >= 0xc2 && c <= 0xdf) {
-		if ((s[1] & 0xc0) != 0x80 || (c == 0xc2 && s[1] < 0xa0) ||
-		    (c == 0xd8 && s[1] == 0x9c))
+		if ((s[1] & 0xc0) != 0x80)
 			return 0;
-		return 2;
-	}
-	if (c >= 0xe0 && c <= 0xef) {
+		u = (uint32_t)(c & 0x1f) << 6 | (s[1] & 0x3f);
+		n = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
 		if (c == 0xe0)
 			lo = 0xa0;	/* overlong */
 		else if (c == 0xed)
 			hi = 0x9f;	/* surrogates */
 		if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80)
 			return 0;
-		if (c == 0xe2 && ((s[1] == 0x80 && (s[2] == 0x8e ||
-		    s[2] == 0x8f || (s[2] >= 0xa8 && s[2] <= 0xae))) ||
-		    (s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9)))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
+		u = (uint32_t)(c & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 |
+		    (s[2] & 0x3f);
+		n = 3;
+	} else if (c >= 0xf0 && c <= 0xf4) {
 		if (c == 0xf0)
 			lo = 0x90;	/* overlong */
 		else if (c == 0xf4)
@@ -375,9 +391,14 @@ u8_keep(const unsigned char *s)
 		if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80 ||
 		    (s[3] & 0xc0) != 0x80)
 			return 0;
-		return 4;
+		return 4;	/* nothing of hidden[] up there */
+	} else {
+		return 0;
 	}
-	return 0;
+	for (size_t k = 0; k < sizeof(hidden) / sizeof(hidden[0]); k++)
+		if (u >= hidden[k].lo && u <= hidden[k].hi)
+			return 0;
+	return n;
 }
 
 #define ONES UINT64_C(0x0101010101010101)

@@ -64,10 +64,11 @@ void cm_log(int priority, const char *fmt, ...)
 /*
  * Copy S (NULL -> "-") into BUF (SIZE octets, >= 4) so that it is one
  * log token that reads as what it is: printable ASCII but '%' and '"'
- * stays, so does each valid UTF-8 character but the C1 controls, the
- * line and paragraph separators and the bidirectional controls; every
- * other octet (below 0x21, 0x7f, '%', '"', malformed UTF-8, the octets
- * of the characters named) becomes "%XX".  Truncated to fit, never
+ * stays, so does each valid UTF-8 character but the C1 controls, white
+ * space, the line and paragraph separators, the bidirectional controls
+ * and the invisible format characters (log.c: hidden[]); every other
+ * octet (below 0x21, 0x7f, '%', '"', malformed UTF-8, the octets of the
+ * characters named) becomes "%XX".  Truncated to fit, never
  * inside a character or an escape.  Returns BUF.
  */
 char *cm_log_clean(const char *s, char *buf, size_t size);

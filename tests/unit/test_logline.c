@@ -264,7 +264,16 @@ test_clean(void **state)
 		{ "\xed\xa0\x80", 16, "%ED%A0%80" },	/* surrogate */
 		{ "\xf4\x90\x80\x80", 16, "%F4%90%80%80" },	/* > U+10FFFF */
 		{ "\xc2\x85", 16, "%C2%85" },		/* NEL (C1) */
-		{ "\xc2\xa0", 16, "\xc2\xa0" },		/* U+00A0 kept */
+		{ "\xc2\xa0", 16, "%C2%A0" },		/* no-break space */
+		{ "\xc2\xa1", 16, "\xc2\xa1" },		/* U+00A1 kept */
+		{ "\xc2\xad", 16, "%C2%AD" },		/* soft hyphen */
+		{ "\xe2\x80\x8b", 16, "%E2%80%8B" },	/* zero-width space */
+		{ "\xe2\x80\x90", 16, "\xe2\x80\x90" },	/* U+2010 kept */
+		{ "\xe2\x80\xaf", 16, "%E2%80%AF" },	/* U+202F */
+		{ "\xe2\x81\xa0", 16, "%E2%81%A0" },	/* word joiner */
+		{ "\xe3\x80\x80", 16, "%E3%80%80" },	/* ideographic space */
+		{ "\xe3\x80\x81", 16, "\xe3\x80\x81" },	/* U+3001 kept */
+		{ "\xef\xbb\xbf", 16, "%EF%BB%BF" },	/* BOM */
 		{ "\xe2\x80\xa8", 16, "%E2%80%A8" },	/* U+2028 */
 		{ "\xe2\x80\xa9", 16, "%E2%80%A9" },	/* U+2029 */
 		{ "a\xe2\x80\xae" "b", 16, "a%E2%80%AEb" },	/* U+202E RLO */
@@ -293,14 +302,17 @@ test_clean(void **state)
 	assert_int_equal(buf[0], 'X');	/* size 0: nothing written */
 }
 
-/* May code point U stand in a log line as it is? */
+/* May code point U stand in a log line as it is?  Not a control, no
+ * white space, no bidirectional control, no invisible format character
+ * (the list of consent-milter(8), written out here on its own). */
 static bool
 shown(ucs4_t u)
 {
 	return u > 0x20 && u != 0x7f && u != '%' && u != '"' &&
-	    !(u >= 0x80 && u <= 0x9f) && u != 0x061c && u != 0x200e &&
-	    u != 0x200f && !(u >= 0x2028 && u <= 0x202e) &&
-	    !(u >= 0x2066 && u <= 0x2069);
+	    !(u >= 0x80 && u <= 0xa0) && u != 0xad && u != 0x061c &&
+	    u != 0x1680 && u != 0x180e && !(u >= 0x2000 && u <= 0x200f) &&
+	    !(u >= 0x2028 && u <= 0x202f) && !(u >= 0x205f && u <= 0x2064) &&
+	    !(u >= 0x2066 && u <= 0x2069) && u != 0x3000 && u != 0xfeff;
 }
 
 static int
@@ -317,7 +329,8 @@ test_clean_random(void **state)
 		'a', 'Z', '0', '@', '.', ' ', '%', '"', 0x7f, 0x01,
 		0x80, 0x85, 0x9c, 0xa0, 0xa9, 0xae, 0xbf, 0xc0, 0xc2, 0xc3,
 		0xd8, 0xe0, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0x81,
-		0x8e, 0x8f, 0xa6, 0xa8, 0x90, 0x9f,
+		0x8e, 0x8f, 0xa6, 0xa8, 0x90, 0x9f, 0xe1, 0xe3, 0xbb, 0x9a,
+		0xad, 0x8b, 0xa4, 0xa5,
 	};
 	uint64_t r = 0x2545f4914f6cdd1du;
 	char in[48], out[256], back[256];
@@ -369,6 +382,27 @@ test_clean_random(void **state)
 		assert_memory_equal(back, in, bn);
 		if (bn < n)
 			assert_true(len + 4 > size - 1);
+	}
+	/* every code point of the first two planes, alone: as it is where
+	 * shown() says so, else escaped octet by octet */
+	for (ucs4_t u = 0x80; u < 0x20000; u++) {
+		uint8_t enc[8];
+		int l = u8_uctomb(enc, u, sizeof(enc));
+		char want[16];
+
+		if (l <= 0)
+			continue;	/* a surrogate */
+		enc[l] = '\0';
+		cm_log_clean((const char *)enc, out, sizeof(out));
+		if (shown(u)) {
+			assert_string_equal(out, (const char *)enc);
+			continue;
+		}
+		for (int i = 0; i < l; i++)
+			snprintf(want + 3 * i, sizeof(want) - 3 * (size_t)i, "%%%02X",
+			    enc[i]);
+		if (strcmp(out, want) != 0)
+			fail_msg("U+%04X: %s, want %s", (unsigned)u, out, want);
 	}
 }
 
