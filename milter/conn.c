@@ -342,27 +342,22 @@ void
 cm_msg_log_decision(struct cm_msg *m, const char *type, const char *rcpt,
     const char *verdict, const char *reason, const char *extra)
 {
-	size_t room = sizeof(m->held) - m->held_len, size, n;
+	size_t n;
 
 	_Static_assert(CM_CONN_HELD_MAX >= CM_LOG_LINE_MAX,
-	    "a decision line fits the held buffer");
+	    "a line moved down fits where the held ones were");
+	/* made in place after what is held (the buffer has a line's room
+	 * beyond CM_CONN_HELD_MAX); where it goes past that bound, what
+	 * was held before it is logged first and the line moved down */
+	n = cm_log_decision_fmt(m->held + m->held_len, CM_LOG_LINE_MAX, type,
+	    rcpt, verdict, reason, extra);
+	if (m->held_len + n + 1 > CM_CONN_HELD_MAX) {
+		size_t at = m->held_len;
 
-	/* made in place, after what is held (a line is at most
-	 * CM_LOG_LINE_MAX - 1 octets); where it may not have fit, what is
-	 * held is logged first and the line made again */
-	size = room < CM_LOG_LINE_MAX ? room : CM_LOG_LINE_MAX;
-	if (size > 0) {
-		n = cm_log_decision_fmt(m->held + m->held_len, size, type, rcpt,
-		    verdict, reason, extra);
-		if (n + 1 < size || size == CM_LOG_LINE_MAX) {
-			m->held_len += n + 1;
-			return;
-		}
+		held_flush(m);
+		memmove(m->held, m->held + at, n + 1);
 	}
-	held_flush(m);
-	n = cm_log_decision_fmt(m->held, CM_LOG_LINE_MAX, type, rcpt, verdict,
-	    reason, extra);
-	m->held_len = n + 1;
+	m->held_len += n + 1;
 }
 
 void

@@ -25,6 +25,7 @@
 #include "../config/policy.h"
 #include "feedback.h"
 #include "live.h"
+#include "log.h"
 #include "mailto.h"
 #include "reply.h"
 #include "verdict.h"
@@ -80,7 +81,9 @@ struct cm_msg {
 	char type_names[CM_CONN_TYPES_MAX];
 	char qid[CM_CONN_QID_MAX];
 	char sender[CM_CONN_SENDER_MAX];	/* texts; "" if too long */
-	char held[CM_CONN_HELD_MAX];
+	/* at most CM_CONN_HELD_MAX octets held; the room after them is
+	 * for the line being made (cm_msg_log_decision) */
+	char held[CM_CONN_HELD_MAX + CM_LOG_LINE_MAX];
 };
 
 /* What negotiation settled for a connection: the steps and actions. */

@@ -201,7 +201,7 @@ cm_content_eoh(SMFICTX *ctx)
 
 		cm_msg_log_decision(m, m->type_ids, NULL, "deny",
 		    "ambiguous", "stage=eoh action=reject");
-		memcpy(ids, m->type_ids, sizeof ids);	/* M is reset */
+		memcpy(ids, m->type_ids, strlen(m->type_ids) + 1);	/* M is reset */
 		return eoh_refuse(ctx, m, CM_REPLY_MSG_AMBIGUOUS, ids);
 	}
 	cm_class_minus(&more, &m->types, &m->rcpt_types);

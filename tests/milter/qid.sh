@@ -94,4 +94,38 @@ done
 [ "$(line_no 'rcpt=u1@')" -lt "$(line_no 'rcpt=u80@')" ] || die "out of order"
 echo "ok - a full hold is logged as it is; nothing lost, order kept"
 
+# 6. Lines that fill the hold to its last octet (4096, each with its NUL)
+# are all held: the id sent with the next RCPT reaches every one of them.
+# Each line is "type=weekly-news rcpt=A verdict=deny reason=no-consent
+# stage=rcpt action=reject" (22 + |A| + 56 octets); local parts sized so
+# that the lines before the id add up to exactly 4096.
+mapfile -t fill < <(python3 -c '
+n, total, c = 0, 4096, 22 + len("@example.net") + 56 + 1
+while n * (c + 64) < total:
+    n += 1
+rest = total - n * c
+for k in range(n):
+    l = rest // (n - k)
+    rest -= l
+    print(("f%d" % k).ljust(l, "x") + "@example.net")')
+args=()
+sum=0
+for a in "${fill[@]}"; do
+	args+=(--rcpt "<$a>")
+	sum=$((sum + 22 + ${#a} + 56 + 1))
+done
+[ "$sum" = 4096 ] || die "the lines add up to $sum, not 4096"
+out=$(proto $W "${args[@]}" --then-macro R i QA7 --then-macro T i QA7 \
+	--rcpt "<after@example.net>" --data) || die "mproto failed"
+wait_log 'queue_id=QA7 type=weekly-news rcpt=after@example.net verdict=deny'
+for a in "${fill[@]}"; do
+	line=$(grep -E "rcpt=$a " "$LOG") || die "$a not logged"
+	[ "$(grep -cE "rcpt=$a " "$LOG")" = 1 ] || die "$a logged twice"
+	case $line in
+	*"queue_id=QA7 type=weekly-news rcpt=$a verdict=deny reason=no-consent stage=rcpt action=reject") ;;
+	*) die "$a: $line" ;;
+	esac
+done
+echo "ok - a hold filled to its last octet keeps every line for the id"
+
 stop_milter
