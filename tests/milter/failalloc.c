@@ -17,9 +17,9 @@
 static char *(*real_strdup)(const char *);
 static const char *fail_on, *fail_calloc;
 
-/* the next calloc (the C library's, or a sanitizer's, whose free()
- * must see its own blocks); dlsym() may call calloc itself while it is
- * looked up: those few come from a static buffer, never freed */
+/* the real calloc and malloc (the C library's, or a sanitizer's, whose
+ * free() must see its own blocks); dlsym() may allocate while they are
+ * looked up: those few blocks come from a static buffer, never freed */
 static void *(*real_calloc)(size_t, size_t);
 static void *(*real_malloc)(size_t);
 static _Alignas(16) char boot[1024];
@@ -45,10 +45,22 @@ failing(void)
 	return fail_calloc != NULL && access(fail_calloc, F_OK) == 0;
 }
 
+/* Every real function found here, at load, while the process has one
+ * thread: the lazy look-ups below only serve calls made before (the
+ * dynamic loader's), never two threads at once.  The shim must come
+ * before the allocator in the lookup order: with gcc's shared ASan
+ * (verify_asan_link_order=0), not with a static sanitizer runtime. */
 __attribute__((constructor)) static void
 failalloc_init(void)
 {
 	real_strdup = (char *(*)(const char *))dlsym(RTLD_NEXT, "strdup");
+	resolving = 1;
+	if (real_malloc == NULL)
+		real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+	if (real_calloc == NULL)
+		real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT,
+		    "calloc");
+	resolving = 0;
 	fail_on = getenv("CM_TEST_FAIL_STRDUP");
 	fail_calloc = getenv("CM_TEST_FAIL_CALLOC");
 }
