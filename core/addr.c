@@ -1,11 +1,11 @@
 /*
- * addr.c - envelope address normalization (see addr.h).
+ * addr.c - envelope address normalization (see addr.h): the long way.
  *
- * The common case (an ASCII address, maybe in angle brackets) is handled
- * in two short passes over the input with table lookups and no
- * allocation.  Only a domain with non-ASCII octets goes through libidn2,
- * and only a local part with non-ASCII octets through libunistring (NFC,
- * Unicode case folding).
+ * The common case (a plain ASCII address, maybe in angle brackets) takes
+ * the short way first (addr_fast.c, one pass); every other input comes
+ * here, with table lookups and no allocation for ASCII.  Only a domain
+ * with non-ASCII octets goes through libidn2, and only a local part with
+ * non-ASCII octets through libunistring (NFC, Unicode case folding).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -19,20 +19,17 @@
 #include "addr.h"
 #include "addr_int.h"
 
-/* Character classes of ASCII octets. */
-#define C_ATEXT 0x01	/* RFC 5322 atext */
-#define C_LDH 0x02	/* letter, digit, hyphen */
-#define C_DTEXT 0x04	/* RFC 5321 dtext (inside an address literal) */
-
-static const unsigned char cls[256] = {
+/* Character classes of ASCII octets (addr_int.h: C_ATEXT, C_LDH,
+ * C_DTEXT, C_PLAIN). */
+const unsigned char cm_addr_cls[256] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x00 */
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x10 */
-	0, 5, 4, 5, 5, 5, 5, 5, 4, 4, 5, 5, 4, 7, 4, 5,	/* 0x20 */
-	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 4, 4, 4, 5, 4, 5,	/* 0x30 */
-	4, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,	/* 0x40 */
-	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 5, 5,	/* 0x50 */
-	5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,	/* 0x60 */
-	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 0,	/* 0x70 */
+	0, 5, 4, 13, 13, 5, 13, 13, 4, 4, 13, 13, 4, 15, 4, 13,	/* 0x20 */
+	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 4, 4, 4, 13, 4, 13,	/* 0x30 */
+	4, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,	/* 0x40 */
+	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 0, 0, 0, 13, 13,	/* 0x50 */
+	13, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,	/* 0x60 */
+	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 13, 13, 13, 13, 0,	/* 0x70 */
 	/* 0x80..0xff: no ASCII class; UTF-8 is validated separately */
 };
 
@@ -42,13 +39,6 @@ static const unsigned char cls[256] = {
  * input bound is generous, and the result is checked against 255. */
 #define IDN_IN_MAX 1024
 
-#define LABEL_MAX 63
-
-static inline unsigned char
-lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
-}
 
 void
 cm_addr_opts_default(cm_addr_opts *opts)
@@ -164,7 +154,7 @@ ascii_domain_ok(const unsigned char *d, size_t n, unsigned char *out)
 			if (label == 0 || d[i - 1] == '-')
 				return false;
 			label = 0;
-		} else if (cls[c] & C_LDH) {
+		} else if (cm_addr_cls[c] & C_LDH) {
 			if (label == 0 && c == '-')
 				return false;
 			if (++label > LABEL_MAX)
@@ -173,7 +163,7 @@ ascii_domain_ok(const unsigned char *d, size_t n, unsigned char *out)
 			return false;
 		}
 		if (out != NULL)
-			out[i] = lower(c);
+			out[i] = cm_addr_lower(c);
 	}
 	return label != 0 && d[n - 1] != '-';
 }
@@ -266,7 +256,7 @@ norm_domain(const unsigned char *d, size_t n, unsigned char *out,
 		if (n < 3 || d[n - 1] != ']')
 			return CM_ADDR_BAD_DOMAIN;
 		for (size_t i = 1; i < n - 1; i++)
-			if (!(cls[d[i]] & C_DTEXT))
+			if (!(cm_addr_cls[d[i]] & C_DTEXT))
 				return CM_ADDR_BAD_DOMAIN;
 		memcpy(out, d, n);
 		*out_len = n;
@@ -315,7 +305,7 @@ skip_route(const unsigned char **s, size_t *n)
 			i++;
 		} else {
 			while (i < len && (p[i] == '.' || p[i] >= 0x80 ||
-			    (cls[p[i]] & C_LDH)))
+			    (cm_addr_cls[p[i]] & C_LDH)))
 				i++;
 		}
 		if (i == start || i >= len)
@@ -359,7 +349,7 @@ norm_local(const unsigned char *l, size_t n, bool fold, unsigned char *out,
 			} else if (c == '"') {
 				return CM_ADDR_QUOTE;
 			}
-			out[o++] = fold ? lower(c) : c;
+			out[o++] = fold ? cm_addr_lower(c) : c;
 		}
 		if (o == 0)
 			return CM_ADDR_LOCAL_EMPTY;
@@ -369,8 +359,8 @@ norm_local(const unsigned char *l, size_t n, bool fold, unsigned char *out,
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = l[i];
 
-		if (c >= 0x80 || (cls[c] & C_ATEXT)) {
-			out[i] = fold ? lower(c) : c;
+		if (c >= 0x80 || (cm_addr_cls[c] & C_ATEXT)) {
+			out[i] = fold ? cm_addr_lower(c) : c;
 		} else if (c == '.') {
 			if (i == 0 || i == n - 1 || l[i - 1] == '.')
 				return CM_ADDR_BAD_LOCAL;
@@ -395,7 +385,7 @@ dot_atom(const unsigned char *l, size_t n)
 		if (l[i] == '.') {
 			if (l[i - 1] == '.')
 				return false;
-		} else if (l[i] < 0x80 && !(cls[l[i]] & C_ATEXT)) {
+		} else if (l[i] < 0x80 && !(cm_addr_cls[l[i]] & C_ATEXT)) {
 			return false;
 		}
 	}
@@ -442,13 +432,9 @@ resolve_route(const unsigned char *l, size_t n, const unsigned char **user,
 	return CM_OK;
 }
 
-/*
- * OUT's base from its key (KEY_LEN octets, the local part LLEN of them):
- * the sub-address starts at the first SEP (0: none), unless it is the
- * first character of the local part.
- */
-static void
-set_base(cm_addr *out, size_t llen, unsigned char sep)
+/* See addr_int.h. */
+void
+cm_addr_set_base(cm_addr *out, size_t llen, unsigned char sep)
 {
 	const char *key = out->key;
 	const char *p = sep != 0 ? memchr(key, sep, llen) : NULL;
@@ -531,91 +517,8 @@ build(const unsigned char *loc, size_t ln, bool routable, const unsigned char *d
 	out->key_len = llen + 1 + dlen;
 	key[out->key_len] = '\0';
 	out->domain_off = llen + 1;
-	set_base(out, llen, sep);
+	cm_addr_set_base(out, llen, sep);
 	return CM_OK;
-}
-
-/* Octets an address takes the short way with (fast_ascii). */
-#define F_LOCAL 0x01	/* atext but '%' and '!' (routing forms) */
-#define F_DOMAIN 0x02	/* letter, digit, hyphen */
-
-static const unsigned char fcls[256] = {
-	['A'] = 3, ['B'] = 3, ['C'] = 3, ['D'] = 3, ['E'] = 3, ['F'] = 3,
-	['G'] = 3, ['H'] = 3, ['I'] = 3, ['J'] = 3, ['K'] = 3, ['L'] = 3,
-	['M'] = 3, ['N'] = 3, ['O'] = 3, ['P'] = 3, ['Q'] = 3, ['R'] = 3,
-	['S'] = 3, ['T'] = 3, ['U'] = 3, ['V'] = 3, ['W'] = 3, ['X'] = 3,
-	['Y'] = 3, ['Z'] = 3,
-	['a'] = 3, ['b'] = 3, ['c'] = 3, ['d'] = 3, ['e'] = 3, ['f'] = 3,
-	['g'] = 3, ['h'] = 3, ['i'] = 3, ['j'] = 3, ['k'] = 3, ['l'] = 3,
-	['m'] = 3, ['n'] = 3, ['o'] = 3, ['p'] = 3, ['q'] = 3, ['r'] = 3,
-	['s'] = 3, ['t'] = 3, ['u'] = 3, ['v'] = 3, ['w'] = 3, ['x'] = 3,
-	['y'] = 3, ['z'] = 3,
-	['0'] = 3, ['1'] = 3, ['2'] = 3, ['3'] = 3, ['4'] = 3, ['5'] = 3,
-	['6'] = 3, ['7'] = 3, ['8'] = 3, ['9'] = 3, ['-'] = 3,
-	['#'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-	['/'] = 1, ['='] = 1, ['?'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1,
-	['{'] = 1, ['|'] = 1, ['}'] = 1, ['~'] = 1,
-};
-
-/*
- * The short way for the common address, in one pass: see addr_int.h.
- */
-bool
-cm_addr_fast(const char *in, size_t n, bool fold, unsigned char sep,
-    cm_addr *out)
-{
-	const unsigned char *s = (const unsigned char *)in;
-	unsigned char *key = (unsigned char *)out->key;
-	size_t i, at, label = 0;
-
-	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
-		s++;
-		n -= 2;
-	}
-	/* a key holds every octet of the input and a NUL */
-	if (n == 0 || n >= CM_ADDR_KEY_MAX)
-		return false;
-	for (i = 0;; i++) {
-		unsigned char c;
-
-		if (i == n)
-			return false;	/* no '@' */
-		c = s[i];
-		if (fcls[c] & F_LOCAL)
-			key[i] = fold ? lower(c) : c;
-		else if (c == '.' && i > 0 && s[i - 1] != '.')
-			key[i] = c;
-		else if (c == '@')
-			break;
-		else
-			return false;
-	}
-	if (i == 0 || i > CM_ADDR_LOCAL_MAX || s[i - 1] == '.' ||
-	    n - i - 1 > CM_ADDR_DOMAIN_MAX)
-		return false;
-	at = i;
-	key[i++] = '@';
-	for (; i < n; i++) {
-		unsigned char c = s[i];
-
-		if (fcls[c] & F_DOMAIN) {
-			if ((label == 0 && c == '-') || ++label > LABEL_MAX)
-				return false;
-			key[i] = lower(c);
-		} else if (c == '.' && label != 0 && s[i - 1] != '-') {
-			label = 0;
-			key[i] = c;
-		} else {
-			return false;
-		}
-	}
-	if (label == 0 || s[n - 1] == '-')
-		return false;	/* empty domain or label, trailing dot */
-	key[n] = '\0';
-	out->key_len = n;
-	out->domain_off = at + 1;
-	set_base(out, at, sep);
-	return true;
 }
 
 cm_status
@@ -770,7 +673,7 @@ cm_addr_format(const char *key, size_t len, char *out, size_t outsz,
 		if (c == '.')
 			atom = i > 0 && i < llen - 1 && k[i - 1] != '.';
 		else
-			atom = c >= 0x80 || (cls[c] & C_ATEXT);
+			atom = c >= 0x80 || (cm_addr_cls[c] & C_ATEXT);
 	}
 	need = len + 1;
 	for (size_t i = 0; i < llen && !atom; i++)
@@ -833,7 +736,7 @@ cm_addr_rekey(const char *key, size_t len, const cm_addr_opts *opts,
 	if (ln > CM_ADDR_LOCAL_MAX)
 		return CM_ADDR_LOCAL_TOO_LONG;
 	for (size_t i = 0; i < ln; i++)
-		lbuf[i] = fold ? lower(s[i]) : s[i];
+		lbuf[i] = fold ? cm_addr_lower(s[i]) : s[i];
 	return build(lbuf, ln, dot_atom(s, ln), at + 1, len - ln - 1, opts,
 	    out);
 }
