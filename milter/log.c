@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <unistr.h>
+
 static bool log_stderr;
 static bool log_journal;	/* stderr is the journal: "<N>" prefixes */
 static long log_pid;		/* for the stderr prefix: no fork follows */
@@ -356,49 +358,23 @@ static const struct { uint32_t lo, hi; } hidden[] = {
 };
 
 /*
- * The octets of the UTF-8 character at S (2 to 4) when it may stand in
- * a log line as it is; 0 when the octet at S starts no such character:
- * a malformed, overlong or truncated sequence, a surrogate, or a code
- * point of hidden[].  S is NUL-terminated: no octet after a NUL is read.
+ * The octets of the UTF-8 character at S[0..N) (2 to 4) when it may
+ * stand in a log line as it is; 0 when S starts no such character: a
+ * malformed, overlong or truncated sequence, a surrogate (libunistring's
+ * strict decoder), or a code point of hidden[].
  */
 static size_t
-u8_keep(const unsigned char *s)
+u8_keep(const unsigned char *s, size_t n)
 {
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	uint32_t u;
-	size_t n;
+	ucs4_t u;
+	int l = u8_mbtoucr(&u, s, n);
 
-	if (c >= 0xc2 && c <= 0xdf) {
-		if ((s[1] & 0xc0) != 0x80)
-			return 0;
-		u = (uint32_t)(c & 0x1f) << 6 | (s[1] & 0x3f);
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		if (c == 0xe0)
-			lo = 0xa0;	/* overlong */
-		else if (c == 0xed)
-			hi = 0x9f;	/* surrogates */
-		if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80)
-			return 0;
-		u = (uint32_t)(c & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 |
-		    (s[2] & 0x3f);
-		n = 3;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		if (c == 0xf0)
-			lo = 0x90;	/* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
-		if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		return 4;	/* nothing of hidden[] up there */
-	} else {
+	if (l < 2)
 		return 0;
-	}
 	for (size_t k = 0; k < sizeof(hidden) / sizeof(hidden[0]); k++)
 		if (u >= hidden[k].lo && u <= hidden[k].hi)
 			return 0;
-	return n;
+	return (size_t)l;
 }
 
 #define ONES UINT64_C(0x0101010101010101)
@@ -463,7 +439,7 @@ sbuf_clean(cm_sbuf *b, const char *str, size_t max)
 		s += run;
 		if (s == z || b->len >= end)
 			break;
-		if (*s >= 0x80 && (k = u8_keep(s)) > 0) {
+		if (*s >= 0x80 && (k = u8_keep(s, (size_t)(z - s))) > 0) {
 			if (k > end - b->len)
 				break;
 			memcpy(b->buf + b->len, s, k);
