@@ -104,9 +104,8 @@ refuse(cm_pdreq *r, const char *why)
 }
 
 /* The octets of an attribute name: a-z, 0-9, '_', '-' (a table: some
- * four hundred name octets a request); '=' ends a name (2) */
+ * four hundred name octets a request) */
 static const unsigned char name_octet[256] = {
-	['='] = 2,
 	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
 	['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
 	['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
@@ -133,7 +132,7 @@ end_line(cm_pdreq *r, size_t len)
 	line[len] = '\0';
 	/* the name, up to the first octet that is not a name's: the NUL
 	 * just written stops a line without '=' */
-	for (eq = line; name_octet[(unsigned char)*eq] == 1; eq++)
+	for (eq = line; name_octet[(unsigned char)*eq]; eq++)
 		;
 	if (*eq != '=') {
 		if (memchr(eq, '=', len - (size_t)(eq - line)) == NULL)
