@@ -423,22 +423,22 @@ spread() {
 # of so many rounds can be trusted; "–" for fewer than three values
 interval() {
 	[ $# -ge 3 ] || { echo "–"; return; }
-	printf '%s\n' "$@" | awk 'BEGIN { srand(17) } { a[NR] = $1 } END {
+	printf '%s\n' "$@" | awk '
+	function isort(x, n,    i, j, v) {	# insertion sort of x[1..n]
+		for (i = 2; i <= n; i++) {
+			v = x[i]
+			for (j = i - 1; j >= 1 && x[j] > v; j--) x[j + 1] = x[j]
+			x[j + 1] = v
+		}
+	}
+	BEGIN { srand(17) } { a[NR] = $1 } END {
 		n = NR
 		for (b = 1; b <= 2000; b++) {
 			for (i = 1; i <= n; i++) s[i] = a[int(rand() * n) + 1]
-			for (i = 2; i <= n; i++) {	# insertion sort: n is small
-				v = s[i]
-				for (j = i - 1; j >= 1 && s[j] > v; j--) s[j + 1] = s[j]
-				s[j + 1] = v
-			}
+			isort(s, n)
 			m[b] = n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
 		}
-		for (i = 2; i <= 2000; i++) {
-			v = m[i]
-			for (j = i - 1; j >= 1 && m[j] > v; j--) m[j + 1] = m[j]
-			m[j + 1] = v
-		}
+		isort(m, 2000)
 		printf "%.3f–%.3f", m[100], m[1901] }'
 }
 
