@@ -45,6 +45,20 @@ failing(void)
 	return fail_calloc != NULL && access(fail_calloc, F_OK) == 0;
 }
 
+/* Find the real malloc and calloc (once: a later call finds them set).
+ * dlsym() may allocate meanwhile: resolving sends that to boot[]. */
+static void
+resolve(void)
+{
+	resolving = 1;
+	if (real_malloc == NULL)
+		real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+	if (real_calloc == NULL)
+		real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT,
+		    "calloc");
+	resolving = 0;
+}
+
 /* Every real function found here, at load, while the process has one
  * thread: the lazy look-ups below only serve calls made before (the
  * dynamic loader's), never two threads at once.  The shim must come
@@ -54,13 +68,7 @@ __attribute__((constructor)) static void
 failalloc_init(void)
 {
 	real_strdup = (char *(*)(const char *))dlsym(RTLD_NEXT, "strdup");
-	resolving = 1;
-	if (real_malloc == NULL)
-		real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-	if (real_calloc == NULL)
-		real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT,
-		    "calloc");
-	resolving = 0;
+	resolve();
 	fail_on = getenv("CM_TEST_FAIL_STRDUP");
 	fail_calloc = getenv("CM_TEST_FAIL_CALLOC");
 }
@@ -80,10 +88,7 @@ calloc(size_t n, size_t size)
 				return NULL;
 			return boot_alloc(want);
 		}
-		resolving = 1;
-		real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT,
-		    "calloc");
-		resolving = 0;
+		resolve();
 		if (real_calloc == NULL)
 			return NULL;
 	}
@@ -100,9 +105,7 @@ malloc(size_t size)
 	if (real_malloc == NULL) {
 		if (resolving)
 			return boot_alloc(size);
-		resolving = 1;
-		real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-		resolving = 0;
+		resolve();
 		if (real_malloc == NULL)
 			return NULL;
 	}
